@@ -1,0 +1,44 @@
+namespace TokenService.Validation.Jose;
+
+/// <summary>Why a JWT was refused. Stable values: they appear in logs and tests.</summary>
+public enum JwtValidationError
+{
+    None = 0,
+    Malformed,
+    TooLarge,
+    UnsupportedAlgorithm,
+    UnknownKey,
+    InvalidSignature,
+    InvalidType,
+    InvalidIssuer,
+    InvalidAudience,
+    Expired,
+    NotYetValid,
+    IssuedInFuture,
+    MissingClaim,
+    KeysUnavailable,
+}
+
+/// <summary>The outcome of validating a JWS: a result object, never an exception, on the hot path.</summary>
+public sealed class JwtValidationResult
+{
+    private JwtValidationResult(JwtValidationError error, string? description, JwtPayload? payload, string? kid, string? alg)
+    {
+        Error = error;
+        Description = description;
+        Payload = payload;
+        Kid = kid;
+        Algorithm = alg;
+    }
+
+    public bool IsValid => Error == JwtValidationError.None;
+    public JwtValidationError Error { get; }
+    public string? Description { get; }
+    public JwtPayload? Payload { get; }
+    public string? Kid { get; }
+    public string? Algorithm { get; }
+
+    public static JwtValidationResult Success(JwtPayload payload, string kid, string alg) => new(JwtValidationError.None, null, payload, kid, alg);
+
+    public static JwtValidationResult Fail(JwtValidationError error, string description) => new(error, description, null, null, null);
+}

@@ -1,0 +1,17 @@
+namespace TokenService.Configuration;
+
+/// <summary>One entry of configuration section <c>Clients</c> (<c>Clients__N__…</c>, CONTRACT §1).</summary>
+public sealed class ClientOptions
+{
+    public const string SectionName = "Clients";
+
+    public string? ClientId { get; set; }
+
+    /// <summary><c>spa</c>, <c>confidential</c>, <c>resource_server</c> or <c>admin</c>.</summary>
+    public string? Type { get; set; }
+
+    public string? Secret { get; set; }
+    public List<string> AllowedOrigins { get; set; } = [];
+    public List<string> AllowedAudiences { get; set; } = [];
+    public List<string> AllowedScopes { get; set; } = [];
+}

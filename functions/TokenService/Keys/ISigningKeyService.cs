@@ -1,0 +1,28 @@
+namespace TokenService.Keys;
+
+/// <summary>
+/// Port for our signing keys. Implementations: the local development provider (embedded default) and
+/// Key Vault. JWKS and validation read <see cref="GetKeySetAsync"/>, which serves a cached snapshot (no
+/// I/O on a warm cache); issuing a token costs exactly one <see cref="SignAsync"/> (one Key Vault call).
+/// </summary>
+public interface ISigningKeyService
+{
+    /// <summary>The published keys and the active one, from cache; loads on first use.</summary>
+    ValueTask<SigningKeySet> GetKeySetAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Signs a JWS signing input (RFC 7515 §5.1) with <paramref name="key"/>'s private key and returns the
+    /// signature in JWS form (ES256: R‖S). Unreachable or throttling provider → <see cref="DependencyUnavailableException"/>;
+    /// never falls back to another key.
+    /// </summary>
+    ValueTask<byte[]> SignAsync(SigningKey key, ReadOnlyMemory<byte> signingInput, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The lifecycle check (CONTRACT §4): creates the first key, publishes the next one ahead of use,
+    /// activates, retires and removes keys on schedule. Idempotent; safe when instances run it at once.
+    /// </summary>
+    Task<KeyRotationResult> RunRotationCheckAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>What one rotation check did.</summary>
+public sealed record KeyRotationResult(bool Changed, string Summary);

@@ -1,0 +1,27 @@
+namespace TokenService.Sessions;
+
+/// <summary>
+/// Port for session state. Implementations: <see cref="InMemorySessionStore"/> (embedded default) and
+/// Table Storage (one partition per user). Conflicts are reported as <see cref="StoreWriteStatus"/>;
+/// an unreachable, throttling or timing-out store throws <see cref="DependencyUnavailableException"/>.
+/// Round trips: <see cref="GetSessionAsync"/> and <see cref="ReplaceSessionAsync"/> are one operation each
+/// (refresh = one read + one conditional write); <see cref="GetUserSessionsAsync"/> is one partition query
+/// and <see cref="CommitAsync"/> one atomic batch.
+/// </summary>
+public interface ISessionStore
+{
+    /// <summary>Point read by session id (the id locates its user's partition). Null when absent.</summary>
+    ValueTask<SessionRecord?> GetSessionAsync(string sessionId, CancellationToken cancellationToken);
+
+    /// <summary>Every stored record of the user (live, revoked and expired), with the partition version.</summary>
+    ValueTask<UserSessions> GetUserSessionsAsync(string userId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Replaces one session if its stored ETag equals <paramref name="updated"/>.ETag; returns the stored
+    /// record with its new ETag. Does not change the user's version (rotation does not affect the limit).
+    /// </summary>
+    ValueTask<StoreWriteResult> ReplaceSessionAsync(SessionRecord updated, CancellationToken cancellationToken);
+
+    /// <summary>Applies <paramref name="change"/> atomically, or nothing of it (see <see cref="UserSessionsChange"/>).</summary>
+    ValueTask<StoreWriteStatus> CommitAsync(UserSessionsChange change, CancellationToken cancellationToken);
+}

@@ -1,0 +1,15 @@
+namespace TokenService.Sessions;
+
+/// <summary>
+/// Ends every live session of a user (admin force-logout, IdP events). Idempotent: revoking a user with
+/// no live sessions succeeds and returns 0. Store faults throw <see cref="DependencyUnavailableException"/>
+/// with nothing half-written (the change is one atomic commit per user).
+/// </summary>
+public interface IUserSessionRevoker
+{
+    /// <param name="userId">The user as <c>Idp:UserIdClaim</c> names them.</param>
+    /// <param name="reason">Short machine-readable reason recorded on the sessions, e.g. "idp:account-disabled".</param>
+    /// <param name="exceptSessionId">A session to keep (revoke-others), or null.</param>
+    /// <returns>How many sessions were ended.</returns>
+    Task<int> RevokeAllAsync(string userId, string reason, string? exceptSessionId, CancellationToken cancellationToken);
+}

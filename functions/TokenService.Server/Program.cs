@@ -1,0 +1,4 @@
+using TokenService.Server;
+
+var app = TokenServiceHost.Build(args);
+await app.RunAsync();

@@ -1,0 +1,126 @@
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Primitives;
+
+namespace TokenService.Clients;
+
+/// <summary>Outcome of client authentication at an OAuth endpoint.</summary>
+public readonly record struct ClientAuthenticationResult(RegisteredClient? Client, string? Error, string? Description, bool UsedBasic)
+{
+    public bool Succeeded => Client is not null;
+}
+
+/// <summary>
+/// RFC 6749 §2.3.1 client authentication: HTTP Basic (client_secret_basic, with form-urlencoded id and
+/// secret) or client_secret_post; public spa clients send only client_id. One method per request.
+/// Secrets are compared as SHA-256 hashes in constant time.
+/// </summary>
+public sealed class ClientAuthenticator(IClientStore clients)
+{
+    public ClientAuthenticationResult Authenticate(HttpRequest request, IReadOnlyDictionary<string, StringValues> form)
+    {
+        string? basicId = null, basicSecret = null;
+        var usedBasic = false;
+        var authorization = request.Headers.Authorization;
+        if (authorization.Count > 1)
+        {
+            return Fail("invalid_request", "Only one Authorization header is allowed.", false);
+        }
+
+        if (authorization.Count == 1 && AuthenticationHeaderValue.TryParse(authorization[0], out var header)
+            && string.Equals(header.Scheme, "Basic", StringComparison.OrdinalIgnoreCase))
+        {
+            usedBasic = true;
+            if (!TryDecodeBasic(header.Parameter, out basicId, out basicSecret))
+            {
+                return Fail("invalid_client", "The Basic credentials are malformed.", true);
+            }
+        }
+
+        var postId = Single(form, "client_id");
+        var postSecret = Single(form, "client_secret");
+        if (usedBasic && postSecret is not null)
+        {
+            return Fail("invalid_request", "Use one client authentication method, not two.", true);
+        }
+
+        if (usedBasic && postId is not null && postId != basicId)
+        {
+            return Fail("invalid_request", "client_id does not match the authenticated client.", true);
+        }
+
+        var clientId = basicId ?? postId;
+        var secret = basicSecret ?? postSecret;
+        if (string.IsNullOrEmpty(clientId))
+        {
+            return Fail("invalid_client", "Client authentication is required.", usedBasic);
+        }
+
+        var client = clients.Find(clientId);
+        if (client is null)
+        {
+            return Fail("invalid_client", "Client authentication failed.", usedBasic);
+        }
+
+        if (client.IsPublic)
+        {
+            // A public client has no secret to prove; sending one is a configuration mistake worth refusing.
+            return secret is null ? new(client, null, null, usedBasic) : Fail("invalid_client", "Client authentication failed.", usedBasic);
+        }
+
+        if (client.SecretHash is null || secret is null
+            || !CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(secret)), client.SecretHash))
+        {
+            return Fail("invalid_client", "Client authentication failed.", usedBasic);
+        }
+
+        return new(client, null, null, usedBasic);
+    }
+
+    private static ClientAuthenticationResult Fail(string error, string description, bool usedBasic) => new(null, error, description, usedBasic);
+
+    private static string? Single(IReadOnlyDictionary<string, StringValues> form, string name) =>
+        form.TryGetValue(name, out var values) && values.Count == 1 ? values[0] : null;
+
+    // RFC 6749 §2.3.1: id and secret are application/x-www-form-urlencoded before Basic encoding.
+    private static bool TryDecodeBasic(string? parameter, out string? clientId, out string? secret)
+    {
+        clientId = secret = null;
+        if (string.IsNullOrEmpty(parameter) || parameter.Length > 4096)
+        {
+            return false;
+        }
+
+        byte[] raw;
+        try
+        {
+            raw = Convert.FromBase64String(parameter);
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+
+        string text;
+        try
+        {
+            text = new UTF8Encoding(false, true).GetString(raw);
+        }
+        catch (DecoderFallbackException)
+        {
+            return false;
+        }
+
+        var colon = text.IndexOf(':', StringComparison.Ordinal);
+        if (colon <= 0)
+        {
+            return false;
+        }
+
+        clientId = Uri.UnescapeDataString(text[..colon].Replace('+', ' '));
+        secret = Uri.UnescapeDataString(text[(colon + 1)..].Replace('+', ' '));
+        return true;
+    }
+}

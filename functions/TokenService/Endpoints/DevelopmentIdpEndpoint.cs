@@ -1,0 +1,47 @@
+using Microsoft.AspNetCore.Http;
+using TokenService.Http;
+using TokenService.Idp;
+
+namespace TokenService.Endpoints;
+
+/// <summary>
+/// Development-only stand-in IdP (mapped only when <see cref="DevelopmentIdp"/> is registered):
+/// <c>POST /dev-idp/id-token</c> with form <c>sub</c> (and optional <c>acr</c>, <c>amr</c>) returns an ID token
+/// the token endpoint trusts; <c>GET /dev-idp/jwks.json</c> publishes its key.
+/// </summary>
+public sealed class DevelopmentIdpEndpoint(DevelopmentIdp idp)
+{
+    public Task MintAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: true, async ctx =>
+    {
+        var parsed = await FormRequest.ReadAsync(ctx.Request, ctx.RequestAborted);
+        if (parsed.Form is null)
+        {
+            await OAuthResponses.WriteErrorAsync(ctx, parsed.Status, "invalid_request", parsed.Error!);
+            return;
+        }
+
+        var subject = FormRequest.Get(parsed.Form, "sub");
+        if (subject is null || subject.Length > 256)
+        {
+            await OAuthResponses.WriteErrorAsync(ctx, 400, "invalid_request", "sub is required.");
+            return;
+        }
+
+        var amr = FormRequest.Get(parsed.Form, "amr")?.Split(' ', StringSplitOptions.RemoveEmptyEntries) ?? [];
+        var idToken = idp.MintIdToken(subject, FormRequest.Get(parsed.Form, "acr"), amr);
+        await OAuthResponses.WriteJsonAsync(ctx, 200, writer =>
+        {
+            writer.WriteString("id_token", idToken);
+            writer.WriteString("issuer", idp.Issuer);
+            writer.WriteString("audience", DevelopmentIdp.Audience);
+        });
+    });
+
+    public Task JwksAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: false, ctx =>
+        OAuthResponses.WriteJsonAsync(ctx, 200, writer =>
+        {
+            writer.WriteStartArray("keys");
+            idp.Jwk.WriteTo(writer);
+            writer.WriteEndArray();
+        }));
+}

@@ -1,0 +1,53 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Options;
+using TokenService.Configuration;
+using TokenService.Http;
+using TokenService.Validation.Jose;
+
+namespace TokenService.Endpoints;
+
+/// <summary><c>GET /.well-known/openid-configuration</c>: RFC 8414 authorization server metadata.</summary>
+public sealed class DiscoveryEndpoint(IOptions<TokenServiceOptions> options, IOptions<KeysOptions> keys)
+{
+    public Task HandleAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: false, HandleCoreAsync);
+
+    private Task HandleCoreAsync(HttpContext context)
+    {
+        if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
+        {
+            return ProblemResponses.MethodNotAllowedAsync(context, "GET");
+        }
+
+        var issuer = options.Value.IssuerOrThrow;
+        var baseUrl = issuer.TrimEnd('/');
+        return OAuthResponses.WriteJsonAsync(context, 200, writer =>
+        {
+            writer.WriteString("issuer", issuer);
+            writer.WriteString("jwks_uri", baseUrl + "/.well-known/jwks.json");
+            writer.WriteString("token_endpoint", baseUrl + "/oauth2/token");
+            writer.WriteString("revocation_endpoint", baseUrl + "/oauth2/revoke");
+            writer.WriteString("introspection_endpoint", baseUrl + "/oauth2/introspect");
+            WriteArray(writer, "grant_types_supported", [TokenEndpoint.TokenExchangeGrant, "refresh_token"]);
+            WriteArray(writer, "response_types_supported", ["token"]);
+            WriteArray(writer, "token_endpoint_auth_methods_supported", ["client_secret_basic", "client_secret_post", "none"]);
+            WriteArray(writer, "revocation_endpoint_auth_methods_supported", ["client_secret_basic", "client_secret_post", "none"]);
+            WriteArray(writer, "introspection_endpoint_auth_methods_supported", ["client_secret_basic", "client_secret_post"]);
+            WriteArray(writer, "subject_token_types_supported", [TokenEndpoint.IdTokenType]);
+            WriteArray(writer, "access_token_signing_alg_values_supported", [keys.Value.Algorithm]);
+            WriteArray(writer, "introspection_signing_alg_values_supported", []);
+            WriteArray(writer, "id_token_signing_alg_values_supported", [.. JwsAlgorithms.Signing]);
+            WriteArray(writer, "subject_types_supported", ["public"]);
+        }, cacheControl: "public, max-age=3600"); // Metadata is public and changes only with configuration.
+    }
+
+    private static void WriteArray(System.Text.Json.Utf8JsonWriter writer, string name, IEnumerable<string> values)
+    {
+        writer.WriteStartArray(name);
+        foreach (var value in values)
+        {
+            writer.WriteStringValue(value);
+        }
+
+        writer.WriteEndArray();
+    }
+}

@@ -1,0 +1,101 @@
+using Microsoft.AspNetCore.Http;
+using TokenService.Clients;
+using TokenService.Http;
+using TokenService.Tokens;
+
+namespace TokenService.Endpoints;
+
+/// <summary>
+/// <c>POST /oauth2/introspect</c> (RFC 7662) for resource_server clients. <c>active:false</c> for
+/// expired, revoked, denied, forged or unknown tokens, tokens of an ended session, and tokens not meant
+/// for the calling resource server's audiences.
+/// </summary>
+public sealed class IntrospectionEndpoint(ClientRequestReader reader, AccessTokenVerifier accessTokens)
+{
+    public Task HandleAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: true, HandleCoreAsync);
+
+    private async Task HandleCoreAsync(HttpContext context)
+    {
+        if (!HttpMethods.IsPost(context.Request.Method))
+        {
+            context.Response.Headers.Allow = "POST";
+            await OAuthResponses.WriteErrorAsync(context, StatusCodes.Status405MethodNotAllowed, "invalid_request", "The introspection endpoint accepts POST only.");
+            return;
+        }
+
+        if (await reader.ReadAsync(context) is not { } request)
+        {
+            return;
+        }
+
+        if (request.Client.Type != ClientType.ResourceServer)
+        {
+            await OAuthResponses.WriteErrorAsync(context, 401, "invalid_client", "Only resource servers may introspect tokens.", "Basic realm=\"token-service\", charset=\"UTF-8\"");
+            return;
+        }
+
+        var token = FormRequest.Get(request.Form, "token");
+        if (token is null)
+        {
+            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "token is required.");
+            return;
+        }
+
+        var status = await accessTokens.ValidateActiveAsync(token, context.RequestAborted);
+        var payload = status.Payload;
+        var audiences = request.Client.AllowedAudiences;
+        var forThisResource = audiences.Count == 0 || (payload is not null && payload.Audiences.Any(audiences.Contains));
+        if (!status.Active || !forThisResource)
+        {
+            await OAuthResponses.WriteJsonAsync(context, 200, writer => writer.WriteBoolean("active", false));
+            return;
+        }
+
+        await OAuthResponses.WriteJsonAsync(context, 200, writer =>
+        {
+            writer.WriteBoolean("active", true);
+            writer.WriteString("scope", payload!.Scope ?? string.Empty);
+            writer.WriteString("client_id", payload.ClientId);
+            writer.WriteString("sub", payload.Subject);
+            writer.WriteString("token_type", "Bearer");
+            writer.WriteNumber("exp", payload.ExpiresAt!.Value);
+            if (payload.IssuedAt is { } iat)
+            {
+                writer.WriteNumber("iat", iat);
+            }
+
+            if (payload.NotBefore is { } nbf)
+            {
+                writer.WriteNumber("nbf", nbf);
+            }
+
+            writer.WriteString("iss", payload.Issuer);
+            if (payload.Audiences.Count == 1)
+            {
+                writer.WriteString("aud", payload.Audiences[0]);
+            }
+            else
+            {
+                writer.WriteStartArray("aud");
+                foreach (var audience in payload.Audiences)
+                {
+                    writer.WriteStringValue(audience);
+                }
+
+                writer.WriteEndArray();
+            }
+
+            writer.WriteString("jti", payload.JwtId);
+            writer.WriteString("sid", payload.SessionId);
+            if (payload.AuthTime is { } authTime)
+            {
+                writer.WriteNumber("auth_time", authTime);
+            }
+
+            if (payload.Acr is not null)
+            {
+                writer.WriteString("acr", payload.Acr);
+            }
+        });
+    }
+}

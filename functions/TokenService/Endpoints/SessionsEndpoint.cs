@@ -1,0 +1,88 @@
+using Microsoft.AspNetCore.Http;
+using TokenService.Http;
+using TokenService.Sessions;
+
+namespace TokenService.Endpoints;
+
+/// <summary>
+/// A user's own sessions (ASVS V7): <c>GET /sessions</c>, <c>DELETE /sessions/{sid}</c>,
+/// <c>POST /sessions/revoke-others</c> (after a password change), with a bearer access token of that user.
+/// </summary>
+public sealed class SessionsEndpoint(BearerAuthentication bearer, SessionService sessions, TimeProvider time)
+{
+    public Task ListAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: false, async ctx =>
+    {
+        if (!HttpMethods.IsGet(ctx.Request.Method))
+        {
+            await ProblemResponses.MethodNotAllowedAsync(ctx, "GET");
+            return;
+        }
+
+        if (await bearer.AuthenticateAsync(ctx) is not { Session: { } current })
+        {
+            return;
+        }
+
+        var live = await sessions.ListLiveAsync(current.UserId, ctx.RequestAborted);
+        await OAuthResponses.WriteJsonAsync(ctx, 200, writer =>
+        {
+            writer.WriteStartArray("sessions");
+            foreach (var session in live)
+            {
+                writer.WriteStartObject();
+                writer.WriteString("sid", session.SessionId);
+                writer.WriteString("client_id", session.ClientId);
+                writer.WriteString("created_at", session.CreatedAt);
+                writer.WriteString("last_activity_at", session.LastActivityAt);
+                writer.WriteString("expires_at", session.IdleExpiresAt < session.AbsoluteExpiresAt ? session.IdleExpiresAt : session.AbsoluteExpiresAt);
+                writer.WriteString("absolute_expires_at", session.AbsoluteExpiresAt);
+                writer.WriteBoolean("current", session.SessionId == current.SessionId);
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndArray();
+        });
+    });
+
+    public Task DeleteAsync(HttpContext context, string sessionId) => EndpointInvoker.InvokeAsync(context, oauthErrors: false, async ctx =>
+    {
+        if (!HttpMethods.IsDelete(ctx.Request.Method))
+        {
+            await ProblemResponses.MethodNotAllowedAsync(ctx, "DELETE");
+            return;
+        }
+
+        if (await bearer.AuthenticateAsync(ctx) is not { Session: { } current })
+        {
+            return;
+        }
+
+        // Another user's session and an unknown one look the same: 404.
+        var target = await sessions.GetAsync(sessionId, ctx.RequestAborted);
+        if (target is null || target.UserId != current.UserId || !target.IsLive(time.GetUtcNow()))
+        {
+            await ProblemResponses.NotFoundAsync(ctx, "No such session.");
+            return;
+        }
+
+        await sessions.RevokeSessionAsync(sessionId, "logout", ctx.RequestAborted);
+        ctx.Response.StatusCode = StatusCodes.Status204NoContent;
+    });
+
+    public Task RevokeOthersAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: false, async ctx =>
+    {
+        if (!HttpMethods.IsPost(ctx.Request.Method))
+        {
+            await ProblemResponses.MethodNotAllowedAsync(ctx, "POST");
+            return;
+        }
+
+        if (await bearer.AuthenticateAsync(ctx) is not { Session: { } current })
+        {
+            return;
+        }
+
+        var revoked = await sessions.RevokeAllAsync(current.UserId, "revoked_by_user", current.SessionId, null, ctx.RequestAborted);
+        await OAuthResponses.WriteJsonAsync(ctx, 200, writer => writer.WriteNumber("revoked", revoked));
+    });
+}

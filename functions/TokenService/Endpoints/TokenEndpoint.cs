@@ -1,0 +1,338 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using TokenService.Clients;
+using TokenService.Http;
+using TokenService.Idp;
+using TokenService.Sessions;
+using TokenService.Tokens;
+
+namespace TokenService.Endpoints;
+
+/// <summary>
+/// <c>POST /oauth2/token</c>: RFC 8693 token exchange (an IdP ID token opens a session) and RFC 6749 §6
+/// refresh with rotation. Errors are RFC 6749 §5.2 JSON; every response is <c>no-store</c>.
+/// </summary>
+public sealed partial class TokenEndpoint(
+    ClientRequestReader reader,
+    CorsPolicy cors,
+    IdTokenValidator idTokens,
+    IIdTokenReplayCache replayCache,
+    SessionService sessions,
+    AccessTokenIssuer accessTokens,
+    TimeProvider time,
+    ILogger<TokenEndpoint> logger)
+{
+    public const string TokenExchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange";
+    public const string IdTokenType = "urn:ietf:params:oauth:token-type:id_token";
+    public const string AccessTokenType = "urn:ietf:params:oauth:token-type:access_token";
+
+    public Task HandleAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: true, HandleCoreAsync);
+
+    private async Task HandleCoreAsync(HttpContext context)
+    {
+        if (HttpMethods.IsOptions(context.Request.Method))
+        {
+            await cors.PreflightAsync(context, "POST");
+            return;
+        }
+
+        if (!HttpMethods.IsPost(context.Request.Method))
+        {
+            context.Response.Headers.Allow = "POST";
+            await OAuthResponses.WriteErrorAsync(context, StatusCodes.Status405MethodNotAllowed, "invalid_request", "The token endpoint accepts POST only.");
+            return;
+        }
+
+        if (await reader.ReadAsync(context) is not { } request)
+        {
+            return;
+        }
+
+        var grantType = FormRequest.Get(request.Form, "grant_type");
+        switch (grantType)
+        {
+            case TokenExchangeGrant:
+                await ExchangeAsync(context, request);
+                break;
+            case "refresh_token":
+                await RefreshAsync(context, request);
+                break;
+            case null:
+                await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "grant_type is required.");
+                break;
+            default:
+                await OAuthResponses.WriteErrorAsync(context, 400, "unsupported_grant_type", "Supported grants: token exchange (RFC 8693) and refresh_token.");
+                break;
+        }
+    }
+
+    private async Task ExchangeAsync(HttpContext context, ClientRequestReader.ClientRequest request)
+    {
+        var client = request.Client;
+        if (client.Type is not (ClientType.Spa or ClientType.Confidential))
+        {
+            await OAuthResponses.WriteErrorAsync(context, 400, "unauthorized_client", "This client may not obtain tokens.");
+            return;
+        }
+
+        var form = request.Form;
+        var subjectToken = FormRequest.Get(form, "subject_token");
+        var subjectTokenType = FormRequest.Get(form, "subject_token_type");
+        if (subjectToken is null || subjectTokenType is null)
+        {
+            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "subject_token and subject_token_type are required.");
+            return;
+        }
+
+        // RFC 8693 §2.2.2: an unsupported or invalid subject token is invalid_request.
+        if (subjectTokenType != IdTokenType)
+        {
+            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", $"subject_token_type must be {IdTokenType}.");
+            return;
+        }
+
+        if (FormRequest.Get(form, "requested_token_type") is { } requested && requested != AccessTokenType)
+        {
+            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", $"Only {AccessTokenType} can be requested.");
+            return;
+        }
+
+        if (form.ContainsKey("actor_token") || form.ContainsKey("actor_token_type"))
+        {
+            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "Delegation (actor_token) is not supported.");
+            return;
+        }
+
+        if (!TryResolveScope(client, FormRequest.Get(form, "scope"), out var scope, out var scopeError))
+        {
+            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_scope", scopeError);
+            return;
+        }
+
+        if (!TryResolveAudiences(client, form, out var audiences, out var audienceError))
+        {
+            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_target", audienceError);
+            return;
+        }
+
+        var validation = await idTokens.ValidateAsync(subjectToken, context.RequestAborted);
+        if (!validation.IsValid)
+        {
+            if (validation.Error == Validation.Jose.JwtValidationError.KeysUnavailable)
+            {
+                throw new DependencyUnavailableException("idp", "The IdP's keys cannot be fetched.");
+            }
+
+            LogIdTokenRejected(logger, client.ClientId, validation.Error.ToString());
+            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "The subject_token is not a valid ID token: " + validation.Description);
+            return;
+        }
+
+        var idToken = validation.Token!;
+        if (!await replayCache.TryAddAsync(idToken.ReplayKey, idToken.ExpiresAt, context.RequestAborted))
+        {
+            LogIdTokenReplayed(logger, client.ClientId);
+            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "The subject_token has already been exchanged.");
+            return;
+        }
+
+        SessionRecord session;
+        string refreshToken;
+        IssuedAccessToken accessToken;
+        try
+        {
+            var payload = idToken.Payload;
+            (session, refreshToken) = await sessions.OpenAsync(
+                new OpenSessionRequest(
+                    idToken.UserId, payload.Subject!, client.ClientId, scope, audiences,
+                    payload.AuthTime is { } authTime ? DateTimeOffset.FromUnixTimeSeconds(authTime) : null,
+                    payload.Acr, payload.Amr),
+                context.RequestAborted);
+        }
+        catch (Exception ex) when (ex is DependencyUnavailableException or OperationCanceledException)
+        {
+            // Nothing was opened: let the same ID token be tried again (best effort; the store may be down).
+            await ForgetReplayMarkerAsync(idToken.ReplayKey);
+            throw;
+        }
+
+        accessToken = await accessTokens.IssueAsync(session, scope, context.RequestAborted);
+        await WriteTokenResponseAsync(context, client, accessToken, refreshToken, session, exchange: true);
+    }
+
+    private async Task ForgetReplayMarkerAsync(string replayKey)
+    {
+        try
+        {
+            await replayCache.RemoveAsync(replayKey, CancellationToken.None);
+        }
+        catch (DependencyUnavailableException)
+        {
+            // The marker stays; the user signs in at the IdP again.
+        }
+    }
+
+    private async Task RefreshAsync(HttpContext context, ClientRequestReader.ClientRequest request)
+    {
+        var client = request.Client;
+        if (client.Type is not (ClientType.Spa or ClientType.Confidential))
+        {
+            await OAuthResponses.WriteErrorAsync(context, 400, "unauthorized_client", "This client may not refresh tokens.");
+            return;
+        }
+
+        string? presented;
+        if (client.Type == ClientType.Spa)
+        {
+            if (request.Form.ContainsKey("refresh_token"))
+            {
+                await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "A spa client's refresh token travels only in the __Host-refresh_token cookie.");
+                return;
+            }
+
+            presented = RefreshTokenCookie.Read(context.Request);
+        }
+        else
+        {
+            presented = FormRequest.Get(request.Form, "refresh_token");
+        }
+
+        if (presented is null)
+        {
+            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "refresh_token is required.");
+            return;
+        }
+
+        var outcome = await sessions.RefreshAsync(presented, client.ClientId, context.RequestAborted);
+        if (outcome.Status != RefreshStatus.Success)
+        {
+            if (client.Type == ClientType.Spa)
+            {
+                RefreshTokenCookie.Clear(context.Response);
+            }
+
+            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_grant", outcome.Description);
+            return;
+        }
+
+        var session = outcome.Session!;
+
+        // RFC 6749 §6: a refresh may narrow the scope, never widen it.
+        var scope = session.Scope;
+        if (FormRequest.Get(request.Form, "scope") is { } requestedScope)
+        {
+            var granted = Split(session.Scope);
+            var requested = Split(requestedScope);
+            if (!requested.All(granted.Contains))
+            {
+                await OAuthResponses.WriteErrorAsync(context, 400, "invalid_scope", "The requested scope exceeds the scope originally granted.");
+                return;
+            }
+
+            scope = string.Join(' ', requested);
+        }
+
+        var accessToken = await accessTokens.IssueAsync(session, scope, context.RequestAborted);
+        await WriteTokenResponseAsync(context, client, accessToken, outcome.RefreshToken!, session, exchange: false);
+    }
+
+    private Task WriteTokenResponseAsync(HttpContext context, RegisteredClient client, IssuedAccessToken accessToken, string refreshToken, SessionRecord session, bool exchange)
+    {
+        if (client.Type == ClientType.Spa)
+        {
+            RefreshTokenCookie.Set(context.Response, refreshToken, session.RefreshTokenExpiresAt - time.GetUtcNow());
+        }
+
+        return OAuthResponses.WriteJsonAsync(context, 200, writer =>
+        {
+            writer.WriteString("access_token", accessToken.Token);
+            writer.WriteString("token_type", "Bearer");
+            writer.WriteNumber("expires_in", accessToken.ExpiresIn);
+            writer.WriteString("scope", accessToken.Scope);
+            if (client.Type != ClientType.Spa)
+            {
+                writer.WriteString("refresh_token", refreshToken);
+            }
+
+            if (exchange)
+            {
+                writer.WriteString("issued_token_type", AccessTokenType);
+            }
+        });
+    }
+
+    private static bool TryResolveScope(RegisteredClient client, string? requested, out string scope, out string error)
+    {
+        error = string.Empty;
+        if (requested is null)
+        {
+            scope = string.Join(' ', client.AllowedScopes);
+            return true;
+        }
+
+        var values = Split(requested);
+        var unknown = values.FirstOrDefault(v => !client.AllowedScopes.Contains(v));
+        if (unknown is not null || values.Count == 0)
+        {
+            scope = string.Empty;
+            error = "The requested scope is not allowed for this client.";
+            return false;
+        }
+
+        scope = string.Join(' ', values);
+        return true;
+    }
+
+    private static bool TryResolveAudiences(RegisteredClient client, IReadOnlyDictionary<string, Microsoft.Extensions.Primitives.StringValues> form, out IReadOnlyList<string> audiences, out string error)
+    {
+        error = string.Empty;
+        var requested = new List<string>();
+        foreach (var name in (string[])["audience", "resource"])
+        {
+            if (form.TryGetValue(name, out var values))
+            {
+                foreach (var value in values)
+                {
+                    if (string.IsNullOrEmpty(value))
+                    {
+                        audiences = [];
+                        error = $"An empty {name} parameter is not allowed.";
+                        return false;
+                    }
+
+                    if (!requested.Contains(value))
+                    {
+                        requested.Add(value);
+                    }
+                }
+            }
+        }
+
+        if (requested.Count == 0)
+        {
+            audiences = client.AllowedAudiences.Count > 0 ? client.AllowedAudiences : [client.ClientId];
+            return true;
+        }
+
+        // RFC 8693 §2.2.2: a target the client may not obtain tokens for is invalid_target.
+        if (requested.Any(a => !client.AllowedAudiences.Contains(a)))
+        {
+            audiences = [];
+            error = "The requested audience is not allowed for this client.";
+            return false;
+        }
+
+        audiences = requested;
+        return true;
+    }
+
+    private static List<string> Split(string scope) =>
+        scope.Split(' ', StringSplitOptions.RemoveEmptyEntries).Distinct(StringComparer.Ordinal).ToList();
+
+    [LoggerMessage(EventId = 1101, Level = LogLevel.Information, Message = "ID token from client {ClientId} rejected: {Reason}.")]
+    private static partial void LogIdTokenRejected(ILogger logger, string clientId, string reason);
+
+    [LoggerMessage(EventId = 1102, Level = LogLevel.Warning, Message = "Replayed ID token refused (client {ClientId}).")]
+    private static partial void LogIdTokenReplayed(ILogger logger, string clientId);
+}

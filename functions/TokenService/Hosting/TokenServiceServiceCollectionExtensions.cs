@@ -1,0 +1,139 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using TokenService.Clients;
+using TokenService.Configuration;
+using TokenService.Endpoints;
+using TokenService.Http;
+using TokenService.Idp;
+using TokenService.Keys;
+using TokenService.Sessions;
+using TokenService.Tokens;
+
+namespace TokenService.Hosting;
+
+/// <summary>
+/// Registers the core for either host. Stores and signing keys are registered with TryAdd, so adapters
+/// (Table Storage, Key Vault) registered before this call take their place.
+/// </summary>
+public static class TokenServiceServiceCollectionExtensions
+{
+    /// <summary>Issuer assumed in Development when <c>TokenService:Issuer</c> is not set (the README's local URL).</summary>
+    public const string DevelopmentIssuer = "http://127.0.0.1:7071";
+
+    public static IServiceCollection AddTokenService(this IServiceCollection services, IConfiguration configuration, IHostEnvironment environment)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddHttpClient("idp-jwks");
+
+        services.AddOptions<TokenServiceOptions>()
+            .Bind(configuration.GetSection(TokenServiceOptions.SectionName))
+            .PostConfigure(o =>
+            {
+                if (string.IsNullOrWhiteSpace(o.Issuer) && environment.IsDevelopment())
+                {
+                    o.Issuer = DevelopmentIssuer;
+                }
+            })
+            .ValidateOnStart();
+        services.AddOptions<IdpOptions>().Bind(configuration.GetSection(IdpOptions.SectionName)).ValidateOnStart();
+        services.AddOptions<KeysOptions>()
+            .Bind(configuration.GetSection(KeysOptions.SectionName))
+            .PostConfigure(o => o.DevelopmentKeyPath ??= Path.Combine(environment.ContentRootPath, ".devkeys", "signing-keys.json"))
+            .ValidateOnStart();
+        services.AddOptions<StorageOptions>().Bind(configuration.GetSection(StorageOptions.SectionName));
+        services.AddOptions<EventsOptions>().Bind(configuration.GetSection(EventsOptions.SectionName));
+        services.AddOptions<ClientRegistryOptions>()
+            .Configure(o =>
+            {
+                configuration.GetSection(ClientOptions.SectionName).Bind(o.Clients);
+                if (o.Clients.Count == 0 && environment.IsDevelopment())
+                {
+                    o.Clients.AddRange(DevelopmentClients.All);
+                }
+            })
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TokenServiceOptions>, TokenServiceOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<IdpOptions>, IdpOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KeysOptions>, KeysOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ClientRegistryOptions>, ClientRegistryOptionsValidator>());
+
+        // Ports with embedded defaults.
+        services.TryAddSingleton<ISessionStore, InMemorySessionStore>();
+        services.TryAddSingleton<IAccessTokenDenyList, InMemoryAccessTokenDenyList>();
+        services.TryAddSingleton<IIdTokenReplayCache, InMemoryIdTokenReplayCache>();
+        services.TryAddSingleton<ISigningKeyService, LocalSigningKeyService>();
+        services.TryAddSingleton<IClientStore, ConfigurationClientStore>();
+        services.TryAddSingleton(sp => new ExpiredStateCleanup(
+            CleanersOf(sp), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<ExpiredStateCleanup>>()));
+
+        // IdP trust: the configured IdP, or in Development without one the built-in stand-in.
+        services.TryAddSingleton(sp =>
+        {
+            var idp = sp.GetRequiredService<IOptions<IdpOptions>>().Value;
+            if (!idp.IsConfigured)
+            {
+                var dev = sp.GetService<DevelopmentIdp>() ?? throw new InvalidOperationException("Idp is not configured.");
+                return new IdpTrust(dev.Issuer, DevelopmentIdp.Audience, "sub", dev);
+            }
+
+            return new IdpTrust(idp.Issuer!, idp.Audience!, idp.UserIdClaim, sp.GetRequiredService<IdpKeyResolver>());
+        });
+        services.TryAddSingleton<IdpKeyResolver>();
+        if (environment.IsDevelopment() && !new IdpOptions().Also(o => configuration.GetSection(IdpOptions.SectionName).Bind(o)).IsConfigured)
+        {
+            services.TryAddSingleton(sp => new DevelopmentIdp(sp.GetRequiredService<IOptions<TokenServiceOptions>>().Value.IssuerOrThrow, sp.GetRequiredService<TimeProvider>()));
+            services.TryAddSingleton<DevelopmentIdpEndpoint>();
+        }
+
+        // Core services.
+        services.TryAddSingleton<ClientAuthenticator>();
+        services.TryAddSingleton<CorsPolicy>();
+        services.TryAddSingleton<ClientRequestReader>();
+        services.TryAddSingleton<SessionService>();
+        services.TryAddSingleton<IUserSessionRevoker>(sp => sp.GetRequiredService<SessionService>());
+        services.TryAddSingleton<SigningKeyResolver>();
+        services.TryAddSingleton<AccessTokenIssuer>();
+        services.TryAddSingleton<AccessTokenVerifier>();
+        services.TryAddSingleton<IdTokenValidator>();
+        services.TryAddSingleton<BearerAuthentication>();
+
+        // Endpoints, each written once for both hosts.
+        services.TryAddSingleton<TokenEndpoint>();
+        services.TryAddSingleton<RevocationEndpoint>();
+        services.TryAddSingleton<IntrospectionEndpoint>();
+        services.TryAddSingleton<DiscoveryEndpoint>();
+        services.TryAddSingleton<JwksEndpoint>();
+        services.TryAddSingleton<SessionsEndpoint>();
+        services.TryAddSingleton<AdminEndpoint>();
+        services.TryAddSingleton<HealthEndpoint>();
+        return services;
+    }
+
+    /// <summary>Every store that holds expiring state, once each.</summary>
+    private static IEnumerable<IExpiredStateCleaner> CleanersOf(IServiceProvider sp)
+    {
+        object[] stores = [sp.GetRequiredService<ISessionStore>(), sp.GetRequiredService<IAccessTokenDenyList>(), sp.GetRequiredService<IIdTokenReplayCache>()];
+        return stores.OfType<IExpiredStateCleaner>().Concat(sp.GetServices<IExpiredStateCleaner>()).Distinct();
+    }
+
+    private static T Also<T>(this T value, Action<T> action)
+    {
+        action(value);
+        return value;
+    }
+}
+
+/// <summary>Clients registered in Development when the <c>Clients</c> section is empty (README walkthrough).</summary>
+public static class DevelopmentClients
+{
+    public static IReadOnlyList<ClientOptions> All =>
+    [
+        new() { ClientId = "dev-spa", Type = "spa", AllowedOrigins = ["http://localhost:5173", "http://127.0.0.1:5173"], AllowedAudiences = ["api://dev"], AllowedScopes = ["openid", "profile", "api.read", "api.write"] },
+        new() { ClientId = "dev-confidential", Type = "confidential", Secret = "dev-confidential-secret", AllowedAudiences = ["api://dev"], AllowedScopes = ["openid", "profile", "api.read", "api.write"] },
+        new() { ClientId = "dev-api", Type = "resource_server", Secret = "dev-api-secret", AllowedAudiences = ["api://dev"] },
+        new() { ClientId = "dev-admin", Type = "admin", Secret = "dev-admin-secret" },
+    ];
+}

@@ -1,0 +1,349 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using TokenService.Configuration;
+using TokenService.Tokens;
+
+namespace TokenService.Sessions;
+
+/// <summary>What the IdP said about the login that opens a session.</summary>
+public sealed record OpenSessionRequest(
+    string UserId, string Subject, string ClientId, string Scope, IReadOnlyList<string> Audiences,
+    DateTimeOffset? AuthTime, string? Acr, IReadOnlyList<string> Amr);
+
+public enum RefreshStatus
+{
+    Success,
+
+    /// <summary>Unknown, malformed, expired or foreign token, or an ended session: nothing changed.</summary>
+    Invalid,
+
+    /// <summary>A rotated token was presented again: the whole session has been revoked (RFC 9700 §4.14.2).</summary>
+    ReuseDetected,
+}
+
+public sealed record RefreshOutcome(RefreshStatus Status, string Description, SessionRecord? Session = null, string? RefreshToken = null);
+
+/// <summary>
+/// Session lifecycle (ASVS V7): open with the per-user limit, refresh with rotation and reuse detection,
+/// revoke. Every change is compare-and-swap against the store, retried on conflict, so concurrent
+/// requests never leave two live refresh tokens in one session or more than the limit of sessions.
+/// </summary>
+public sealed partial class SessionService : IUserSessionRevoker
+{
+    /// <summary>Older rotated hashes kept for reuse detection (beyond the immediately previous one).</summary>
+    internal const int RetiredHashLimit = 32;
+
+    private const int MaxCommitAttempts = 64;
+
+    private readonly ISessionStore _store;
+    private readonly TokenServiceOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<SessionService> _logger;
+
+    public SessionService(ISessionStore store, IOptions<TokenServiceOptions> options, TimeProvider time, ILogger<SessionService> logger)
+    {
+        _store = store;
+        _options = options.Value;
+        _time = time;
+        _logger = logger;
+    }
+
+    public async Task<(SessionRecord Session, string RefreshToken)> OpenAsync(OpenSessionRequest request, CancellationToken cancellationToken)
+    {
+        var sessionId = SessionIds.NewSessionId(request.UserId);
+        var (refreshToken, refreshHash) = RefreshTokens.Create(sessionId);
+        var writeId = NewWriteId();
+        var committedOnce = false;
+
+        for (var attempt = 0; attempt < MaxCommitAttempts; attempt++)
+        {
+            var now = _time.GetUtcNow();
+            var user = await _store.GetUserSessionsAsync(request.UserId, cancellationToken);
+            if (committedOnce && user.Sessions.FirstOrDefault(s => s.SessionId == sessionId) is { } mine && mine.WriteId == writeId)
+            {
+                // Our earlier commit had succeeded although the store answered with a conflict (a retried request).
+                return (mine, refreshToken);
+            }
+
+            var absoluteExpiresAt = now + _options.SessionAbsoluteLifetime;
+            var session = new SessionRecord
+            {
+                SessionId = sessionId,
+                UserId = request.UserId,
+                Subject = request.Subject,
+                ClientId = request.ClientId,
+                Scope = request.Scope,
+                Audiences = request.Audiences,
+                CreatedAt = now,
+                LastActivityAt = now,
+                IdleExpiresAt = now + _options.SessionIdleTimeout,
+                AbsoluteExpiresAt = absoluteExpiresAt,
+                AuthTime = request.AuthTime,
+                Acr = request.Acr,
+                Amr = request.Amr,
+                RefreshTokenHash = refreshHash,
+                RefreshTokenExpiresAt = Min(now + _options.RefreshTokenLifetime, absoluteExpiresAt),
+                WriteId = writeId,
+                PurgeAt = Min(now + _options.SessionIdleTimeout, absoluteExpiresAt) + _options.AccessTokenLifetime,
+            };
+
+            // ASVS V7: at most MaxSessionsPerUser live sessions; the oldest live ones end to make room.
+            var live = user.Sessions.Where(s => s.IsLive(now)).OrderBy(s => s.CreatedAt).ThenBy(s => s.SessionId, StringComparer.Ordinal).ToList();
+            var evictCount = Math.Max(0, live.Count - (_options.MaxSessionsPerUser - 1));
+            var evicted = live.Take(evictCount).Select(s => Revoked(s, now, "session_limit")).ToList();
+
+            var status = await _store.CommitAsync(new UserSessionsChange(request.UserId, user.Version, [session], evicted), cancellationToken);
+            if (status == StoreWriteStatus.Success)
+            {
+                LogSessionOpened(_logger, sessionId, request.ClientId, evicted.Count);
+                return (session, refreshToken);
+            }
+
+            committedOnce = true;
+            await BackoffAsync(attempt, cancellationToken);
+        }
+
+        throw new DependencyUnavailableException("storage", "Too much contention opening a session.", TimeSpan.FromSeconds(1));
+    }
+
+    public async Task<RefreshOutcome> RefreshAsync(string? refreshToken, string clientId, CancellationToken cancellationToken)
+    {
+        var sessionId = RefreshTokens.TryGetSessionId(refreshToken);
+        if (sessionId is null)
+        {
+            return new(RefreshStatus.Invalid, "The refresh token is invalid.");
+        }
+
+        var presentedHash = RefreshTokens.Hash(refreshToken!);
+        string? pendingWriteId = null;
+        string? pendingToken = null;
+
+        for (var attempt = 0; attempt < MaxCommitAttempts; attempt++)
+        {
+            var now = _time.GetUtcNow();
+            var session = await _store.GetSessionAsync(sessionId, cancellationToken);
+            if (session is null)
+            {
+                return new(RefreshStatus.Invalid, "The refresh token is invalid.");
+            }
+
+            if (pendingWriteId is not null && session.WriteId == pendingWriteId)
+            {
+                // Our rotation was stored although the write reported a conflict (412 after a retried success).
+                return new(RefreshStatus.Success, "rotated", session, pendingToken);
+            }
+
+            var isCurrent = RefreshTokens.HashEquals(presentedHash, session.RefreshTokenHash);
+            var isPrevious = !isCurrent && RefreshTokens.HashEquals(presentedHash, session.PreviousRefreshTokenHash);
+            var isRetired = !isCurrent && !isPrevious && session.RetiredRefreshTokenHashes.Any(h => RefreshTokens.HashEquals(presentedHash, h));
+            if (!isCurrent && !isPrevious && !isRetired)
+            {
+                return new(RefreshStatus.Invalid, "The refresh token is invalid.");
+            }
+
+            // RFC 6749 §10.4: a refresh token is bound to the client it was issued to.
+            if (!string.Equals(session.ClientId, clientId, StringComparison.Ordinal))
+            {
+                LogCrossClientRefresh(_logger, sessionId, clientId);
+                return new(RefreshStatus.Invalid, "The refresh token was not issued to this client.");
+            }
+
+            if (session.RevokedAt is not null)
+            {
+                return new(RefreshStatus.Invalid, "The session has ended.");
+            }
+
+            if (now >= session.AbsoluteExpiresAt || now >= session.IdleExpiresAt)
+            {
+                return new(RefreshStatus.Invalid, "The session has expired.");
+            }
+
+            var withinLeeway = isPrevious && _options.RefreshTokenReuseLeeway > TimeSpan.Zero
+                && session.PreviousRotatedAt is { } rotatedAt && now - rotatedAt <= _options.RefreshTokenReuseLeeway;
+            if ((isPrevious && !withinLeeway) || isRetired)
+            {
+                await RevokeSessionCoreAsync(session, "refresh_token_reuse", cancellationToken);
+                LogReuseDetected(_logger, sessionId, clientId);
+                return new(RefreshStatus.ReuseDetected, "The refresh token has already been used; the session has been revoked.");
+            }
+
+            if (isCurrent && now >= session.RefreshTokenExpiresAt)
+            {
+                return new(RefreshStatus.Invalid, "The refresh token has expired.");
+            }
+
+            var (newToken, newHash) = RefreshTokens.Create(sessionId);
+            var writeId = NewWriteId();
+            var retired = new List<string>(RetiredHashLimit);
+            if (isCurrent && session.PreviousRefreshTokenHash is not null)
+            {
+                retired.Add(session.PreviousRefreshTokenHash);
+            }
+            else if (isPrevious)
+            {
+                // Within the leeway the previous token is accepted once more; it is retired now, and the
+                // token it had been replaced by becomes the previous one.
+                retired.Add(presentedHash);
+            }
+
+            retired.AddRange(session.RetiredRefreshTokenHashes.Take(RetiredHashLimit - retired.Count));
+            var idleExpiresAt = now + _options.SessionIdleTimeout;
+            var rotated = session with
+            {
+                RefreshTokenHash = newHash,
+                RefreshTokenExpiresAt = Min(now + _options.RefreshTokenLifetime, session.AbsoluteExpiresAt),
+                PreviousRefreshTokenHash = isCurrent ? presentedHash : session.RefreshTokenHash,
+                PreviousRotatedAt = now,
+                RetiredRefreshTokenHashes = retired,
+                Generation = session.Generation + 1,
+                LastActivityAt = now,
+                IdleExpiresAt = idleExpiresAt,
+                WriteId = writeId,
+                PurgeAt = Min(idleExpiresAt, session.AbsoluteExpiresAt) + _options.AccessTokenLifetime,
+            };
+
+            var result = await _store.ReplaceSessionAsync(rotated, cancellationToken);
+            switch (result.Status)
+            {
+                case StoreWriteStatus.Success:
+                    return new(RefreshStatus.Success, "rotated", result.Record ?? rotated, newToken);
+                case StoreWriteStatus.NotFound:
+                    return new(RefreshStatus.Invalid, "The refresh token is invalid.");
+                default:
+                    // Someone else changed the session (a parallel refresh, a revocation), or our own write
+                    // succeeded and was retried: re-read and decide again.
+                    pendingWriteId = writeId;
+                    pendingToken = newToken;
+                    continue;
+            }
+        }
+
+        throw new DependencyUnavailableException("storage", "Too much contention refreshing a session.", TimeSpan.FromSeconds(1));
+    }
+
+    /// <summary>Finds the live session a refresh token belongs to, for revocation. Null when the token matches nothing.</summary>
+    public async Task<SessionRecord?> FindByRefreshTokenAsync(string? refreshToken, CancellationToken cancellationToken)
+    {
+        var sessionId = RefreshTokens.TryGetSessionId(refreshToken);
+        if (sessionId is null)
+        {
+            return null;
+        }
+
+        var session = await _store.GetSessionAsync(sessionId, cancellationToken);
+        if (session is null)
+        {
+            return null;
+        }
+
+        var hash = RefreshTokens.Hash(refreshToken!);
+        var matches = RefreshTokens.HashEquals(hash, session.RefreshTokenHash)
+            || RefreshTokens.HashEquals(hash, session.PreviousRefreshTokenHash)
+            || session.RetiredRefreshTokenHashes.Any(h => RefreshTokens.HashEquals(hash, h));
+        return matches ? session : null;
+    }
+
+    public ValueTask<SessionRecord?> GetAsync(string sessionId, CancellationToken cancellationToken) =>
+        SessionIds.IsWellFormed(sessionId) ? _store.GetSessionAsync(sessionId, cancellationToken) : ValueTask.FromResult<SessionRecord?>(null);
+
+    public async Task<IReadOnlyList<SessionRecord>> ListLiveAsync(string userId, CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        var user = await _store.GetUserSessionsAsync(userId, cancellationToken);
+        return user.Sessions.Where(s => s.IsLive(now)).OrderByDescending(s => s.CreatedAt).ToList();
+    }
+
+    /// <summary>Ends one session. Returns false when it was not live.</summary>
+    public async Task<bool> RevokeSessionAsync(string sessionId, string reason, CancellationToken cancellationToken)
+    {
+        var session = await GetAsync(sessionId, cancellationToken);
+        return session is not null && await RevokeSessionCoreAsync(session, reason, cancellationToken);
+    }
+
+    private async Task<bool> RevokeSessionCoreAsync(SessionRecord session, string reason, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; attempt < MaxCommitAttempts; attempt++)
+        {
+            var now = _time.GetUtcNow();
+            if (session.RevokedAt is not null)
+            {
+                return false;
+            }
+
+            var result = await _store.ReplaceSessionAsync(Revoked(session, now, reason), cancellationToken);
+            if (result.Status == StoreWriteStatus.Success)
+            {
+                LogSessionRevoked(_logger, session.SessionId, reason);
+                return true;
+            }
+
+            if (result.Status == StoreWriteStatus.NotFound || await _store.GetSessionAsync(session.SessionId, cancellationToken) is not { } reread)
+            {
+                return false;
+            }
+
+            session = reread;
+        }
+
+        throw new DependencyUnavailableException("storage", "Too much contention revoking a session.", TimeSpan.FromSeconds(1));
+    }
+
+    public async Task<int> RevokeAllAsync(string userId, string reason, string? exceptSessionId, DateTimeOffset? createdBefore, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; attempt < MaxCommitAttempts; attempt++)
+        {
+            var now = _time.GetUtcNow();
+            var user = await _store.GetUserSessionsAsync(userId, cancellationToken);
+            var targets = user.Sessions
+                .Where(s => s.IsLive(now) && s.SessionId != exceptSessionId && (createdBefore is null || s.CreatedAt < createdBefore))
+                .Select(s => Revoked(s, now, reason))
+                .ToList();
+            if (targets.Count == 0)
+            {
+                return 0;
+            }
+
+            var status = await _store.CommitAsync(new UserSessionsChange(userId, user.Version, [], targets), cancellationToken);
+            if (status == StoreWriteStatus.Success)
+            {
+                LogUserSessionsRevoked(_logger, targets.Count, reason);
+                return targets.Count;
+            }
+
+            await BackoffAsync(attempt, cancellationToken);
+        }
+
+        throw new DependencyUnavailableException("storage", "Too much contention revoking sessions.", TimeSpan.FromSeconds(1));
+    }
+
+    private SessionRecord Revoked(SessionRecord session, DateTimeOffset now, string reason) => session with
+    {
+        RevokedAt = now,
+        RevocationReason = reason,
+        WriteId = NewWriteId(),
+        PurgeAt = now + _options.AccessTokenLifetime,
+    };
+
+    private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
+
+    private static string NewWriteId() => Convert.ToHexString(RandomNumberGenerator.GetBytes(12));
+
+    private static Task BackoffAsync(int attempt, CancellationToken cancellationToken) =>
+        attempt < 2 ? Task.CompletedTask : Task.Delay(Random.Shared.Next(1, 2 << Math.Min(attempt, 5)), cancellationToken);
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Session {SessionId} opened for client {ClientId}; {Evicted} older session(s) ended by the per-user limit.")]
+    private static partial void LogSessionOpened(ILogger logger, string sessionId, string clientId, int evicted);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "Refresh token reuse in session {SessionId} (client {ClientId}): the session is revoked.")]
+    private static partial void LogReuseDetected(ILogger logger, string sessionId, string clientId);
+
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Client {ClientId} presented a refresh token of session {SessionId} issued to another client.")]
+    private static partial void LogCrossClientRefresh(ILogger logger, string sessionId, string clientId);
+
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Information, Message = "Session {SessionId} revoked ({Reason}).")]
+    private static partial void LogSessionRevoked(ILogger logger, string sessionId, string reason);
+
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Information, Message = "{Count} session(s) of a user revoked ({Reason}).")]
+    private static partial void LogUserSessionsRevoked(ILogger logger, int count, string reason);
+}

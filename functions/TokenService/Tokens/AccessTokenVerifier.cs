@@ -1,0 +1,92 @@
+using Microsoft.Extensions.Options;
+using TokenService.Configuration;
+using TokenService.Keys;
+using TokenService.Sessions;
+using TokenService.Validation.Jose;
+
+namespace TokenService.Tokens;
+
+/// <summary>Whether one of our access tokens is usable right now, and why not.</summary>
+public sealed record AccessTokenStatus(bool Active, JwtPayload? Payload, SessionRecord? Session, string? Reason)
+{
+    public static AccessTokenStatus Inactive(string reason, JwtPayload? payload = null) => new(false, payload, null, reason);
+}
+
+/// <summary>
+/// Validates our own access tokens for introspection, revocation and the session endpoints (CONTRACT §3):
+/// signature with a key from our JWKS for that kid only, alg bound to the key, typ at+jwt, iss, exp/nbf with
+/// bounded skew, then session state and the jti deny list.
+/// </summary>
+public sealed class AccessTokenVerifier
+{
+    private readonly SigningKeyResolver _keys;
+    private readonly TimeProvider _time;
+    private readonly IAccessTokenDenyList _denyList;
+    private readonly ISessionStore _sessions;
+    private readonly JwtValidationOptions _signatureOptions;
+    private readonly JwtValidationOptions _expiredAllowedOptions;
+
+    public AccessTokenVerifier(SigningKeyResolver keys, IOptions<TokenServiceOptions> options, TimeProvider time, IAccessTokenDenyList denyList, ISessionStore sessions)
+    {
+        _keys = keys;
+        _time = time;
+        _denyList = denyList;
+        _sessions = sessions;
+        _signatureOptions = new JwtValidationOptions
+        {
+            AllowedAlgorithms = JwsAlgorithms.Signing,
+            Issuer = options.Value.IssuerOrThrow,
+            RequiredType = "at+jwt",
+            RequireKeyId = true,
+            ClockSkew = options.Value.ClockSkew,
+            MaxTokenLength = 8 * 1024,
+        };
+        _expiredAllowedOptions = new JwtValidationOptions
+        {
+            AllowedAlgorithms = JwsAlgorithms.Signing,
+            Issuer = options.Value.IssuerOrThrow,
+            RequiredType = "at+jwt",
+            RequireKeyId = true,
+            ClockSkew = TimeSpan.FromDays(36500),
+            MaxTokenLength = 8 * 1024,
+        };
+    }
+
+    /// <summary>Signature and claims only; <paramref name="allowExpired"/> for revocation, where an expired token needs nothing.</summary>
+    public ValueTask<JwtValidationResult> ValidateSignatureAsync(string token, bool allowExpired, CancellationToken cancellationToken) =>
+        JwtValidator.ValidateAsync(token, allowExpired ? _expiredAllowedOptions : _signatureOptions, _keys, _time.GetUtcNow(), cancellationToken);
+
+    /// <summary>Full check: signature and claims, then deny list, then the session must be live.</summary>
+    public async ValueTask<AccessTokenStatus> ValidateActiveAsync(string? token, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(token))
+        {
+            return AccessTokenStatus.Inactive("missing");
+        }
+
+        var result = await ValidateSignatureAsync(token, allowExpired: false, cancellationToken);
+        if (!result.IsValid)
+        {
+            return AccessTokenStatus.Inactive(result.Error.ToString());
+        }
+
+        var payload = result.Payload!;
+        if (payload.JwtId is null || payload.SessionId is null || payload.ClientId is null)
+        {
+            return AccessTokenStatus.Inactive("missing-claims", payload);
+        }
+
+        if (await _denyList.IsDeniedAsync(payload.JwtId, cancellationToken))
+        {
+            return AccessTokenStatus.Inactive("revoked", payload);
+        }
+
+        var session = await _sessions.GetSessionAsync(payload.SessionId, cancellationToken);
+        if (session is null || !session.IsLive(_time.GetUtcNow()) || session.Subject != payload.Subject)
+        {
+            return AccessTokenStatus.Inactive("session-ended", payload);
+        }
+
+        return new AccessTokenStatus(true, payload, session, null);
+    }
+}

@@ -1,0 +1,215 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+using TokenService.Tests.Infrastructure;
+using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
+
+namespace TokenService.Tests.Http;
+
+public sealed class TokenExchangeTests(HostFixture fixture) : IClassFixture<HostFixture>
+{
+    private TokenServiceTestHost Host => fixture.Host;
+
+    [Fact]
+    public async Task Exchange_returns_an_rfc9068_access_token_that_an_independent_jwt_library_verifies_from_the_jwks()
+    {
+        using var response = await Host.ExchangeAsync(Host.Idp.IdToken("alice", c => { c["acr"] = "urn:mfa"; c["amr"] = new JsonArray("pwd", "otp"); }), extra: ("scope", "orders.read"));
+        var json = await JsonAsync(response);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("no-store", response.Headers.CacheControl?.ToString());
+        Assert.Equal("Bearer", json.GetProperty("token_type").GetString());
+        Assert.Equal(900, json.GetProperty("expires_in").GetInt32());
+        Assert.Equal("orders.read", json.GetProperty("scope").GetString());
+        Assert.Equal("urn:ietf:params:oauth:token-type:access_token", json.GetProperty("issued_token_type").GetString());
+        Assert.True(json.GetProperty("refresh_token").GetString()!.Length >= 43, "refresh token carries at least 256 bits");
+
+        var jwks = new JsonWebKeySet(await Host.Client.GetStringAsync("/.well-known/jwks.json"));
+        var handler = new JsonWebTokenHandler();
+        var result = await handler.ValidateTokenAsync(json.GetProperty("access_token").GetString(), new TokenValidationParameters
+        {
+            ValidIssuer = "https://tokens.test.example",
+            ValidAudiences = ["api://orders", "api://billing"],
+            IssuerSigningKeys = jwks.GetSigningKeys(),
+            ValidTypes = ["at+jwt"],
+            ValidAlgorithms = ["RS256"],
+        });
+        Assert.True(result.IsValid, result.Exception?.Message);
+        var token = (JsonWebToken)result.SecurityToken;
+        Assert.Equal("at+jwt", token.Typ);
+        Assert.Equal(jwks.Keys.Single().Kid, token.Kid);
+        Assert.Equal("alice", token.Subject);
+        Assert.Equal("web", token.GetClaim("client_id").Value);
+        Assert.Equal("orders.read", token.GetClaim("scope").Value);
+        Assert.Equal("urn:mfa", token.GetClaim("acr").Value);
+        Assert.False(string.IsNullOrEmpty(token.Id));
+        Assert.False(string.IsNullOrEmpty(token.GetClaim("sid").Value));
+        Assert.True(token.TryGetClaim("auth_time", out _));
+        Assert.Equal(token.IssuedAt, token.ValidFrom);
+        Assert.Equal(TimeSpan.FromMinutes(15), token.ValidTo - token.IssuedAt);
+    }
+
+    [Fact]
+    public async Task An_id_token_already_exchanged_is_refused()
+    {
+        var idToken = Host.Idp.IdToken("bob");
+        using var first = await Host.ExchangeAsync(idToken);
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        using var replay = await Host.ExchangeAsync(idToken);
+        await AssertOAuthErrorAsync(replay, "invalid_request");
+        using var otherClient = await Host.ExchangeAsync(idToken, "other-web", OtherWebSecret);
+        await AssertOAuthErrorAsync(otherClient, "invalid_request");
+    }
+
+    public static TheoryData<string> BadIdTokens()
+    {
+        using var idp = new TestIdp();
+        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var valid = idp.IdToken("carol");
+        var parts = valid.Split('.');
+        var none = TestIdp.Encode(new JsonObject { ["alg"] = "none" }) + "." + TestIdp.Encode(idp.Claims("carol")) + ".";
+        return new TheoryData<string>
+        {
+            none,
+            none.Replace(TestIdp.Encode(new JsonObject { ["alg"] = "none" }), TestIdp.Encode(new JsonObject { ["alg"] = "NoNe" }), StringComparison.Ordinal),
+            idp.IdToken("carol", c => c["iss"] = "https://evil.example"),
+            idp.IdToken("carol", c => c["aud"] = "other"),
+            idp.IdToken("carol", c => c["exp"] = now - 3600),
+            idp.IdToken("carol", c => c["nbf"] = now + 3600),
+            idp.IdToken("carol", c => c.Remove("exp")),
+            idp.IdToken("carol", c => c.Remove("sub")),
+            parts[0] + "." + parts[1],
+            valid + "." + parts[1],
+            valid + ".x.y",
+            parts[0] + "=." + parts[1] + "." + parts[2],
+            parts[0] + "." + parts[1] + " ." + parts[2],
+            parts[0] + "." + TestIdp.Encode(idp.Claims("admin")) + "." + parts[2],
+            "not-a-jwt",
+            new string('a', 100_00) + "." + new string('b', 100) + "." + new string('c', 100),
+            Convert.ToBase64String(Encoding.UTF8.GetBytes("{\"alg\":\"RS256\"}")) + "." + parts[1] + "." + parts[2],
+        };
+    }
+
+    [Theory]
+    [MemberData(nameof(BadIdTokens))]
+    public async Task Bad_id_tokens_get_oauth_error_json_and_the_host_stays_healthy(string idToken)
+    {
+        using var response = await Host.ExchangeAsync(idToken);
+        await AssertOAuthErrorAsync(response, "invalid_request");
+        using var health = await Host.Client.GetAsync("/healthz");
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+    }
+
+    [Fact]
+    public async Task Hs256_signed_with_the_idp_public_key_is_refused_over_http()
+    {
+        var header = new JsonObject { ["alg"] = "HS256", ["kid"] = Host.Idp.RsaKid };
+        var input = TestIdp.Encode(header) + "." + TestIdp.Encode(Host.Idp.Claims("mallory"));
+        var mac = System.Security.Cryptography.HMACSHA256.HashData(Encoding.ASCII.GetBytes(Host.Idp.Rsa.ExportSubjectPublicKeyInfoPem()), Encoding.ASCII.GetBytes(input));
+        using var response = await Host.ExchangeAsync(input + "." + Validation.Jose.Base64UrlEncoding.Encode(mac));
+        await AssertOAuthErrorAsync(response, "invalid_request");
+    }
+
+    [Fact]
+    public async Task Es256_id_tokens_from_the_idp_are_accepted()
+    {
+        using var response = await Host.ExchangeAsync(Host.Idp.Sign(Host.Idp.Claims("erin"), Host.Idp.Header("ES256")));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Our_own_access_token_is_not_accepted_as_an_id_token()
+    {
+        var pair = await Host.LoginAsync("frank");
+        using var response = await Host.ExchangeAsync(pair.AccessToken);
+        await AssertOAuthErrorAsync(response, "invalid_request");
+    }
+
+    [Fact]
+    public async Task Scope_and_audience_are_limited_to_what_the_client_is_allowed()
+    {
+        using var badScope = await Host.ExchangeAsync(Host.Idp.IdToken("gina"), extra: ("scope", "orders.read admin"));
+        await AssertOAuthErrorAsync(badScope, "invalid_scope");
+        using var badAudience = await Host.ExchangeAsync(Host.Idp.IdToken("gina"), extra: ("audience", "api://payroll"));
+        await AssertOAuthErrorAsync(badAudience, "invalid_target");
+
+        using var narrowed = await Host.ExchangeAsync(Host.Idp.IdToken("gina"), extra: ("audience", "api://billing"));
+        var json = await JsonAsync(narrowed);
+        var token = new JsonWebToken(json.GetProperty("access_token").GetString());
+        Assert.Equal(["api://billing"], token.Audiences);
+        Assert.Equal("orders.read orders.write", json.GetProperty("scope").GetString());
+    }
+
+    [Fact]
+    public async Task Client_authentication_failures_answer_401_invalid_client()
+    {
+        using var wrongSecret = await Host.ExchangeAsync(Host.Idp.IdToken("hank"), "web", "wrong-secret");
+        await AssertOAuthErrorAsync(wrongSecret, "invalid_client", HttpStatusCode.Unauthorized);
+        Assert.StartsWith("Basic", wrongSecret.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
+
+        using var unknown = await Host.ExchangeAsync(Host.Idp.IdToken("hank"), "nobody", "whatever-secret");
+        await AssertOAuthErrorAsync(unknown, "invalid_client", HttpStatusCode.Unauthorized);
+
+        using var noAuth = await Host.PostFormAsync("/oauth2/token", [new("grant_type", "refresh_token"), new("refresh_token", "x")]);
+        await AssertOAuthErrorAsync(noAuth, "invalid_client", HttpStatusCode.Unauthorized);
+
+        using var resourceServer = await Host.ExchangeAsync(Host.Idp.IdToken("hank"), "api", ApiSecret);
+        await AssertOAuthErrorAsync(resourceServer, "unauthorized_client");
+
+        using var twoMethods = await Host.PostFormAsync("/oauth2/token", [new("grant_type", "refresh_token"), new("client_secret", WebSecret)], Basic("web", WebSecret));
+        await AssertOAuthErrorAsync(twoMethods, "invalid_request");
+    }
+
+    [Fact]
+    public async Task The_token_endpoint_takes_post_with_form_content_only()
+    {
+        using var get = await Host.Client.GetAsync("/oauth2/token");
+        await AssertOAuthErrorAsync(get, "invalid_request", HttpStatusCode.MethodNotAllowed);
+
+        using var json = new HttpRequestMessage(HttpMethod.Post, "/oauth2/token") { Content = new StringContent("{\"grant_type\":\"refresh_token\"}", Encoding.UTF8, "application/json") };
+        json.Headers.Authorization = Basic("web", WebSecret);
+        using var jsonResponse = await Host.Client.SendAsync(json);
+        await AssertOAuthErrorAsync(jsonResponse, "invalid_request");
+
+        using var duplicate = await Host.PostFormAsync("/oauth2/token", [new("grant_type", "refresh_token"), new("grant_type", "refresh_token")], Basic("web", WebSecret));
+        await AssertOAuthErrorAsync(duplicate, "invalid_request");
+
+        using var missing = await Host.PostFormAsync("/oauth2/token", [new("scope", "x")], Basic("web", WebSecret));
+        await AssertOAuthErrorAsync(missing, "invalid_request");
+
+        using var unknown = await Host.PostFormAsync("/oauth2/token", [new("grant_type", "password")], Basic("web", WebSecret));
+        await AssertOAuthErrorAsync(unknown, "unsupported_grant_type");
+
+        using var wrongType = await Host.ExchangeAsync(Host.Idp.IdToken("ivan"), extra: []);
+        Assert.Equal(HttpStatusCode.OK, wrongType.StatusCode);
+        using var accessType = await Host.PostFormAsync("/oauth2/token",
+            [new("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"), new("subject_token", Host.Idp.IdToken("ivan")), new("subject_token_type", "urn:ietf:params:oauth:token-type:access_token")],
+            Basic("web", WebSecret));
+        await AssertOAuthErrorAsync(accessType, "invalid_request");
+    }
+
+    [Fact]
+    public async Task Oversized_bodies_are_refused_with_a_4xx()
+    {
+        using var huge = new HttpRequestMessage(HttpMethod.Post, "/oauth2/token")
+        {
+            Content = new StringContent("grant_type=refresh_token&refresh_token=" + new string('a', 200_000), Encoding.ASCII, "application/x-www-form-urlencoded"),
+        };
+        huge.Headers.Authorization = Basic("web", WebSecret);
+        using var response = await Host.Client.SendAsync(huge);
+        Assert.InRange((int)response.StatusCode, 400, 499);
+
+        using var many = await Host.PostFormAsync("/oauth2/token", Enumerable.Range(0, 500).Select(i => new KeyValuePair<string, string>("p" + i, "v")), Basic("web", WebSecret));
+        Assert.InRange((int)many.StatusCode, 400, 499);
+    }
+
+    [Fact]
+    public async Task Unknown_routes_answer_problem_details()
+    {
+        using var response = await Host.Client.GetAsync("/nope");
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+}

@@ -1,0 +1,209 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using TokenService.Server;
+
+namespace TokenService.Tests.Infrastructure;
+
+/// <summary>
+/// The real standalone host on Kestrel at 127.0.0.1, port 0, configured only through the contract's
+/// configuration keys, with a test IdP. Clients: spa "spa" (origin https://app.test), confidential "web",
+/// confidential "other-web", resource server "api" (audience api://orders), admin "ops".
+/// </summary>
+public sealed class TokenServiceTestHost : IAsyncDisposable
+{
+    public const string SpaOrigin = "https://app.test";
+    public const string WebSecret = "web-secret-123";
+    public const string OtherWebSecret = "other-web-secret-123";
+    public const string ApiSecret = "api-secret-123";
+    public const string OpsSecret = "ops-secret-123";
+    public const string WebhookSecret = "webhook-secret-123";
+
+    private readonly WebApplication _app;
+    private readonly string _keyPath;
+
+    private TokenServiceTestHost(WebApplication app, TestIdp idp, Uri baseAddress, string keyPath)
+    {
+        _app = app;
+        Idp = idp;
+        BaseAddress = baseAddress;
+        _keyPath = keyPath;
+        Client = new HttpClient(new HttpClientHandler { UseCookies = false, AllowAutoRedirect = false }) { BaseAddress = baseAddress };
+    }
+
+    public TestIdp Idp { get; }
+    public Uri BaseAddress { get; }
+    public HttpClient Client { get; }
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<TokenServiceTestHost> StartAsync(
+        IDictionary<string, string?>? settings = null, Action<WebApplicationBuilder>? configure = null, TimeProvider? time = null, TestIdp? idp = null)
+    {
+        idp ??= new TestIdp(time);
+        var keyPath = Path.Combine(Path.GetTempPath(), "ts-keys-" + Guid.NewGuid().ToString("N"), "signing-keys.json");
+        var config = new Dictionary<string, string?>
+        {
+            ["TokenService:Issuer"] = "https://tokens.test.example",
+            ["Idp:Issuer"] = TestIdp.Issuer,
+            ["Idp:Audience"] = TestIdp.Audience,
+            ["Idp:JwksPath"] = idp.JwksPath,
+            ["Keys:DevelopmentKeyPath"] = keyPath,
+            ["Events:WebhookSecret"] = WebhookSecret,
+            ["Clients:0:ClientId"] = "spa",
+            ["Clients:0:Type"] = "spa",
+            ["Clients:0:AllowedOrigins:0"] = SpaOrigin,
+            ["Clients:0:AllowedAudiences:0"] = "api://orders",
+            ["Clients:0:AllowedScopes:0"] = "orders.read",
+            ["Clients:0:AllowedScopes:1"] = "orders.write",
+            ["Clients:1:ClientId"] = "web",
+            ["Clients:1:Type"] = "confidential",
+            ["Clients:1:Secret"] = WebSecret,
+            ["Clients:1:AllowedAudiences:0"] = "api://orders",
+            ["Clients:1:AllowedAudiences:1"] = "api://billing",
+            ["Clients:1:AllowedScopes:0"] = "orders.read",
+            ["Clients:1:AllowedScopes:1"] = "orders.write",
+            ["Clients:2:ClientId"] = "other-web",
+            ["Clients:2:Type"] = "confidential",
+            ["Clients:2:Secret"] = OtherWebSecret,
+            ["Clients:2:AllowedAudiences:0"] = "api://orders",
+            ["Clients:2:AllowedScopes:0"] = "orders.read",
+            ["Clients:3:ClientId"] = "api",
+            ["Clients:3:Type"] = "resource_server",
+            ["Clients:3:Secret"] = ApiSecret,
+            ["Clients:3:AllowedAudiences:0"] = "api://orders",
+            ["Clients:4:ClientId"] = "ops",
+            ["Clients:4:Type"] = "admin",
+            ["Clients:4:Secret"] = OpsSecret,
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            config[key] = value;
+        }
+
+        var app = TokenServiceHost.Build(["--environment", "Testing", "--urls", "http://127.0.0.1:0"], builder =>
+        {
+            builder.Configuration.AddInMemoryCollection(config);
+            builder.Logging.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Warning);
+            if (time is not null)
+            {
+                builder.Services.AddSingleton(time);
+            }
+
+            configure?.Invoke(builder);
+        });
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+        return new TokenServiceTestHost(app, idp, new Uri(address), keyPath);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        Idp.Dispose();
+        try
+        {
+            Directory.Delete(Path.GetDirectoryName(_keyPath)!, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    // ---- protocol helpers -------------------------------------------------------------------------
+
+    public static AuthenticationHeaderValue Basic(string clientId, string secret) =>
+        new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(Uri.EscapeDataString(clientId) + ":" + Uri.EscapeDataString(secret))));
+
+    public Task<HttpResponseMessage> PostFormAsync(string path, IEnumerable<KeyValuePair<string, string>> form, AuthenticationHeaderValue? auth = null, string? origin = null, string? cookie = null)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = new FormUrlEncodedContent(form) };
+        request.Headers.Authorization = auth;
+        if (origin is not null)
+        {
+            request.Headers.Add("Origin", origin);
+        }
+
+        if (cookie is not null)
+        {
+            request.Headers.Add("Cookie", cookie);
+        }
+
+        return Client.SendAsync(request);
+    }
+
+    public Task<HttpResponseMessage> ExchangeAsync(string idToken, string clientId = "web", string? secret = WebSecret, params (string Name, string Value)[] extra)
+    {
+        var form = new List<KeyValuePair<string, string>>
+        {
+            new("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+            new("subject_token", idToken),
+            new("subject_token_type", "urn:ietf:params:oauth:token-type:id_token"),
+        };
+        form.AddRange(extra.Select(e => new KeyValuePair<string, string>(e.Name, e.Value)));
+        if (secret is null)
+        {
+            form.Add(new("client_id", clientId));
+            return PostFormAsync("/oauth2/token", form, origin: SpaOrigin);
+        }
+
+        return PostFormAsync("/oauth2/token", form, Basic(clientId, secret));
+    }
+
+    public Task<HttpResponseMessage> RefreshAsync(string refreshToken, string clientId = "web", string secret = WebSecret, params (string Name, string Value)[] extra)
+    {
+        var form = new List<KeyValuePair<string, string>> { new("grant_type", "refresh_token"), new("refresh_token", refreshToken) };
+        form.AddRange(extra.Select(e => new KeyValuePair<string, string>(e.Name, e.Value)));
+        return PostFormAsync("/oauth2/token", form, Basic(clientId, secret));
+    }
+
+    public Task<HttpResponseMessage> IntrospectAsync(string token) =>
+        PostFormAsync("/oauth2/introspect", [new("token", token)], Basic("api", ApiSecret));
+
+    public async Task<bool> IsActiveAsync(string accessToken)
+    {
+        using var response = await IntrospectAsync(accessToken);
+        response.EnsureSuccessStatusCode();
+        return (await JsonAsync(response)).GetProperty("active").GetBoolean();
+    }
+
+    /// <summary>Logs a user in through the web client and returns the token response.</summary>
+    public async Task<TokenPair> LoginAsync(string subject, Action<System.Text.Json.Nodes.JsonObject>? claims = null, string clientId = "web", string secret = WebSecret)
+    {
+        using var response = await ExchangeAsync(Idp.IdToken(subject, claims), clientId, secret);
+        var json = await JsonAsync(response);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, json.ToString());
+        return new TokenPair(json.GetProperty("access_token").GetString()!, json.GetProperty("refresh_token").GetString()!);
+    }
+
+    public static async Task<JsonElement> JsonAsync(HttpResponseMessage response)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        return string.IsNullOrEmpty(text) ? default : JsonDocument.Parse(text).RootElement.Clone();
+    }
+
+    /// <summary>Asserts an RFC 6749 §5.2 error: status, JSON error code, no-store, no stack trace.</summary>
+    public static async Task AssertOAuthErrorAsync(HttpResponseMessage response, string error, HttpStatusCode status = HttpStatusCode.BadRequest)
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == status, $"Expected {(int)status} but got {(int)response.StatusCode}: {body}");
+        Assert.StartsWith("application/json", response.Content.Headers.ContentType?.MediaType, StringComparison.Ordinal);
+        Assert.Contains("no-store", response.Headers.CacheControl?.ToString() ?? string.Empty, StringComparison.Ordinal);
+        using var json = JsonDocument.Parse(body);
+        Assert.Equal(error, json.RootElement.GetProperty("error").GetString());
+        Assert.False(string.IsNullOrEmpty(json.RootElement.GetProperty("error_description").GetString()));
+        Assert.DoesNotContain("   at ", body, StringComparison.Ordinal);
+        Assert.DoesNotContain("Exception", body, StringComparison.Ordinal);
+    }
+}
+
+public sealed record TokenPair(string AccessToken, string RefreshToken);

@@ -1,0 +1,77 @@
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using TokenService.Sessions;
+using TokenService.Tests.Infrastructure;
+using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
+
+namespace TokenService.Tests.Http;
+
+/// <summary>
+/// The race guarantees of issue 2 (compare-and-swap in the store port, no 5xx under contention), written
+/// once so that every store runs them: the embedded store here, Table Storage on Azurite elsewhere.
+/// </summary>
+public static class RaceScenarios
+{
+    public static async Task TwentyParallelRefreshesHaveExactlyOneWinner(TokenServiceTestHost host)
+    {
+        var login = await host.LoginAsync("racer-" + Guid.NewGuid().ToString("N"));
+        using var start = new ManualResetEventSlim();
+        var attempts = Enumerable.Range(0, 20).Select(_ => Task.Run(async () =>
+        {
+            start.Wait();
+            using var response = await host.RefreshAsync(login.RefreshToken);
+            return (response.StatusCode, Body: await JsonAsync(response));
+        })).ToList();
+        start.Set();
+        var results = await Task.WhenAll(attempts);
+
+        Assert.DoesNotContain(results, r => (int)r.StatusCode >= 500);
+        var winners = results.Where(r => r.StatusCode == HttpStatusCode.OK).ToList();
+        Assert.Single(winners);
+        Assert.All(results.Where(r => r.StatusCode != HttpStatusCode.OK), r => Assert.Equal("invalid_grant", r.Body.GetProperty("error").GetString()));
+
+        // Never two live refresh tokens: of every token ever issued to the session, at most one still refreshes.
+        var issued = new[] { login.RefreshToken, winners[0].Body.GetProperty("refresh_token").GetString()! };
+        var stillWorking = 0;
+        foreach (var token in issued)
+        {
+            using var probe = await host.RefreshAsync(token);
+            stillWorking += probe.StatusCode == HttpStatusCode.OK ? 1 : 0;
+        }
+
+        Assert.True(stillWorking <= 1);
+    }
+
+    public static async Task FiftyParallelLoginsLeaveAtMostThreeLiveSessions(TokenServiceTestHost host)
+    {
+        var user = "crowd-" + Guid.NewGuid().ToString("N");
+        using var start = new ManualResetEventSlim();
+        var logins = Enumerable.Range(0, 50).Select(_ => Task.Run(async () =>
+        {
+            var idToken = host.Idp.IdToken(user);
+            start.Wait();
+            using var response = await host.ExchangeAsync(idToken);
+            return response.StatusCode;
+        })).ToList();
+        start.Set();
+        var statuses = await Task.WhenAll(logins);
+        Assert.All(statuses, s => Assert.Equal(HttpStatusCode.OK, s));
+
+        var store = host.Services.GetRequiredService<ISessionStore>();
+        var sessions = await store.GetUserSessionsAsync(user, CancellationToken.None);
+        Assert.Equal(50, sessions.Sessions.Count);
+        Assert.Equal(3, sessions.Sessions.Count(s => s.IsLive(DateTimeOffset.UtcNow)));
+    }
+
+}
+
+public sealed class RaceTests(HostFixture fixture) : IClassFixture<HostFixture>
+{
+    private TokenServiceTestHost Host => fixture.Host;
+
+    [Fact]
+    public Task Twenty_parallel_refreshes_of_one_token_have_exactly_one_winner_and_no_5xx() => RaceScenarios.TwentyParallelRefreshesHaveExactlyOneWinner(Host);
+
+    [Fact]
+    public Task Fifty_parallel_logins_of_one_user_leave_three_live_sessions() => RaceScenarios.FiftyParallelLoginsLeaveAtMostThreeLiveSessions(Host);
+}

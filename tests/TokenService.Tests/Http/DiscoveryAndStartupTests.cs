@@ -1,0 +1,122 @@
+using System.Net;
+using Microsoft.Extensions.Options;
+using TokenService.Tests.Infrastructure;
+using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
+
+namespace TokenService.Tests.Http;
+
+public sealed class DiscoveryAndStartupTests(HostFixture fixture) : IClassFixture<HostFixture>
+{
+    private TokenServiceTestHost Host => fixture.Host;
+
+    [Fact]
+    public async Task Discovery_names_the_issuer_and_every_endpoint()
+    {
+        using var response = await Host.Client.GetAsync("/.well-known/openid-configuration");
+        var json = await JsonAsync(response);
+        Assert.Equal("https://tokens.test.example", json.GetProperty("issuer").GetString());
+        Assert.Equal("https://tokens.test.example/.well-known/jwks.json", json.GetProperty("jwks_uri").GetString());
+        Assert.Equal("https://tokens.test.example/oauth2/token", json.GetProperty("token_endpoint").GetString());
+        Assert.Equal("https://tokens.test.example/oauth2/revoke", json.GetProperty("revocation_endpoint").GetString());
+        Assert.Equal("https://tokens.test.example/oauth2/introspect", json.GetProperty("introspection_endpoint").GetString());
+        var grants = json.GetProperty("grant_types_supported").EnumerateArray().Select(e => e.GetString()).ToList();
+        Assert.Contains("refresh_token", grants);
+        Assert.Contains("urn:ietf:params:oauth:grant-type:token-exchange", grants);
+    }
+
+    [Fact]
+    public async Task Jwks_publishes_public_members_only_with_thumbprint_kids_and_is_cacheable()
+    {
+        using var response = await Host.Client.GetAsync("/.well-known/jwks.json");
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.Contains("public", response.Headers.CacheControl?.ToString(), StringComparison.Ordinal);
+        Assert.True(response.Headers.CacheControl?.MaxAge > TimeSpan.Zero);
+        var keys = (await JsonAsync(response)).GetProperty("keys").EnumerateArray().ToList();
+        Assert.NotEmpty(keys);
+        foreach (var key in keys)
+        {
+            foreach (var secret in new[] { "d", "p", "q", "dp", "dq", "qi", "k" })
+            {
+                Assert.False(key.TryGetProperty(secret, out _), $"JWKS leaks '{secret}': {body}");
+            }
+
+            var jwk = Validation.Jose.JsonWebKey.TryRead(key)!;
+            Assert.Equal(jwk.ComputeThumbprint(), key.GetProperty("kid").GetString());
+        }
+    }
+
+    [Fact]
+    public async Task Health_reports_store_and_keys()
+    {
+        using var response = await Host.Client.GetAsync("/healthz");
+        var json = await JsonAsync(response);
+        Assert.Equal("healthy", json.GetProperty("status").GetString());
+        Assert.Equal("ok", json.GetProperty("checks").GetProperty("store").GetString());
+        Assert.Equal("ok", json.GetProperty("checks").GetProperty("keys").GetString());
+    }
+
+    [Fact]
+    public async Task The_local_development_key_survives_a_restart()
+    {
+        var keyPath = Path.Combine(Path.GetTempPath(), "restart-" + Guid.NewGuid().ToString("N"), "keys.json");
+        var settings = new Dictionary<string, string?> { ["Keys:DevelopmentKeyPath"] = keyPath };
+        string first, second;
+        await using (var host = await TokenServiceTestHost.StartAsync(settings))
+        {
+            first = await host.Client.GetStringAsync("/.well-known/jwks.json");
+        }
+
+        await using (var host = await TokenServiceTestHost.StartAsync(settings))
+        {
+            second = await host.Client.GetStringAsync("/.well-known/jwks.json");
+        }
+
+        Assert.Equal(first, second);
+        Directory.Delete(Path.GetDirectoryName(keyPath)!, true);
+    }
+
+    [Fact]
+    public async Task The_host_refuses_to_start_in_production_with_the_local_key()
+    {
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => StartInEnvironmentAsync("Production"));
+        Assert.Contains("Keys:KeyVaultUri", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("TokenService:Issuer", "not a url", "TokenService:Issuer")]
+    [InlineData("Clients:0:Type", "superuser", "Clients:0:Type")]
+    [InlineData("Clients:1:Secret", "", "Clients:1:Secret")]
+    [InlineData("Idp:JwksPath", "/no/such/file.json", "Idp:JwksPath")]
+    [InlineData("Keys:Algorithm", "HS256", "Keys:Algorithm")]
+    [InlineData("TokenService:MaxSessionsPerUser", "0", "MaxSessionsPerUser")]
+    public async Task Invalid_options_stop_start_up_with_a_message_naming_the_key(string key, string value, string expected)
+    {
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(async () =>
+        {
+            await using var host = await TokenServiceTestHost.StartAsync(new Dictionary<string, string?> { [key] = value });
+        });
+        Assert.Contains(expected, error.Message, StringComparison.Ordinal);
+    }
+
+    private static async Task StartInEnvironmentAsync(string environment)
+    {
+        using var idp = new TestIdp();
+        var app = TokenService.Server.TokenServiceHost.Build(["--environment", environment, "--urls", "http://127.0.0.1:0"], builder =>
+            Microsoft.Extensions.Configuration.MemoryConfigurationBuilderExtensions.AddInMemoryCollection(builder.Configuration, new Dictionary<string, string?>
+            {
+                ["TokenService:Issuer"] = "https://tokens.test.example",
+                ["Idp:Issuer"] = TestIdp.Issuer,
+                ["Idp:Audience"] = TestIdp.Audience,
+                ["Idp:JwksPath"] = idp.JwksPath,
+                ["Events:WebhookSecret"] = WebhookSecret,
+            }));
+        try
+        {
+            await app.StartAsync();
+        }
+        finally
+        {
+            await app.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,123 @@
+using System.Net;
+using System.Net.Http.Headers;
+using Microsoft.IdentityModel.JsonWebTokens;
+using TokenService.Tests.Infrastructure;
+using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
+
+namespace TokenService.Tests.Http;
+
+/// <summary>ASVS V7 session management: per-user limit, a user's own sessions, admin force-logout.</summary>
+public sealed class SessionManagementTests(HostFixture fixture) : IClassFixture<HostFixture>
+{
+    private TokenServiceTestHost Host => fixture.Host;
+
+    private Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string? accessToken)
+    {
+        var request = new HttpRequestMessage(method, path);
+        if (accessToken is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", accessToken);
+        }
+
+        return Host.Client.SendAsync(request);
+    }
+
+    private static string Sid(string accessToken) => new JsonWebToken(accessToken).GetClaim("sid").Value;
+
+    [Fact]
+    public async Task The_fourth_session_of_a_user_ends_the_oldest()
+    {
+        var user = "limit-" + Guid.NewGuid().ToString("N");
+        var logins = new List<TokenPair>();
+        for (var i = 0; i < 4; i++)
+        {
+            logins.Add(await Host.LoginAsync(user));
+        }
+
+        Assert.False(await Host.IsActiveAsync(logins[0].AccessToken));
+        using var oldest = await Host.RefreshAsync(logins[0].RefreshToken);
+        await AssertOAuthErrorAsync(oldest, "invalid_grant");
+        foreach (var login in logins.Skip(1))
+        {
+            Assert.True(await Host.IsActiveAsync(login.AccessToken));
+        }
+    }
+
+    [Fact]
+    public async Task A_user_lists_ends_one_and_ends_all_other_sessions()
+    {
+        var user = "self-" + Guid.NewGuid().ToString("N");
+        var a = await Host.LoginAsync(user);
+        var b = await Host.LoginAsync(user);
+        var c = await Host.LoginAsync(user);
+
+        using var list = await SendAsync(HttpMethod.Get, "/sessions", c.AccessToken);
+        var sessions = (await JsonAsync(list)).GetProperty("sessions").EnumerateArray().ToList();
+        Assert.Equal(3, sessions.Count);
+        Assert.Single(sessions, s => s.GetProperty("current").GetBoolean() && s.GetProperty("sid").GetString() == Sid(c.AccessToken));
+
+        using var endOne = await SendAsync(HttpMethod.Delete, "/sessions/" + Sid(a.AccessToken), c.AccessToken);
+        Assert.Equal(HttpStatusCode.NoContent, endOne.StatusCode);
+        Assert.False(await Host.IsActiveAsync(a.AccessToken));
+
+        using var others = await SendAsync(HttpMethod.Post, "/sessions/revoke-others", c.AccessToken);
+        Assert.Equal(1, (await JsonAsync(others)).GetProperty("revoked").GetInt32());
+        Assert.False(await Host.IsActiveAsync(b.AccessToken));
+        Assert.True(await Host.IsActiveAsync(c.AccessToken));
+    }
+
+    [Fact]
+    public async Task A_user_cannot_end_another_users_session()
+    {
+        var mine = await Host.LoginAsync("mine-" + Guid.NewGuid().ToString("N"));
+        var theirs = await Host.LoginAsync("theirs-" + Guid.NewGuid().ToString("N"));
+        using var response = await SendAsync(HttpMethod.Delete, "/sessions/" + Sid(theirs.AccessToken), mine.AccessToken);
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.True(await Host.IsActiveAsync(theirs.AccessToken));
+
+        using var garbage = await SendAsync(HttpMethod.Delete, "/sessions/..%2F..%2Fetc", mine.AccessToken);
+        Assert.Equal(HttpStatusCode.NotFound, garbage.StatusCode);
+    }
+
+    [Fact]
+    public async Task Session_endpoints_require_an_active_bearer_token()
+    {
+        using var none = await SendAsync(HttpMethod.Get, "/sessions", null);
+        Assert.Equal(HttpStatusCode.Unauthorized, none.StatusCode);
+        Assert.StartsWith("Bearer", none.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
+
+        var login = await Host.LoginAsync("revoked-bearer");
+        using var revoke = await Host.PostFormAsync("/oauth2/revoke", [new("token", login.AccessToken)], Basic("web", WebSecret));
+        using var denied = await SendAsync(HttpMethod.Get, "/sessions", login.AccessToken);
+        Assert.Equal(HttpStatusCode.Unauthorized, denied.StatusCode);
+        Assert.Contains("invalid_token", denied.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
+
+        using var forged = await SendAsync(HttpMethod.Get, "/sessions", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.");
+        Assert.Equal(HttpStatusCode.Unauthorized, forged.StatusCode);
+    }
+
+    [Fact]
+    public async Task An_admin_ends_every_session_of_a_user()
+    {
+        var user = "fired-" + Guid.NewGuid().ToString("N");
+        var a = await Host.LoginAsync(user);
+        var b = await Host.LoginAsync(user);
+
+        using var notAdmin = new HttpRequestMessage(HttpMethod.Post, $"/admin/users/{user}/revoke");
+        notAdmin.Headers.Authorization = Basic("web", WebSecret);
+        using var refused = await Host.Client.SendAsync(notAdmin);
+        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        Assert.True(await Host.IsActiveAsync(a.AccessToken));
+
+        using var admin = new HttpRequestMessage(HttpMethod.Post, $"/admin/users/{user}/revoke");
+        admin.Headers.Authorization = Basic("ops", OpsSecret);
+        using var done = await Host.Client.SendAsync(admin);
+        Assert.Equal(HttpStatusCode.OK, done.StatusCode);
+        Assert.Equal(2, (await JsonAsync(done)).GetProperty("revoked").GetInt32());
+        Assert.False(await Host.IsActiveAsync(a.AccessToken));
+        Assert.False(await Host.IsActiveAsync(b.AccessToken));
+        using var refresh = await Host.RefreshAsync(b.RefreshToken);
+        await AssertOAuthErrorAsync(refresh, "invalid_grant");
+    }
+}

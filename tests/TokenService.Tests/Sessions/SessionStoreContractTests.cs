@@ -1,0 +1,161 @@
+using TokenService.Sessions;
+
+namespace TokenService.Tests.Sessions;
+
+/// <summary>
+/// The contract every <see cref="ISessionStore"/> keeps. Subclass it per store: the embedded store here,
+/// Table Storage on Azurite in the Tables tests.
+/// </summary>
+public abstract class SessionStoreContractTests
+{
+    protected abstract ISessionStore Store { get; }
+
+    private static SessionRecord NewSession(string userId, DateTimeOffset now, string? sid = null) => new()
+    {
+        SessionId = sid ?? SessionIds.NewSessionId(userId),
+        UserId = userId,
+        Subject = userId,
+        ClientId = "web",
+        Scope = "a b",
+        Audiences = ["api://x", "api://y"],
+        CreatedAt = now,
+        LastActivityAt = now,
+        IdleExpiresAt = now.AddHours(1),
+        AbsoluteExpiresAt = now.AddDays(1),
+        AuthTime = now.AddMinutes(-1),
+        Acr = "urn:mfa",
+        Amr = ["pwd", "otp"],
+        RefreshTokenHash = "hash-" + Guid.NewGuid().ToString("N"),
+        RefreshTokenExpiresAt = now.AddDays(1),
+        RetiredRefreshTokenHashes = ["old-1", "old-2"],
+        WriteId = Guid.NewGuid().ToString("N"),
+        PurgeAt = now.AddDays(1).AddMinutes(15),
+    };
+
+    private static DateTimeOffset Now => new(DateTimeOffset.UtcNow.UtcTicks / TimeSpan.TicksPerMillisecond * TimeSpan.TicksPerMillisecond, TimeSpan.Zero);
+
+    [Fact]
+    public async Task A_committed_session_reads_back_field_for_field()
+    {
+        var user = "u-" + Guid.NewGuid().ToString("N");
+        var session = NewSession(user, Now);
+        Assert.Equal(StoreWriteStatus.Success, await Store.CommitAsync(new UserSessionsChange(user, null, [session], []), default));
+        var read = await Store.GetSessionAsync(session.SessionId, default);
+        Assert.NotNull(read);
+        Assert.NotNull(read!.ETag);
+        Assert.Equal(session with { ETag = read.ETag, Audiences = read.Audiences, Amr = read.Amr, RetiredRefreshTokenHashes = read.RetiredRefreshTokenHashes }, read);
+        Assert.Equal(session.Audiences, read.Audiences);
+        Assert.Equal(session.Amr, read.Amr);
+        Assert.Equal(session.RetiredRefreshTokenHashes, read.RetiredRefreshTokenHashes);
+    }
+
+    [Fact]
+    public async Task Commit_with_a_stale_user_version_conflicts_and_writes_nothing()
+    {
+        var user = "u-" + Guid.NewGuid().ToString("N");
+        var first = NewSession(user, Now);
+        Assert.Equal(StoreWriteStatus.Success, await Store.CommitAsync(new UserSessionsChange(user, null, [first], []), default));
+        var snapshot = await Store.GetUserSessionsAsync(user, default);
+        Assert.NotNull(snapshot.Version);
+
+        var second = NewSession(user, Now);
+        Assert.Equal(StoreWriteStatus.Success, await Store.CommitAsync(new UserSessionsChange(user, snapshot.Version, [second], []), default));
+        var third = NewSession(user, Now);
+        Assert.Equal(StoreWriteStatus.Conflict, await Store.CommitAsync(new UserSessionsChange(user, snapshot.Version, [third], []), default));
+        Assert.Equal(StoreWriteStatus.Conflict, await Store.CommitAsync(new UserSessionsChange(user, null, [third], []), default));
+        Assert.Null(await Store.GetSessionAsync(third.SessionId, default));
+        Assert.Equal(2, (await Store.GetUserSessionsAsync(user, default)).Sessions.Count);
+    }
+
+    [Fact]
+    public async Task Commit_is_atomic_when_an_updated_record_changed_meanwhile()
+    {
+        var user = "u-" + Guid.NewGuid().ToString("N");
+        var old = NewSession(user, Now);
+        await Store.CommitAsync(new UserSessionsChange(user, null, [old], []), default);
+        var snapshot = await Store.GetUserSessionsAsync(user, default);
+        var stored = snapshot.Sessions.Single();
+
+        // The record changes behind the snapshot's back (a rotation does not bump the user version).
+        var rotated = await Store.ReplaceSessionAsync(stored with { RefreshTokenHash = "rotated", WriteId = "w2" }, default);
+        Assert.True(rotated.Succeeded);
+
+        var evict = stored with { RevokedAt = Now, RevocationReason = "session_limit" };
+        var newcomer = NewSession(user, Now);
+        Assert.Equal(StoreWriteStatus.Conflict, await Store.CommitAsync(new UserSessionsChange(user, snapshot.Version, [newcomer], [evict]), default));
+        Assert.Null(await Store.GetSessionAsync(newcomer.SessionId, default));
+        Assert.Null((await Store.GetSessionAsync(old.SessionId, default))!.RevokedAt);
+    }
+
+    [Fact]
+    public async Task Replace_is_compare_and_swap_on_the_etag()
+    {
+        var user = "u-" + Guid.NewGuid().ToString("N");
+        var session = NewSession(user, Now);
+        await Store.CommitAsync(new UserSessionsChange(user, null, [session], []), default);
+        var read = (await Store.GetSessionAsync(session.SessionId, default))!;
+
+        var winner = await Store.ReplaceSessionAsync(read with { RefreshTokenHash = "one", WriteId = "w1" }, default);
+        var loser = await Store.ReplaceSessionAsync(read with { RefreshTokenHash = "two", WriteId = "w2" }, default);
+        Assert.True(winner.Succeeded);
+        Assert.Equal(StoreWriteStatus.Conflict, loser.Status);
+        Assert.NotEqual(read.ETag, winner.Record!.ETag);
+        var final = (await Store.GetSessionAsync(session.SessionId, default))!;
+        Assert.Equal("one", final.RefreshTokenHash);
+        Assert.Equal(winner.Record.ETag, final.ETag);
+    }
+
+    [Fact]
+    public async Task Replacing_a_missing_session_is_not_found()
+    {
+        var ghost = NewSession("ghost-" + Guid.NewGuid().ToString("N"), Now) with { ETag = "W/\"1\"" };
+        Assert.Equal(StoreWriteStatus.NotFound, (await Store.ReplaceSessionAsync(ghost, default)).Status);
+    }
+
+    [Fact]
+    public async Task Parallel_replaces_of_one_version_have_exactly_one_winner()
+    {
+        var user = "u-" + Guid.NewGuid().ToString("N");
+        var session = NewSession(user, Now);
+        await Store.CommitAsync(new UserSessionsChange(user, null, [session], []), default);
+        var read = (await Store.GetSessionAsync(session.SessionId, default))!;
+        var results = await Task.WhenAll(Enumerable.Range(0, 20).Select(i =>
+            Store.ReplaceSessionAsync(read with { RefreshTokenHash = "h" + i, WriteId = "w" + i }, default).AsTask()));
+        Assert.Single(results, r => r.Succeeded);
+    }
+
+    [Fact]
+    public async Task Users_are_isolated_and_unknown_ids_read_as_nothing()
+    {
+        var a = "a-" + Guid.NewGuid().ToString("N");
+        var b = "b-" + Guid.NewGuid().ToString("N");
+        await Store.CommitAsync(new UserSessionsChange(a, null, [NewSession(a, Now)], []), default);
+        Assert.Empty((await Store.GetUserSessionsAsync(b, default)).Sessions);
+        Assert.Null((await Store.GetUserSessionsAsync(b, default)).Version);
+        Assert.Null(await Store.GetSessionAsync(SessionIds.NewSessionId(b), default));
+        Assert.Null(await Store.GetSessionAsync("not-a-session-id", default));
+    }
+
+    [Fact]
+    public async Task Cleanup_removes_only_records_past_their_purge_time()
+    {
+        if (Store is not IExpiredStateCleaner cleaner)
+        {
+            return;
+        }
+
+        var user = "c-" + Guid.NewGuid().ToString("N");
+        var now = Now;
+        var expired = NewSession(user, now.AddDays(-3)) with { PurgeAt = now.AddMinutes(-1) };
+        var live = NewSession(user, now);
+        await Store.CommitAsync(new UserSessionsChange(user, null, [expired, live], []), default);
+        Assert.True(await cleaner.PurgeExpiredAsync(now, default) >= 1);
+        Assert.Null(await Store.GetSessionAsync(expired.SessionId, default));
+        Assert.NotNull(await Store.GetSessionAsync(live.SessionId, default));
+    }
+}
+
+public sealed class InMemorySessionStoreContractTests : SessionStoreContractTests
+{
+    protected override ISessionStore Store { get; } = new InMemorySessionStore();
+}

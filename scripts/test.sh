@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every test of the project: the .NET suite (unit, HTTP on Kestrel, Table Storage on Azurite that the
+# suite starts itself) and the interop suite (independent OAuth/JOSE libraries against the running host).
+# Installs what it needs from the package registries (npm packages pinned by the lock files).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+if [ -f package-lock.json ]; then
+  echo "== npm ci (Azurite)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+if [ -f tests/interop/package-lock.json ]; then
+  echo "== npm ci (interop clients)"
+  npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
+fi
+
+echo "== dotnet build"
+dotnet build TokenService.ci.slnf -c Debug --nologo -v q
+
+log_dir="$(mktemp -d)"
+trap 'rm -rf "$log_dir"' EXIT
+passed=0; failed=0; skipped=0; status=0
+
+if [ -f tests/interop/interop.test.mjs ]; then
+  echo "== interop: oauth4webapi and jose against the standalone host"
+  node --test tests/interop/ 2>&1 | tee "$log_dir/interop.log" || status=1
+  passed=$((passed + $(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log_dir/interop.log" | tail -1)))
+  failed=$((failed + $(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log_dir/interop.log" | tail -1)))
+  skipped=$((skipped + $(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$log_dir/interop.log" | tail -1)))
+fi
+
+echo "== dotnet test"
+dotnet test TokenService.ci.slnf -c Debug --no-build --nologo 2>&1 | tee "$log_dir/dotnet.log" || status=1
+while read -r f p s; do
+  failed=$((failed + f)); passed=$((passed + p)); skipped=$((skipped + s))
+done < <(sed -n 's/.*Failed: *\([0-9]*\), Passed: *\([0-9]*\), Skipped: *\([0-9]*\).*/\1 \2 \3/p' "$log_dir/dotnet.log")
+
+if [ "$passed" -eq 0 ]; then
+  echo "no tests ran" >&2
+  status=1
+fi
+echo
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+exit "$status"

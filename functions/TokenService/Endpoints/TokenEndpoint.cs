@@ -143,11 +143,12 @@ public sealed partial class TokenEndpoint(
         try
         {
             var payload = idToken.Payload;
-            (session, refreshToken) = await sessions.OpenAsync(
+            (session, refreshToken, accessToken) = await sessions.OpenAsync(
                 new OpenSessionRequest(
                     idToken.UserId, payload.Subject!, client.ClientId, scope, audiences,
                     payload.AuthTime is { } authTime ? DateTimeOffset.FromUnixTimeSeconds(authTime) : null,
                     payload.Acr, payload.Amr),
+                accessTokens.IssueAsync,
                 context.RequestAborted);
         }
         catch (Exception ex) when (ex is DependencyUnavailableException or OperationCanceledException)
@@ -157,7 +158,6 @@ public sealed partial class TokenEndpoint(
             throw;
         }
 
-        accessToken = await accessTokens.IssueAsync(session, scope, context.RequestAborted);
         await WriteTokenResponseAsync(context, client, accessToken, refreshToken, session, exchange: true);
     }
 
@@ -204,7 +204,13 @@ public sealed partial class TokenEndpoint(
             return;
         }
 
-        var outcome = await sessions.RefreshAsync(presented, client.ClientId, context.RequestAborted);
+        var outcome = await sessions.RefreshAsync(presented, client.ClientId, FormRequest.Get(request.Form, "scope"), accessTokens.IssueAsync, context.RequestAborted);
+        if (outcome.Status == RefreshStatus.InvalidScope)
+        {
+            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_scope", outcome.Description);
+            return;
+        }
+
         if (outcome.Status != RefreshStatus.Success)
         {
             if (client.Type == ClientType.Spa)
@@ -216,25 +222,7 @@ public sealed partial class TokenEndpoint(
             return;
         }
 
-        var session = outcome.Session!;
-
-        // RFC 6749 §6: a refresh may narrow the scope, never widen it.
-        var scope = session.Scope;
-        if (FormRequest.Get(request.Form, "scope") is { } requestedScope)
-        {
-            var granted = Split(session.Scope);
-            var requested = Split(requestedScope);
-            if (!requested.All(granted.Contains))
-            {
-                await OAuthResponses.WriteErrorAsync(context, 400, "invalid_scope", "The requested scope exceeds the scope originally granted.");
-                return;
-            }
-
-            scope = string.Join(' ', requested);
-        }
-
-        var accessToken = await accessTokens.IssueAsync(session, scope, context.RequestAborted);
-        await WriteTokenResponseAsync(context, client, accessToken, outcome.RefreshToken!, session, exchange: false);
+        await WriteTokenResponseAsync(context, client, outcome.AccessToken!.Value, outcome.RefreshToken!, outcome.Session!, exchange: false);
     }
 
     private Task WriteTokenResponseAsync(HttpContext context, RegisteredClient client, IssuedAccessToken accessToken, string refreshToken, SessionRecord session, bool exchange)

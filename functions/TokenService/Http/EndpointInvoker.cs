@@ -20,7 +20,7 @@ public static partial class EndpointInvoker
         }
         catch (DependencyUnavailableException ex)
         {
-            Logger(context).Let(l => LogDependencyUnavailable(l, ex.Dependency, ex.Message));
+            LogDependencyUnavailable(Logger(context), ex.Dependency, ex.Message);
             if (context.Response.HasStarted)
             {
                 return;
@@ -63,8 +63,6 @@ public static partial class EndpointInvoker
 
     private static ILogger Logger(HttpContext context) =>
         context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("TokenService.Http");
-
-    private static void Let(this ILogger logger, Action<ILogger> action) => action(logger);
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Dependency {Dependency} unavailable: {Reason}. Answered 503.")]
     private static partial void LogDependencyUnavailable(ILogger logger, string dependency, string reason);

@@ -11,9 +11,18 @@ public sealed record OpenSessionRequest(
     string UserId, string Subject, string ClientId, string Scope, IReadOnlyList<string> Audiences,
     DateTimeOffset? AuthTime, string? Acr, IReadOnlyList<string> Amr);
 
+/// <summary>
+/// Signs the access token for a session about to be stored. Called before the commit, so that a signing
+/// fault (Key Vault down) leaves nothing changed; called at most once per request.
+/// </summary>
+public delegate ValueTask<IssuedAccessToken> AccessTokenFactory(SessionRecord session, string scope, CancellationToken cancellationToken);
+
 public enum RefreshStatus
 {
     Success,
+
+    /// <summary>The requested scope exceeds what the session was granted (RFC 6749 §6): nothing changed.</summary>
+    InvalidScope,
 
     /// <summary>Unknown, malformed, expired or foreign token, or an ended session: nothing changed.</summary>
     Invalid,
@@ -22,7 +31,8 @@ public enum RefreshStatus
     ReuseDetected,
 }
 
-public sealed record RefreshOutcome(RefreshStatus Status, string Description, SessionRecord? Session = null, string? RefreshToken = null);
+public sealed record RefreshOutcome(
+    RefreshStatus Status, string Description, SessionRecord? Session = null, string? RefreshToken = null, IssuedAccessToken? AccessToken = null);
 
 /// <summary>
 /// Session lifecycle (ASVS V7): open with the per-user limit, refresh with rotation and reuse detection,
@@ -49,12 +59,14 @@ public sealed partial class SessionService : IUserSessionRevoker
         _logger = logger;
     }
 
-    public async Task<(SessionRecord Session, string RefreshToken)> OpenAsync(OpenSessionRequest request, CancellationToken cancellationToken)
+    public async Task<(SessionRecord Session, string RefreshToken, IssuedAccessToken AccessToken)> OpenAsync(
+        OpenSessionRequest request, AccessTokenFactory issueAccessToken, CancellationToken cancellationToken)
     {
         var sessionId = SessionIds.NewSessionId(request.UserId);
         var (refreshToken, refreshHash) = RefreshTokens.Create(sessionId);
         var writeId = NewWriteId();
         var committedOnce = false;
+        IssuedAccessToken? accessToken = null;
 
         for (var attempt = 0; attempt < MaxCommitAttempts; attempt++)
         {
@@ -63,7 +75,7 @@ public sealed partial class SessionService : IUserSessionRevoker
             if (committedOnce && user.Sessions.FirstOrDefault(s => s.SessionId == sessionId) is { } mine && mine.WriteId == writeId)
             {
                 // Our earlier commit had succeeded although the store answered with a conflict (a retried request).
-                return (mine, refreshToken);
+                return (mine, refreshToken, accessToken!.Value);
             }
 
             var absoluteExpiresAt = now + _options.SessionAbsoluteLifetime;
@@ -93,11 +105,14 @@ public sealed partial class SessionService : IUserSessionRevoker
             var evictCount = Math.Max(0, live.Count - (_options.MaxSessionsPerUser - 1));
             var evicted = live.Take(evictCount).Select(s => Revoked(s, now, "session_limit")).ToList();
 
+            // Sign before storing: a signing fault must leave no session behind. The token stays valid for later
+            // attempts: its exp is capped by this attempt's absolute end, which is never after a later one's.
+            accessToken ??= await issueAccessToken(session, request.Scope, cancellationToken);
             var status = await _store.CommitAsync(new UserSessionsChange(request.UserId, user.Version, [session], evicted), cancellationToken);
             if (status == StoreWriteStatus.Success)
             {
                 LogSessionOpened(_logger, sessionId, request.ClientId, evicted.Count);
-                return (session, refreshToken);
+                return (session, refreshToken, accessToken.Value);
             }
 
             committedOnce = true;
@@ -107,7 +122,8 @@ public sealed partial class SessionService : IUserSessionRevoker
         throw new DependencyUnavailableException("storage", "Too much contention opening a session.", TimeSpan.FromSeconds(1));
     }
 
-    public async Task<RefreshOutcome> RefreshAsync(string? refreshToken, string clientId, CancellationToken cancellationToken)
+    public async Task<RefreshOutcome> RefreshAsync(
+        string? refreshToken, string clientId, string? requestedScope, AccessTokenFactory issueAccessToken, CancellationToken cancellationToken)
     {
         var sessionId = RefreshTokens.TryGetSessionId(refreshToken);
         if (sessionId is null)
@@ -118,6 +134,7 @@ public sealed partial class SessionService : IUserSessionRevoker
         var presentedHash = RefreshTokens.Hash(refreshToken!);
         string? pendingWriteId = null;
         string? pendingToken = null;
+        IssuedAccessToken? accessToken = null;
 
         for (var attempt = 0; attempt < MaxCommitAttempts; attempt++)
         {
@@ -131,7 +148,7 @@ public sealed partial class SessionService : IUserSessionRevoker
             if (pendingWriteId is not null && session.WriteId == pendingWriteId)
             {
                 // Our rotation was stored although the write reported a conflict (412 after a retried success).
-                return new(RefreshStatus.Success, "rotated", session, pendingToken);
+                return new(RefreshStatus.Success, "rotated", session, pendingToken, accessToken);
             }
 
             var isCurrent = RefreshTokens.HashEquals(presentedHash, session.RefreshTokenHash);
@@ -173,6 +190,20 @@ public sealed partial class SessionService : IUserSessionRevoker
                 return new(RefreshStatus.Invalid, "The refresh token has expired.");
             }
 
+            // RFC 6749 §6: a refresh may narrow the scope, never widen it.
+            var scope = session.Scope;
+            if (requestedScope is not null)
+            {
+                var granted = session.Scope.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                var requested = requestedScope.Split(' ', StringSplitOptions.RemoveEmptyEntries).Distinct(StringComparer.Ordinal).ToArray();
+                if (requested.Length == 0 || !requested.All(granted.Contains))
+                {
+                    return new(RefreshStatus.InvalidScope, "The requested scope exceeds the scope originally granted.");
+                }
+
+                scope = string.Join(' ', requested);
+            }
+
             var (newToken, newHash) = RefreshTokens.Create(sessionId);
             var writeId = NewWriteId();
             var retired = new List<string>(RetiredHashLimit);
@@ -203,11 +234,14 @@ public sealed partial class SessionService : IUserSessionRevoker
                 PurgeAt = Min(idleExpiresAt, session.AbsoluteExpiresAt) + _options.AccessTokenLifetime,
             };
 
+            // Sign before storing the rotation: if signing fails, the presented token stays current and the
+            // client can simply retry (a stored rotation whose answer was lost would turn the retry into reuse).
+            accessToken ??= await issueAccessToken(rotated, scope, cancellationToken);
             var result = await _store.ReplaceSessionAsync(rotated, cancellationToken);
             switch (result.Status)
             {
                 case StoreWriteStatus.Success:
-                    return new(RefreshStatus.Success, "rotated", result.Record ?? rotated, newToken);
+                    return new(RefreshStatus.Success, "rotated", result.Record ?? rotated, newToken, accessToken);
                 case StoreWriteStatus.NotFound:
                     return new(RefreshStatus.Invalid, "The refresh token is invalid.");
                 default:

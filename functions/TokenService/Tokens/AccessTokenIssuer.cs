@@ -25,7 +25,7 @@ public sealed class AccessTokenIssuer(ISigningKeyService keys, IOptions<TokenSer
 
     private readonly ConcurrentDictionary<string, byte[]> _encodedHeaders = new(StringComparer.Ordinal);
 
-    public async ValueTask<IssuedAccessToken> IssueAsync(SessionRecord session, string scope, CancellationToken cancellationToken)
+    public async ValueTask<IssuedAccessToken> IssueAsync(SessionRecord session, string scope, CancellationToken cancellationToken = default)
     {
         var keySet = await keys.GetKeySetAsync(cancellationToken);
         var key = keySet.Active ?? throw new DependencyUnavailableException("keys", "No active signing key.");

@@ -2,7 +2,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 using TokenService.Configuration;
 using TokenService.Http;
-using TokenService.Validation.Jose;
 
 namespace TokenService.Endpoints;
 
@@ -28,14 +27,14 @@ public sealed class DiscoveryEndpoint(IOptions<TokenServiceOptions> options, IOp
             writer.WriteString("revocation_endpoint", baseUrl + "/oauth2/revoke");
             writer.WriteString("introspection_endpoint", baseUrl + "/oauth2/introspect");
             WriteArray(writer, "grant_types_supported", [TokenEndpoint.TokenExchangeGrant, "refresh_token"]);
-            WriteArray(writer, "response_types_supported", ["token"]);
+            // No authorization endpoint: tokens come only from the token endpoint's grants.
+            WriteArray(writer, "response_types_supported", []);
             WriteArray(writer, "token_endpoint_auth_methods_supported", ["client_secret_basic", "client_secret_post", "none"]);
             WriteArray(writer, "revocation_endpoint_auth_methods_supported", ["client_secret_basic", "client_secret_post", "none"]);
             WriteArray(writer, "introspection_endpoint_auth_methods_supported", ["client_secret_basic", "client_secret_post"]);
             WriteArray(writer, "subject_token_types_supported", [TokenEndpoint.IdTokenType]);
             WriteArray(writer, "access_token_signing_alg_values_supported", [keys.Value.Algorithm]);
-            WriteArray(writer, "introspection_signing_alg_values_supported", []);
-            WriteArray(writer, "id_token_signing_alg_values_supported", [.. JwsAlgorithms.Signing]);
+            WriteArray(writer, "id_token_signing_alg_values_supported", [keys.Value.Algorithm]);
             WriteArray(writer, "subject_types_supported", ["public"]);
         }, cacheControl: "public, max-age=3600"); // Metadata is public and changes only with configuration.
     }

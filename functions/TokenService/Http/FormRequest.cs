@@ -35,10 +35,34 @@ public static class FormRequest
             return new(null, "The request body is too large.", StatusCodes.Status413PayloadTooLarge);
         }
 
+        // Buffer the body up to the limit first: a larger body is refused without parsing any of it, and the
+        // connection is closed rather than drained.
+        using var body = new MemoryStream();
+        var chunk = new byte[8192];
+        int read;
+        try
+        {
+            while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+            {
+                if (body.Length + read > MaxBodyBytes)
+                {
+                    request.HttpContext.Response.Headers.Connection = "close";
+                    return new(null, "The request body is too large.", StatusCodes.Status413PayloadTooLarge);
+                }
+
+                body.Write(chunk, 0, read);
+            }
+        }
+        catch (BadHttpRequestException)
+        {
+            return new(null, "The request body could not be read.");
+        }
+
+        body.Position = 0;
         Dictionary<string, StringValues> form;
         try
         {
-            using var reader = new FormReader(request.Body)
+            using var reader = new FormReader(body)
             {
                 ValueCountLimit = 64,
                 KeyLengthLimit = 256,
@@ -49,10 +73,6 @@ public static class FormRequest
         catch (InvalidDataException)
         {
             return new(null, "The request body exceeds the allowed size or number of parameters.", StatusCodes.Status413PayloadTooLarge);
-        }
-        catch (BadHttpRequestException)
-        {
-            return new(null, "The request body could not be read.");
         }
 
         foreach (var (name, values) in form)

@@ -26,27 +26,16 @@ public sealed class DiscoveryEndpoint(IOptions<TokenServiceOptions> options, IOp
             writer.WriteString("token_endpoint", baseUrl + "/oauth2/token");
             writer.WriteString("revocation_endpoint", baseUrl + "/oauth2/revoke");
             writer.WriteString("introspection_endpoint", baseUrl + "/oauth2/introspect");
-            WriteArray(writer, "grant_types_supported", [TokenEndpoint.TokenExchangeGrant, "refresh_token"]);
+            writer.WriteStringArray("grant_types_supported", [TokenEndpoint.TokenExchangeGrant, "refresh_token"]);
             // No authorization endpoint: tokens come only from the token endpoint's grants.
-            WriteArray(writer, "response_types_supported", []);
-            WriteArray(writer, "token_endpoint_auth_methods_supported", ["client_secret_basic", "client_secret_post", "none"]);
-            WriteArray(writer, "revocation_endpoint_auth_methods_supported", ["client_secret_basic", "client_secret_post", "none"]);
-            WriteArray(writer, "introspection_endpoint_auth_methods_supported", ["client_secret_basic", "client_secret_post"]);
-            WriteArray(writer, "subject_token_types_supported", [TokenEndpoint.IdTokenType]);
-            WriteArray(writer, "access_token_signing_alg_values_supported", [keys.Value.Algorithm]);
-            WriteArray(writer, "id_token_signing_alg_values_supported", [keys.Value.Algorithm]);
-            WriteArray(writer, "subject_types_supported", ["public"]);
+            writer.WriteStringArray("response_types_supported", []);
+            writer.WriteStringArray("token_endpoint_auth_methods_supported", ["client_secret_basic", "client_secret_post", "none"]);
+            writer.WriteStringArray("revocation_endpoint_auth_methods_supported", ["client_secret_basic", "client_secret_post", "none"]);
+            writer.WriteStringArray("introspection_endpoint_auth_methods_supported", ["client_secret_basic", "client_secret_post"]);
+            writer.WriteStringArray("subject_token_types_supported", [TokenEndpoint.IdTokenType]);
+            writer.WriteStringArray("access_token_signing_alg_values_supported", [keys.Value.Algorithm]);
+            writer.WriteStringArray("id_token_signing_alg_values_supported", [keys.Value.Algorithm]);
+            writer.WriteStringArray("subject_types_supported", ["public"]);
         }, cacheControl: "public, max-age=3600"); // Metadata is public and changes only with configuration.
-    }
-
-    private static void WriteArray(System.Text.Json.Utf8JsonWriter writer, string name, IEnumerable<string> values)
-    {
-        writer.WriteStartArray(name);
-        foreach (var value in values)
-        {
-            writer.WriteStringValue(value);
-        }
-
-        writer.WriteEndArray();
     }
 }

@@ -16,14 +16,7 @@ public sealed class IntrospectionEndpoint(ClientRequestReader reader, AccessToke
 
     private async Task HandleCoreAsync(HttpContext context)
     {
-        if (!HttpMethods.IsPost(context.Request.Method))
-        {
-            context.Response.Headers.Allow = "POST";
-            await OAuthResponses.WriteErrorAsync(context, StatusCodes.Status405MethodNotAllowed, "invalid_request", "The introspection endpoint accepts POST only.");
-            return;
-        }
-
-        if (await reader.ReadAsync(context) is not { } request)
+        if (await reader.ReadAsync(context, "introspection", browserFacing: false) is not { } request)
         {
             return;
         }
@@ -70,20 +63,7 @@ public sealed class IntrospectionEndpoint(ClientRequestReader reader, AccessToke
             }
 
             writer.WriteString("iss", payload.Issuer);
-            if (payload.Audiences.Count == 1)
-            {
-                writer.WriteString("aud", payload.Audiences[0]);
-            }
-            else
-            {
-                writer.WriteStartArray("aud");
-                foreach (var audience in payload.Audiences)
-                {
-                    writer.WriteStringValue(audience);
-                }
-
-                writer.WriteEndArray();
-            }
+            writer.WriteStringOrArray("aud", payload.Audiences);
 
             writer.WriteString("jti", payload.JwtId);
             writer.WriteString("sid", payload.SessionId);

@@ -13,7 +13,6 @@ namespace TokenService.Endpoints;
 /// </summary>
 public sealed class RevocationEndpoint(
     ClientRequestReader reader,
-    CorsPolicy cors,
     SessionService sessions,
     AccessTokenVerifier accessTokens,
     IAccessTokenDenyList denyList)
@@ -22,20 +21,7 @@ public sealed class RevocationEndpoint(
 
     private async Task HandleCoreAsync(HttpContext context)
     {
-        if (HttpMethods.IsOptions(context.Request.Method))
-        {
-            await cors.PreflightAsync(context, "POST");
-            return;
-        }
-
-        if (!HttpMethods.IsPost(context.Request.Method))
-        {
-            context.Response.Headers.Allow = "POST";
-            await OAuthResponses.WriteErrorAsync(context, StatusCodes.Status405MethodNotAllowed, "invalid_request", "The revocation endpoint accepts POST only.");
-            return;
-        }
-
-        if (await reader.ReadAsync(context) is not { } request)
+        if (await reader.ReadAsync(context, "revocation", browserFacing: true) is not { } request)
         {
             return;
         }

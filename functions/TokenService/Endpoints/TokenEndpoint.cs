@@ -15,7 +15,6 @@ namespace TokenService.Endpoints;
 /// </summary>
 public sealed partial class TokenEndpoint(
     ClientRequestReader reader,
-    CorsPolicy cors,
     IdTokenValidator idTokens,
     IIdTokenReplayCache replayCache,
     SessionService sessions,
@@ -31,20 +30,7 @@ public sealed partial class TokenEndpoint(
 
     private async Task HandleCoreAsync(HttpContext context)
     {
-        if (HttpMethods.IsOptions(context.Request.Method))
-        {
-            await cors.PreflightAsync(context, "POST");
-            return;
-        }
-
-        if (!HttpMethods.IsPost(context.Request.Method))
-        {
-            context.Response.Headers.Allow = "POST";
-            await OAuthResponses.WriteErrorAsync(context, StatusCodes.Status405MethodNotAllowed, "invalid_request", "The token endpoint accepts POST only.");
-            return;
-        }
-
-        if (await reader.ReadAsync(context) is not { } request)
+        if (await reader.ReadAsync(context, "token", browserFacing: true) is not { } request)
         {
             return;
         }

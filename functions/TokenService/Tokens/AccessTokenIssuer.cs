@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using TokenService.Configuration;
+using TokenService.Http;
 using TokenService.Keys;
 using TokenService.Sessions;
 using TokenService.Validation.Jose;
@@ -52,20 +53,7 @@ public sealed class AccessTokenIssuer(ISigningKeyService keys, IOptions<TokenSer
             writer.WriteStartObject();
             writer.WriteString("iss", options.Value.IssuerOrThrow);
             writer.WriteString("sub", session.Subject);
-            if (session.Audiences.Count == 1)
-            {
-                writer.WriteString("aud", session.Audiences[0]);
-            }
-            else
-            {
-                writer.WriteStartArray("aud");
-                foreach (var audience in session.Audiences)
-                {
-                    writer.WriteStringValue(audience);
-                }
-
-                writer.WriteEndArray();
-            }
+            writer.WriteStringOrArray("aud", session.Audiences);
 
             writer.WriteNumber("exp", exp);
             writer.WriteNumber("iat", iat);
@@ -86,13 +74,7 @@ public sealed class AccessTokenIssuer(ISigningKeyService keys, IOptions<TokenSer
 
             if (session.Amr.Count > 0)
             {
-                writer.WriteStartArray("amr");
-                foreach (var amr in session.Amr)
-                {
-                    writer.WriteStringValue(amr);
-                }
-
-                writer.WriteEndArray();
+                writer.WriteStringArray("amr", session.Amr);
             }
 
             writer.WriteEndObject();

@@ -1,4 +1,4 @@
-using System.Collections.Concurrent;
+using TokenService.Http;
 using TokenService.Sessions;
 
 namespace TokenService.Tokens;
@@ -6,28 +6,15 @@ namespace TokenService.Tokens;
 /// <summary>Embedded-default deny list.</summary>
 public sealed class InMemoryAccessTokenDenyList : IAccessTokenDenyList, IExpiredStateCleaner
 {
-    private readonly ConcurrentDictionary<string, DateTimeOffset> _denied = new(StringComparer.Ordinal);
+    private readonly InMemoryExpiringSet _denied = new();
 
     public ValueTask DenyAsync(string jti, DateTimeOffset expiresAt, CancellationToken cancellationToken)
     {
-        _denied.AddOrUpdate(jti, expiresAt, (_, existing) => existing > expiresAt ? existing : expiresAt);
+        _denied.Set(jti, expiresAt);
         return ValueTask.CompletedTask;
     }
 
-    public ValueTask<bool> IsDeniedAsync(string jti, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(_denied.ContainsKey(jti));
+    public ValueTask<bool> IsDeniedAsync(string jti, CancellationToken cancellationToken) => ValueTask.FromResult(_denied.Contains(jti));
 
-    public Task<int> PurgeExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        var removed = 0;
-        foreach (var (jti, until) in _denied)
-        {
-            if (until <= now && _denied.TryRemove(new KeyValuePair<string, DateTimeOffset>(jti, until)))
-            {
-                removed++;
-            }
-        }
-
-        return Task.FromResult(removed);
-    }
+    public Task<int> PurgeExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken) => Task.FromResult(_denied.Purge(now));
 }

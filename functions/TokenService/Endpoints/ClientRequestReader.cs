@@ -13,10 +13,26 @@ public sealed class ClientRequestReader(ClientAuthenticator authenticator, CorsP
 {
     public readonly record struct ClientRequest(IReadOnlyDictionary<string, StringValues> Form, RegisteredClient Client);
 
-    /// <summary>Returns the request, or null after writing the error response.</summary>
-    public async Task<ClientRequest?> ReadAsync(HttpContext context)
+    /// <summary>
+    /// Answers CORS preflights (when <paramref name="browserFacing"/>) and wrong methods, then reads the form and
+    /// authenticates the client. Returns the request, or null after writing the response.
+    /// </summary>
+    public async Task<ClientRequest?> ReadAsync(HttpContext context, string endpointName, bool browserFacing)
     {
-        var origin = cors.Apply(context);
+        if (browserFacing && HttpMethods.IsOptions(context.Request.Method))
+        {
+            await cors.PreflightAsync(context, "POST");
+            return null;
+        }
+
+        if (!HttpMethods.IsPost(context.Request.Method))
+        {
+            context.Response.Headers.Allow = "POST";
+            await OAuthResponses.WriteErrorAsync(context, StatusCodes.Status405MethodNotAllowed, "invalid_request", $"The {endpointName} endpoint accepts POST only.");
+            return null;
+        }
+
+        var origin = browserFacing ? cors.Apply(context) : null;
         var parsed = await FormRequest.ReadAsync(context.Request, context.RequestAborted);
         if (parsed.Form is null)
         {

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using TokenService.Azure;
 using TokenService.Hosting;
 using TokenService.Http;
 

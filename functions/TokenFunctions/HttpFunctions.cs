@@ -1,0 +1,62 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Azure.Functions.Worker;
+using TokenService.Endpoints;
+using TokenService.Hosting;
+
+namespace TokenFunctions;
+
+/// <summary>
+/// Every HTTP route of CONTRACT §2 (host.json sets the route prefix to empty). Glue only: each function is one
+/// call into the endpoint the standalone host maps too.
+/// </summary>
+public sealed class HttpFunctions(
+    DiscoveryEndpoint discovery,
+    JwksEndpoint jwks,
+    TokenEndpoint token,
+    RevocationEndpoint revocation,
+    IntrospectionEndpoint introspection,
+    SessionsEndpoint sessions,
+    AdminEndpoint admin,
+    HealthEndpoint health)
+{
+    [Function("Discovery")]
+    public IActionResult Discovery([HttpTrigger(AuthorizationLevel.Anonymous, "get", "head", Route = ".well-known/openid-configuration")] HttpRequest request) =>
+        new EndpointActionResult(discovery.HandleAsync);
+
+    [Function("Jwks")]
+    public IActionResult Jwks([HttpTrigger(AuthorizationLevel.Anonymous, "get", "head", Route = ".well-known/jwks.json")] HttpRequest request) =>
+        new EndpointActionResult(jwks.HandleAsync);
+
+    [Function("Token")]
+    public IActionResult Token([HttpTrigger(AuthorizationLevel.Anonymous, "post", "options", Route = "oauth2/token")] HttpRequest request) =>
+        new EndpointActionResult(token.HandleAsync);
+
+    [Function("Revoke")]
+    public IActionResult Revoke([HttpTrigger(AuthorizationLevel.Anonymous, "post", "options", Route = "oauth2/revoke")] HttpRequest request) =>
+        new EndpointActionResult(revocation.HandleAsync);
+
+    [Function("Introspect")]
+    public IActionResult Introspect([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "oauth2/introspect")] HttpRequest request) =>
+        new EndpointActionResult(introspection.HandleAsync);
+
+    [Function("ListSessions")]
+    public IActionResult ListSessions([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "sessions")] HttpRequest request) =>
+        new EndpointActionResult(sessions.ListAsync);
+
+    [Function("RevokeOtherSessions")]
+    public IActionResult RevokeOtherSessions([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "sessions/revoke-others")] HttpRequest request) =>
+        new EndpointActionResult(sessions.RevokeOthersAsync);
+
+    [Function("DeleteSession")]
+    public IActionResult DeleteSession([HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "sessions/{sid}")] HttpRequest request, string sid) =>
+        new EndpointActionResult(context => sessions.DeleteAsync(context, sid));
+
+    [Function("AdminRevokeUser")]
+    public IActionResult AdminRevokeUser([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "admin/users/{userId}/revoke")] HttpRequest request, string userId) =>
+        new EndpointActionResult(context => admin.RevokeUserAsync(context, userId));
+
+    [Function("Health")]
+    public IActionResult Health([HttpTrigger(AuthorizationLevel.Anonymous, "get", "head", Route = "healthz")] HttpRequest request) =>
+        new EndpointActionResult(health.HandleAsync);
+}

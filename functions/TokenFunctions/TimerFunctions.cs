@@ -1,0 +1,21 @@
+using Microsoft.Azure.Functions.Worker;
+using TokenService.Keys;
+using TokenService.Sessions;
+
+namespace TokenFunctions;
+
+/// <summary>
+/// The timers of the standalone host's hosted services. Schedules are NCRONTAB with seconds, literal so that a
+/// missing app setting cannot stop the host from indexing them. The 90 days are policy (Keys:RotationInterval),
+/// not cron: the check runs daily (CONTRACT §4) and decides; it is idempotent, so overlapping runs are safe.
+/// </summary>
+public sealed class TimerFunctions(ISigningKeyService keys, ExpiredStateCleanup cleanup)
+{
+    [Function("KeyRotationCheck")]
+    public Task KeyRotationCheck([TimerTrigger("0 0 3 * * *")] TimerInfo timer, CancellationToken cancellationToken) =>
+        keys.RunRotationCheckAsync(cancellationToken);
+
+    [Function("ExpiredStateCleanup")]
+    public Task Cleanup([TimerTrigger("0 17 * * * *")] TimerInfo timer, CancellationToken cancellationToken) =>
+        cleanup.RunOnceAsync(cancellationToken);
+}

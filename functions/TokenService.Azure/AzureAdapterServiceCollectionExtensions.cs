@@ -1,5 +1,13 @@
+using Azure.Identity;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using TokenService.Azure.Tables;
+using TokenService.Azure.Tables.Stores;
+using TokenService.Configuration;
+using TokenService.Idp;
+using TokenService.Sessions;
+using TokenService.Tokens;
 
 namespace TokenService.Azure;
 
@@ -10,5 +18,22 @@ namespace TokenService.Azure;
 /// </summary>
 public static class AzureAdapterServiceCollectionExtensions
 {
-    public static IServiceCollection AddTokenServiceAzureAdapters(this IServiceCollection services, IConfiguration configuration) => services;
+    public static IServiceCollection AddTokenServiceAzureAdapters(this IServiceCollection services, IConfiguration configuration)
+    {
+        var storage = configuration.GetSection(StorageOptions.SectionName).Get<StorageOptions>() ?? new StorageOptions();
+        if (storage.UsesTableStorage)
+        {
+            services.TryAddSingleton(_ => !string.IsNullOrWhiteSpace(storage.TableConnectionString)
+                ? new TableServiceClient(TableConnection.Parse(storage.TableConnectionString))
+                : new TableServiceClient(new Uri(storage.TableServiceUri!), new DefaultAzureCredential(), null));
+            services.AddSingleton<TableProvisioner>();
+            services.AddSingleton<TableSessionStore>();
+            services.AddSingleton<TableTokenMarkerStore>();
+            services.AddSingleton<ISessionStore>(sp => sp.GetRequiredService<TableSessionStore>());
+            services.AddSingleton<IAccessTokenDenyList>(sp => sp.GetRequiredService<TableTokenMarkerStore>());
+            services.AddSingleton<IIdTokenReplayCache>(sp => sp.GetRequiredService<TableTokenMarkerStore>());
+        }
+
+        return services;
+    }
 }

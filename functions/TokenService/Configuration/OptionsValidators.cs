@@ -20,9 +20,9 @@ public sealed class TokenServiceOptionsValidator : IValidateOptions<TokenService
         Positive(errors, "TokenService:RefreshTokenLifetime", o.RefreshTokenLifetime, TimeSpan.FromDays(365));
         Positive(errors, "TokenService:SessionIdleTimeout", o.SessionIdleTimeout, TimeSpan.FromDays(365));
         Positive(errors, "TokenService:SessionAbsoluteLifetime", o.SessionAbsoluteLifetime, TimeSpan.FromDays(365));
-        if (o.MaxSessionsPerUser is < 1 or > 100)
+        if (o.MaxSessionsPerUser is < 1 or > 50)
         {
-            errors.Add("TokenService:MaxSessionsPerUser must be between 1 and 100.");
+            errors.Add("TokenService:MaxSessionsPerUser must be between 1 and 50 (one Table transaction holds the user row and every session it changes).");
         }
 
         if (o.RefreshTokenReuseLeeway < TimeSpan.Zero || o.RefreshTokenReuseLeeway > TimeSpan.FromMinutes(5))

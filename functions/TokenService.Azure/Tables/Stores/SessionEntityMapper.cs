@@ -1,0 +1,81 @@
+using System.Text.Json;
+using TokenService.Sessions;
+
+namespace TokenService.Azure.Tables.Stores;
+
+/// <summary>
+/// SessionRecord ⇄ entity. Times are Edm.Int64 UTC ticks (exact, and comparable in filters); lists are JSON
+/// strings. Nothing secret: refresh tokens are SHA-256 hashes already.
+/// </summary>
+internal static class SessionEntityMapper
+{
+    public const string UserRowKey = "!user";
+
+    public static TableEntity ToEntity(SessionRecord s)
+    {
+        var e = new TableEntity(SessionIds.PartitionKeyOf(s.SessionId)!, s.SessionId)
+        {
+            ["UserId"] = s.UserId,
+            ["Subject"] = s.Subject,
+            ["ClientId"] = s.ClientId,
+            ["Scope"] = s.Scope,
+            ["Audiences"] = JsonSerializer.Serialize(s.Audiences, StoreJson.Default.IReadOnlyListString),
+            ["CreatedAt"] = s.CreatedAt.UtcTicks,
+            ["LastActivityAt"] = s.LastActivityAt.UtcTicks,
+            ["IdleExpiresAt"] = s.IdleExpiresAt.UtcTicks,
+            ["AbsoluteExpiresAt"] = s.AbsoluteExpiresAt.UtcTicks,
+            ["AuthTime"] = s.AuthTime?.UtcTicks,
+            ["Acr"] = s.Acr,
+            ["Amr"] = JsonSerializer.Serialize(s.Amr, StoreJson.Default.IReadOnlyListString),
+            ["RefreshTokenHash"] = s.RefreshTokenHash,
+            ["RefreshTokenExpiresAt"] = s.RefreshTokenExpiresAt.UtcTicks,
+            ["PreviousRefreshTokenHash"] = s.PreviousRefreshTokenHash,
+            ["PreviousRotatedAt"] = s.PreviousRotatedAt?.UtcTicks,
+            ["RetiredRefreshTokenHashes"] = JsonSerializer.Serialize(s.RetiredRefreshTokenHashes, StoreJson.Default.IReadOnlyListString),
+            ["Generation"] = s.Generation,
+            ["WriteId"] = s.WriteId,
+            ["RevokedAt"] = s.RevokedAt?.UtcTicks,
+            ["RevocationReason"] = s.RevocationReason,
+            ["PurgeAt"] = s.PurgeAt.UtcTicks,
+        };
+        return e;
+    }
+
+    public static SessionRecord FromEntity(TableEntity e) => new()
+    {
+        SessionId = e.RowKey,
+        UserId = e.GetString("UserId")!,
+        Subject = e.GetString("Subject")!,
+        ClientId = e.GetString("ClientId")!,
+        Scope = e.GetString("Scope") ?? string.Empty,
+        Audiences = List(e, "Audiences"),
+        CreatedAt = Time(e, "CreatedAt"),
+        LastActivityAt = Time(e, "LastActivityAt"),
+        IdleExpiresAt = Time(e, "IdleExpiresAt"),
+        AbsoluteExpiresAt = Time(e, "AbsoluteExpiresAt"),
+        AuthTime = OptionalTime(e, "AuthTime"),
+        Acr = e.GetString("Acr"),
+        Amr = List(e, "Amr"),
+        RefreshTokenHash = e.GetString("RefreshTokenHash")!,
+        RefreshTokenExpiresAt = Time(e, "RefreshTokenExpiresAt"),
+        PreviousRefreshTokenHash = e.GetString("PreviousRefreshTokenHash"),
+        PreviousRotatedAt = OptionalTime(e, "PreviousRotatedAt"),
+        RetiredRefreshTokenHashes = List(e, "RetiredRefreshTokenHashes"),
+        Generation = e.GetInt64("Generation") ?? 0,
+        WriteId = e.GetString("WriteId") ?? string.Empty,
+        RevokedAt = OptionalTime(e, "RevokedAt"),
+        RevocationReason = e.GetString("RevocationReason"),
+        PurgeAt = Time(e, "PurgeAt"),
+        ETag = e.ETag,
+    };
+
+    private static DateTimeOffset Time(TableEntity e, string name) => new(e.GetInt64(name) ?? 0, TimeSpan.Zero);
+
+    private static DateTimeOffset? OptionalTime(TableEntity e, string name) => e.GetInt64(name) is { } ticks ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
+
+    private static IReadOnlyList<string> List(TableEntity e, string name) =>
+        e.GetString(name) is { } json ? JsonSerializer.Deserialize(json, StoreJson.Default.IReadOnlyListString) ?? [] : [];
+}
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(IReadOnlyList<string>))]
+internal sealed partial class StoreJson : System.Text.Json.Serialization.JsonSerializerContext;

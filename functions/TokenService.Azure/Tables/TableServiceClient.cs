@@ -369,9 +369,16 @@ public sealed partial class TableServiceClient
         {
             throw new DependencyUnavailableException("storage", "Table service timed out.", null, ex);
         }
+        catch (AggregateException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The pipeline's retry policy reports exhausted retries of transport failures this way.
+            throw new DependencyUnavailableException("storage", "Table service unreachable after retries.", null, ex);
+        }
 
         var response = message.Response;
-        if (response.Status is 408 or 429 or 500 or 502 or 503 or 504)
+
+        // 401/403: the identity lacks access (a deployment fault); fail closed like any outage.
+        if (response.Status is 401 or 403 or 408 or 429 or 500 or 502 or 503 or 504)
         {
             TimeSpan? retryAfter = response.Headers.TryGetValue("Retry-After", out var value) && int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
                 ? TimeSpan.FromSeconds(seconds)

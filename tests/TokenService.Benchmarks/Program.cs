@@ -1,3 +1,10 @@
 using BenchmarkDotNet.Running;
+using TokenService.Benchmarks;
 
-BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+if (args.Length > 0 && args[0] == "load")
+{
+    return await LoadClient.RunAsync(args[1..]);
+}
+
+BenchmarkSwitcher.FromAssembly(typeof(LoadClient).Assembly).Run(args);
+return 0;

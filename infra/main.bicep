@@ -1,0 +1,149 @@
+// Token service: one-command deployment with azd (`azd up`).
+// Subscription scope: creates the resource group, then one module per concern.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment. Used in resource names and the azd-env-name tag.')
+param environmentName string
+
+@minLength(1)
+@description('Primary location for all resources, e.g. westeurope.')
+param location string
+
+@description('Object id of the user or service principal running azd. When set, it may manage signing keys (Key Vault Crypto Officer) for operations and incident response.')
+param principalId string = ''
+
+@description('Exact issuer (iss) of the institutional IdP\'s ID tokens, e.g. https://login.microsoftonline.com/<tenant>/v2.0.')
+param idpIssuer string
+
+@description('Audience (aud) the IdP puts in ID tokens for this service (for Entra ID: the app registration\'s client id).')
+param idpAudience string
+
+@description('JWKS URL of the IdP, e.g. https://login.microsoftonline.com/<tenant>/discovery/v2.0/keys.')
+param idpJwksUri string
+
+@description('ID-token claim that identifies users for sessions and IdP events (Entra ID: oid).')
+param idpUserIdClaim string = 'oid'
+
+@allowed([ 'RS256', 'PS256', 'ES256' ])
+@description('Signing algorithm of access tokens; the Key Vault key type follows (RSA-HSM or EC-HSM).')
+param signingAlgorithm string = 'RS256'
+
+@description('Create the Event Grid subscription that delivers IdP events to the IdpEvents function. The function must exist first: run `azd up` once, then `azd env set CREATE_EVENT_SUBSCRIPTION true` and `azd provision`.')
+param createEventSubscription bool = false
+
+@description('Name of an existing Event Grid partner topic (Microsoft Graph or Auth0) in the resource group to subscribe to as well; empty for none.')
+param partnerTopicName string = ''
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = { 'azd-env-name': environmentName }
+var functionAppName = 'func-${resourceToken}'
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: 'log-${resourceToken}'
+    appInsightsName: 'appi-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'st${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: 'app-package-${functionAppName}'
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: 'kv-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: 'plan-${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerUrl: '${storage.outputs.blobEndpoint}app-package-${functionAppName}'
+    tableEndpoint: storage.outputs.tableEndpoint
+    keyVaultUri: keyVault.outputs.uri
+    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+    idpIssuer: idpIssuer
+    idpAudience: idpAudience
+    idpJwksUri: idpJwksUri
+    idpUserIdClaim: idpUserIdClaim
+    signingAlgorithm: signingAlgorithm
+  }
+}
+
+module roles 'modules/roles.bicep' = {
+  name: 'roles'
+  scope: rg
+  params: {
+    functionPrincipalId: identity.outputs.principalId
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+    operatorPrincipalId: principalId
+  }
+}
+
+module eventGrid 'modules/eventgrid.bicep' = {
+  name: 'eventgrid'
+  scope: rg
+  params: {
+    topicName: 'evgt-${resourceToken}'
+    location: location
+    tags: tags
+    functionAppId: functionApp.outputs.id
+    storageAccountName: storage.outputs.name
+    deadLetterContainerName: storage.outputs.deadLetterContainerName
+    createSubscription: createEventSubscription
+    partnerTopicName: partnerTopicName
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output TOKEN_SERVICE_URL string = functionApp.outputs.uri
+output AZURE_KEY_VAULT_URI string = keyVault.outputs.uri
+output AZURE_STORAGE_TABLE_URI string = storage.outputs.tableEndpoint
+output AZURE_EVENTGRID_TOPIC_ENDPOINT string = eventGrid.outputs.topicEndpoint
+output AZURE_CLIENT_ID string = identity.outputs.clientId

@@ -1,0 +1,120 @@
+// Flex Consumption function app (dotnet-isolated 10.0) running as the user-assigned identity. App settings carry
+// the contract's configuration keys; none of them is a secret (storage, Key Vault and App Insights use Entra ID).
+@description('Name of the function app.')
+param name string
+@description('Name of the Flex Consumption plan.')
+param planName string
+@description('Location of the app.')
+param location string
+@description('Tags to apply; the app also gets azd-service-name: api.')
+param tags object
+@description('Resource id of the user-assigned identity.')
+param identityId string
+@description('Client id of the user-assigned identity (AZURE_CLIENT_ID for DefaultAzureCredential).')
+param identityClientId string
+@description('Storage account for AzureWebJobsStorage (identity-based).')
+param storageAccountName string
+@description('Blob container URL the deployment package goes to.')
+param deploymentContainerUrl string
+@description('Table service endpoint for sessions (Storage__TableServiceUri).')
+param tableEndpoint string
+@description('Key Vault URI for signing keys (Keys__KeyVaultUri).')
+param keyVaultUri string
+@description('Application Insights connection string (not a secret: ingestion requires Entra ID).')
+param appInsightsConnectionString string
+@description('Issuer of the IdP\'s ID tokens.')
+param idpIssuer string
+@description('Audience of the IdP\'s ID tokens.')
+param idpAudience string
+@description('JWKS URL of the IdP.')
+param idpJwksUri string
+@description('ID-token claim naming users.')
+param idpUserIdClaim string
+@description('Access-token signing algorithm.')
+param signingAlgorithm string
+@description('Maximum number of instances the app scales out to.')
+param maximumInstanceCount int = 40
+@description('Memory per instance in MB.')
+param instanceMemoryMB int = 2048
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource app 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  tags: union(tags, { 'azd-service-name': 'api' })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: { '${identityId}': {} }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: deploymentContainerUrl
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'dotnet-isolated'
+        version: '10.0'
+      }
+    }
+  }
+
+  resource settings 'config' = {
+    name: 'appsettings'
+    properties: {
+      AzureWebJobsStorage__accountName: storageAccountName
+      AzureWebJobsStorage__credential: 'managedidentity'
+      AzureWebJobsStorage__clientId: identityClientId
+      AZURE_CLIENT_ID: identityClientId
+      APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
+      APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+      TokenService__Issuer: 'https://${name}.azurewebsites.net'
+      Idp__Issuer: idpIssuer
+      Idp__Audience: idpAudience
+      Idp__JwksUri: idpJwksUri
+      Idp__UserIdClaim: idpUserIdClaim
+      Storage__TableServiceUri: tableEndpoint
+      Keys__KeyVaultUri: keyVaultUri
+      Keys__KeyName: 'token-signing'
+      Keys__Algorithm: signingAlgorithm
+      // Clients__N__… are added per institution (secrets belong in Key Vault references, never in parameters).
+      // Events arrive through the Event Grid trigger (no webhook secret needed); set Events__WebhookSecret only
+      // if /events/idp is exposed through the standalone host instead.
+    }
+  }
+}
+
+output id string = app.id
+output name string = app.name
+output uri string = 'https://${app.properties.defaultHostName}'

@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using TokenService.Azure.Tables;
 using TokenService.Azure.Tables.Stores;
 using TokenService.Configuration;
+using TokenService.Events;
 using TokenService.Idp;
 using TokenService.Sessions;
 using TokenService.Tokens;
@@ -32,6 +33,7 @@ public static class AzureAdapterServiceCollectionExtensions
             services.AddSingleton<ISessionStore>(sp => sp.GetRequiredService<TableSessionStore>());
             services.AddSingleton<IAccessTokenDenyList>(sp => sp.GetRequiredService<TableTokenMarkerStore>());
             services.AddSingleton<IIdTokenReplayCache>(sp => sp.GetRequiredService<TableTokenMarkerStore>());
+            services.AddSingleton<IProcessedEventStore>(sp => sp.GetRequiredService<TableTokenMarkerStore>());
         }
 
         return services;

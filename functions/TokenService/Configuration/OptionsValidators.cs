@@ -207,3 +207,32 @@ public sealed class KeysOptionsValidator(IHostEnvironment environment, Microsoft
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }
+
+/// <summary>Start-up validation of <c>Events</c>.</summary>
+public sealed class EventsOptionsValidator(IHostEnvironment environment) : IValidateOptions<EventsOptions>
+{
+    public ValidateOptionsResult Validate(string? name, EventsOptions o)
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrEmpty(o.WebhookSecret) && !environment.IsDevelopment())
+        {
+            errors.Add("Events:WebhookSecret is required outside Development: Event Grid deliveries must carry it as ?key=.");
+        }
+        else if (o.WebhookSecret is { Length: > 0 and < 16 })
+        {
+            errors.Add("Events:WebhookSecret must be at least 16 characters.");
+        }
+
+        if (!string.IsNullOrWhiteSpace(o.SsfIssuer) && string.IsNullOrWhiteSpace(o.SsfJwksUri) == string.IsNullOrWhiteSpace(o.SsfJwksPath))
+        {
+            errors.Add("With Events:SsfIssuer set exactly one of Events:SsfJwksUri or Events:SsfJwksPath is required.");
+        }
+
+        if (!string.IsNullOrWhiteSpace(o.SsfJwksPath) && !File.Exists(o.SsfJwksPath))
+        {
+            errors.Add($"Events:SsfJwksPath points to a file that does not exist: {o.SsfJwksPath}.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

@@ -26,6 +26,8 @@ public static class TokenServiceRoutes
         app.Map("/sessions/{sid}", ctx => Get<SessionsEndpoint>(ctx).DeleteAsync(ctx, RouteValue(ctx, "sid")));
         app.Map("/admin/users/{userId}/revoke", ctx => Get<AdminEndpoint>(ctx).RevokeUserAsync(ctx, RouteValue(ctx, "userId")));
         app.Map("/healthz", ctx => Get<HealthEndpoint>(ctx).HandleAsync(ctx));
+        app.Map("/events/idp", ctx => Get<IdpEventsEndpoint>(ctx).HandleAsync(ctx));
+        app.Map("/events/ssf", ctx => Get<IdpEventsEndpoint>(ctx).HandleSsfPushAsync(ctx));
 
         if (app.ServiceProvider.GetService<DevelopmentIdpEndpoint>() is not null)
         {

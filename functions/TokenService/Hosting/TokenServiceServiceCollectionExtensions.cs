@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using TokenService.Clients;
 using TokenService.Configuration;
 using TokenService.Endpoints;
+using TokenService.Events;
 using TokenService.Http;
 using TokenService.Idp;
 using TokenService.Keys;
@@ -26,7 +27,7 @@ public static class TokenServiceServiceCollectionExtensions
     public static IServiceCollection AddTokenService(this IServiceCollection services, IConfiguration configuration, IHostEnvironment environment)
     {
         services.TryAddSingleton(TimeProvider.System);
-        services.AddHttpClient("idp-jwks");
+        services.AddHttpClient("jwks");
 
         services.AddOptions<TokenServiceOptions>()
             .Bind(configuration.GetSection(TokenServiceOptions.SectionName))
@@ -44,7 +45,7 @@ public static class TokenServiceServiceCollectionExtensions
             .PostConfigure(o => o.DevelopmentKeyPath ??= Path.Combine(environment.ContentRootPath, ".devkeys", "signing-keys.json"))
             .ValidateOnStart();
         services.AddOptions<StorageOptions>().Bind(configuration.GetSection(StorageOptions.SectionName));
-        services.AddOptions<EventsOptions>().Bind(configuration.GetSection(EventsOptions.SectionName));
+        services.AddOptions<EventsOptions>().Bind(configuration.GetSection(EventsOptions.SectionName)).ValidateOnStart();
         services.AddOptions<ClientRegistryOptions>()
             .Configure(o =>
             {
@@ -59,6 +60,7 @@ public static class TokenServiceServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<IdpOptions>, IdpOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KeysOptions>, KeysOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ClientRegistryOptions>, ClientRegistryOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EventsOptions>, EventsOptionsValidator>());
 
         // Ports with embedded defaults.
         services.TryAddSingleton<ISessionStore, InMemorySessionStore>();
@@ -66,6 +68,7 @@ public static class TokenServiceServiceCollectionExtensions
         services.TryAddSingleton<IIdTokenReplayCache, InMemoryIdTokenReplayCache>();
         services.TryAddSingleton<ISigningKeyService, LocalSigningKeyService>();
         services.TryAddSingleton<IClientStore, ConfigurationClientStore>();
+        services.TryAddSingleton<IProcessedEventStore, InMemoryProcessedEventStore>();
         services.TryAddSingleton(sp => new ExpiredStateCleanup(
             CleanersOf(sp), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<ExpiredStateCleanup>>()));
 
@@ -79,9 +82,9 @@ public static class TokenServiceServiceCollectionExtensions
                 return new IdpTrust(dev.Issuer, DevelopmentIdp.Audience, "sub", dev);
             }
 
-            return new IdpTrust(idp.Issuer!, idp.Audience!, idp.UserIdClaim, sp.GetRequiredService<IdpKeyResolver>());
+            return new IdpTrust(idp.Issuer!, idp.Audience!, idp.UserIdClaim, new JwksKeyResolver(
+                JwksSource.ForIdp(idp), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<JwksKeyResolver>>(), sp.GetService<IHttpClientFactory>()));
         });
-        services.TryAddSingleton<IdpKeyResolver>();
         if (environment.IsDevelopment() && !new IdpOptions().Also(o => configuration.GetSection(IdpOptions.SectionName).Bind(o)).IsConfigured)
         {
             services.TryAddSingleton(sp => new DevelopmentIdp(sp.GetRequiredService<IOptions<TokenServiceOptions>>().Value.IssuerOrThrow, sp.GetRequiredService<TimeProvider>()));
@@ -99,6 +102,11 @@ public static class TokenServiceServiceCollectionExtensions
         services.TryAddSingleton<AccessTokenVerifier>();
         services.TryAddSingleton<IdTokenValidator>();
         services.TryAddSingleton<BearerAuthentication>();
+        services.TryAddSingleton<SecurityEventTokenValidator>();
+        services.TryAddSingleton(sp => new IdpEventProcessor(
+            sp.GetRequiredService<IUserSessionRevoker>(), sp.GetRequiredService<IProcessedEventStore>(), sp.GetRequiredService<SecurityEventTokenValidator>(),
+            sp.GetRequiredService<IOptions<EventsOptions>>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<IdpEventProcessor>>(), sp.GetService<IGraphUserLookup>()));
 
         // Endpoints, each written once for both hosts.
         services.TryAddSingleton<TokenEndpoint>();
@@ -109,13 +117,14 @@ public static class TokenServiceServiceCollectionExtensions
         services.TryAddSingleton<SessionsEndpoint>();
         services.TryAddSingleton<AdminEndpoint>();
         services.TryAddSingleton<HealthEndpoint>();
+        services.TryAddSingleton<IdpEventsEndpoint>();
         return services;
     }
 
     /// <summary>Every store that holds expiring state, once each.</summary>
     private static IEnumerable<IExpiredStateCleaner> CleanersOf(IServiceProvider sp)
     {
-        object[] stores = [sp.GetRequiredService<ISessionStore>(), sp.GetRequiredService<IAccessTokenDenyList>(), sp.GetRequiredService<IIdTokenReplayCache>()];
+        object[] stores = [sp.GetRequiredService<ISessionStore>(), sp.GetRequiredService<IAccessTokenDenyList>(), sp.GetRequiredService<IIdTokenReplayCache>(), sp.GetRequiredService<IProcessedEventStore>()];
         return stores.OfType<IExpiredStateCleaner>().Concat(sp.GetServices<IExpiredStateCleaner>()).Distinct();
     }
 

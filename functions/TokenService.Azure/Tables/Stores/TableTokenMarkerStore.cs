@@ -1,4 +1,5 @@
 using System.Globalization;
+using TokenService.Events;
 using TokenService.Idp;
 using TokenService.Sessions;
 using TokenService.Tokens;
@@ -6,14 +7,15 @@ using TokenService.Tokens;
 namespace TokenService.Azure.Tables.Stores;
 
 /// <summary>
-/// The access-token deny list and the ID-token replay cache in one table of expiring markers:
+/// The access-token deny list, the ID-token replay cache and processed IdP event ids in one table of expiring markers:
 /// PartitionKey = kind + first two characters of the key hash (spreads load), RowKey = base64url SHA-256 of the
 /// key (jti or replay key), property ExpiresAt (UTC ticks). One Table operation per check or insert.
 /// </summary>
-public sealed class TableTokenMarkerStore(TableProvisioner tables, TimeProvider time) : IAccessTokenDenyList, IIdTokenReplayCache, IExpiredStateCleaner
+public sealed class TableTokenMarkerStore(TableProvisioner tables, TimeProvider time) : IAccessTokenDenyList, IIdTokenReplayCache, IProcessedEventStore, IExpiredStateCleaner
 {
     private const string DenyKind = "deny";
     private const string ReplayKind = "replay";
+    private const string EventKind = "event";
 
     private TableServiceClient Client => tables.Client;
 
@@ -72,6 +74,19 @@ public sealed class TableTokenMarkerStore(TableProvisioner tables, TimeProvider 
         await tables.EnsureAsync(cancellationToken);
         var (pk, rk) = Keys(ReplayKind, key);
         await Client.DeleteAsync(TableNames.TokenMarkers, pk, rk, "*", cancellationToken);
+    }
+
+    public async ValueTask<bool> IsProcessedAsync(string key, CancellationToken cancellationToken)
+    {
+        await tables.EnsureAsync(cancellationToken);
+        var (pk, rk) = Keys(EventKind, key);
+        return await Client.GetEntityAsync(TableNames.TokenMarkers, pk, rk, cancellationToken) is not null;
+    }
+
+    public async ValueTask MarkProcessedAsync(string key, DateTimeOffset forgetAfter, CancellationToken cancellationToken)
+    {
+        await tables.EnsureAsync(cancellationToken);
+        await Client.UpsertAsync(TableNames.TokenMarkers, Marker(EventKind, key, forgetAfter), TableUpdateMode.Replace, cancellationToken);
     }
 
     public async Task<int> PurgeExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken)

@@ -1,32 +1,37 @@
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 using TokenService.Configuration;
 using TokenService.Validation.Jose;
 
 namespace TokenService.Idp;
 
+/// <summary>Where a JWKS comes from and how long it is trusted.</summary>
+public sealed record JwksSource(string Name, string? Uri, string? Path, TimeSpan RefetchInterval, TimeSpan CacheLifetime)
+{
+    public static JwksSource ForIdp(IdpOptions idp) => new("idp", idp.JwksUri, idp.JwksPath, idp.JwksRefetchInterval, idp.JwksCacheLifetime);
+}
+
 /// <summary>
-/// The IdP's signing keys from <c>Idp:JwksPath</c> or <c>Idp:JwksUri</c>, cached. An unknown <c>kid</c>
-/// triggers at most one refetch per <see cref="IdpOptions.JwksRefetchInterval"/> (key rollover without
+/// Signing keys of a trusted issuer (the IdP, an SSF transmitter) from a JWKS URL or file, cached. An unknown
+/// <c>kid</c> triggers at most one refetch per <see cref="JwksSource.RefetchInterval"/> (key rollover without
 /// letting attackers drive fetches). When a refresh fails the cached keys keep serving.
 /// </summary>
-public sealed partial class IdpKeyResolver : IVerificationKeyResolver, IDisposable
+public sealed partial class JwksKeyResolver : IVerificationKeyResolver, IDisposable
 {
     private const int MaxJwksBytes = 256 * 1024;
 
-    private readonly IdpOptions _options;
+    private readonly JwksSource _options;
     private readonly IHttpClientFactory? _httpClients;
     private readonly TimeProvider _time;
-    private readonly ILogger<IdpKeyResolver> _logger;
+    private readonly ILogger<JwksKeyResolver> _logger;
     private readonly SemaphoreSlim _fetchGate = new(1, 1);
     private volatile KeyCache? _cache;
     private DateTimeOffset _lastFetchAttempt = DateTimeOffset.MinValue;
 
     private sealed record KeyCache(IReadOnlyDictionary<string, VerificationKey> ByKid, IReadOnlyList<VerificationKey> All, DateTimeOffset LoadedAt);
 
-    public IdpKeyResolver(IOptions<IdpOptions> options, TimeProvider time, ILogger<IdpKeyResolver> logger, IHttpClientFactory? httpClients = null)
+    public JwksKeyResolver(JwksSource source, TimeProvider time, ILogger<JwksKeyResolver> logger, IHttpClientFactory? httpClients = null)
     {
-        _options = options.Value;
+        _options = source;
         _time = time;
         _logger = logger;
         _httpClients = httpClients;
@@ -35,7 +40,7 @@ public sealed partial class IdpKeyResolver : IVerificationKeyResolver, IDisposab
     public ValueTask<KeyResolution> ResolveAsync(string? kid, CancellationToken cancellationToken)
     {
         var cache = _cache;
-        if (cache is not null && _time.GetUtcNow() - cache.LoadedAt < _options.JwksCacheLifetime && Find(cache, kid) is { } key)
+        if (cache is not null && _time.GetUtcNow() - cache.LoadedAt < _options.CacheLifetime && Find(cache, kid) is { } key)
         {
             return ValueTask.FromResult(KeyResolution.Found(key));
         }
@@ -50,14 +55,14 @@ public sealed partial class IdpKeyResolver : IVerificationKeyResolver, IDisposab
         {
             var now = _time.GetUtcNow();
             var cache = _cache;
-            var stale = cache is null || now - cache.LoadedAt >= _options.JwksCacheLifetime;
+            var stale = cache is null || now - cache.LoadedAt >= _options.CacheLifetime;
             if (cache is not null && !stale && Find(cache, kid) is { } found)
             {
                 return KeyResolution.Found(found);
             }
 
             // Unknown kid or stale cache: refetch, but no more often than the refetch interval.
-            if (cache is null || now - _lastFetchAttempt >= _options.JwksRefetchInterval)
+            if (cache is null || now - _lastFetchAttempt >= _options.RefetchInterval)
             {
                 _lastFetchAttempt = now;
                 try
@@ -67,7 +72,7 @@ public sealed partial class IdpKeyResolver : IVerificationKeyResolver, IDisposab
                 }
                 catch (Exception ex) when (ex is HttpRequestException or IOException or FormatException or TaskCanceledException or System.Text.Json.JsonException or UnauthorizedAccessException)
                 {
-                    LogFetchFailed(_logger, ex.GetType().Name);
+                    LogFetchFailed(_logger, _options.Name, ex.GetType().Name);
                     if (cache is null)
                     {
                         return KeyResolution.Unavailable;
@@ -91,26 +96,26 @@ public sealed partial class IdpKeyResolver : IVerificationKeyResolver, IDisposab
     private async Task<KeyCache> FetchAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
         byte[] json;
-        if (!string.IsNullOrEmpty(_options.JwksPath))
+        if (!string.IsNullOrEmpty(_options.Path))
         {
-            var info = new FileInfo(_options.JwksPath);
+            var info = new FileInfo(_options.Path);
             if (info.Exists && info.Length > MaxJwksBytes)
             {
-                throw new FormatException("The IdP JWKS file is too large.");
+                throw new FormatException("The JWKS file is too large.");
             }
 
-            json = await File.ReadAllBytesAsync(_options.JwksPath, cancellationToken);
+            json = await File.ReadAllBytesAsync(_options.Path, cancellationToken);
         }
         else
         {
-            var client = _httpClients?.CreateClient("idp-jwks") ?? throw new InvalidOperationException("No HTTP client factory.");
+            var client = _httpClients?.CreateClient("jwks") ?? throw new InvalidOperationException("No HTTP client factory.");
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeout.CancelAfter(TimeSpan.FromSeconds(10));
-            using var response = await client.GetAsync(_options.JwksUri, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            using var response = await client.GetAsync(_options.Uri, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
             response.EnsureSuccessStatusCode();
             if (response.Content.Headers.ContentLength > MaxJwksBytes)
             {
-                throw new FormatException("The IdP JWKS document is too large.");
+                throw new FormatException("The JWKS document is too large.");
             }
 
             json = await response.Content.ReadAsByteArrayAsync(timeout.Token);
@@ -127,15 +132,15 @@ public sealed partial class IdpKeyResolver : IVerificationKeyResolver, IDisposab
             }
         }
 
-        LogFetched(_logger, all.Count);
+        LogFetched(_logger, all.Count, _options.Name);
         return new KeyCache(byKid, all, now);
     }
 
     public void Dispose() => _fetchGate.Dispose();
 
-    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Loaded {Count} IdP signing key(s).")]
-    private static partial void LogFetched(ILogger logger, int count);
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Loaded {Count} signing key(s) of {Source}.")]
+    private static partial void LogFetched(ILogger logger, int count, string source);
 
-    [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "Fetching the IdP JWKS failed ({Error}); cached keys, if any, stay in use.")]
-    private static partial void LogFetchFailed(ILogger logger, string error);
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "Fetching the JWKS of {Source} failed ({Error}); cached keys, if any, stay in use.")]
+    private static partial void LogFetchFailed(ILogger logger, string source, string error);
 }

@@ -1,0 +1,190 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Options;
+using TokenService.Configuration;
+using TokenService.Events;
+using TokenService.Http;
+
+namespace TokenService.Endpoints;
+
+/// <summary>
+/// <c>POST /events/idp</c>: Event Grid webhook (Event Grid schema and CloudEvents 1.0, single or batch) with the
+/// subscription-validation handshake; <c>OPTIONS /events/idp</c>: the CloudEvents abuse-protection handshake;
+/// <c>POST /events/ssf</c>: OpenID Shared Signals push delivery (RFC 8935). Deliveries to /events/idp carry
+/// <c>Events:WebhookSecret</c> as <c>?key=</c>; SETs are authenticated by their signature.
+/// </summary>
+public sealed class IdpEventsEndpoint(IdpEventProcessor processor, SecurityEventTokenValidator securityEvents, IOptions<EventsOptions> options)
+{
+    public Task HandleAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: false, async ctx =>
+    {
+        if (!KeyMatches(ctx.Request))
+        {
+            await ProblemResponses.WriteAsync(ctx, StatusCodes.Status401Unauthorized, "Unauthorized", "The delivery does not carry the webhook key.");
+            return;
+        }
+
+        if (HttpMethods.IsOptions(ctx.Request.Method))
+        {
+            // CloudEvents webhook abuse protection (HTTP 1.1 Web Hooks for Event Delivery §4).
+            var origin = ctx.Request.Headers["WebHook-Request-Origin"].ToString();
+            if (string.IsNullOrWhiteSpace(origin))
+            {
+                await ProblemResponses.WriteAsync(ctx, StatusCodes.Status400BadRequest, "Bad Request", "WebHook-Request-Origin is required.");
+                return;
+            }
+
+            ctx.Response.Headers["WebHook-Allowed-Origin"] = origin;
+            ctx.Response.Headers["WebHook-Allowed-Rate"] = "*";
+            ctx.Response.Headers.Allow = "POST, OPTIONS";
+            ctx.Response.StatusCode = StatusCodes.Status200OK;
+            return;
+        }
+
+        if (!HttpMethods.IsPost(ctx.Request.Method))
+        {
+            await ProblemResponses.MethodNotAllowedAsync(ctx, "POST, OPTIONS");
+            return;
+        }
+
+        var body = await ReadBodyAsync(ctx);
+        if (body is null)
+        {
+            return;
+        }
+
+        IReadOnlyList<IdpEventEnvelope> events;
+        try
+        {
+            events = IdpEventEnvelopeReader.Read(body);
+        }
+        catch (MalformedEventException ex)
+        {
+            await ProblemResponses.WriteAsync(ctx, StatusCodes.Status400BadRequest, "Bad Request", ex.Message);
+            return;
+        }
+
+        // Event Grid schema subscription validation: echo the code (synchronous handshake).
+        var validation = events.FirstOrDefault(e => e.Type == IdpEventTypes.SubscriptionValidation);
+        if (validation is not null)
+        {
+            if (validation.Data.ValueKind != System.Text.Json.JsonValueKind.Object || !validation.Data.TryGetProperty("validationCode", out var code) || code.ValueKind != System.Text.Json.JsonValueKind.String)
+            {
+                await ProblemResponses.WriteAsync(ctx, StatusCodes.Status400BadRequest, "Bad Request", "The validation event has no validationCode.");
+                return;
+            }
+
+            await OAuthResponses.WriteJsonAsync(ctx, 200, w => w.WriteString("validationResponse", code.GetString()));
+            return;
+        }
+
+        IdpEventBatchResult result;
+        try
+        {
+            result = await processor.ProcessAsync(events, ctx.RequestAborted);
+        }
+        catch (MalformedEventException ex)
+        {
+            await ProblemResponses.WriteAsync(ctx, StatusCodes.Status400BadRequest, "Bad Request", ex.Message);
+            return;
+        }
+
+        await OAuthResponses.WriteJsonAsync(ctx, 200, w =>
+        {
+            w.WriteNumber("revoked", result.Revoked);
+            w.WriteNumber("duplicates", result.Duplicates);
+            w.WriteNumber("ignored", result.Ignored);
+            w.WriteNumber("sessions_ended", result.SessionsEnded);
+        });
+    });
+
+    /// <summary>RFC 8935 push: body is one SET (<c>application/secevent+jwt</c>); 202 when accepted.</summary>
+    public Task HandleSsfPushAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: false, async ctx =>
+    {
+        if (!HttpMethods.IsPost(ctx.Request.Method))
+        {
+            await ProblemResponses.MethodNotAllowedAsync(ctx, "POST");
+            return;
+        }
+
+        if (!(ctx.Request.ContentType?.StartsWith("application/secevent+jwt", StringComparison.OrdinalIgnoreCase) ?? false))
+        {
+            await SetErrorAsync(ctx, "invalid_request", "The body must be application/secevent+jwt.");
+            return;
+        }
+
+        if (!securityEvents.IsConfigured)
+        {
+            await SetErrorAsync(ctx, "invalid_issuer", "No Shared Signals transmitter is configured.");
+            return;
+        }
+
+        var body = await ReadBodyAsync(ctx);
+        if (body is null)
+        {
+            return;
+        }
+
+        var set = Encoding.ASCII.GetString(body).Trim();
+        var envelope = new IdpEventEnvelope("set:" + Convert.ToHexString(SHA256.HashData(body))[..32], IdpEventTypes.SecurityEvent, "ssf-push", null,
+            System.Text.Json.JsonDocument.Parse(System.Text.Json.JsonSerializer.Serialize(set)).RootElement.Clone(), "application/secevent+jwt");
+        try
+        {
+            await processor.ProcessAsync([envelope], ctx.RequestAborted);
+        }
+        catch (MalformedEventException ex)
+        {
+            var rejected = ex.InnerException as SecurityEventRejectedException;
+            await SetErrorAsync(ctx, rejected?.Error ?? "invalid_request", rejected?.Message ?? ex.Message);
+            return;
+        }
+
+        ctx.Response.StatusCode = StatusCodes.Status202Accepted;
+    });
+
+    private static Task SetErrorAsync(HttpContext context, string error, string description) =>
+        OAuthResponses.WriteJsonAsync(context, StatusCodes.Status400BadRequest, w =>
+        {
+            w.WriteString("err", error);
+            w.WriteString("description", description);
+        });
+
+    private bool KeyMatches(HttpRequest request)
+    {
+        var secret = options.Value.WebhookSecret;
+        if (string.IsNullOrEmpty(secret))
+        {
+            return true; // Development only: the validator requires a secret elsewhere.
+        }
+
+        var key = request.Query["key"];
+        return key.Count == 1 && key[0] is { } value
+            && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(value)), SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
+    }
+
+    private static async Task<byte[]?> ReadBodyAsync(HttpContext context)
+    {
+        if (context.Request.ContentLength > IdpEventEnvelopeReader.MaxBodyBytes)
+        {
+            await ProblemResponses.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, "Payload Too Large", "Deliveries are at most 1 MB.");
+            return null;
+        }
+
+        using var buffer = new MemoryStream();
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await context.Request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
+        {
+            if (buffer.Length + read > IdpEventEnvelopeReader.MaxBodyBytes)
+            {
+                context.Response.Headers.Connection = "close";
+                await ProblemResponses.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, "Payload Too Large", "Deliveries are at most 1 MB.");
+                return null;
+            }
+
+            buffer.Write(chunk, 0, read);
+        }
+
+        return buffer.ToArray();
+    }
+}

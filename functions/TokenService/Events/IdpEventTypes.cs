@@ -1,0 +1,50 @@
+namespace TokenService.Events;
+
+/// <summary>Event types this service understands (docs/idp-events.md has sample payloads).</summary>
+public static class IdpEventTypes
+{
+    // Our own generic schema: data = { "userId": "…", "occurredAt"?: "2026-11-23T05:00:00Z" }.
+    public const string AccountDisabled = "TokenService.Idp.AccountDisabled";
+    public const string AccountDeleted = "TokenService.Idp.AccountDeleted";
+    public const string CredentialChanged = "TokenService.Idp.CredentialChanged";
+    public const string PasswordReset = "TokenService.Idp.PasswordReset";
+    public const string SessionsRevoked = "TokenService.Idp.SessionsRevoked";
+
+    /// <summary>data = a Security Event Token (RFC 8417) as a JSON string.</summary>
+    public const string SecurityEvent = "TokenService.Idp.SecurityEvent";
+
+    // Microsoft Graph change notifications through the Event Grid partner topic.
+    public const string GraphUserDeleted = "Microsoft.Graph.UserDeleted";
+    public const string GraphUserUpdated = "Microsoft.Graph.UserUpdated";
+
+    // Event Grid system events.
+    public const string SubscriptionValidation = "Microsoft.EventGrid.SubscriptionValidationEvent";
+    public const string SubscriptionDeleted = "Microsoft.EventGrid.SubscriptionDeletedEvent";
+
+    // OpenID Shared Signals: CAEP and RISC event type URIs.
+    public const string CaepSessionRevoked = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+    public const string CaepCredentialChange = "https://schemas.openid.net/secevent/caep/event-type/credential-change";
+    public const string RiscAccountDisabled = "https://schemas.openid.net/secevent/risc/event-type/account-disabled";
+    public const string RiscAccountPurged = "https://schemas.openid.net/secevent/risc/event-type/account-purged";
+    public const string RiscCredentialCompromise = "https://schemas.openid.net/secevent/risc/event-type/credential-compromise";
+
+    /// <summary>Auth0 log event codes (partner topic) that end a user's sessions.</summary>
+    public static string? Auth0Reason(string code) => code switch
+    {
+        "sdu" => "auth0:user-deleted",
+        "scp" => "auth0:password-changed",
+        "limit_wc" => "auth0:user-blocked",
+        "limit_sul" => "auth0:user-blocked",
+        _ => null,
+    };
+
+    public static string? SecurityEventReason(string eventType) => eventType switch
+    {
+        CaepSessionRevoked => "ssf:session-revoked",
+        CaepCredentialChange => "ssf:credential-change",
+        RiscAccountDisabled => "ssf:account-disabled",
+        RiscAccountPurged => "ssf:account-purged",
+        RiscCredentialCompromise => "ssf:credential-compromise",
+        _ => null,
+    };
+}

@@ -1,0 +1,137 @@
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using TokenService.Configuration;
+using TokenService.Idp;
+using TokenService.Validation.Jose;
+
+namespace TokenService.Events;
+
+/// <summary>What a verified SET asks for: end the sessions of a user, for one or more event types.</summary>
+public sealed record SecurityEventOutcome(string? UserId, IReadOnlyList<string> Reasons, DateTimeOffset OccurredAt, string? Jti, string? Unsupported);
+
+/// <summary>Why a SET was refused, in RFC 8935 §2.3 error codes.</summary>
+public sealed class SecurityEventRejectedException(string error, string description) : Exception(description)
+{
+    public SecurityEventRejectedException()
+        : this("invalid_request", "The SET is invalid.")
+    {
+    }
+
+    public SecurityEventRejectedException(string message, Exception innerException)
+        : this("invalid_request", message + " " + innerException.Message)
+    {
+    }
+
+    /// <summary>invalid_request, invalid_key, invalid_issuer, invalid_audience or authentication_failed.</summary>
+    public string Error { get; } = error;
+}
+
+/// <summary>
+/// Verifies OpenID Shared Signals Security Event Tokens (RFC 8417, <c>typ: secevent+jwt</c>) against the
+/// configured transmitter's JWKS and reads the subject (SSF <c>sub_id</c>, or the event's <c>subject</c>):
+/// <c>iss_sub</c> → its <c>sub</c>, <c>opaque</c> → its <c>id</c>. Other subject formats are acknowledged unsupported.
+/// </summary>
+public sealed class SecurityEventTokenValidator
+{
+    private readonly EventsOptions _options;
+    private readonly TimeProvider _time;
+    private readonly IVerificationKeyResolver? _keys;
+    private readonly JwtValidationOptions? _validation;
+
+    public SecurityEventTokenValidator(IOptions<EventsOptions> options, IOptions<TokenServiceOptions> service, TimeProvider time, ILoggerFactory loggers, IHttpClientFactory? httpClients = null)
+    {
+        _options = options.Value;
+        _time = time;
+        if (_options.SsfConfigured)
+        {
+            _keys = new JwksKeyResolver(
+                new JwksSource("ssf-transmitter", _options.SsfJwksUri, _options.SsfJwksPath, TimeSpan.FromSeconds(30), TimeSpan.FromHours(1)),
+                time, loggers.CreateLogger<JwksKeyResolver>(), httpClients);
+            _validation = new JwtValidationOptions
+            {
+                Issuer = _options.SsfIssuer,
+                Audiences = [_options.SsfAudience ?? service.Value.IssuerOrThrow],
+                RequiredType = "secevent+jwt",
+                RequireExpiration = false,
+                RequireSubject = false,
+                MaxTokenLength = 16 * 1024,
+            };
+        }
+    }
+
+    public bool IsConfigured => _keys is not null;
+
+    public async Task<SecurityEventOutcome> ValidateAsync(string set, CancellationToken cancellationToken)
+    {
+        if (_keys is null || _validation is null)
+        {
+            throw new SecurityEventRejectedException("invalid_issuer", "No Shared Signals transmitter is configured (Events:SsfIssuer).");
+        }
+
+        var result = await JwtValidator.ValidateAsync(set, _validation, _keys, _time.GetUtcNow(), cancellationToken);
+        if (!result.IsValid)
+        {
+            throw result.Error switch
+            {
+                JwtValidationError.KeysUnavailable => new DependencyUnavailableException("ssf", "The transmitter's keys cannot be fetched."),
+                JwtValidationError.UnknownKey or JwtValidationError.InvalidSignature => new SecurityEventRejectedException("invalid_key", result.Description!),
+                JwtValidationError.InvalidIssuer => new SecurityEventRejectedException("invalid_issuer", result.Description!),
+                JwtValidationError.InvalidAudience => new SecurityEventRejectedException("invalid_audience", result.Description!),
+                _ => new SecurityEventRejectedException("invalid_request", result.Description!),
+            };
+        }
+
+        var payloadSegment = set.Split('.')[1];
+        using var payload = JsonDocument.Parse(Base64UrlEncoding.DecodeStrict(payloadSegment)!);
+        var root = payload.RootElement;
+        if (!root.TryGetProperty("events", out var events) || events.ValueKind != JsonValueKind.Object || !events.EnumerateObject().Any())
+        {
+            throw new SecurityEventRejectedException("invalid_request", "The SET has no events claim (RFC 8417 §2.2).");
+        }
+
+        var iat = result.Payload!.IssuedAt is { } issued ? DateTimeOffset.FromUnixTimeSeconds(issued) : _time.GetUtcNow();
+        var occurredAt = iat;
+        var reasons = new List<string>();
+        JsonElement? subject = root.TryGetProperty("sub_id", out var subId) ? subId : null;
+        foreach (var e in events.EnumerateObject())
+        {
+            if (IdpEventTypes.SecurityEventReason(e.Name) is { } reason)
+            {
+                reasons.Add(reason);
+            }
+
+            if (e.Value.ValueKind == JsonValueKind.Object)
+            {
+                if (subject is null && e.Value.TryGetProperty("subject", out var eventSubject))
+                {
+                    subject = eventSubject;
+                }
+
+                if (e.Value.TryGetProperty("event_timestamp", out var ts) && ts.ValueKind == JsonValueKind.Number && ts.TryGetInt64(out var seconds))
+                {
+                    occurredAt = DateTimeOffset.FromUnixTimeSeconds(seconds);
+                }
+            }
+        }
+
+        if (subject is not { ValueKind: JsonValueKind.Object } s)
+        {
+            throw new SecurityEventRejectedException("invalid_request", "The SET names no subject (sub_id or event subject).");
+        }
+
+        var format = s.TryGetProperty("format", out var f) ? f.GetString() : s.TryGetProperty("subject_type", out var st) ? st.GetString() : null;
+        string? userId = format switch
+        {
+            "iss_sub" or "iss-sub" => s.TryGetProperty("sub", out var sub) ? sub.GetString() : null,
+            "opaque" => s.TryGetProperty("id", out var id) ? id.GetString() : null,
+            _ => null,
+        };
+        if (userId is null && format is "iss_sub" or "iss-sub" or "opaque")
+        {
+            throw new SecurityEventRejectedException("invalid_request", "The SET's subject is incomplete.");
+        }
+
+        return new SecurityEventOutcome(userId, reasons, occurredAt, result.Payload.JwtId, userId is null ? $"subject format '{format}' is not supported" : null);
+    }
+}

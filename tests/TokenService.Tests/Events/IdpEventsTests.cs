@@ -1,0 +1,254 @@
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.IdentityModel.JsonWebTokens;
+using TokenService.Tests.Infrastructure;
+using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
+
+namespace TokenService.Tests.Events;
+
+/// <summary>IdP deprovision events through the Event Grid webhook and SSF push (CONTRACT §5).</summary>
+public sealed class IdpEventsTests : IAsyncLifetime
+{
+    private TokenServiceTestHost _host = null!;
+
+    public async Task InitializeAsync()
+    {
+        var idp = new TestIdp();
+        _host = await TokenServiceTestHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["Idp:UserIdClaim"] = "oid",
+            // The test IdP doubles as the Shared Signals transmitter.
+            ["Events:SsfIssuer"] = TestIdp.Issuer,
+            ["Events:SsfJwksPath"] = idp.JwksPath,
+        }, idp: idp);
+    }
+
+    public async Task DisposeAsync() => await _host.DisposeAsync();
+
+    private async Task<(string Oid, TokenPair Login)> LoginAsync()
+    {
+        var oid = Guid.NewGuid().ToString();
+        return (oid, await _host.LoginAsync("pairwise-" + oid, c => c["oid"] = oid));
+    }
+
+    private Task<HttpResponseMessage> DeliverAsync(string json, string contentType = "application/json", string? key = WebhookSecret)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, "/events/idp" + (key is null ? string.Empty : "?key=" + Uri.EscapeDataString(key)))
+        {
+            Content = new StringContent(json, Encoding.UTF8),
+        };
+        request.Content.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse(contentType);
+        return _host.Client.SendAsync(request);
+    }
+
+    private async Task AssertSessionEndedAsync(TokenPair login)
+    {
+        Assert.False(await _host.IsActiveAsync(login.AccessToken));
+        using var refresh = await _host.RefreshAsync(login.RefreshToken);
+        await AssertOAuthErrorAsync(refresh, "invalid_grant");
+    }
+
+    private static string GraphUserDeleted(string oid, string id) => new JsonObject
+    {
+        ["specversion"] = "1.0",
+        ["id"] = id,
+        ["source"] = "/tenants/00000000-0000-0000-0000-000000000001/applications/00000000-0000-0000-0000-000000000002",
+        ["type"] = "Microsoft.Graph.UserDeleted",
+        ["subject"] = $"Users/{oid}",
+        ["time"] = DateTimeOffset.UtcNow.ToString("O"),
+        ["datacontenttype"] = "application/json",
+        ["data"] = new JsonObject
+        {
+            ["@odata.type"] = "#Microsoft.Graph.ChangeNotification",
+            ["changeType"] = "deleted",
+            ["clientState"] = "secretClientState",
+            ["resource"] = $"Users/{oid}",
+            ["resourceData"] = new JsonObject { ["@odata.type"] = "#Microsoft.Graph.User", ["@odata.id"] = $"Users/{oid}", ["id"] = oid, ["organizationId"] = "00000000-0000-0000-0000-000000000001" },
+            ["subscriptionExpirationDateTime"] = "2026-12-01T00:00:00Z",
+            ["subscriptionId"] = "c6a2c2b4-0000-0000-0000-000000000000",
+            ["tenantId"] = "00000000-0000-0000-0000-000000000001",
+        },
+    }.ToJsonString();
+
+    [Fact]
+    public async Task Event_grid_subscription_validation_handshake_echoes_the_code()
+    {
+        var json = """[{"id":"2d1781af-3a4c-4d7c-bd0c-e34b19da4e66","topic":"/subscriptions/x/resourceGroups/rg/providers/Microsoft.EventGrid/topics/idp","subject":"","data":{"validationCode":"512d38b6-c7b8-40c8-89fe-f46f9e9622b6","validationUrl":"https://rp-eastus2.eventgrid.azure.net/eventsubscriptions/x/validate?id=512d38b6"},"eventType":"Microsoft.EventGrid.SubscriptionValidationEvent","eventTime":"2026-11-23T05:00:00Z","metadataVersion":"1","dataVersion":"1"}]""";
+        using var response = await DeliverAsync(json);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("512d38b6-c7b8-40c8-89fe-f46f9e9622b6", (await JsonAsync(response)).GetProperty("validationResponse").GetString());
+    }
+
+    [Fact]
+    public async Task Cloudevents_abuse_protection_handshake_allows_the_requesting_origin()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Options, "/events/idp?key=" + WebhookSecret);
+        request.Headers.Add("WebHook-Request-Origin", "eventgrid.azure.net");
+        using var response = await _host.Client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("eventgrid.azure.net", response.Headers.GetValues("WebHook-Allowed-Origin").Single());
+
+        using var noKey = new HttpRequestMessage(HttpMethod.Options, "/events/idp");
+        noKey.Headers.Add("WebHook-Request-Origin", "eventgrid.azure.net");
+        using var refused = await _host.Client.SendAsync(noKey);
+        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_graph_user_deleted_cloudevent_ends_every_session_of_that_object_id_and_redelivery_changes_nothing_twice()
+    {
+        var (oid, first) = await LoginAsync();
+        var second = await _host.LoginAsync("another-sub", c => c["oid"] = oid);
+        var (_, bystander) = await LoginAsync();
+        var eventJson = GraphUserDeleted(oid, Guid.NewGuid().ToString());
+
+        using var delivered = await DeliverAsync(eventJson, "application/cloudevents+json; charset=utf-8");
+        var result = await JsonAsync(delivered);
+        Assert.Equal(HttpStatusCode.OK, delivered.StatusCode);
+        Assert.Equal(2, result.GetProperty("sessions_ended").GetInt32());
+        await AssertSessionEndedAsync(first);
+        await AssertSessionEndedAsync(second);
+        Assert.True(await _host.IsActiveAsync(bystander.AccessToken));
+
+        // Redelivery of the same event id: acknowledged, nothing changes (not even a session opened since).
+        var again = await _host.LoginAsync("after-" + oid, c => c["oid"] = oid);
+        using var redelivered = await DeliverAsync(eventJson, "application/cloudevents+json");
+        Assert.Equal(1, (await JsonAsync(redelivered)).GetProperty("duplicates").GetInt32());
+        Assert.True(await _host.IsActiveAsync(again.AccessToken));
+    }
+
+    [Fact]
+    public async Task A_late_event_never_ends_a_session_opened_after_it()
+    {
+        var (oid, login) = await LoginAsync();
+        var old = new JsonObject
+        {
+            ["specversion"] = "1.0", ["id"] = Guid.NewGuid().ToString(), ["source"] = "idp", ["type"] = "TokenService.Idp.AccountDisabled",
+            ["time"] = DateTimeOffset.UtcNow.AddMinutes(-10).ToString("O"), ["data"] = new JsonObject { ["userId"] = oid },
+        };
+        using var response = await DeliverAsync(old.ToJsonString(), "application/cloudevents+json");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.True(await _host.IsActiveAsync(login.AccessToken));
+    }
+
+    [Fact]
+    public async Task A_batch_with_one_malformed_event_is_refused_and_changes_nothing()
+    {
+        var (oid, login) = await LoginAsync();
+        var batch = new JsonArray
+        {
+            JsonNode.Parse(GraphUserDeleted(oid, Guid.NewGuid().ToString())),
+            new JsonObject { ["specversion"] = "1.0", ["id"] = "x", ["source"] = "idp", ["type"] = "TokenService.Idp.AccountDeleted", ["data"] = new JsonObject { ["user"] = "no userId here" } },
+        };
+        using var response = await DeliverAsync(batch.ToJsonString(), "application/cloudevents-batch+json");
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.True(await _host.IsActiveAsync(login.AccessToken));
+
+        foreach (var garbage in new[] { "not json", "{}", "[]", "42", """[{"specversion":"0.3","id":"a","source":"s","type":"t"}]""", """[{"id":"a","eventType":"TokenService.Idp.AccountDisabled","eventTime":"yesterday","data":{"userId":"u"}}]""" })
+        {
+            using var refused = await DeliverAsync(garbage);
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        }
+
+        Assert.True(await _host.IsActiveAsync(login.AccessToken));
+    }
+
+    [Fact]
+    public async Task Our_event_types_in_event_grid_schema_and_auth0_log_events_end_sessions_and_unknown_types_are_acknowledged()
+    {
+        var (disabled, a) = await LoginAsync();
+        var (reset, b) = await LoginAsync();
+        var (auth0User, c) = await LoginAsync();
+        var now = DateTimeOffset.UtcNow.AddSeconds(5).ToString("O");
+        var eventGrid = new JsonArray
+        {
+            new JsonObject { ["id"] = Guid.NewGuid().ToString(), ["topic"] = "/idp", ["subject"] = "users", ["eventType"] = "TokenService.Idp.AccountDisabled", ["eventTime"] = now, ["dataVersion"] = "1", ["data"] = new JsonObject { ["userId"] = disabled } },
+            new JsonObject { ["id"] = Guid.NewGuid().ToString(), ["topic"] = "/idp", ["subject"] = "users", ["eventType"] = "TokenService.Idp.PasswordReset", ["eventTime"] = now, ["dataVersion"] = "1", ["data"] = new JsonObject { ["userId"] = reset } },
+            new JsonObject { ["id"] = Guid.NewGuid().ToString(), ["topic"] = "/idp", ["subject"] = "x", ["eventType"] = "Contoso.Something.Else", ["eventTime"] = now, ["dataVersion"] = "1", ["data"] = new JsonObject() },
+        };
+        using var response = await DeliverAsync(eventGrid.ToJsonString());
+        var json = await JsonAsync(response);
+        Assert.Equal(2, json.GetProperty("revoked").GetInt32());
+        Assert.Equal(1, json.GetProperty("ignored").GetInt32());
+        await AssertSessionEndedAsync(a);
+        await AssertSessionEndedAsync(b);
+
+        var auth0 = new JsonObject
+        {
+            ["specversion"] = "1.0", ["id"] = Guid.NewGuid().ToString(), ["source"] = "urn:auth0:tenant.eu.auth0.com:logs", ["type"] = "auth0.logs.sdu",
+            ["time"] = now, ["data"] = new JsonObject { ["log_id"] = "90020221123", ["data"] = new JsonObject { ["type"] = "sdu", ["user_id"] = auth0User, ["date"] = now } },
+        };
+        using var deleted = await DeliverAsync(auth0.ToJsonString(), "application/cloudevents+json");
+        Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
+        await AssertSessionEndedAsync(c);
+    }
+
+    [Fact]
+    public async Task Deliveries_without_the_webhook_key_are_refused()
+    {
+        var (oid, login) = await LoginAsync();
+        using var noKey = await DeliverAsync(GraphUserDeleted(oid, "k1"), key: null);
+        Assert.Equal(HttpStatusCode.Unauthorized, noKey.StatusCode);
+        using var wrong = await DeliverAsync(GraphUserDeleted(oid, "k2"), key: "wrong-key-wrong-key");
+        Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+        Assert.True(await _host.IsActiveAsync(login.AccessToken));
+    }
+
+    private string SecurityEventToken(string eventType, string subject, bool opaque = false, System.Security.Cryptography.RSA? signer = null)
+    {
+        var header = new JsonObject { ["alg"] = "RS256", ["kid"] = _host.Idp.RsaKid, ["typ"] = "secevent+jwt" };
+        var payload = new JsonObject
+        {
+            ["iss"] = TestIdp.Issuer,
+            ["aud"] = "https://tokens.test.example",
+            ["iat"] = DateTimeOffset.UtcNow.AddSeconds(5).ToUnixTimeSeconds(),
+            ["jti"] = Guid.NewGuid().ToString("N"),
+            ["sub_id"] = opaque ? new JsonObject { ["format"] = "opaque", ["id"] = subject } : new JsonObject { ["format"] = "iss_sub", ["iss"] = TestIdp.Issuer, ["sub"] = subject },
+            ["events"] = new JsonObject { [eventType] = new JsonObject { ["initiating_entity"] = "policy" } },
+        };
+        if (signer is null)
+        {
+            return _host.Idp.Sign(payload, header);
+        }
+
+        var input = TestIdp.Encode(header) + "." + TestIdp.Encode(payload);
+        return input + "." + Validation.Jose.Base64UrlEncoding.Encode(signer.SignData(Encoding.ASCII.GetBytes(input), System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1));
+    }
+
+    [Fact]
+    public async Task Ssf_push_of_a_verified_caep_session_revoked_set_ends_the_sessions_and_bad_sets_get_rfc8935_errors()
+    {
+        var (oid, login) = await LoginAsync();
+        using var push = new HttpRequestMessage(HttpMethod.Post, "/events/ssf") { Content = new StringContent(SecurityEventToken("https://schemas.openid.net/secevent/caep/event-type/session-revoked", oid)) };
+        push.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/secevent+jwt");
+        using var accepted = await _host.Client.SendAsync(push);
+        Assert.Equal(HttpStatusCode.Accepted, accepted.StatusCode);
+        await AssertSessionEndedAsync(login);
+
+        using var attacker = System.Security.Cryptography.RSA.Create(2048);
+        var (victim, victimLogin) = await LoginAsync();
+        using var forged = new HttpRequestMessage(HttpMethod.Post, "/events/ssf") { Content = new StringContent(SecurityEventToken("https://schemas.openid.net/secevent/risc/event-type/account-disabled", victim, signer: attacker)) };
+        forged.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/secevent+jwt");
+        using var refused = await _host.Client.SendAsync(forged);
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Equal("invalid_key", (await JsonAsync(refused)).GetProperty("err").GetString());
+        Assert.True(await _host.IsActiveAsync(victimLogin.AccessToken));
+    }
+
+    [Fact]
+    public async Task A_risc_account_purged_set_inside_a_cloudevent_ends_the_sessions()
+    {
+        var (oid, login) = await LoginAsync();
+        var cloudEvent = new JsonObject
+        {
+            ["specversion"] = "1.0", ["id"] = Guid.NewGuid().ToString(), ["source"] = "https://ssf.idp.example", ["type"] = "TokenService.Idp.SecurityEvent",
+            ["datacontenttype"] = "application/secevent+jwt",
+            ["data"] = SecurityEventToken("https://schemas.openid.net/secevent/risc/event-type/account-purged", oid, opaque: true),
+        };
+        using var response = await DeliverAsync(cloudEvent.ToJsonString(), "application/cloudevents+json");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        await AssertSessionEndedAsync(login);
+    }
+}

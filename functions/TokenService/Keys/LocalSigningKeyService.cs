@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
@@ -8,46 +9,25 @@ using TokenService.Validation.Jose;
 namespace TokenService.Keys;
 
 /// <summary>
-/// Embedded-default signing keys: generated locally and persisted to a file (like a developer signing
-/// credential) so that a restart keeps the JWKS. Never allowed in Production (the host refuses to start).
+/// Embedded-default signing keys: generated locally and persisted to a file (like a developer signing credential)
+/// so that a restart keeps the JWKS. Follows the same lifecycle as Key Vault keys, with timings down to seconds
+/// for tests and demos. Never allowed in Production (the host refuses to start).
 /// </summary>
-public sealed partial class LocalSigningKeyService : ISigningKeyService, IDisposable
+public sealed partial class LocalSigningKeyService : LifecycleSigningKeyService, IDisposable
 {
-    private readonly KeysOptions _options;
-    private readonly TimeProvider _time;
-    private readonly ILogger<LocalSigningKeyService> _logger;
-    private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly Dictionary<string, AsymmetricAlgorithm> _privateKeys = new(StringComparer.Ordinal);
-    private SigningKeySet? _current;
+    private readonly ConcurrentDictionary<string, AsymmetricAlgorithm> _privateKeys = new(StringComparer.Ordinal);
 
     public LocalSigningKeyService(IOptions<KeysOptions> options, TimeProvider time, ILogger<LocalSigningKeyService> logger)
+        : base(options.Value, time, logger)
     {
-        _options = options.Value;
-        _time = time;
-        _logger = logger;
     }
 
-    public string KeyFilePath => _options.DevelopmentKeyPath ?? Path.Combine(AppContext.BaseDirectory, "tokenservice-dev-signing-keys.json");
+    public string KeyFilePath => Options.DevelopmentKeyPath ?? Path.Combine(AppContext.BaseDirectory, ".devkeys", "signing-keys.json");
 
-    public async ValueTask<SigningKeySet> GetKeySetAsync(CancellationToken cancellationToken)
-    {
-        if (_current is { } current)
-        {
-            return current;
-        }
+    // One process owns the file: what it wrote is what it has.
+    protected override TimeSpan ReloadInterval => TimeSpan.FromDays(36500);
 
-        await _gate.WaitAsync(cancellationToken);
-        try
-        {
-            return _current ??= LoadOrCreate();
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
-
-    public ValueTask<byte[]> SignAsync(SigningKey key, ReadOnlyMemory<byte> signingInput, CancellationToken cancellationToken)
+    public override ValueTask<byte[]> SignAsync(SigningKey key, ReadOnlyMemory<byte> signingInput, CancellationToken cancellationToken)
     {
         if (!_privateKeys.TryGetValue(key.ProviderKeyId, out var privateKey))
         {
@@ -64,64 +44,75 @@ public sealed partial class LocalSigningKeyService : ISigningKeyService, IDispos
         return ValueTask.FromResult(signature);
     }
 
-    public async Task<KeyRotationResult> RunRotationCheckAsync(CancellationToken cancellationToken)
+    protected override Task<IReadOnlyList<StoredSigningKey>> LoadKeysAsync(CancellationToken cancellationToken)
     {
-        await GetKeySetAsync(cancellationToken);
-        return new KeyRotationResult(false, "Local development key in use.");
+        var entries = ReadFile().Keys.Where(e => e.Algorithm == Options.Algorithm).ToList();
+        IReadOnlyList<StoredSigningKey> keys = entries.Select(Materialize).ToList();
+        if (keys.Count > 0)
+        {
+            LogLoadedKeys(Logger, keys.Count, KeyFilePath);
+        }
+
+        return Task.FromResult(keys);
     }
 
-    private SigningKeySet LoadOrCreate()
+    protected override Task<StoredSigningKey> CreateKeyAsync(DateTimeOffset activatesAt, CancellationToken cancellationToken)
+    {
+        var file = ReadFile();
+        var entry = CreateEntry(Options.Algorithm, Time.GetUtcNow(), activatesAt);
+        file.Keys.Add(entry);
+        WriteFile(file);
+        LogCreatedKey(Logger, KeyFilePath);
+        return Task.FromResult(Materialize(entry));
+    }
+
+    protected override Task RemoveKeyAsync(KeyVersionInfo key, CancellationToken cancellationToken)
+    {
+        var file = ReadFile();
+        file.Keys.RemoveAll(e => e.Id == key.ProviderKeyId);
+        WriteFile(file);
+        if (_privateKeys.TryRemove(key.ProviderKeyId, out var privateKey))
+        {
+            privateKey.Dispose();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private StoredSigningKey Materialize(LocalKeyEntry entry)
+    {
+        var privateKey = _privateKeys.GetOrAdd(entry.Id, _ =>
+        {
+            AsymmetricAlgorithm created = JwsAlgorithms.IsRsa(entry.Algorithm) ? RSA.Create() : ECDsa.Create();
+            created.ImportFromPem(entry.PrivateKeyPem);
+            return created;
+        });
+        var jwk = privateKey is RSA rsa
+            ? JsonWebKey.FromRsa(rsa.ExportParameters(false), entry.Algorithm)
+            : JsonWebKey.FromEc(((ECDsa)privateKey).ExportParameters(false), entry.Algorithm);
+        return new StoredSigningKey(new KeyVersionInfo(entry.Id, entry.CreatedAt, entry.ActivatesAt ?? entry.CreatedAt), entry.Algorithm, jwk);
+    }
+
+    private LocalKeyFile ReadFile() =>
+        File.Exists(KeyFilePath)
+            ? JsonSerializer.Deserialize(File.ReadAllBytes(KeyFilePath), LocalKeyFileContext.Default.LocalKeyFile) ?? new LocalKeyFile()
+            : new LocalKeyFile();
+
+    private void WriteFile(LocalKeyFile file)
     {
         var path = KeyFilePath;
-        if (File.Exists(path))
-        {
-            var stored = JsonSerializer.Deserialize(File.ReadAllBytes(path), LocalKeyFileContext.Default.LocalKeyFile);
-            if (stored is { Keys.Count: > 0 } && stored.Keys[0].Algorithm == _options.Algorithm)
-            {
-                var entry = stored.Keys[0];
-                LogLoadedKey(_logger, path);
-                return Build(entry);
-            }
-        }
-
-        var created = CreateEntry(_options.Algorithm, _time.GetUtcNow());
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var json = JsonSerializer.SerializeToUtf8Bytes(new LocalKeyFile { Keys = [created] }, LocalKeyFileContext.Default.LocalKeyFile);
-        File.WriteAllBytes(path, json);
+        var temp = path + ".tmp";
+        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(file, LocalKeyFileContext.Default.LocalKeyFile));
         if (!OperatingSystem.IsWindows())
         {
-            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         }
 
-        LogCreatedKey(_logger, path);
-        return Build(created);
+        File.Move(temp, path, overwrite: true);
     }
 
-    private SigningKeySet Build(LocalKeyEntry entry)
-    {
-        AsymmetricAlgorithm privateKey;
-        JsonWebKey jwk;
-        if (JwsAlgorithms.IsRsa(entry.Algorithm))
-        {
-            var rsa = RSA.Create();
-            rsa.ImportFromPem(entry.PrivateKeyPem);
-            jwk = JsonWebKey.FromRsa(rsa.ExportParameters(false), entry.Algorithm);
-            privateKey = rsa;
-        }
-        else
-        {
-            var ecdsa = ECDsa.Create();
-            ecdsa.ImportFromPem(entry.PrivateKeyPem);
-            jwk = JsonWebKey.FromEc(ecdsa.ExportParameters(false), entry.Algorithm);
-            privateKey = ecdsa;
-        }
-
-        _privateKeys[entry.Id] = privateKey;
-        var key = new SigningKey(entry.Id, entry.Algorithm, jwk, SigningKeyState.Active, entry.CreatedAt);
-        return new SigningKeySet([key], _time.GetUtcNow());
-    }
-
-    internal static LocalKeyEntry CreateEntry(string algorithm, DateTimeOffset now)
+    internal static LocalKeyEntry CreateEntry(string algorithm, DateTimeOffset now, DateTimeOffset activatesAt)
     {
         string pem;
         if (JwsAlgorithms.IsRsa(algorithm))
@@ -135,7 +126,7 @@ public sealed partial class LocalSigningKeyService : ISigningKeyService, IDispos
             pem = ecdsa.ExportPkcs8PrivateKeyPem();
         }
 
-        return new LocalKeyEntry { Id = Guid.NewGuid().ToString("N"), Algorithm = algorithm, CreatedAt = now, PrivateKeyPem = pem };
+        return new LocalKeyEntry { Id = Guid.NewGuid().ToString("N"), Algorithm = algorithm, CreatedAt = now, ActivatesAt = activatesAt, PrivateKeyPem = pem };
     }
 
     public void Dispose()
@@ -144,14 +135,12 @@ public sealed partial class LocalSigningKeyService : ISigningKeyService, IDispos
         {
             key.Dispose();
         }
-
-        _gate.Dispose();
     }
 
-    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Loaded the local development signing key from {Path}.")]
-    private static partial void LogLoadedKey(ILogger logger, string path);
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Loaded {Count} local development signing key(s) from {Path}.")]
+    private static partial void LogLoadedKeys(ILogger logger, int count, string path);
 
-    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Created a local development signing key at {Path}. Never use it in production: configure Keys:KeyVaultUri.")]
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Warning, Message = "Created a local development signing key in {Path}. Never use it in production: configure Keys:KeyVaultUri.")]
     private static partial void LogCreatedKey(ILogger logger, string path);
 }
 
@@ -166,8 +155,6 @@ internal sealed class LocalKeyEntry
     public required string Algorithm { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset? ActivatesAt { get; set; }
-    public DateTimeOffset? RetiresAt { get; set; }
-    public DateTimeOffset? RemoveAt { get; set; }
     public required string PrivateKeyPem { get; set; }
 }
 

@@ -1,0 +1,107 @@
+using TokenService.Configuration;
+
+namespace TokenService.Keys;
+
+/// <summary>A stored key version as the lifecycle sees it: when it was made and when it starts signing.</summary>
+public sealed record KeyVersionInfo(string ProviderKeyId, DateTimeOffset CreatedAt, DateTimeOffset ActivatesAt);
+
+/// <summary>A key's derived state at one instant.</summary>
+public sealed record KeyVersionState(KeyVersionInfo Key, SigningKeyState State, DateTimeOffset? RetiresAt, DateTimeOffset? RemoveAt);
+
+/// <summary>What the lifecycle check must do, and the published keys now.</summary>
+public sealed record KeyLifecyclePlan(
+    IReadOnlyList<KeyVersionState> Published,
+    IReadOnlyList<KeyVersionInfo> ToRemove,
+    DateTimeOffset? CreateKeyActivatingAt,
+    DateTimeOffset? NextTransition);
+
+/// <summary>
+/// The key lifecycle (CONTRACT §4) as a pure function of the stored keys, the time and <see cref="KeysOptions"/>.
+/// Each key carries only its activation time (set when it is created), so every instance derives the same
+/// states without coordination: the key with the latest activation time not in the future is active; later
+/// ones are pending (published, not signing); earlier ones are retired from their successor's activation and
+/// removed <see cref="KeysOptions.RetentionTime"/> after that. The next key is created
+/// <see cref="KeysOptions.PropagationTime"/> before the active key reaches <see cref="KeysOptions.RotationInterval"/>.
+/// When two instances create a pending key at once, the one activating last wins and the other is removed
+/// before it ever signs.
+/// </summary>
+public static class KeyLifecyclePolicy
+{
+    public static KeyLifecyclePlan Evaluate(IReadOnlyList<KeyVersionInfo> keys, DateTimeOffset now, KeysOptions options)
+    {
+        var ordered = keys
+            .OrderBy(k => k.ActivatesAt).ThenBy(k => k.CreatedAt).ThenBy(k => k.ProviderKeyId, StringComparer.Ordinal)
+            .ToList();
+        var toRemove = new List<KeyVersionInfo>();
+
+        // Concurrent creations: of the pending keys only the one activating last survives.
+        var pending = ordered.Where(k => k.ActivatesAt > now).ToList();
+        foreach (var loser in pending.Take(pending.Count - 1))
+        {
+            toRemove.Add(loser);
+            ordered.Remove(loser);
+        }
+
+        var activeIndex = ordered.FindLastIndex(k => k.ActivatesAt <= now);
+        var published = new List<KeyVersionState>();
+        DateTimeOffset? next = null;
+        void Next(DateTimeOffset t)
+        {
+            if (t > now && (next is null || t < next))
+            {
+                next = t;
+            }
+        }
+
+        for (var i = 0; i < ordered.Count; i++)
+        {
+            var key = ordered[i];
+            if (i == activeIndex)
+            {
+                published.Add(new KeyVersionState(key, SigningKeyState.Active, null, null));
+            }
+            else if (i > activeIndex)
+            {
+                published.Add(new KeyVersionState(key, SigningKeyState.Pending, null, null));
+                Next(key.ActivatesAt);
+            }
+            else
+            {
+                var retiresAt = ordered[i + 1].ActivatesAt;
+                var removeAt = retiresAt + options.RetentionTime;
+                if (now >= removeAt)
+                {
+                    toRemove.Add(key);
+                }
+                else
+                {
+                    published.Add(new KeyVersionState(key, SigningKeyState.Retired, retiresAt, removeAt));
+                    Next(removeAt);
+                }
+            }
+        }
+
+        DateTimeOffset? create = null;
+        var active = activeIndex >= 0 ? ordered[activeIndex] : null;
+        var hasPending = ordered.Count > activeIndex + 1;
+        if (ordered.Count == 0)
+        {
+            create = now; // the first key signs at once: nothing can have cached an older JWKS
+        }
+        else if (active is not null && !hasPending)
+        {
+            var rotateAt = active.ActivatesAt + options.RotationInterval;
+            var publishAt = rotateAt - options.PropagationTime;
+            if (now >= publishAt)
+            {
+                create = rotateAt > now + options.PropagationTime ? rotateAt : now + options.PropagationTime;
+            }
+            else
+            {
+                Next(publishAt);
+            }
+        }
+
+        return new KeyLifecyclePlan(published, toRemove, create, next);
+    }
+}

@@ -1,0 +1,177 @@
+using Microsoft.Extensions.Logging;
+using TokenService.Configuration;
+using TokenService.Validation.Jose;
+
+namespace TokenService.Keys;
+
+/// <summary>A stored key version: lifecycle facts and public key.</summary>
+public sealed record StoredSigningKey(KeyVersionInfo Info, string Algorithm, JsonWebKey PublicJwk);
+
+/// <summary>
+/// The part every key provider shares: the published key set is derived by <see cref="KeyLifecyclePolicy"/> from
+/// the stored keys and cached until the next lifecycle transition or reload, so JWKS and validation cost no
+/// provider call; the rotation check removes, creates (verifying the new key's first signature with its public
+/// key before it is ever used) and reloads.
+/// </summary>
+public abstract partial class LifecycleSigningKeyService : ISigningKeyService
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private volatile Snapshot? _snapshot;
+    private IReadOnlyList<StoredSigningKey>? _stored;
+    private DateTimeOffset _loadedAt;
+
+    private sealed record Snapshot(SigningKeySet Set, DateTimeOffset ValidUntil);
+
+    protected LifecycleSigningKeyService(KeysOptions options, TimeProvider time, ILogger logger)
+    {
+        Options = options;
+        Time = time;
+        Logger = logger;
+    }
+
+    protected KeysOptions Options { get; }
+    protected TimeProvider Time { get; }
+    protected ILogger Logger { get; }
+
+    /// <summary>How often stored keys are re-read, to learn keys other instances created.</summary>
+    protected abstract TimeSpan ReloadInterval { get; }
+
+    protected abstract Task<IReadOnlyList<StoredSigningKey>> LoadKeysAsync(CancellationToken cancellationToken);
+
+    protected abstract Task<StoredSigningKey> CreateKeyAsync(DateTimeOffset activatesAt, CancellationToken cancellationToken);
+
+    protected abstract Task RemoveKeyAsync(KeyVersionInfo key, CancellationToken cancellationToken);
+
+    public abstract ValueTask<byte[]> SignAsync(SigningKey key, ReadOnlyMemory<byte> signingInput, CancellationToken cancellationToken);
+
+    public ValueTask<SigningKeySet> GetKeySetAsync(CancellationToken cancellationToken)
+    {
+        var snapshot = _snapshot;
+        return snapshot is not null && Time.GetUtcNow() < snapshot.ValidUntil
+            ? ValueTask.FromResult(snapshot.Set)
+            : new ValueTask<SigningKeySet>(RefreshAsync(forceReload: false, cancellationToken));
+    }
+
+    public async Task<KeyRotationResult> RunRotationCheckAsync(CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            var stored = await LoadKeysAsync(cancellationToken);
+            var now = Time.GetUtcNow();
+            var plan = KeyLifecyclePolicy.Evaluate(stored.Select(k => k.Info).ToList(), now, Options);
+            var actions = new List<string>();
+            foreach (var key in plan.ToRemove)
+            {
+                await RemoveKeyAsync(key, cancellationToken);
+                actions.Add("removed " + key.ProviderKeyId);
+            }
+
+            if (plan.CreateKeyActivatingAt is { } activatesAt)
+            {
+                var created = await CreateKeyAsync(activatesAt, cancellationToken);
+                await VerifyFirstSignatureAsync(created, cancellationToken);
+                actions.Add($"created {created.Info.ProviderKeyId} activating {activatesAt:O}");
+            }
+
+            _stored = actions.Count > 0 ? await LoadKeysAsync(cancellationToken) : stored;
+            _loadedAt = Time.GetUtcNow();
+            _snapshot = Build(_stored, _loadedAt);
+            return new KeyRotationResult(actions.Count > 0, actions.Count > 0 ? string.Join("; ", actions) : "no change");
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task<SigningKeySet> RefreshAsync(bool forceReload, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            var now = Time.GetUtcNow();
+            if (!forceReload && _snapshot is { } current && now < current.ValidUntil)
+            {
+                return current.Set;
+            }
+
+            if (_stored is null || now - _loadedAt >= ReloadInterval)
+            {
+                try
+                {
+                    _stored = await LoadKeysAsync(cancellationToken);
+                    _loadedAt = now;
+                }
+                catch (DependencyUnavailableException) when (_stored is not null)
+                {
+                    // Keep serving the cached keys (JWKS, validation); try again shortly.
+                    LogReloadFailed(Logger);
+                    _snapshot = Build(_stored, now) with { ValidUntil = now + TimeSpan.FromSeconds(5) };
+                    return _snapshot.Set;
+                }
+
+                if (_stored.Count == 0)
+                {
+                    // No key yet (first start): create it now rather than wait for the timer.
+                    _gate.Release();
+                    try
+                    {
+                        await RunRotationCheckAsync(cancellationToken);
+                    }
+                    finally
+                    {
+                        await _gate.WaitAsync(cancellationToken);
+                    }
+
+                    return _snapshot!.Set;
+                }
+            }
+
+            _snapshot = Build(_stored, now);
+            return _snapshot.Set;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private Snapshot Build(IReadOnlyList<StoredSigningKey> stored, DateTimeOffset now)
+    {
+        var plan = KeyLifecyclePolicy.Evaluate(stored.Select(k => k.Info).ToList(), now, Options);
+        var byId = stored.ToDictionary(k => k.Info.ProviderKeyId, StringComparer.Ordinal);
+        var keys = plan.Published.Select(p =>
+        {
+            var s = byId[p.Key.ProviderKeyId];
+            return new SigningKey(s.Info.ProviderKeyId, s.Algorithm, s.PublicJwk, p.State, s.Info.CreatedAt)
+            {
+                ActivatesAt = s.Info.ActivatesAt,
+                RetiresAt = p.RetiresAt,
+                RemoveAt = p.RemoveAt,
+            };
+        }).ToList();
+        var validUntil = _loadedAt + ReloadInterval;
+        if (plan.NextTransition is { } next && next < validUntil)
+        {
+            validUntil = next;
+        }
+
+        return new Snapshot(new SigningKeySet(keys, now), validUntil);
+    }
+
+    private async Task VerifyFirstSignatureAsync(StoredSigningKey created, CancellationToken cancellationToken)
+    {
+        var key = new SigningKey(created.Info.ProviderKeyId, created.Algorithm, created.PublicJwk, SigningKeyState.Pending, created.Info.CreatedAt);
+        var probe = System.Text.Encoding.ASCII.GetBytes("eyJhbGciOiJwcm9iZSJ9.cHJvYmU");
+        var signature = await SignAsync(key, probe, cancellationToken);
+        if (!key.Verifier.Verify(created.Algorithm, probe, signature))
+        {
+            await RemoveKeyAsync(created.Info, cancellationToken);
+            throw new InvalidOperationException($"The new signing key {created.Info.ProviderKeyId} produced a signature its public key does not verify; it was removed.");
+        }
+    }
+
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "Reloading signing keys failed; cached keys stay in use.")]
+    private static partial void LogReloadFailed(ILogger logger);
+}

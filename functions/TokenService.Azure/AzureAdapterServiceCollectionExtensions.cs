@@ -1,4 +1,7 @@
+using Azure.Core;
 using Azure.Identity;
+using TokenService.Azure.KeyVault;
+using TokenService.Keys;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -24,9 +27,9 @@ public static class AzureAdapterServiceCollectionExtensions
         var storage = configuration.GetSection(StorageOptions.SectionName).Get<StorageOptions>() ?? new StorageOptions();
         if (storage.UsesTableStorage)
         {
-            services.TryAddSingleton(_ => !string.IsNullOrWhiteSpace(storage.TableConnectionString)
+            services.TryAddSingleton(sp => !string.IsNullOrWhiteSpace(storage.TableConnectionString)
                 ? new TableServiceClient(TableConnection.Parse(storage.TableConnectionString))
-                : new TableServiceClient(new Uri(storage.TableServiceUri!), new DefaultAzureCredential(), null));
+                : new TableServiceClient(new Uri(storage.TableServiceUri!), Credential(sp), null));
             services.AddSingleton<TableProvisioner>();
             services.AddSingleton<TableSessionStore>();
             services.AddSingleton<TableTokenMarkerStore>();
@@ -36,6 +39,16 @@ public static class AzureAdapterServiceCollectionExtensions
             services.AddSingleton<IProcessedEventStore>(sp => sp.GetRequiredService<TableTokenMarkerStore>());
         }
 
+        var keys = configuration.GetSection(KeysOptions.SectionName).Get<KeysOptions>() ?? new KeysOptions();
+        if (keys.UsesKeyVault)
+        {
+            services.TryAddSingleton(sp => new KeyVaultKeysClient(new Uri(keys.KeyVaultUri!), Credential(sp)));
+            services.TryAddSingleton<ISigningKeyService, KeyVaultSigningKeyService>();
+        }
+
         return services;
     }
+
+    /// <summary>The registered credential (tests), or DefaultAzureCredential: managed identity with AZURE_CLIENT_ID in Azure.</summary>
+    private static TokenCredential Credential(IServiceProvider services) => services.GetService<TokenCredential>() ?? new DefaultAzureCredential();
 }

@@ -1,0 +1,259 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Azure.Core;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using TokenService.Validation.Jose;
+
+namespace TokenService.Tests.KeyVault;
+
+/// <summary>
+/// An in-test Key Vault answering the documented REST JSON (api-version 7.5) with real keys: create, get, list
+/// versions (paged with nextLink), update, sign; the 401 challenge for requests without a bearer token; the
+/// error envelope; and injectable 429/503 faults. Counts calls per operation.
+/// </summary>
+public sealed class FakeKeyVaultServer : IAsyncDisposable
+{
+    public const string Token = "fake-vault-token";
+    private readonly WebApplication _app;
+    private readonly ConcurrentDictionary<string, List<Version>> _keys = new();
+    public readonly ConcurrentDictionary<string, int> Calls = new();
+    public volatile int FailWithStatus;
+
+    private sealed class Version
+    {
+        public required string Id;
+        public required string Kty;
+        public RSA? Rsa;
+        public ECDsa? Ec;
+        public bool Enabled = true;
+        public long Created;
+        public Dictionary<string, string> Tags = [];
+    }
+
+    private FakeKeyVaultServer(WebApplication app) => _app = app;
+
+    public Uri VaultUri { get; private set; } = null!;
+
+    public int Count(string operation) => Calls.GetValueOrDefault(operation);
+
+    public static async Task<FakeKeyVaultServer> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var app = builder.Build();
+        var server = new FakeKeyVaultServer(app);
+        app.Use(async (ctx, next) =>
+        {
+            if (ctx.Request.Headers.Authorization != "Bearer " + Token)
+            {
+                ctx.Response.StatusCode = 401;
+                ctx.Response.Headers.WWWAuthenticate = "Bearer authorization=\"https://login.microsoftonline.com/72f988bf-0000-0000-0000-000000000000\", resource=\"https://vault.azure.net\"";
+                return;
+            }
+
+            if (ctx.Request.Query["api-version"] != "7.5")
+            {
+                await Error(ctx, 400, "BadParameter", "api-version is required.");
+                return;
+            }
+
+            if (server.FailWithStatus != 0)
+            {
+                ctx.Response.Headers.RetryAfter = "1";
+                await Error(ctx, server.FailWithStatus, server.FailWithStatus == 429 ? "Throttled" : "ServiceUnavailable", "Injected fault.");
+                return;
+            }
+
+            await next(ctx);
+        });
+        app.MapPost("/keys/{name}/create", (Delegate)server.Create);
+        app.MapGet("/keys/{name}/versions", (Delegate)server.List);
+        app.MapGet("/keys/{name}/{version?}", (Delegate)server.Get);
+        app.MapMethods("/keys/{name}/{version}", ["PATCH"], (Delegate)server.Update);
+        app.MapPost("/keys/{name}/{version}/sign", (Delegate)server.Sign);
+        await app.StartAsync();
+        server.VaultUri = new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
+        return server;
+    }
+
+    private static Task Error(HttpContext ctx, int status, string code, string message)
+    {
+        ctx.Response.StatusCode = status;
+        return ctx.Response.WriteAsJsonAsync(new JsonObject { ["error"] = new JsonObject { ["code"] = code, ["message"] = message } });
+    }
+
+    private string Kid(string name, Version v) => $"{VaultUri.AbsoluteUri.TrimEnd('/')}/keys/{name}/{v.Id}";
+
+    private JsonObject Attributes(Version v) => new() { ["enabled"] = v.Enabled, ["created"] = v.Created, ["updated"] = v.Created, ["recoveryLevel"] = "Recoverable+Purgeable" };
+
+    private JsonObject Tags(Version v)
+    {
+        var tags = new JsonObject();
+        foreach (var (k, val) in v.Tags)
+        {
+            tags[k] = val;
+        }
+
+        return tags;
+    }
+
+    private JsonObject Bundle(string name, Version v)
+    {
+        var key = new JsonObject { ["kid"] = Kid(name, v), ["kty"] = v.Kty, ["key_ops"] = new JsonArray("sign", "verify") };
+        if (v.Rsa is { } rsa)
+        {
+            var p = rsa.ExportParameters(false);
+            key["n"] = Base64UrlEncoding.Encode(p.Modulus);
+            key["e"] = Base64UrlEncoding.Encode(p.Exponent);
+        }
+        else
+        {
+            var p = v.Ec!.ExportParameters(false);
+            key["crv"] = "P-256";
+            key["x"] = Base64UrlEncoding.Encode(p.Q.X);
+            key["y"] = Base64UrlEncoding.Encode(p.Q.Y);
+        }
+
+        return new JsonObject { ["key"] = key, ["attributes"] = Attributes(v), ["tags"] = Tags(v) };
+    }
+
+    private async Task<IResult> Create(HttpContext ctx, string name)
+    {
+        Calls.AddOrUpdate("create", 1, (_, n) => n + 1);
+        var body = (await JsonNode.ParseAsync(ctx.Request.Body))!.AsObject();
+        var kty = (string)body["kty"]!;
+        var v = new Version { Id = Guid.NewGuid().ToString("N"), Kty = kty, Created = DateTimeOffset.UtcNow.ToUnixTimeSeconds() };
+        if (kty is "RSA-HSM" or "RSA")
+        {
+            v.Rsa = RSA.Create((int?)body["key_size"] ?? 2048);
+        }
+        else if (kty is "EC-HSM" or "EC" && (string?)body["crv"] == "P-256")
+        {
+            v.Ec = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        }
+        else
+        {
+            return Results.Json(new JsonObject { ["error"] = new JsonObject { ["code"] = "BadParameter", ["message"] = "Unsupported key type." } }, statusCode: 400);
+        }
+
+        if (body["tags"] is JsonObject tags)
+        {
+            v.Tags = tags.ToDictionary(t => t.Key, t => (string)t.Value!);
+        }
+
+        lock (_keys)
+        {
+            _keys.GetOrAdd(name, _ => []).Add(v);
+        }
+
+        return Results.Json(Bundle(name, v));
+    }
+
+    private IResult List(HttpContext ctx, string name)
+    {
+        Calls.AddOrUpdate("list", 1, (_, n) => n + 1);
+        List<Version> versions;
+        lock (_keys)
+        {
+            versions = _keys.TryGetValue(name, out var list) ? [.. list] : [];
+        }
+
+        // Two per page, to exercise nextLink.
+        var skip = int.TryParse(ctx.Request.Query["$skiptoken"], out var s) ? s : 0;
+        var page = versions.Skip(skip).Take(2).Select(v => (JsonNode)new JsonObject { ["kid"] = Kid(name, v), ["attributes"] = Attributes(v), ["tags"] = Tags(v) }).ToArray();
+        var result = new JsonObject { ["value"] = new JsonArray(page) };
+        result["nextLink"] = skip + 2 < versions.Count ? $"{VaultUri.AbsoluteUri.TrimEnd('/')}/keys/{name}/versions?api-version=7.5&$skiptoken={skip + 2}" : null;
+        return Results.Json(result);
+    }
+
+    private IResult Get(string name, string? version)
+    {
+        Calls.AddOrUpdate("get", 1, (_, n) => n + 1);
+        var v = Find(name, version);
+        return v is null
+            ? Results.Json(new JsonObject { ["error"] = new JsonObject { ["code"] = "KeyNotFound", ["message"] = "A key with (name/id) was not found." } }, statusCode: 404)
+            : Results.Json(Bundle(name, v));
+    }
+
+    private async Task<IResult> Update(HttpContext ctx, string name, string version)
+    {
+        Calls.AddOrUpdate("update", 1, (_, n) => n + 1);
+        var v = Find(name, version);
+        if (v is null)
+        {
+            return Results.NotFound();
+        }
+
+        var body = (await JsonNode.ParseAsync(ctx.Request.Body))!.AsObject();
+        if (body["attributes"]?["enabled"] is JsonValue enabled)
+        {
+            v.Enabled = (bool)enabled;
+        }
+
+        if (body["tags"] is JsonObject tags)
+        {
+            v.Tags = tags.ToDictionary(t => t.Key, t => (string)t.Value!);
+        }
+
+        return Results.Json(Bundle(name, v));
+    }
+
+    private async Task<IResult> Sign(HttpContext ctx, string name, string version)
+    {
+        Calls.AddOrUpdate("sign", 1, (_, n) => n + 1);
+        var v = Find(name, version);
+        if (v is null || !v.Enabled)
+        {
+            return Results.Json(new JsonObject { ["error"] = new JsonObject { ["code"] = "Forbidden", ["message"] = "Operation sign is not allowed on a disabled key." } }, statusCode: 403);
+        }
+
+        var body = (await JsonNode.ParseAsync(ctx.Request.Body))!.AsObject();
+        var alg = (string)body["alg"]!;
+        var digest = Base64UrlEncoding.DecodeStrict((string)body["value"]!)!;
+        var signature = alg switch
+        {
+            "RS256" => v.Rsa!.SignHash(digest, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1),
+            "PS256" => v.Rsa!.SignHash(digest, HashAlgorithmName.SHA256, RSASignaturePadding.Pss),
+            "ES256" => v.Ec!.SignHash(digest, DSASignatureFormat.IeeeP1363FixedFieldConcatenation),
+            _ => null,
+        };
+        return signature is null
+            ? Results.Json(new JsonObject { ["error"] = new JsonObject { ["code"] = "BadParameter", ["message"] = "Unsupported algorithm." } }, statusCode: 400)
+            : Results.Json(new JsonObject { ["kid"] = Kid(name, v), ["value"] = Base64UrlEncoding.Encode(signature) });
+    }
+
+    private Version? Find(string name, string? version)
+    {
+        lock (_keys)
+        {
+            return _keys.TryGetValue(name, out var list)
+                ? (string.IsNullOrEmpty(version) ? list.LastOrDefault() : list.FirstOrDefault(v => v.Id == version))
+                : null;
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await _app.DisposeAsync();
+}
+
+/// <summary>A TokenCredential that records what it was asked for.</summary>
+public sealed class RecordingCredential : TokenCredential
+{
+    public readonly ConcurrentQueue<TokenRequestContext> Requests = new();
+
+    public override AccessToken GetToken(TokenRequestContext requestContext, CancellationToken cancellationToken)
+    {
+        Requests.Enqueue(requestContext);
+        return new AccessToken(FakeKeyVaultServer.Token, DateTimeOffset.UtcNow.AddHours(1));
+    }
+
+    public override ValueTask<AccessToken> GetTokenAsync(TokenRequestContext requestContext, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(GetToken(requestContext, cancellationToken));
+}

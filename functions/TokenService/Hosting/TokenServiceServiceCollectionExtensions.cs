@@ -12,6 +12,7 @@ using TokenService.Idp;
 using TokenService.Keys;
 using TokenService.Sessions;
 using TokenService.Tokens;
+using TokenService.Validation.Jose;
 
 namespace TokenService.Hosting;
 
@@ -83,7 +84,7 @@ public static class TokenServiceServiceCollectionExtensions
             }
 
             return new IdpTrust(idp.Issuer!, idp.Audience!, idp.UserIdClaim, new JwksKeyResolver(
-                JwksSource.ForIdp(idp), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<JwksKeyResolver>>(), sp.GetService<IHttpClientFactory>()));
+                new JwksSource("idp", idp.JwksUri, idp.JwksPath, idp.JwksRefetchInterval, idp.JwksCacheLifetime), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<JwksKeyResolver>>(), sp.GetService<IHttpClientFactory>()));
         });
         if (environment.IsDevelopment() && !new IdpOptions().Also(o => configuration.GetSection(IdpOptions.SectionName).Bind(o)).IsConfigured)
         {

@@ -1,17 +1,13 @@
 using Microsoft.Extensions.Logging;
-using TokenService.Configuration;
-using TokenService.Validation.Jose;
 
-namespace TokenService.Idp;
+namespace TokenService.Validation.Jose;
 
 /// <summary>Where a JWKS comes from and how long it is trusted.</summary>
-public sealed record JwksSource(string Name, string? Uri, string? Path, TimeSpan RefetchInterval, TimeSpan CacheLifetime)
-{
-    public static JwksSource ForIdp(IdpOptions idp) => new("idp", idp.JwksUri, idp.JwksPath, idp.JwksRefetchInterval, idp.JwksCacheLifetime);
-}
+public sealed record JwksSource(string Name, string? Uri, string? Path, TimeSpan RefetchInterval, TimeSpan CacheLifetime);
 
 /// <summary>
-/// Signing keys of a trusted issuer (the IdP, an SSF transmitter) from a JWKS URL or file, cached. An unknown
+/// Signing keys of a trusted issuer (the IdP, an SSF transmitter, our own service for resource servers) from a
+/// JWKS URL or file, cached. An unknown
 /// <c>kid</c> triggers at most one refetch per <see cref="JwksSource.RefetchInterval"/> (key rollover without
 /// letting attackers drive fetches). When a refresh fails the cached keys keep serving.
 /// </summary>

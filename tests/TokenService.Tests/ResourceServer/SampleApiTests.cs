@@ -1,0 +1,168 @@
+using System.Net;
+using System.Net.Http.Headers;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using TokenService.Tests.Infrastructure;
+using TokenService.Validation;
+using TokenService.Validation.AspNetCore;
+using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
+
+namespace TokenService.Tests.ResourceServer;
+
+/// <summary>A sample API protected by the validation library, end to end against the real token service.</summary>
+public sealed class SampleApiTests
+{
+    /// <summary>Sends requests for the token service's public issuer URL to where the test host listens.</summary>
+    private sealed class IssuerRewriteHandler(Uri target) : DelegatingHandler(new SocketsHttpHandler())
+    {
+        public int Requests;
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref Requests);
+            request.RequestUri = new UriBuilder(request.RequestUri!) { Scheme = target.Scheme, Host = target.Host, Port = target.Port }.Uri;
+            return base.SendAsync(request, cancellationToken);
+        }
+    }
+
+    private sealed class SampleApi : IAsyncDisposable
+    {
+        private readonly WebApplication _app;
+
+        private SampleApi(WebApplication app, HttpClient client) => (_app, Client) = (app, client);
+
+        public HttpClient Client { get; }
+
+        public static async Task<SampleApi> StartAsync(Action<AccessTokenValidationOptions> configure)
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            builder.Services.AddAuthentication(TokenServiceBearerHandler.DefaultScheme).AddTokenServiceBearer(configure);
+            builder.Services.AddAuthorization();
+            var app = builder.Build();
+            app.UseAuthentication();
+            app.UseAuthorization();
+            app.MapGet("/orders", (HttpContext ctx) => Results.Ok(new { sub = ctx.User.FindFirst("sub")?.Value })).RequireAuthorization();
+            await app.StartAsync();
+            var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+            return new SampleApi(app, new HttpClient { BaseAddress = new Uri(address) });
+        }
+
+        public async Task<HttpResponseMessage> GetOrdersAsync(string token)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/orders");
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            return await Client.SendAsync(request);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            Client.Dispose();
+            await _app.DisposeAsync();
+        }
+    }
+
+    private static void Configure(AccessTokenValidationOptions o, TokenServiceTestHost host, IssuerRewriteHandler handler, TimeSpan statusCache, TimeProvider? time = null)
+    {
+        o.Authority = "https://tokens.test.example";
+        o.Audience = "api://orders";
+        o.ClientId = "api";
+        o.ClientSecret = ApiSecret;
+        o.StatusCacheDuration = statusCache;
+        o.BackchannelHandler = handler;
+        o.TimeProvider = time;
+    }
+
+    [Fact]
+    public async Task The_sample_api_accepts_valid_tokens_and_rejects_forged_wrong_audience_revoked_and_expired_ones()
+    {
+        var time = new ManualTimeProvider();
+        await using var host = await TokenServiceTestHost.StartAsync();
+        var handler = new IssuerRewriteHandler(host.BaseAddress);
+        await using var api = await SampleApi.StartAsync(o => Configure(o, host, handler, TimeSpan.FromSeconds(1), time));
+
+        var login = await host.LoginAsync("api-user");
+        using (var ok = await api.GetOrdersAsync(login.AccessToken))
+        {
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+            Assert.Contains("api-user", await ok.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        var parts = login.AccessToken.Split('.');
+        using (var forged = await api.GetOrdersAsync(parts[0] + "." + parts[1] + "." + new string('A', parts[2].Length)))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, forged.StatusCode);
+            Assert.Contains("invalid_token", forged.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
+        }
+
+        using var billing = await host.ExchangeAsync(host.Idp.IdToken("api-user-2"), extra: ("audience", "api://billing"));
+        using (var wrongAudience = await api.GetOrdersAsync((await JsonAsync(billing)).GetProperty("access_token").GetString()!))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, wrongAudience.StatusCode);
+        }
+
+        // Revoked: refused once the status cache (1 s here) has expired.
+        using var revoke = await host.PostFormAsync("/oauth2/revoke", [new("token", login.AccessToken)], Basic("web", WebSecret));
+        time.Advance(TimeSpan.FromSeconds(1.5));
+        using (var revoked = await api.GetOrdersAsync(login.AccessToken))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, revoked.StatusCode);
+        }
+
+        // Expired: the API's clock moves past exp + skew.
+        var fresh = await host.LoginAsync("api-user-3");
+        using (var fine = await api.GetOrdersAsync(fresh.AccessToken))
+        {
+            Assert.Equal(HttpStatusCode.OK, fine.StatusCode);
+        }
+
+        time.Advance(TimeSpan.FromMinutes(16));
+        using (var expired = await api.GetOrdersAsync(fresh.AccessToken))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, expired.StatusCode);
+        }
+
+        using var none = await api.Client.GetAsync("/orders");
+        Assert.Equal(HttpStatusCode.Unauthorized, none.StatusCode);
+    }
+
+    [Fact]
+    public async Task Warm_validation_makes_no_call_and_keeps_serving_from_cache_when_the_token_service_is_down()
+    {
+        var host = await TokenServiceTestHost.StartAsync();
+        var handler = new IssuerRewriteHandler(host.BaseAddress);
+        await using var api = await SampleApi.StartAsync(o => Configure(o, host, handler, TimeSpan.FromSeconds(30)));
+        var seen = await host.LoginAsync("cached-user");
+        var unseen = await host.LoginAsync("unseen-user");
+        using (var first = await api.GetOrdersAsync(seen.AccessToken))
+        {
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        }
+
+        var calls = handler.Requests;
+        for (var i = 0; i < 5; i++)
+        {
+            using var warm = await api.GetOrdersAsync(seen.AccessToken);
+            Assert.Equal(HttpStatusCode.OK, warm.StatusCode);
+        }
+
+        Assert.Equal(calls, handler.Requests);
+
+        await host.DisposeAsync();
+        using (var stillServed = await api.GetOrdersAsync(seen.AccessToken))
+        {
+            Assert.Equal(HttpStatusCode.OK, stillServed.StatusCode);
+        }
+
+        // Status unknown and nothing cached: fail closed.
+        using var failClosed = await api.GetOrdersAsync(unseen.AccessToken);
+        Assert.NotEqual(HttpStatusCode.OK, failClosed.StatusCode);
+    }
+}

@@ -2,10 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using TokenService.Tests.Infrastructure;
 using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
@@ -45,8 +42,7 @@ public sealed class IdpTrustTests
                 await ctx.Response.SendFileAsync(jwksPath());
             });
             server = new JwksServer(app);
-            await app.StartAsync();
-            server.Url = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First() + "/jwks";
+            server.Url = (await Loopback.StartAsync(app)).AbsoluteUri.TrimEnd('/') + "/jwks";
             return server;
         }
 

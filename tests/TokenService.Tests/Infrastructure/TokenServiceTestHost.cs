@@ -3,10 +3,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Configuration;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using TokenService.Server;
@@ -99,9 +96,7 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
 
             configure?.Invoke(builder);
         });
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
-        return new TokenServiceTestHost(app, idp, new Uri(address), keyPath);
+        return new TokenServiceTestHost(app, idp, await Loopback.StartAsync(app), keyPath);
     }
 
     public async ValueTask DisposeAsync()

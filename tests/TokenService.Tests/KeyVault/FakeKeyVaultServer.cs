@@ -5,10 +5,7 @@ using System.Text.Json.Nodes;
 using Azure.Core;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using TokenService.Validation.Jose;
 
@@ -79,8 +76,7 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
         app.MapGet("/keys/{name}/{version?}", (Delegate)server.Get);
         app.MapMethods("/keys/{name}/{version}", ["PATCH"], (Delegate)server.Update);
         app.MapPost("/keys/{name}/{version}/sign", (Delegate)server.Sign);
-        await app.StartAsync();
-        server.VaultUri = new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
+        server.VaultUri = await TokenService.Tests.Infrastructure.Loopback.StartAsync(app);
         return server;
     }
 

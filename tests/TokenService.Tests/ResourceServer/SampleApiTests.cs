@@ -2,10 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using TokenService.Tests.Infrastructure;
@@ -50,9 +47,7 @@ public sealed class SampleApiTests
             app.UseAuthentication();
             app.UseAuthorization();
             app.MapGet("/orders", (HttpContext ctx) => Results.Ok(new { sub = ctx.User.FindFirst("sub")?.Value })).RequireAuthorization();
-            await app.StartAsync();
-            var address = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
-            return new SampleApi(app, new HttpClient { BaseAddress = new Uri(address) });
+            return new SampleApi(app, new HttpClient { BaseAddress = await Loopback.StartAsync(app) });
         }
 
         public async Task<HttpResponseMessage> GetOrdersAsync(string token)

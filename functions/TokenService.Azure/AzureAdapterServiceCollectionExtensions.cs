@@ -1,5 +1,6 @@
 using Azure.Core;
 using Azure.Identity;
+using TokenService.Azure.Graph;
 using TokenService.Azure.KeyVault;
 using TokenService.Keys;
 using Microsoft.Extensions.Configuration;
@@ -44,6 +45,12 @@ public static class AzureAdapterServiceCollectionExtensions
         {
             services.TryAddSingleton(sp => new KeyVaultKeysClient(new Uri(keys.KeyVaultUri!), Credential(sp)));
             services.TryAddSingleton<ISigningKeyService, KeyVaultSigningKeyService>();
+        }
+
+        var events = configuration.GetSection(EventsOptions.SectionName).Get<EventsOptions>() ?? new EventsOptions();
+        if (!string.IsNullOrWhiteSpace(events.GraphEndpoint))
+        {
+            services.TryAddSingleton<IGraphUserLookup>(sp => new GraphUserLookup(new Uri(events.GraphEndpoint), Credential(sp)));
         }
 
         return services;

@@ -19,6 +19,9 @@ public sealed class EventsOptions
 
     public string? SsfJwksPath { get; set; }
 
+    /// <summary>Microsoft Graph endpoint (e.g. https://graph.microsoft.com) for looking up users of UserUpdated notifications; absent: such events are acknowledged without action.</summary>
+    public string? GraphEndpoint { get; set; }
+
     /// <summary>How long processed event ids are remembered (Event Grid retries for up to 24 hours).</summary>
     public TimeSpan DeduplicationWindow { get; set; } = TimeSpan.FromHours(25);
 

@@ -1,0 +1,92 @@
+using System.Text.Json;
+using Azure;
+using Azure.Core;
+using Azure.Core.Pipeline;
+using TokenService.Events;
+
+namespace TokenService.Azure.Graph;
+
+/// <summary>
+/// Looks users up in Microsoft Graph for <c>Microsoft.Graph.UserUpdated</c> notifications, which carry ids only:
+/// <c>GET {endpoint}/v1.0/users/{id}?$select=id,accountEnabled</c> with an app token for
+/// <c>{endpoint}/.default</c> (the identity needs User.Read.All). 404 → unknown user; throttling, outages and
+/// auth failures → <see cref="DependencyUnavailableException"/>, so Event Grid redelivers the event.
+/// </summary>
+public sealed class GraphUserLookup : IGraphUserLookup
+{
+    private readonly HttpPipeline _pipeline;
+    private readonly string _endpoint;
+
+    public GraphUserLookup(Uri endpoint, TokenCredential credential, ClientOptions? options = null)
+    {
+        _endpoint = endpoint.AbsoluteUri.TrimEnd('/');
+        _pipeline = HttpPipelineBuilder.Build(options ?? new GraphClientOptions(), new AppTokenPolicy(credential, _endpoint + "/.default"));
+    }
+
+    public async ValueTask<bool?> IsAccountEnabledAsync(string userId, CancellationToken cancellationToken)
+    {
+        using var message = _pipeline.CreateMessage();
+        message.Request.Method = RequestMethod.Get;
+        message.Request.Uri.Reset(new Uri($"{_endpoint}/v1.0/users/{Uri.EscapeDataString(userId)}?$select=id,accountEnabled"));
+        message.Request.Headers.SetValue("Accept", "application/json");
+        try
+        {
+            await _pipeline.SendAsync(message, cancellationToken);
+        }
+        catch (Exception ex) when (ex is RequestFailedException or AggregateException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            throw new DependencyUnavailableException("graph", "Microsoft Graph unreachable.", null, ex);
+        }
+
+        var response = message.Response;
+        if (response.Status == 404)
+        {
+            return null;
+        }
+
+        if (response.Status != 200)
+        {
+            throw new DependencyUnavailableException("graph", $"Microsoft Graph answered {response.Status}.");
+        }
+
+        using var json = JsonDocument.Parse(response.Content.ToMemory());
+        return json.RootElement.TryGetProperty("accountEnabled", out var enabled) && enabled.ValueKind is JsonValueKind.True or JsonValueKind.False
+            ? enabled.GetBoolean()
+            : null;
+    }
+
+    private sealed class GraphClientOptions : ClientOptions
+    {
+        public GraphClientOptions()
+        {
+            Retry.MaxRetries = 3;
+            Retry.NetworkTimeout = TimeSpan.FromSeconds(10);
+        }
+    }
+
+    /// <summary>App-only bearer tokens for one scope; https only (loopback allowed for tests).</summary>
+    private sealed class AppTokenPolicy(TokenCredential credential, string scope) : HttpPipelinePolicy
+    {
+        private AccessToken? _token;
+
+        public override void Process(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline) =>
+            ProcessAsync(message, pipeline).AsTask().GetAwaiter().GetResult();
+
+        public override async ValueTask ProcessAsync(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline)
+        {
+            var uri = message.Request.Uri.ToUri();
+            if (uri.Scheme != Uri.UriSchemeHttps && !uri.IsLoopback)
+            {
+                throw new InvalidOperationException("Graph bearer tokens are only sent over https.");
+            }
+
+            if (_token is not { } token || token.ExpiresOn - DateTimeOffset.UtcNow < TimeSpan.FromMinutes(5))
+            {
+                _token = await credential.GetTokenAsync(new TokenRequestContext([scope]), message.CancellationToken);
+            }
+
+            message.Request.Headers.SetValue("Authorization", "Bearer " + _token.Value.Token);
+            await ProcessNextAsync(message, pipeline);
+        }
+    }
+}

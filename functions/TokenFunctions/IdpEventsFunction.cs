@@ -11,6 +11,6 @@ namespace TokenFunctions;
 public sealed class IdpEventsFunction(IdpEventProcessor processor)
 {
     [Function("IdpEvents")]
-    public Task Run([EventGridTrigger] string eventJson, CancellationToken cancellationToken) =>
-        processor.ProcessAsync(IdpEventEnvelopeReader.Read(System.Text.Encoding.UTF8.GetBytes(eventJson)), cancellationToken);
+    public async Task Run([EventGridTrigger] string eventJson, CancellationToken cancellationToken) =>
+        await processor.ProcessAsync(IdpEventEnvelopeReader.Read(System.Text.Encoding.UTF8.GetBytes(eventJson)), cancellationToken);
 }

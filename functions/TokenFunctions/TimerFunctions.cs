@@ -12,10 +12,10 @@ namespace TokenFunctions;
 public sealed class TimerFunctions(ISigningKeyService keys, ExpiredStateCleanup cleanup)
 {
     [Function("KeyRotationCheck")]
-    public Task KeyRotationCheck([TimerTrigger("0 0 3 * * *")] TimerInfo timer, CancellationToken cancellationToken) =>
-        keys.RunRotationCheckAsync(cancellationToken);
+    public async Task KeyRotationCheck([TimerTrigger("0 0 3 * * *")] TimerInfo timer, CancellationToken cancellationToken) =>
+        await keys.RunRotationCheckAsync(cancellationToken); // no output binding: the result is logged by the service
 
     [Function("ExpiredStateCleanup")]
-    public Task Cleanup([TimerTrigger("0 17 * * * *")] TimerInfo timer, CancellationToken cancellationToken) =>
-        cleanup.RunOnceAsync(cancellationToken);
+    public async Task Cleanup([TimerTrigger("0 17 * * * *")] TimerInfo timer, CancellationToken cancellationToken) =>
+        await cleanup.RunOnceAsync(cancellationToken);
 }

@@ -18,7 +18,12 @@ if [ -f tests/interop/package-lock.json ]; then
 fi
 
 echo "== dotnet build"
-dotnet build TokenService.ci.slnf -c Debug --nologo -v q
+dotnet build TokenFunctions.sln -c Debug --nologo -v q
+
+# The Functions app as Core Tools and a deployment get it (Release, with functions.metadata, extensions.json and
+# local.settings.json in one folder): tests/TokenService.Tests/Functions checks this folder.
+echo "== Functions app output (scripts/func-start.sh --prepare-only)"
+bash scripts/func-start.sh --prepare-only --output artifacts/functions-app
 
 log_dir="$(mktemp -d)"
 trap 'rm -rf "$log_dir"' EXIT
@@ -33,7 +38,7 @@ if [ -f tests/interop/interop.test.mjs ]; then
 fi
 
 echo "== dotnet test"
-dotnet test TokenService.ci.slnf -c Debug --no-build --nologo 2>&1 | tee "$log_dir/dotnet.log" || status=1
+dotnet test TokenFunctions.sln -c Debug --no-build --nologo 2>&1 | tee "$log_dir/dotnet.log" || status=1
 while read -r f p s; do
   failed=$((failed + f)); passed=$((passed + p)); skipped=$((skipped + s))
 done < <(sed -n 's/.*Failed: *\([0-9]*\), Passed: *\([0-9]*\), Skipped: *\([0-9]*\).*/\1 \2 \3/p' "$log_dir/dotnet.log")

@@ -7,8 +7,10 @@ using TokenService.Hosting;
 namespace TokenFunctions;
 
 /// <summary>
-/// Every HTTP route of CONTRACT §2 (host.json sets the route prefix to empty). Glue only: each function is one
-/// call into the endpoint the standalone host maps too.
+/// Every HTTP route of CONTRACT §2 (host.json sets the route prefix to empty), with the names and methods of the
+/// core's route table (TokenServiceRoutes.All; a test holds functions.metadata to it). Glue only: each function is
+/// one call into the endpoint the standalone host maps too. Anonymous: clients authenticate to the endpoints
+/// themselves (HTTP Basic, bearer tokens, the webhook secret), not with Functions keys.
 /// </summary>
 public sealed class HttpFunctions(
     DiscoveryEndpoint discovery,
@@ -17,7 +19,7 @@ public sealed class HttpFunctions(
     RevocationEndpoint revocation,
     IntrospectionEndpoint introspection,
     SessionsEndpoint sessions,
-    AdminEndpoint admin,
+    ManagementEndpoint management,
     HealthEndpoint health)
 {
     [Function("Discovery")]
@@ -52,9 +54,9 @@ public sealed class HttpFunctions(
     public IActionResult DeleteSession([HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "sessions/{sid}")] HttpRequest request, string sid) =>
         new EndpointActionResult(context => sessions.DeleteAsync(context, sid));
 
-    [Function("AdminRevokeUser")]
-    public IActionResult AdminRevokeUser([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "admin/users/{userId}/revoke")] HttpRequest request, string userId) =>
-        new EndpointActionResult(context => admin.RevokeUserAsync(context, userId));
+    [Function("RevokeUser")]
+    public IActionResult RevokeUser([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = ManagementEndpoint.RevokeUserRoute)] HttpRequest request, string userId) =>
+        new EndpointActionResult(context => management.RevokeUserAsync(context, userId));
 
     [Function("Health")]
     public IActionResult Health([HttpTrigger(AuthorizationLevel.Anonymous, "get", "head", Route = "healthz")] HttpRequest request) =>

@@ -1,18 +1,37 @@
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using TokenService.Http;
 using TokenService.Idp;
 
 namespace TokenService.Endpoints;
 
 /// <summary>
-/// Development-only stand-in IdP (mapped only when <see cref="DevelopmentIdp"/> is registered):
+/// Development-only stand-in IdP (registered only in Development without a configured IdP; elsewhere its routes
+/// answer 404 in both hosts):
 /// <c>POST /dev-idp/id-token</c> with form <c>sub</c> (and optional <c>acr</c>, <c>amr</c>) returns an ID token
 /// the token endpoint trusts; <c>GET /dev-idp/jwks.json</c> publishes its key.
 /// </summary>
 public sealed class DevelopmentIdpEndpoint(DevelopmentIdp idp)
 {
+    /// <summary><c>POST /dev-idp/id-token</c> when the development IdP is registered, else 404.</summary>
+    public static Task MintOrNotFoundAsync(HttpContext context) =>
+        context.RequestServices.GetService<DevelopmentIdpEndpoint>() is { } endpoint ? endpoint.MintAsync(context) : NotFoundAsync(context);
+
+    /// <summary><c>GET /dev-idp/jwks.json</c> when the development IdP is registered, else 404.</summary>
+    public static Task JwksOrNotFoundAsync(HttpContext context) =>
+        context.RequestServices.GetService<DevelopmentIdpEndpoint>() is { } endpoint ? endpoint.JwksAsync(context) : NotFoundAsync(context);
+
+    private static Task NotFoundAsync(HttpContext context) =>
+        ProblemResponses.NotFoundAsync(context, "No such route.");
+
     public Task MintAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: true, async ctx =>
     {
+        if (!HttpMethods.IsPost(ctx.Request.Method))
+        {
+            await ProblemResponses.MethodNotAllowedAsync(ctx, "POST");
+            return;
+        }
+
         var parsed = await FormRequest.ReadAsync(ctx.Request, ctx.RequestAborted);
         if (parsed.Form is null)
         {
@@ -38,10 +57,12 @@ public sealed class DevelopmentIdpEndpoint(DevelopmentIdp idp)
     });
 
     public Task JwksAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: false, ctx =>
-        OAuthResponses.WriteJsonAsync(ctx, 200, writer =>
-        {
-            writer.WriteStartArray("keys");
-            idp.Jwk.WriteTo(writer);
-            writer.WriteEndArray();
-        }));
+        !HttpMethods.IsGet(ctx.Request.Method) && !HttpMethods.IsHead(ctx.Request.Method)
+            ? ProblemResponses.MethodNotAllowedAsync(ctx, "GET, HEAD")
+            : OAuthResponses.WriteJsonAsync(ctx, 200, writer =>
+            {
+                writer.WriteStartArray("keys");
+                idp.Jwk.WriteTo(writer);
+                writer.WriteEndArray();
+            }));
 }

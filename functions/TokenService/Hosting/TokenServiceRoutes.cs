@@ -7,40 +7,52 @@ using TokenService.Http;
 
 namespace TokenService.Hosting;
 
+/// <summary>One route of CONTRACT §2: its template (no leading slash, as Functions triggers take it) and methods.</summary>
+public sealed record TokenServiceRoute(string Name, string Template, IReadOnlyList<string> Methods, Func<HttpContext, Task> Handle);
+
 /// <summary>
-/// The route table of CONTRACT §2 for the standalone host. The Functions app declares the same routes
-/// as HTTP triggers calling the same endpoint methods. Each route takes every method so that a wrong one
-/// gets a 405 with a JSON body from the endpoint itself.
+/// The route table of CONTRACT §2, the one list both hosts serve: the standalone host maps it here; the Functions
+/// app declares the same routes as HTTP triggers calling the same endpoint methods, and a test holds its
+/// functions.metadata to this table. No template may start with <c>admin</c> or <c>runtime</c> (the Functions host
+/// reserves them). The standalone host maps each route for every method so that a wrong one gets a 405 with a
+/// JSON body from the endpoint itself.
 /// </summary>
 public static class TokenServiceRoutes
 {
+    public static IReadOnlyList<TokenServiceRoute> All { get; } =
+    [
+        new("Discovery", ".well-known/openid-configuration", ["GET", "HEAD"], ctx => Get<DiscoveryEndpoint>(ctx).HandleAsync(ctx)),
+        new("Jwks", ".well-known/jwks.json", ["GET", "HEAD"], ctx => Get<JwksEndpoint>(ctx).HandleAsync(ctx)),
+        new("Token", "oauth2/token", ["POST", "OPTIONS"], ctx => Get<TokenEndpoint>(ctx).HandleAsync(ctx)),
+        new("Revoke", "oauth2/revoke", ["POST", "OPTIONS"], ctx => Get<RevocationEndpoint>(ctx).HandleAsync(ctx)),
+        new("Introspect", "oauth2/introspect", ["POST"], ctx => Get<IntrospectionEndpoint>(ctx).HandleAsync(ctx)),
+        new("ListSessions", "sessions", ["GET"], ctx => Get<SessionsEndpoint>(ctx).ListAsync(ctx)),
+        new("RevokeOtherSessions", "sessions/revoke-others", ["POST"], ctx => Get<SessionsEndpoint>(ctx).RevokeOthersAsync(ctx)),
+        new("DeleteSession", "sessions/{sid}", ["DELETE"], ctx => Get<SessionsEndpoint>(ctx).DeleteAsync(ctx, RouteValue(ctx, "sid"))),
+        new("RevokeUser", ManagementEndpoint.RevokeUserRoute, ["POST"], ctx => Get<ManagementEndpoint>(ctx).RevokeUserAsync(ctx, RouteValue(ctx, "userId"))),
+        new("Health", "healthz", ["GET", "HEAD"], ctx => Get<HealthEndpoint>(ctx).HandleAsync(ctx)),
+        new("IdpEventsWebhook", "events/idp", ["POST", "OPTIONS"], ctx => Get<IdpEventsEndpoint>(ctx).HandleAsync(ctx)),
+        new("SsfPush", "events/ssf", ["POST"], ctx => Get<IdpEventsEndpoint>(ctx).HandleSsfPushAsync(ctx)),
+        new("DevIdpIdToken", "dev-idp/id-token", ["POST"], ctx => DevelopmentIdpEndpoint.MintOrNotFoundAsync(ctx)),
+        new("DevIdpJwks", "dev-idp/jwks.json", ["GET", "HEAD"], ctx => DevelopmentIdpEndpoint.JwksOrNotFoundAsync(ctx)),
+    ];
+
     public static IEndpointRouteBuilder MapTokenService(this IEndpointRouteBuilder app)
     {
-        app.Map("/.well-known/openid-configuration", ctx => Get<DiscoveryEndpoint>(ctx).HandleAsync(ctx));
-        app.Map("/.well-known/jwks.json", ctx => Get<JwksEndpoint>(ctx).HandleAsync(ctx));
-        app.Map("/oauth2/token", ctx => Get<TokenEndpoint>(ctx).HandleAsync(ctx));
-        app.Map("/oauth2/revoke", ctx => Get<RevocationEndpoint>(ctx).HandleAsync(ctx));
-        app.Map("/oauth2/introspect", ctx => Get<IntrospectionEndpoint>(ctx).HandleAsync(ctx));
-        app.Map("/sessions", ctx => Get<SessionsEndpoint>(ctx).ListAsync(ctx));
-        app.Map("/sessions/revoke-others", ctx => Get<SessionsEndpoint>(ctx).RevokeOthersAsync(ctx));
-        app.Map("/sessions/{sid}", ctx => Get<SessionsEndpoint>(ctx).DeleteAsync(ctx, RouteValue(ctx, "sid")));
-        app.Map("/admin/users/{userId}/revoke", ctx => Get<AdminEndpoint>(ctx).RevokeUserAsync(ctx, RouteValue(ctx, "userId")));
-        app.Map("/healthz", ctx => Get<HealthEndpoint>(ctx).HandleAsync(ctx));
-        app.Map("/events/idp", ctx => Get<IdpEventsEndpoint>(ctx).HandleAsync(ctx));
-        app.Map("/events/ssf", ctx => Get<IdpEventsEndpoint>(ctx).HandleSsfPushAsync(ctx));
-
-        if (app.ServiceProvider.GetService<DevelopmentIdpEndpoint>() is not null)
+        foreach (var route in All)
         {
-            app.MapPost("/dev-idp/id-token", ctx => Get<DevelopmentIdpEndpoint>(ctx).MintAsync(ctx));
-            app.MapGet("/dev-idp/jwks.json", ctx => Get<DevelopmentIdpEndpoint>(ctx).JwksAsync(ctx));
+            app.Map("/" + route.Template, route.Handle).WithName(route.Name);
         }
 
         return app;
     }
 
     /// <summary>Unknown routes answer problem details, not an empty 404.</summary>
-    public static void MapTokenServiceFallback(this IEndpointRouteBuilder app) =>
-        app.MapFallback(ctx => ProblemResponses.NotFoundAsync(ctx, "No such route."));
+    public static void MapTokenServiceFallback(this IEndpointRouteBuilder app)
+    {
+        // MapFallback's default pattern skips paths that look like files ("/foo.json"); match every path instead.
+        app.MapFallback("{**path}", ctx => ProblemResponses.NotFoundAsync(ctx, "No such route."));
+    }
 
     private static T Get<T>(HttpContext context) where T : notnull => context.RequestServices.GetRequiredService<T>();
 

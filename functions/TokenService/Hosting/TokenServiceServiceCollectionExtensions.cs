@@ -116,7 +116,7 @@ public static class TokenServiceServiceCollectionExtensions
         services.TryAddSingleton<DiscoveryEndpoint>();
         services.TryAddSingleton<JwksEndpoint>();
         services.TryAddSingleton<SessionsEndpoint>();
-        services.TryAddSingleton<AdminEndpoint>();
+        services.TryAddSingleton<ManagementEndpoint>();
         services.TryAddSingleton<HealthEndpoint>();
         services.TryAddSingleton<IdpEventsEndpoint>();
         return services;

@@ -120,12 +120,16 @@ public sealed class InfrastructureTests
         Assert.Equal("dotnet-isolated", values.GetProperty("FUNCTIONS_WORKER_RUNTIME").GetString());
         var contract = File.ReadAllText(Path.Combine(Root, "..", "shared", "CONTRACT.md"));
         foreach (var key in new[] { "TokenService__Issuer", "TokenService__AccessTokenLifetime", "TokenService__RefreshTokenLifetime", "TokenService__SessionIdleTimeout",
-            "TokenService__SessionAbsoluteLifetime", "TokenService__MaxSessionsPerUser", "TokenService__RefreshTokenReuseLeeway", "Idp__Issuer", "Idp__Audience",
-            "Idp__JwksUri", "Idp__UserIdClaim", "Storage__TableConnectionString", "Keys__Algorithm", "Keys__RotationInterval", "Keys__PropagationTime",
+            "TokenService__SessionAbsoluteLifetime", "TokenService__MaxSessionsPerUser", "TokenService__RefreshTokenReuseLeeway",
+            "Storage__TableConnectionString", "Keys__Algorithm", "Keys__RotationInterval", "Keys__PropagationTime",
             "Keys__RetentionTime", "Keys__CheckInterval", "Events__WebhookSecret" })
         {
             Assert.Contains(key, contract, StringComparison.Ordinal);
             Assert.True(values.TryGetProperty(key, out _), $"local.settings.sample.json lacks {key}");
         }
+
+        // A local run uses the development IdP and clients: no Idp or Clients in the sample (README, Functions app).
+        Assert.DoesNotContain(values.EnumerateObject(), p => p.Name.StartsWith("Idp__", StringComparison.Ordinal) || p.Name.StartsWith("Clients__", StringComparison.Ordinal));
+        Assert.Equal("Development", values.GetProperty("AZURE_FUNCTIONS_ENVIRONMENT").GetString());
     }
 }

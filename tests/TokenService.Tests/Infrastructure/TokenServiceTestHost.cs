@@ -10,10 +10,21 @@ using TokenService.Server;
 
 namespace TokenService.Tests.Infrastructure;
 
+/// <summary>Which of the two hosts a test runs against.</summary>
+public enum HostKind
+{
+    /// <summary>The standalone ASP.NET Core host on Kestrel at 127.0.0.1, port 0.</summary>
+    Standalone,
+
+    /// <summary>The Azure Functions app, built as Program.cs builds it, its HTTP functions invoked in-process.</summary>
+    Functions,
+}
+
 /// <summary>
-/// The real standalone host on Kestrel at 127.0.0.1, port 0, configured only through the contract's
-/// configuration keys, with a test IdP. Clients: spa "spa" (origin https://app.test), confidential "web",
-/// confidential "other-web", resource server "api" (audience api://orders), admin "ops".
+/// The real standalone host on Kestrel at 127.0.0.1, port 0, or the Functions app in-process
+/// (<see cref="StartFunctionsAsync"/>), configured only through the contract's configuration keys, with a test
+/// IdP. Clients: spa "spa" (origin https://app.test), confidential "web", confidential "other-web", resource
+/// server "api" (audience api://orders), admin "ops".
 /// </summary>
 public sealed class TokenServiceTestHost : IAsyncDisposable
 {
@@ -24,28 +35,79 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
     public const string OpsSecret = "ops-secret-123";
     public const string WebhookSecret = "webhook-secret-123";
 
-    private readonly WebApplication _app;
+    private readonly Microsoft.Extensions.Hosting.IHost _app;
     private readonly string _keyPath;
 
-    private TokenServiceTestHost(WebApplication app, TestIdp idp, Uri baseAddress, string keyPath)
+    private TokenServiceTestHost(Microsoft.Extensions.Hosting.IHost app, TestIdp idp, Uri baseAddress, string keyPath, HttpMessageHandler handler, HostKind kind)
     {
         _app = app;
         Idp = idp;
         BaseAddress = baseAddress;
         _keyPath = keyPath;
-        Client = new HttpClient(new HttpClientHandler { UseCookies = false, AllowAutoRedirect = false }) { BaseAddress = baseAddress };
+        Kind = kind;
+        Client = new HttpClient(handler) { BaseAddress = baseAddress };
     }
 
     public TestIdp Idp { get; }
     public Uri BaseAddress { get; }
     public HttpClient Client { get; }
+    public HostKind Kind { get; }
     public IServiceProvider Services => _app.Services;
+
+    /// <summary>Starts the host of <paramref name="kind"/> with the default test configuration plus <paramref name="settings"/>.</summary>
+    public static Task<TokenServiceTestHost> StartAsync(HostKind kind, IDictionary<string, string?>? settings = null, TimeProvider? time = null, TestIdp? idp = null) =>
+        kind == HostKind.Functions ? StartFunctionsAsync(settings, time: time, idp: idp) : StartAsync(settings, time: time, idp: idp);
 
     public static async Task<TokenServiceTestHost> StartAsync(
         IDictionary<string, string?>? settings = null, Action<WebApplicationBuilder>? configure = null, TimeProvider? time = null, TestIdp? idp = null)
     {
         idp ??= new TestIdp(time);
-        var keyPath = Path.Combine(Path.GetTempPath(), "ts-keys-" + Guid.NewGuid().ToString("N"), "signing-keys.json");
+        var keyPath = NewKeyPath();
+        var config = DefaultSettings(idp, keyPath, settings);
+        var app = TokenServiceHost.Build(["--environment", "Testing", "--urls", "http://127.0.0.1:0"], builder =>
+        {
+            builder.Configuration.AddInMemoryCollection(config);
+            builder.Logging.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Warning);
+            if (time is not null)
+            {
+                builder.Services.AddSingleton(time);
+            }
+
+            configure?.Invoke(builder);
+        });
+        var address = await Loopback.StartAsync(app);
+        return new TokenServiceTestHost(app, idp, address, keyPath, new HttpClientHandler { UseCookies = false, AllowAutoRedirect = false }, HostKind.Standalone);
+    }
+
+    /// <summary>
+    /// The Functions app built the way its Program.cs builds it (FunctionsApplication builder, ASP.NET Core
+    /// integration, <c>AddTokenFunctions</c>), not started (the Functions host cannot run here): its HTTP functions
+    /// are invoked in-process by <see cref="FunctionsHttpHandler"/>.
+    /// </summary>
+    public static async Task<TokenServiceTestHost> StartFunctionsAsync(
+        IDictionary<string, string?>? settings = null, string environment = "Testing", TimeProvider? time = null, TestIdp? idp = null, Action<IServiceCollection>? services = null)
+    {
+        idp ??= new TestIdp(time);
+        var keyPath = NewKeyPath();
+        var config = DefaultSettings(idp, keyPath, settings);
+        var host = FunctionsAppFactory.Build(environment, config, s =>
+        {
+            if (time is not null)
+            {
+                s.AddSingleton(time);
+            }
+
+            services?.Invoke(s);
+        });
+        await FunctionsAppFactory.ValidateStartupAsync(host);
+        var baseAddress = new Uri("http://functions.test/");
+        return new TokenServiceTestHost(host, idp, baseAddress, keyPath, new FunctionsHttpHandler(host.Services), HostKind.Functions);
+    }
+
+    private static string NewKeyPath() => Path.Combine(Path.GetTempPath(), "ts-keys-" + Guid.NewGuid().ToString("N"), "signing-keys.json");
+
+    private static Dictionary<string, string?> DefaultSettings(TestIdp idp, string keyPath, IDictionary<string, string?>? settings)
+    {
         var config = new Dictionary<string, string?>
         {
             ["TokenService:Issuer"] = "https://tokens.test.example",
@@ -85,25 +147,26 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
             config[key] = value;
         }
 
-        var app = TokenServiceHost.Build(["--environment", "Testing", "--urls", "http://127.0.0.1:0"], builder =>
-        {
-            builder.Configuration.AddInMemoryCollection(config);
-            builder.Logging.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Warning);
-            if (time is not null)
-            {
-                builder.Services.AddSingleton(time);
-            }
-
-            configure?.Invoke(builder);
-        });
-        return new TokenServiceTestHost(app, idp, await Loopback.StartAsync(app), keyPath);
+        return config;
     }
 
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        if (Kind == HostKind.Standalone)
+        {
+            await _app.StopAsync();
+        }
+
+        if (_app is IAsyncDisposable asyncDisposable)
+        {
+            await asyncDisposable.DisposeAsync();
+        }
+        else
+        {
+            _app.Dispose();
+        }
+
         Idp.Dispose();
         try
         {

@@ -5,7 +5,13 @@ using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 
 namespace TokenService.Tests.Http;
 
-public sealed class DiscoveryAndStartupTests(HostFixture fixture) : IClassFixture<HostFixture>
+public sealed class DiscoveryAndStartupTests(HostFixture fixture) : DiscoveryAndStartupTests<HostFixture>(fixture);
+
+/// <summary>The same tests against the Functions app (its HTTP functions invoked in-process).</summary>
+public sealed class DiscoveryAndStartupTestsOnFunctions(FunctionsHostFixture fixture) : DiscoveryAndStartupTests<FunctionsHostFixture>(fixture);
+
+public abstract class DiscoveryAndStartupTests<TFixture>(TFixture fixture) : IClassFixture<TFixture>
+    where TFixture : HostFixture
 {
     private TokenServiceTestHost Host => fixture.Host;
 

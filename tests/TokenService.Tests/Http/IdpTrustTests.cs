@@ -119,7 +119,7 @@ public sealed class IdpTrustTests
         using var missing = await host.ExchangeAsync(host.Idp.IdToken("no-oid"));
         await AssertOAuthErrorAsync(missing, "invalid_request");
 
-        using var admin = new HttpRequestMessage(HttpMethod.Post, $"/admin/users/{oid}/revoke");
+        using var admin = new HttpRequestMessage(HttpMethod.Post, $"/management/users/{oid}/revoke");
         admin.Headers.Authorization = Basic("ops", OpsSecret);
         using var done = await host.Client.SendAsync(admin);
         Assert.Equal(2, (await JsonAsync(done)).GetProperty("revoked").GetInt32());

@@ -65,7 +65,13 @@ public static class RaceScenarios
 
 }
 
-public sealed class RaceTests(HostFixture fixture) : IClassFixture<HostFixture>
+public sealed class RaceTests(HostFixture fixture) : RaceTests<HostFixture>(fixture);
+
+/// <summary>The same tests against the Functions app (its HTTP functions invoked in-process).</summary>
+public sealed class RaceTestsOnFunctions(FunctionsHostFixture fixture) : RaceTests<FunctionsHostFixture>(fixture);
+
+public abstract class RaceTests<TFixture>(TFixture fixture) : IClassFixture<TFixture>
+    where TFixture : HostFixture
 {
     private TokenServiceTestHost Host => fixture.Host;
 

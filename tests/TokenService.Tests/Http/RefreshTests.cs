@@ -5,7 +5,13 @@ using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 
 namespace TokenService.Tests.Http;
 
-public sealed class RefreshTests(HostFixture fixture) : IClassFixture<HostFixture>
+public sealed class RefreshTests(HostFixture fixture) : RefreshTests<HostFixture>(fixture);
+
+/// <summary>The same tests against the Functions app (its HTTP functions invoked in-process).</summary>
+public sealed class RefreshTestsOnFunctions(FunctionsHostFixture fixture) : RefreshTests<FunctionsHostFixture>(fixture);
+
+public abstract class RefreshTests<TFixture>(TFixture fixture) : IClassFixture<TFixture>
+    where TFixture : HostFixture
 {
     private TokenServiceTestHost Host => fixture.Host;
 

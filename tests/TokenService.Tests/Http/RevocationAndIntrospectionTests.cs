@@ -5,7 +5,13 @@ using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 
 namespace TokenService.Tests.Http;
 
-public sealed class RevocationAndIntrospectionTests(HostFixture fixture) : IClassFixture<HostFixture>
+public sealed class RevocationAndIntrospectionTests(HostFixture fixture) : RevocationAndIntrospectionTests<HostFixture>(fixture);
+
+/// <summary>The same tests against the Functions app (its HTTP functions invoked in-process).</summary>
+public sealed class RevocationAndIntrospectionTestsOnFunctions(FunctionsHostFixture fixture) : RevocationAndIntrospectionTests<FunctionsHostFixture>(fixture);
+
+public abstract class RevocationAndIntrospectionTests<TFixture>(TFixture fixture) : IClassFixture<TFixture>
+    where TFixture : HostFixture
 {
     private TokenServiceTestHost Host => fixture.Host;
 

@@ -7,7 +7,13 @@ using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 namespace TokenService.Tests.Http;
 
 /// <summary>ASVS V7 session management: per-user limit, a user's own sessions, admin force-logout.</summary>
-public sealed class SessionManagementTests(HostFixture fixture) : IClassFixture<HostFixture>
+public sealed class SessionManagementTests(HostFixture fixture) : SessionManagementTests<HostFixture>(fixture);
+
+/// <summary>The same tests against the Functions app (its HTTP functions invoked in-process).</summary>
+public sealed class SessionManagementTestsOnFunctions(FunctionsHostFixture fixture) : SessionManagementTests<FunctionsHostFixture>(fixture);
+
+public abstract class SessionManagementTests<TFixture>(TFixture fixture) : IClassFixture<TFixture>
+    where TFixture : HostFixture
 {
     private TokenServiceTestHost Host => fixture.Host;
 
@@ -104,13 +110,13 @@ public sealed class SessionManagementTests(HostFixture fixture) : IClassFixture<
         var a = await Host.LoginAsync(user);
         var b = await Host.LoginAsync(user);
 
-        using var notAdmin = new HttpRequestMessage(HttpMethod.Post, $"/admin/users/{user}/revoke");
+        using var notAdmin = new HttpRequestMessage(HttpMethod.Post, $"/management/users/{user}/revoke");
         notAdmin.Headers.Authorization = Basic("web", WebSecret);
         using var refused = await Host.Client.SendAsync(notAdmin);
         Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
         Assert.True(await Host.IsActiveAsync(a.AccessToken));
 
-        using var admin = new HttpRequestMessage(HttpMethod.Post, $"/admin/users/{user}/revoke");
+        using var admin = new HttpRequestMessage(HttpMethod.Post, $"/management/users/{user}/revoke");
         admin.Headers.Authorization = Basic("ops", OpsSecret);
         using var done = await Host.Client.SendAsync(admin);
         Assert.Equal(HttpStatusCode.OK, done.StatusCode);
@@ -119,5 +125,29 @@ public sealed class SessionManagementTests(HostFixture fixture) : IClassFixture<
         Assert.False(await Host.IsActiveAsync(b.AccessToken));
         using var refresh = await Host.RefreshAsync(b.RefreshToken);
         await AssertOAuthErrorAsync(refresh, "invalid_grant");
+    }
+
+    [Theory]
+    [InlineData("a/b")]
+    [InlineData("100%")]
+    [InlineData("50%2F50")]
+    [InlineData("x+y")]
+    [InlineData("with space")]
+    [InlineData("Zoë 山田")]
+    [InlineData("..")]
+    public async Task Force_logout_finds_a_user_whose_id_holds_reserved_characters(string user)
+    {
+        var login = await Host.LoginAsync(user + Guid.NewGuid().ToString("N")[..6]);
+        var userId = Assert.IsType<string>(new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(login.AccessToken).Subject);
+
+        // Percent-encoded as RFC 3986 §2.1 asks (every octet outside the unreserved set).
+        using var admin = new HttpRequestMessage(HttpMethod.Post, new Uri("/management/users/" + Uri.EscapeDataString(userId) + "/revoke", UriKind.Relative));
+        admin.Headers.Authorization = Basic("ops", OpsSecret);
+        using var done = await Host.Client.SendAsync(admin);
+        var json = await JsonAsync(done);
+        Assert.True(done.StatusCode == HttpStatusCode.OK, json.ToString());
+        Assert.Equal(userId, json.GetProperty("user_id").GetString());
+        Assert.Equal(1, json.GetProperty("revoked").GetInt32());
+        Assert.False(await Host.IsActiveAsync(login.AccessToken));
     }
 }

@@ -5,7 +5,13 @@ using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 namespace TokenService.Tests.Http;
 
 /// <summary>spa clients: refresh token only in the __Host- cookie, allowed origins only, CORS with credentials.</summary>
-public sealed class SpaClientTests(HostFixture fixture) : IClassFixture<HostFixture>
+public sealed class SpaClientTests(HostFixture fixture) : SpaClientTests<HostFixture>(fixture);
+
+/// <summary>The same tests against the Functions app (its HTTP functions invoked in-process).</summary>
+public sealed class SpaClientTestsOnFunctions(FunctionsHostFixture fixture) : SpaClientTests<FunctionsHostFixture>(fixture);
+
+public abstract class SpaClientTests<TFixture>(TFixture fixture) : IClassFixture<TFixture>
+    where TFixture : HostFixture
 {
     private TokenServiceTestHost Host => fixture.Host;
 

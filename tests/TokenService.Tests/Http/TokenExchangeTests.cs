@@ -9,7 +9,13 @@ using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 
 namespace TokenService.Tests.Http;
 
-public sealed class TokenExchangeTests(HostFixture fixture) : IClassFixture<HostFixture>
+public sealed class TokenExchangeTests(HostFixture fixture) : TokenExchangeTests<HostFixture>(fixture);
+
+/// <summary>The same tests against the Functions app (its HTTP functions invoked in-process).</summary>
+public sealed class TokenExchangeTestsOnFunctions(FunctionsHostFixture fixture) : TokenExchangeTests<FunctionsHostFixture>(fixture);
+
+public abstract class TokenExchangeTests<TFixture>(TFixture fixture) : IClassFixture<TFixture>
+    where TFixture : HostFixture
 {
     private TokenServiceTestHost Host => fixture.Host;
 
@@ -166,7 +172,15 @@ public sealed class TokenExchangeTests(HostFixture fixture) : IClassFixture<Host
     public async Task The_token_endpoint_takes_post_with_form_content_only()
     {
         using var get = await Host.Client.GetAsync("/oauth2/token");
-        await AssertOAuthErrorAsync(get, "invalid_request", HttpStatusCode.MethodNotAllowed);
+        if (Host.Kind == HostKind.Standalone)
+        {
+            await AssertOAuthErrorAsync(get, "invalid_request", HttpStatusCode.MethodNotAllowed);
+        }
+        else
+        {
+            // The Functions trigger declares POST and OPTIONS only: the host refuses other methods before our code.
+            Assert.Equal(HttpStatusCode.NotFound, get.StatusCode);
+        }
 
         using var json = new HttpRequestMessage(HttpMethod.Post, "/oauth2/token") { Content = new StringContent("{\"grant_type\":\"refresh_token\"}", Encoding.UTF8, "application/json") };
         json.Headers.Authorization = Basic("web", WebSecret);
@@ -210,6 +224,13 @@ public sealed class TokenExchangeTests(HostFixture fixture) : IClassFixture<Host
     {
         using var response = await Host.Client.GetAsync("/nope");
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
-        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        if (Host.Kind == HostKind.Standalone)
+        {
+            // The Functions host answers paths that no function declares itself; our code never sees them.
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            using var fileLike = await Host.Client.GetAsync("/foo.json");
+            Assert.Equal(HttpStatusCode.NotFound, fileLike.StatusCode);
+            Assert.Equal("application/problem+json", fileLike.Content.Headers.ContentType?.MediaType);
+        }
     }
 }

@@ -26,6 +26,12 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
     public readonly ConcurrentDictionary<string, int> Calls = new();
     public volatile int FailWithStatus;
 
+    /// <summary>The requests answered 401 (no token): method, path and how many body bytes they carried.</summary>
+    public readonly ConcurrentQueue<(string Method, string Path, int BodyLength)> Unauthenticated = new();
+
+    /// <summary>The WWW-Authenticate header of the 401 (Key Vault's documented form by default).</summary>
+    public string Challenge { get; set; } = "Bearer authorization=\"https://login.microsoftonline.com/72f988bf-0000-0000-0000-000000000000\", resource=\"https://vault.azure.net\"";
+
     /// <summary>The vault URL clients use, for kids and nextLinks (default: the loopback address).</summary>
     public Uri? PublicVaultUri { get; set; }
 
@@ -68,8 +74,11 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
         {
             if (ctx.Request.Headers.Authorization != "Bearer " + Token)
             {
+                using var body = new MemoryStream();
+                await ctx.Request.Body.CopyToAsync(body);
+                server.Unauthenticated.Enqueue((ctx.Request.Method, ctx.Request.Path.Value!, (int)body.Length));
                 ctx.Response.StatusCode = 401;
-                ctx.Response.Headers.WWWAuthenticate = "Bearer authorization=\"https://login.microsoftonline.com/72f988bf-0000-0000-0000-000000000000\", resource=\"https://vault.azure.net\"";
+                ctx.Response.Headers.WWWAuthenticate = server.Challenge;
                 return;
             }
 

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using Azure.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
@@ -28,7 +29,7 @@ public sealed class KeyVaultKeysClientTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _vault.DisposeAsync();
 
-    /// <summary>A client that knows the vault as https://myvault.vault.azure.net (routed to the in-test vault).</summary>
+    /// <summary>A client that knows the vault as https://myvault.vault.azure.net (routed to the in-test vault), verifying challenges.</summary>
     private KeyVaultKeysClient PublicClient(RecordingCredential credential)
     {
         _vault.PublicVaultUri = new Uri("https://myvault.vault.azure.net/");
@@ -55,11 +56,51 @@ public sealed class KeyVaultKeysClientTests : IAsyncLifetime
     {
         var policy = new KeyVaultChallengeAuthenticationPolicy(_credential);
         var vault = new Uri("https://contoso.vault.azure.net/");
-        Assert.True(policy.TryParse("Bearer authorization=\"https://login.microsoftonline.com/t1\", resource=\"https://vault.azure.net\"", vault, out var scope, out var tenant));
-        Assert.Equal("https://vault.azure.net/.default", scope);
-        Assert.Equal("t1", tenant);
-        Assert.False(policy.TryParse("Bearer authorization=\"https://login.microsoftonline.com/t1\", resource=\"https://management.azure.com\"", vault, out _, out _));
-        Assert.False(policy.TryParse("Basic realm=\"x\"", vault, out _, out _));
+        var challenge = policy.ParseChallenge("Bearer authorization=\"https://login.microsoftonline.com/t1\", resource=\"https://vault.azure.net\"", vault);
+        Assert.Equal(new KeyVaultChallengeAuthenticationPolicy.Challenge("https://vault.azure.net/.default", "t1"), challenge);
+        Assert.Throws<KeyVaultException>(() => policy.ParseChallenge("Bearer authorization=\"https://login.microsoftonline.com/t1\", resource=\"https://management.azure.com\"", vault));
+        Assert.Null(policy.ParseChallenge("Basic realm=\"x\"", vault));
+    }
+
+    [Theory]
+    [InlineData("Bearer authorization=\"https://login.microsoftonline.com/t1\", resource=\"https://vault.azure.net\"")]
+    [InlineData("Bearer authorization=\"https://login.microsoftonline.com/t1\", scope=\"https://vault.azure.net/.default\"")]
+    public async Task The_first_request_is_sent_without_its_body_and_with_it_once_the_challenge_is_answered(string challenge)
+    {
+        _vault.Challenge = challenge;
+        var credential = new RecordingCredential();
+        var client = PublicClient(credential);
+        var key = await client.CreateKeyAsync("probe", "EC-HSM", null, "P-256", new Dictionary<string, string> { ["activate-at"] = "1" }, default);
+
+        // The unauthenticated probe carried no body; the authorized request carried it (the tags came back).
+        Assert.Equal(("POST", "/keys/probe/create", 0), Assert.Single(_vault.Unauthenticated));
+        Assert.Equal(1, _vault.Count("create"));
+        Assert.Equal("1", key.Tags["activate-at"]);
+        var request = Assert.Single(credential.Requests);
+        Assert.Equal(["https://vault.azure.net/.default"], request.Scopes);
+        Assert.Equal("t1", request.TenantId);
+
+        // Once the challenge is known, bodies go with the token straight away.
+        var signature = await client.SignAsync(key.Kid, "ES256", new byte[32], default);
+        Assert.Equal(64, signature.Length);
+        Assert.Single(_vault.Unauthenticated);
+    }
+
+    [Theory]
+    [InlineData("Bearer authorization=\"https://login.microsoftonline.com/t1\", resource=\"https://management.azure.com\"", "management.azure.com")]
+    [InlineData("Bearer authorization=\"https://login.microsoftonline.com/t1\", scope=\"https://storage.azure.com/.default\"", "storage.azure.com")]
+    [InlineData("Bearer authorization=\"https://login.microsoftonline.com/t1\", resource=\"https://evil-vault.azure.net\"", "evil-vault.azure.net")]
+    public async Task A_challenge_for_a_foreign_domain_fails_with_a_clear_key_vault_error_and_no_token_is_requested(string challenge, string foreignHost)
+    {
+        _vault.Challenge = challenge;
+        var credential = new RecordingCredential();
+        var client = PublicClient(credential);
+
+        var error = await Assert.ThrowsAsync<KeyVaultException>(() => client.GetKeyAsync("k", null, default));
+        Assert.Contains($"'{foreignHost}'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("'myvault.vault.azure.net'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Keys:DisableChallengeResourceVerification", error.Message, StringComparison.Ordinal);
+        Assert.Empty(credential.Requests);
     }
 
     [Fact]
@@ -307,6 +348,26 @@ public sealed class KeyVaultHostTests : IAsyncLifetime
         _vault.OverrideBody = null;
         using var after = await _host.RefreshAsync(login.RefreshToken);
         Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+    }
+
+    [Fact]
+    public async Task Challenge_resource_verification_is_disabled_from_configuration()
+    {
+        // The in-test vault is 127.0.0.1 but challenges for https://vault.azure.net: only the setting lets the host use it.
+        await using var vault = await FakeKeyVaultServer.StartAsync();
+        var credential = new RecordingCredential();
+        await using var host = await TokenServiceTestHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["Keys:KeyVaultUri"] = vault.VaultUri.AbsoluteUri,
+            ["Keys:Algorithm"] = "ES256",
+            ["Keys:DisableChallengeResourceVerification"] = "true",
+        }, configure: builder => builder.Services.AddSingleton<TokenCredential>(credential));
+
+        var login = await host.LoginAsync("kv-config");
+        Assert.NotEmpty(login.AccessToken);
+        Assert.Equal(1, vault.Count("create"));
+        Assert.All(credential.Requests, r => Assert.Equal(["https://vault.azure.net/.default"], r.Scopes));
+        Assert.NotEmpty(credential.Requests);
     }
 
     [Fact]

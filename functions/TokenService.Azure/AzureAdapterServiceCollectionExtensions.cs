@@ -43,7 +43,10 @@ public static class AzureAdapterServiceCollectionExtensions
         var keys = configuration.GetSection(KeysOptions.SectionName).Get<KeysOptions>() ?? new KeysOptions();
         if (keys.UsesKeyVault)
         {
-            services.TryAddSingleton(sp => new KeyVaultKeysClient(new Uri(keys.KeyVaultUri!), Credential(sp)));
+            services.TryAddSingleton(sp => new KeyVaultKeysClient(
+                new Uri(keys.KeyVaultUri!),
+                Credential(sp),
+                new KeyVaultClientOptions { DisableChallengeResourceVerification = keys.DisableChallengeResourceVerification }));
             services.TryAddSingleton<ISigningKeyService, KeyVaultSigningKeyService>();
         }
 

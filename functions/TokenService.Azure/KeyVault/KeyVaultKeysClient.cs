@@ -52,17 +52,20 @@ public sealed class KeyVaultClientOptions : ClientOptions
 /// A small typed Key Vault keys client on Azure.Core's <see cref="HttpPipeline"/> (REST api-version 7.5): create,
 /// get, list versions, update and sign. 429 (with Retry-After), 5xx and transport failures are retried by the
 /// pipeline and then become <see cref="DependencyUnavailableException"/>: signing fails closed, never falls back.
+/// So does a 200 whose body is not the documented JSON (the HTTP layer answers 503 and the caller retries).
 /// </summary>
 public sealed class KeyVaultKeysClient
 {
     public const string ApiVersion = "7.5";
 
     private readonly HttpPipeline _pipeline;
+    private readonly Uri _vaultUri;
     private readonly string _vault;
 
     public KeyVaultKeysClient(Uri vaultUri, TokenCredential credential, KeyVaultClientOptions? options = null)
     {
         options ??= new KeyVaultClientOptions();
+        _vaultUri = vaultUri;
         _vault = vaultUri.AbsoluteUri.TrimEnd('/');
         _pipeline = HttpPipelineBuilder.Build(options, new KeyVaultChallengeAuthenticationPolicy(credential, !options.DisableChallengeResourceVerification));
     }
@@ -87,14 +90,14 @@ public sealed class KeyVaultKeysClient
         }
 
         using var json = await SendAsync(RequestMethod.Post, $"/keys/{Uri.EscapeDataString(name)}/create", body, cancellationToken);
-        return ReadBundle(json!.RootElement);
+        return ReadBundle(json!);
     }
 
     /// <summary>A key version (or the latest when <paramref name="version"/> is null); null when absent.</summary>
     public async Task<KeyVaultKey?> GetKeyAsync(string name, string? version, CancellationToken cancellationToken)
     {
         using var json = await SendAsync(RequestMethod.Get, $"/keys/{Uri.EscapeDataString(name)}/{Uri.EscapeDataString(version ?? string.Empty)}", null, cancellationToken, allowNotFound: true);
-        return json is null ? null : ReadBundle(json.RootElement);
+        return json is null ? null : ReadBundle(json);
     }
 
     /// <summary>All versions of a key (following nextLink); public keys are not included in list results.</summary>
@@ -104,23 +107,31 @@ public sealed class KeyVaultKeysClient
         string? next = $"{_vault}/keys/{Uri.EscapeDataString(name)}/versions?api-version={ApiVersion}&maxresults=25";
         while (next is not null)
         {
-            if (!next.StartsWith(_vault + "/", StringComparison.OrdinalIgnoreCase))
+            // The link is followed with the token, so it must stay in the vault. Compared as a URI, not as a string:
+            // Key Vault's documented list responses spell the default port (https://myvault.vault.azure.net:443/keys/…).
+            if (!Uri.TryCreate(next, UriKind.Absolute, out var nextUri) || !IsSameOrigin(nextUri, _vaultUri))
             {
                 throw new KeyVaultException(0, null, "Key Vault returned a nextLink outside the vault.");
             }
 
-            using var json = await SendAbsoluteAsync(RequestMethod.Get, next, null, cancellationToken, allowNotFound: true);
+            using var json = await SendAbsoluteAsync(RequestMethod.Get, nextUri.AbsoluteUri, null, cancellationToken, allowNotFound: true);
             if (json is null)
             {
                 break;
             }
 
-            foreach (var item in json.RootElement.GetProperty("value").EnumerateArray())
+            next = Read(json, "a key version list", root =>
             {
-                result.Add(ReadItem(item, item.GetProperty("kid").GetString()!));
-            }
+                foreach (var item in root.GetProperty("value").EnumerateArray())
+                {
+                    result.Add(ReadItem(item, RequiredString(item, "kid")));
+                }
 
-            next = json.RootElement.TryGetProperty("nextLink", out var link) && link.ValueKind == JsonValueKind.String ? link.GetString() : null;
+                // The last page's nextLink is absent, null or "" (Azure.Core's pageables stop on all three).
+                return root.TryGetProperty("nextLink", out var link) && link.ValueKind != JsonValueKind.Null && link.GetString() is { Length: > 0 } value
+                    ? value
+                    : null;
+            });
         }
 
         return result;
@@ -140,7 +151,7 @@ public sealed class KeyVaultKeysClient
         }
 
         using var json = await SendAsync(RequestMethod.Patch, $"/keys/{Uri.EscapeDataString(name)}/{Uri.EscapeDataString(version)}", body, cancellationToken);
-        return ReadBundle(json!.RootElement);
+        return ReadBundle(json!);
     }
 
     /// <summary>Signs a digest with a key version (<paramref name="kid"/> is the full key id URL); returns the raw signature.</summary>
@@ -153,8 +164,8 @@ public sealed class KeyVaultKeysClient
 
         var body = new JsonObject { ["alg"] = algorithm, ["value"] = Base64UrlEncoding.Encode(digest) };
         using var json = await SendAbsoluteAsync(RequestMethod.Post, $"{kid}/sign?api-version={ApiVersion}", body, cancellationToken);
-        return Base64UrlEncoding.DecodeStrict(json!.RootElement.GetProperty("value").GetString())
-            ?? throw new KeyVaultException(200, null, "Key Vault returned a signature that is not base64url.");
+        return Read(json!, "a key operation result", root => Base64UrlEncoding.DecodeStrict(RequiredString(root, "value"))
+            ?? throw new FormatException("The signature is not base64url."));
     }
 
     private Task<JsonDocument?> SendAsync(RequestMethod method, string path, JsonNode? body, CancellationToken cancellationToken, bool allowNotFound = false) =>
@@ -184,7 +195,14 @@ public sealed class KeyVaultKeysClient
         var response = message.Response;
         if (response.Status is 200 or 201)
         {
-            return JsonDocument.Parse(response.Content.ToMemory());
+            try
+            {
+                return JsonDocument.Parse(response.Content.ToMemory());
+            }
+            catch (JsonException ex)
+            {
+                throw Malformed("JSON", ex);
+            }
         }
 
         if (response.Status == 404 && allowNotFound)
@@ -225,18 +243,74 @@ public sealed class KeyVaultKeysClient
         return o;
     }
 
-    private static KeyVaultKey ReadBundle(JsonElement bundle)
+    /// <summary>Same scheme, host (case-insensitive) and effective port: "https://v.vault.azure.net:443" is "https://v.vault.azure.net".</summary>
+    private static bool IsSameOrigin(Uri a, Uri b) =>
+        string.Equals(a.Scheme, b.Scheme, StringComparison.OrdinalIgnoreCase)
+        && string.Equals(a.IdnHost, b.IdnHost, StringComparison.OrdinalIgnoreCase)
+        && a.Port == b.Port;
+
+    /// <summary>
+    /// A 200 whose body is not what the REST reference documents (a gateway's HTML page, a truncated or changed body)
+    /// is treated like an outage: the caller answers 503 and tries again later; no parse error escapes unhandled.
+    /// </summary>
+    private static DependencyUnavailableException Malformed(string what, Exception inner) =>
+        new("keyvault", $"Key Vault answered 200 with a body that is not {what}: {inner.Message}", null, inner);
+
+    private static T Read<T>(JsonDocument json, string what, Func<JsonElement, T> read)
+    {
+        try
+        {
+            return read(json.RootElement);
+        }
+        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or ArgumentException)
+        {
+            throw Malformed(what, ex);
+        }
+    }
+
+    private static string RequiredString(JsonElement element, string name) =>
+        element.GetProperty(name) is { ValueKind: JsonValueKind.String } value && value.GetString() is { Length: > 0 } text
+            ? text
+            : throw new FormatException($"\"{name}\" is not a non-empty string.");
+
+    /// <summary>A base64url member, checked here so that a bad key bundle is a Key Vault fault, not a broken JWKS later.</summary>
+    private static byte[] RequiredBase64Url(JsonElement element, string name) =>
+        Base64UrlEncoding.DecodeStrict(RequiredString(element, name)) is { Length: > 0 } bytes
+            ? bytes
+            : throw new FormatException($"\"{name}\" is not base64url.");
+
+    private static KeyVaultKey ReadBundle(JsonDocument json) => Read(json, "a key bundle", bundle =>
     {
         var key = bundle.GetProperty("key");
-        var kid = key.GetProperty("kid").GetString()!;
-        var kty = key.GetProperty("kty").GetString()!;
-        JsonWebKey? jwk = kty.StartsWith("RSA", StringComparison.Ordinal)
-            ? new JsonWebKey { Kty = "RSA", N = key.GetProperty("n").GetString(), E = key.GetProperty("e").GetString() }
-            : kty.StartsWith("EC", StringComparison.Ordinal)
-                ? new JsonWebKey { Kty = "EC", Crv = key.GetProperty("crv").GetString(), X = key.GetProperty("x").GetString(), Y = key.GetProperty("y").GetString() }
-                : null;
+        var kid = RequiredString(key, "kid");
+        var kty = RequiredString(key, "kty");
+        JsonWebKey? jwk = null;
+        if (kty.StartsWith("RSA", StringComparison.Ordinal))
+        {
+            // RFC 7518 §6.3.1.1: n is the unsigned modulus without leading zero octets, yet some libraries and HSMs emit a
+            // 0x00 sign octet (257 octets for a 2048-bit key); the Azure SDK's JsonWebKey trims it. Kept, it would change
+            // the RFC 7638 thumbprint and make VerificationKey refuse the key.
+            var n = RequiredBase64Url(key, "n");
+            if (n.Length > 1 && n[0] == 0)
+            {
+                n = n[1..];
+            }
+
+            jwk = new JsonWebKey { Kty = "RSA", N = Base64UrlEncoding.Encode(n), E = Base64UrlEncoding.Encode(RequiredBase64Url(key, "e")) };
+        }
+        else if (kty.StartsWith("EC", StringComparison.Ordinal))
+        {
+            jwk = new JsonWebKey
+            {
+                Kty = "EC",
+                Crv = RequiredString(key, "crv"),
+                X = Base64UrlEncoding.Encode(RequiredBase64Url(key, "x")),
+                Y = Base64UrlEncoding.Encode(RequiredBase64Url(key, "y")),
+            };
+        }
+
         return ReadItem(bundle, kid) with { PublicJwk = jwk };
-    }
+    });
 
     private static KeyVaultKey ReadItem(JsonElement item, string kid)
     {

@@ -6,6 +6,12 @@ public sealed class KeysOptions
     public const string SectionName = "Keys";
 
     public string? KeyVaultUri { get; set; }
+
+    /// <summary>
+    /// Accept a Key Vault authentication challenge whose resource is not the vault's domain (the Azure SDK's
+    /// <c>DisableChallengeResourceVerification</c>): only for a vault reached through another name, such as a proxy.
+    /// </summary>
+    public bool DisableChallengeResourceVerification { get; set; }
     public string KeyName { get; set; } = "token-signing";
 
     /// <summary><c>RS256</c> (default), <c>PS256</c> or <c>ES256</c>.</summary>

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Azure.Core;
+using Azure.Core.Pipeline;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -14,7 +15,8 @@ namespace TokenService.Tests.KeyVault;
 /// <summary>
 /// An in-test Key Vault answering the documented REST JSON (api-version 7.5) with real keys: create, get, list
 /// versions (paged with nextLink), update, sign; the 401 challenge for requests without a bearer token; the
-/// error envelope; and injectable 429/503 faults. Counts calls per operation.
+/// error envelope; and injectable 429/503 faults. Counts calls per operation. Clients may reach it under a public
+/// vault name (https://myvault.vault.azure.net) through <see cref="RouteToLoopback"/>.
 /// </summary>
 public sealed class FakeKeyVaultServer : IAsyncDisposable
 {
@@ -23,6 +25,27 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
     private readonly ConcurrentDictionary<string, List<Version>> _keys = new();
     public readonly ConcurrentDictionary<string, int> Calls = new();
     public volatile int FailWithStatus;
+
+    /// <summary>The requests answered 401 (no token): method, path and how many body bytes they carried.</summary>
+    public readonly ConcurrentQueue<(string Method, string Path, int BodyLength)> Unauthenticated = new();
+
+    /// <summary>The WWW-Authenticate header of the 401 (Key Vault's documented form by default).</summary>
+    public string Challenge { get; set; } = "Bearer authorization=\"https://login.microsoftonline.com/72f988bf-0000-0000-0000-000000000000\", resource=\"https://vault.azure.net\"";
+
+    /// <summary>The vault URL clients use, for kids and nextLinks (default: the loopback address).</summary>
+    public Uri? PublicVaultUri { get; set; }
+
+    /// <summary>Scheme and authority of nextLinks, e.g. "https://myvault.vault.azure.net:443" as in Key Vault's documented example.</summary>
+    public string? NextLinkBase { get; set; }
+
+    /// <summary>The last page's nextLink: null is JSON null; "" is an empty string.</summary>
+    public string? FinalNextLink { get; set; }
+
+    /// <summary>When set, authorized requests are answered 200 with this body (a gateway page, a changed API).</summary>
+    public volatile string? OverrideBody;
+
+    /// <summary>RSA moduli are returned with a leading 0x00 octet (257 octets for 2048 bits), as some HSMs do.</summary>
+    public volatile bool PrefixModulusWithZero;
 
     private sealed class Version
     {
@@ -51,8 +74,11 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
         {
             if (ctx.Request.Headers.Authorization != "Bearer " + Token)
             {
+                using var body = new MemoryStream();
+                await ctx.Request.Body.CopyToAsync(body);
+                server.Unauthenticated.Enqueue((ctx.Request.Method, ctx.Request.Path.Value!, (int)body.Length));
                 ctx.Response.StatusCode = 401;
-                ctx.Response.Headers.WWWAuthenticate = "Bearer authorization=\"https://login.microsoftonline.com/72f988bf-0000-0000-0000-000000000000\", resource=\"https://vault.azure.net\"";
+                ctx.Response.Headers.WWWAuthenticate = server.Challenge;
                 return;
             }
 
@@ -66,6 +92,14 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
             {
                 ctx.Response.Headers.RetryAfter = "1";
                 await Error(ctx, server.FailWithStatus, server.FailWithStatus == 429 ? "Throttled" : "ServiceUnavailable", "Injected fault.");
+                return;
+            }
+
+            if (server.OverrideBody is { } overrideBody)
+            {
+                ctx.Response.StatusCode = 200;
+                ctx.Response.ContentType = "application/json; charset=utf-8";
+                await ctx.Response.WriteAsync(overrideBody);
                 return;
             }
 
@@ -86,7 +120,24 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
         return ctx.Response.WriteAsJsonAsync(new JsonObject { ["error"] = new JsonObject { ["code"] = code, ["message"] = message } });
     }
 
-    private string Kid(string name, Version v) => $"{VaultUri.AbsoluteUri.TrimEnd('/')}/keys/{name}/{v.Id}";
+    private string PublicBase => (PublicVaultUri ?? VaultUri).AbsoluteUri.TrimEnd('/');
+
+    private string Kid(string name, Version v) => $"{PublicBase}/keys/{name}/{v.Id}";
+
+    /// <summary>
+    /// Routes a client's requests for the public vault name to this server (scheme, host and port rewritten), so the
+    /// client sees https://myvault.vault.azure.net while the test talks plain http on loopback.
+    /// </summary>
+    public HttpPipelineTransport RouteToLoopback() => new HttpClientTransport(new ToLoopbackHandler(VaultUri));
+
+    private sealed class ToLoopbackHandler(Uri target) : DelegatingHandler(new SocketsHttpHandler())
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            request.RequestUri = new UriBuilder(request.RequestUri!) { Scheme = target.Scheme, Host = target.Host, Port = target.Port }.Uri;
+            return base.SendAsync(request, cancellationToken);
+        }
+    }
 
     private JsonObject Attributes(Version v) => new() { ["enabled"] = v.Enabled, ["created"] = v.Created, ["updated"] = v.Created, ["recoveryLevel"] = "Recoverable+Purgeable" };
 
@@ -107,7 +158,7 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
         if (v.Rsa is { } rsa)
         {
             var p = rsa.ExportParameters(false);
-            key["n"] = Base64UrlEncoding.Encode(p.Modulus);
+            key["n"] = Base64UrlEncoding.Encode(PrefixModulusWithZero ? [0, .. p.Modulus!] : p.Modulus);
             key["e"] = Base64UrlEncoding.Encode(p.Exponent);
         }
         else
@@ -166,7 +217,7 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
         var skip = int.TryParse(ctx.Request.Query["$skiptoken"], out var s) ? s : 0;
         var page = versions.Skip(skip).Take(2).Select(v => (JsonNode)new JsonObject { ["kid"] = Kid(name, v), ["attributes"] = Attributes(v), ["tags"] = Tags(v) }).ToArray();
         var result = new JsonObject { ["value"] = new JsonArray(page) };
-        result["nextLink"] = skip + 2 < versions.Count ? $"{VaultUri.AbsoluteUri.TrimEnd('/')}/keys/{name}/versions?api-version=7.5&$skiptoken={skip + 2}" : null;
+        result["nextLink"] = skip + 2 < versions.Count ? $"{NextLinkBase ?? PublicBase}/keys/{name}/versions?api-version=7.5&$skiptoken={skip + 2}" : FinalNextLink;
         return Results.Json(result);
     }
 

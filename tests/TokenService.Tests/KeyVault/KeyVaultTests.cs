@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using Azure.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
@@ -28,6 +29,16 @@ public sealed class KeyVaultKeysClientTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _vault.DisposeAsync();
 
+    /// <summary>A client that knows the vault as https://myvault.vault.azure.net (routed to the in-test vault), verifying challenges.</summary>
+    private KeyVaultKeysClient PublicClient(RecordingCredential credential)
+    {
+        _vault.PublicVaultUri = new Uri("https://myvault.vault.azure.net/");
+        var options = new KeyVaultClientOptions { Transport = _vault.RouteToLoopback() };
+        options.Retry.MaxRetries = 1;
+        options.Retry.Delay = TimeSpan.FromMilliseconds(10);
+        return new KeyVaultKeysClient(_vault.PublicVaultUri, credential, options);
+    }
+
     [Fact]
     public async Task The_challenge_names_the_scope_and_tenant_the_token_is_requested_for()
     {
@@ -45,11 +56,162 @@ public sealed class KeyVaultKeysClientTests : IAsyncLifetime
     {
         var policy = new KeyVaultChallengeAuthenticationPolicy(_credential);
         var vault = new Uri("https://contoso.vault.azure.net/");
-        Assert.True(policy.TryParse("Bearer authorization=\"https://login.microsoftonline.com/t1\", resource=\"https://vault.azure.net\"", vault, out var scope, out var tenant));
-        Assert.Equal("https://vault.azure.net/.default", scope);
-        Assert.Equal("t1", tenant);
-        Assert.False(policy.TryParse("Bearer authorization=\"https://login.microsoftonline.com/t1\", resource=\"https://management.azure.com\"", vault, out _, out _));
-        Assert.False(policy.TryParse("Basic realm=\"x\"", vault, out _, out _));
+        var challenge = policy.ParseChallenge("Bearer authorization=\"https://login.microsoftonline.com/t1\", resource=\"https://vault.azure.net\"", vault);
+        Assert.Equal(new KeyVaultChallengeAuthenticationPolicy.Challenge("https://vault.azure.net/.default", "t1"), challenge);
+        Assert.Throws<KeyVaultException>(() => policy.ParseChallenge("Bearer authorization=\"https://login.microsoftonline.com/t1\", resource=\"https://management.azure.com\"", vault));
+        Assert.Null(policy.ParseChallenge("Basic realm=\"x\"", vault));
+    }
+
+    [Theory]
+    [InlineData("Bearer authorization=\"https://login.microsoftonline.com/t1\", resource=\"https://vault.azure.net\"")]
+    [InlineData("Bearer authorization=\"https://login.microsoftonline.com/t1\", scope=\"https://vault.azure.net/.default\"")]
+    public async Task The_first_request_is_sent_without_its_body_and_with_it_once_the_challenge_is_answered(string challenge)
+    {
+        _vault.Challenge = challenge;
+        var credential = new RecordingCredential();
+        var client = PublicClient(credential);
+        var key = await client.CreateKeyAsync("probe", "EC-HSM", null, "P-256", new Dictionary<string, string> { ["activate-at"] = "1" }, default);
+
+        // The unauthenticated probe carried no body; the authorized request carried it (the tags came back).
+        Assert.Equal(("POST", "/keys/probe/create", 0), Assert.Single(_vault.Unauthenticated));
+        Assert.Equal(1, _vault.Count("create"));
+        Assert.Equal("1", key.Tags["activate-at"]);
+        var request = Assert.Single(credential.Requests);
+        Assert.Equal(["https://vault.azure.net/.default"], request.Scopes);
+        Assert.Equal("t1", request.TenantId);
+
+        // Once the challenge is known, bodies go with the token straight away.
+        var signature = await client.SignAsync(key.Kid, "ES256", new byte[32], default);
+        Assert.Equal(64, signature.Length);
+        Assert.Single(_vault.Unauthenticated);
+    }
+
+    [Theory]
+    [InlineData("Bearer authorization=\"https://login.microsoftonline.com/t1\", resource=\"https://management.azure.com\"", "management.azure.com")]
+    [InlineData("Bearer authorization=\"https://login.microsoftonline.com/t1\", scope=\"https://storage.azure.com/.default\"", "storage.azure.com")]
+    [InlineData("Bearer authorization=\"https://login.microsoftonline.com/t1\", resource=\"https://evil-vault.azure.net\"", "evil-vault.azure.net")]
+    public async Task A_challenge_for_a_foreign_domain_fails_with_a_clear_key_vault_error_and_no_token_is_requested(string challenge, string foreignHost)
+    {
+        _vault.Challenge = challenge;
+        var credential = new RecordingCredential();
+        var client = PublicClient(credential);
+
+        var error = await Assert.ThrowsAsync<KeyVaultException>(() => client.GetKeyAsync("k", null, default));
+        Assert.Contains($"'{foreignHost}'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("'myvault.vault.azure.net'", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Keys:DisableChallengeResourceVerification", error.Message, StringComparison.Ordinal);
+        Assert.Empty(credential.Requests);
+    }
+
+    [Fact]
+    public async Task NextLinks_that_spell_the_default_port_are_followed()
+    {
+        var client = PublicClient(new RecordingCredential());
+        for (var i = 0; i < 5; i++)
+        {
+            await client.CreateKeyAsync("ported", "EC-HSM", null, "P-256", new Dictionary<string, string>(), default);
+        }
+
+        // As in Key Vault's documented list example: https://myvault.vault.azure.net:443/keys/…/versions?…
+        _vault.NextLinkBase = "https://MyVault.vault.azure.net:443";
+        var versions = await client.ListKeyVersionsAsync("ported", default);
+        Assert.Equal(5, versions.Count);
+        Assert.Equal(3, _vault.Count("list"));
+    }
+
+    [Theory]
+    [InlineData("https://myvault.vault.azure.net:8443")]
+    [InlineData("http://myvault.vault.azure.net")]
+    [InlineData("https://other.vault.azure.net")]
+    [InlineData("https://myvault.vault.azure.net.evil.example")]
+    public async Task NextLinks_to_another_scheme_host_or_port_are_refused(string nextLinkBase)
+    {
+        var client = PublicClient(new RecordingCredential());
+        for (var i = 0; i < 3; i++)
+        {
+            await client.CreateKeyAsync("elsewhere", "EC-HSM", null, "P-256", new Dictionary<string, string>(), default);
+        }
+
+        _vault.NextLinkBase = nextLinkBase;
+        var error = await Assert.ThrowsAsync<KeyVaultException>(() => client.ListKeyVersionsAsync("elsewhere", default));
+        Assert.Contains("nextLink", error.Message, StringComparison.Ordinal);
+        Assert.Equal(1, _vault.Count("list"));
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("")]
+    public async Task A_null_or_empty_nextLink_ends_paging(string? finalNextLink)
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            await _client.CreateKeyAsync("ends", "EC-HSM", null, "P-256", new Dictionary<string, string>(), default);
+        }
+
+        _vault.FinalNextLink = finalNextLink;
+        Assert.Equal(3, (await _client.ListKeyVersionsAsync("ends", default)).Count);
+        Assert.Equal(2, _vault.Count("list"));
+    }
+
+    private const string Kid = "https://myvault.vault.azure.net/keys/k/v1";
+
+    [Theory]
+    [InlineData("get", "<html>Bad gateway</html>")]
+    [InlineData("get", "")]
+    [InlineData("get", "null")]
+    [InlineData("get", "[]")]
+    [InlineData("get", "{}")]
+    [InlineData("get", "{\"key\":\"x\"}")]
+    [InlineData("get", "{\"key\":{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AQAB\",\"y\":\"AQAB\"}}")]
+    [InlineData("get", "{\"key\":{\"kid\":5,\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AQAB\",\"y\":\"AQAB\"}}")]
+    [InlineData("get", "{\"key\":{\"kid\":\"" + Kid + "\",\"kty\":\"RSA\",\"n\":7,\"e\":\"AQAB\"}}")]
+    [InlineData("get", "{\"key\":{\"kid\":\"" + Kid + "\",\"kty\":\"RSA\",\"n\":\"not base64url!\",\"e\":\"AQAB\"}}")]
+    [InlineData("get", "{\"key\":{\"kid\":\"" + Kid + "\",\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AQAB\"}}")]
+    [InlineData("get", "{\"key\":{\"kid\":\"" + Kid + "\",\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AQAB\",\"y\":\"AQAB\"},\"attributes\":{\"enabled\":\"yes\"}}")]
+    [InlineData("get", "{\"key\":{\"kid\":\"" + Kid + "\",\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AQAB\",\"y\":\"AQAB\"},\"attributes\":{\"created\":1e300}}")]
+    [InlineData("get", "{\"key\":{\"kid\":\"" + Kid + "\",\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AQAB\",\"y\":\"AQAB\"},\"tags\":{\"activate-at\":1}}")]
+    [InlineData("create", "{}")]
+    [InlineData("update", "{\"attributes\":{\"enabled\":false}}")]
+    [InlineData("list", "{}")]
+    [InlineData("list", "{\"value\":{}}")]
+    [InlineData("list", "{\"value\":[{\"attributes\":{\"enabled\":true}}]}")]
+    [InlineData("list", "{\"value\":[],\"nextLink\":5}")]
+    [InlineData("sign", "{}")]
+    [InlineData("sign", "{\"kid\":\"" + Kid + "\",\"value\":\"***\"}")]
+    public async Task A_200_whose_body_is_not_what_key_vault_documents_is_a_key_vault_outage(string operation, string body)
+    {
+        var client = PublicClient(new RecordingCredential());
+        _vault.OverrideBody = body;
+        Func<Task> call = operation switch
+        {
+            "get" => () => client.GetKeyAsync("k", "v1", default),
+            "create" => () => client.CreateKeyAsync("k", "EC-HSM", null, "P-256", new Dictionary<string, string>(), default),
+            "update" => () => client.UpdateKeyAsync("k", "v1", enabled: false, tags: null, default),
+            "list" => () => client.ListKeyVersionsAsync("k", default),
+            _ => () => client.SignAsync(Kid, "ES256", new byte[32], default),
+        };
+
+        var error = await Assert.ThrowsAsync<DependencyUnavailableException>(call);
+        Assert.Equal("keyvault", error.Dependency);
+    }
+
+    [Fact]
+    public async Task An_rsa_modulus_with_a_leading_zero_octet_is_trimmed_to_the_same_key()
+    {
+        var created = await _client.CreateKeyAsync("padded", "RSA-HSM", 2048, null, new Dictionary<string, string>(), default);
+        var thumbprint = created.PublicJwk!.ComputeThumbprint();
+
+        // 257 octets on the wire for a 2048-bit modulus.
+        _vault.PrefixModulusWithZero = true;
+        var padded = (await _client.GetKeyAsync("padded", created.Version, default))!.PublicJwk!;
+        Assert.Equal(2048, Base64UrlEncoding.DecodeStrict(padded.N)!.Length * 8);
+        Assert.Equal(thumbprint, padded.ComputeThumbprint());
+
+        var input = Encoding.ASCII.GetBytes("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0");
+        var signature = await _client.SignAsync(created.Kid, "RS256", SHA256.HashData(input), default);
+        using var verifier = VerificationKey.Create(padded);
+        Assert.NotNull(verifier);
+        Assert.True(verifier.Verify("RS256", input, signature));
     }
 
     [Theory]
@@ -171,6 +333,41 @@ public sealed class KeyVaultHostTests : IAsyncLifetime
 
         Assert.Equal(signs + 1, _vault.Count("sign"));
         Assert.Equal(reads, _vault.Count("get") + _vault.Count("list"));
+    }
+
+    [Fact]
+    public async Task A_key_vault_200_that_is_not_a_sign_result_answers_503()
+    {
+        var login = await _host.LoginAsync("kv-garbled");
+        _vault.OverrideBody = "<html><body>502 Bad Gateway</body></html>";
+        using (var refresh = await _host.RefreshAsync(login.RefreshToken))
+        {
+            await AssertOAuthErrorAsync(refresh, "temporarily_unavailable", HttpStatusCode.ServiceUnavailable);
+        }
+
+        _vault.OverrideBody = null;
+        using var after = await _host.RefreshAsync(login.RefreshToken);
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+    }
+
+    [Fact]
+    public async Task Challenge_resource_verification_is_disabled_from_configuration()
+    {
+        // The in-test vault is 127.0.0.1 but challenges for https://vault.azure.net: only the setting lets the host use it.
+        await using var vault = await FakeKeyVaultServer.StartAsync();
+        var credential = new RecordingCredential();
+        await using var host = await TokenServiceTestHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["Keys:KeyVaultUri"] = vault.VaultUri.AbsoluteUri,
+            ["Keys:Algorithm"] = "ES256",
+            ["Keys:DisableChallengeResourceVerification"] = "true",
+        }, configure: builder => builder.Services.AddSingleton<TokenCredential>(credential));
+
+        var login = await host.LoginAsync("kv-config");
+        Assert.NotEmpty(login.AccessToken);
+        Assert.Equal(1, vault.Count("create"));
+        Assert.All(credential.Requests, r => Assert.Equal(["https://vault.azure.net/.default"], r.Scopes));
+        Assert.NotEmpty(credential.Requests);
     }
 
     [Fact]

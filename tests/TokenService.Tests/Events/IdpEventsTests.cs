@@ -8,14 +8,27 @@ using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 namespace TokenService.Tests.Events;
 
 /// <summary>IdP deprovision events through the Event Grid webhook and SSF push (CONTRACT §5).</summary>
-public sealed class IdpEventsTests : IAsyncLifetime
+public sealed class IdpEventsTests : IdpEventsTestsBase
+{
+    protected override HostKind Kind => HostKind.Standalone;
+}
+
+/// <summary>The same deliveries to the Functions app's <c>/events/idp</c> and <c>/events/ssf</c> HTTP functions.</summary>
+public sealed class IdpEventsTestsOnFunctions : IdpEventsTestsBase
+{
+    protected override HostKind Kind => HostKind.Functions;
+}
+
+public abstract class IdpEventsTestsBase : IAsyncLifetime
 {
     private TokenServiceTestHost _host = null!;
+
+    protected abstract HostKind Kind { get; }
 
     public async Task InitializeAsync()
     {
         var idp = new TestIdp();
-        _host = await TokenServiceTestHost.StartAsync(new Dictionary<string, string?>
+        _host = await TokenServiceTestHost.StartAsync(Kind, new Dictionary<string, string?>
         {
             ["Idp:UserIdClaim"] = "oid",
             // The test IdP doubles as the Shared Signals transmitter.

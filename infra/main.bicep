@@ -11,7 +11,7 @@ param environmentName string
 @description('Primary location for all resources, e.g. westeurope.')
 param location string
 
-@description('Object id of the user or service principal running azd. When set, it may manage signing keys (Key Vault Crypto Officer) for operations and incident response.')
+@description('Object id of the user or service principal running azd. When set, it may manage signing keys (Key Vault Crypto Officer) for operations and incident response, and client secrets (Key Vault Secrets Officer).')
 param principalId string = ''
 
 @description('Exact issuer (iss) of the institutional IdP\'s ID tokens, e.g. https://login.microsoftonline.com/<tenant>/v2.0.')
@@ -30,11 +30,21 @@ param idpUserIdClaim string = 'oid'
 @description('Signing algorithm of access tokens; the Key Vault key type follows (RSA-HSM or EC-HSM).')
 param signingAlgorithm string = 'RS256'
 
-@description('Create the Event Grid subscription that delivers IdP events to the IdpEvents function. The function must exist first: run `azd up` once, then `azd env set CREATE_EVENT_SUBSCRIPTION true` and `azd provision`.')
-param createEventSubscription bool = false
+@description('Issuer (iss) of our tokens and base of the discovery URLs, e.g. https://tokens.example.edu once a custom domain is bound; empty: https://<the function app\'s default host name>.')
+param issuer string = ''
 
-@description('Name of an existing Event Grid partner topic (Microsoft Graph or Auth0) in the resource group to subscribe to as well; empty for none.')
-param partnerTopicName string = ''
+@description('Object ids of the principals (the IdP\'s relay, a provisioning job) that publish IdP events to the custom topic. The topic accepts Entra ID only, so each gets EventGrid Data Sender on it.')
+param eventPublisherPrincipalIds array = []
+
+@secure()
+@metadata({
+  azd: {
+    type: 'generate'
+    config: { length: 48, noSpecial: true }
+  }
+})
+@description('Events__WebhookSecret, stored in Key Vault and read by the app through a Key Vault reference. azd generates it once and keeps it in the environment\'s config; nobody types it.')
+param eventsWebhookSecret string
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
@@ -85,6 +95,7 @@ module keyVault 'modules/keyvault.bicep' = {
     name: 'kv-${resourceToken}'
     location: location
     tags: tags
+    eventsWebhookSecret: eventsWebhookSecret
   }
 }
 
@@ -102,6 +113,8 @@ module functionApp 'modules/functionapp.bicep' = {
     deploymentContainerUrl: '${storage.outputs.blobEndpoint}app-package-${functionAppName}'
     tableEndpoint: storage.outputs.tableEndpoint
     keyVaultUri: keyVault.outputs.uri
+    eventsWebhookReferenceUri: keyVault.outputs.eventsWebhookReferenceUri
+    issuer: issuer
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     idpIssuer: idpIssuer
     idpAudience: idpAudience
@@ -109,6 +122,8 @@ module functionApp 'modules/functionapp.bicep' = {
     idpUserIdClaim: idpUserIdClaim
     signingAlgorithm: signingAlgorithm
   }
+  // The app starts (and resolves its Key Vault reference) as soon as its settings are written: its roles first.
+  dependsOn: [ roles ]
 }
 
 module roles 'modules/roles.bicep' = {
@@ -123,18 +138,19 @@ module roles 'modules/roles.bicep' = {
   }
 }
 
+// The topic and the dead-letter identity; the subscriptions follow the code (infra/eventsubscriptions.bicep, deployed
+// by the postdeploy hook scripts/create-event-subscription.sh).
 module eventGrid 'modules/eventgrid.bicep' = {
   name: 'eventgrid'
   scope: rg
   params: {
     topicName: 'evgt-${resourceToken}'
+    deadLetterIdentityName: 'id-evgt-${resourceToken}'
     location: location
     tags: tags
-    functionAppId: functionApp.outputs.id
     storageAccountName: storage.outputs.name
     deadLetterContainerName: storage.outputs.deadLetterContainerName
-    createSubscription: createEventSubscription
-    partnerTopicName: partnerTopicName
+    publisherPrincipalIds: eventPublisherPrincipalIds
   }
 }
 
@@ -143,7 +159,14 @@ output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output TOKEN_SERVICE_URL string = functionApp.outputs.uri
+output TOKEN_SERVICE_ISSUER string = functionApp.outputs.issuer
+output AZURE_FUNCTION_PRINCIPAL_ID string = identity.outputs.principalId
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_URI string = keyVault.outputs.uri
 output AZURE_STORAGE_TABLE_URI string = storage.outputs.tableEndpoint
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_EVENTGRID_TOPIC_NAME string = eventGrid.outputs.topicName
 output AZURE_EVENTGRID_TOPIC_ENDPOINT string = eventGrid.outputs.topicEndpoint
+output AZURE_EVENTGRID_IDENTITY_ID string = eventGrid.outputs.deadLetterIdentityId
+output AZURE_EVENTGRID_DEADLETTER_CONTAINER string = storage.outputs.deadLetterContainerName
 output AZURE_CLIENT_ID string = identity.outputs.clientId

@@ -1,34 +1,75 @@
-// IdP events: a CloudEvents topic the IdP (or a relay) publishes to, and subscriptions delivering to the
-// IdpEvents function with retries and dead-lettering to blob storage (with the topic's own identity, since the
-// account has no shared keys).
+// IdP events: a CloudEvents topic the IdP (or a relay) publishes to with Entra ID (local auth is off, so every
+// publisher is granted EventGrid Data Sender here), and the identity Event Grid dead-letters with.
+//
+// The subscriptions themselves are not in this template: an AzureFunction destination is validated when the
+// subscription is created, so the IdpEvents function must already be deployed. scripts/create-event-subscription.sh
+// (azd postdeploy hook) deploys infra/eventsubscriptions.bicep after the code, so one `azd up` does both.
+//
+// Dead-lettering: the storage account has no shared keys, so Event Grid must write dead letters with a managed
+// identity of the topic that delivers the event. A Microsoft Graph or Auth0 partner topic is created by the
+// partner with no identity at all, so a SystemAssigned dead-letter identity on its subscription names an identity
+// that does not exist. Instead one user-assigned identity, created here and granted Storage Blob Data
+// Contributor on the dead-letter container only (not the account, which holds the sessions' tables and the app
+// package), is attached to the custom topic below and to the partner topic by the hook; both subscriptions
+// dead-letter with it. Dead-lettering without an identity is not an option: it needs shared-key access on the
+// account, which stays off.
 @description('Name of the custom topic for IdP events.')
 param topicName string
+@description('Name of the user-assigned identity Event Grid dead-letters with.')
+param deadLetterIdentityName string
 @description('Location of the topic.')
 param location string
 @description('Tags to apply.')
 param tags object
-@description('Resource id of the function app hosting the IdpEvents function.')
-param functionAppId string
 @description('Storage account for dead-lettered events.')
 param storageAccountName string
 @description('Blob container for dead-lettered events.')
 param deadLetterContainerName string
-@description('Create the subscriptions (the IdpEvents function must already be deployed).')
-param createSubscription bool
-@description('Existing partner topic (Microsoft Graph, Auth0) in this resource group to subscribe to; empty for none.')
-param partnerTopicName string = ''
+@description('Object ids of the principals (IdP relay, provisioning job) that publish IdP events to the topic.')
+param publisherPrincipalIds array = []
 
 var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+var eventGridDataSender = 'd5a91429-5739-47e2-a06b-3470a27159e7'
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
+
+  resource blobService 'blobServices' existing = {
+    name: 'default'
+
+    resource deadLetterContainer 'containers' existing = {
+      name: deadLetterContainerName
+    }
+  }
+}
+
+resource deadLetterIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: deadLetterIdentityName
+  location: location
+  tags: tags
+}
+
+// Write dead letters: Storage Blob Data Contributor on the dead-letter container only.
+resource deadLetterWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage::blobService::deadLetterContainer.id, deadLetterIdentity.id, storageBlobDataContributor)
+  scope: storage::blobService::deadLetterContainer
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
+    principalId: deadLetterIdentity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
 }
 
 resource topic 'Microsoft.EventGrid/topics@2022-06-15' = {
   name: topicName
   location: location
   tags: tags
-  identity: { type: 'SystemAssigned' }
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${deadLetterIdentity.id}': {}
+    }
+  }
   properties: {
     inputSchema: 'CloudEventSchemaV1_0'
     disableLocalAuth: true
@@ -36,57 +77,18 @@ resource topic 'Microsoft.EventGrid/topics@2022-06-15' = {
   }
 }
 
-resource deadLetterWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(storage.id, topic.id, storageBlobDataContributor)
-  scope: storage
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
-    principalId: topic.identity.principalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
-var delivery = {
-  destination: {
-    endpointType: 'AzureFunction'
+// Publishing with Entra ID (disableLocalAuth: no access keys or SAS): EventGrid Data Sender on this topic only.
+resource publishers 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for publisherPrincipalId in publisherPrincipalIds: {
+    name: guid(topic.id, publisherPrincipalId, eventGridDataSender)
+    scope: topic
     properties: {
-      resourceId: '${functionAppId}/functions/IdpEvents'
-      maxEventsPerBatch: 1
-      preferredBatchSizeInKilobytes: 64
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', eventGridDataSender)
+      principalId: publisherPrincipalId
     }
   }
-  eventDeliverySchema: 'CloudEventSchemaV1_0'
-  retryPolicy: {
-    maxDeliveryAttempts: 30
-    eventTimeToLiveInMinutes: 1440
-  }
-  deadLetterWithResourceIdentity: {
-    identity: { type: 'SystemAssigned' }
-    deadLetterDestination: {
-      endpointType: 'StorageBlob'
-      properties: {
-        resourceId: storage.id
-        blobContainerName: deadLetterContainerName
-      }
-    }
-  }
-}
+]
 
-resource subscription 'Microsoft.EventGrid/topics/eventSubscriptions@2022-06-15' = if (createSubscription) {
-  parent: topic
-  name: 'idp-events-to-function'
-  properties: delivery
-  dependsOn: [ deadLetterWriter ]
-}
-
-resource partnerTopic 'Microsoft.EventGrid/partnerTopics@2022-06-15' existing = if (!empty(partnerTopicName)) {
-  name: empty(partnerTopicName) ? 'none' : partnerTopicName
-}
-
-resource partnerSubscription 'Microsoft.EventGrid/partnerTopics/eventSubscriptions@2022-06-15' = if (createSubscription && !empty(partnerTopicName)) {
-  parent: partnerTopic
-  name: 'idp-partner-events-to-function'
-  properties: delivery
-}
-
+output topicName string = topic.name
 output topicEndpoint string = topic.properties.endpoint
+output deadLetterIdentityId string = deadLetterIdentity.id

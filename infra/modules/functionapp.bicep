@@ -1,5 +1,6 @@
 // Flex Consumption function app (dotnet-isolated 10.0) running as the user-assigned identity. App settings carry
-// the contract's configuration keys; none of them is a secret (storage, Key Vault and App Insights use Entra ID).
+// the contract's configuration keys; none of them holds a secret value: storage, Key Vault and App Insights use
+// Entra ID, and Events__WebhookSecret is a Key Vault reference resolved with the same identity.
 @description('Name of the function app.')
 param name string
 @description('Name of the Flex Consumption plan.')
@@ -20,6 +21,12 @@ param deploymentContainerUrl string
 param tableEndpoint string
 @description('Key Vault URI for signing keys (Keys__KeyVaultUri).')
 param keyVaultUri string
+@description('Versionless secret URI of Events__WebhookSecret in Key Vault (resolved as a Key Vault reference).')
+param eventsWebhookReferenceUri string
+@description('Issuer (iss) of our tokens; empty: https://<the app\'s default host name>.')
+param issuer string = ''
+@description('Microsoft Graph base URL for UserUpdated lookups; the app appends /v1.0/users/{id} and asks for <base>/.default. Empty: no lookups.')
+param graphEndpoint string = 'https://graph.microsoft.com'
 @description('Application Insights connection string (not a secret: ingestion requires Entra ID).')
 param appInsightsConnectionString string
 @description('Issuer of the IdP\'s ID tokens.')
@@ -63,6 +70,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Key Vault references resolve with the user-assigned identity (there is no system-assigned one).
+    keyVaultReferenceIdentity: identityId
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
@@ -89,17 +98,27 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       }
     }
   }
+}
 
-  resource settings 'config' = {
-    name: 'appsettings'
-    properties: {
+// The default host name is only known once the site exists (Flex Consumption may add a unique suffix), so the
+// issuer is derived from it here and the settings are written by a module that runs after the site.
+var effectiveIssuer = empty(issuer) ? 'https://${app.properties.defaultHostName}' : issuer
+
+module settings 'appsettings.bicep' = {
+  name: '${name}-appsettings'
+  params: {
+    appName: app.name
+    // Settings added outside the template (Clients__N__… with az functionapp config appsettings set) survive
+    // `azd provision`; the keys below always take the template's values.
+    currentSettings: list('${app.id}/config/appsettings', '2024-04-01').properties
+    settings: {
       AzureWebJobsStorage__accountName: storageAccountName
       AzureWebJobsStorage__credential: 'managedidentity'
       AzureWebJobsStorage__clientId: identityClientId
       AZURE_CLIENT_ID: identityClientId
       APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
       APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
-      TokenService__Issuer: 'https://${name}.azurewebsites.net'
+      TokenService__Issuer: effectiveIssuer
       Idp__Issuer: idpIssuer
       Idp__Audience: idpAudience
       Idp__JwksUri: idpJwksUri
@@ -108,9 +127,13 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       Keys__KeyVaultUri: keyVaultUri
       Keys__KeyName: 'token-signing'
       Keys__Algorithm: signingAlgorithm
-      // Clients__N__… are added per institution (secrets belong in Key Vault references, never in parameters).
-      // Events arrive through the Event Grid trigger (no webhook secret needed); set Events__WebhookSecret only
-      // if /events/idp is exposed through the standalone host instead.
+      // Required outside Development: without it the app does not start (start-up validation). A Key Vault
+      // reference, so the value is in no template, parameter file or deployment history.
+      Events__WebhookSecret: '@Microsoft.KeyVault(SecretUri=${eventsWebhookReferenceUri})'
+      // UserUpdated notifications carry ids only: the user is looked up with an app token (User.Read.All,
+      // granted by scripts/grant-graph-permission.sh, since Bicep cannot grant Graph app roles).
+      Events__GraphEndpoint: graphEndpoint
+      // Clients__N__… are added per institution; their secrets as Key Vault references, never in parameters.
     }
   }
 }
@@ -118,3 +141,4 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
 output id string = app.id
 output name string = app.name
 output uri string = 'https://${app.properties.defaultHostName}'
+output issuer string = effectiveIssuer

@@ -1,11 +1,18 @@
 // Key Vault Premium: HSM-backed signing keys (RSA-HSM / EC-HSM). RBAC authorization only, soft delete and purge
-// protection on, so a signing key can never be destroyed before every token it signed has expired.
+// protection on, so a signing key can never be destroyed before every token it signed has expired. Besides the
+// signing keys it holds the secrets the app reads through Key Vault references (Events__WebhookSecret, client
+// secrets added per institution).
 @description('Name of the vault (3-24 characters).')
 param name string
 @description('Location of the vault.')
 param location string
 @description('Tags to apply.')
 param tags object
+@secure()
+@description('Value of Events__WebhookSecret, stored as a secret; the app reads it through a Key Vault reference.')
+param eventsWebhookSecret string
+@description('Name of the secret holding Events__WebhookSecret.')
+param eventsWebhookSecretName string = 'events-webhook-secret'
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
@@ -25,6 +32,19 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   }
 }
 
+// Written through the control plane at provision time (no data-plane role needed); the app reads the latest
+// version, so a new value is picked up on the next reference refresh or restart.
+resource eventsWebhook 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: eventsWebhookSecretName
+  properties: {
+    value: eventsWebhookSecret
+    contentType: 'text/plain'
+  }
+}
+
 output name string = vault.name
 output id string = vault.id
 output uri string = vault.properties.vaultUri
+@description('Versionless URI of the Events__WebhookSecret secret, for a Key Vault reference.')
+output eventsWebhookReferenceUri string = eventsWebhook.properties.secretUri

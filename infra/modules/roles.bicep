@@ -7,7 +7,7 @@ param storageAccountName string
 param keyVaultName string
 @description('Application Insights component the app publishes telemetry to.')
 param appInsightsName string
-@description('Optional operator (the azd user) who may manage keys; empty for none.')
+@description('Optional operator (the azd user) who may manage keys and client secrets; empty for none.')
 param operatorPrincipalId string = ''
 
 // Built-in role definition ids.
@@ -15,6 +15,8 @@ var keyVaultCryptoUser = '12338af0-0e69-4776-bea7-57ae8d297424'
 var keyVaultCryptoOfficer = '14b46e9e-c2b7-41b4-b07b-48a6ebf60603'
 var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
+var keyVaultSecretsOfficer = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -49,6 +51,19 @@ resource rotator 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   scope: vault
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultCryptoOfficer)
+    principalId: functionPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Key Vault references in app settings (Events__WebhookSecret, client secrets): read secret values. Granted on the
+// vault rather than on the one secret so that client secrets added per institution resolve without a new
+// assignment each; the vault holds nothing but this service's keys and secrets (and this role reads no keys).
+resource secretsReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, functionPrincipalId, keyVaultSecretsUser)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUser)
     principalId: functionPrincipalId
     principalType: 'ServicePrincipal'
   }
@@ -92,6 +107,16 @@ resource operator 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!em
   scope: vault
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultCryptoOfficer)
+    principalId: operatorPrincipalId
+  }
+}
+
+// The operator also stores client secrets (Clients__N__Secret) in the vault for Key Vault references.
+resource operatorSecrets 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(operatorPrincipalId)) {
+  name: guid(vault.id, operatorPrincipalId, keyVaultSecretsOfficer)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsOfficer)
     principalId: operatorPrincipalId
   }
 }

@@ -1,4 +1,5 @@
+using TokenService.Hosting;
 using TokenService.Server;
 
-var app = TokenServiceHost.Build(args);
-await app.RunAsync();
+// A bad setting ends the process with exit code 1 and one line per bad setting (no stack trace).
+return await StartupValidation.RunAsync(() => TokenServiceHost.Build(args), Console.Error);

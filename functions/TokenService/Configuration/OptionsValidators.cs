@@ -198,8 +198,20 @@ public sealed class KeysOptionsValidator(IHostEnvironment environment, Microsoft
             errors.Add("Keys:PropagationTime must be shorter than Keys:RotationInterval.");
         }
 
-        var minimumRetention = tokenOptions.Value.AccessTokenLifetime + o.JwksMaxAge;
-        if (o.RetentionTime < minimumRetention)
+        // The cross-check needs valid TokenService options; when they are invalid their own validator reports it,
+        // and this one still reports every Keys error of the same start.
+        TimeSpan? accessTokenLifetime;
+        try
+        {
+            accessTokenLifetime = tokenOptions.Value.AccessTokenLifetime;
+        }
+        catch (OptionsValidationException)
+        {
+            accessTokenLifetime = null;
+        }
+
+        var minimumRetention = (accessTokenLifetime ?? TimeSpan.Zero) + o.JwksMaxAge;
+        if (accessTokenLifetime is not null && o.RetentionTime < minimumRetention)
         {
             errors.Add($"Keys:RetentionTime must be at least the access-token lifetime plus the JWKS cache age ({minimumRetention}), so no token outlives its key in the JWKS.");
         }

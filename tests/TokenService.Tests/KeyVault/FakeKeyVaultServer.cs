@@ -14,7 +14,7 @@ namespace TokenService.Tests.KeyVault;
 /// <summary>
 /// An in-test Key Vault answering the documented REST JSON (api-version 7.5) with real keys: create, get, list
 /// versions (paged with nextLink), update, sign; the 401 challenge for requests without a bearer token; the
-/// error envelope; and injectable 429/503 faults. Counts calls per operation.
+/// error envelope; injectable 429/503 faults and slow key creation. Counts calls per operation.
 /// </summary>
 public sealed class FakeKeyVaultServer : IAsyncDisposable
 {
@@ -23,6 +23,9 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
     private readonly ConcurrentDictionary<string, List<Version>> _keys = new();
     public readonly ConcurrentDictionary<string, int> Calls = new();
     public volatile int FailWithStatus;
+
+    /// <summary>Runs while a key is being created (after its material exists, before it is answered): a slow HSM.</summary>
+    public volatile Action? OnCreate;
 
     private sealed class Version
     {
@@ -145,6 +148,7 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
             v.Tags = tags.ToDictionary(t => t.Key, t => (string)t.Value!);
         }
 
+        OnCreate?.Invoke();
         lock (_keys)
         {
             _keys.GetOrAdd(name, _ => []).Add(v);

@@ -13,6 +13,7 @@ internal sealed partial class KeyRotationHostedService(ISigningKeyService keys, 
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // On the injected TimeProvider, not wall-clock time: a fake clock in tests runs the check by advancing.
         using var timer = new PeriodicTimer(options.Value.CheckInterval, time);
         do
         {

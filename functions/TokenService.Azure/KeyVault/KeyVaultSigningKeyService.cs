@@ -13,7 +13,8 @@ namespace TokenService.Azure.KeyVault;
 /// Signing keys in Key Vault (HSM-backed: <c>RSA-HSM</c> 2048 for RS256/PS256, <c>EC-HSM</c> P-256 for ES256).
 /// The private key never leaves the vault: the service hashes the JWS signing input and asks Key Vault to sign
 /// the digest (one call per issued token). Each version of <c>Keys:KeyName</c> carries its activation time in
-/// the tag <c>activate-at</c> (Unix seconds), so every instance derives the same lifecycle; a removed key is
+/// the tag <c>activate-at</c> (Unix seconds), so every instance derives the same lifecycle; a new version gets
+/// that tag in a second call, once it exists, and is ignored until then; a removed key is
 /// disabled (soft delete and purge protection keep it recoverable). Public keys are cached: JWKS and validation
 /// make no Key Vault call.
 /// </summary>
@@ -61,17 +62,32 @@ public sealed class KeyVaultSigningKeyService(KeyVaultKeysClient client, IOption
         return keys;
     }
 
-    protected override async Task<StoredSigningKey> CreateKeyAsync(DateTimeOffset activatesAt, CancellationToken cancellationToken)
+    protected override async Task<NewSigningKey> CreateKeyAsync(CancellationToken cancellationToken)
     {
-        var tags = new Dictionary<string, string>
-        {
-            [ActivateAtTag] = activatesAt.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture),
-            ["alg"] = Options.Algorithm,
-            ["managed-by"] = "token-service",
-        };
+        // Created without activate-at: LoadKeysAsync (on every instance) skips the version until PublishKeyAsync
+        // tags it, so it is published only with an activation time read after it exists.
+        var tags = ManagedTags();
         var bundle = IsEc
             ? await client.CreateKeyAsync(Options.KeyName, "EC-HSM", null, "P-256", tags, cancellationToken)
             : await client.CreateKeyAsync(Options.KeyName, "RSA-HSM", 2048, null, tags, cancellationToken);
+        return new NewSigningKey(bundle.Kid, Options.Algorithm, WithAlg(bundle.PublicJwk!), bundle.Created);
+    }
+
+    protected override async Task<StoredSigningKey> PublishKeyAsync(NewSigningKey key, DateTimeOffset activatesAt, CancellationToken cancellationToken)
+    {
+        // Whole seconds: a future activation rounds up, so that the tag never shortens the propagation time; one
+        // due now (the first key) rounds down, so that it signs at once.
+        var seconds = activatesAt.ToUnixTimeSeconds();
+        if (activatesAt > Time.GetUtcNow() && DateTimeOffset.FromUnixTimeSeconds(seconds) < activatesAt)
+        {
+            seconds++;
+        }
+
+        var tags = ManagedTags();
+        tags[ActivateAtTag] = seconds.ToString(CultureInfo.InvariantCulture);
+
+        // Update replaces all tags: ManagedTags repeats the ones written at creation.
+        var bundle = await client.UpdateKeyAsync(Options.KeyName, VersionOf(key.ProviderKeyId), enabled: null, tags, cancellationToken);
         var stored = ToStored(bundle);
         _publicKeys[bundle.Kid] = stored;
         return stored;
@@ -79,8 +95,7 @@ public sealed class KeyVaultSigningKeyService(KeyVaultKeysClient client, IOption
 
     protected override async Task RemoveKeyAsync(KeyVersionInfo key, CancellationToken cancellationToken)
     {
-        var version = key.ProviderKeyId[(key.ProviderKeyId.LastIndexOf('/') + 1)..];
-        await client.UpdateKeyAsync(Options.KeyName, version, enabled: false, tags: null, cancellationToken);
+        await client.UpdateKeyAsync(Options.KeyName, VersionOf(key.ProviderKeyId), enabled: false, tags: null, cancellationToken);
         _publicKeys.TryRemove(key.ProviderKeyId, out _);
     }
 
@@ -97,13 +112,22 @@ public sealed class KeyVaultSigningKeyService(KeyVaultKeysClient client, IOption
         return await client.SignAsync(key.ProviderKeyId, key.Algorithm, digest, cancellationToken);
     }
 
+    private Dictionary<string, string> ManagedTags() => new()
+    {
+        ["alg"] = Options.Algorithm,
+        ["managed-by"] = "token-service",
+    };
+
+    private static string VersionOf(string kid) => kid[(kid.LastIndexOf('/') + 1)..];
+
+    private JsonWebKey WithAlg(JsonWebKey jwk) =>
+        new() { Kty = jwk.Kty, N = jwk.N, E = jwk.E, Crv = jwk.Crv, X = jwk.X, Y = jwk.Y, Alg = Options.Algorithm, Use = "sig" };
+
     private StoredSigningKey ToStored(KeyVaultKey bundle)
     {
         var activatesAt = bundle.Tags.TryGetValue(ActivateAtTag, out var value) && long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
             ? DateTimeOffset.FromUnixTimeSeconds(seconds)
             : bundle.Created;
-        var jwk = bundle.PublicJwk!;
-        var withAlg = new JsonWebKey { Kty = jwk.Kty, N = jwk.N, E = jwk.E, Crv = jwk.Crv, X = jwk.X, Y = jwk.Y, Alg = Options.Algorithm, Use = "sig" };
-        return new StoredSigningKey(new KeyVersionInfo(bundle.Kid, bundle.Created, activatesAt), Options.Algorithm, withAlg);
+        return new StoredSigningKey(new KeyVersionInfo(bundle.Kid, bundle.Created, activatesAt), Options.Algorithm, WithAlg(bundle.PublicJwk!));
     }
 }

@@ -104,4 +104,17 @@ public static class KeyLifecyclePolicy
 
         return new KeyLifecyclePlan(published, toRemove, create, next);
     }
+
+    /// <summary>
+    /// The activation time of a key created for <see cref="KeyLifecyclePlan.CreateKeyActivatingAt"/>, fixed once
+    /// the key exists (<paramref name="existsAt"/>, read after creating it): never before the planned time, and
+    /// never less than <see cref="KeysOptions.PropagationTime"/> after the key exists, because no validator can
+    /// learn a key before then and creating one can take seconds. The first key signs as soon as it exists: no
+    /// cache can hold an older key set.
+    /// </summary>
+    public static DateTimeOffset ActivationOfNewKey(DateTimeOffset planned, bool isFirstKey, DateTimeOffset existsAt, KeysOptions options)
+    {
+        var earliest = isFirstKey ? existsAt : existsAt + options.PropagationTime;
+        return earliest > planned ? earliest : planned;
+    }
 }

@@ -8,10 +8,16 @@ namespace TokenService.Keys;
 public sealed record StoredSigningKey(KeyVersionInfo Info, string Algorithm, JsonWebKey PublicJwk);
 
 /// <summary>
+/// A key version its provider has created but not yet stored with an activation time: no instance loads,
+/// publishes or signs with it until <see cref="LifecycleSigningKeyService"/> publishes it.
+/// </summary>
+public sealed record NewSigningKey(string ProviderKeyId, string Algorithm, JsonWebKey PublicJwk, DateTimeOffset CreatedAt);
+
+/// <summary>
 /// The part every key provider shares: the published key set is derived by <see cref="KeyLifecyclePolicy"/> from
 /// the stored keys and cached until the next lifecycle transition or reload, so JWKS and validation cost no
 /// provider call; the rotation check removes, creates (verifying the new key's first signature with its public
-/// key before it is ever used) and reloads.
+/// key before it is published), publishes the new key with an activation time read once it exists, and reloads.
 /// </summary>
 public abstract partial class LifecycleSigningKeyService : ISigningKeyService
 {
@@ -38,7 +44,11 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
 
     protected abstract Task<IReadOnlyList<StoredSigningKey>> LoadKeysAsync(CancellationToken cancellationToken);
 
-    protected abstract Task<StoredSigningKey> CreateKeyAsync(DateTimeOffset activatesAt, CancellationToken cancellationToken);
+    /// <summary>Creates a key version that is not published yet: it has no activation time, so no instance loads it.</summary>
+    protected abstract Task<NewSigningKey> CreateKeyAsync(CancellationToken cancellationToken);
+
+    /// <summary>Stores a created key's activation time, which publishes it: from then on every instance loads it.</summary>
+    protected abstract Task<StoredSigningKey> PublishKeyAsync(NewSigningKey key, DateTimeOffset activatesAt, CancellationToken cancellationToken);
 
     protected abstract Task RemoveKeyAsync(KeyVersionInfo key, CancellationToken cancellationToken);
 
@@ -67,11 +77,17 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
                 actions.Add("removed " + key.ProviderKeyId);
             }
 
-            if (plan.CreateKeyActivatingAt is { } activatesAt)
+            if (plan.CreateKeyActivatingAt is { } plannedActivation)
             {
-                var created = await CreateKeyAsync(activatesAt, cancellationToken);
+                var created = await CreateKeyAsync(cancellationToken);
                 await VerifyFirstSignatureAsync(created, cancellationToken);
-                actions.Add($"created {created.Info.ProviderKeyId} activating {activatesAt:O}");
+
+                // Validators can learn the key only once it exists, so its activation is measured from the clock
+                // read now, after creating it (seconds for an HSM key) and checking it, not from `now` read before:
+                // otherwise the time creation took would come out of the propagation time.
+                var activatesAt = KeyLifecyclePolicy.ActivationOfNewKey(plannedActivation, isFirstKey: stored.Count == 0, Time.GetUtcNow(), Options);
+                var published = await PublishKeyAsync(created, activatesAt, cancellationToken);
+                actions.Add($"created {published.Info.ProviderKeyId} activating {published.Info.ActivatesAt:O}");
             }
 
             _stored = actions.Count > 0 ? await LoadKeysAsync(cancellationToken) : stored;
@@ -160,15 +176,16 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
         return new Snapshot(new SigningKeySet(keys, now), validUntil);
     }
 
-    private async Task VerifyFirstSignatureAsync(StoredSigningKey created, CancellationToken cancellationToken)
+    /// <summary>Checked before the key is published, so that a key whose signatures do not verify is never in a JWKS.</summary>
+    private async Task VerifyFirstSignatureAsync(NewSigningKey created, CancellationToken cancellationToken)
     {
-        var key = new SigningKey(created.Info.ProviderKeyId, created.Algorithm, created.PublicJwk, SigningKeyState.Pending, created.Info.CreatedAt);
+        var key = new SigningKey(created.ProviderKeyId, created.Algorithm, created.PublicJwk, SigningKeyState.Pending, created.CreatedAt);
         var probe = System.Text.Encoding.ASCII.GetBytes("eyJhbGciOiJwcm9iZSJ9.cHJvYmU");
         var signature = await SignAsync(key, probe, cancellationToken);
         if (!key.Verifier.Verify(created.Algorithm, probe, signature))
         {
-            await RemoveKeyAsync(created.Info, cancellationToken);
-            throw new InvalidOperationException($"The new signing key {created.Info.ProviderKeyId} produced a signature its public key does not verify; it was removed.");
+            await RemoveKeyAsync(new KeyVersionInfo(created.ProviderKeyId, created.CreatedAt, created.CreatedAt), cancellationToken);
+            throw new InvalidOperationException($"The new signing key {created.ProviderKeyId} produced a signature its public key does not verify; it was removed.");
         }
     }
 

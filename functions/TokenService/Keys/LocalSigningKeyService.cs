@@ -16,6 +16,7 @@ namespace TokenService.Keys;
 public sealed partial class LocalSigningKeyService : LifecycleSigningKeyService, IDisposable
 {
     private readonly ConcurrentDictionary<string, AsymmetricAlgorithm> _privateKeys = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, LocalKeyEntry> _unpublished = new(StringComparer.Ordinal);
 
     public LocalSigningKeyService(IOptions<KeysOptions> options, TimeProvider time, ILogger<LocalSigningKeyService> logger)
         : base(options.Value, time, logger)
@@ -56,10 +57,26 @@ public sealed partial class LocalSigningKeyService : LifecycleSigningKeyService,
         return Task.FromResult(keys);
     }
 
-    protected override Task<StoredSigningKey> CreateKeyAsync(DateTimeOffset activatesAt, CancellationToken cancellationToken)
+    protected override Task<NewSigningKey> CreateKeyAsync(CancellationToken cancellationToken)
     {
+        var pem = CreatePrivateKeyPem(Options.Algorithm);
+
+        // Read after generating the key (an RSA key takes a noticeable time): it exists from here. It stays in
+        // memory, out of the file, until it is published with its activation time.
+        var entry = new LocalKeyEntry { Id = Guid.NewGuid().ToString("N"), Algorithm = Options.Algorithm, CreatedAt = Time.GetUtcNow(), PrivateKeyPem = pem };
+        _unpublished[entry.Id] = entry;
+        return Task.FromResult(new NewSigningKey(entry.Id, entry.Algorithm, PublicJwk(entry), entry.CreatedAt));
+    }
+
+    protected override Task<StoredSigningKey> PublishKeyAsync(NewSigningKey key, DateTimeOffset activatesAt, CancellationToken cancellationToken)
+    {
+        if (!_unpublished.TryRemove(key.ProviderKeyId, out var entry))
+        {
+            throw new InvalidOperationException($"No unpublished local key {key.ProviderKeyId}.");
+        }
+
+        entry.ActivatesAt = activatesAt;
         var file = ReadFile();
-        var entry = CreateEntry(Options.Algorithm, Time.GetUtcNow(), activatesAt);
         file.Keys.Add(entry);
         WriteFile(file);
         LogCreatedKey(Logger, KeyFilePath);
@@ -68,6 +85,7 @@ public sealed partial class LocalSigningKeyService : LifecycleSigningKeyService,
 
     protected override Task RemoveKeyAsync(KeyVersionInfo key, CancellationToken cancellationToken)
     {
+        _unpublished.TryRemove(key.ProviderKeyId, out _);
         var file = ReadFile();
         file.Keys.RemoveAll(e => e.Id == key.ProviderKeyId);
         WriteFile(file);
@@ -79,7 +97,11 @@ public sealed partial class LocalSigningKeyService : LifecycleSigningKeyService,
         return Task.CompletedTask;
     }
 
-    private StoredSigningKey Materialize(LocalKeyEntry entry)
+    private StoredSigningKey Materialize(LocalKeyEntry entry) =>
+        new(new KeyVersionInfo(entry.Id, entry.CreatedAt, entry.ActivatesAt ?? entry.CreatedAt), entry.Algorithm, PublicJwk(entry));
+
+    /// <summary>The entry's public key; its private key is kept for signing.</summary>
+    private JsonWebKey PublicJwk(LocalKeyEntry entry)
     {
         var privateKey = _privateKeys.GetOrAdd(entry.Id, _ =>
         {
@@ -87,10 +109,9 @@ public sealed partial class LocalSigningKeyService : LifecycleSigningKeyService,
             created.ImportFromPem(entry.PrivateKeyPem);
             return created;
         });
-        var jwk = privateKey is RSA rsa
+        return privateKey is RSA rsa
             ? JsonWebKey.FromRsa(rsa.ExportParameters(false), entry.Algorithm)
             : JsonWebKey.FromEc(((ECDsa)privateKey).ExportParameters(false), entry.Algorithm);
-        return new StoredSigningKey(new KeyVersionInfo(entry.Id, entry.CreatedAt, entry.ActivatesAt ?? entry.CreatedAt), entry.Algorithm, jwk);
     }
 
     private LocalKeyFile ReadFile() =>
@@ -112,21 +133,16 @@ public sealed partial class LocalSigningKeyService : LifecycleSigningKeyService,
         File.Move(temp, path, overwrite: true);
     }
 
-    internal static LocalKeyEntry CreateEntry(string algorithm, DateTimeOffset now, DateTimeOffset activatesAt)
+    private static string CreatePrivateKeyPem(string algorithm)
     {
-        string pem;
         if (JwsAlgorithms.IsRsa(algorithm))
         {
             using var rsa = RSA.Create(2048);
-            pem = rsa.ExportPkcs8PrivateKeyPem();
-        }
-        else
-        {
-            using var ecdsa = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-            pem = ecdsa.ExportPkcs8PrivateKeyPem();
+            return rsa.ExportPkcs8PrivateKeyPem();
         }
 
-        return new LocalKeyEntry { Id = Guid.NewGuid().ToString("N"), Algorithm = algorithm, CreatedAt = now, ActivatesAt = activatesAt, PrivateKeyPem = pem };
+        using var ecdsa = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        return ecdsa.ExportPkcs8PrivateKeyPem();
     }
 
     public void Dispose()

@@ -15,8 +15,8 @@ namespace TokenService.Tests.KeyVault;
 /// <summary>
 /// An in-test Key Vault answering the documented REST JSON (api-version 7.5) with real keys: create, get, list
 /// versions (paged with nextLink), update, sign; the 401 challenge for requests without a bearer token; the
-/// error envelope; and injectable 429/503 faults. Counts calls per operation. Clients may reach it under a public
-/// vault name (https://myvault.vault.azure.net) through <see cref="RouteToLoopback"/>.
+/// error envelope; injectable 429/503 faults and slow key creation. Counts calls per operation. Clients may reach it
+/// under a public vault name (https://myvault.vault.azure.net) through <see cref="RouteToLoopback"/>.
 /// </summary>
 public sealed class FakeKeyVaultServer : IAsyncDisposable
 {
@@ -46,6 +46,9 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
 
     /// <summary>RSA moduli are returned with a leading 0x00 octet (257 octets for 2048 bits), as some HSMs do.</summary>
     public volatile bool PrefixModulusWithZero;
+
+    /// <summary>Runs while a key is being created (after its material exists, before it is answered): a slow HSM.</summary>
+    public volatile Action? OnCreate;
 
     private sealed class Version
     {
@@ -196,6 +199,7 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
             v.Tags = tags.ToDictionary(t => t.Key, t => (string)t.Value!);
         }
 
+        OnCreate?.Invoke();
         lock (_keys)
         {
             _keys.GetOrAdd(name, _ => []).Add(v);

@@ -3,9 +3,13 @@ using System.Security.Cryptography;
 using System.Text;
 using Azure.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using TokenService.Azure.KeyVault;
+using TokenService.Configuration;
+using TokenService.Keys;
 using TokenService.Tests.Infrastructure;
 using TokenService.Validation.Jose;
 using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
@@ -394,5 +398,79 @@ public sealed class KeyVaultHostTests : IAsyncLifetime
         _vault.FailWithStatus = 0;
         using var after = await _host.RefreshAsync(login.RefreshToken);
         Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+    }
+}
+
+/// <summary>
+/// Issue 19: a new key is published the propagation time before it signs, measured from when Key Vault has
+/// created it, however long that took; until its activation time is written no instance publishes it.
+/// </summary>
+public sealed class KeyVaultNewKeysTests : IAsyncLifetime
+{
+    private static readonly DateTimeOffset Start = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+    private static readonly TimeSpan CreationTime = TimeSpan.FromSeconds(30);
+    private readonly FakeTimeProvider _time = new(Start);
+    private readonly KeysOptions _options = new()
+    {
+        KeyName = "rotating",
+        Algorithm = "ES256",
+        RotationInterval = TimeSpan.FromDays(90),
+        PropagationTime = TimeSpan.FromDays(2),
+        RetentionTime = TimeSpan.FromDays(2),
+    };
+
+    private FakeKeyVaultServer _vault = null!;
+    private KeyVaultKeysClient _client = null!;
+    private KeyVaultSigningKeyService _keys = null!;
+
+    public async Task InitializeAsync()
+    {
+        _vault = await FakeKeyVaultServer.StartAsync();
+        _options.KeyVaultUri = _vault.VaultUri.AbsoluteUri;
+        var clientOptions = new KeyVaultClientOptions { DisableChallengeResourceVerification = true };
+        clientOptions.Retry.MaxRetries = 0;
+        _client = new KeyVaultKeysClient(_vault.VaultUri, new RecordingCredential(), clientOptions);
+        _keys = new KeyVaultSigningKeyService(_client, Microsoft.Extensions.Options.Options.Create(_options), _time, NullLogger<KeyVaultSigningKeyService>.Instance);
+    }
+
+    public async Task DisposeAsync() => await _vault.DisposeAsync();
+
+    [Fact]
+    public async Task The_next_keys_activation_is_the_propagation_time_after_key_vault_created_it()
+    {
+        await _keys.RunRotationCheckAsync(CancellationToken.None);
+        _time.Advance(_options.RotationInterval - _options.PropagationTime); // the next key is due
+
+        DateTimeOffset? existsAt = null;
+        _vault.OnCreate = () =>
+        {
+            _time.Advance(CreationTime);
+            existsAt = _time.GetUtcNow();
+        };
+        var result = await _keys.RunRotationCheckAsync(CancellationToken.None);
+
+        Assert.True(result.Changed, result.Summary);
+        Assert.NotNull(existsAt);
+        var pending = Assert.Single((await _keys.GetKeySetAsync(CancellationToken.None)).Published, k => k.State == SigningKeyState.Pending);
+        Assert.True(
+            pending.ActivatesAt >= existsAt + _options.PropagationTime,
+            $"the key existed at {existsAt:O} but activates at {pending.ActivatesAt:O}: less than the propagation time later");
+
+        // What other instances read: the tag, in whole seconds, not rounded into the propagation time.
+        var version = Assert.Single(await _client.ListKeyVersionsAsync(_options.KeyName, CancellationToken.None), v => v.Kid == pending.ProviderKeyId);
+        Assert.True(long.Parse(version.Tags[KeyVaultSigningKeyService.ActivateAtTag], System.Globalization.CultureInfo.InvariantCulture) >= (existsAt.Value + _options.PropagationTime).ToUnixTimeSeconds());
+    }
+
+    [Fact]
+    public async Task A_created_version_without_an_activation_time_is_not_published()
+    {
+        var first = Assert.Single((await _keys.GetKeySetAsync(CancellationToken.None)).Published);
+
+        // As left by an instance that stopped between creating a key and writing its activation time.
+        await _client.CreateKeyAsync(_options.KeyName, "EC-HSM", null, "P-256", new Dictionary<string, string> { ["managed-by"] = "token-service" }, CancellationToken.None);
+        _time.Advance(TimeSpan.FromMinutes(10)); // past the reload interval
+
+        var set = await _keys.GetKeySetAsync(CancellationToken.None);
+        Assert.Equal(first.ProviderKeyId, Assert.Single(set.Published).ProviderKeyId);
     }
 }

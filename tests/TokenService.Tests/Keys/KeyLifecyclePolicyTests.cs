@@ -78,4 +78,19 @@ public sealed class KeyLifecyclePolicyTests
         Assert.Equal(["a", "b2"], plan.Published.Select(p => p.Key.ProviderKeyId).ToArray());
         Assert.Null(plan.CreateKeyActivatingAt);
     }
+
+    [Fact]
+    public void A_new_keys_activation_is_measured_from_when_it_exists()
+    {
+        var planned = T0.AddDays(90);
+
+        // Created within the time the plan allowed for: the rotation time stands.
+        Assert.Equal(planned, KeyLifecyclePolicy.ActivationOfNewKey(planned, isFirstKey: false, T0.AddDays(88), Options));
+
+        // Creation took a minute past the planned publication: activation moves by that minute.
+        Assert.Equal(planned.AddMinutes(1), KeyLifecyclePolicy.ActivationOfNewKey(planned, isFirstKey: false, T0.AddDays(88).AddMinutes(1), Options));
+
+        // The first key signs as soon as it exists.
+        Assert.Equal(T0.AddSeconds(5), KeyLifecyclePolicy.ActivationOfNewKey(T0, isFirstKey: true, T0.AddSeconds(5), Options));
+    }
 }

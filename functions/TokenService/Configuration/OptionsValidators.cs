@@ -30,6 +30,16 @@ public sealed class TokenServiceOptionsValidator : IValidateOptions<TokenService
             errors.Add("TokenService:RefreshTokenReuseLeeway must be between 00:00:00 and 00:05:00.");
         }
 
+        if (o.DependencyBudget < TimeSpan.FromSeconds(1) || o.DependencyBudget > TimeSpan.FromSeconds(60))
+        {
+            errors.Add("TokenService:DependencyBudget must be between 00:00:01 and 00:01:00, e.g. 00:00:10.");
+        }
+
+        if (o.HealthProbeBudget < TimeSpan.FromMilliseconds(100) || o.HealthProbeBudget > TimeSpan.FromSeconds(10))
+        {
+            errors.Add("TokenService:HealthProbeBudget must be between 00:00:00.1 and 00:00:10, e.g. 00:00:02.");
+        }
+
         if (o.ClockSkew < TimeSpan.Zero || o.ClockSkew > TimeSpan.FromSeconds(60))
         {
             errors.Add("TokenService:ClockSkew must be between 00:00:00 and 00:01:00 (RFC 8725: keep skew small).");

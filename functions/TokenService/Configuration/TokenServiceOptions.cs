@@ -25,5 +25,14 @@ public sealed class TokenServiceOptions
     /// <summary>Clock skew tolerated on incoming JWTs (RFC 8725 recommends a small bound; at most 60 s).</summary>
     public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Total time one request may spend on its dependency calls (store, Key Vault, the IdP's JWKS), retries
+    /// included; past it the request answers 503 with Retry-After and commits nothing more.
+    /// </summary>
+    public TimeSpan DependencyBudget { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Budget of the <c>/healthz</c> probes (a health probe must not hang), whose result is cached briefly.</summary>
+    public TimeSpan HealthProbeBudget { get; set; } = TimeSpan.FromSeconds(2);
+
     public string IssuerOrThrow => Issuer ?? throw new InvalidOperationException("TokenService:Issuer is not configured.");
 }

@@ -1,14 +1,26 @@
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Options;
+using TokenService.Configuration;
 using TokenService.Http;
 using TokenService.Keys;
 using TokenService.Sessions;
 
 namespace TokenService.Endpoints;
 
-/// <summary><c>GET /healthz</c>: liveness plus store and signing-key reachability (503 when either fails).</summary>
-public sealed class HealthEndpoint(ISessionStore store, ISigningKeyService keys)
+/// <summary>
+/// <c>GET /healthz</c>: liveness plus store and signing-key reachability (503 with Retry-After when either fails).
+/// Each probe has its own short budget (<c>TokenService:HealthProbeBudget</c>, default 2 s) so a hanging dependency
+/// never holds a platform health probe, and the result is cached for <see cref="CacheFor"/> so that frequent
+/// probes from many load balancers cost one store read and one key read.
+/// </summary>
+public sealed class HealthEndpoint(ISessionStore store, ISigningKeyService keys, IOptions<TokenServiceOptions> options, TimeProvider time)
 {
+    public static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(5);
+
     private const string ProbeSessionId = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+    private readonly SemaphoreSlim _probing = new(1, 1);
+    private (bool StoreOk, bool KeysOk, DateTimeOffset At)? _last;
 
     public Task HandleAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: false, async ctx =>
     {
@@ -18,9 +30,14 @@ public sealed class HealthEndpoint(ISessionStore store, ISigningKeyService keys)
             return;
         }
 
-        var storeOk = await Probe(async () => await store.GetSessionAsync(ProbeSessionId, ctx.RequestAborted));
-        var keysOk = await Probe(async () => (await keys.GetKeySetAsync(ctx.RequestAborted)).Active ?? throw new DependencyUnavailableException("keys", "no active key"));
+        var (storeOk, keysOk) = await CheckAsync(ctx.RequestAborted);
         var healthy = storeOk && keysOk;
+        ctx.Response.Headers.CacheControl = "no-store";
+        if (!healthy)
+        {
+            ctx.Response.Headers.RetryAfter = "5";
+        }
+
         await OAuthResponses.WriteJsonAsync(ctx, healthy ? 200 : 503, writer =>
         {
             writer.WriteString("status", healthy ? "healthy" : "unhealthy");
@@ -31,15 +48,57 @@ public sealed class HealthEndpoint(ISessionStore store, ISigningKeyService keys)
         });
     });
 
-    private static async Task<bool> Probe(Func<Task<object?>> probe)
+    private async Task<(bool StoreOk, bool KeysOk)> CheckAsync(CancellationToken cancellationToken)
     {
+        if (Fresh() is { } cached)
+        {
+            return cached;
+        }
+
+        await _probing.WaitAsync(cancellationToken);
         try
         {
-            await probe();
+            if (Fresh() is { } again)
+            {
+                return again;
+            }
+
+            var budget = options.Value.HealthProbeBudget;
+            var storeOk = await Probe(async ct => await store.GetSessionAsync(ProbeSessionId, ct), budget, cancellationToken);
+            var keysOk = await Probe(async ct => (await keys.GetKeySetAsync(ct)).Active ?? throw new DependencyUnavailableException("keys", "no active key"), budget, cancellationToken);
+            _last = (storeOk, keysOk, time.GetUtcNow());
+            return (storeOk, keysOk);
+        }
+        finally
+        {
+            _probing.Release();
+        }
+    }
+
+    private (bool, bool)? Fresh() =>
+        _last is { } last && time.GetUtcNow() - last.At < CacheFor ? (last.StoreOk, last.KeysOk) : null;
+
+    private async Task<bool> Probe(Func<CancellationToken, Task<object?>> probe, TimeSpan budget, CancellationToken requestAborted)
+    {
+        using var timeout = new CancellationTokenSource(budget, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, timeout.Token);
+        try
+        {
+            await probe(linked.Token);
             return true;
         }
         catch (DependencyUnavailableException)
         {
+            return false;
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !requestAborted.IsCancellationRequested)
+        {
+            return false;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // An adapter fault that is not classified as an outage (e.g. no usable Azure credential) is still an
+            // unreachable dependency for a health probe: report it, never 500 (README: 503 with Retry-After).
             return false;
         }
     }

@@ -2,6 +2,8 @@ using System.Globalization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using TokenService.Configuration;
 
 namespace TokenService.Http;
 
@@ -14,31 +16,36 @@ public static partial class EndpointInvoker
 {
     public static async Task InvokeAsync(HttpContext context, bool oauthErrors, Func<HttpContext, Task> handler)
     {
+        // One total budget for the request's dependency calls, retries included: endpoints pass RequestAborted to
+        // every store, Key Vault and JWKS call, so replacing it with a token that also fires at the budget ends a
+        // hanging dependency within seconds instead of holding the client (and the host's thread) for 40 s.
+        var clientAborted = context.RequestAborted;
+        var services = context.RequestServices;
+        using var budget = new CancellationTokenSource(
+            services.GetRequiredService<IOptions<TokenServiceOptions>>().Value.DependencyBudget, services.GetRequiredService<TimeProvider>());
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(clientAborted, budget.Token);
+        context.RequestAborted = linked.Token;
         try
         {
             await handler(context);
         }
+        catch (OperationCanceledException) when (budget.IsCancellationRequested && !clientAborted.IsCancellationRequested && !context.Response.HasStarted)
+        {
+            context.RequestAborted = clientAborted; // the answer itself is not bound by the spent budget
+            await WriteUnavailableAsync(context, oauthErrors, new DependencyUnavailableException("dependency", "the request's dependency budget ran out"));
+        }
         catch (DependencyUnavailableException ex)
         {
-            LogDependencyUnavailable(Logger(context), ex.Dependency, ex.Message);
             if (context.Response.HasStarted)
             {
+                LogDependencyUnavailable(Logger(context), ex.Dependency, ex.Message);
                 return;
             }
 
-            ResetResponse(context);
-            var retryAfter = ex.RetryAfter is { } delay && delay > TimeSpan.Zero ? Math.Ceiling(delay.TotalSeconds) : 5;
-            context.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
-            if (oauthErrors)
-            {
-                await OAuthResponses.WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "temporarily_unavailable", "The service is temporarily unavailable; retry later.");
-            }
-            else
-            {
-                await ProblemResponses.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Service Unavailable", "A dependency is temporarily unavailable; retry later.");
-            }
+            context.RequestAborted = clientAborted;
+            await WriteUnavailableAsync(context, oauthErrors, ex);
         }
-        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        catch (OperationCanceledException) when (clientAborted.IsCancellationRequested)
         {
             // The client disconnected; nothing to answer.
         }
@@ -53,6 +60,22 @@ public static partial class EndpointInvoker
             {
                 await ProblemResponses.WriteAsync(context, StatusCodes.Status400BadRequest, "Bad Request", "The request could not be read.");
             }
+        }
+    }
+
+    private static async Task WriteUnavailableAsync(HttpContext context, bool oauthErrors, DependencyUnavailableException ex)
+    {
+        LogDependencyUnavailable(Logger(context), ex.Dependency, ex.Message);
+        ResetResponse(context);
+        var retryAfter = ex.RetryAfter is { } delay && delay > TimeSpan.Zero ? Math.Ceiling(delay.TotalSeconds) : 5;
+        context.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
+        if (oauthErrors)
+        {
+            await OAuthResponses.WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "temporarily_unavailable", "The service is temporarily unavailable; retry later.");
+        }
+        else
+        {
+            await ProblemResponses.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Service Unavailable", "A dependency is temporarily unavailable; retry later.");
         }
     }
 

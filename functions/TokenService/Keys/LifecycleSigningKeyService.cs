@@ -62,6 +62,9 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
             : new ValueTask<SigningKeySet>(RefreshAsync(forceReload: false, cancellationToken));
     }
 
+    private static string KidOf(IReadOnlyList<StoredSigningKey> stored, KeyVersionInfo info) =>
+        stored.FirstOrDefault(k => k.Info.ProviderKeyId == info.ProviderKeyId)?.PublicJwk.ComputeThumbprint() ?? "(unknown)";
+
     public async Task<KeyRotationResult> RunRotationCheckAsync(CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken);
@@ -74,7 +77,7 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
             foreach (var key in plan.ToRemove)
             {
                 await RemoveKeyAsync(key, cancellationToken);
-                actions.Add("removed " + key.ProviderKeyId);
+                actions.Add($"removed kid {KidOf(stored, key)} (provider key {key.ProviderKeyId})");
             }
 
             if (plan.CreateKeyActivatingAt is { } plannedActivation)
@@ -87,7 +90,8 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
                 // otherwise the time creation took would come out of the propagation time.
                 var activatesAt = KeyLifecyclePolicy.ActivationOfNewKey(plannedActivation, isFirstKey: stored.Count == 0, Time.GetUtcNow(), Options);
                 var published = await PublishKeyAsync(created, activatesAt, cancellationToken);
-                actions.Add($"created {published.Info.ProviderKeyId} activating {published.Info.ActivatesAt:O}");
+                // Operators match keys by the kid of JWKS and tokens (RFC 7638 thumbprint), not the provider's id.
+                actions.Add($"created kid {published.PublicJwk.ComputeThumbprint()} (provider key {published.Info.ProviderKeyId}) activating {published.Info.ActivatesAt:O}");
             }
 
             _stored = actions.Count > 0 ? await LoadKeysAsync(cancellationToken) : stored;

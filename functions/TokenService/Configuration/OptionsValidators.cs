@@ -162,6 +162,11 @@ public sealed class ClientRegistryOptionsValidator : IValidateOptions<ClientRegi
             {
                 errors.Add($"{key}:AllowedAudiences values must not be empty.");
             }
+
+            if (c.IdpAudience is { Length: > 0 } idpAudience && (string.IsNullOrWhiteSpace(idpAudience) || idpAudience.Trim() != idpAudience))
+            {
+                errors.Add($"{key}:IdpAudience must be the exact aud the IdP puts in this application's ID tokens (its client id at the IdP), without surrounding spaces.");
+            }
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -108,7 +108,8 @@ public sealed partial class TokenEndpoint(
             return;
         }
 
-        var validation = await idTokens.ValidateAsync(subjectToken, context.RequestAborted);
+        // The ID token must have been issued to this client's application at the IdP (Clients:N:IdpAudience).
+        var validation = await idTokens.ValidateAsync(subjectToken, client.IdpAudience, context.RequestAborted);
         if (!validation.IsValid)
         {
             if (validation.Error == Validation.Jose.JwtValidationError.KeysUnavailable)

@@ -95,6 +95,7 @@ public abstract class DiscoveryAndStartupTests<TFixture>(TFixture fixture) : ICl
     [InlineData("Idp:JwksPath", "/no/such/file.json", "Idp:JwksPath")]
     [InlineData("Keys:Algorithm", "HS256", "Keys:Algorithm")]
     [InlineData("TokenService:MaxSessionsPerUser", "0", "MaxSessionsPerUser")]
+    [InlineData("Clients:2:IdpAudience", " ", "Clients:2:IdpAudience")]
     public async Task Invalid_options_stop_start_up_with_a_message_naming_the_key(string key, string value, string expected)
     {
         var error = await Assert.ThrowsAsync<OptionsValidationException>(async () =>

@@ -122,6 +122,16 @@ public static class TokenServiceServiceCollectionExtensions
         return services;
     }
 
+    /// <summary>
+    /// Test hosts only: lets the local file signing key run outside Development (see
+    /// <see cref="LocalSigningKeyOutsideDevelopment"/>). Never call it from a deployed host.
+    /// </summary>
+    public static IServiceCollection AllowLocalSigningKeyOutsideDevelopment(this IServiceCollection services)
+    {
+        services.TryAddSingleton(LocalSigningKeyOutsideDevelopment.Instance);
+        return services;
+    }
+
     /// <summary>Every store that holds expiring state, once each.</summary>
     private static IEnumerable<IExpiredStateCleaner> CleanersOf(IServiceProvider sp)
     {

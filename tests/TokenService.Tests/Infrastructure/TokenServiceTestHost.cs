@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using TokenService.Hosting;
 using TokenService.Server;
 
 namespace TokenService.Tests.Infrastructure;
@@ -70,6 +71,7 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
         {
             builder.Configuration.AddInMemoryCollection(config);
             builder.Logging.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Warning);
+            builder.Services.AllowLocalSigningKeyOutsideDevelopment(); // "Testing" with a throw-away local key
             if (time is not null)
             {
                 builder.Services.AddSingleton(time);
@@ -94,6 +96,7 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
         var config = DefaultSettings(idp, keyPath, settings);
         var host = FunctionsAppFactory.Build(environment, config, s =>
         {
+            s.AllowLocalSigningKeyOutsideDevelopment(); // "Testing" with a throw-away local key
             if (time is not null)
             {
                 s.AddSingleton(time);

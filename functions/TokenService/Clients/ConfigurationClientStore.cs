@@ -25,6 +25,7 @@ public sealed class ConfigurationClientStore : IClientStore
                 AllowedOrigins = c.AllowedOrigins.Select(NormalizeOrigin).ToHashSet(StringComparer.Ordinal),
                 AllowedAudiences = [.. c.AllowedAudiences],
                 AllowedScopes = [.. c.AllowedScopes],
+                IdpAudience = string.IsNullOrEmpty(c.IdpAudience) ? null : c.IdpAudience,
             };
             _clients[client.ClientId] = client;
             if (client.Type == ClientType.Spa)

@@ -25,6 +25,9 @@ public sealed class RegisteredClient
     public IReadOnlyList<string> AllowedAudiences { get; init; } = [];
     public IReadOnlyList<string> AllowedScopes { get; init; } = [];
 
+    /// <summary>The <c>aud</c> the IdP gives ID tokens for this client; null: the IdP's default audience (<c>Idp:Audience</c>).</summary>
+    public string? IdpAudience { get; init; }
+
     public bool IsPublic => Type == ClientType.Spa;
 
     public static ClientType? ParseType(string? value) => value?.Trim().ToLowerInvariant() switch

@@ -14,4 +14,11 @@ public sealed class ClientOptions
     public List<string> AllowedOrigins { get; set; } = [];
     public List<string> AllowedAudiences { get; set; } = [];
     public List<string> AllowedScopes { get; set; } = [];
+
+    /// <summary>
+    /// The <c>aud</c> the IdP puts in ID tokens issued to this application (its client id at the IdP); default
+    /// <c>Idp:Audience</c>. Token exchange requires it, so that an ID token issued to one application cannot be
+    /// exchanged by another client (OIDC Core §3.1.3.7 item 3: the audience names the intended recipient).
+    /// </summary>
+    public string? IdpAudience { get; set; }
 }

@@ -1,6 +1,8 @@
+using System.Net;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using TokenService.Clients;
+using TokenService.Keys;
 using TokenService.Validation.Jose;
 
 namespace TokenService.Configuration;
@@ -110,7 +112,7 @@ public sealed class IdpOptionsValidator(IHostEnvironment environment) : IValidat
 }
 
 /// <summary>Start-up validation of <c>Clients</c>.</summary>
-public sealed class ClientRegistryOptionsValidator : IValidateOptions<ClientRegistryOptions>
+public sealed class ClientRegistryOptionsValidator(IHostEnvironment environment) : IValidateOptions<ClientRegistryOptions>
 {
     public ValidateOptionsResult Validate(string? name, ClientRegistryOptions o)
     {
@@ -155,11 +157,24 @@ public sealed class ClientRegistryOptionsValidator : IValidateOptions<ClientRegi
                 errors.Add($"{key}:Secret is required for a {c.Type} client (at least 8 characters; use a long random value).");
             }
 
+            if (type == ClientType.ResourceServer && c.AllowedAudiences.Count == 0)
+            {
+                // Introspection answers a resource server only for tokens of its own audiences (RFC 7662 §4: do not
+                // disclose tokens to parties they were not issued for); without any it could read every token.
+                errors.Add($"{key}:AllowedAudiences needs at least one audience for a resource_server client (the API's audience, e.g. api://orders): without one it could introspect every token.");
+            }
+
             foreach (var origin in c.AllowedOrigins)
             {
                 if (!Uri.TryCreate(origin, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http") || uri.AbsolutePath != "/" || !string.IsNullOrEmpty(uri.Query))
                 {
                     errors.Add($"{key}:AllowedOrigins value '{origin}' must be an origin: scheme://host[:port] with no path.");
+                }
+                else if (uri.Scheme == "http" && !environment.IsDevelopment() && !IsPotentiallyTrustworthyHost(uri))
+                {
+                    // An http origin's scripts can be altered by anyone on the network path, and the spa's tokens and
+                    // credentialed CORS answers would go to them (ASVS V9.1.1: TLS for all client connectivity).
+                    errors.Add($"{key}:AllowedOrigins value '{origin}' must be https outside Development (http only for localhost and loopback addresses such as 127.0.0.1).");
                 }
             }
 
@@ -172,14 +187,34 @@ public sealed class ClientRegistryOptionsValidator : IValidateOptions<ClientRegi
             {
                 errors.Add($"{key}:AllowedAudiences values must not be empty.");
             }
+
+            if (c.IdpAudience is { Length: > 0 } idpAudience && (string.IsNullOrWhiteSpace(idpAudience) || idpAudience.Trim() != idpAudience))
+            {
+                errors.Add($"{key}:IdpAudience must be the exact aud the IdP puts in this application's ID tokens (its client id at the IdP), without surrounding spaces.");
+            }
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
+
+    /// <summary>
+    /// Hosts that browsers treat as secure contexts over plain http (W3C Secure Contexts §3.1, "potentially
+    /// trustworthy origin"): <c>localhost</c> and loopback addresses (127.0.0.0/8, ::1), with any port.
+    /// </summary>
+    private static bool IsPotentiallyTrustworthyHost(Uri uri) =>
+        uri.HostNameType == UriHostNameType.Dns
+            ? string.Equals(uri.Host, "localhost", StringComparison.OrdinalIgnoreCase)
+            : IPAddress.TryParse(uri.DnsSafeHost, out var address) && IPAddress.IsLoopback(address);
 }
 
-/// <summary>Start-up validation of <c>Keys</c>, including the rule that the local key never runs in Production.</summary>
-public sealed class KeysOptionsValidator(IHostEnvironment environment, Microsoft.Extensions.Options.IOptions<TokenServiceOptions> tokenOptions) : IValidateOptions<KeysOptions>
+/// <summary>
+/// Start-up validation of <c>Keys</c>, including the rule that the local file key runs only in Development (or in a
+/// test host that registered <see cref="LocalSigningKeyOutsideDevelopment"/> in code).
+/// </summary>
+public sealed class KeysOptionsValidator(
+    IHostEnvironment environment,
+    IOptions<TokenServiceOptions> tokenOptions,
+    IEnumerable<LocalSigningKeyOutsideDevelopment> localKeyOptIn) : IValidateOptions<KeysOptions>
 {
     public ValidateOptionsResult Validate(string? name, KeysOptions o)
     {
@@ -189,9 +224,12 @@ public sealed class KeysOptionsValidator(IHostEnvironment environment, Microsoft
             errors.Add("Keys:Algorithm must be RS256, PS256 or ES256.");
         }
 
-        if (!o.UsesKeyVault && environment.IsProduction())
+        // The local key is a private key in a file next to the app: fine on a developer's machine, never on a
+        // deployed one, whatever its environment is called (Staging, Test, a typo of Production). ASVS V6.4.1/V6.4.2:
+        // key material belongs in a vault.
+        if (!o.UsesKeyVault && !environment.IsDevelopment() && !localKeyOptIn.Any())
         {
-            errors.Add("Keys:KeyVaultUri is required in Production: the local development signing key is refused there.");
+            errors.Add($"Keys:KeyVaultUri is required outside Development (environment '{environment.EnvironmentName}'): the local development signing key is refused there.");
         }
 
         if (o.UsesKeyVault && (!Uri.TryCreate(o.KeyVaultUri, UriKind.Absolute, out var vault) || vault.Scheme != "https" && !vault.IsLoopback))
@@ -248,6 +286,13 @@ public sealed class EventsOptionsValidator(IHostEnvironment environment) : IVali
         if (!string.IsNullOrWhiteSpace(o.SsfIssuer) && string.IsNullOrWhiteSpace(o.SsfJwksUri) == string.IsNullOrWhiteSpace(o.SsfJwksPath))
         {
             errors.Add("With Events:SsfIssuer set exactly one of Events:SsfJwksUri or Events:SsfJwksPath is required.");
+        }
+
+        if (!string.IsNullOrWhiteSpace(o.SsfJwksUri) && (!Uri.TryCreate(o.SsfJwksUri, UriKind.Absolute, out var ssfJwks) || ssfJwks.Scheme != Uri.UriSchemeHttps))
+        {
+            // Whoever can alter these keys in transit can sign security events that end any user's sessions: keys must
+            // come from a source whose provenance is trusted (RFC 7517 §9.1), so over TLS only.
+            errors.Add("Events:SsfJwksUri must be an absolute https URL (in every environment), e.g. https://transmitter.example/jwks.json.");
         }
 
         if (!string.IsNullOrWhiteSpace(o.SsfJwksPath) && !File.Exists(o.SsfJwksPath))

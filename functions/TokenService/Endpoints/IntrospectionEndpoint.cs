@@ -37,7 +37,8 @@ public sealed class IntrospectionEndpoint(ClientRequestReader reader, AccessToke
         var status = await accessTokens.ValidateActiveAsync(token, context.RequestAborted);
         var payload = status.Payload;
         var audiences = request.Client.AllowedAudiences;
-        var forThisResource = audiences.Count == 0 || (payload is not null && payload.Audiences.Any(audiences.Contains));
+        // Only tokens for this resource server's own audiences; none configured means none (start-up refuses that).
+        var forThisResource = payload is not null && payload.Audiences.Any(audiences.Contains);
         if (!status.Active || !forThisResource)
         {
             await OAuthResponses.WriteJsonAsync(context, 200, writer => writer.WriteBoolean("active", false));

@@ -1,7 +1,9 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using TokenService.Clients;
+using TokenService.Configuration;
 using TokenService.Http;
 using TokenService.Idp;
 using TokenService.Sessions;
@@ -20,8 +22,12 @@ public sealed partial class TokenEndpoint(
     SessionService sessions,
     AccessTokenIssuer accessTokens,
     TimeProvider time,
+    IOptions<TokenServiceOptions> options,
     ILogger<TokenEndpoint> logger)
 {
+    // Audience of tokens for our own session endpoints (CONTRACT §2): only on request, see TryResolveAudiences.
+    private readonly string _issuer = options.Value.IssuerOrThrow;
+
     public const string TokenExchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange";
     public const string IdTokenType = "urn:ietf:params:oauth:token-type:id_token";
     public const string AccessTokenType = "urn:ietf:params:oauth:token-type:access_token";
@@ -96,13 +102,14 @@ public sealed partial class TokenEndpoint(
             return;
         }
 
-        if (!TryResolveAudiences(client, form, out var audiences, out var audienceError))
+        if (!TryResolveAudiences(client, form, _issuer, out var audiences, out var audienceError))
         {
             await OAuthResponses.WriteErrorAsync(context, 400, "invalid_target", audienceError);
             return;
         }
 
-        var validation = await idTokens.ValidateAsync(subjectToken, context.RequestAborted);
+        // The ID token must have been issued to this client's application at the IdP (Clients:N:IdpAudience).
+        var validation = await idTokens.ValidateAsync(subjectToken, client.IdpAudience, context.RequestAborted);
         if (!validation.IsValid)
         {
             if (validation.Error == Validation.Jose.JwtValidationError.KeysUnavailable)
@@ -258,7 +265,15 @@ public sealed partial class TokenEndpoint(
         return true;
     }
 
-    private static bool TryResolveAudiences(RegisteredClient client, IReadOnlyDictionary<string, Microsoft.Extensions.Primitives.StringValues> form, out IReadOnlyList<string> audiences, out string error)
+    /// <summary>
+    /// RFC 8693 §2.1 <c>audience</c> / RFC 8707 <c>resource</c>: each requested value must be allowed for the client.
+    /// The token service's own audience (its issuer, which the session endpoints require) is special: a client gets
+    /// it only when it is listed in the client's AllowedAudiences, only on explicit request, and never together
+    /// with another audience. A token for both an API and the session endpoints would let that API list and end
+    /// the user's sessions (RFC 9700 §2.3: audience-restricted tokens; RFC 8725 §3.9), which is what the
+    /// audience check of <see cref="BearerAuthentication"/> exists to prevent.
+    /// </summary>
+    private static bool TryResolveAudiences(RegisteredClient client, IReadOnlyDictionary<string, Microsoft.Extensions.Primitives.StringValues> form, string issuer, out IReadOnlyList<string> audiences, out string error)
     {
         error = string.Empty;
         var requested = new List<string>();
@@ -285,7 +300,9 @@ public sealed partial class TokenEndpoint(
 
         if (requested.Count == 0)
         {
-            audiences = client.AllowedAudiences.Count > 0 ? client.AllowedAudiences : [client.ClientId];
+            // The default is every API the client may call, never the token service itself.
+            var apis = client.AllowedAudiences.Where(a => a != issuer).ToList();
+            audiences = apis.Count > 0 ? apis : [client.ClientId];
             return true;
         }
 
@@ -294,6 +311,13 @@ public sealed partial class TokenEndpoint(
         {
             audiences = [];
             error = "The requested audience is not allowed for this client.";
+            return false;
+        }
+
+        if (requested.Count > 1 && requested.Contains(issuer))
+        {
+            audiences = [];
+            error = "A token for the token service's own endpoints (audience = its issuer) must be requested alone.";
             return false;
         }
 

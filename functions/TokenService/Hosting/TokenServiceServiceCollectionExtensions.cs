@@ -48,12 +48,12 @@ public static class TokenServiceServiceCollectionExtensions
         services.AddOptions<StorageOptions>().Bind(configuration.GetSection(StorageOptions.SectionName));
         services.AddOptions<EventsOptions>().Bind(configuration.GetSection(EventsOptions.SectionName)).ValidateOnStart();
         services.AddOptions<ClientRegistryOptions>()
-            .Configure(o =>
+            .Configure<IOptions<TokenServiceOptions>>((o, tokenService) =>
             {
                 configuration.GetSection(ClientOptions.SectionName).Bind(o.Clients);
                 if (o.Clients.Count == 0 && environment.IsDevelopment())
                 {
-                    o.Clients.AddRange(DevelopmentClients.All);
+                    o.Clients.AddRange(DevelopmentClients.For(tokenService.Value.IssuerOrThrow));
                 }
             })
             .ValidateOnStart();
@@ -122,6 +122,16 @@ public static class TokenServiceServiceCollectionExtensions
         return services;
     }
 
+    /// <summary>
+    /// Test hosts only: lets the local file signing key run outside Development (see
+    /// <see cref="LocalSigningKeyOutsideDevelopment"/>). Never call it from a deployed host.
+    /// </summary>
+    public static IServiceCollection AllowLocalSigningKeyOutsideDevelopment(this IServiceCollection services)
+    {
+        services.TryAddSingleton(LocalSigningKeyOutsideDevelopment.Instance);
+        return services;
+    }
+
     /// <summary>Every store that holds expiring state, once each.</summary>
     private static IEnumerable<IExpiredStateCleaner> CleanersOf(IServiceProvider sp)
     {
@@ -139,10 +149,14 @@ public static class TokenServiceServiceCollectionExtensions
 /// <summary>Clients registered in Development when the <c>Clients</c> section is empty (README walkthrough).</summary>
 public static class DevelopmentClients
 {
-    public static IReadOnlyList<ClientOptions> All =>
+    /// <summary>
+    /// The development clients; the user-facing ones may also ask for tokens for the session endpoints
+    /// (<c>audience=<paramref name="issuer"/></c>), so that the README's <c>/sessions</c> calls work.
+    /// </summary>
+    public static IReadOnlyList<ClientOptions> For(string issuer) =>
     [
-        new() { ClientId = "dev-spa", Type = "spa", AllowedOrigins = ["http://localhost:5173", "http://127.0.0.1:5173"], AllowedAudiences = ["api://dev"], AllowedScopes = ["openid", "profile", "api.read", "api.write"] },
-        new() { ClientId = "dev-confidential", Type = "confidential", Secret = "dev-confidential-secret", AllowedAudiences = ["api://dev"], AllowedScopes = ["openid", "profile", "api.read", "api.write"] },
+        new() { ClientId = "dev-spa", Type = "spa", AllowedOrigins = ["http://localhost:5173", "http://127.0.0.1:5173"], AllowedAudiences = ["api://dev", issuer], AllowedScopes = ["openid", "profile", "api.read", "api.write"] },
+        new() { ClientId = "dev-confidential", Type = "confidential", Secret = "dev-confidential-secret", AllowedAudiences = ["api://dev", issuer], AllowedScopes = ["openid", "profile", "api.read", "api.write"] },
         new() { ClientId = "dev-api", Type = "resource_server", Secret = "dev-api-secret", AllowedAudiences = ["api://dev"] },
         new() { ClientId = "dev-admin", Type = "admin", Secret = "dev-admin-secret" },
     ];

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Options;
@@ -20,38 +21,35 @@ public readonly record struct IdTokenValidationResult(ValidatedIdToken? Token, J
 /// <summary>
 /// ID token validation per RFC 8725 and OIDC Core §3.1.3.7: asymmetric algorithms only, bound to the
 /// key type, keys only from the IdP's configured JWKS, exact iss and aud, exp/nbf with at most 60 s skew,
-/// sub required, and our own access tokens (typ at+jwt) refused.
+/// sub required, and our own access tokens (typ at+jwt) refused. The expected audience is the exchanging
+/// client's (<c>Clients:N:IdpAudience</c>, default <c>Idp:Audience</c>): an ID token is meant for the application
+/// it was issued to (OIDC Core §3.1.3.7 item 3), so another client must not be able to exchange it.
 /// </summary>
 public sealed class IdTokenValidator
 {
     private readonly IdpTrust _trust;
     private readonly TimeProvider _time;
+    private readonly TimeSpan _skew;
     private readonly JwtValidationOptions _options;
+
+    // One options object per audience; the audiences come from client configuration, so this stays small.
+    private readonly ConcurrentDictionary<string, JwtValidationOptions> _byAudience = new(StringComparer.Ordinal);
 
     public IdTokenValidator(IdpTrust trust, IOptions<TokenServiceOptions> options, TimeProvider time)
     {
         _trust = trust;
         _time = time;
-        var skew = options.Value.ClockSkew > TimeSpan.FromSeconds(60) ? TimeSpan.FromSeconds(60) : options.Value.ClockSkew;
-        _options = new JwtValidationOptions
-        {
-            AllowedAlgorithms = JwsAlgorithms.All,
-            Issuer = trust.Issuer,
-            Audiences = [trust.Audience],
-            ClockSkew = skew,
-            RequireExpiration = true,
-            RequireSubject = true,
-            ForbiddenTypes = ["at+jwt", "secevent+jwt", "logout+jwt"],
-            MaxTokenLength = 16 * 1024,
-            AdditionalClaims = trust.UserIdClaim == "sub" ? null : [trust.UserIdClaim],
-        };
+        _skew = options.Value.ClockSkew > TimeSpan.FromSeconds(60) ? TimeSpan.FromSeconds(60) : options.Value.ClockSkew;
+        _options = CreateOptions(trust.Audience);
     }
 
     public IdpTrust Trust => _trust;
 
-    public async ValueTask<IdTokenValidationResult> ValidateAsync(string idToken, CancellationToken cancellationToken)
+    /// <summary>Validates <paramref name="idToken"/> for <paramref name="audience"/> (null: the IdP's default audience).</summary>
+    public async ValueTask<IdTokenValidationResult> ValidateAsync(string idToken, string? audience, CancellationToken cancellationToken)
     {
-        var result = await JwtValidator.ValidateAsync(idToken, _options, _trust.Keys, _time.GetUtcNow(), cancellationToken);
+        var options = audience is null || audience == _trust.Audience ? _options : _byAudience.GetOrAdd(audience, CreateOptions);
+        var result = await JwtValidator.ValidateAsync(idToken, options, _trust.Keys, _time.GetUtcNow(), cancellationToken);
         if (!result.IsValid)
         {
             return new(null, result.Error, result.Description);
@@ -73,7 +71,20 @@ public sealed class IdTokenValidator
         // signature malleability cannot produce a "new" token with the same claims.
         var signingInput = idToken.AsSpan(0, idToken.LastIndexOf('.'));
         var replayKey = Base64UrlEncoding.Encode(SHA256.HashData(Encoding.ASCII.GetBytes(signingInput.ToString())));
-        var expiresAt = DateTimeOffset.FromUnixTimeSeconds(payload.ExpiresAt!.Value) + _options.ClockSkew;
+        var expiresAt = DateTimeOffset.FromUnixTimeSeconds(payload.ExpiresAt!.Value) + _skew;
         return new(new ValidatedIdToken(payload, userId, replayKey, expiresAt), JwtValidationError.None, null);
     }
+
+    private JwtValidationOptions CreateOptions(string audience) => new()
+    {
+        AllowedAlgorithms = JwsAlgorithms.All,
+        Issuer = _trust.Issuer,
+        Audiences = [audience],
+        ClockSkew = _skew,
+        RequireExpiration = true,
+        RequireSubject = true,
+        ForbiddenTypes = ["at+jwt", "secevent+jwt", "logout+jwt"],
+        MaxTokenLength = 16 * 1024,
+        AdditionalClaims = _trust.UserIdClaim == "sub" ? null : [_trust.UserIdClaim],
+    };
 }

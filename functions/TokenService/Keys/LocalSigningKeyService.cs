@@ -11,7 +11,7 @@ namespace TokenService.Keys;
 /// <summary>
 /// Embedded-default signing keys: generated locally and persisted to a file (like a developer signing credential)
 /// so that a restart keeps the JWKS. Follows the same lifecycle as Key Vault keys, with timings down to seconds
-/// for tests and demos. Never allowed in Production (the host refuses to start).
+/// for tests and demos. Refused outside Development (the host refuses to start; see <see cref="KeysOptionsValidator"/>).
 /// </summary>
 public sealed partial class LocalSigningKeyService : LifecycleSigningKeyService, IDisposable
 {
@@ -121,13 +121,29 @@ public sealed partial class LocalSigningKeyService : LifecycleSigningKeyService,
 
     private void WriteFile(LocalKeyFile file)
     {
-        var path = KeyFilePath;
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var temp = path + ".tmp";
-        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(file, LocalKeyFileContext.Default.LocalKeyFile));
-        if (!OperatingSystem.IsWindows())
+        // The file holds private keys: owner-only from the moment it exists (CWE-732). A chmod after
+        // writing would leave a window in which the key is readable under the umask's default mode (often 0644).
+        var path = Path.GetFullPath(KeyFilePath);
+        var directory = Path.GetDirectoryName(path)!;
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+        if (OperatingSystem.IsWindows())
         {
-            File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            Directory.CreateDirectory(directory);
+        }
+        else
+        {
+            Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        // A temporary file left by a crash keeps whatever mode it had: start from a new one (CreateNew), then
+        // replace the key file atomically.
+        var temp = path + ".tmp";
+        File.Delete(temp);
+        using (var stream = new FileStream(temp, options))
+        {
+            stream.Write(JsonSerializer.SerializeToUtf8Bytes(file, LocalKeyFileContext.Default.LocalKeyFile));
+            stream.Flush(flushToDisk: true);
         }
 
         File.Move(temp, path, overwrite: true);

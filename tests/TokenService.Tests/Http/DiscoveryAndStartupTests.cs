@@ -81,11 +81,66 @@ public abstract class DiscoveryAndStartupTests<TFixture>(TFixture fixture) : ICl
         Directory.Delete(Path.GetDirectoryName(keyPath)!, true);
     }
 
-    [Fact]
-    public async Task The_host_refuses_to_start_in_production_with_the_local_key()
+    [Theory]
+    [InlineData("Production")]
+    [InlineData("Staging")]
+    [InlineData("Testing")]
+    public async Task The_host_refuses_to_start_outside_development_with_the_local_key(string environment)
     {
-        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => StartInEnvironmentAsync("Production"));
+        // Only Development, or a test host that opted in in code (TokenServiceTestHost), may use the local key.
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => StartInEnvironmentAsync(environment));
         Assert.Contains("Keys:KeyVaultUri", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("http://app.test")]
+    [InlineData("http://192.168.1.20:5173")]
+    [InlineData("http://localhost.evil.example")]
+    public async Task An_http_spa_origin_outside_development_stops_start_up(string origin)
+    {
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => StartWithAsync(new() { ["Clients:0:AllowedOrigins:1"] = origin }));
+        Assert.Contains("Clients:0:AllowedOrigins", error.Message, StringComparison.Ordinal);
+        Assert.Contains(origin, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Http_spa_origins_on_localhost_and_loopback_addresses_are_allowed_outside_development()
+    {
+        // Browsers treat these as secure contexts (W3C Secure Contexts), so local front ends can talk to a test deployment.
+        await using var host = await StartWithAsync(new()
+        {
+            ["Clients:0:AllowedOrigins:1"] = "http://localhost:5173",
+            ["Clients:0:AllowedOrigins:2"] = "http://127.0.0.1:8080",
+            ["Clients:0:AllowedOrigins:3"] = "http://[::1]:3000",
+        });
+        using var response = await host.Client.GetAsync("/healthz");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_resource_server_without_allowed_audiences_stops_start_up()
+    {
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => StartWithAsync(new()
+        {
+            ["Clients:5:ClientId"] = "any-api",
+            ["Clients:5:Type"] = "resource_server",
+            ["Clients:5:Secret"] = "any-api-secret-123",
+        }));
+        Assert.Contains("Clients:5:AllowedAudiences", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("http://transmitter.example/jwks.json")]
+    [InlineData("http://127.0.0.1:8443/jwks.json")]
+    [InlineData("ftp://transmitter.example/jwks.json")]
+    public async Task A_shared_signals_jwks_uri_without_https_stops_start_up(string uri)
+    {
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => StartWithAsync(new()
+        {
+            ["Events:SsfIssuer"] = "https://transmitter.example",
+            ["Events:SsfJwksUri"] = uri,
+        }));
+        Assert.Contains("Events:SsfJwksUri", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -95,6 +150,7 @@ public abstract class DiscoveryAndStartupTests<TFixture>(TFixture fixture) : ICl
     [InlineData("Idp:JwksPath", "/no/such/file.json", "Idp:JwksPath")]
     [InlineData("Keys:Algorithm", "HS256", "Keys:Algorithm")]
     [InlineData("TokenService:MaxSessionsPerUser", "0", "MaxSessionsPerUser")]
+    [InlineData("Clients:2:IdpAudience", " ", "Clients:2:IdpAudience")]
     public async Task Invalid_options_stop_start_up_with_a_message_naming_the_key(string key, string value, string expected)
     {
         var error = await Assert.ThrowsAsync<OptionsValidationException>(async () =>
@@ -104,9 +160,13 @@ public abstract class DiscoveryAndStartupTests<TFixture>(TFixture fixture) : ICl
         Assert.Contains(expected, error.Message, StringComparison.Ordinal);
     }
 
+    private async Task<TokenServiceTestHost> StartWithAsync(Dictionary<string, string?> settings) =>
+        await TokenServiceTestHost.StartAsync(Host.Kind, settings);
+
     private static async Task StartInEnvironmentAsync(string environment)
     {
         using var idp = new TestIdp();
+        var keyDir = Path.Combine(Path.GetTempPath(), "ts-env-" + Guid.NewGuid().ToString("N"));
         var app = TokenService.Server.TokenServiceHost.Build(["--environment", environment, "--urls", "http://127.0.0.1:0"], builder =>
             Microsoft.Extensions.Configuration.MemoryConfigurationBuilderExtensions.AddInMemoryCollection(builder.Configuration, new Dictionary<string, string?>
             {
@@ -115,6 +175,7 @@ public abstract class DiscoveryAndStartupTests<TFixture>(TFixture fixture) : ICl
                 ["Idp:Audience"] = TestIdp.Audience,
                 ["Idp:JwksPath"] = idp.JwksPath,
                 ["Events:WebhookSecret"] = WebhookSecret,
+                ["Keys:DevelopmentKeyPath"] = Path.Combine(keyDir, "signing-keys.json"),
             }));
         try
         {
@@ -123,6 +184,10 @@ public abstract class DiscoveryAndStartupTests<TFixture>(TFixture fixture) : ICl
         finally
         {
             await app.DisposeAsync();
+            if (Directory.Exists(keyDir))
+            {
+                Directory.Delete(keyDir, recursive: true);
+            }
         }
     }
 }

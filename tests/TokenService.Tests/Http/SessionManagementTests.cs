@@ -55,7 +55,7 @@ public abstract class SessionManagementTests<TFixture>(TFixture fixture) : IClas
         var user = "self-" + Guid.NewGuid().ToString("N");
         var a = await Host.LoginAsync(user);
         var b = await Host.LoginAsync(user);
-        var c = await Host.LoginAsync(user);
+        var c = await Host.LoginAsync(user, audience: Issuer);
 
         using var list = await SendAsync(HttpMethod.Get, "/sessions", c.AccessToken);
         var sessions = (await JsonAsync(list)).GetProperty("sessions").EnumerateArray().ToList();
@@ -69,13 +69,15 @@ public abstract class SessionManagementTests<TFixture>(TFixture fixture) : IClas
         using var others = await SendAsync(HttpMethod.Post, "/sessions/revoke-others", c.AccessToken);
         Assert.Equal(1, (await JsonAsync(others)).GetProperty("revoked").GetInt32());
         Assert.False(await Host.IsActiveAsync(b.AccessToken));
-        Assert.True(await Host.IsActiveAsync(c.AccessToken));
+        using var after = await SendAsync(HttpMethod.Get, "/sessions", c.AccessToken);
+        var remaining = (await JsonAsync(after)).GetProperty("sessions").EnumerateArray().ToList();
+        Assert.Equal(Sid(c.AccessToken), Assert.Single(remaining).GetProperty("sid").GetString());
     }
 
     [Fact]
     public async Task A_user_cannot_end_another_users_session()
     {
-        var mine = await Host.LoginAsync("mine-" + Guid.NewGuid().ToString("N"));
+        var mine = await Host.LoginAsync("mine-" + Guid.NewGuid().ToString("N"), audience: Issuer);
         var theirs = await Host.LoginAsync("theirs-" + Guid.NewGuid().ToString("N"));
         using var response = await SendAsync(HttpMethod.Delete, "/sessions/" + Sid(theirs.AccessToken), mine.AccessToken);
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
@@ -93,7 +95,12 @@ public abstract class SessionManagementTests<TFixture>(TFixture fixture) : IClas
         Assert.Equal(HttpStatusCode.Unauthorized, none.StatusCode);
         Assert.StartsWith("Bearer", none.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
 
-        var login = await Host.LoginAsync("revoked-bearer");
+        var login = await Host.LoginAsync("revoked-bearer", audience: Issuer);
+        using (var allowed = await SendAsync(HttpMethod.Get, "/sessions", login.AccessToken))
+        {
+            Assert.Equal(HttpStatusCode.OK, allowed.StatusCode);
+        }
+
         using var revoke = await Host.PostFormAsync("/oauth2/revoke", [new("token", login.AccessToken)], Basic("web", WebSecret));
         using var denied = await SendAsync(HttpMethod.Get, "/sessions", login.AccessToken);
         Assert.Equal(HttpStatusCode.Unauthorized, denied.StatusCode);
@@ -101,6 +108,54 @@ public abstract class SessionManagementTests<TFixture>(TFixture fixture) : IClas
 
         using var forged = await SendAsync(HttpMethod.Get, "/sessions", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.");
         Assert.Equal(HttpStatusCode.Unauthorized, forged.StatusCode);
+    }
+
+    [Fact]
+    public async Task Session_endpoints_refuse_a_token_issued_for_another_audience()
+    {
+        // Any API that receives a user's token must not be able to list or end that user's sessions.
+        var user = "api-token-" + Guid.NewGuid().ToString("N");
+        var victim = await Host.LoginAsync(user);
+        var apiToken = await Host.LoginAsync(user, audience: "api://orders");
+        Assert.Equal(["api://orders"], new JsonWebToken(apiToken.AccessToken).Audiences);
+
+        foreach (var (method, path) in new[] { (HttpMethod.Get, "/sessions"), (HttpMethod.Delete, "/sessions/" + Sid(victim.AccessToken)), (HttpMethod.Post, "/sessions/revoke-others") })
+        {
+            using var refused = await SendAsync(method, path, apiToken.AccessToken);
+            Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+            var challenge = Assert.Single(refused.Headers.WwwAuthenticate);
+            Assert.Equal("Bearer", challenge.Scheme);
+            Assert.Contains("error=\"invalid_token\"", challenge.Parameter, StringComparison.Ordinal);
+            Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+        }
+
+        Assert.True(await Host.IsActiveAsync(victim.AccessToken));
+        Assert.True(await Host.IsActiveAsync(apiToken.AccessToken));
+
+        // Without an audience parameter a client gets its APIs, never the session endpoints, even when it may ask for them.
+        var byDefault = await Host.LoginAsync(user);
+        Assert.DoesNotContain(Issuer, new JsonWebToken(byDefault.AccessToken).Audiences);
+        using var defaultRefused = await SendAsync(HttpMethod.Get, "/sessions", byDefault.AccessToken);
+        Assert.Equal(HttpStatusCode.Unauthorized, defaultRefused.StatusCode);
+    }
+
+    [Fact]
+    public async Task Only_clients_that_list_the_issuer_get_tokens_for_the_session_endpoints_and_only_for_them()
+    {
+        using var notListed = await Host.ExchangeAsync(Host.Idp.IdToken("not-listed"), "other-web", OtherWebSecret, ("audience", Issuer));
+        await AssertOAuthErrorAsync(notListed, "invalid_target");
+
+        // A token for both an API and the session endpoints would hand that API the user's sessions.
+        using var mixed = await Host.ExchangeAsync(Host.Idp.IdToken("mixed"), extra: [("audience", Issuer), ("audience", "api://orders")]);
+        await AssertOAuthErrorAsync(mixed, "invalid_target");
+
+        using var spa = await Host.ExchangeAsync(Host.Idp.IdToken("spa-sessions"), "spa", null, ("audience", Issuer));
+        var json = await JsonAsync(spa);
+        Assert.True(spa.StatusCode == HttpStatusCode.OK, json.ToString());
+        var token = json.GetProperty("access_token").GetString()!;
+        Assert.Equal([Issuer], new JsonWebToken(token).Audiences);
+        using var list = await SendAsync(HttpMethod.Get, "/sessions", token);
+        Assert.Equal(HttpStatusCode.OK, list.StatusCode);
     }
 
     [Fact]

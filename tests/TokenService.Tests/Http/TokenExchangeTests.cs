@@ -69,6 +69,26 @@ public abstract class TokenExchangeTests<TFixture>(TFixture fixture) : IClassFix
         await AssertOAuthErrorAsync(otherClient, "invalid_request");
     }
 
+    [Fact]
+    public async Task An_id_token_issued_to_one_application_is_refused_for_another_client()
+    {
+        // "web" takes the IdP's default audience (Idp:Audience); "other-web" is another application at the IdP.
+        await using var host = await StartAsync(Host.Kind, new Dictionary<string, string?> { ["Clients:2:IdpAudience"] = "other-web-app" });
+        var forWeb = host.Idp.IdToken("ivan");
+        var forOther = host.Idp.IdToken("ivan", c => c["aud"] = "other-web-app");
+
+        // Refused first (RFC 8693 §2.2.2: an unacceptable subject_token is invalid_request); refusal marks nothing as used.
+        using var webWithOthers = await host.ExchangeAsync(forOther);
+        await AssertOAuthErrorAsync(webWithOthers, "invalid_request");
+        using var otherWithWebs = await host.ExchangeAsync(forWeb, "other-web", OtherWebSecret);
+        await AssertOAuthErrorAsync(otherWithWebs, "invalid_request");
+
+        using var web = await host.ExchangeAsync(forWeb);
+        Assert.Equal(HttpStatusCode.OK, web.StatusCode);
+        using var other = await host.ExchangeAsync(forOther, "other-web", OtherWebSecret);
+        Assert.Equal(HttpStatusCode.OK, other.StatusCode);
+    }
+
     public static TheoryData<string> BadIdTokens()
     {
         using var idp = new TestIdp();

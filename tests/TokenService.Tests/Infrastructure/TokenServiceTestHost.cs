@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using TokenService.Hosting;
 using TokenService.Server;
 
 namespace TokenService.Tests.Infrastructure;
@@ -24,10 +25,12 @@ public enum HostKind
 /// The real standalone host on Kestrel at 127.0.0.1, port 0, or the Functions app in-process
 /// (<see cref="StartFunctionsAsync"/>), configured only through the contract's configuration keys, with a test
 /// IdP. Clients: spa "spa" (origin https://app.test), confidential "web", confidential "other-web", resource
-/// server "api" (audience api://orders), admin "ops".
+/// server "api" (audience api://orders), admin "ops". "spa" and "web" may also ask for tokens for the session
+/// endpoints (audience = <see cref="Issuer"/>).
 /// </summary>
 public sealed class TokenServiceTestHost : IAsyncDisposable
 {
+    public const string Issuer = "https://tokens.test.example";
     public const string SpaOrigin = "https://app.test";
     public const string WebSecret = "web-secret-123";
     public const string OtherWebSecret = "other-web-secret-123";
@@ -68,6 +71,7 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
         {
             builder.Configuration.AddInMemoryCollection(config);
             builder.Logging.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Warning);
+            builder.Services.AllowLocalSigningKeyOutsideDevelopment(); // "Testing" with a throw-away local key
             if (time is not null)
             {
                 builder.Services.AddSingleton(time);
@@ -92,6 +96,7 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
         var config = DefaultSettings(idp, keyPath, settings);
         var host = FunctionsAppFactory.Build(environment, config, s =>
         {
+            s.AllowLocalSigningKeyOutsideDevelopment(); // "Testing" with a throw-away local key
             if (time is not null)
             {
                 s.AddSingleton(time);
@@ -110,7 +115,7 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
     {
         var config = new Dictionary<string, string?>
         {
-            ["TokenService:Issuer"] = "https://tokens.test.example",
+            ["TokenService:Issuer"] = Issuer,
             ["Idp:Issuer"] = TestIdp.Issuer,
             ["Idp:Audience"] = TestIdp.Audience,
             ["Idp:JwksPath"] = idp.JwksPath,
@@ -120,6 +125,7 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
             ["Clients:0:Type"] = "spa",
             ["Clients:0:AllowedOrigins:0"] = SpaOrigin,
             ["Clients:0:AllowedAudiences:0"] = "api://orders",
+            ["Clients:0:AllowedAudiences:1"] = Issuer,
             ["Clients:0:AllowedScopes:0"] = "orders.read",
             ["Clients:0:AllowedScopes:1"] = "orders.write",
             ["Clients:1:ClientId"] = "web",
@@ -127,6 +133,7 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
             ["Clients:1:Secret"] = WebSecret,
             ["Clients:1:AllowedAudiences:0"] = "api://orders",
             ["Clients:1:AllowedAudiences:1"] = "api://billing",
+            ["Clients:1:AllowedAudiences:2"] = Issuer,
             ["Clients:1:AllowedScopes:0"] = "orders.read",
             ["Clients:1:AllowedScopes:1"] = "orders.write",
             ["Clients:2:ClientId"] = "other-web",
@@ -234,10 +241,10 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
         return (await JsonAsync(response)).GetProperty("active").GetBoolean();
     }
 
-    /// <summary>Logs a user in through the web client and returns the token response.</summary>
-    public async Task<TokenPair> LoginAsync(string subject, Action<System.Text.Json.Nodes.JsonObject>? claims = null, string clientId = "web", string secret = WebSecret)
+    /// <summary>Logs a user in through the web client and returns the token response (for <paramref name="audience"/> when given).</summary>
+    public async Task<TokenPair> LoginAsync(string subject, Action<System.Text.Json.Nodes.JsonObject>? claims = null, string clientId = "web", string secret = WebSecret, string? audience = null)
     {
-        using var response = await ExchangeAsync(Idp.IdToken(subject, claims), clientId, secret);
+        using var response = await ExchangeAsync(Idp.IdToken(subject, claims), clientId, secret, audience is null ? [] : [("audience", audience)]);
         var json = await JsonAsync(response);
         Assert.True(response.StatusCode == HttpStatusCode.OK, json.ToString());
         return new TokenPair(json.GetProperty("access_token").GetString()!, json.GetProperty("refresh_token").GetString()!);

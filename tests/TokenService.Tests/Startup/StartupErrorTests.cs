@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using TokenService.Tests.Tables;
 
-namespace TokenService.Tests.Hosting;
+namespace TokenService.Tests.Startup;
 
 /// <summary>
 /// A bad configuration ends the standalone host's process cleanly: exit code 1, one line per bad setting naming its

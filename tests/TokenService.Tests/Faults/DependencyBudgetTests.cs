@@ -50,7 +50,7 @@ public sealed class DependencyBudgetTests
     {
         var time = new FakeTimeProvider(Start);
         var store = new FreezableStore(new InMemorySessionStore());
-        await using var host = await StartAsync(time: time, configure: b => b.Services.AddSingleton<ISessionStore>(store));
+        await using var host = await StartAsync(new Dictionary<string, string?> { ["TokenService:HealthProbeBudget"] = "00:00:02" }, time: time, configure: b => b.Services.AddSingleton<ISessionStore>(store));
         using (var healthy = await host.Client.GetAsync("/healthz"))
         {
             Assert.Equal(HttpStatusCode.OK, healthy.StatusCode);
@@ -60,7 +60,7 @@ public sealed class DependencyBudgetTests
         store.Frozen = true;
         var probing = host.Client.GetAsync("/healthz");
         await store.Entered.Task.WaitAsync(TimeSpan.FromSeconds(30));
-        time.Advance(TimeSpan.FromSeconds(2)); // HealthProbeBudget, far below the 10 s request budget
+        time.Advance(TimeSpan.FromSeconds(2)); // HealthProbeBudget, far below the request budget
         using (var unhealthy = await probing.WaitAsync(TimeSpan.FromSeconds(30)))
         {
             Assert.Equal(HttpStatusCode.ServiceUnavailable, unhealthy.StatusCode);

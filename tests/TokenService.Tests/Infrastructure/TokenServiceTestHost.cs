@@ -116,6 +116,10 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
         var config = new Dictionary<string, string?>
         {
             ["TokenService:Issuer"] = Issuer,
+            // Wall-clock tests run on a loaded 2-core machine: the largest budgets, so a slow first key generation
+            // is never read as an outage. The budget tests set the defaults explicitly and run on a fake clock.
+            ["TokenService:DependencyBudget"] = "00:01:00",
+            ["TokenService:HealthProbeBudget"] = "00:00:10",
             ["Idp:Issuer"] = TestIdp.Issuer,
             ["Idp:Audience"] = TestIdp.Audience,
             ["Idp:JwksPath"] = idp.JwksPath,

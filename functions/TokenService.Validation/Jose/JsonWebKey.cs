@@ -100,8 +100,8 @@ public sealed class JsonWebKey
             return null;
         }
 
-        string? Str(string name) =>
-            element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+        // A member of another kind, or whose text is not Unicode, is a malformed member: the key is skipped.
+        string? Str(string name) => JsonText.GetStringOrNull(element, name);
 
         var kty = Str("kty");
         var use = Str("use");
@@ -137,6 +137,13 @@ public sealed class JsonWebKey
     /// <summary>Reads a JWKS document (RFC 7517 §5), skipping keys that cannot verify allowed algorithms.</summary>
     public static IReadOnlyList<JsonWebKey> ReadSet(ReadOnlySpan<byte> json)
     {
+        // JSON text must be UTF-8 (RFC 8259 §8.1); text that is not Unicode (invalid UTF-8, "\ud800" escapes) would otherwise
+        // throw InvalidOperationException from the lookups below instead of the FormatException key resolvers expect.
+        if (!JsonText.IsWellFormed(json, 8))
+        {
+            throw new FormatException("A JWKS document must be UTF-8 JSON text.");
+        }
+
         var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 8 });
         using var document = JsonDocument.ParseValue(ref reader);
         if (document.RootElement.ValueKind != JsonValueKind.Object

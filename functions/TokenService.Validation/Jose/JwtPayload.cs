@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace TokenService.Validation.Jose;
 
@@ -41,6 +42,13 @@ public sealed class JwtPayload
 
     internal static JwtPayload? TryRead(ReadOnlySpan<byte> json, IReadOnlyList<string>? additionalClaims, int maxDepth)
     {
+        // RFC 7519 §7.2 step 10: the claims set must be UTF-8 text. Utf8JsonReader tokenizes invalid UTF-8 inside
+        // strings and only fails when decoding them, so the whole payload is checked before any claim is read.
+        if (!Utf8.IsValid(json))
+        {
+            return null;
+        }
+
         var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = maxDepth });
         var payload = new JwtPayload();
         Dictionary<string, string>? additional = null;
@@ -93,9 +101,9 @@ public sealed class JwtPayload
                 if (bit == 0)
                 {
                     string? name = null;
-                    if (additionalClaims is { Count: > 0 })
+                    if (additionalClaims is { Count: > 0 } && !JsonText.TryGetString(ref reader, out name))
                     {
-                        name = reader.GetString();
+                        return null;
                     }
 
                     if (!reader.Read())
@@ -106,7 +114,7 @@ public sealed class JwtPayload
                     if (name is not null && reader.TokenType == JsonTokenType.String && Contains(additionalClaims!, name))
                     {
                         additional ??= new Dictionary<string, string>(StringComparer.Ordinal);
-                        if (!additional.TryAdd(name, reader.GetString()!))
+                        if (!JsonText.TryGetString(ref reader, out var claim) || !additional.TryAdd(name, claim!))
                         {
                             return null;
                         }
@@ -171,18 +179,22 @@ public sealed class JwtPayload
         return false;
     }
 
-    private static bool TryString(ref Utf8JsonReader reader, out string? value)
-    {
-        value = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
-        return value is not null;
-    }
+    // A claim of another JSON kind, or whose text is not Unicode (an unpaired surrogate escape), makes the claims set
+    // invalid rather than absent: RFC 7519 §4.1 defines these claims as strings.
+    private static bool TryString(ref Utf8JsonReader reader, out string? value) =>
+        JsonText.TryGetString(ref reader, out value) && reader.TokenType == JsonTokenType.String;
 
     private static bool TryStringOrArray(ref Utf8JsonReader reader, out IReadOnlyList<string> values)
     {
         values = NoStrings;
         if (reader.TokenType == JsonTokenType.String)
         {
-            values = [reader.GetString()!];
+            if (!JsonText.TryGetString(ref reader, out var single))
+            {
+                return false;
+            }
+
+            values = [single!];
             return true;
         }
 
@@ -194,12 +206,12 @@ public sealed class JwtPayload
         var list = new List<string>(2);
         while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
         {
-            if (reader.TokenType != JsonTokenType.String || list.Count >= 64)
+            if (reader.TokenType != JsonTokenType.String || list.Count >= 64 || !JsonText.TryGetString(ref reader, out var item))
             {
                 return false;
             }
 
-            list.Add(reader.GetString()!);
+            list.Add(item!);
         }
 
         values = list;

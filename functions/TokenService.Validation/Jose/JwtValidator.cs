@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace TokenService.Validation.Jose;
 
@@ -239,6 +240,13 @@ public static class JwtValidator
             return Bad("The header segment is not valid base64url.");
         }
 
+        // RFC 7515 §5.2 step 3: the decoded header must be UTF-8 text of a valid JSON object. Checked up front because
+        // Utf8JsonReader tokenizes invalid UTF-8 inside strings and only fails when the text is decoded.
+        if (!Utf8.IsValid(json[..length]))
+        {
+            return Bad("The header is not UTF-8 text.");
+        }
+
         string? alg = null, kid = null, typ = null;
         var seen = 0;
         var reader = new Utf8JsonReader(json[..length], new JsonReaderOptions { MaxDepth = 4 });
@@ -292,10 +300,17 @@ public static class JwtValidator
                     return Bad("A header parameter has the wrong type.");
                 }
 
+                // A value that is not Unicode text (an unpaired surrogate escape such as "\ud800") names no algorithm,
+                // key or type: the header is malformed (RFC 7515 §4: parameter values are JSON strings).
+                if (!JsonText.TryGetString(ref reader, out var text))
+                {
+                    return Bad("A header parameter is not valid text.");
+                }
+
                 switch (bit)
                 {
                     case 1:
-                        alg = JwsAlgorithms.Canonicalize(reader.GetString());
+                        alg = JwsAlgorithms.Canonicalize(text);
                         if (alg is null)
                         {
                             return new Header(null, null, null, "The token's algorithm is not allowed.", JwtValidationError.UnsupportedAlgorithm);
@@ -303,7 +318,7 @@ public static class JwtValidator
 
                         break;
                     case 2:
-                        kid = reader.GetString();
+                        kid = text;
                         if (kid is null || kid.Length is 0 or > 256 || kid.AsSpan().ContainsAnyInRange((char)0, (char)31))
                         {
                             return Bad("The key identifier is not acceptable.");
@@ -311,7 +326,7 @@ public static class JwtValidator
 
                         break;
                     default:
-                        typ = reader.GetString();
+                        typ = text;
                         break;
                 }
             }

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using TokenService.Configuration;
 using TokenService.Events;
 using TokenService.Http;
+using TokenService.Validation.Jose;
 
 namespace TokenService.Endpoints;
 
@@ -68,13 +69,14 @@ public sealed class IdpEventsEndpoint(IdpEventProcessor processor, SecurityEvent
         var validation = events.FirstOrDefault(e => e.Type == IdpEventTypes.SubscriptionValidation);
         if (validation is not null)
         {
-            if (validation.Data.ValueKind != System.Text.Json.JsonValueKind.Object || !validation.Data.TryGetProperty("validationCode", out var code) || code.ValueKind != System.Text.Json.JsonValueKind.String)
+            // A validationCode that is not a string, or not Unicode text ("\ud800"), is no code to echo.
+            if (JsonText.GetStringOrNull(validation.Data, "validationCode") is not { } code)
             {
                 await ProblemResponses.WriteAsync(ctx, StatusCodes.Status400BadRequest, "Bad Request", "The validation event has no validationCode.");
                 return;
             }
 
-            await OAuthResponses.WriteJsonAsync(ctx, 200, w => w.WriteString("validationResponse", code.GetString()));
+            await OAuthResponses.WriteJsonAsync(ctx, 200, w => w.WriteString("validationResponse", code));
             return;
         }
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using TokenService.Validation.Jose;
 
 namespace TokenService.Events;
 
@@ -32,13 +33,22 @@ public sealed class MalformedEventException : Exception
 public static class IdpEventEnvelopeReader
 {
     public const int MaxBodyBytes = 1024 * 1024;
+    private const int MaxDepth = 32;
 
     public static IReadOnlyList<IdpEventEnvelope> Read(ReadOnlySpan<byte> body)
     {
+        // The whole delivery is checked to be UTF-8 JSON text (RFC 8259 §8.1) whose strings and member names are all
+        // Unicode before anything reads it: System.Text.Json parses "\ud800" and invalid UTF-8 inside strings and only
+        // throws InvalidOperationException later, from whichever lookup or GetString first decodes them.
+        if (!JsonText.IsWellFormed(body, MaxDepth))
+        {
+            throw new MalformedEventException("The body is not valid UTF-8 JSON.");
+        }
+
         JsonDocument document;
         try
         {
-            var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = 32 });
+            var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = MaxDepth });
             document = JsonDocument.ParseValue(ref reader);
         }
         catch (JsonException)
@@ -60,11 +70,17 @@ public static class IdpEventEnvelopeReader
                 throw new MalformedEventException("A delivery holds 1 to 5000 events.");
             }
 
-            return items.Select(ReadOne).ToList();
+            return items.Select(ReadWellFormed).ToList();
         }
     }
 
-    public static IdpEventEnvelope ReadOne(JsonElement e)
+    /// <summary>Reads one event of a document that may not have been checked by <see cref="Read"/>.</summary>
+    public static IdpEventEnvelope ReadOne(JsonElement e) =>
+        JsonText.IsWellFormed(e, MaxDepth) ? ReadWellFormed(e) : throw new MalformedEventException("An event is not valid UTF-8 JSON.");
+
+    // Every member is read through JsonText and checked for its kind: a number, array, object or null where the
+    // schema has a string is a malformed event (400), not an InvalidOperationException.
+    private static IdpEventEnvelope ReadWellFormed(JsonElement e)
     {
         if (e.ValueKind != JsonValueKind.Object)
         {
@@ -74,49 +90,65 @@ public static class IdpEventEnvelopeReader
         if (e.TryGetProperty("specversion", out var specVersion))
         {
             // CloudEvents 1.0 JSON format: id, source, specversion and type are required.
-            if (specVersion.ValueKind != JsonValueKind.String || specVersion.GetString() != "1.0")
+            if (JsonText.GetStringOrNull(specVersion) != "1.0")
             {
                 throw new MalformedEventException("Only CloudEvents specversion 1.0 is supported.");
             }
 
             var data = e.TryGetProperty("data", out var d) ? d.Clone() : default;
-            if (data.ValueKind == JsonValueKind.Undefined && e.TryGetProperty("data_base64", out var b64) && b64.ValueKind == JsonValueKind.String)
+            if (data.ValueKind == JsonValueKind.Undefined && JsonText.GetStringOrNull(e, "data_base64") is { } b64)
             {
-                try
-                {
-                    data = JsonDocument.Parse(Convert.FromBase64String(b64.GetString()!)).RootElement.Clone();
-                }
-                catch (Exception ex) when (ex is FormatException or JsonException)
-                {
-                    data = JsonDocument.Parse(JsonSerializer.Serialize(b64.GetString())).RootElement.Clone();
-                }
+                data = ReadBase64Data(b64);
             }
 
             return new IdpEventEnvelope(
                 Required(e, "id"), Required(e, "type"), Required(e, "source"), OptionalTime(e, "time"), data,
-                e.TryGetProperty("datacontenttype", out var ct) && ct.ValueKind == JsonValueKind.String ? ct.GetString() : null);
+                JsonText.GetStringOrNull(e, "datacontenttype"));
         }
 
         if (e.TryGetProperty("eventType", out _))
         {
             // Event Grid schema: id, eventType, subject, eventTime, data, dataVersion.
             return new IdpEventEnvelope(
-                Required(e, "id"), Required(e, "eventType"),
-                e.TryGetProperty("topic", out var topic) && topic.ValueKind == JsonValueKind.String ? topic.GetString() : null,
+                Required(e, "id"), Required(e, "eventType"), JsonText.GetStringOrNull(e, "topic"),
                 OptionalTime(e, "eventTime"), e.TryGetProperty("data", out var data) ? data.Clone() : default, null);
         }
 
         throw new MalformedEventException("An event is neither CloudEvents 1.0 nor Event Grid schema.");
     }
 
+    // CloudEvents JSON format §3.1: data_base64 carries binary data. JSON inside it is used as the data when it is
+    // well-formed UTF-8 JSON; anything else stays the base64 string, which no event type accepts as its data.
+    private static JsonElement ReadBase64Data(string encoded)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = Convert.FromBase64String(encoded);
+        }
+        catch (FormatException)
+        {
+            bytes = [];
+        }
+
+        if (bytes.Length > 0 && JsonText.IsWellFormed(bytes, MaxDepth))
+        {
+            using var inner = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = MaxDepth });
+            return inner.RootElement.Clone();
+        }
+
+        using var text = JsonDocument.Parse(JsonSerializer.Serialize(encoded));
+        return text.RootElement.Clone();
+    }
+
     private static string Required(JsonElement e, string name)
     {
-        if (!e.TryGetProperty(name, out var value) || value.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(value.GetString()) || value.GetString()!.Length > 1024)
+        if (JsonText.GetStringOrNull(e, name) is not { } value || string.IsNullOrWhiteSpace(value) || value.Length > 1024)
         {
             throw new MalformedEventException($"An event has no valid '{name}'.");
         }
 
-        return value.GetString()!;
+        return value;
     }
 
     private static DateTimeOffset? OptionalTime(JsonElement e, string name)
@@ -126,7 +158,8 @@ public static class IdpEventEnvelopeReader
             return null;
         }
 
-        if (value.ValueKind == JsonValueKind.String && DateTimeOffset.TryParse(value.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var time))
+        if (JsonText.GetStringOrNull(value) is { } text
+            && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var time))
         {
             return time;
         }

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TokenService.Configuration;
 using TokenService.Sessions;
+using TokenService.Validation.Jose;
 
 namespace TokenService.Events;
 
@@ -97,7 +98,7 @@ public sealed partial class IdpEventProcessor(
 
         if (e.Type == IdpEventTypes.SecurityEvent || e.DataContentType == "application/secevent+jwt" || e.Type.StartsWith("https://schemas.openid.net/secevent/", StringComparison.Ordinal))
         {
-            if (e.Data.ValueKind != JsonValueKind.String)
+            if (JsonText.GetStringOrNull(e.Data) is not { } set)
             {
                 throw new MalformedEventException("A security event's data must be the SET as a string.");
             }
@@ -105,7 +106,7 @@ public sealed partial class IdpEventProcessor(
             SecurityEventOutcome outcome;
             try
             {
-                outcome = await securityEvents.ValidateAsync(e.Data.GetString()!, cancellationToken);
+                outcome = await securityEvents.ValidateAsync(set, cancellationToken);
             }
             catch (SecurityEventRejectedException ex)
             {
@@ -125,8 +126,7 @@ public sealed partial class IdpEventProcessor(
                 return new(e, null, null, time, $"Auth0 log type '{code}' does not end sessions");
             }
 
-            var log = Auth0Log(e);
-            var userId = log.TryGetProperty("user_id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString() : null;
+            var userId = JsonText.GetStringOrNull(Auth0Log(e), "user_id");
             return Revoke(e, userId ?? throw new MalformedEventException("An Auth0 event has no user_id."), reason, time);
         }
 
@@ -143,13 +143,13 @@ public sealed partial class IdpEventProcessor(
         return new(e, userId, reason, occurredAt, null);
     }
 
+    // Envelopes may come from elsewhere than IdpEventEnvelopeReader, so data is read only through JsonText: a userId
+    // that is a number, or text with an unpaired surrogate escape, is a malformed event and not an exception.
     private static string UserIdFromData(IdpEventEnvelope e) =>
-        e.Data.ValueKind == JsonValueKind.Object && e.Data.TryGetProperty("userId", out var id) && id.ValueKind == JsonValueKind.String
-            ? id.GetString()!
-            : throw new MalformedEventException($"Event {e.Id} of type {e.Type} needs data.userId.");
+        JsonText.GetStringOrNull(e.Data, "userId") ?? throw new MalformedEventException($"Event {e.Id} of type {e.Type} needs data.userId.");
 
     private static DateTimeOffset? OccurredAt(IdpEventEnvelope e) =>
-        e.Data.ValueKind == JsonValueKind.Object && e.Data.TryGetProperty("occurredAt", out var at) && at.ValueKind == JsonValueKind.String && at.TryGetDateTimeOffset(out var t)
+        JsonText.TryGetProperty(e.Data, "occurredAt", out var at) && at.ValueKind == JsonValueKind.String && at.TryGetDateTimeOffset(out var t)
             ? t
             : null;
 
@@ -158,14 +158,13 @@ public sealed partial class IdpEventProcessor(
     {
         if (e.Data.ValueKind == JsonValueKind.Object)
         {
-            if (e.Data.TryGetProperty("resourceData", out var rd) && rd.ValueKind == JsonValueKind.Object && rd.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String)
+            if (JsonText.TryGetProperty(e.Data, "resourceData", out var rd) && JsonText.GetStringOrNull(rd, "id") is { } id)
             {
-                return id.GetString()!;
+                return id;
             }
 
-            if (e.Data.TryGetProperty("resource", out var resource) && resource.ValueKind == JsonValueKind.String)
+            if (JsonText.GetStringOrNull(e.Data, "resource") is { } value)
             {
-                var value = resource.GetString()!;
                 var slash = value.LastIndexOf('/');
                 if (slash >= 0 && slash < value.Length - 1)
                 {
@@ -182,10 +181,9 @@ public sealed partial class IdpEventProcessor(
     {
         if (e.Type.StartsWith("auth0.", StringComparison.OrdinalIgnoreCase) || (e.Source?.Contains("auth0", StringComparison.OrdinalIgnoreCase) ?? false))
         {
-            var log = Auth0Log(e);
-            if (log.ValueKind == JsonValueKind.Object && log.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String)
+            if (JsonText.GetStringOrNull(Auth0Log(e), "type") is { } type)
             {
-                return type.GetString();
+                return type;
             }
 
             var dot = e.Type.LastIndexOf('.');
@@ -196,7 +194,7 @@ public sealed partial class IdpEventProcessor(
     }
 
     private static JsonElement Auth0Log(IdpEventEnvelope e) =>
-        e.Data.ValueKind == JsonValueKind.Object && e.Data.TryGetProperty("data", out var inner) && inner.ValueKind == JsonValueKind.Object ? inner : e.Data;
+        JsonText.TryGetProperty(e.Data, "data", out var inner) && inner.ValueKind == JsonValueKind.Object ? inner : e.Data;
 
     [LoggerMessage(EventId = 5001, Level = LogLevel.Information, Message = "IdP event {Type} ({Id}) ended the user's sessions ({Reason}).")]
     private static partial void LogRevoked(ILogger logger, string type, string id, string reason);

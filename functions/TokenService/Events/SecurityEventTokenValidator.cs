@@ -34,6 +34,9 @@ public sealed class SecurityEventRejectedException(string error, string descript
 /// </summary>
 public sealed class SecurityEventTokenValidator
 {
+    // 9999-12-31T23:59:59Z, the last second DateTimeOffset can hold.
+    private const long MaxUnixSeconds = 253402300799;
+
     private readonly EventsOptions _options;
     private readonly TimeProvider _time;
     private readonly IVerificationKeyResolver? _keys;
@@ -82,8 +85,16 @@ public sealed class SecurityEventTokenValidator
             };
         }
 
-        var payloadSegment = set.Split('.')[1];
-        using var payload = JsonDocument.Parse(Base64UrlEncoding.DecodeStrict(payloadSegment)!);
+        // The validator read the registered claims only; the rest of the claims set (events, sub_id) is read here, so it
+        // is checked first to be UTF-8 JSON whose strings and member names are all Unicode text (RFC 8259 §8; RFC 7519
+        // §7.2 step 10). After that no lookup below can throw for the text, and each value's kind is checked.
+        var payloadBytes = Base64UrlEncoding.DecodeStrict(set.Split('.')[1]);
+        if (payloadBytes is null || !JsonText.IsWellFormed(payloadBytes, _validation.MaxPayloadDepth))
+        {
+            throw new SecurityEventRejectedException("invalid_request", "The SET's claims are not valid UTF-8 JSON.");
+        }
+
+        using var payload = JsonDocument.Parse(payloadBytes, new JsonDocumentOptions { MaxDepth = _validation.MaxPayloadDepth });
         var root = payload.RootElement;
         if (!root.TryGetProperty("events", out var events) || events.ValueKind != JsonValueKind.Object || !events.EnumerateObject().Any())
         {
@@ -108,7 +119,10 @@ public sealed class SecurityEventTokenValidator
                     subject = eventSubject;
                 }
 
-                if (e.Value.TryGetProperty("event_timestamp", out var ts) && ts.ValueKind == JsonValueKind.Number && ts.TryGetInt64(out var seconds))
+                // RFC 8417 §2.2 / SSF: event_timestamp is a NumericDate; one outside DateTimeOffset's range (e.g. 99999999999999)
+                // is ignored rather than thrown by FromUnixTimeSeconds, and iat stays the time of the event.
+                if (e.Value.TryGetProperty("event_timestamp", out var ts) && ts.ValueKind == JsonValueKind.Number && ts.TryGetInt64(out var seconds)
+                    && seconds is >= 0 and <= MaxUnixSeconds)
                 {
                     occurredAt = DateTimeOffset.FromUnixTimeSeconds(seconds);
                 }
@@ -120,11 +134,19 @@ public sealed class SecurityEventTokenValidator
             throw new SecurityEventRejectedException("invalid_request", "The SET names no subject (sub_id or event subject).");
         }
 
-        var format = s.TryGetProperty("format", out var f) ? f.GetString() : s.TryGetProperty("subject_type", out var st) ? st.GetString() : null;
+        // RFC 9493 §3: a subject identifier's "format" (older drafts: "subject_type") and its members are strings; any
+        // other kind makes the SET invalid (400 invalid_request), never an exception.
+        var formatMember = s.TryGetProperty("format", out var f) ? f : s.TryGetProperty("subject_type", out var st) ? st : (JsonElement?)null;
+        string? format = null;
+        if (formatMember is { } member && !JsonText.TryGetString(member, out format))
+        {
+            throw new SecurityEventRejectedException("invalid_request", "The SET's subject format is not a string.");
+        }
+
         string? userId = format switch
         {
-            "iss_sub" or "iss-sub" => s.TryGetProperty("sub", out var sub) ? sub.GetString() : null,
-            "opaque" => s.TryGetProperty("id", out var id) ? id.GetString() : null,
+            "iss_sub" or "iss-sub" => JsonText.GetStringOrNull(s, "sub"),
+            "opaque" => JsonText.GetStringOrNull(s, "id"),
             _ => null,
         };
         if (userId is null && format is "iss_sub" or "iss-sub" or "opaque")

@@ -61,6 +61,26 @@ public static partial class EndpointInvoker
                 await ProblemResponses.WriteAsync(context, StatusCodes.Status400BadRequest, "Bad Request", "The request could not be read.");
             }
         }
+        catch (Exception ex) when (!context.Response.HasStarted)
+        {
+            // Last resort, so that both hosts answer the same shape: the standalone host's exception handler and the
+            // Functions worker would each answer an escaped exception their own way. Crafted input is refused by the
+            // readers (JOSE, events) before it gets here; reaching this is a bug. The log line names the exception type
+            // and where it was thrown, never its message, the path (user and session ids) or the request's content, which
+            // may carry tokens.
+            LogUnhandled(Logger(context), ex.GetType().FullName ?? "Exception", ex.TargetSite is { } site ? site.DeclaringType?.FullName + "." + site.Name : "unknown",
+                context.Request.Method);
+            ResetResponse(context);
+            if (oauthErrors)
+            {
+                // RFC 6749 §4.1.2.1 server_error, in the §5.2 JSON error shape of the token endpoints.
+                await OAuthResponses.WriteErrorAsync(context, StatusCodes.Status500InternalServerError, "server_error", "The request failed; it has been logged.");
+            }
+            else
+            {
+                await ProblemResponses.WriteAsync(context, StatusCodes.Status500InternalServerError, "Internal Server Error", "The request failed; it has been logged.");
+            }
+        }
     }
 
     private static async Task WriteUnavailableAsync(HttpContext context, bool oauthErrors, DependencyUnavailableException ex)
@@ -86,6 +106,9 @@ public static partial class EndpointInvoker
 
     private static ILogger Logger(HttpContext context) =>
         context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("TokenService.Http");
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Error, Message = "Unhandled {ExceptionType} at {Site} answering a {Method} request; answered 500.")]
+    private static partial void LogUnhandled(ILogger logger, string exceptionType, string site, string method);
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Dependency {Dependency} unavailable: {Reason}. Answered 503.")]
     private static partial void LogDependencyUnavailable(ILogger logger, string dependency, string reason);

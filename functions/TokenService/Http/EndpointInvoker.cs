@@ -51,6 +51,7 @@ public static partial class EndpointInvoker
         }
         catch (Exception ex) when (ex is BadHttpRequestException or IOException && !context.Response.HasStarted)
         {
+            context.RequestAborted = clientAborted;
             ResetResponse(context);
             if (oauthErrors)
             {
@@ -70,6 +71,7 @@ public static partial class EndpointInvoker
             // may carry tokens.
             LogUnhandled(Logger(context), ex.GetType().FullName ?? "Exception", ex.TargetSite is { } site ? site.DeclaringType?.FullName + "." + site.Name : "unknown",
                 context.Request.Method);
+            context.RequestAborted = clientAborted;
             ResetResponse(context);
             if (oauthErrors)
             {

@@ -24,6 +24,7 @@ dotnet build TokenFunctions.sln -c Debug --nologo -v q
 # local.settings.json in one folder): tests/TokenService.Tests/Functions checks this folder.
 echo "== Functions app output (scripts/func-start.sh --prepare-only)"
 bash scripts/func-start.sh --prepare-only --output artifacts/functions-app
+export TOKEN_FUNCTIONS_APP_PREPARED=1
 
 log_dir="$(mktemp -d)"
 trap 'rm -rf "$log_dir"' EXIT

@@ -58,6 +58,14 @@ public sealed class HttpFunctions(
     public IActionResult RevokeUser([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = ManagementEndpoint.RevokeUserRoute)] HttpRequest request, string userId) =>
         new EndpointActionResult(context => management.RevokeUserAsync(context, userId));
 
+    [Function("RotateKeys")]
+    public IActionResult RotateKeys([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = ManagementEndpoint.RotateKeysRoute)] HttpRequest request) =>
+        new EndpointActionResult(management.RotateKeysAsync);
+
+    [Function("RevokeKey")]
+    public IActionResult RevokeKey([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = ManagementEndpoint.RevokeKeyRoute)] HttpRequest request, string kid) =>
+        new EndpointActionResult(context => management.RevokeKeyAsync(context, kid));
+
     [Function("Health")]
     public IActionResult Health([HttpTrigger(AuthorizationLevel.Anonymous, "get", "head", Route = "healthz")] HttpRequest request) =>
         new EndpointActionResult(health.HandleAsync);

@@ -34,6 +34,10 @@ public class KeyVaultSigningBenchmarks
         }
 
         public Task<KeyRotationResult> RunRotationCheckAsync(CancellationToken cancellationToken) => keys.RunRotationCheckAsync(cancellationToken);
+
+        public Task<KeyRotationResult> RotateNowAsync(bool immediate, CancellationToken cancellationToken) => keys.RotateNowAsync(immediate, cancellationToken);
+
+        public Task<KeyRotationResult> RevokeAsync(string kid, CancellationToken cancellationToken) => keys.RevokeAsync(kid, cancellationToken);
     }
 
     [GlobalSetup]

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http;
 using TokenService.Clients;
 using TokenService.Http;
+using TokenService.Keys;
 using TokenService.Sessions;
 
 namespace TokenService.Endpoints;
@@ -9,10 +10,119 @@ namespace TokenService.Endpoints;
 /// <c>POST /management/users/{userId}/revoke</c>: force logout of every session of a user (admin client, HTTP Basic).
 /// Not under <c>/admin</c>: the Azure Functions host refuses routes that start with <c>admin</c> or <c>runtime</c>.
 /// </summary>
-public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserSessionRevoker revoker)
+public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserSessionRevoker revoker, ISigningKeyService keys)
 {
     /// <summary>Route template of the force-logout route (both hosts).</summary>
     public const string RevokeUserRoute = "management/users/{userId}/revoke";
+
+    /// <summary>Route template of the rotate-now route (both hosts).</summary>
+    public const string RotateKeysRoute = "management/keys/rotate";
+
+    /// <summary>Route template of the key revocation route (both hosts).</summary>
+    public const string RevokeKeyRoute = "management/keys/{kid}/revoke";
+
+    /// <summary>
+    /// <c>POST /management/keys/rotate</c> (form or query <c>immediate=true</c> optional): key compromise response,
+    /// a new key now, published ahead of use, or signing at once.
+    /// </summary>
+    public Task RotateKeysAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: false, async ctx =>
+    {
+        if (!await AuthorizeAdminAsync(ctx))
+        {
+            return;
+        }
+
+        var immediate = ctx.Request.Query["immediate"].ToString();
+        if (ctx.Request.HasFormContentType)
+        {
+            var parsed = await FormRequest.ReadAsync(ctx.Request, ctx.RequestAborted);
+            if (parsed.Form is null)
+            {
+                await ProblemResponses.WriteAsync(ctx, parsed.Status, "Bad Request", parsed.Error!);
+                return;
+            }
+
+            immediate = FormRequest.Get(parsed.Form, "immediate") ?? immediate;
+        }
+
+        if (immediate is not ("" or "true" or "false"))
+        {
+            await ProblemResponses.WriteAsync(ctx, StatusCodes.Status400BadRequest, "Bad Request", "immediate must be true or false.");
+            return;
+        }
+
+        var result = await keys.RotateNowAsync(immediate == "true", ctx.RequestAborted);
+        await WriteKeysResultAsync(ctx, result);
+    });
+
+    /// <summary>
+    /// <c>POST /management/keys/{kid}/revoke</c>: the key leaves the JWKS at once and its tokens are refused; when it
+    /// was signing, a new key signs from now on; sessions survive (their next refresh is signed by the new key).
+    /// </summary>
+    public Task RevokeKeyAsync(HttpContext context, string routeKid) => EndpointInvoker.InvokeAsync(context, oauthErrors: false, async ctx =>
+    {
+        if (!await AuthorizeAdminAsync(ctx))
+        {
+            return;
+        }
+
+        var kid = RequestPath.Segment(ctx, 2) ?? routeKid;
+        if (string.IsNullOrEmpty(kid) || kid.Length > 128 || !kid.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
+        {
+            // Our kids are RFC 7638 thumbprints: base64url of a SHA-256 digest.
+            await ProblemResponses.WriteAsync(ctx, StatusCodes.Status400BadRequest, "Bad Request", "The kid is not a key id of this service.");
+            return;
+        }
+
+        var result = await keys.RevokeAsync(kid, ctx.RequestAborted);
+        if (!result.Changed)
+        {
+            await ProblemResponses.WriteAsync(ctx, StatusCodes.Status404NotFound, "Not Found", "No published key has this kid (unknown, or already revoked).");
+            return;
+        }
+
+        await WriteKeysResultAsync(ctx, result);
+    });
+
+    private async Task WriteKeysResultAsync(HttpContext ctx, KeyRotationResult result)
+    {
+        var set = await keys.GetKeySetAsync(ctx.RequestAborted);
+        await OAuthResponses.WriteJsonAsync(ctx, 200, writer =>
+        {
+            writer.WriteBoolean("changed", result.Changed);
+            writer.WriteString("summary", result.Summary);
+            writer.WriteString("active_kid", set.Active?.Kid);
+            writer.WriteStartArray("keys");
+            foreach (var key in set.Published)
+            {
+                writer.WriteStartObject();
+                writer.WriteString("kid", key.Kid);
+                writer.WriteString("state", key.State.ToString().ToLowerInvariant());
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndArray();
+        });
+    }
+
+    private async Task<bool> AuthorizeAdminAsync(HttpContext ctx)
+    {
+        if (!HttpMethods.IsPost(ctx.Request.Method))
+        {
+            await ProblemResponses.MethodNotAllowedAsync(ctx, "POST");
+            return false;
+        }
+
+        var auth = authenticator.Authenticate(ctx.Request, new Dictionary<string, Microsoft.Extensions.Primitives.StringValues>());
+        if (!auth.Succeeded || !auth.UsedBasic || auth.Client!.Type != ClientType.Admin)
+        {
+            ctx.Response.Headers.WWWAuthenticate = "Basic realm=\"token-service-management\", charset=\"UTF-8\"";
+            await ProblemResponses.WriteAsync(ctx, StatusCodes.Status401Unauthorized, "Unauthorized", "Admin client credentials (HTTP Basic) are required.");
+            return false;
+        }
+
+        return true;
+    }
 
     /// <summary>
     /// Force logout. <paramref name="routeUserId"/> is the host's route value; the user id is read again from the raw
@@ -21,17 +131,8 @@ public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserS
     /// </summary>
     public Task RevokeUserAsync(HttpContext context, string routeUserId) => EndpointInvoker.InvokeAsync(context, oauthErrors: false, async ctx =>
     {
-        if (!HttpMethods.IsPost(ctx.Request.Method))
+        if (!await AuthorizeAdminAsync(ctx))
         {
-            await ProblemResponses.MethodNotAllowedAsync(ctx, "POST");
-            return;
-        }
-
-        var auth = authenticator.Authenticate(ctx.Request, new Dictionary<string, Microsoft.Extensions.Primitives.StringValues>());
-        if (!auth.Succeeded || !auth.UsedBasic || auth.Client!.Type != ClientType.Admin)
-        {
-            ctx.Response.Headers.WWWAuthenticate = "Basic realm=\"token-service-management\", charset=\"UTF-8\"";
-            await ProblemResponses.WriteAsync(ctx, StatusCodes.Status401Unauthorized, "Unauthorized", "Admin client credentials (HTTP Basic) are required.");
             return;
         }
 

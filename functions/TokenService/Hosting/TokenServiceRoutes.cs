@@ -30,6 +30,8 @@ public static class TokenServiceRoutes
         new("RevokeOtherSessions", "sessions/revoke-others", ["POST"], ctx => Get<SessionsEndpoint>(ctx).RevokeOthersAsync(ctx)),
         new("DeleteSession", "sessions/{sid}", ["DELETE"], ctx => Get<SessionsEndpoint>(ctx).DeleteAsync(ctx, RouteValue(ctx, "sid"))),
         new("RevokeUser", ManagementEndpoint.RevokeUserRoute, ["POST"], ctx => Get<ManagementEndpoint>(ctx).RevokeUserAsync(ctx, RouteValue(ctx, "userId"))),
+        new("RotateKeys", ManagementEndpoint.RotateKeysRoute, ["POST"], ctx => Get<ManagementEndpoint>(ctx).RotateKeysAsync(ctx)),
+        new("RevokeKey", ManagementEndpoint.RevokeKeyRoute, ["POST"], ctx => Get<ManagementEndpoint>(ctx).RevokeKeyAsync(ctx, RouteValue(ctx, "kid"))),
         new("Health", "healthz", ["GET", "HEAD"], ctx => Get<HealthEndpoint>(ctx).HandleAsync(ctx)),
         new("IdpEventsWebhook", "events/idp", ["POST", "OPTIONS"], ctx => Get<IdpEventsEndpoint>(ctx).HandleAsync(ctx)),
         new("SsfPush", "events/ssf", ["POST"], ctx => Get<IdpEventsEndpoint>(ctx).HandleSsfPushAsync(ctx)),

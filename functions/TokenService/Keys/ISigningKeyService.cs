@@ -22,6 +22,20 @@ public interface ISigningKeyService
     /// activates, retires and removes keys on schedule. Idempotent; safe when instances run it at once.
     /// </summary>
     Task<KeyRotationResult> RunRotationCheckAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Compromise response: creates the next key now, published ahead of use like a scheduled rotation (activating
+    /// after the propagation time), or signing at once when <paramref name="immediate"/>. Without
+    /// <paramref name="immediate"/>, an existing pending key is kept (nothing new is created).
+    /// </summary>
+    Task<KeyRotationResult> RotateNowAsync(bool immediate, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Compromise response: the key with <paramref name="kid"/> leaves the JWKS at once and verifies nothing more;
+    /// when it was the signing key, a new key signs from now on. Removal is permanent, so the scheduled rotation
+    /// never brings it back. Revoking a kid that is not published changes nothing (<see cref="KeyRotationResult.Changed"/> false).
+    /// </summary>
+    Task<KeyRotationResult> RevokeAsync(string kid, CancellationToken cancellationToken);
 }
 
 /// <summary>What one rotation check did.</summary>

@@ -82,27 +82,100 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
 
             if (plan.CreateKeyActivatingAt is { } plannedActivation)
             {
-                var created = await CreateKeyAsync(cancellationToken);
-                await VerifyFirstSignatureAsync(created, cancellationToken);
-
                 // Validators can learn the key only once it exists, so its activation is measured from the clock
-                // read now, after creating it (seconds for an HSM key) and checking it, not from `now` read before:
+                // read after creating it (seconds for an HSM key) and checking it, not from `now` read before:
                 // otherwise the time creation took would come out of the propagation time.
-                var activatesAt = KeyLifecyclePolicy.ActivationOfNewKey(plannedActivation, isFirstKey: stored.Count == 0, Time.GetUtcNow(), Options);
-                var published = await PublishKeyAsync(created, activatesAt, cancellationToken);
-                // Operators match keys by the kid of JWKS and tokens (RFC 7638 thumbprint), not the provider's id.
-                actions.Add($"created kid {published.PublicJwk.ComputeThumbprint()} (provider key {published.Info.ProviderKeyId}) activating {published.Info.ActivatesAt:O}");
+                actions.Add(await CreatePublishedKeyAsync(
+                    existsAt => KeyLifecyclePolicy.ActivationOfNewKey(plannedActivation, isFirstKey: stored.Count == 0, existsAt, Options), cancellationToken));
             }
 
-            _stored = actions.Count > 0 ? await LoadKeysAsync(cancellationToken) : stored;
-            _loadedAt = Time.GetUtcNow();
-            _snapshot = Build(_stored, _loadedAt);
-            return new KeyRotationResult(actions.Count > 0, actions.Count > 0 ? string.Join("; ", actions) : "no change");
+            return await CompleteAsync(stored, actions, cancellationToken);
         }
         finally
         {
             _gate.Release();
         }
+    }
+
+    public async Task<KeyRotationResult> RotateNowAsync(bool immediate, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            var stored = await LoadKeysAsync(cancellationToken);
+            var plan = KeyLifecyclePolicy.Evaluate(stored.Select(k => k.Info).ToList(), Time.GetUtcNow(), Options);
+            var actions = new List<string>();
+            if (!immediate && plan.Published.FirstOrDefault(p => p.State == SigningKeyState.Pending) is { } pending)
+            {
+                // Idempotent: a key already published ahead of use is the rotation asked for.
+                actions.Add($"kept pending kid {KidOf(stored, pending.Key)} activating {pending.Key.ActivatesAt:O}");
+                await CompleteAsync(stored, [], cancellationToken);
+                return new KeyRotationResult(false, actions[0]);
+            }
+
+            // Published ahead of use as in a scheduled rotation, or (immediate) signing as soon as it exists: the
+            // compromise case, where continuing to sign with the old key is worse than validators learning the new
+            // one on their refetch for an unknown kid.
+            actions.Add(await CreatePublishedKeyAsync(existsAt => immediate ? existsAt : existsAt + Options.PropagationTime, cancellationToken));
+            return await CompleteAsync(stored, actions, cancellationToken);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public async Task<KeyRotationResult> RevokeAsync(string kid, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            var stored = await LoadKeysAsync(cancellationToken);
+            var target = stored.FirstOrDefault(k => string.Equals(k.PublicJwk.ComputeThumbprint(), kid, StringComparison.Ordinal));
+            if (target is null)
+            {
+                await CompleteAsync(stored, [], cancellationToken);
+                return new KeyRotationResult(false, $"no published key has kid {kid} (unknown or already revoked)");
+            }
+
+            var plan = KeyLifecyclePolicy.Evaluate(stored.Select(k => k.Info).ToList(), Time.GetUtcNow(), Options);
+            var actions = new List<string>();
+            if (plan.Published.Any(p => p.State == SigningKeyState.Active && p.Key.ProviderKeyId == target.Info.ProviderKeyId))
+            {
+                // Signing must go on without the revoked key: a new key signs from the moment it exists.
+                actions.Add(await CreatePublishedKeyAsync(existsAt => existsAt, cancellationToken));
+            }
+
+            // Removal (local: deleted; Key Vault: version disabled) is permanent: loads and the scheduled rotation
+            // never see the key again, so it leaves the JWKS and verifies no token from now on.
+            await RemoveKeyAsync(target.Info, cancellationToken);
+            actions.Add($"revoked kid {kid} (provider key {target.Info.ProviderKeyId})");
+            return await CompleteAsync(stored, actions, cancellationToken);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Creates a key, checks its first signature, then publishes it with the activation derived from when it exists.</summary>
+    private async Task<string> CreatePublishedKeyAsync(Func<DateTimeOffset, DateTimeOffset> activationFromExistence, CancellationToken cancellationToken)
+    {
+        var created = await CreateKeyAsync(cancellationToken);
+        await VerifyFirstSignatureAsync(created, cancellationToken);
+        var published = await PublishKeyAsync(created, activationFromExistence(Time.GetUtcNow()), cancellationToken);
+
+        // Operators match keys by the kid of JWKS and tokens (RFC 7638 thumbprint), not the provider's id.
+        return $"created kid {published.PublicJwk.ComputeThumbprint()} (provider key {published.Info.ProviderKeyId}) activating {published.Info.ActivatesAt:O}";
+    }
+
+    /// <summary>Reloads after a change (or keeps what was loaded) and rebuilds the served snapshot.</summary>
+    private async Task<KeyRotationResult> CompleteAsync(IReadOnlyList<StoredSigningKey> stored, List<string> actions, CancellationToken cancellationToken)
+    {
+        _stored = actions.Count > 0 ? await LoadKeysAsync(cancellationToken) : stored;
+        _loadedAt = Time.GetUtcNow();
+        _snapshot = Build(_stored, _loadedAt);
+        return new KeyRotationResult(actions.Count > 0, actions.Count > 0 ? string.Join("; ", actions) : "no change");
     }
 
     private async Task<SigningKeySet> RefreshAsync(bool forceReload, CancellationToken cancellationToken)

@@ -132,6 +132,10 @@ public sealed class FaultInjectionTests : IAsyncLifetime
             Failing ? throw new DependencyUnavailableException("keyvault", "injected outage", TimeSpan.FromSeconds(2)) : inner.SignAsync(key, signingInput, cancellationToken);
 
         public Task<KeyRotationResult> RunRotationCheckAsync(CancellationToken cancellationToken) => inner.RunRotationCheckAsync(cancellationToken);
+
+        public Task<KeyRotationResult> RotateNowAsync(bool immediate, CancellationToken cancellationToken) => inner.RotateNowAsync(immediate, cancellationToken);
+
+        public Task<KeyRotationResult> RevokeAsync(string kid, CancellationToken cancellationToken) => inner.RevokeAsync(kid, cancellationToken);
     }
 
     private sealed class SwitchableStore(ISessionStore inner) : ISessionStore

@@ -5,7 +5,8 @@ namespace TokenService.Tests.Functions;
 
 /// <summary>
 /// The folder <c>scripts/func-start.sh --prepare-only</c> builds (the Release app as Core Tools runs it and as a
-/// deployment ships it). scripts/test.sh builds it before the tests; run alone, the fixture builds it once.
+/// deployment ships it). scripts/test.sh builds it before the tests (and says so with TOKEN_FUNCTIONS_APP_PREPARED=1);
+/// run alone, the fixture builds it.
 /// </summary>
 public sealed class FunctionsAppOutput : IAsyncLifetime
 {
@@ -13,7 +14,9 @@ public sealed class FunctionsAppOutput : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        if (File.Exists(System.IO.Path.Combine(Path, "functions.metadata")))
+        // scripts/test.sh has just built the folder from the current sources; run alone, a folder left over from an
+        // earlier build could be stale, so build it again.
+        if (Environment.GetEnvironmentVariable("TOKEN_FUNCTIONS_APP_PREPARED") == "1" && File.Exists(System.IO.Path.Combine(Path, "functions.metadata")))
         {
             return;
         }

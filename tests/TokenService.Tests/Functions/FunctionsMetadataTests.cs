@@ -50,13 +50,6 @@ public sealed partial class FunctionsMetadataTests(FunctionsAppOutput output)
         Assert.True(contractRoutes.Count >= 12, "CONTRACT §2 routes were not found");
         foreach (var (method, path) in contractRoutes)
         {
-            if (NotYetServed.Contains(path))
-            {
-                // Open work (issue 19, key compromise response): listed so that this test fails once they are served
-                // and the list is stale.
-                Assert.DoesNotContain(TokenServiceRoutes.All, r => r.Template == path);
-                continue;
-            }
 
             var route = TokenServiceRoutes.All.FirstOrDefault(r => r.Template == path);
             Assert.True(route is not null, $"CONTRACT §2 route {method} /{path} is not served");
@@ -110,8 +103,6 @@ public sealed partial class FunctionsMetadataTests(FunctionsAppOutput output)
         var settings = Infrastructure.LocalSettings.Read(Path.Combine(output.Path, "local.settings.json"));
         Assert.Equal("dotnet-isolated", settings["FUNCTIONS_WORKER_RUNTIME"]);
     }
-
-    private static readonly HashSet<string> NotYetServed = new(StringComparer.Ordinal) { "management/keys/rotate", "management/keys/{kid}/revoke" };
 
     private Dictionary<string, (string Route, string[] Methods, string AuthLevel)> HttpFunctions()
     {

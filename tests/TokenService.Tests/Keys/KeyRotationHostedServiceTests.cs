@@ -59,5 +59,9 @@ public sealed class KeyRotationHostedServiceTests
         public ValueTask<SigningKeySet> GetKeySetAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
 
         public ValueTask<byte[]> SignAsync(SigningKey key, ReadOnlyMemory<byte> signingInput, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task<KeyRotationResult> RotateNowAsync(bool immediate, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public Task<KeyRotationResult> RevokeAsync(string kid, CancellationToken cancellationToken) => throw new NotSupportedException();
     }
 }

@@ -53,7 +53,8 @@ public static class TokenServiceServiceCollectionExtensions
                 configuration.GetSection(ClientOptions.SectionName).Bind(o.Clients);
                 if (o.Clients.Count == 0 && environment.IsDevelopment())
                 {
-                    o.Clients.AddRange(DevelopmentClients.All);
+                    var issuer = configuration.GetSection(TokenServiceOptions.SectionName)["Issuer"];
+                    o.Clients.AddRange(DevelopmentClients.For(string.IsNullOrWhiteSpace(issuer) ? DevelopmentIssuer : issuer));
                 }
             })
             .ValidateOnStart();
@@ -139,9 +140,13 @@ public static class TokenServiceServiceCollectionExtensions
 /// <summary>Clients registered in Development when the <c>Clients</c> section is empty (README walkthrough).</summary>
 public static class DevelopmentClients
 {
-    public static IReadOnlyList<ClientOptions> All =>
+    /// <summary>
+    /// The development clients for a service whose issuer is <paramref name="issuer"/>. dev-spa may ask for the issuer
+    /// as an audience too: the sessions routes take tokens for this service (the SPA sample, samples/spa).
+    /// </summary>
+    public static IReadOnlyList<ClientOptions> For(string issuer) =>
     [
-        new() { ClientId = "dev-spa", Type = "spa", AllowedOrigins = ["http://localhost:5173", "http://127.0.0.1:5173"], AllowedAudiences = ["api://dev"], AllowedScopes = ["openid", "profile", "api.read", "api.write"] },
+        new() { ClientId = "dev-spa", Type = "spa", AllowedOrigins = ["http://localhost:5173", "http://127.0.0.1:5173"], AllowedAudiences = ["api://dev", issuer], AllowedScopes = ["openid", "profile", "api.read", "api.write"] },
         new() { ClientId = "dev-confidential", Type = "confidential", Secret = "dev-confidential-secret", AllowedAudiences = ["api://dev"], AllowedScopes = ["openid", "profile", "api.read", "api.write"] },
         new() { ClientId = "dev-api", Type = "resource_server", Secret = "dev-api-secret", AllowedAudiences = ["api://dev"] },
         new() { ClientId = "dev-admin", Type = "admin", Secret = "dev-admin-secret" },

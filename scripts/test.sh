@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project: the .NET suite (unit, HTTP on Kestrel, Table Storage on Azurite that the
-# suite starts itself) and the interop suite (independent OAuth/JOSE libraries against the running host).
+# suite starts itself, the SPA sample in headless Chromium) and the interop suite (independent OAuth/JOSE libraries
+# against the running host).
 # Installs what it needs from the package registries (npm packages pinned by the lock files).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,6 +16,22 @@ fi
 if [ -f tests/interop/package-lock.json ]; then
   echo "== npm ci (interop clients)"
   npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
+fi
+
+# The browser tests (tests/TokenService.BrowserTests) drive Debian's Chromium through Playwright's own driver, which
+# comes with its NuGet package; nothing may download a browser. CI runs as root on Debian, so it installs here. Only
+# without apt (another distribution) do those tests skip, each saying why.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+if ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "== apt-get install chromium (browser tests)"
+    sudo_cmd=""
+    if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then sudo_cmd="sudo"; fi
+    $sudo_cmd apt-get update -q
+    $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+  else
+    echo "== chromium is not installed and apt-get is unavailable: the browser tests will be skipped" >&2
+  fi
 fi
 
 echo "== dotnet build"

@@ -43,15 +43,15 @@ public sealed class HttpFunctions(
         new EndpointActionResult(introspection.HandleAsync);
 
     [Function("ListSessions")]
-    public IActionResult ListSessions([HttpTrigger(AuthorizationLevel.Anonymous, "get", Route = "sessions")] HttpRequest request) =>
+    public IActionResult ListSessions([HttpTrigger(AuthorizationLevel.Anonymous, "get", "options", Route = "sessions")] HttpRequest request) =>
         new EndpointActionResult(sessions.ListAsync);
 
     [Function("RevokeOtherSessions")]
-    public IActionResult RevokeOtherSessions([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = "sessions/revoke-others")] HttpRequest request) =>
+    public IActionResult RevokeOtherSessions([HttpTrigger(AuthorizationLevel.Anonymous, "post", "options", Route = "sessions/revoke-others")] HttpRequest request) =>
         new EndpointActionResult(sessions.RevokeOthersAsync);
 
     [Function("DeleteSession")]
-    public IActionResult DeleteSession([HttpTrigger(AuthorizationLevel.Anonymous, "delete", Route = "sessions/{sid}")] HttpRequest request, string sid) =>
+    public IActionResult DeleteSession([HttpTrigger(AuthorizationLevel.Anonymous, "delete", "options", Route = "sessions/{sid}")] HttpRequest request, string sid) =>
         new EndpointActionResult(context => sessions.DeleteAsync(context, sid));
 
     [Function("RevokeUser")]

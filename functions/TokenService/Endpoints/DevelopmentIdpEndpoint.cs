@@ -9,9 +9,11 @@ namespace TokenService.Endpoints;
 /// Development-only stand-in IdP (registered only in Development without a configured IdP; elsewhere its routes
 /// answer 404 in both hosts):
 /// <c>POST /dev-idp/id-token</c> with form <c>sub</c> (and optional <c>acr</c>, <c>amr</c>) returns an ID token
-/// the token endpoint trusts; <c>GET /dev-idp/jwks.json</c> publishes its key.
+/// the token endpoint trusts; <c>GET /dev-idp/jwks.json</c> publishes its key. The mint route answers CORS for
+/// the spa clients' origins so that a single-page app (samples/spa) can stand in for the IdP's sign-in in the
+/// browser; it is a simple form POST, so no preflight is needed.
 /// </summary>
-public sealed class DevelopmentIdpEndpoint(DevelopmentIdp idp)
+public sealed class DevelopmentIdpEndpoint(DevelopmentIdp idp, CorsPolicy cors)
 {
     /// <summary><c>POST /dev-idp/id-token</c> when the development IdP is registered, else 404.</summary>
     public static Task MintOrNotFoundAsync(HttpContext context) =>
@@ -26,6 +28,7 @@ public sealed class DevelopmentIdpEndpoint(DevelopmentIdp idp)
 
     public Task MintAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: true, async ctx =>
     {
+        cors.Apply(ctx);
         if (!HttpMethods.IsPost(ctx.Request.Method))
         {
             await ProblemResponses.MethodNotAllowedAsync(ctx, "POST");

@@ -7,11 +7,21 @@ namespace TokenService.Endpoints;
 /// <summary>
 /// A user's own sessions (ASVS V7): <c>GET /sessions</c>, <c>DELETE /sessions/{sid}</c>,
 /// <c>POST /sessions/revoke-others</c> (after a password change), with a bearer access token of that user.
+/// A single-page app calls them from its own origin, so they answer CORS for the origins registered for spa
+/// clients (a preflight, since the bearer token travels in the Authorization header). CORS only lets such a page
+/// read the answer: the bearer token, not the origin, is what authenticates the caller.
 /// </summary>
-public sealed class SessionsEndpoint(BearerAuthentication bearer, SessionService sessions, TimeProvider time)
+public sealed class SessionsEndpoint(BearerAuthentication bearer, SessionService sessions, TimeProvider time, CorsPolicy cors)
 {
     public Task ListAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: false, async ctx =>
     {
+        if (HttpMethods.IsOptions(ctx.Request.Method))
+        {
+            await cors.PreflightAsync(ctx, "GET");
+            return;
+        }
+
+        cors.Apply(ctx);
         if (!HttpMethods.IsGet(ctx.Request.Method))
         {
             await ProblemResponses.MethodNotAllowedAsync(ctx, "GET");
@@ -46,6 +56,13 @@ public sealed class SessionsEndpoint(BearerAuthentication bearer, SessionService
 
     public Task DeleteAsync(HttpContext context, string sessionId) => EndpointInvoker.InvokeAsync(context, oauthErrors: false, async ctx =>
     {
+        if (HttpMethods.IsOptions(ctx.Request.Method))
+        {
+            await cors.PreflightAsync(ctx, "DELETE");
+            return;
+        }
+
+        cors.Apply(ctx);
         if (!HttpMethods.IsDelete(ctx.Request.Method))
         {
             await ProblemResponses.MethodNotAllowedAsync(ctx, "DELETE");
@@ -71,6 +88,13 @@ public sealed class SessionsEndpoint(BearerAuthentication bearer, SessionService
 
     public Task RevokeOthersAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: false, async ctx =>
     {
+        if (HttpMethods.IsOptions(ctx.Request.Method))
+        {
+            await cors.PreflightAsync(ctx, "POST");
+            return;
+        }
+
+        cors.Apply(ctx);
         if (!HttpMethods.IsPost(ctx.Request.Method))
         {
             await ProblemResponses.MethodNotAllowedAsync(ctx, "POST");

@@ -166,6 +166,32 @@ public sealed class FunctionsTriggerTests
         Assert.True(issued.StatusCode == HttpStatusCode.OK, json.ToString());
         Assert.Equal("http://127.0.0.1:7071", new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(json.GetProperty("access_token").GetString()).Issuer);
 
+        // The SPA sample signs in from its origin: it may read the ID token (CORS), and dev-spa may ask for the issuer
+        // as an audience besides its API's (the sessions routes take tokens for this service).
+        const string spaOrigin = "http://localhost:5173";
+        using var mintForSpa = new HttpRequestMessage(HttpMethod.Post, "/dev-idp/id-token") { Content = new FormUrlEncodedContent([new("sub", "bob")]) };
+        mintForSpa.Headers.Add("Origin", spaOrigin);
+        using var mintedForSpa = await client.SendAsync(mintForSpa);
+        Assert.Equal(HttpStatusCode.OK, mintedForSpa.StatusCode);
+        Assert.Equal(spaOrigin, mintedForSpa.Headers.GetValues("Access-Control-Allow-Origin").Single());
+        using var spaExchange = new HttpRequestMessage(HttpMethod.Post, "/oauth2/token")
+        {
+            Content = new FormUrlEncodedContent(
+            [
+                new("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+                new("subject_token", (await JsonAsync(mintedForSpa)).GetProperty("id_token").GetString()!),
+                new("subject_token_type", "urn:ietf:params:oauth:token-type:id_token"),
+                new("client_id", "dev-spa"),
+                new("audience", "api://dev"),
+                new("audience", "http://127.0.0.1:7071"),
+            ]),
+        };
+        spaExchange.Headers.Add("Origin", spaOrigin);
+        using var spaIssued = await client.SendAsync(spaExchange);
+        var spaJson = await JsonAsync(spaIssued);
+        Assert.True(spaIssued.StatusCode == HttpStatusCode.OK, spaJson.ToString());
+        Assert.Equal(["api://dev", "http://127.0.0.1:7071"], new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(spaJson.GetProperty("access_token").GetString()).Audiences.Order());
+
         // Outside Development the same routes do not exist for callers.
         await using var testing = await StartFunctionsAsync();
         using var refused = await testing.Client.PostAsync("/dev-idp/id-token", new FormUrlEncodedContent([new("sub", "alice")]));

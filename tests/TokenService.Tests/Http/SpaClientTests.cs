@@ -102,6 +102,67 @@ public abstract class SpaClientTests<TFixture>(TFixture fixture) : IClassFixture
         Assert.False(no.Headers.Contains("Access-Control-Allow-Origin"));
     }
 
+    [Theory]
+    [InlineData("/sessions", "GET")]
+    [InlineData("/sessions/revoke-others", "POST")]
+    [InlineData("/sessions/some-session", "DELETE")]
+    public async Task The_sessions_routes_answer_preflights_of_spa_origins_only(string path, string method)
+    {
+        using var allowed = new HttpRequestMessage(HttpMethod.Options, path);
+        allowed.Headers.Add("Origin", SpaOrigin);
+        allowed.Headers.Add("Access-Control-Request-Method", method);
+        allowed.Headers.Add("Access-Control-Request-Headers", "authorization");
+        using var ok = await Host.Client.SendAsync(allowed);
+        Assert.Equal(HttpStatusCode.NoContent, ok.StatusCode);
+        Assert.Equal(SpaOrigin, ok.Headers.GetValues("Access-Control-Allow-Origin").Single());
+        Assert.Equal(method, ok.Headers.GetValues("Access-Control-Allow-Methods").Single());
+        Assert.Contains("Authorization", ok.Headers.GetValues("Access-Control-Allow-Headers").Single(), StringComparison.Ordinal);
+
+        using var denied = new HttpRequestMessage(HttpMethod.Options, path);
+        denied.Headers.Add("Origin", "https://evil.example");
+        denied.Headers.Add("Access-Control-Request-Method", method);
+        using var no = await Host.Client.SendAsync(denied);
+        Assert.Equal(HttpStatusCode.Forbidden, no.StatusCode);
+        Assert.False(no.Headers.Contains("Access-Control-Allow-Origin"));
+    }
+
+    [Fact]
+    public async Task The_sessions_routes_let_a_spa_origin_read_answers_but_only_the_bearer_token_authenticates()
+    {
+        var (login, cookie) = await SpaLoginAsync("fay");
+        var access = (await JsonAsync(login)).GetProperty("access_token").GetString()!;
+        login.Dispose();
+
+        async Task<HttpResponseMessage> ListAsync(string origin, string? token)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/sessions");
+            request.Headers.Add("Origin", origin);
+            request.Headers.Add("Cookie", cookie);
+            if (token is not null)
+            {
+                request.Headers.Authorization = new("Bearer", token);
+            }
+
+            return await Host.Client.SendAsync(request);
+        }
+
+        using (var listed = await ListAsync(SpaOrigin, access))
+        {
+            Assert.Equal(HttpStatusCode.OK, listed.StatusCode);
+            Assert.Equal(SpaOrigin, listed.Headers.GetValues("Access-Control-Allow-Origin").Single());
+        }
+
+        // The app can tell that its token is no longer good; the refresh cookie authenticates nobody here.
+        using (var cookieOnly = await ListAsync(SpaOrigin, null))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, cookieOnly.StatusCode);
+            Assert.Equal(SpaOrigin, cookieOnly.Headers.GetValues("Access-Control-Allow-Origin").Single());
+        }
+
+        using var evil = await ListAsync("https://evil.example", access);
+        Assert.False(evil.Headers.Contains("Access-Control-Allow-Origin"));
+    }
+
     [Fact]
     public async Task Logout_with_the_cookie_ends_the_session_and_clears_the_cookie()
     {

@@ -1,0 +1,74 @@
+using System.Security.Claims;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using TokenService.Validation;
+using TokenService.Validation.AspNetCore;
+
+namespace SampleApi;
+
+/// <summary>
+/// Builds the sample resource server: <c>GET /orders</c> for the bearer token's user, validated by
+/// TokenService.Validation (signature from the token service's JWKS, <c>iss</c>, <c>aud</c>, expiry, then session
+/// state by introspection), with CORS for the single-page apps that call it. The browser tests build it too.
+/// </summary>
+public static class SampleApiHost
+{
+    public const string CorsPolicyName = "spa";
+
+    /// <param name="args">Command-line arguments (<c>--urls</c>, <c>--environment</c>, configuration keys).</param>
+    /// <param name="configure">Runs after the defaults, before the app is built (tests add configuration here).</param>
+    /// <param name="validation">Runs after the options were read from configuration (tests set a backchannel here).</param>
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null, Action<AccessTokenValidationOptions>? validation = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(args);
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.AddServerHeader = false);
+        configure?.Invoke(builder);
+
+        var settings = builder.Configuration.GetSection(SampleApiOptions.SectionName).Get<SampleApiOptions>() ?? new SampleApiOptions();
+        if (builder.Environment.IsDevelopment())
+        {
+            settings.ApplyDevelopmentDefaults();
+        }
+
+        if (string.IsNullOrEmpty(settings.Authority) || string.IsNullOrEmpty(settings.Audience))
+        {
+            throw new InvalidOperationException("SampleApi:Authority and SampleApi:Audience are required outside Development.");
+        }
+
+        builder.Services.AddAuthentication(TokenServiceBearerHandler.DefaultScheme).AddTokenServiceBearer(o =>
+        {
+            o.Authority = settings.Authority;
+            o.Audience = settings.Audience;
+            o.ClientId = settings.ClientId;
+            o.ClientSecret = settings.ClientSecret;
+            validation?.Invoke(o);
+        });
+        builder.Services.AddAuthorization();
+
+        // A browser page of another origin may call this API only when it is listed here. The token travels in the
+        // Authorization header, never in a cookie, so the policy allows no credentials.
+        builder.Services.AddCors(cors => cors.AddPolicy(CorsPolicyName, policy => policy
+            .WithOrigins([.. settings.AllowedOrigins])
+            .WithMethods("GET")
+            .WithHeaders("Authorization")
+            .SetPreflightMaxAge(TimeSpan.FromMinutes(10))));
+
+        var app = builder.Build();
+        app.UseCors(CorsPolicyName);
+        app.UseAuthentication();
+        app.UseAuthorization();
+        app.MapGet("/orders", (ClaimsPrincipal user) =>
+        {
+            var subject = user.FindFirst("sub")?.Value ?? string.Empty;
+            return Results.Ok(new OrdersResponse(subject, user.FindFirst("client_id")?.Value, [new Order("A-1001", "Lab notebook"), new Order("A-1002", "Pipette tips")]));
+        }).RequireAuthorization();
+        return app;
+    }
+}
+
+public sealed record Order(string Id, string Item);
+
+public sealed record OrdersResponse(string User, string? ClientId, IReadOnlyList<Order> Orders);

@@ -1,0 +1,38 @@
+namespace SampleApi;
+
+/// <summary>Configuration section <c>SampleApi</c> (<c>SampleApi__Authority</c>, … as environment variables).</summary>
+public sealed class SampleApiOptions
+{
+    public const string SectionName = "SampleApi";
+
+    /// <summary>The token service's issuer (<c>TokenService__Issuer</c>).</summary>
+    public string? Authority { get; set; }
+
+    /// <summary>This API's audience; the SPA asks for it with <c>audience=</c>.</summary>
+    public string? Audience { get; set; }
+
+    /// <summary>This API's <c>resource_server</c> client, for introspection (session state and the jti deny list).</summary>
+    public string? ClientId { get; set; }
+
+    public string? ClientSecret { get; set; }
+
+    /// <summary>Origins of the single-page apps that call this API from a browser (CORS).</summary>
+    public List<string> AllowedOrigins { get; set; } = [];
+
+    /// <summary>
+    /// The development host's defaults (README: the token service on http://127.0.0.1:7071 with its development
+    /// clients, the SPA on port 5173), used in Development for every setting left empty. The secret is the
+    /// development client's published one; no other environment has defaults.
+    /// </summary>
+    public void ApplyDevelopmentDefaults()
+    {
+        Authority ??= "http://127.0.0.1:7071";
+        Audience ??= "api://dev";
+        ClientId ??= "dev-api";
+        ClientSecret ??= "dev-api-secret";
+        if (AllowedOrigins.Count == 0)
+        {
+            AllowedOrigins.AddRange(["http://localhost:5173", "http://127.0.0.1:5173"]);
+        }
+    }
+}

@@ -1,0 +1,274 @@
+// The OAuth side of the SPA: sign-in by token exchange, silent refresh, sign-out, and fetch with the bearer token.
+//
+// Where the secrets live:
+// - the access token: only in a private field of this object, never in localStorage, sessionStorage, a cookie
+//   or the DOM, so that it is gone when the tab closes and a script injected later cannot find it in storage;
+// - the refresh token: never in this page at all. The token service sets it as the cookie __Host-refresh_token
+//   (HttpOnly; Secure; SameSite=Strict; Path=/) on its own origin, and the browser sends it back on our
+//   credentialed requests to the token endpoint. This page cannot read it (HttpOnly) and pages of other sites
+//   cannot make the browser send it (SameSite=Strict); pages of other origins of this site are refused by the
+//   token service, which answers spa clients only from their registered origins.
+
+const TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token";
+
+/** The session is over (refresh answered invalid_grant, or the cookie is gone): the user must sign in again. */
+export class SessionEndedError extends Error {
+  constructor(description) {
+    super(description || "The session has ended.");
+    this.name = "SessionEndedError";
+  }
+}
+
+/** An OAuth error answer (RFC 6749 §5.2) other than a session end. */
+export class OAuthError extends Error {
+  constructor(status, error, description) {
+    super(description || error || `HTTP ${status}`);
+    this.name = "OAuthError";
+    this.status = status;
+    this.error = error;
+  }
+}
+
+/**
+ * Events: "change" (signed in, renewed or signed out), "session-ended" (detail: the server's description),
+ * "refresh-failed" (detail: the error; the token service could not be reached, renewal is retried).
+ */
+export class TokenClient extends EventTarget {
+  #config;
+  #accessToken = null;
+  #expiresAt = 0; // ms since the epoch, by this browser's clock
+  #renewAt = 0;
+  #timer = 0;
+  #refreshing = null;
+  #user = null;
+
+  constructor(config) {
+    super();
+    this.#config = config;
+    // Background tabs throttle timers: on return, renew at once when the token is due.
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible" && this.#accessToken !== null && Date.now() >= this.#renewAt) {
+        this.refresh().catch(() => {});
+      }
+    });
+  }
+
+  get signedIn() { return this.#accessToken !== null; }
+  get user() { return this.#user; }
+  get expiresAt() { return new Date(this.#expiresAt); }
+  get renewAt() { return new Date(this.#renewAt); }
+
+  /** Signs in as `subject` at the development IdP, then exchanges its ID token for our tokens (RFC 8693). */
+  async signIn(subject) {
+    const idp = await fetch(`${this.#config.devIdp}/id-token`, {
+      method: "POST",
+      body: new URLSearchParams({ sub: subject }),
+      cache: "no-store",
+    });
+    const minted = await idp.json().catch(() => ({}));
+    if (!idp.ok || typeof minted.id_token !== "string") {
+      throw new OAuthError(idp.status, minted.error, minted.error_description || "The development IdP refused the sign-in.");
+    }
+
+    const form = new URLSearchParams({
+      grant_type: TOKEN_EXCHANGE,
+      subject_token: minted.id_token,
+      subject_token_type: ID_TOKEN_TYPE,
+      client_id: this.#config.clientId,
+    });
+    if (this.#config.scope) {
+      form.set("scope", this.#config.scope);
+    }
+
+    for (const audience of this.#config.audiences) {
+      form.append("audience", audience);
+    }
+
+    await this.#tokenRequest(form);
+    // The ID token is meant for this client: its subject names the user on screen. The name is kept for this
+    // tab only (sessionStorage) so that a reload, which renews through the cookie, can show it again; it is not
+    // a credential.
+    this.#user = idTokenSubject(minted.id_token) ?? subject;
+    sessionStorage.setItem("spa.user", this.#user);
+    this.#changed();
+  }
+
+  /**
+   * After a reload the access token is gone (memory only) but the cookie may still hold a live session: renew
+   * through it. Returns false, quietly, when there is no session to resume.
+   */
+  async resume() {
+    try {
+      await this.refresh();
+      return true;
+    } catch (error) {
+      // No cookie: never signed in here. An ended session was announced by the "session-ended" event.
+      if (error instanceof SessionEndedError) {
+        return false;
+      }
+
+      throw error;
+    }
+  }
+
+  /**
+   * Renews the access token with the refresh-token cookie (RFC 6749 §6; the token service rotates the cookie).
+   * Concurrent calls share one request, and tabs of this origin take turns (Web Locks): two renewals racing with
+   * the same cookie would look like refresh-token reuse, which ends the session.
+   */
+  refresh() {
+    this.#refreshing ??= this.#withLock(() => this.#tokenRequest(new URLSearchParams({
+      grant_type: "refresh_token",
+      client_id: this.#config.clientId,
+    }))).finally(() => { this.#refreshing = null; });
+    return this.#refreshing;
+  }
+
+  /** Ends the session at the token service (RFC 7009; the cookie is the token) and forgets the access token. */
+  async signOut() {
+    try {
+      await fetch(`${this.#config.tokenService}/oauth2/revoke`, {
+        method: "POST",
+        body: new URLSearchParams({ client_id: this.#config.clientId }),
+        credentials: "include",
+        cache: "no-store",
+      });
+    } finally {
+      this.#clear();
+      this.#changed();
+    }
+  }
+
+  /**
+   * fetch() with the access token as a bearer token. A 401 means the token expired or was revoked: renew once
+   * and retry. Throws SessionEndedError when the session is over.
+   */
+  async fetch(url, init = {}) {
+    if (this.#accessToken === null) {
+      throw new SessionEndedError("Not signed in.");
+    }
+
+    if (Date.now() >= this.#expiresAt) {
+      await this.refresh();
+    }
+
+    let response = await fetch(url, this.#withBearer(init));
+    if (response.status === 401) {
+      await this.refresh();
+      response = await fetch(url, this.#withBearer(init));
+    }
+
+    return response;
+  }
+
+  #withBearer(init) {
+    const headers = new Headers(init.headers);
+    headers.set("Authorization", `Bearer ${this.#accessToken}`);
+    // No cookies to APIs: the bearer token is the credential.
+    return { ...init, headers, credentials: "omit", cache: "no-store" };
+  }
+
+  async #withLock(work) {
+    return navigator.locks
+      ? navigator.locks.request(`token-service-refresh:${this.#config.clientId}`, work)
+      : work();
+  }
+
+  async #tokenRequest(form) {
+    let response;
+    try {
+      // credentials: "include" lets the browser store the Set-Cookie of this cross-origin answer and send the
+      // cookie on renewal; the token service answers CORS with credentials for our origin only.
+      response = await fetch(`${this.#config.tokenService}/oauth2/token`, {
+        method: "POST",
+        body: form,
+        credentials: "include",
+        cache: "no-store",
+      });
+    } catch (networkError) {
+      this.#retryLater(networkError);
+      throw networkError;
+    }
+
+    const body = await response.json().catch(() => ({}));
+    if (response.ok && typeof body.access_token === "string") {
+      this.#accept(body);
+      return;
+    }
+
+    const renewing = form.get("grant_type") === "refresh_token";
+    if (renewing && (body.error === "invalid_grant" || (body.error === "invalid_request" && response.status === 400))) {
+      // invalid_grant: the session was ended (sign-out elsewhere, "end all other sessions", an administrator, an
+      // IdP event, reuse of a rotated token) or expired. invalid_request: no cookie at all.
+      const wasSignedIn = this.#accessToken !== null;
+      this.#clear();
+      const ended = new SessionEndedError(body.error_description);
+      ended.noCookie = body.error === "invalid_request";
+      if (wasSignedIn || body.error === "invalid_grant") {
+        this.dispatchEvent(new CustomEvent("session-ended", { detail: body.error_description ?? "" }));
+        this.#changed();
+      }
+
+      throw ended;
+    }
+
+    const failure = new OAuthError(response.status, body.error, body.error_description);
+    if (renewing && (response.status >= 500 || response.status === 429)) {
+      this.#retryLater(failure);
+    }
+
+    throw failure;
+  }
+
+  #accept(body) {
+    const lifetime = Math.max(1, Number(body.expires_in) || 0);
+    const now = Date.now();
+    this.#accessToken = body.access_token;
+    this.#expiresAt = now + lifetime * 1000;
+    // Shortly before expiry: the configured leeway, but never earlier than half the lifetime.
+    const renewIn = Math.max(lifetime - this.#config.refreshLeewaySeconds, lifetime / 2);
+    this.#renewAt = now + renewIn * 1000;
+    this.#user ??= sessionStorage.getItem("spa.user");
+    this.#schedule(renewIn * 1000);
+    this.#changed();
+  }
+
+  #schedule(delayMs) {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.refresh().catch(() => {}), delayMs);
+  }
+
+  // The token service is unreachable or overloaded: keep the current token while it lasts and try again soon.
+  #retryLater(error) {
+    if (this.#accessToken !== null) {
+      this.dispatchEvent(new CustomEvent("refresh-failed", { detail: error }));
+      this.#schedule(10_000);
+    }
+  }
+
+  #clear() {
+    clearTimeout(this.#timer);
+    this.#accessToken = null;
+    this.#expiresAt = 0;
+    this.#renewAt = 0;
+    this.#user = null;
+    sessionStorage.removeItem("spa.user");
+  }
+
+  #changed() {
+    this.dispatchEvent(new Event("change"));
+  }
+}
+
+/** The `sub` of an ID token, for display only (the token came straight from the IdP; nothing is decided on it). */
+function idTokenSubject(idToken) {
+  try {
+    const payload = idToken.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const json = new TextDecoder().decode(Uint8Array.from(atob(payload), (c) => c.charCodeAt(0)));
+    const sub = JSON.parse(json).sub;
+    return typeof sub === "string" ? sub : null;
+  } catch {
+    return null;
+  }
+}

@@ -28,9 +28,7 @@ public static class AzureAdapterServiceCollectionExtensions
         var storage = configuration.GetSection(StorageOptions.SectionName).Get<StorageOptions>() ?? new StorageOptions();
         if (storage.UsesTableStorage)
         {
-            services.TryAddSingleton(sp => !string.IsNullOrWhiteSpace(storage.TableConnectionString)
-                ? new TableServiceClient(TableConnection.Parse(storage.TableConnectionString))
-                : new TableServiceClient(new Uri(storage.TableServiceUri!), Credential(sp), null));
+            services.TryAddSingleton(sp => TableStorage.CreateClient(storage, () => Credential(sp)));
             services.AddSingleton<TableProvisioner>();
             services.AddSingleton<TableSessionStore>();
             services.AddSingleton<TableTokenMarkerStore>();

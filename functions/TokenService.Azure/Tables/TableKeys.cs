@@ -4,7 +4,10 @@ using TokenService.Validation.Jose;
 
 namespace TokenService.Azure.Tables;
 
-/// <summary>Key and filter helpers: Table keys forbid / \ # ? and control characters and are at most 1 KiB.</summary>
+/// <summary>
+/// Key helpers: Table keys forbid / \ # ? and control characters and are at most 1 KiB. Filters are built with
+/// <c>TableClient.CreateQueryFilter</c>, which quotes and escapes values itself.
+/// </summary>
 public static class TableKeys
 {
     /// <summary>True when <paramref name="value"/> can be a PartitionKey or RowKey as it is.</summary>
@@ -13,11 +16,4 @@ public static class TableKeys
 
     /// <summary>A key-safe, fixed-length stand-in for any value: base64url of its SHA-256.</summary>
     public static string Hash(string value) => Base64UrlEncoding.Encode(SHA256.HashData(Encoding.UTF8.GetBytes(value)));
-
-    /// <summary>An OData string literal: single quotes doubled (OData ABNF, "SQUOTE-in-string").</summary>
-    public static string Literal(string value) => "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
-
-    /// <summary>The entity path segment table(PartitionKey='…',RowKey='…'), URL-escaped.</summary>
-    public static string EntityPath(string table, string partitionKey, string rowKey) =>
-        $"{table}(PartitionKey={Uri.EscapeDataString(Literal(partitionKey))},RowKey={Uri.EscapeDataString(Literal(rowKey))})";
 }

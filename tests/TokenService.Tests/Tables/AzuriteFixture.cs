@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using Azure.Data.Tables;
 using TokenService.Azure.Tables;
 
 namespace TokenService.Tests.Tables;
@@ -49,7 +50,8 @@ public sealed class AzuriteFixture : IAsyncLifetime
         ConnectionString = $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AccountKey};TableEndpoint={endpoint};";
     }
 
-    public TableServiceClient CreateClient(TableClientOptions? options = null) => new(TableConnection.Parse(ConnectionString), options);
+    /// <summary>An SDK client on the product's retry settings, or on <paramref name="options"/> (fault injection, counting).</summary>
+    public TableServiceClient CreateClient(TableClientOptions? options = null) => new(ConnectionString, options ?? TableStorage.DefaultOptions());
 
     public Task DisposeAsync()
     {

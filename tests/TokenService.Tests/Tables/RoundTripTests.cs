@@ -1,6 +1,7 @@
 using System.Net;
 using Azure.Core;
 using Azure.Core.Pipeline;
+using Azure.Data.Tables;
 using Microsoft.Extensions.DependencyInjection;
 using TokenService.Azure.Tables;
 using TokenService.Tests.Infrastructure;
@@ -27,9 +28,10 @@ public sealed class RoundTripTests(AzuriteFixture azurite)
             ["Storage:TableConnectionString"] = azurite.ConnectionString,
         }, configure: builder =>
         {
-            var options = new TableClientOptions();
-            options.AddPolicy(counter, HttpPipelinePosition.PerCall);
-            builder.Services.AddSingleton(new TableServiceClient(TableConnection.Parse(azurite.ConnectionString), options));
+            // Per retry: every request that reaches the service counts, a retried one too.
+            var options = TableStorage.DefaultOptions();
+            options.AddPolicy(counter, HttpPipelinePosition.PerRetry);
+            builder.Services.AddSingleton(azurite.CreateClient(options));
         });
 
         var warmUp = await host.LoginAsync("warm-" + Guid.NewGuid().ToString("N")); // creates the tables once

@@ -2,6 +2,7 @@ using System.Net;
 using Azure;
 using Azure.Core;
 using Azure.Core.Pipeline;
+using Azure.Data.Tables;
 using TokenService.Azure.Tables;
 using TokenService.Azure.Tables.Stores;
 using TokenService.Sessions;
@@ -129,6 +130,9 @@ public sealed class TableFaultTests(AzuriteFixture azurite)
         public volatile bool Timeout;
         public int Requests;
 
+        /// <summary>The next request this matches reaches Azurite and is applied, but its answer is lost (a 503 instead).</summary>
+        public volatile Func<Request, bool>? LoseNextResponseTo;
+
         public override Request CreateRequest() => _inner.CreateRequest();
 
         public override void Process(HttpMessage message) => ProcessAsync(message).AsTask().GetAwaiter().GetResult();
@@ -142,7 +146,12 @@ public sealed class TableFaultTests(AzuriteFixture azurite)
             }
 
             await _inner.ProcessAsync(message);
-            if (FailWithStatus != 0)
+            if (LoseNextResponseTo is { } lose && lose(message.Request))
+            {
+                LoseNextResponseTo = null;
+                message.Response = new FakeResponse(503);
+            }
+            else if (FailWithStatus != 0)
             {
                 message.Response = new FakeResponse(FailWithStatus);
             }
@@ -166,13 +175,16 @@ public sealed class TableFaultTests(AzuriteFixture azurite)
     [InlineData(503)]
     [InlineData(429)]
     [InlineData(500)]
+    [InlineData(401)]
+    [InlineData(403)]
     public async Task Throttling_and_server_errors_answer_503_and_change_nothing(int status)
     {
         var transport = new FaultTransport();
-        var options = new TableClientOptions { Transport = transport };
+        var options = TableStorage.DefaultOptions();
+        options.Transport = transport;
         options.Retry.MaxRetries = 1;
         options.Retry.Delay = TimeSpan.FromMilliseconds(10);
-        var store = new TableSessionStore(new TableProvisioner(new TableServiceClient(TableConnection.Parse(azurite.ConnectionString), options)));
+        var store = new TableSessionStore(new TableProvisioner(azurite.CreateClient(options)));
         var user = "fault-" + Guid.NewGuid().ToString("N");
         var session = new SessionRecord
         {
@@ -204,10 +216,11 @@ public sealed class TableFaultTests(AzuriteFixture azurite)
             ["Storage:TableConnectionString"] = azurite.ConnectionString,
         }, configure: builder =>
         {
-            var options = new TableClientOptions { Transport = transport };
+            var options = TableStorage.DefaultOptions();
+            options.Transport = transport;
             options.Retry.MaxRetries = 1;
             options.Retry.Delay = TimeSpan.FromMilliseconds(10);
-            Microsoft.Extensions.DependencyInjection.ServiceCollectionServiceExtensions.AddSingleton(builder.Services, new TableServiceClient(TableConnection.Parse(azurite.ConnectionString), options));
+            Microsoft.Extensions.DependencyInjection.ServiceCollectionServiceExtensions.AddSingleton(builder.Services, azurite.CreateClient(options));
         });
         var login = await host.LoginAsync("timeout-" + Guid.NewGuid().ToString("N"));
         transport.Timeout = true;
@@ -225,5 +238,48 @@ public sealed class TableFaultTests(AzuriteFixture azurite)
         transport.Timeout = false;
         using var ok = await host.RefreshAsync(login.RefreshToken);
         Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_retried_write_that_had_succeeded_is_recognised_by_its_write_id()
+    {
+        // The pipeline retries a write whose answer was lost; the retry meets its own stored write and gets
+        // 409 (replay marker, login transaction) or 412 (refresh replace). The store reports a conflict, the
+        // caller re-reads, finds its write id and answers success: no false replay, no spurious contention
+        // error, and no reuse on the next refresh.
+        var transport = new FaultTransport();
+        await using var host = await TokenServiceTestHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["Storage:TableConnectionString"] = azurite.ConnectionString,
+        }, configure: builder =>
+        {
+            var options = TableStorage.DefaultOptions();
+            options.Transport = transport;
+            options.Retry.Delay = TimeSpan.FromMilliseconds(10);
+            Microsoft.Extensions.DependencyInjection.ServiceCollectionServiceExtensions.AddSingleton(builder.Services, azurite.CreateClient(options));
+        });
+        await host.LoginAsync("warm-" + Guid.NewGuid().ToString("N")); // creates the tables
+
+        transport.LoseNextResponseTo = r => r.Method == RequestMethod.Post && r.Uri.Path.EndsWith("/" + TableNames.TokenMarkers, StringComparison.Ordinal);
+        var first = await host.LoginAsync("lost-marker-" + Guid.NewGuid().ToString("N"));
+        Assert.Null(transport.LoseNextResponseTo);
+        Assert.True(await host.IsActiveAsync(first.AccessToken));
+
+        transport.LoseNextResponseTo = r => r.Method == RequestMethod.Post && r.Uri.Path.EndsWith("/$batch", StringComparison.Ordinal);
+        var user = "lost-" + Guid.NewGuid().ToString("N");
+        var login = await host.LoginAsync(user);
+        Assert.Null(transport.LoseNextResponseTo);
+        Assert.True(await host.IsActiveAsync(login.AccessToken));
+
+        transport.LoseNextResponseTo = r => r.Method == RequestMethod.Put;
+        using var refresh = await host.RefreshAsync(login.RefreshToken);
+        Assert.Null(transport.LoseNextResponseTo);
+        Assert.Equal(HttpStatusCode.OK, refresh.StatusCode);
+        var rotated = (await JsonAsync(refresh)).GetProperty("refresh_token").GetString()!;
+
+        using var next = await host.RefreshAsync(rotated);
+        Assert.Equal(HttpStatusCode.OK, next.StatusCode);
+        var sessions = await new TableSessionStore(new TableProvisioner(azurite.CreateClient())).GetUserSessionsAsync(user, default);
+        Assert.Single(sessions.Sessions);
     }
 }

@@ -1,11 +1,14 @@
 using System.Text.Json;
+using Azure;
+using Azure.Data.Tables;
 using TokenService.Sessions;
 
 namespace TokenService.Azure.Tables.Stores;
 
 /// <summary>
 /// SessionRecord ⇄ entity. Times are Edm.Int64 UTC ticks (exact, and comparable in filters); lists are JSON
-/// strings. Nothing secret: refresh tokens are SHA-256 hashes already.
+/// strings. Nothing secret: refresh tokens are SHA-256 hashes already. Absent optional values are left out of
+/// the entity rather than stored as nulls, as rows written before the SDK had them.
 /// </summary>
 internal static class SessionEntityMapper
 {
@@ -24,20 +27,20 @@ internal static class SessionEntityMapper
             ["LastActivityAt"] = s.LastActivityAt.UtcTicks,
             ["IdleExpiresAt"] = s.IdleExpiresAt.UtcTicks,
             ["AbsoluteExpiresAt"] = s.AbsoluteExpiresAt.UtcTicks,
-            ["AuthTime"] = s.AuthTime?.UtcTicks,
-            ["Acr"] = s.Acr,
             ["Amr"] = JsonSerializer.Serialize(s.Amr, StoreJson.Default.IReadOnlyListString),
             ["RefreshTokenHash"] = s.RefreshTokenHash,
             ["RefreshTokenExpiresAt"] = s.RefreshTokenExpiresAt.UtcTicks,
-            ["PreviousRefreshTokenHash"] = s.PreviousRefreshTokenHash,
-            ["PreviousRotatedAt"] = s.PreviousRotatedAt?.UtcTicks,
             ["RetiredRefreshTokenHashes"] = JsonSerializer.Serialize(s.RetiredRefreshTokenHashes, StoreJson.Default.IReadOnlyListString),
             ["Generation"] = s.Generation,
             ["WriteId"] = s.WriteId,
-            ["RevokedAt"] = s.RevokedAt?.UtcTicks,
-            ["RevocationReason"] = s.RevocationReason,
             ["PurgeAt"] = s.PurgeAt.UtcTicks,
         };
+        SetIfPresent(e, "AuthTime", s.AuthTime?.UtcTicks);
+        SetIfPresent(e, "Acr", s.Acr);
+        SetIfPresent(e, "PreviousRefreshTokenHash", s.PreviousRefreshTokenHash);
+        SetIfPresent(e, "PreviousRotatedAt", s.PreviousRotatedAt?.UtcTicks);
+        SetIfPresent(e, "RevokedAt", s.RevokedAt?.UtcTicks);
+        SetIfPresent(e, "RevocationReason", s.RevocationReason);
         return e;
     }
 
@@ -66,8 +69,19 @@ internal static class SessionEntityMapper
         RevokedAt = OptionalTime(e, "RevokedAt"),
         RevocationReason = e.GetString("RevocationReason"),
         PurgeAt = Time(e, "PurgeAt"),
-        ETag = e.ETag,
+        ETag = ETagOf(e.ETag),
     };
+
+    /// <summary>The ETag as the core keeps it (an opaque string), or null when the service sent none.</summary>
+    public static string? ETagOf(ETag etag) => etag == default ? null : etag.ToString();
+
+    private static void SetIfPresent(TableEntity e, string name, object? value)
+    {
+        if (value is not null)
+        {
+            e[name] = value;
+        }
+    }
 
     private static DateTimeOffset Time(TableEntity e, string name) => new(e.GetInt64(name) ?? 0, TimeSpan.Zero);
 

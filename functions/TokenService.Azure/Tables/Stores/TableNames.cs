@@ -1,3 +1,5 @@
+using Azure.Data.Tables;
+
 namespace TokenService.Azure.Tables.Stores;
 
 /// <summary>The tables this service uses (infra/ creates them too; the stores create them if missing).</summary>
@@ -13,7 +15,9 @@ public sealed class TableProvisioner(TableServiceClient client)
     private readonly SemaphoreSlim _gate = new(1, 1);
     private volatile bool _ready;
 
-    public TableServiceClient Client => client;
+    public TableClient Sessions { get; } = client.GetTableClient(TableNames.Sessions);
+
+    public TableClient TokenMarkers { get; } = client.GetTableClient(TableNames.TokenMarkers);
 
     public async ValueTask EnsureAsync(CancellationToken cancellationToken)
     {
@@ -27,8 +31,8 @@ public sealed class TableProvisioner(TableServiceClient client)
         {
             if (!_ready)
             {
-                await client.CreateTableIfNotExistsAsync(TableNames.Sessions, cancellationToken);
-                await client.CreateTableIfNotExistsAsync(TableNames.TokenMarkers, cancellationToken);
+                await Sessions.CreateIfNotExistsAsync(cancellationToken);
+                await TokenMarkers.CreateIfNotExistsAsync(cancellationToken);
                 _ready = true;
             }
         }

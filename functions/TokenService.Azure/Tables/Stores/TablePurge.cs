@@ -1,3 +1,6 @@
+using Azure;
+using Azure.Data.Tables;
+
 namespace TokenService.Azure.Tables.Stores;
 
 /// <summary>
@@ -6,10 +9,13 @@ namespace TokenService.Azure.Tables.Stores;
 /// </summary>
 internal static class TablePurge
 {
-    public static async Task<int> DeleteMatchingAsync(TableServiceClient client, string table, string filter, CancellationToken cancellationToken)
+    private static readonly string[] KeysOnly = ["PartitionKey", "RowKey"];
+
+    public static async Task<int> DeleteMatchingAsync(TableClient table, string filter, CancellationToken cancellationToken)
     {
+        // Only the keys (and the ETag, which every entity carries) are needed to delete.
         var expired = new List<TableEntity>();
-        await foreach (var entity in client.QueryAsync(table, filter, ["PartitionKey", "RowKey"], pageSize: 1000, cancellationToken))
+        await foreach (var entity in table.QueryAsync<TableEntity>(filter, maxPerPage: 1000, select: KeysOnly, cancellationToken: cancellationToken))
         {
             expired.Add(entity);
         }
@@ -19,19 +25,31 @@ internal static class TablePurge
         {
             foreach (var chunk in group.Chunk(100))
             {
-                var batch = await client.SubmitBatchAsync(table, chunk.Select(e => new TableBatchOperation(TableBatchOperationKind.Delete, e, e.ETag ?? "*")).ToList(), cancellationToken);
-                if (batch.Succeeded)
+                try
                 {
+                    await table.SubmitTransactionAsync(chunk.Select(e => new TableTransactionAction(TableTransactionActionType.Delete, e, IfMatch(e))), cancellationToken);
                     deleted += chunk.Length;
                     continue;
                 }
+                catch (TableTransactionFailedException ex) when (TableFaults.IsConflict(ex))
+                {
+                    // One row changed or vanished meanwhile: delete the others one by one below, each still conditional.
+                }
 
-                // One row changed or vanished meanwhile: delete the others one by one, each still conditional.
                 foreach (var entity in chunk)
                 {
-                    if ((await client.DeleteAsync(table, entity.PartitionKey, entity.RowKey, entity.ETag ?? "*", cancellationToken)).Succeeded)
+                    try
                     {
-                        deleted++;
+                        // The SDK answers a missing row with its 404 response instead of an exception.
+                        var response = await table.DeleteEntityAsync(entity.PartitionKey, entity.RowKey, IfMatch(entity), cancellationToken);
+                        if (response.Status == 204)
+                        {
+                            deleted++;
+                        }
+                    }
+                    catch (RequestFailedException ex) when (TableFaults.IsConflict(ex))
+                    {
+                        // Changed since the query: alive again, keep it.
                     }
                 }
             }
@@ -39,4 +57,6 @@ internal static class TablePurge
 
         return deleted;
     }
+
+    private static ETag IfMatch(TableEntity entity) => entity.ETag == default ? ETag.All : entity.ETag;
 }

@@ -1,4 +1,5 @@
-using System.Globalization;
+using Azure;
+using Azure.Data.Tables;
 using TokenService.Sessions;
 
 namespace TokenService.Azure.Tables.Stores;
@@ -9,9 +10,14 @@ namespace TokenService.Azure.Tables.Stores;
 /// session with eviction and revoking all are single entity group transactions that replace it with
 /// <c>If-Match</c>, so the per-user limit holds under races. Refresh = one point read + one conditional write.
 /// </summary>
+/// <remarks>
+/// A write the pipeline retried after its first answer was lost comes back as 409/412 although it was stored.
+/// It is reported as a conflict like any other; the core tells the two apart by the write id stored on the row
+/// (<see cref="SessionRecord.WriteId"/>), so the mapping here must stay "conflict", never "failed".
+/// </remarks>
 public sealed class TableSessionStore(TableProvisioner tables) : ISessionStore, IExpiredStateCleaner
 {
-    private TableServiceClient Client => tables.Client;
+    private TableClient Sessions => tables.Sessions;
 
     public async ValueTask<SessionRecord?> GetSessionAsync(string sessionId, CancellationToken cancellationToken)
     {
@@ -20,27 +26,41 @@ public sealed class TableSessionStore(TableProvisioner tables) : ISessionStore, 
             return null;
         }
 
-        await tables.EnsureAsync(cancellationToken);
-        var entity = await Client.GetEntityAsync(TableNames.Sessions, partition, sessionId, cancellationToken);
-        return entity is null ? null : SessionEntityMapper.FromEntity(entity);
+        try
+        {
+            await tables.EnsureAsync(cancellationToken);
+            var entity = await Sessions.GetEntityIfExistsAsync<TableEntity>(partition, sessionId, cancellationToken: cancellationToken);
+            return entity.HasValue ? SessionEntityMapper.FromEntity(entity.Value!) : null;
+        }
+        catch (Exception ex) when (TableFaults.AsUnavailable(ex, cancellationToken) is { } unavailable)
+        {
+            throw unavailable;
+        }
     }
 
     public async ValueTask<UserSessions> GetUserSessionsAsync(string userId, CancellationToken cancellationToken)
     {
-        await tables.EnsureAsync(cancellationToken);
         var partition = SessionIds.PartitionKeyForUser(userId);
         string? version = null;
         var sessions = new List<SessionRecord>();
-        await foreach (var entity in Client.QueryAsync(TableNames.Sessions, "PartitionKey eq " + TableKeys.Literal(partition), cancellationToken: cancellationToken))
+        try
         {
-            if (entity.RowKey == SessionEntityMapper.UserRowKey)
+            await tables.EnsureAsync(cancellationToken);
+            await foreach (var entity in Sessions.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {partition}"), cancellationToken: cancellationToken))
             {
-                version = entity.ETag;
+                if (entity.RowKey == SessionEntityMapper.UserRowKey)
+                {
+                    version = SessionEntityMapper.ETagOf(entity.ETag);
+                }
+                else if (entity.GetString("UserId") == userId)
+                {
+                    sessions.Add(SessionEntityMapper.FromEntity(entity));
+                }
             }
-            else if (entity.GetString("UserId") == userId)
-            {
-                sessions.Add(SessionEntityMapper.FromEntity(entity));
-            }
+        }
+        catch (Exception ex) when (TableFaults.AsUnavailable(ex, cancellationToken) is { } unavailable)
+        {
+            throw unavailable;
         }
 
         return new UserSessions(userId, version, sessions);
@@ -53,53 +73,71 @@ public sealed class TableSessionStore(TableProvisioner tables) : ISessionStore, 
             return StoreWriteResult.NotFound;
         }
 
-        await tables.EnsureAsync(cancellationToken);
-        var result = await Client.UpdateAsync(TableNames.Sessions, SessionEntityMapper.ToEntity(updated), updated.ETag, TableUpdateMode.Replace, cancellationToken);
-        return result.Status switch
+        try
         {
-            TableWriteStatus.Success => new StoreWriteResult(StoreWriteStatus.Success, updated with { ETag = result.ETag }),
-            TableWriteStatus.NotFound => StoreWriteResult.NotFound,
-            _ => StoreWriteResult.Conflict,
-        };
+            await tables.EnsureAsync(cancellationToken);
+            var response = await Sessions.UpdateEntityAsync(SessionEntityMapper.ToEntity(updated), new ETag(updated.ETag), TableUpdateMode.Replace, cancellationToken);
+            return new StoreWriteResult(StoreWriteStatus.Success, updated with { ETag = response.Headers.ETag?.ToString() });
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            return StoreWriteResult.NotFound;
+        }
+        catch (RequestFailedException ex) when (ex.Status == 412)
+        {
+            return StoreWriteResult.Conflict;
+        }
+        catch (Exception ex) when (TableFaults.AsUnavailable(ex, cancellationToken) is { } unavailable)
+        {
+            throw unavailable;
+        }
     }
 
     public async ValueTask<StoreWriteStatus> CommitAsync(UserSessionsChange change, CancellationToken cancellationToken)
     {
-        await tables.EnsureAsync(cancellationToken);
         var partition = SessionIds.PartitionKeyForUser(change.UserId);
         var userRow = new TableEntity(partition, SessionEntityMapper.UserRowKey)
         {
             ["UserId"] = change.UserId,
             ["ChangedAt"] = DateTimeOffset.UtcNow.UtcTicks,
         };
-        var operations = new List<TableBatchOperation>
+        var actions = new List<TableTransactionAction>(1 + change.Inserts.Count + change.Updates.Count)
         {
             change.ExpectedVersion is null
-                ? new(TableBatchOperationKind.Insert, userRow)
-                : new(TableBatchOperationKind.Replace, userRow, change.ExpectedVersion),
+                ? new(TableTransactionActionType.Add, userRow)
+                : new(TableTransactionActionType.UpdateReplace, userRow, new ETag(change.ExpectedVersion)),
         };
-        operations.AddRange(change.Inserts.Select(s => new TableBatchOperation(TableBatchOperationKind.Insert, SessionEntityMapper.ToEntity(s))));
-        operations.AddRange(change.Updates.Select(s => new TableBatchOperation(TableBatchOperationKind.Replace, SessionEntityMapper.ToEntity(s), s.ETag ?? "*")));
-        var result = await Client.SubmitBatchAsync(TableNames.Sessions, operations, cancellationToken);
-        if (result.Succeeded)
+        actions.AddRange(change.Inserts.Select(s => new TableTransactionAction(TableTransactionActionType.Add, SessionEntityMapper.ToEntity(s))));
+        actions.AddRange(change.Updates.Select(s => new TableTransactionAction(
+            TableTransactionActionType.UpdateReplace, SessionEntityMapper.ToEntity(s), s.ETag is null ? ETag.All : new ETag(s.ETag))));
+        try
         {
+            await tables.EnsureAsync(cancellationToken);
+            await Sessions.SubmitTransactionAsync(actions, cancellationToken);
             return StoreWriteStatus.Success;
         }
-
-        // 409 (the user row or a session already exists), 412 (a version moved) or 404 (an updated row is gone):
-        // the snapshot is stale; the caller re-reads and decides again.
-        if (result.FailedStatus is 409 or 412 or 404)
+        catch (TableTransactionFailedException ex) when (TableFaults.IsConflict(ex))
         {
+            // 409 (the user row or a session already exists), 412 (a version moved) or 404 (an updated row is
+            // gone): the snapshot is stale; the caller re-reads and decides again.
             return StoreWriteStatus.Conflict;
         }
-
-        throw new TableStorageException(result.FailedStatus, result.ErrorCode, $"Session commit failed: {result.FailedStatus} {result.ErrorCode}.");
+        catch (Exception ex) when (TableFaults.AsUnavailable(ex, cancellationToken) is { } unavailable)
+        {
+            throw unavailable;
+        }
     }
 
     public async Task<int> PurgeExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
-        await tables.EnsureAsync(cancellationToken);
-        var filter = "PurgeAt lt " + now.UtcTicks.ToString(CultureInfo.InvariantCulture) + "L";
-        return await TablePurge.DeleteMatchingAsync(Client, TableNames.Sessions, filter, cancellationToken);
+        try
+        {
+            await tables.EnsureAsync(cancellationToken);
+            return await TablePurge.DeleteMatchingAsync(Sessions, TableClient.CreateQueryFilter($"PurgeAt lt {now.UtcTicks}"), cancellationToken);
+        }
+        catch (Exception ex) when (TableFaults.AsUnavailable(ex, cancellationToken) is { } unavailable)
+        {
+            throw unavailable;
+        }
     }
 }

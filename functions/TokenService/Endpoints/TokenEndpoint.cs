@@ -141,7 +141,7 @@ public sealed partial class TokenEndpoint(
                     idToken.UserId, payload.Subject!, client.ClientId, scope, audiences,
                     payload.AuthTime is { } authTime ? DateTimeOffset.FromUnixTimeSeconds(authTime) : null,
                     payload.Acr, payload.Amr),
-                accessTokens.IssueAsync,
+                (opened, grantedScope, ct) => accessTokens.IssueAsync(opened with { Audiences = TokenAudiences(opened.Audiences, _issuer) }, grantedScope, ct),
                 context.RequestAborted);
         }
         catch (Exception ex) when (ex is DependencyUnavailableException or OperationCanceledException)
@@ -197,7 +197,29 @@ public sealed partial class TokenEndpoint(
             return;
         }
 
-        var outcome = await sessions.RefreshAsync(presented, client.ClientId, FormRequest.Get(request.Form, "scope"), accessTokens.IssueAsync, context.RequestAborted);
+        if (!TryReadRequestedAudiences(request.Form, out var requestedAudiences, out var requestError))
+        {
+            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", requestError);
+            return;
+        }
+
+        // RFC 8707 §2.2: a refresh may ask for a token for a subset of the session's audiences. The check runs on the
+        // session the rotation would store and before anything is stored, so a refused target changes nothing.
+        string? targetError = null;
+        RefreshOutcome outcome;
+        try
+        {
+            outcome = await sessions.RefreshAsync(presented, client.ClientId, FormRequest.Get(request.Form, "scope"), (rotated, grantedScope, ct) =>
+                TryNarrowAudiences(rotated.Audiences, requestedAudiences, _issuer, out var tokenAudiences, out targetError)
+                    ? accessTokens.IssueAsync(rotated with { Audiences = tokenAudiences }, grantedScope, ct)
+                    : throw new InvalidTargetException(), context.RequestAborted);
+        }
+        catch (InvalidTargetException)
+        {
+            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_target", targetError ?? "The requested audience is not granted to this session.");
+            return;
+        }
+
         if (outcome.Status == RefreshStatus.InvalidScope)
         {
             await OAuthResponses.WriteErrorAsync(context, 400, "invalid_scope", outcome.Description);
@@ -268,10 +290,8 @@ public sealed partial class TokenEndpoint(
     /// <summary>
     /// RFC 8693 §2.1 <c>audience</c> / RFC 8707 <c>resource</c>: each requested value must be allowed for the client.
     /// The token service's own audience (its issuer, which the session endpoints require) is special: a client gets
-    /// it only when it is listed in the client's AllowedAudiences, only on explicit request, and never together
-    /// with another audience. A token for both an API and the session endpoints would let that API list and end
-    /// the user's sessions (RFC 9700 §2.3: audience-restricted tokens; RFC 8725 §3.9), which is what the
-    /// audience check of <see cref="BearerAuthentication"/> exists to prevent.
+    /// it only when it is listed in the client's AllowedAudiences and only on explicit request. The session may then
+    /// hold it besides APIs; <see cref="TokenAudiences"/> keeps it out of any token that is also for an API.
     /// </summary>
     private static bool TryResolveAudiences(RegisteredClient client, IReadOnlyDictionary<string, Microsoft.Extensions.Primitives.StringValues> form, string issuer, out IReadOnlyList<string> audiences, out string error)
     {
@@ -314,15 +334,77 @@ public sealed partial class TokenEndpoint(
             return false;
         }
 
+        audiences = requested;
+        return true;
+    }
+
+    /// <summary>
+    /// The audiences of one access token of a session. A session may be granted the token service's own audience
+    /// (its issuer) besides APIs, but no single token carries both: a token for both an API and the session
+    /// endpoints would let that API list and end the user's sessions (RFC 9700 §2.3, RFC 8725 §3.9). By default a
+    /// token is for the APIs; a refresh asks for the issuer alone (RFC 8707 §2.2) to get a token for /sessions.
+    /// </summary>
+    internal static IReadOnlyList<string> TokenAudiences(IReadOnlyList<string> granted, string issuer) =>
+        granted.Count > 1 && granted.Contains(issuer) ? granted.Where(a => a != issuer).ToList() : granted;
+
+    private static bool TryNarrowAudiences(IReadOnlyList<string> granted, IReadOnlyList<string> requested, string issuer, out IReadOnlyList<string> audiences, out string? error)
+    {
+        error = null;
+        if (requested.Count == 0)
+        {
+            audiences = TokenAudiences(granted, issuer);
+            return true;
+        }
+
+        audiences = [];
+        if (requested.Any(a => !granted.Contains(a)))
+        {
+            error = "The requested audience was not granted to this session.";
+            return false;
+        }
+
         if (requested.Count > 1 && requested.Contains(issuer))
         {
-            audiences = [];
             error = "A token for the token service's own endpoints (audience = its issuer) must be requested alone.";
             return false;
         }
 
         audiences = requested;
         return true;
+    }
+
+    private static bool TryReadRequestedAudiences(IReadOnlyDictionary<string, Microsoft.Extensions.Primitives.StringValues> form, out IReadOnlyList<string> requested, out string error)
+    {
+        var values = new List<string>();
+        error = string.Empty;
+        foreach (var name in (string[])["audience", "resource"])
+        {
+            if (form.TryGetValue(name, out var given))
+            {
+                foreach (var value in given)
+                {
+                    if (string.IsNullOrEmpty(value))
+                    {
+                        requested = [];
+                        error = $"An empty {name} parameter is not allowed.";
+                        return false;
+                    }
+
+                    if (!values.Contains(value))
+                    {
+                        values.Add(value);
+                    }
+                }
+            }
+        }
+
+        requested = values;
+        return true;
+    }
+
+    /// <summary>Thrown by the refresh's token factory, before anything is stored, for a target the session was not granted.</summary>
+    private sealed class InvalidTargetException : Exception
+    {
     }
 
     private static List<string> Split(string scope) =>

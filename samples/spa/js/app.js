@@ -114,7 +114,7 @@ const sessionsUrl = (path = "") => `${config.tokenService}/sessions${path}`;
 
 async function loadSessions() {
   try {
-    const response = await client.fetch(sessionsUrl());
+    const response = await client.fetch(sessionsUrl(), {}, { audience: config.sessionsAudience });
     if (!response.ok) {
       throw new Error(`the sessions list answered HTTP ${response.status}`);
     }
@@ -166,7 +166,7 @@ function dateCell(iso) {
 }
 
 async function endSession(session) {
-  const response = await client.fetch(sessionsUrl(`/${encodeURIComponent(session.sid)}`), { method: "DELETE" });
+  const response = await client.fetch(sessionsUrl(`/${encodeURIComponent(session.sid)}`), { method: "DELETE" }, { audience: config.sessionsAudience });
   if (session.current && (response.ok || response.status === 404)) {
     await client.signOut();
     showMessage("You signed out of this browser.");
@@ -185,7 +185,7 @@ async function endSession(session) {
 }
 
 async function revokeOthers() {
-  const response = await client.fetch(sessionsUrl("/revoke-others"), { method: "POST" });
+  const response = await client.fetch(sessionsUrl("/revoke-others"), { method: "POST" }, { audience: config.sessionsAudience });
   if (!response.ok) {
     throw new Error(`ending the other sessions answered HTTP ${response.status}`);
   }

@@ -24,8 +24,11 @@ export async function loadConfig() {
     devIdp: (raw.devIdp ?? `${tokenService}/dev-idp`).replace(/\/+$/, ""),
     clientId: raw.clientId,
     // Each becomes an `audience` parameter of the token exchange: the API's audience, and the token service's
-    // issuer for the sessions routes. Empty: the client's registered audiences.
+    // issuer for the sessions routes (granted to the session; each token is for the API or the issuer alone).
+    // Empty: the client's registered audiences.
     audiences: Array.isArray(raw.audiences) ? raw.audiences.filter((a) => typeof a === "string" && a !== "") : [],
+    // The audience of the tokens for the sessions routes: the token service's issuer (null: use the API token).
+    sessionsAudience: typeof raw.sessionsAudience === "string" && raw.sessionsAudience !== "" ? raw.sessionsAudience : null,
     scope: typeof raw.scope === "string" && raw.scope !== "" ? raw.scope : null,
     api: typeof raw.api === "string" && raw.api !== "" ? raw.api : null,
     // Renew this long before the access token expires (at most half its lifetime before).

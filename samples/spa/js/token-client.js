@@ -42,6 +42,9 @@ export class TokenClient extends EventTarget {
   #timer = 0;
   #refreshing = null;
   #user = null;
+  // Tokens for other audiences of the same session (the token service's issuer, for the sessions routes): the
+  // token service never puts the issuer and an API into one token, so a refresh asks for it alone (RFC 8707).
+  #audienceTokens = new Map();
 
   constructor(config) {
     super();
@@ -144,27 +147,58 @@ export class TokenClient extends EventTarget {
    * fetch() with the access token as a bearer token. A 401 means the token expired or was revoked: renew once
    * and retry. Throws SessionEndedError when the session is over.
    */
-  async fetch(url, init = {}) {
+  async fetch(url, init = {}, { audience = null } = {}) {
     if (this.#accessToken === null) {
       throw new SessionEndedError("Not signed in.");
+    }
+
+    if (audience !== null) {
+      return this.#fetchFor(audience, url, init);
     }
 
     if (Date.now() >= this.#expiresAt) {
       await this.refresh();
     }
 
-    let response = await fetch(url, this.#withBearer(init));
+    let response = await fetch(url, this.#withBearer(init, this.#accessToken));
     if (response.status === 401) {
       await this.refresh();
-      response = await fetch(url, this.#withBearer(init));
+      response = await fetch(url, this.#withBearer(init, this.#accessToken));
     }
 
     return response;
   }
 
-  #withBearer(init) {
+  // fetch() with a token for `audience` alone, obtained by a refresh that asks for it (and cached until expiry).
+  async #fetchFor(audience, url, init) {
+    let entry = this.#audienceTokens.get(audience);
+    if (!entry || Date.now() >= entry.expiresAt) {
+      entry = await this.#renewFor(audience);
+    }
+
+    let response = await fetch(url, this.#withBearer(init, entry.token));
+    if (response.status === 401) {
+      entry = await this.#renewFor(audience);
+      response = await fetch(url, this.#withBearer(init, entry.token));
+    }
+
+    return response;
+  }
+
+  async #renewFor(audience) {
+    const body = await this.#withLock(() => this.#tokenRequest(new URLSearchParams({
+      grant_type: "refresh_token",
+      client_id: this.#config.clientId,
+      audience,
+    }), { keep: false }));
+    const entry = { token: body.access_token, expiresAt: Date.now() + Math.max(1, Number(body.expires_in) || 0) * 1000 };
+    this.#audienceTokens.set(audience, entry);
+    return entry;
+  }
+
+  #withBearer(init, token) {
     const headers = new Headers(init.headers);
-    headers.set("Authorization", `Bearer ${this.#accessToken}`);
+    headers.set("Authorization", `Bearer ${token}`);
     // No cookies to APIs: the bearer token is the credential.
     return { ...init, headers, credentials: "omit", cache: "no-store" };
   }
@@ -175,7 +209,8 @@ export class TokenClient extends EventTarget {
       : work();
   }
 
-  async #tokenRequest(form) {
+  // keep: false when the answer is a token for another audience (kept by the caller), not the page's own token.
+  async #tokenRequest(form, { keep = true } = {}) {
     let response;
     try {
       // credentials: "include" lets the browser store the Set-Cookie of this cross-origin answer and send the
@@ -193,8 +228,11 @@ export class TokenClient extends EventTarget {
 
     const body = await response.json().catch(() => ({}));
     if (response.ok && typeof body.access_token === "string") {
-      this.#accept(body);
-      return;
+      if (keep) {
+        this.#accept(body);
+      }
+
+      return body;
     }
 
     const renewing = form.get("grant_type") === "refresh_token";
@@ -250,6 +288,7 @@ export class TokenClient extends EventTarget {
   #clear() {
     clearTimeout(this.#timer);
     this.#accessToken = null;
+    this.#audienceTokens.clear();
     this.#expiresAt = 0;
     this.#renewAt = 0;
     this.#user = null;

@@ -141,6 +141,7 @@ public sealed class SpaServers : IAsyncDisposable
             ["clientId"] = SpaClientId,
             // The API's audience and the token service's issuer (the sessions routes take tokens for it).
             ["audiences"] = new JsonArray(ApiAudience, Issuer),
+            ["sessionsAudience"] = Issuer,
             ["scope"] = "orders.read",
             ["api"] = new Uri(Api, "/orders").ToString(),
             ["refreshLeewaySeconds"] = 60,

@@ -222,7 +222,7 @@ public sealed class CraftedInputTarget : IAsyncDisposable
     }
 
     public TokenServiceTestHost Host { get; }
-    public TokenPair Bystander { get; }
+    public TokenPair Bystander { get; private set; }
     public HttpClient ResourceServer { get; }
     public TestIdp Idp => Host.Idp;
 
@@ -243,7 +243,15 @@ public sealed class CraftedInputTarget : IAsyncDisposable
             ["Events:SsfIssuer"] = TestIdp.Issuer,
             ["Events:SsfJwksPath"] = idp.JwksPath,
         }, idp: idp);
-        var bystander = await host.LoginAsync(Crafted.Bystander);
+        // Granted the API and the token service itself (for the sessions list); its tokens carry one or the other.
+        TokenPair bystander;
+        using (var exchange = await host.ExchangeAsync(idp.IdToken(Crafted.Bystander), extra: [("audience", "api://orders"), ("audience", TokenServiceTestHost.Issuer)]))
+        {
+            var json = await JsonAsync(exchange);
+            Assert.True(exchange.StatusCode == HttpStatusCode.OK, json.ToString());
+            bystander = new TokenPair(json.GetProperty("access_token").GetString()!, json.GetProperty("refresh_token").GetString()!);
+        }
+
 
         var backchannel = new RewriteHandler(host.BaseAddress, kind == HostKind.Functions ? new FunctionsHttpHandler(host.Services) : new SocketsHttpHandler());
         var builder = WebApplication.CreateSlimBuilder();
@@ -320,7 +328,13 @@ public sealed class CraftedInputTarget : IAsyncDisposable
     public async Task AssertBystanderUntouchedAsync()
     {
         Assert.True(await Host.IsActiveAsync(Bystander.AccessToken), "The bystander's session was ended by crafted input.");
-        using var sessions = await SessionsAsync(Bystander.AccessToken);
+
+        // A token for the sessions routes (audience = the issuer alone), by a refresh that asks for it (RFC 8707).
+        using var refresh = await Host.RefreshAsync(Bystander.RefreshToken, extra: [("audience", TokenServiceTestHost.Issuer)]);
+        var refreshed = await JsonAsync(refresh);
+        Assert.True(refresh.StatusCode == HttpStatusCode.OK, "The bystander's session cannot refresh: " + refreshed);
+        Bystander = Bystander with { RefreshToken = refreshed.GetProperty("refresh_token").GetString()! };
+        using var sessions = await SessionsAsync(refreshed.GetProperty("access_token").GetString()!);
         Assert.Equal(HttpStatusCode.OK, sessions.StatusCode);
         Assert.Equal(1, (await JsonAsync(sessions)).GetProperty("sessions").GetArrayLength());
     }

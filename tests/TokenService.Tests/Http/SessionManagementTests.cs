@@ -145,9 +145,6 @@ public abstract class SessionManagementTests<TFixture>(TFixture fixture) : IClas
         using var notListed = await Host.ExchangeAsync(Host.Idp.IdToken("not-listed"), "other-web", OtherWebSecret, ("audience", Issuer));
         await AssertOAuthErrorAsync(notListed, "invalid_target");
 
-        // A token for both an API and the session endpoints would hand that API the user's sessions.
-        using var mixed = await Host.ExchangeAsync(Host.Idp.IdToken("mixed"), extra: [("audience", Issuer), ("audience", "api://orders")]);
-        await AssertOAuthErrorAsync(mixed, "invalid_target");
 
         using var spa = await Host.ExchangeAsync(Host.Idp.IdToken("spa-sessions"), "spa", null, ("audience", Issuer));
         var json = await JsonAsync(spa);
@@ -204,5 +201,42 @@ public abstract class SessionManagementTests<TFixture>(TFixture fixture) : IClas
         Assert.Equal(userId, json.GetProperty("user_id").GetString());
         Assert.Equal(1, json.GetProperty("revoked").GetInt32());
         Assert.False(await Host.IsActiveAsync(login.AccessToken));
+    }
+
+    [Fact]
+    public async Task A_session_granted_an_api_and_the_issuer_never_gets_one_token_for_both()
+    {
+        // A token for both an API and the session endpoints would hand that API the user's sessions: the session may
+        // hold both audiences, each token carries the APIs or the issuer alone (RFC 8707 §2.2 on refresh).
+        using var mixed = await Host.ExchangeAsync(Host.Idp.IdToken("mixed-" + Guid.NewGuid().ToString("N")), extra: [("audience", Issuer), ("audience", "api://orders")]);
+        var exchanged = await JsonAsync(mixed);
+        Assert.True(mixed.StatusCode == HttpStatusCode.OK, exchanged.ToString());
+        var apiToken = exchanged.GetProperty("access_token").GetString()!;
+        Assert.Equal(["api://orders"], new JsonWebToken(apiToken).Audiences);
+        using (var refused = await SendAsync(HttpMethod.Get, "/sessions", apiToken))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        }
+
+        var refreshToken = exchanged.GetProperty("refresh_token").GetString()!;
+        using (var both = await Host.RefreshAsync(refreshToken, extra: [("audience", Issuer), ("audience", "api://orders")]))
+        {
+            await AssertOAuthErrorAsync(both, "invalid_target");
+        }
+
+        using (var notGranted = await Host.RefreshAsync(refreshToken, extra: [("audience", "api://billing")]))
+        {
+            await AssertOAuthErrorAsync(notGranted, "invalid_target");
+        }
+
+        // Neither refusal rotated anything: the same refresh token gets a token for the session endpoints.
+        using var forSessions = await Host.RefreshAsync(refreshToken, extra: [("audience", Issuer)]);
+        var refreshed = await JsonAsync(forSessions);
+        Assert.True(forSessions.StatusCode == HttpStatusCode.OK, refreshed.ToString());
+        var sessionsToken = refreshed.GetProperty("access_token").GetString()!;
+        Assert.Equal([Issuer], new JsonWebToken(sessionsToken).Audiences);
+        using var list = await SendAsync(HttpMethod.Get, "/sessions", sessionsToken);
+        Assert.Equal(HttpStatusCode.OK, list.StatusCode);
+        Assert.False(await Host.IsActiveAsync(sessionsToken)); // the API's introspection does not see it as its token
     }
 }

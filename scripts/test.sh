@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: the .NET suite (unit, HTTP on Kestrel, Table Storage on Azurite that the
-# suite starts itself, the SPA sample in headless Chromium) and the interop suite (independent OAuth/JOSE libraries
-# against the running host).
+# suite starts itself, the SPA sample in headless Chromium), the interop suite (independent OAuth/JOSE libraries
+# against the running host) and the README walkthrough (scripts/walkthrough.sh: its curl steps against the
+# standalone host, each effect checked).
 # Installs what it needs from the package registries (npm packages pinned by the lock files).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,6 +35,10 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# The README walkthrough runs with curl and jq (the CI machine runs as root on Debian).
+command -v jq > /dev/null || (apt-get update && apt-get install -y jq)
+command -v curl > /dev/null || (apt-get update && apt-get install -y curl)
+
 echo "== dotnet build"
 dotnet build TokenFunctions.sln -c Debug --nologo -v q
 
@@ -53,6 +58,15 @@ if [ -f tests/interop/interop.test.mjs ]; then
   passed=$((passed + $(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log_dir/interop.log" | tail -1)))
   failed=$((failed + $(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log_dir/interop.log" | tail -1)))
   skipped=$((skipped + $(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$log_dir/interop.log" | tail -1)))
+fi
+
+echo "== walkthrough: the README's curl steps against the standalone host (scripts/walkthrough.sh)"
+bash scripts/walkthrough.sh --no-build 2>&1 | tee "$log_dir/walkthrough.log" || status=1
+if grep -q '^walkthrough: [0-9]* passed, [0-9]* failed$' "$log_dir/walkthrough.log"; then
+  passed=$((passed + $(sed -n 's/^walkthrough: \([0-9]*\) passed, [0-9]* failed$/\1/p' "$log_dir/walkthrough.log" | tail -1)))
+  failed=$((failed + $(sed -n 's/^walkthrough: [0-9]* passed, \([0-9]*\) failed$/\1/p' "$log_dir/walkthrough.log" | tail -1)))
+else
+  failed=$((failed + 1)); status=1
 fi
 
 echo "== dotnet test"

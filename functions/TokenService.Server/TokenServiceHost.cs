@@ -1,5 +1,8 @@
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
 using TokenService.Azure;
 using TokenService.Hosting;
 using TokenService.Http;
@@ -19,6 +22,10 @@ public static class TokenServiceHost
             kestrel.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
         });
         configure?.Invoke(builder);
+        if (DefaultUrls(builder.Configuration, builder.Environment) is { } urls)
+        {
+            builder.WebHost.UseUrls(urls);
+        }
 
         // Adapters first: the core registers in-memory defaults only where nothing else was registered.
         builder.Services.AddTokenServiceAzureAdapters(builder.Configuration);
@@ -32,5 +39,29 @@ public static class TokenServiceHost
         app.MapTokenService();
         app.MapTokenServiceFallback();
         return app;
+    }
+
+    /// <summary>
+    /// Where to listen when nothing says where: in Development with no <c>--urls</c>, no <c>ASPNETCORE_URLS</c> /
+    /// <c>DOTNET_URLS</c>, no <c>ASPNETCORE_HTTP_PORTS</c> / <c>HTTPS_PORTS</c> and no <c>Kestrel:Endpoints</c>, the
+    /// address discovery advertises: the origin of <c>TokenService:Issuer</c> when that is plain http on a loopback
+    /// address, else <see cref="TokenServiceServiceCollectionExtensions.DevelopmentIssuer"/> (http://127.0.0.1:7071),
+    /// rather than ASP.NET Core's port 5000. Null (ASP.NET Core's defaults) in every other case.
+    /// </summary>
+    public static string? DefaultUrls(IConfiguration configuration, IHostEnvironment environment)
+    {
+        if (!environment.IsDevelopment()
+            || !string.IsNullOrWhiteSpace(configuration[WebHostDefaults.ServerUrlsKey])
+            || !string.IsNullOrWhiteSpace(configuration[WebHostDefaults.HttpPortsKey])
+            || !string.IsNullOrWhiteSpace(configuration[WebHostDefaults.HttpsPortsKey])
+            || configuration.GetSection("Kestrel:Endpoints").GetChildren().Any())
+        {
+            return null;
+        }
+
+        return Uri.TryCreate(configuration["TokenService:Issuer"], UriKind.Absolute, out var issuer)
+            && issuer.Scheme == Uri.UriSchemeHttp && issuer.IsLoopback
+            ? issuer.GetLeftPart(UriPartial.Authority)
+            : TokenServiceServiceCollectionExtensions.DevelopmentIssuer;
     }
 }

@@ -43,7 +43,9 @@ public static class TokenServiceServiceCollectionExtensions
         services.AddOptions<IdpOptions>().Bind(configuration.GetSection(IdpOptions.SectionName)).ValidateOnStart();
         services.AddOptions<KeysOptions>()
             .Bind(configuration.GetSection(KeysOptions.SectionName))
-            .PostConfigure(o => o.DevelopmentKeyPath ??= Path.Combine(environment.ContentRootPath, ".devkeys", "signing-keys.json"))
+            // A relative path resolves against the content root (not the current directory); the default lives outside
+            // the source tree, in the user's local application data (see DevelopmentKeyFile).
+            .PostConfigure(o => o.DevelopmentKeyPath = DevelopmentKeyFile.Resolve(o.DevelopmentKeyPath, environment.ContentRootPath, environment.ApplicationName))
             .ValidateOnStart();
         services.AddOptions<StorageOptions>().Bind(configuration.GetSection(StorageOptions.SectionName));
         services.AddOptions<EventsOptions>().Bind(configuration.GetSection(EventsOptions.SectionName)).ValidateOnStart();

@@ -203,22 +203,25 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
                     _snapshot = Build(_stored, now) with { ValidUntil = now + TimeSpan.FromSeconds(5) };
                     return _snapshot.Set;
                 }
+            }
 
-                if (_stored.Count == 0)
+            if (_stored.Count == 0)
+            {
+                // No key yet (first start): create it now rather than wait for the timer. Every caller that finds no
+                // key comes here, not only the one that loaded the empty list: the others would otherwise build an
+                // empty key set and answer 503 while the first key is being created. The check is serialized and
+                // idempotent, so only the first creates a key.
+                _gate.Release();
+                try
                 {
-                    // No key yet (first start): create it now rather than wait for the timer.
-                    _gate.Release();
-                    try
-                    {
-                        await RunRotationCheckAsync(cancellationToken);
-                    }
-                    finally
-                    {
-                        await _gate.WaitAsync(cancellationToken);
-                    }
-
-                    return _snapshot!.Set;
+                    await RunRotationCheckAsync(cancellationToken);
                 }
+                finally
+                {
+                    await _gate.WaitAsync(cancellationToken);
+                }
+
+                return _snapshot!.Set;
             }
 
             _snapshot = Build(_stored, now);

@@ -9,8 +9,10 @@ namespace TokenService.Azure.Graph;
 /// <summary>
 /// Looks users up in Microsoft Graph for <c>Microsoft.Graph.UserUpdated</c> notifications, which carry ids only:
 /// <c>GET {endpoint}/v1.0/users/{id}?$select=id,accountEnabled</c> with an app token for
-/// <c>{endpoint}/.default</c> (the identity needs User.Read.All). 404 → unknown user; throttling, outages and
-/// auth failures → <see cref="DependencyUnavailableException"/>, so Event Grid redelivers the event.
+/// <c>{endpoint}/.default</c> (the identity needs User.Read.All). 404 → <see cref="GraphUserState.NotFound"/>: a
+/// default deletion in Entra ID is a soft delete, announced as <c>Microsoft.Graph.UserUpdated</c>, after which Graph
+/// answers 404 for the user (Event Grid docs, "Microsoft Entra events"). Throttling, outages, auth failures and
+/// unreadable answers → <see cref="DependencyUnavailableException"/>, so Event Grid redelivers the event.
 /// </summary>
 public sealed class GraphUserLookup : IGraphUserLookup
 {
@@ -23,7 +25,7 @@ public sealed class GraphUserLookup : IGraphUserLookup
         _pipeline = HttpPipelineBuilder.Build(options ?? new GraphClientOptions(), new AppTokenPolicy(credential, _endpoint + "/.default"));
     }
 
-    public async ValueTask<bool?> IsAccountEnabledAsync(string userId, CancellationToken cancellationToken)
+    public async ValueTask<GraphUserState> GetUserStateAsync(string userId, CancellationToken cancellationToken)
     {
         using var message = _pipeline.CreateMessage();
         message.Request.Method = RequestMethod.Get;
@@ -41,7 +43,7 @@ public sealed class GraphUserLookup : IGraphUserLookup
         var response = message.Response;
         if (response.Status == 404)
         {
-            return null;
+            return GraphUserState.NotFound;
         }
 
         if (response.Status != 200)
@@ -49,10 +51,22 @@ public sealed class GraphUserLookup : IGraphUserLookup
             throw new DependencyUnavailableException("graph", $"Microsoft Graph answered {response.Status}.");
         }
 
-        using var json = JsonDocument.Parse(response.Content.ToMemory());
-        return json.RootElement.TryGetProperty("accountEnabled", out var enabled) && enabled.ValueKind is JsonValueKind.True or JsonValueKind.False
-            ? enabled.GetBoolean()
-            : null;
+        try
+        {
+            using var json = JsonDocument.Parse(response.Content.ToMemory());
+            return json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty("accountEnabled", out var enabled)
+                ? enabled.ValueKind switch
+                {
+                    JsonValueKind.True => GraphUserState.Enabled,
+                    JsonValueKind.False => GraphUserState.Disabled,
+                    _ => GraphUserState.Unknown,
+                }
+                : GraphUserState.Unknown;
+        }
+        catch (JsonException ex)
+        {
+            throw new DependencyUnavailableException("graph", "Microsoft Graph answered with unreadable JSON.", null, ex);
+        }
     }
 
     private sealed class GraphClientOptions : ClientOptions

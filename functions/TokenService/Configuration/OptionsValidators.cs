@@ -276,7 +276,7 @@ public sealed class EventsOptionsValidator(IHostEnvironment environment) : IVali
         var errors = new List<string>();
         if (string.IsNullOrEmpty(o.WebhookSecret) && !environment.IsDevelopment())
         {
-            errors.Add("Events:WebhookSecret is required outside Development: Event Grid deliveries must carry it as ?key=.");
+            errors.Add("Events:WebhookSecret is required outside Development: Event Grid deliveries must carry it (header X-Webhook-Key, or ?key=).");
         }
         else if (o.WebhookSecret is { Length: > 0 and < 16 })
         {
@@ -298,6 +298,38 @@ public sealed class EventsOptionsValidator(IHostEnvironment environment) : IVali
         if (!string.IsNullOrWhiteSpace(o.SsfJwksPath) && !File.Exists(o.SsfJwksPath))
         {
             errors.Add($"Events:SsfJwksPath points to a file that does not exist: {o.SsfJwksPath}.");
+        }
+
+        if (o.DeduplicationWindow <= TimeSpan.Zero)
+        {
+            errors.Add("Events:DeduplicationWindow must be positive, e.g. 1.01:00:00 (beyond Event Grid's 24-hour retry window).");
+        }
+
+        // RFC 8417 §2.2: iat is when the SET was issued. A SET older than this is refused; it must not outlive the
+        // deduplication window, or a SET replayed after its id was forgotten would be acted on again.
+        if (o.MaxSecurityEventAge <= TimeSpan.Zero)
+        {
+            errors.Add("Events:MaxSecurityEventAge must be positive, e.g. 1.00:00:00.");
+        }
+        else if (o.DeduplicationWindow > TimeSpan.Zero && o.MaxSecurityEventAge > o.DeduplicationWindow)
+        {
+            errors.Add($"Events:MaxSecurityEventAge ({o.MaxSecurityEventAge}) must not exceed Events:DeduplicationWindow ({o.DeduplicationWindow}): a SET is remembered only that long.");
+        }
+
+        if (o.EventTimeSkew < TimeSpan.Zero || o.EventTimeSkew > TimeSpan.FromMinutes(5))
+        {
+            errors.Add("Events:EventTimeSkew must be between 00:00:00 and 00:05:00 (default 00:00:05).");
+        }
+
+        if (o.ProcessedEventCapacity is < 1 or > 10_000_000)
+        {
+            errors.Add("Events:ProcessedEventCapacity must be between 1 and 10000000 (default 100000).");
+        }
+
+        // Microsoft Graph subscriptions: clientState is at most 128 characters.
+        if (o.GraphClientState is { Length: > 0 } clientState && (string.IsNullOrWhiteSpace(clientState) || clientState.Length > 128))
+        {
+            errors.Add("Events:GraphClientState, when set, must be 1 to 128 characters: the clientState of the Microsoft Graph subscription.");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

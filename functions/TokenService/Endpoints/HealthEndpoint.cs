@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 using TokenService.Configuration;
+using TokenService.Events;
 using TokenService.Http;
 using TokenService.Keys;
 using TokenService.Sessions;
@@ -11,9 +12,11 @@ namespace TokenService.Endpoints;
 /// <c>GET /healthz</c>: liveness plus store and signing-key reachability (503 with Retry-After when either fails).
 /// Each probe has its own short budget (<c>TokenService:HealthProbeBudget</c>, default 2 s) so a hanging dependency
 /// never holds a platform health probe, and the result is cached for <see cref="CacheFor"/> so that frequent
-/// probes from many load balancers cost one store read and one key read.
+/// probes from many load balancers cost one store read and one key read. <c>graphSubscription</c> ("ok" or
+/// "attention") reports recent Microsoft Graph lifecycle notifications (<see cref="GraphSubscriptionHealth"/>); it
+/// never makes the service unhealthy.
 /// </summary>
-public sealed class HealthEndpoint(ISessionStore store, ISigningKeyService keys, IOptions<TokenServiceOptions> options, TimeProvider time)
+public sealed class HealthEndpoint(ISessionStore store, ISigningKeyService keys, IOptions<TokenServiceOptions> options, TimeProvider time, GraphSubscriptionHealth graphSubscription)
 {
     public static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(5);
 
@@ -45,6 +48,7 @@ public sealed class HealthEndpoint(ISessionStore store, ISigningKeyService keys,
             writer.WriteString("store", storeOk ? "ok" : "unavailable");
             writer.WriteString("keys", keysOk ? "ok" : "unavailable");
             writer.WriteEndObject();
+            writer.WriteString("graphSubscription", graphSubscription.Status);
         });
     });
 

@@ -13,7 +13,9 @@ namespace TokenService.Endpoints;
 /// <c>POST /events/idp</c>: Event Grid webhook (Event Grid schema and CloudEvents 1.0, single or batch) with the
 /// subscription-validation handshake; <c>OPTIONS /events/idp</c>: the CloudEvents abuse-protection handshake;
 /// <c>POST /events/ssf</c>: OpenID Shared Signals push delivery (RFC 8935). Deliveries to /events/idp carry
-/// <c>Events:WebhookSecret</c> as <c>?key=</c>; SETs are authenticated by their signature.
+/// <c>Events:WebhookSecret</c> in the <c>X-Webhook-Key</c> header (an Event Grid static delivery attribute with
+/// <c>isSecret: true</c>), or as <c>?key=</c> as a fallback; SETs are authenticated by their signature. Nothing here
+/// logs the request's URL or query string.
 /// </summary>
 public sealed class IdpEventsEndpoint(IdpEventProcessor processor, SecurityEventTokenValidator securityEvents, IOptions<EventsOptions> options)
 {
@@ -65,10 +67,19 @@ public sealed class IdpEventsEndpoint(IdpEventProcessor processor, SecurityEvent
             return;
         }
 
-        // Event Grid schema subscription validation: echo the code (synchronous handshake).
+        // Event Grid schema subscription validation: echo the code (synchronous handshake). Event Grid sends the
+        // validation event alone; a batch that mixes it with other events is refused whole rather than acknowledged
+        // with those events unprocessed.
         var validation = events.FirstOrDefault(e => e.Type == IdpEventTypes.SubscriptionValidation);
         if (validation is not null)
         {
+            if (events.Count > 1)
+            {
+                await ProblemResponses.WriteAsync(ctx, StatusCodes.Status400BadRequest, "Bad Request",
+                    "A subscription-validation event is delivered alone; this batch also holds other events and is refused whole.");
+                return;
+            }
+
             // A validationCode that is not a string, or not Unicode text ("\ud800"), is no code to echo.
             if (JsonText.GetStringOrNull(validation.Data, "validationCode") is not { } code)
             {
@@ -127,6 +138,7 @@ public sealed class IdpEventsEndpoint(IdpEventProcessor processor, SecurityEvent
             return;
         }
 
+        // The envelope id only names the delivery in logs; the SET is deduplicated by its iss and jti (RFC 8417 §2.2).
         var set = Encoding.ASCII.GetString(body).Trim();
         var envelope = new IdpEventEnvelope("set:" + Convert.ToHexString(SHA256.HashData(body))[..32], IdpEventTypes.SecurityEvent, "ssf-push", null,
             System.Text.Json.JsonDocument.Parse(System.Text.Json.JsonSerializer.Serialize(set)).RootElement.Clone(), "application/secevent+jwt");
@@ -159,7 +171,9 @@ public sealed class IdpEventsEndpoint(IdpEventProcessor processor, SecurityEvent
             return true; // Development only: the validator requires a secret elsewhere.
         }
 
-        var key = request.Query["key"];
+        // The header first: a secret in the URL ends up in request logs and Application Insights request telemetry.
+        // ?key= stays as a fallback for subscriptions created before the header. Both are compared in constant time.
+        var key = request.Headers.TryGetValue(EventsOptions.WebhookKeyHeader, out var header) ? header : request.Query["key"];
         return key.Count == 1 && key[0] is { } value
             && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(value)), SHA256.HashData(Encoding.UTF8.GetBytes(secret)));
     }

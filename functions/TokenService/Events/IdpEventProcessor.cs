@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -8,7 +10,14 @@ using TokenService.Validation.Jose;
 namespace TokenService.Events;
 
 /// <summary>What one event asks for.</summary>
-public sealed record IdpEventDecision(IdpEventEnvelope Event, string? UserId, string? Reason, DateTimeOffset? OccurredAt, string? IgnoredBecause);
+public sealed record IdpEventDecision(IdpEventEnvelope Event, string? UserId, string? Reason, DateTimeOffset? OccurredAt, string? IgnoredBecause)
+{
+    /// <summary>What identifies the event across deliveries: a SET's issuer and jti; otherwise the envelope's source and id.</summary>
+    public string DeduplicationKey { get; init; } = (Event.Source ?? "-") + "|" + Event.Id;
+
+    /// <summary>The Microsoft Graph lifecycle notification this event is (reauthorizationRequired, subscriptionRemoved, missed), if any.</summary>
+    public string? GraphLifecycleEvent { get; init; }
+}
 
 /// <summary>Outcome of a delivery.</summary>
 public sealed record IdpEventBatchResult(int Revoked, int Duplicates, int Ignored, int SessionsEnded);
@@ -17,7 +26,9 @@ public sealed record IdpEventBatchResult(int Revoked, int Duplicates, int Ignore
 /// IdP events → "end every session of this user" (CONTRACT §5), written once for the webhook and the
 /// Functions EventGridTrigger. The whole delivery is validated before anything changes (a malformed event
 /// changes nothing), only sessions opened before the event's time end (late or out-of-order deliveries never
-/// end newer sessions), and processed event ids are remembered so a redelivery changes nothing twice.
+/// end newer sessions; sessions opened up to <see cref="EventsOptions.EventTimeSkew"/> after it do end, because event
+/// times are often whole seconds), and processed event ids are remembered so a redelivery changes nothing twice.
+/// Text from events is logged only through <see cref="LogValue"/>.
 /// </summary>
 public sealed partial class IdpEventProcessor(
     IUserSessionRevoker revoker,
@@ -26,7 +37,8 @@ public sealed partial class IdpEventProcessor(
     IOptions<EventsOptions> options,
     TimeProvider time,
     ILogger<IdpEventProcessor> logger,
-    IGraphUserLookup? graph = null)
+    IGraphUserLookup? graph = null,
+    GraphSubscriptionHealth? graphHealth = null)
 {
     public async Task<IdpEventBatchResult> ProcessAsync(IReadOnlyList<IdpEventEnvelope> events, CancellationToken cancellationToken)
     {
@@ -39,24 +51,36 @@ public sealed partial class IdpEventProcessor(
         int revoked = 0, duplicates = 0, ignored = 0, ended = 0;
         foreach (var decision in decisions)
         {
+            if (decision.GraphLifecycleEvent is { } lifecycle)
+            {
+                // Graph lifecycle notifications ask an operator to act (docs/idp-events.md, "Operations").
+                graphHealth?.RecordLifecycleNotification(lifecycle);
+                LogGraphLifecycle(logger, lifecycle, LogValue.Of(decision.Event.Id), LogValue.Of(JsonText.GetStringOrNull(decision.Event.Data, "subscriptionId")));
+            }
+
             if (decision.UserId is null)
             {
                 ignored++;
-                LogIgnored(logger, decision.Event.Type, decision.Event.Id, decision.IgnoredBecause ?? "unknown");
+                LogIgnored(logger, LogValue.Of(decision.Event.Type), LogValue.Of(decision.Event.Id), LogValue.Of(decision.IgnoredBecause ?? "unknown"));
                 continue;
             }
 
-            var key = (decision.Event.Source ?? "-") + "|" + decision.Event.Id;
+            var key = decision.DeduplicationKey;
             if (await processed.IsProcessedAsync(key, cancellationToken))
             {
                 duplicates++;
+                LogDuplicate(logger, LogValue.Of(decision.Event.Type), LogValue.Of(decision.Event.Id));
                 continue;
             }
 
-            ended += await revoker.RevokeAllAsync(decision.UserId, decision.Reason!, null, decision.OccurredAt ?? time.GetUtcNow(), cancellationToken);
+            // Sessions opened before the event's time end, and those opened up to EventTimeSkew after it: a SET's iat is
+            // a whole second (RFC 7519 §2 NumericDate) and the IdP's clock is not ours, so a session opened in the same
+            // second as the event would otherwise survive it.
+            var createdBefore = (decision.OccurredAt ?? time.GetUtcNow()) + options.Value.EventTimeSkew;
+            ended += await revoker.RevokeAllAsync(decision.UserId, decision.Reason!, null, createdBefore, cancellationToken);
             await processed.MarkProcessedAsync(key, time.GetUtcNow() + options.Value.DeduplicationWindow, cancellationToken);
             revoked++;
-            LogRevoked(logger, decision.Event.Type, decision.Event.Id, decision.Reason!);
+            LogRevoked(logger, LogValue.Of(decision.Event.Type), LogValue.Of(decision.Event.Id), decision.Reason!);
         }
 
         return new IdpEventBatchResult(revoked, duplicates, ignored, ended);
@@ -66,6 +90,15 @@ public sealed partial class IdpEventProcessor(
     public async Task<IdpEventDecision> DecideAsync(IdpEventEnvelope e, CancellationToken cancellationToken)
     {
         var time = e.Time;
+        if (IdpEventTypes.IsGraph(e.Type))
+        {
+            CheckGraphClientState(e);
+            if (GraphLifecycle(e) is { } lifecycle)
+            {
+                return new(e, null, null, time, "Microsoft Graph lifecycle notification (" + lifecycle + ")") { GraphLifecycleEvent = lifecycle };
+            }
+        }
+
         switch (e.Type)
         {
             case IdpEventTypes.AccountDisabled:
@@ -86,10 +119,15 @@ public sealed partial class IdpEventProcessor(
                     return new(e, null, null, time, "UserUpdated carries ids only and no Microsoft Graph lookup is configured");
                 }
 
-                var enabled = await graph.IsAccountEnabledAsync(userId, cancellationToken);
-                return enabled == false
-                    ? Revoke(e, userId, "graph:account-disabled", time)
-                    : new(e, null, null, time, "the account is enabled");
+                // Microsoft Entra events (Event Grid docs): a default user deletion is a soft delete, announced as
+                // UserUpdated; from then on Graph answers 404 for the user. So 404 means deleted, never "enabled".
+                return await graph.GetUserStateAsync(userId, cancellationToken) switch
+                {
+                    GraphUserState.Disabled => Revoke(e, userId, "graph:account-disabled", time),
+                    GraphUserState.NotFound => Revoke(e, userId, "graph:user-deleted", time),
+                    GraphUserState.Enabled => new(e, null, null, time, "the account is enabled"),
+                    _ => new(e, null, null, time, "Microsoft Graph did not say whether the account is enabled"),
+                };
             }
 
             case IdpEventTypes.SubscriptionValidation or IdpEventTypes.SubscriptionDeleted:
@@ -113,9 +151,10 @@ public sealed partial class IdpEventProcessor(
                 throw new MalformedEventException($"The security event token is not acceptable ({ex.Error}): {ex.Message}", ex);
             }
 
-            return outcome is { UserId: { } user, Reasons.Count: > 0 }
+            var decision = outcome is { UserId: { } user, Reasons.Count: > 0 }
                 ? Revoke(e, user, outcome.Reasons[0], outcome.OccurredAt)
                 : new(e, null, null, outcome.OccurredAt, outcome.Unsupported ?? "no supported event type in the SET");
+            return decision with { DeduplicationKey = outcome.DeduplicationKey };
         }
 
         if (Auth0Code(e) is { } code)
@@ -133,11 +172,42 @@ public sealed partial class IdpEventProcessor(
         return new(e, null, null, time, "unknown event type");
     }
 
+    // Microsoft Graph change notifications carry the subscription's clientState (Graph docs, "Receive change
+    // notifications": validate clientState). When Events:GraphClientState is set, a notification without it or with
+    // another value is refused; the whole delivery is malformed and nothing is processed.
+    private void CheckGraphClientState(IdpEventEnvelope e)
+    {
+        if (options.Value.GraphClientState is not { Length: > 0 } expected)
+        {
+            return;
+        }
+
+        var actual = JsonText.GetStringOrNull(e.Data, "clientState");
+        if (actual is null || !CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(actual)), SHA256.HashData(Encoding.UTF8.GetBytes(expected))))
+        {
+            LogClientStateMismatch(logger, LogValue.Of(e.Type), LogValue.Of(e.Id));
+            throw new MalformedEventException("A Microsoft Graph notification does not carry the subscription's clientState.");
+        }
+    }
+
+    // The Event Grid type names the lifecycle notification; the notification's own "lifecycleEvent" says it too.
+    private static string? GraphLifecycle(IdpEventEnvelope e) =>
+        IdpEventTypes.GraphLifecycleEvent(e.Type)
+        ?? JsonText.GetStringOrNull(e.Data, "lifecycleEvent") switch
+        {
+            "reauthorizationRequired" => "reauthorizationRequired",
+            "subscriptionRemoved" => "subscriptionRemoved",
+            "missed" => "missed",
+            _ => null,
+        };
+
+    // MalformedEventException messages name events through LogValue too: the Functions host logs the message of an
+    // exception the IdpEvents trigger throws, and the webhook returns it in problem details.
     private static IdpEventDecision Revoke(IdpEventEnvelope e, string userId, string reason, DateTimeOffset? occurredAt)
     {
         if (string.IsNullOrWhiteSpace(userId) || userId.Length > 256 || userId.Any(char.IsControl))
         {
-            throw new MalformedEventException($"Event {e.Id} names no valid user.");
+            throw new MalformedEventException($"Event {LogValue.Of(e.Id)} names no valid user.");
         }
 
         return new(e, userId, reason, occurredAt, null);
@@ -146,7 +216,7 @@ public sealed partial class IdpEventProcessor(
     // Envelopes may come from elsewhere than IdpEventEnvelopeReader, so data is read only through JsonText: a userId
     // that is a number, or text with an unpaired surrogate escape, is a malformed event and not an exception.
     private static string UserIdFromData(IdpEventEnvelope e) =>
-        JsonText.GetStringOrNull(e.Data, "userId") ?? throw new MalformedEventException($"Event {e.Id} of type {e.Type} needs data.userId.");
+        JsonText.GetStringOrNull(e.Data, "userId") ?? throw new MalformedEventException($"Event {LogValue.Of(e.Id)} of type {LogValue.Of(e.Type)} needs data.userId.");
 
     private static DateTimeOffset? OccurredAt(IdpEventEnvelope e) =>
         JsonText.TryGetProperty(e.Data, "occurredAt", out var at) && at.ValueKind == JsonValueKind.String && at.TryGetDateTimeOffset(out var t)
@@ -173,7 +243,7 @@ public sealed partial class IdpEventProcessor(
             }
         }
 
-        throw new MalformedEventException($"Microsoft Graph event {e.Id} has no user id (resourceData.id).");
+        throw new MalformedEventException($"Microsoft Graph event {LogValue.Of(e.Id)} has no user id (resourceData.id).");
     }
 
     // Auth0 partner events: type "auth0.logs.<code>" or data (or data.data) being a log entry with "type".
@@ -196,9 +266,19 @@ public sealed partial class IdpEventProcessor(
     private static JsonElement Auth0Log(IdpEventEnvelope e) =>
         JsonText.TryGetProperty(e.Data, "data", out var inner) && inner.ValueKind == JsonValueKind.Object ? inner : e.Data;
 
+    // Every value from an event goes through LogValue.Of: control characters escaped, at most 128 characters.
     [LoggerMessage(EventId = 5001, Level = LogLevel.Information, Message = "IdP event {Type} ({Id}) ended the user's sessions ({Reason}).")]
     private static partial void LogRevoked(ILogger logger, string type, string id, string reason);
 
     [LoggerMessage(EventId = 5002, Level = LogLevel.Information, Message = "IdP event {Type} ({Id}) acknowledged without action: {Why}.")]
     private static partial void LogIgnored(ILogger logger, string type, string id, string why);
+
+    [LoggerMessage(EventId = 5003, Level = LogLevel.Information, Message = "IdP event {Type} ({Id}) was already processed; acknowledged.")]
+    private static partial void LogDuplicate(ILogger logger, string type, string id);
+
+    [LoggerMessage(EventId = 5004, Level = LogLevel.Warning, Message = "Microsoft Graph lifecycle notification {LifecycleEvent} (event {Id}, subscription {SubscriptionId}): the Graph subscription needs attention (renew, recreate or reconcile; docs/idp-events.md).")]
+    private static partial void LogGraphLifecycle(ILogger logger, string lifecycleEvent, string id, string subscriptionId);
+
+    [LoggerMessage(EventId = 5005, Level = LogLevel.Warning, Message = "Microsoft Graph notification {Type} ({Id}) refused: its clientState is not Events:GraphClientState.")]
+    private static partial void LogClientStateMismatch(ILogger logger, string type, string id);
 }

@@ -17,6 +17,15 @@ public static class IdpEventTypes
     public const string GraphUserDeleted = "Microsoft.Graph.UserDeleted";
     public const string GraphUserUpdated = "Microsoft.Graph.UserUpdated";
 
+    /// <summary>Every Microsoft Graph event type through the partner topic starts with this (matched ignoring case).</summary>
+    public const string GraphPrefix = "Microsoft.Graph.";
+
+    // Microsoft Graph lifecycle notifications (Graph docs, "Reduce missing subscriptions and change notifications"),
+    // as the Event Grid partner topic types them; in the data, "lifecycleEvent" names them too.
+    public const string GraphSubscriptionReauthorizationRequired = "Microsoft.Graph.SubscriptionReauthorizationRequired";
+    public const string GraphSubscriptionRemoved = "Microsoft.Graph.SubscriptionRemoved";
+    public const string GraphSubscriptionMissed = "Microsoft.Graph.SubscriptionMissed";
+
     // Event Grid system events.
     public const string SubscriptionValidation = "Microsoft.EventGrid.SubscriptionValidationEvent";
     public const string SubscriptionDeleted = "Microsoft.EventGrid.SubscriptionDeletedEvent";
@@ -37,6 +46,15 @@ public static class IdpEventTypes
         "limit_sul" => "auth0:user-blocked",
         _ => null,
     };
+
+    public static bool IsGraph(string type) => type.StartsWith(GraphPrefix, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The lifecycle event (reauthorizationRequired, subscriptionRemoved, missed) an event type names, or null.</summary>
+    public static string? GraphLifecycleEvent(string type) =>
+        type.Equals(GraphSubscriptionReauthorizationRequired, StringComparison.OrdinalIgnoreCase) ? "reauthorizationRequired"
+        : type.Equals(GraphSubscriptionRemoved, StringComparison.OrdinalIgnoreCase) ? "subscriptionRemoved"
+        : type.Equals(GraphSubscriptionMissed, StringComparison.OrdinalIgnoreCase) ? "missed"
+        : null;
 
     public static string? SecurityEventReason(string eventType) => eventType switch
     {

@@ -8,7 +8,14 @@ using TokenService.Validation.Jose;
 namespace TokenService.Events;
 
 /// <summary>What a verified SET asks for: end the sessions of a user, for one or more event types.</summary>
-public sealed record SecurityEventOutcome(string? UserId, IReadOnlyList<string> Reasons, DateTimeOffset OccurredAt, string? Jti, string? Unsupported);
+public sealed record SecurityEventOutcome(string? UserId, IReadOnlyList<string> Reasons, DateTimeOffset OccurredAt, string Issuer, string Jti, string? Unsupported)
+{
+    /// <summary>
+    /// Deduplication key: a SET is identified by its issuer and <c>jti</c> (RFC 8417 §2.2: "jti" is unique per issuer),
+    /// not by the bytes that carried it, so the same SET pushed again with other whitespace is still a duplicate.
+    /// </summary>
+    public string DeduplicationKey => "set|" + Issuer.Length.ToString(System.Globalization.CultureInfo.InvariantCulture) + "|" + Issuer + "|" + Jti;
+}
 
 /// <summary>Why a SET was refused, in RFC 8935 §2.3 error codes.</summary>
 public sealed class SecurityEventRejectedException(string error, string description) : Exception(description)
@@ -30,7 +37,10 @@ public sealed class SecurityEventRejectedException(string error, string descript
 /// <summary>
 /// Verifies OpenID Shared Signals Security Event Tokens (RFC 8417, <c>typ: secevent+jwt</c>) against the
 /// configured transmitter's JWKS and reads the subject (SSF <c>sub_id</c>, or the event's <c>subject</c>):
-/// <c>iss_sub</c> → its <c>sub</c>, <c>opaque</c> → its <c>id</c>. Other subject formats are acknowledged unsupported.
+/// <c>iss_sub</c> → its <c>sub</c> when its <c>iss</c> is our IdP's issuer (RFC 9493 §3.2.1: a <c>sub</c> is unique
+/// only within its issuer), <c>opaque</c> → its <c>id</c>. Other subject formats, and <c>iss_sub</c> subjects of other
+/// issuers, are acknowledged without action. <c>iat</c> and <c>jti</c> are required (RFC 8417 §2.2), and a SET older than
+/// <see cref="EventsOptions.MaxSecurityEventAge"/> is refused.
 /// </summary>
 public sealed class SecurityEventTokenValidator
 {
@@ -41,11 +51,14 @@ public sealed class SecurityEventTokenValidator
     private readonly TimeProvider _time;
     private readonly IVerificationKeyResolver? _keys;
     private readonly JwtValidationOptions? _validation;
+    private readonly IdpTrust _idp;
 
-    public SecurityEventTokenValidator(IOptions<EventsOptions> options, IOptions<TokenServiceOptions> service, TimeProvider time, ILoggerFactory loggers, IHttpClientFactory? httpClients = null)
+    public SecurityEventTokenValidator(
+        IOptions<EventsOptions> options, IOptions<TokenServiceOptions> service, IdpTrust idp, TimeProvider time, ILoggerFactory loggers, IHttpClientFactory? httpClients = null)
     {
         _options = options.Value;
         _time = time;
+        _idp = idp;
         if (_options.SsfConfigured)
         {
             _keys = new JwksKeyResolver(
@@ -101,7 +114,24 @@ public sealed class SecurityEventTokenValidator
             throw new SecurityEventRejectedException("invalid_request", "The SET has no events claim (RFC 8417 §2.2).");
         }
 
-        var iat = result.Payload!.IssuedAt is { } issued ? DateTimeOffset.FromUnixTimeSeconds(issued) : _time.GetUtcNow();
+        // RFC 8417 §2.2: "iat" and "jti" are REQUIRED. A SET without iat cannot be dated (reading it as "now" would
+        // make any old SET current), and one without jti cannot be recognised when it is delivered again.
+        if (result.Payload!.IssuedAt is not { } issued || issued is < 0 or > MaxUnixSeconds)
+        {
+            throw new SecurityEventRejectedException("invalid_request", "The SET has no iat (RFC 8417 §2.2).");
+        }
+
+        if (string.IsNullOrEmpty(result.Payload.JwtId) || result.Payload.JwtId.Length > 256)
+        {
+            throw new SecurityEventRejectedException("invalid_request", "The SET has no valid jti (RFC 8417 §2.2).");
+        }
+
+        var iat = DateTimeOffset.FromUnixTimeSeconds(issued);
+        if (_time.GetUtcNow() - iat > _options.MaxSecurityEventAge)
+        {
+            throw new SecurityEventRejectedException("invalid_request", "The SET is too old to be acted on (iat is beyond Events:MaxSecurityEventAge).");
+        }
+
         var occurredAt = iat;
         var reasons = new List<string>();
         JsonElement? subject = root.TryGetProperty("sub_id", out var subId) ? subId : null;
@@ -149,11 +179,28 @@ public sealed class SecurityEventTokenValidator
             "opaque" => JsonText.GetStringOrNull(s, "id"),
             _ => null,
         };
-        if (userId is null && format is "iss_sub" or "iss-sub" or "opaque")
+        var issuer = result.Payload.Issuer ?? string.Empty;
+        var jti = result.Payload.JwtId;
+        if (format is "iss_sub" or "iss-sub")
+        {
+            // RFC 9493 §3.2.1: an Issuer and Subject identifier has both members; the sub is only meaningful within
+            // that issuer. A subject of another issuer names somebody else, however its sub reads: acknowledged, no action.
+            if (userId is null || JsonText.GetStringOrNull(s, "iss") is not { } subjectIssuer)
+            {
+                throw new SecurityEventRejectedException("invalid_request", "The SET's subject is incomplete.");
+            }
+
+            if (!string.Equals(subjectIssuer, _idp.Issuer, StringComparison.Ordinal))
+            {
+                return new SecurityEventOutcome(null, reasons, occurredAt, issuer, jti, "the iss_sub subject names another issuer than the configured IdP");
+            }
+        }
+
+        if (userId is null && format is "opaque")
         {
             throw new SecurityEventRejectedException("invalid_request", "The SET's subject is incomplete.");
         }
 
-        return new SecurityEventOutcome(userId, reasons, occurredAt, result.Payload.JwtId, userId is null ? $"subject format '{format}' is not supported" : null);
+        return new SecurityEventOutcome(userId, reasons, occurredAt, issuer, jti, userId is null ? $"subject format '{format}' is not supported" : null);
     }
 }

@@ -106,10 +106,12 @@ public static class TokenServiceServiceCollectionExtensions
         services.TryAddSingleton<IdTokenValidator>();
         services.TryAddSingleton<BearerAuthentication>();
         services.TryAddSingleton<SecurityEventTokenValidator>();
+        services.TryAddSingleton<GraphSubscriptionHealth>();
         services.TryAddSingleton(sp => new IdpEventProcessor(
             sp.GetRequiredService<IUserSessionRevoker>(), sp.GetRequiredService<IProcessedEventStore>(), sp.GetRequiredService<SecurityEventTokenValidator>(),
             sp.GetRequiredService<IOptions<EventsOptions>>(), sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<IdpEventProcessor>>(), sp.GetService<IGraphUserLookup>()));
+            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<IdpEventProcessor>>(), sp.GetService<IGraphUserLookup>(),
+            sp.GetRequiredService<GraphSubscriptionHealth>()));
 
         // Endpoints, each written once for both hosts.
         services.TryAddSingleton<TokenEndpoint>();

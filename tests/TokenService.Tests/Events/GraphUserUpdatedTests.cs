@@ -81,6 +81,22 @@ public sealed class GraphUserUpdatedTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_user_graph_answers_404_for_after_user_updated_is_soft_deleted_and_loses_its_sessions()
+    {
+        // A default deletion in Entra ID is a soft delete, announced as Microsoft.Graph.UserUpdated; Graph then answers
+        // 404 for the user (Event Grid docs, "Microsoft Entra events").
+        var deleted = Guid.NewGuid().ToString();
+        _accounts[deleted] = true;
+        var login = await _host.LoginAsync("s-" + deleted, c => c["oid"] = deleted);
+        _accounts.Remove(deleted);
+
+        using var response = await UserUpdatedAsync(deleted);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(1, (await JsonAsync(response)).GetProperty("revoked").GetInt32());
+        Assert.False(await _host.IsActiveAsync(login.AccessToken));
+    }
+
+    [Fact]
     public async Task When_graph_is_down_the_delivery_fails_so_event_grid_retries()
     {
         var oid = Guid.NewGuid().ToString();

@@ -21,6 +21,9 @@ public sealed class IdpEventsTestsOnFunctions : IdpEventsTestsBase
 
 public abstract class IdpEventsTestsBase : IAsyncLifetime
 {
+    private const string GraphClientState = "secretClientState";
+
+    private readonly CapturingLoggerProvider _logs = new();
     private TokenServiceTestHost _host = null!;
 
     protected abstract HostKind Kind { get; }
@@ -34,7 +37,8 @@ public abstract class IdpEventsTestsBase : IAsyncLifetime
             // The test IdP doubles as the Shared Signals transmitter.
             ["Events:SsfIssuer"] = TestIdp.Issuer,
             ["Events:SsfJwksPath"] = idp.JwksPath,
-        }, idp: idp);
+            ["Events:GraphClientState"] = GraphClientState,
+        }, idp: idp, services: _logs.AddTo);
     }
 
     public async Task DisposeAsync() => await _host.DisposeAsync();
@@ -45,14 +49,26 @@ public abstract class IdpEventsTestsBase : IAsyncLifetime
         return (oid, await _host.LoginAsync("pairwise-" + oid, c => c["oid"] = oid));
     }
 
-    private Task<HttpResponseMessage> DeliverAsync(string json, string contentType = "application/json", string? key = WebhookSecret)
+    private Task<HttpResponseMessage> DeliverAsync(string json, string contentType = "application/json", string? key = WebhookSecret, string? headerKey = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, "/events/idp" + (key is null ? string.Empty : "?key=" + Uri.EscapeDataString(key)))
         {
             Content = new StringContent(json, Encoding.UTF8),
         };
         request.Content.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse(contentType);
+        if (headerKey is not null)
+        {
+            request.Headers.Add("X-Webhook-Key", headerKey);
+        }
+
         return _host.Client.SendAsync(request);
+    }
+
+    private async Task<HttpResponseMessage> PushAsync(string set)
+    {
+        using var push = new HttpRequestMessage(HttpMethod.Post, "/events/ssf") { Content = new StringContent(set) };
+        push.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/secevent+jwt");
+        return await _host.Client.SendAsync(push);
     }
 
     private async Task AssertSessionEndedAsync(TokenPair login)
@@ -62,7 +78,7 @@ public abstract class IdpEventsTestsBase : IAsyncLifetime
         await AssertOAuthErrorAsync(refresh, "invalid_grant");
     }
 
-    private static string GraphUserDeleted(string oid, string id) => new JsonObject
+    private static string GraphUserDeleted(string oid, string id, string? clientState = GraphClientState) => new JsonObject
     {
         ["specversion"] = "1.0",
         ["id"] = id,
@@ -75,7 +91,7 @@ public abstract class IdpEventsTestsBase : IAsyncLifetime
         {
             ["@odata.type"] = "#Microsoft.Graph.ChangeNotification",
             ["changeType"] = "deleted",
-            ["clientState"] = "secretClientState",
+            ["clientState"] = clientState,
             ["resource"] = $"Users/{oid}",
             ["resourceData"] = new JsonObject { ["@odata.type"] = "#Microsoft.Graph.User", ["@odata.id"] = $"Users/{oid}", ["id"] = oid, ["organizationId"] = "00000000-0000-0000-0000-000000000001" },
             ["subscriptionExpirationDateTime"] = "2026-12-01T00:00:00Z",
@@ -209,7 +225,8 @@ public abstract class IdpEventsTestsBase : IAsyncLifetime
         Assert.True(await _host.IsActiveAsync(login.AccessToken));
     }
 
-    private string SecurityEventToken(string eventType, string subject, bool opaque = false, System.Security.Cryptography.RSA? signer = null)
+    private string SecurityEventToken(
+        string eventType, string subject, bool opaque = false, System.Security.Cryptography.RSA? signer = null, Action<JsonObject>? claims = null)
     {
         var header = new JsonObject { ["alg"] = "RS256", ["kid"] = _host.Idp.RsaKid, ["typ"] = "secevent+jwt" };
         var payload = new JsonObject
@@ -221,6 +238,7 @@ public abstract class IdpEventsTestsBase : IAsyncLifetime
             ["sub_id"] = opaque ? new JsonObject { ["format"] = "opaque", ["id"] = subject } : new JsonObject { ["format"] = "iss_sub", ["iss"] = TestIdp.Issuer, ["sub"] = subject },
             ["events"] = new JsonObject { [eventType] = new JsonObject { ["initiating_entity"] = "policy" } },
         };
+        claims?.Invoke(payload);
         if (signer is null)
         {
             return _host.Idp.Sign(payload, header);
@@ -263,5 +281,220 @@ public abstract class IdpEventsTestsBase : IAsyncLifetime
         using var response = await DeliverAsync(cloudEvent.ToJsonString(), "application/cloudevents+json");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         await AssertSessionEndedAsync(login);
+    }
+
+    private const string SessionRevoked = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+
+    // ---- Shared Signals (RFC 8417 / RFC 8935) ------------------------------------------------------------------------
+
+    [Fact]
+    public async Task A_set_issued_longer_ago_than_max_security_event_age_is_refused_and_changes_nothing()
+    {
+        var (oid, login) = await LoginAsync();
+        var old = SecurityEventToken(SessionRevoked, oid, claims: c => c["iat"] = DateTimeOffset.UtcNow.AddDays(-30).ToUnixTimeSeconds());
+        using var refused = await PushAsync(old);
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Equal("invalid_request", (await JsonAsync(refused)).GetProperty("err").GetString());
+        Assert.True(await _host.IsActiveAsync(login.AccessToken));
+    }
+
+    [Fact]
+    public async Task A_set_without_iat_is_refused_with_invalid_request()
+    {
+        var (oid, login) = await LoginAsync();
+        using var refused = await PushAsync(SecurityEventToken(SessionRevoked, oid, claims: c => c.Remove("iat")));
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Equal("invalid_request", (await JsonAsync(refused)).GetProperty("err").GetString());
+        Assert.True(await _host.IsActiveAsync(login.AccessToken));
+    }
+
+    [Fact]
+    public async Task A_set_pushed_again_with_other_bytes_is_a_duplicate_by_iss_and_jti()
+    {
+        var (oid, login) = await LoginAsync();
+        var set = SecurityEventToken(SessionRevoked, oid);
+        using (var first = await PushAsync(set))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        }
+
+        await AssertSessionEndedAsync(login);
+
+        // The user signs in again after the event; the same SET delivered again (here with a trailing newline, or inside
+        // a CloudEvent) must not end that session.
+        var again = await _host.LoginAsync("again-" + oid, c => c["oid"] = oid);
+        using (var redelivered = await PushAsync(set + "\n"))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, redelivered.StatusCode);
+        }
+
+        var cloudEvent = new JsonObject
+        {
+            ["specversion"] = "1.0", ["id"] = Guid.NewGuid().ToString(), ["source"] = "https://ssf.idp.example", ["type"] = "TokenService.Idp.SecurityEvent",
+            ["datacontenttype"] = "application/secevent+jwt", ["data"] = set,
+        };
+        using (var wrapped = await DeliverAsync(cloudEvent.ToJsonString(), "application/cloudevents+json"))
+        {
+            Assert.Equal(1, (await JsonAsync(wrapped)).GetProperty("duplicates").GetInt32());
+        }
+
+        Assert.True(await _host.IsActiveAsync(again.AccessToken));
+    }
+
+    [Fact]
+    public async Task An_iss_sub_subject_of_another_issuer_is_acknowledged_and_ends_nothing()
+    {
+        var (oid, login) = await LoginAsync();
+        var set = SecurityEventToken(SessionRevoked, oid, claims: c =>
+            c["sub_id"] = new JsonObject { ["format"] = "iss_sub", ["iss"] = "https://another-idp.example", ["sub"] = oid });
+        using var response = await PushAsync(set);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        Assert.True(await _host.IsActiveAsync(login.AccessToken));
+
+        // The same user named with our IdP's issuer: the sessions end.
+        using var ours = await PushAsync(SecurityEventToken(SessionRevoked, oid));
+        Assert.Equal(HttpStatusCode.Accepted, ours.StatusCode);
+        await AssertSessionEndedAsync(login);
+    }
+
+    [Fact]
+    public async Task A_session_opened_in_the_same_second_as_the_event_ends()
+    {
+        // iat is a whole second (RFC 7519 NumericDate): the session below is opened after that second began, so an exact
+        // comparison would keep it; Events:EventTimeSkew (5 s by default) ends it.
+        var second = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+        var (oid, login) = await LoginAsync();
+        var set = SecurityEventToken(SessionRevoked, oid, claims: c => c["iat"] = second.ToUnixTimeSeconds());
+        using var response = await PushAsync(set);
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        await AssertSessionEndedAsync(login);
+    }
+
+    // ---- Event Grid deliveries ---------------------------------------------------------------------------------------
+
+    [Fact]
+    public async Task A_batch_mixing_the_subscription_validation_event_with_other_events_is_refused_whole()
+    {
+        var (oid, login) = await LoginAsync();
+        var batch = new JsonArray
+        {
+            JsonNode.Parse("""{"id":"2d1781af-3a4c-4d7c-bd0c-e34b19da4e66","topic":"/idp","subject":"","data":{"validationCode":"512d38b6-c7b8-40c8-89fe-f46f9e9622b6"},"eventType":"Microsoft.EventGrid.SubscriptionValidationEvent","eventTime":"2026-11-23T05:00:00Z","dataVersion":"1"}"""),
+            new JsonObject { ["id"] = Guid.NewGuid().ToString(), ["topic"] = "/idp", ["subject"] = "users", ["eventType"] = "TokenService.Idp.AccountDisabled", ["eventTime"] = DateTimeOffset.UtcNow.ToString("O"), ["dataVersion"] = "1", ["data"] = new JsonObject { ["userId"] = oid } },
+        };
+        using var response = await DeliverAsync(batch.ToJsonString());
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.True(await _host.IsActiveAsync(login.AccessToken));
+    }
+
+    [Fact]
+    public async Task The_webhook_key_may_travel_in_the_x_webhook_key_header()
+    {
+        var (oid, login) = await LoginAsync();
+        using (var wrong = await DeliverAsync(GraphUserDeleted(oid, Guid.NewGuid().ToString()), "application/cloudevents+json", key: null, headerKey: "wrong-key-wrong-key"))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+        }
+
+        Assert.True(await _host.IsActiveAsync(login.AccessToken));
+        using var delivered = await DeliverAsync(GraphUserDeleted(oid, Guid.NewGuid().ToString()), "application/cloudevents+json", key: null, headerKey: WebhookSecret);
+        Assert.Equal(HttpStatusCode.OK, delivered.StatusCode);
+        await AssertSessionEndedAsync(login);
+
+        using var options = new HttpRequestMessage(HttpMethod.Options, "/events/idp");
+        options.Headers.Add("WebHook-Request-Origin", "eventgrid.azure.net");
+        options.Headers.Add("X-Webhook-Key", WebhookSecret);
+        using var handshake = await _host.Client.SendAsync(options);
+        Assert.Equal(HttpStatusCode.OK, handshake.StatusCode);
+    }
+
+    [Fact]
+    public async Task Event_ids_and_types_are_logged_as_sanitised_values_and_no_log_holds_the_webhook_key()
+    {
+        var (oid, login) = await LoginAsync();
+        var forgedId = "evt-1\r\n2026-01-01 INFO TokenService: IdP event forged\u2028";
+        var longId = new string('x', 1000);
+        var batch = new JsonArray
+        {
+            new JsonObject { ["specversion"] = "1.0", ["id"] = forgedId, ["source"] = "idp", ["type"] = "Contoso.Forged\nType", ["data"] = new JsonObject() },
+            new JsonObject { ["specversion"] = "1.0", ["id"] = longId, ["source"] = "idp", ["type"] = "TokenService.Idp.AccountDisabled", ["data"] = new JsonObject { ["userId"] = oid } },
+        };
+        using var response = await DeliverAsync(batch.ToJsonString(), "application/cloudevents-batch+json"); // ?key= fallback
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        await AssertSessionEndedAsync(login);
+
+        var events = _logs.Entries.Where(e => e.Category.StartsWith("TokenService.Events", StringComparison.Ordinal)).ToList();
+        Assert.Contains(events, e => e.Id.Id == 5001);
+        Assert.Contains(events, e => e.Id.Id == 5002 && e.Message.Contains("evt-1\\u000d\\u000a2026-01-01", StringComparison.Ordinal));
+        Assert.All(events, e =>
+        {
+            Assert.DoesNotContain(e.Message, c => char.IsControl(c) || c is '\u2028' or '\u2029');
+            foreach (var (name, value) in e.Values.Where(v => v.Key != "{OriginalFormat}"))
+            {
+                var text = Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? string.Empty;
+                Assert.True(text.Length <= 128, $"{name} is logged with {text.Length} characters");
+                Assert.DoesNotContain(text, c => char.IsControl(c) || c is '\u2028' or '\u2029');
+            }
+        });
+
+        Assert.DoesNotContain(_logs.Entries, e => e.Message.Contains(WebhookSecret, StringComparison.Ordinal) || e.Message.Contains("key=", StringComparison.Ordinal));
+    }
+
+    // ---- Microsoft Graph ---------------------------------------------------------------------------------------------
+
+    [Fact]
+    public async Task A_graph_notification_without_the_subscription_s_client_state_is_refused_whole()
+    {
+        var (oid, login) = await LoginAsync();
+        var (other, otherLogin) = await LoginAsync();
+        foreach (var clientState in new[] { "not-the-client-state", null })
+        {
+            var batch = new JsonArray
+            {
+                new JsonObject { ["specversion"] = "1.0", ["id"] = Guid.NewGuid().ToString(), ["source"] = "idp", ["type"] = "TokenService.Idp.AccountDisabled", ["data"] = new JsonObject { ["userId"] = other } },
+                JsonNode.Parse(GraphUserDeleted(oid, Guid.NewGuid().ToString(), clientState)),
+            };
+            using var response = await DeliverAsync(batch.ToJsonString(), "application/cloudevents-batch+json");
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        }
+
+        Assert.True(await _host.IsActiveAsync(login.AccessToken));
+        Assert.True(await _host.IsActiveAsync(otherLogin.AccessToken));
+        Assert.Contains(_logs.Entries, e => e.Id.Id == 5005 && e.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
+    }
+
+    [Fact]
+    public async Task Graph_lifecycle_notifications_are_warnings_with_a_stable_event_id_and_flag_healthz_without_failing_it()
+    {
+        using (var before = await _host.Client.GetAsync("/healthz"))
+        {
+            Assert.Equal("ok", (await JsonAsync(before)).GetProperty("graphSubscription").GetString());
+        }
+
+        var lifecycle = new JsonObject
+        {
+            ["specversion"] = "1.0", ["id"] = Guid.NewGuid().ToString(), ["type"] = "Microsoft.Graph.SubscriptionReauthorizationRequired",
+            ["source"] = "/tenants/00000000-0000-0000-0000-000000000001/applications/00000000-0000-0000-0000-000000000002",
+            ["subject"] = "Subscriptions/c6a2c2b4-0000-0000-0000-000000000000", ["time"] = DateTimeOffset.UtcNow.ToString("O"),
+            ["datacontenttype"] = "application/json",
+            ["data"] = new JsonObject
+            {
+                ["subscriptionId"] = "c6a2c2b4-0000-0000-0000-000000000000", ["subscriptionExpirationDateTime"] = DateTimeOffset.UtcNow.AddHours(1).ToString("O"),
+                ["tenantId"] = "00000000-0000-0000-0000-000000000001", ["clientState"] = GraphClientState, ["lifecycleEvent"] = "reauthorizationRequired",
+            },
+        };
+        using var response = await DeliverAsync(lifecycle.ToJsonString(), "application/cloudevents+json");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(1, (await JsonAsync(response)).GetProperty("ignored").GetInt32());
+        var warning = Assert.Single(_logs.Entries, e => e.Id.Id == 5004);
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, warning.Level);
+        Assert.Contains("reauthorizationRequired", warning.Message, StringComparison.Ordinal);
+
+        using var after = await _host.Client.GetAsync("/healthz");
+        var health = await JsonAsync(after);
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+        Assert.Equal("healthy", health.GetProperty("status").GetString());
+        Assert.Equal("attention", health.GetProperty("graphSubscription").GetString());
     }
 }

@@ -324,7 +324,7 @@ public sealed class CraftedInputTarget : IAsyncDisposable
         return Host.Client.SendAsync(request);
     }
 
-    /// <summary>Nothing changed: the bystander's session is still live, as introspection and the sessions list show.</summary>
+    /// <summary>Nothing changed: the bystander's session is still live, as introspection and the user's session list show.</summary>
     public async Task AssertBystanderUntouchedAsync()
     {
         Assert.True(await Host.IsActiveAsync(Bystander.AccessToken), "The bystander's session was ended by crafted input.");

@@ -58,8 +58,11 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
     public IServiceProvider Services => _app.Services;
 
     /// <summary>Starts the host of <paramref name="kind"/> with the default test configuration plus <paramref name="settings"/>.</summary>
-    public static Task<TokenServiceTestHost> StartAsync(HostKind kind, IDictionary<string, string?>? settings = null, TimeProvider? time = null, TestIdp? idp = null) =>
-        kind == HostKind.Functions ? StartFunctionsAsync(settings, time: time, idp: idp) : StartAsync(settings, time: time, idp: idp);
+    public static Task<TokenServiceTestHost> StartAsync(
+        HostKind kind, IDictionary<string, string?>? settings = null, TimeProvider? time = null, TestIdp? idp = null, Action<IServiceCollection>? services = null) =>
+        kind == HostKind.Functions
+            ? StartFunctionsAsync(settings, time: time, idp: idp, services: services)
+            : StartAsync(settings, configure: services is null ? null : b => services(b.Services), time: time, idp: idp);
 
     public static async Task<TokenServiceTestHost> StartAsync(
         IDictionary<string, string?>? settings = null, Action<WebApplicationBuilder>? configure = null, TimeProvider? time = null, TestIdp? idp = null)

@@ -115,13 +115,7 @@ public sealed class DevelopmentKeyFileTests
     /// <summary>Starts the built standalone host in Development from <paramref name="workingDirectory"/>, stops it once it has loaded its signing key, returns its log.</summary>
     private static async Task<string> StartUntilListeningAsync(string workingDirectory, string localData)
     {
-        var dll = Path.Combine(AzuriteFixture.FindRepositoryRoot(), "functions", "TokenService.Server", "bin",
-#if DEBUG
-            "Debug",
-#else
-            "Release",
-#endif
-            "net10.0", "TokenService.Server.dll");
+        var dll = BuiltHosts.ServerDll;
         Assert.True(File.Exists(dll), dll + " is not built");
         var start = new ProcessStartInfo("dotnet", [dll, "--urls", "http://127.0.0.1:0"])
         {

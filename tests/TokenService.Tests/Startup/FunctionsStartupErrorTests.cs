@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using TokenService.Tests.Functions;
+using TokenService.Tests.Infrastructure;
 
 namespace TokenService.Tests.Startup;
 
@@ -14,33 +15,14 @@ public sealed class FunctionsStartupErrorTests(FunctionsAppOutput output)
     [Fact]
     public async Task The_worker_exits_1_naming_every_bad_setting_without_a_stack_trace()
     {
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(output.Path, "TokenFunctions.dll")])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-            WorkingDirectory = output.Path,
-        };
+        var start = new ProcessStartInfo("dotnet", [Path.Combine(output.Path, "TokenFunctions.dll")]) { WorkingDirectory = output.Path };
         start.Environment["AZURE_FUNCTIONS_ENVIRONMENT"] = "Development";
         start.Environment["TokenService__Issuer"] = "not-a-url";
         start.Environment["TokenService__MaxSessionsPerUser"] = "0";
         start.Environment["Keys__Algorithm"] = "HS256";
         start.Environment["Keys__DevelopmentKeyPath"] = Path.Combine(Path.GetTempPath(), "ts-worker-" + Guid.NewGuid().ToString("N"), "keys.json");
-        using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new InvalidOperationException("The worker did not exit on a bad configuration: " + await stdout);
-        }
-
-        var text = await stderr + await stdout;
-        Assert.Equal(1, process.ExitCode);
+        var (exit, text) = await BuiltHosts.RunToExitAsync(start);
+        Assert.Equal(1, exit);
         Assert.Contains("TokenService:Issuer", text, StringComparison.Ordinal);
         Assert.Contains("TokenService:MaxSessionsPerUser", text, StringComparison.Ordinal);
         Assert.Contains("Keys:Algorithm", text, StringComparison.Ordinal);

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using TokenService.Tests.Tables;
+using TokenService.Tests.Infrastructure;
 
 namespace TokenService.Tests.Startup;
 
@@ -10,14 +10,6 @@ namespace TokenService.Tests.Startup;
 /// </summary>
 public sealed class StartupErrorTests
 {
-    private static readonly string ServerDll = Path.Combine(AzuriteFixture.FindRepositoryRoot(), "functions", "TokenService.Server", "bin",
-#if DEBUG
-        "Debug",
-#else
-        "Release",
-#endif
-        "net10.0", "TokenService.Server.dll");
-
     [Theory]
     [InlineData("TokenService__Issuer", "not-a-url", "TokenService:Issuer")]
     [InlineData("TokenService__AccessTokenLifetime", "-00:05:00", "TokenService:AccessTokenLifetime")]
@@ -62,15 +54,10 @@ public sealed class StartupErrorTests
         Assert.Equal(lines.Length, lines.Distinct(StringComparer.Ordinal).Count());
     }
 
-    private static async Task<(int Exit, string Stderr)> RunAsync(string environment, Dictionary<string, string?> variables)
+    private static Task<(int Exit, string Output)> RunAsync(string environment, Dictionary<string, string?> variables)
     {
-        Assert.True(File.Exists(ServerDll), ServerDll + " is not built");
-        var start = new ProcessStartInfo("dotnet", [ServerDll, "--urls", "http://127.0.0.1:0"])
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-            WorkingDirectory = Path.GetTempPath(),
-        };
+        Assert.True(File.Exists(BuiltHosts.ServerDll), BuiltHosts.ServerDll + " is not built");
+        var start = new ProcessStartInfo("dotnet", [BuiltHosts.ServerDll, "--urls", "http://127.0.0.1:0"]) { WorkingDirectory = Path.GetTempPath() };
         start.Environment["ASPNETCORE_ENVIRONMENT"] = environment;
         start.Environment["DOTNET_ENVIRONMENT"] = environment;
         start.Environment["Keys__DevelopmentKeyPath"] = Path.Combine(Path.GetTempPath(), "ts-startup-" + Guid.NewGuid().ToString("N"), "keys.json");
@@ -82,20 +69,6 @@ public sealed class StartupErrorTests
             }
         }
 
-        using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new InvalidOperationException("The host did not exit on a bad configuration: " + await stdout);
-        }
-
-        return (process.ExitCode, await stderr + await stdout);
+        return BuiltHosts.RunToExitAsync(start);
     }
 }

@@ -1,5 +1,6 @@
-using System.Globalization;
 using System.Text.Json;
+using Azure.Messaging;
+using Azure.Messaging.EventGrid;
 using TokenService.Validation.Jose;
 
 namespace TokenService.Events;
@@ -29,34 +30,30 @@ public sealed class MalformedEventException : Exception
 /// <summary>
 /// Reads an Event Grid webhook delivery: an array of Event Grid schema events, a CloudEvents 1.0 event
 /// (<c>application/cloudevents+json</c>) or batch (<c>application/cloudevents-batch+json</c>, or a JSON array).
+/// The envelopes are parsed by Azure.Messaging.EventGrid (<see cref="EventGridEvent.ParseMany"/>,
+/// <see cref="CloudEvent.ParseMany"/>), which knows both schemas' required members and formats; our own code reads
+/// only what the SDK does not know: the <c>data</c> of our schema, Graph and Auth0 payloads, and SETs.
 /// </summary>
 public static class IdpEventEnvelopeReader
 {
     public const int MaxBodyBytes = 1024 * 1024;
+    public const int MaxEventsPerDelivery = 5000;
     private const int MaxDepth = 32;
+    private const int MaxIdLength = 1024;
 
     public static IReadOnlyList<IdpEventEnvelope> Read(ReadOnlySpan<byte> body)
     {
         // The whole delivery is checked to be UTF-8 JSON text (RFC 8259 §8.1) whose strings and member names are all
-        // Unicode before anything reads it: System.Text.Json parses "\ud800" and invalid UTF-8 inside strings and only
-        // throws InvalidOperationException later, from whichever lookup or GetString first decodes them.
+        // Unicode before anything reads it: System.Text.Json (and so the SDK) parses "\ud800" and invalid UTF-8 inside
+        // strings and only throws InvalidOperationException later, from whichever lookup first decodes them.
         if (!JsonText.IsWellFormed(body, MaxDepth))
         {
             throw new MalformedEventException("The body is not valid UTF-8 JSON.");
         }
 
-        JsonDocument document;
-        try
-        {
-            var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = MaxDepth });
-            document = JsonDocument.ParseValue(ref reader);
-        }
-        catch (JsonException)
-        {
-            throw new MalformedEventException("The body is not valid JSON.");
-        }
-
-        using (document)
+        bool cloudEvents;
+        int count;
+        using (var document = JsonDocument.Parse(body.ToArray(), new JsonDocumentOptions { MaxDepth = MaxDepth }))
         {
             var root = document.RootElement;
             var items = root.ValueKind switch
@@ -65,105 +62,88 @@ public static class IdpEventEnvelopeReader
                 JsonValueKind.Object => [root],
                 _ => throw new MalformedEventException("The body must be an event object or an array of events."),
             };
-            if (items.Count is 0 or > 5000)
+            count = items.Count;
+            if (count is 0 or > MaxEventsPerDelivery)
             {
-                throw new MalformedEventException("A delivery holds 1 to 5000 events.");
+                throw new MalformedEventException($"A delivery holds 1 to {MaxEventsPerDelivery} events.");
             }
 
-            return items.Select(ReadWellFormed).ToList();
-        }
-    }
-
-    /// <summary>Reads one event of a document that may not have been checked by <see cref="Read"/>.</summary>
-    public static IdpEventEnvelope ReadOne(JsonElement e) =>
-        JsonText.IsWellFormed(e, MaxDepth) ? ReadWellFormed(e) : throw new MalformedEventException("An event is not valid UTF-8 JSON.");
-
-    // Every member is read through JsonText and checked for its kind: a number, array, object or null where the
-    // schema has a string is a malformed event (400), not an InvalidOperationException.
-    private static IdpEventEnvelope ReadWellFormed(JsonElement e)
-    {
-        if (e.ValueKind != JsonValueKind.Object)
-        {
-            throw new MalformedEventException("Every event must be a JSON object.");
-        }
-
-        if (e.TryGetProperty("specversion", out var specVersion))
-        {
-            // CloudEvents 1.0 JSON format: id, source, specversion and type are required.
-            if (JsonText.GetStringOrNull(specVersion) != "1.0")
+            if (items.Any(i => i.ValueKind != JsonValueKind.Object))
             {
-                throw new MalformedEventException("Only CloudEvents specversion 1.0 is supported.");
+                throw new MalformedEventException("Every event must be a JSON object.");
             }
 
-            var data = e.TryGetProperty("data", out var d) ? d.Clone() : default;
-            if (data.ValueKind == JsonValueKind.Undefined && JsonText.GetStringOrNull(e, "data_base64") is { } b64)
+            // One schema per delivery (an Event Grid subscription delivers one): CloudEvents carry specversion.
+            cloudEvents = items[0].TryGetProperty("specversion", out _);
+            if (items.Any(i => i.TryGetProperty("specversion", out _) != cloudEvents))
             {
-                data = ReadBase64Data(b64);
+                throw new MalformedEventException("A delivery mixes CloudEvents and Event Grid schema events.");
             }
 
-            return new IdpEventEnvelope(
-                Required(e, "id"), Required(e, "type"), Required(e, "source"), OptionalTime(e, "time"), data,
-                JsonText.GetStringOrNull(e, "datacontenttype"));
+            if (!cloudEvents && !items.All(i => i.TryGetProperty("eventType", out _)))
+            {
+                throw new MalformedEventException("An event is neither CloudEvents 1.0 nor Event Grid schema.");
+            }
         }
 
-        if (e.TryGetProperty("eventType", out _))
-        {
-            // Event Grid schema: id, eventType, subject, eventTime, data, dataVersion.
-            return new IdpEventEnvelope(
-                Required(e, "id"), Required(e, "eventType"), JsonText.GetStringOrNull(e, "topic"),
-                OptionalTime(e, "eventTime"), e.TryGetProperty("data", out var data) ? data.Clone() : default, null);
-        }
-
-        throw new MalformedEventException("An event is neither CloudEvents 1.0 nor Event Grid schema.");
-    }
-
-    // CloudEvents JSON format §3.1: data_base64 carries binary data. JSON inside it is used as the data when it is
-    // well-formed UTF-8 JSON; anything else stays the base64 string, which no event type accepts as its data.
-    private static JsonElement ReadBase64Data(string encoded)
-    {
-        byte[] bytes;
+        var json = BinaryData.FromBytes(body.ToArray());
         try
         {
-            bytes = Convert.FromBase64String(encoded);
+            return cloudEvents
+                ? CloudEvent.ParseMany(json).Select(FromCloudEvent).ToList()
+                : EventGridEvent.ParseMany(json).Select(FromEventGridEvent).ToList();
         }
-        catch (FormatException)
+        catch (Exception ex) when (ex is ArgumentException or FormatException or JsonException or InvalidOperationException or NotSupportedException or OverflowException)
         {
-            bytes = [];
+            // The SDK's validation of the schemas' required members and formats (RFC 3339 times, specversion 1.0).
+            throw new MalformedEventException("An event is not a valid " + (cloudEvents ? "CloudEvents 1.0" : "Event Grid schema") + " event.", ex);
+        }
+    }
+
+    private static IdpEventEnvelope FromCloudEvent(CloudEvent e) =>
+        new(Checked(e.Id, "id"), Checked(e.Type, "type"), Checked(e.Source, "source"), e.Time, DataOf(e.Data, base64: true), e.DataContentType);
+
+    private static IdpEventEnvelope FromEventGridEvent(EventGridEvent e) =>
+        new(Checked(e.Id, "id"), Checked(e.EventType, "eventType"), e.Topic, e.EventTime, DataOf(e.Data, base64: false), null);
+
+    private static string Checked(string? value, string name) =>
+        string.IsNullOrWhiteSpace(value) || value.Length > MaxIdLength ? throw new MalformedEventException($"An event has no valid '{name}'.") : value;
+
+    /// <summary>
+    /// The event's data as JSON: JSON data as it is (CloudEvents JSON format §3.1: <c>data</c>); binary data
+    /// (<c>data_base64</c>) as the JSON it holds when it is well-formed UTF-8 JSON, else as its base64 text, which no
+    /// event type accepts as its data (a SET in <c>data_base64</c> is the SET's compact text).
+    /// </summary>
+    private static JsonElement DataOf(BinaryData? data, bool base64)
+    {
+        if (data is null)
+        {
+            return default;
         }
 
-        if (bytes.Length > 0 && JsonText.IsWellFormed(bytes, MaxDepth))
+        var bytes = data.ToMemory();
+        if (bytes.Length > 0 && JsonText.IsWellFormed(bytes.Span, MaxDepth))
         {
-            using var inner = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = MaxDepth });
-            return inner.RootElement.Clone();
+            try
+            {
+                using var inner = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = MaxDepth });
+                return inner.RootElement.Clone();
+            }
+            catch (JsonException) when (base64)
+            {
+                // Binary data that is not JSON: kept as text below.
+            }
+            catch (JsonException)
+            {
+                throw new MalformedEventException("An event's data is not valid JSON.");
+            }
+        }
+        else if (!base64)
+        {
+            throw new MalformedEventException("An event's data is not valid JSON.");
         }
 
-        using var text = JsonDocument.Parse(JsonSerializer.Serialize(encoded));
+        using var text = JsonDocument.Parse(JsonSerializer.Serialize(System.Text.Encoding.UTF8.GetString(bytes.Span)));
         return text.RootElement.Clone();
-    }
-
-    private static string Required(JsonElement e, string name)
-    {
-        if (JsonText.GetStringOrNull(e, name) is not { } value || string.IsNullOrWhiteSpace(value) || value.Length > 1024)
-        {
-            throw new MalformedEventException($"An event has no valid '{name}'.");
-        }
-
-        return value;
-    }
-
-    private static DateTimeOffset? OptionalTime(JsonElement e, string name)
-    {
-        if (!e.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
-        {
-            return null;
-        }
-
-        if (JsonText.GetStringOrNull(value) is { } text
-            && DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var time))
-        {
-            return time;
-        }
-
-        throw new MalformedEventException($"An event's '{name}' is not an RFC 3339 time.");
     }
 }

@@ -27,8 +27,8 @@ public static class IdpEventTypes
     public const string GraphSubscriptionMissed = "Microsoft.Graph.SubscriptionMissed";
 
     // Event Grid system events.
-    public const string SubscriptionValidation = "Microsoft.EventGrid.SubscriptionValidationEvent";
-    public const string SubscriptionDeleted = "Microsoft.EventGrid.SubscriptionDeletedEvent";
+    public const string SubscriptionValidation = Azure.Messaging.EventGrid.SystemEventNames.EventGridSubscriptionValidation;
+    public const string SubscriptionDeleted = Azure.Messaging.EventGrid.SystemEventNames.EventGridSubscriptionDeleted;
 
     // OpenID Shared Signals: CAEP and RISC event type URIs.
     public const string CaepSessionRevoked = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";

@@ -1,4 +1,9 @@
 using System.Net;
+using Azure;
+using Azure.Core.Pipeline;
+using Azure.Messaging;
+using Azure.Messaging.EventGrid;
+using TokenService.Events;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.IdentityModel.JsonWebTokens;
@@ -99,6 +104,50 @@ public abstract class IdpEventsTestsBase : IAsyncLifetime
             ["tenantId"] = "00000000-0000-0000-0000-000000000001",
         },
     }.ToJsonString();
+
+    /// <summary>A publisher as Azure's own SDK sends: EventGridPublisherClient, to this host's webhook (either host).</summary>
+    private EventGridPublisherClient Publisher() => new(
+        new Uri(_host.BaseAddress, "/events/idp?key=" + Uri.EscapeDataString(WebhookSecret)),
+        new AzureKeyCredential("not-used-by-the-webhook"),
+        new EventGridPublisherClientOptions { Transport = new HttpClientTransport(_host.Client), Retry = { MaxRetries = 0 } });
+
+    [Fact]
+    public async Task Batches_published_with_the_event_grid_sdk_in_both_schemas_end_the_named_users_sessions()
+    {
+        var (disabled, disabledLogin) = await LoginAsync();
+        var (reset, resetLogin) = await LoginAsync();
+        var (bystander, bystanderLogin) = await LoginAsync();
+
+        // SendEventsAsync throws RequestFailedException unless the webhook answers 2xx.
+        var publisher = Publisher();
+        await publisher.SendEventsAsync(
+        [
+            new EventGridEvent("users/" + disabled, IdpEventTypes.AccountDisabled, "1", new { userId = disabled }),
+            new EventGridEvent("users/other", "Contoso.Unrelated", "1", new { userId = bystander }),
+        ]);
+
+        await AssertSessionEndedAsync(disabledLogin);
+        Assert.True(await _host.IsActiveAsync(bystanderLogin.AccessToken));
+
+        await publisher.SendEventsAsync(
+        [
+            new CloudEvent("/idp", IdpEventTypes.PasswordReset, new { userId = reset }),
+            new CloudEvent("/idp", "Contoso.Unrelated", new { userId = bystander }),
+        ]);
+        await AssertSessionEndedAsync(resetLogin);
+        Assert.True(await _host.IsActiveAsync(bystanderLogin.AccessToken));
+    }
+
+    [Fact]
+    public async Task A_batch_mixing_the_two_schemas_is_refused_whole()
+    {
+        var (oid, login) = await LoginAsync();
+        var body = "[" + new JsonObject { ["id"] = "a", ["subject"] = "s", ["eventType"] = IdpEventTypes.AccountDisabled, ["eventTime"] = DateTimeOffset.UtcNow.ToString("O"), ["dataVersion"] = "1", ["data"] = new JsonObject { ["userId"] = oid } }.ToJsonString()
+            + "," + new JsonObject { ["specversion"] = "1.0", ["id"] = "b", ["source"] = "/idp", ["type"] = IdpEventTypes.AccountDisabled, ["data"] = new JsonObject { ["userId"] = oid } }.ToJsonString() + "]";
+        using var response = await DeliverAsync(body);
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.True(await _host.IsActiveAsync(login.AccessToken));
+    }
 
     [Fact]
     public async Task Event_grid_subscription_validation_handshake_echoes_the_code()

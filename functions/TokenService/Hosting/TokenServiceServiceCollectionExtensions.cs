@@ -45,6 +45,7 @@ public static class TokenServiceServiceCollectionExtensions
             .Bind(configuration.GetSection(KeysOptions.SectionName))
             .PostConfigure(o => o.DevelopmentKeyPath ??= Path.Combine(environment.ContentRootPath, ".devkeys", "signing-keys.json"))
             .ValidateOnStart();
+        services.AddOptions<RateLimitOptions>().Bind(configuration.GetSection(RateLimitOptions.SectionName)).ValidateOnStart();
         services.AddOptions<StorageOptions>().Bind(configuration.GetSection(StorageOptions.SectionName));
         services.AddOptions<EventsOptions>().Bind(configuration.GetSection(EventsOptions.SectionName)).ValidateOnStart();
         services.AddOptions<ClientRegistryOptions>()
@@ -62,6 +63,7 @@ public static class TokenServiceServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KeysOptions>, KeysOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ClientRegistryOptions>, ClientRegistryOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EventsOptions>, EventsOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RateLimitOptions>, RateLimitOptionsValidator>());
 
         // Ports with embedded defaults.
         services.TryAddSingleton<ISessionStore, InMemorySessionStore>();
@@ -93,6 +95,8 @@ public static class TokenServiceServiceCollectionExtensions
         }
 
         // Core services.
+        services.TryAddSingleton<RequestRateLimiter>();
+        services.TryAddSingleton<ClientAuthenticationBackoff>();
         services.TryAddSingleton<ClientAuthenticator>();
         services.TryAddSingleton<CorsPolicy>();
         services.TryAddSingleton<ClientRequestReader>();

@@ -28,7 +28,7 @@ public sealed class AccessTokenValidationOptions : AuthenticationSchemeOptions
     /// <summary>Clock skew on exp/nbf, at most 60 s.</summary>
     public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Minimum time between JWKS refetches caused by an unknown kid.</summary>
+    /// <summary>Minimum time between two JWKS fetches (unknown kid, stale cache, or none cached), successful or not.</summary>
     public TimeSpan KeyRefetchInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long fetched keys are used before a background refresh (failures keep the cached keys).</summary>

@@ -135,7 +135,10 @@ public sealed class JsonWebKey
     }
 
     /// <summary>Reads a JWKS document (RFC 7517 §5), skipping keys that cannot verify allowed algorithms.</summary>
-    public static IReadOnlyList<JsonWebKey> ReadSet(ReadOnlySpan<byte> json)
+    public static IReadOnlyList<JsonWebKey> ReadSet(ReadOnlySpan<byte> json) => ReadSet(json, int.MaxValue);
+
+    /// <summary>Reads a JWKS; a set with more than <paramref name="maxKeys"/> entries is refused whole (FormatException).</summary>
+    public static IReadOnlyList<JsonWebKey> ReadSet(ReadOnlySpan<byte> json, int maxKeys)
     {
         // JSON text must be UTF-8 (RFC 8259 §8.1); text that is not Unicode (invalid UTF-8, "\ud800" escapes) would otherwise
         // throw InvalidOperationException from the lookups below instead of the FormatException key resolvers expect.
@@ -151,6 +154,11 @@ public sealed class JsonWebKey
             || keys.ValueKind != JsonValueKind.Array)
         {
             throw new FormatException("A JWKS document must be an object with a \"keys\" array.");
+        }
+
+        if (keys.GetArrayLength() > maxKeys)
+        {
+            throw new FormatException($"A JWKS document may hold at most {maxKeys} keys.");
         }
 
         var result = new List<JsonWebKey>();

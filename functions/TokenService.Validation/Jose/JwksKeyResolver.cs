@@ -7,20 +7,33 @@ public sealed record JwksSource(string Name, string? Uri, string? Path, TimeSpan
 
 /// <summary>
 /// Signing keys of a trusted issuer (the IdP, an SSF transmitter, our own service for resource servers) from a
-/// JWKS URL or file, cached. An unknown
-/// <c>kid</c> triggers at most one refetch per <see cref="JwksSource.RefetchInterval"/> (key rollover without
-/// letting attackers drive fetches). When a refresh fails the cached keys keep serving.
+/// JWKS URL or file, cached. A stale cache or an unknown <c>kid</c> causes at most one fetch per
+/// <see cref="JwksSource.RefetchInterval"/>, whether keys are cached or not (key rollover without letting
+/// attackers drive fetches: forged tokens with made-up kids, or any token while the issuer's JWKS is down, cost
+/// no outbound request beyond that one). Concurrent callers share the one fetch in flight, which no caller's
+/// cancellation ends. When a fetch fails the cached keys keep serving; with none cached, callers get
+/// <see cref="KeyResolution.Unavailable"/> (the 503 path) until the interval has passed, without a new fetch or a
+/// new warning. A document over <see cref="MaxJwksBytes"/> or with more than <see cref="MaxKeys"/> keys is a
+/// failed fetch.
 /// </summary>
 public sealed partial class JwksKeyResolver : IVerificationKeyResolver, IDisposable
 {
-    private const int MaxJwksBytes = 256 * 1024;
+    /// <summary>Largest JWKS accepted: real sets are a few KiB (Entra's, with a dozen RSA keys and x5c chains, ~10 KiB).</summary>
+    public const int MaxJwksBytes = 64 * 1024;
+
+    /// <summary>Most keys accepted in one JWKS: issuers publish a handful (current, next, previous).</summary>
+    public const int MaxKeys = 100;
+
+    private static readonly TimeSpan FetchTimeout = TimeSpan.FromSeconds(10);
 
     private readonly JwksSource _options;
     private readonly IHttpClientFactory? _httpClients;
     private readonly TimeProvider _time;
     private readonly ILogger<JwksKeyResolver> _logger;
-    private readonly SemaphoreSlim _fetchGate = new(1, 1);
+    private readonly CancellationTokenSource _disposed = new();
+    private readonly Lock _gate = new();
     private volatile KeyCache? _cache;
+    private Task? _fetch;
     private DateTimeOffset _lastFetchAttempt = DateTimeOffset.MinValue;
 
     private sealed record KeyCache(IReadOnlyDictionary<string, VerificationKey> ByKid, IReadOnlyList<VerificationKey> All, DateTimeOffset LoadedAt);
@@ -46,42 +59,46 @@ public sealed partial class JwksKeyResolver : IVerificationKeyResolver, IDisposa
 
     private async ValueTask<KeyResolution> ResolveSlowAsync(string? kid, CancellationToken cancellationToken)
     {
-        await _fetchGate.WaitAsync(cancellationToken);
-        try
+        Task? fetch;
+        lock (_gate)
         {
             var now = _time.GetUtcNow();
             var cache = _cache;
-            var stale = cache is null || now - cache.LoadedAt >= _options.CacheLifetime;
-            if (cache is not null && !stale && Find(cache, kid) is { } found)
+            if (cache is not null && now - cache.LoadedAt < _options.CacheLifetime && Find(cache, kid) is { } found)
             {
                 return KeyResolution.Found(found);
             }
 
-            // Unknown kid or stale cache: refetch, but no more often than the refetch interval.
-            if (cache is null || now - _lastFetchAttempt >= _options.RefetchInterval)
+            // Unknown kid, stale cache or nothing cached: join the fetch in flight, or start one if the refetch
+            // interval has passed since the last attempt (successful or not); otherwise answer from what is cached.
+            if (_fetch is { IsCompleted: false } running)
+            {
+                fetch = running;
+            }
+            else if (now - _lastFetchAttempt >= _options.RefetchInterval)
             {
                 _lastFetchAttempt = now;
-                try
-                {
-                    cache = await FetchAsync(now, cancellationToken);
-                    _cache = cache;
-                }
-                catch (Exception ex) when (ex is HttpRequestException or IOException or FormatException or TaskCanceledException or System.Text.Json.JsonException or UnauthorizedAccessException)
-                {
-                    LogFetchFailed(_logger, _options.Name, ex.GetType().Name);
-                    if (cache is null)
-                    {
-                        return KeyResolution.Unavailable;
-                    }
-                }
+                fetch = _fetch = Task.Run(() => FetchAndStoreAsync(now));
             }
+            else
+            {
+                fetch = null;
+            }
+        }
 
-            return cache is not null && Find(cache, kid) is { } key ? KeyResolution.Found(key) : KeyResolution.Unknown;
-        }
-        finally
+        if (fetch is not null)
         {
-            _fetchGate.Release();
+            // This caller may give up (its request ended or its budget ran out); the fetch goes on for the others.
+            await fetch.WaitAsync(cancellationToken);
         }
+
+        var current = _cache;
+        if (current is null)
+        {
+            return KeyResolution.Unavailable;
+        }
+
+        return Find(current, kid) is { } key ? KeyResolution.Found(key) : KeyResolution.Unknown;
     }
 
     private static VerificationKey? Find(KeyCache cache, string? kid) =>
@@ -89,37 +106,51 @@ public sealed partial class JwksKeyResolver : IVerificationKeyResolver, IDisposa
             ? (cache.All.Count == 1 ? cache.All[0] : null)
             : cache.ByKid.GetValueOrDefault(kid);
 
+    /// <summary>One fetch, on its own timeout; never throws (a failure is logged once and leaves the cache as it was).</summary>
+    private async Task FetchAndStoreAsync(DateTimeOffset now)
+    {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_disposed.Token);
+            timeout.CancelAfter(FetchTimeout);
+            _cache = await FetchAsync(now, timeout.Token);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException or FormatException or OperationCanceledException
+            or System.Text.Json.JsonException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            if (!_disposed.IsCancellationRequested)
+            {
+                LogFetchFailed(_logger, _options.Name, ex.GetType().Name);
+            }
+        }
+    }
+
     private async Task<KeyCache> FetchAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
         byte[] json;
         if (!string.IsNullOrEmpty(_options.Path))
         {
-            var info = new FileInfo(_options.Path);
-            if (info.Exists && info.Length > MaxJwksBytes)
-            {
-                throw new FormatException("The JWKS file is too large.");
-            }
-
-            json = await File.ReadAllBytesAsync(_options.Path, cancellationToken);
+            await using var file = new FileStream(_options.Path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 4096, useAsync: true);
+            json = await ReadBoundedAsync(file, cancellationToken);
         }
         else
         {
             var client = _httpClients?.CreateClient("jwks") ?? throw new InvalidOperationException("No HTTP client factory.");
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(10));
-            using var response = await client.GetAsync(_options.Uri, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            using var response = await client.GetAsync(_options.Uri, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
             response.EnsureSuccessStatusCode();
             if (response.Content.Headers.ContentLength > MaxJwksBytes)
             {
                 throw new FormatException("The JWKS document is too large.");
             }
 
-            json = await response.Content.ReadAsByteArrayAsync(timeout.Token);
+            // Content-Length may be absent (chunked) or wrong: the body itself is read only up to the limit.
+            await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+            json = await ReadBoundedAsync(body, cancellationToken);
         }
 
         var byKid = new Dictionary<string, VerificationKey>(StringComparer.Ordinal);
         var all = new List<VerificationKey>();
-        foreach (var jwk in JsonWebKey.ReadSet(json))
+        foreach (var jwk in JsonWebKey.ReadSet(json, MaxKeys))
         {
             if (VerificationKey.Create(jwk) is { } key)
             {
@@ -132,11 +163,34 @@ public sealed partial class JwksKeyResolver : IVerificationKeyResolver, IDisposa
         return new KeyCache(byKid, all, now);
     }
 
-    public void Dispose() => _fetchGate.Dispose();
+    /// <summary>Reads at most <see cref="MaxJwksBytes"/>; one byte more makes the document too large.</summary>
+    private static async Task<byte[]> ReadBoundedAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[MaxJwksBytes + 1];
+        var length = 0;
+        int read;
+        while (length < buffer.Length && (read = await stream.ReadAsync(buffer.AsMemory(length), cancellationToken)) > 0)
+        {
+            length += read;
+        }
+
+        if (length > MaxJwksBytes)
+        {
+            throw new FormatException("The JWKS document is too large.");
+        }
+
+        return buffer.AsSpan(0, length).ToArray();
+    }
+
+    public void Dispose()
+    {
+        _disposed.Cancel();
+        _disposed.Dispose();
+    }
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Loaded {Count} signing key(s) of {Source}.")]
     private static partial void LogFetched(ILogger logger, int count, string source);
 
-    [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "Fetching the JWKS of {Source} failed ({Error}); cached keys, if any, stay in use.")]
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Warning, Message = "Fetching the JWKS of {Source} failed ({Error}); cached keys, if any, stay in use, and no new fetch starts within the refetch interval.")]
     private static partial void LogFetchFailed(ILogger logger, string source, string error);
 }

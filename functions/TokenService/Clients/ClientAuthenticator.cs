@@ -7,17 +7,21 @@ using Microsoft.Extensions.Primitives;
 namespace TokenService.Clients;
 
 /// <summary>Outcome of client authentication at an OAuth endpoint.</summary>
-public readonly record struct ClientAuthenticationResult(RegisteredClient? Client, string? Error, string? Description, bool UsedBasic)
+public readonly record struct ClientAuthenticationResult(RegisteredClient? Client, string? Error, string? Description, bool UsedBasic, TimeSpan? RetryAfter = null)
 {
     public bool Succeeded => Client is not null;
+
+    /// <summary>Refused unread: the client id is in a back-off window at this address (answer 429 with Retry-After).</summary>
+    public bool BackedOff => RetryAfter is not null;
 }
 
 /// <summary>
 /// RFC 6749 §2.3.1 client authentication: HTTP Basic (client_secret_basic, with form-urlencoded id and
 /// secret) or client_secret_post; public spa clients send only client_id. One method per request.
-/// Secrets are compared as SHA-256 hashes in constant time.
+/// Secrets are compared as SHA-256 hashes in constant time. Failures of a registered client with a secret feed the
+/// <see cref="ClientAuthenticationBackoff"/>: inside its window the secret is not compared at all.
 /// </summary>
-public sealed class ClientAuthenticator(IClientStore clients)
+public sealed class ClientAuthenticator(IClientStore clients, ClientAuthenticationBackoff backoff)
 {
     public ClientAuthenticationResult Authenticate(HttpRequest request, IReadOnlyDictionary<string, StringValues> form)
     {
@@ -70,12 +74,21 @@ public sealed class ClientAuthenticator(IClientStore clients)
             return secret is null ? new(client, null, null, usedBasic) : Fail("invalid_client", "Client authentication failed.", usedBasic);
         }
 
+        // Anti-automation: inside a back-off window the guess is refused without being compared (429, not 401).
+        var address = request.HttpContext.Connection.RemoteIpAddress;
+        if (backoff.RetryAfter(client, address) is { } wait)
+        {
+            return new(null, "temporarily_unavailable", "Too many failed client authentications; retry later.", usedBasic, wait);
+        }
+
         if (client.SecretHash is null || secret is null
             || !CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(secret)), client.SecretHash))
         {
+            backoff.Failed(client, address);
             return Fail("invalid_client", "Client authentication failed.", usedBasic);
         }
 
+        backoff.Succeeded(client, address);
         return new(client, null, null, usedBasic);
     }
 

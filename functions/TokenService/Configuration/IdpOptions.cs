@@ -13,7 +13,10 @@ public sealed class IdpOptions
     /// <summary>The ID-token claim that identifies the user for sessions and IdP events (Entra: <c>oid</c>).</summary>
     public string UserIdClaim { get; set; } = "sub";
 
-    /// <summary>Minimum time between two JWKS refetches caused by an unknown <c>kid</c>.</summary>
+    /// <summary>
+    /// Minimum time between two fetches of the IdP's JWKS (unknown <c>kid</c>, stale cache, or nothing cached), successful
+    /// or not: with nothing cached, token exchange answers 503 until it has passed after a failed fetch.
+    /// </summary>
     public TimeSpan JwksRefetchInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long fetched IdP keys are trusted before a background refresh.</summary>

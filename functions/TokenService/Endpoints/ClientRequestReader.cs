@@ -7,17 +7,21 @@ namespace TokenService.Endpoints;
 
 /// <summary>
 /// Common front of the browser-facing OAuth endpoints: method, CORS, form parsing and client
-/// authentication, with spa clients bound to their allowed origins.
+/// authentication, with spa clients bound to their allowed origins, and the request limits of the route
+/// (<see cref="RequestRateLimiter"/>) before anything reaches a store.
 /// </summary>
-public sealed class ClientRequestReader(ClientAuthenticator authenticator, CorsPolicy cors)
+public sealed class ClientRequestReader(ClientAuthenticator authenticator, CorsPolicy cors, RequestRateLimiter limiter)
 {
     public readonly record struct ClientRequest(IReadOnlyDictionary<string, StringValues> Form, RegisteredClient Client);
 
     /// <summary>
     /// Answers CORS preflights (when <paramref name="browserFacing"/>) and wrong methods, then reads the form and
-    /// authenticates the client. Returns the request, or null after writing the response.
+    /// authenticates the client. Returns the request, or null after writing the response. A request of an authenticated
+    /// confidential, resource-server or admin client is charged to that client; every other one (spa requests, failed
+    /// authentication, unreadable forms) to its source address, so a server-side client's volume from one egress
+    /// address is not mistaken for an attack from that address, and a made-up client id buys no budget of its own.
     /// </summary>
-    public async Task<ClientRequest?> ReadAsync(HttpContext context, string endpointName, bool browserFacing)
+    public async Task<ClientRequest?> ReadAsync(HttpContext context, string endpointName, RateLimitedRoute route, bool browserFacing)
     {
         if (browserFacing && HttpMethods.IsOptions(context.Request.Method))
         {
@@ -36,11 +40,26 @@ public sealed class ClientRequestReader(ClientAuthenticator authenticator, CorsP
         var parsed = await FormRequest.ReadAsync(context.Request, context.RequestAborted);
         if (parsed.Form is null)
         {
+            if (!limiter.TryAcquireForAddress(route, context, out var wait))
+            {
+                await RateLimitResponses.WriteAsync(context, oauthErrors: true, wait);
+                return null;
+            }
+
             await OAuthResponses.WriteErrorAsync(context, parsed.Status, "invalid_request", parsed.Error!);
             return null;
         }
 
         var auth = authenticator.Authenticate(context.Request, parsed.Form);
+        var charged = auth.Client is { IsPublic: false } server
+            ? limiter.TryAcquireForClient(route, server, out var retryAfter)
+            : limiter.TryAcquireForAddress(route, context, out retryAfter);
+        if (!charged || auth.BackedOff)
+        {
+            await RateLimitResponses.WriteAsync(context, oauthErrors: true, charged ? auth.RetryAfter!.Value : retryAfter);
+            return null;
+        }
+
         if (!auth.Succeeded)
         {
             var status = auth.Error == "invalid_client" ? StatusCodes.Status401Unauthorized : StatusCodes.Status400BadRequest;

@@ -17,12 +17,20 @@ namespace TokenService.Endpoints;
 /// <c>isSecret: true</c>), or as <c>?key=</c> as a fallback; SETs are authenticated by their signature. Nothing here
 /// logs the request's URL or query string.
 /// </summary>
-public sealed class IdpEventsEndpoint(IdpEventProcessor processor, SecurityEventTokenValidator securityEvents, IOptions<EventsOptions> options)
+public sealed class IdpEventsEndpoint(IdpEventProcessor processor, SecurityEventTokenValidator securityEvents, IOptions<EventsOptions> options, RequestRateLimiter limiter)
 {
     public Task HandleAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: false, async ctx =>
     {
         if (!KeyMatches(ctx.Request))
         {
+            // Deliveries without the key are charged to their source address (key guessing); Event Grid's own
+            // deliveries, which carry it, are not limited here: throttling them would delay revocations.
+            if (!limiter.TryAcquireForAddress(RateLimitedRoute.IdpEvents, ctx, out var retryAfter))
+            {
+                await RateLimitResponses.WriteAsync(ctx, oauthErrors: false, retryAfter);
+                return;
+            }
+
             await ProblemResponses.WriteAsync(ctx, StatusCodes.Status401Unauthorized, "Unauthorized", "The delivery does not carry the webhook key.");
             return;
         }
@@ -117,6 +125,14 @@ public sealed class IdpEventsEndpoint(IdpEventProcessor processor, SecurityEvent
         if (!HttpMethods.IsPost(ctx.Request.Method))
         {
             await ProblemResponses.MethodNotAllowedAsync(ctx, "POST");
+            return;
+        }
+
+        // A push is authenticated only by the SET's signature, checked after it is read: every push is charged to its
+        // source address before anything is read or verified.
+        if (!limiter.TryAcquireForAddress(RateLimitedRoute.SsfEvents, ctx, out var retryAfter))
+        {
+            await RateLimitResponses.WriteAsync(ctx, oauthErrors: false, retryAfter);
             return;
         }
 

@@ -16,7 +16,7 @@ public sealed class IntrospectionEndpoint(ClientRequestReader reader, AccessToke
 
     private async Task HandleCoreAsync(HttpContext context)
     {
-        if (await reader.ReadAsync(context, "introspection", browserFacing: false) is not { } request)
+        if (await reader.ReadAsync(context, "introspection", RateLimitedRoute.Introspection, browserFacing: false) is not { } request)
         {
             return;
         }

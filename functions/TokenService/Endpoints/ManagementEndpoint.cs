@@ -10,7 +10,7 @@ namespace TokenService.Endpoints;
 /// <c>POST /management/users/{userId}/revoke</c>: force logout of every session of a user (admin client, HTTP Basic).
 /// Not under <c>/admin</c>: the Azure Functions host refuses routes that start with <c>admin</c> or <c>runtime</c>.
 /// </summary>
-public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserSessionRevoker revoker, ISigningKeyService keys)
+public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserSessionRevoker revoker, ISigningKeyService keys, RequestRateLimiter limiter)
 {
     /// <summary>Route template of the force-logout route (both hosts).</summary>
     public const string RevokeUserRoute = "management/users/{userId}/revoke";
@@ -113,7 +113,19 @@ public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserS
             return false;
         }
 
+        // Request limits before the store (docs/security.md): an authenticated admin is charged as a client, so that an
+        // incident's bulk force-logout from one workstation is not read as an attack from its address; anything else
+        // is charged to its source address, and an admin id in its failed-authentication back-off gets 429.
         var auth = authenticator.Authenticate(ctx.Request, new Dictionary<string, Microsoft.Extensions.Primitives.StringValues>());
+        var charged = auth.Client is { Type: ClientType.Admin } admin && auth.UsedBasic
+            ? limiter.TryAcquireForClient(RateLimitedRoute.Management, admin, out var retryAfter)
+            : limiter.TryAcquireForAddress(RateLimitedRoute.Management, ctx, out retryAfter);
+        if (!charged || auth.BackedOff)
+        {
+            await RateLimitResponses.WriteAsync(ctx, oauthErrors: false, charged ? auth.RetryAfter!.Value : retryAfter);
+            return false;
+        }
+
         if (!auth.Succeeded || !auth.UsedBasic || auth.Client!.Type != ClientType.Admin)
         {
             ctx.Response.Headers.WWWAuthenticate = "Basic realm=\"token-service-management\", charset=\"UTF-8\"";

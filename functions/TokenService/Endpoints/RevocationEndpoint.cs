@@ -21,7 +21,7 @@ public sealed class RevocationEndpoint(
 
     private async Task HandleCoreAsync(HttpContext context)
     {
-        if (await reader.ReadAsync(context, "revocation", browserFacing: true) is not { } request)
+        if (await reader.ReadAsync(context, "revocation", RateLimitedRoute.Revocation, browserFacing: true) is not { } request)
         {
             return;
         }

@@ -36,7 +36,7 @@ public sealed partial class TokenEndpoint(
 
     private async Task HandleCoreAsync(HttpContext context)
     {
-        if (await reader.ReadAsync(context, "token", browserFacing: true) is not { } request)
+        if (await reader.ReadAsync(context, "token", RateLimitedRoute.Token, browserFacing: true) is not { } request)
         {
             return;
         }

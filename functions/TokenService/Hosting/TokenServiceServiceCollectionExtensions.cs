@@ -47,6 +47,7 @@ public static class TokenServiceServiceCollectionExtensions
             // the source tree, in the user's local application data (see DevelopmentKeyFile).
             .PostConfigure(o => o.DevelopmentKeyPath = DevelopmentKeyFile.Resolve(o.DevelopmentKeyPath, environment.ContentRootPath, environment.ApplicationName))
             .ValidateOnStart();
+        services.AddOptions<RateLimitOptions>().Bind(configuration.GetSection(RateLimitOptions.SectionName)).ValidateOnStart();
         services.AddOptions<StorageOptions>().Bind(configuration.GetSection(StorageOptions.SectionName));
         services.AddOptions<EventsOptions>().Bind(configuration.GetSection(EventsOptions.SectionName)).ValidateOnStart();
         services.AddOptions<ClientRegistryOptions>()
@@ -64,6 +65,7 @@ public static class TokenServiceServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KeysOptions>, KeysOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ClientRegistryOptions>, ClientRegistryOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EventsOptions>, EventsOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RateLimitOptions>, RateLimitOptionsValidator>());
 
         // Ports with embedded defaults.
         services.TryAddSingleton<ISessionStore, InMemorySessionStore>();
@@ -95,6 +97,8 @@ public static class TokenServiceServiceCollectionExtensions
         }
 
         // Core services.
+        services.TryAddSingleton<RequestRateLimiter>();
+        services.TryAddSingleton<ClientAuthenticationBackoff>();
         services.TryAddSingleton<ClientAuthenticator>();
         services.TryAddSingleton<CorsPolicy>();
         services.TryAddSingleton<ClientRequestReader>();

@@ -1,9 +1,12 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 using TokenService.Tests.Infrastructure;
 using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 
@@ -11,13 +14,18 @@ namespace TokenService.Tests.Http;
 
 public sealed class IdpTrustTests
 {
-    /// <summary>A JWKS endpoint on loopback that counts its fetches and can be switched off.</summary>
+    /// <summary>
+    /// A JWKS endpoint on loopback that counts its fetches and can be switched off, held (<see cref="Gate"/>), or made
+    /// to serve another body (<see cref="Body"/>, sent chunked, without Content-Length).
+    /// </summary>
     private sealed class JwksServer : IAsyncDisposable
     {
         private readonly WebApplication _app;
         public int Fetches;
         public volatile bool Down;
         public volatile string Path = "";
+        public volatile TaskCompletionSource? Gate;
+        public volatile byte[]? Body;
 
         private JwksServer(WebApplication app) => _app = app;
 
@@ -32,6 +40,11 @@ public sealed class IdpTrustTests
             app.MapGet("/jwks", async (HttpContext ctx) =>
             {
                 Interlocked.Increment(ref server!.Fetches);
+                if (server.Gate is { } gate)
+                {
+                    await gate.Task;
+                }
+
                 if (server.Down)
                 {
                     ctx.Response.StatusCode = 503;
@@ -39,6 +52,13 @@ public sealed class IdpTrustTests
                 }
 
                 ctx.Response.ContentType = "application/json";
+                if (server.Body is { } body)
+                {
+                    await ctx.Response.StartAsync();
+                    await ctx.Response.Body.WriteAsync(body);
+                    return;
+                }
+
                 await ctx.Response.SendFileAsync(jwksPath());
             });
             server = new JwksServer(app);
@@ -106,6 +126,190 @@ public sealed class IdpTrustTests
         jwks.Down = false;
         using var up = await host.ExchangeAsync(idToken);
         Assert.Equal(HttpStatusCode.OK, up.StatusCode);
+    }
+
+    public static TheoryData<HostKind> Hosts => new() { HostKind.Standalone, HostKind.Functions };
+
+    [Theory]
+    [MemberData(nameof(Hosts))]
+    public async Task With_the_idp_jwks_down_and_nothing_cached_tokens_cause_one_fetch_per_refetch_interval(HostKind kind)
+    {
+        // Issue 20, item 2: 3,000 forged ID tokens used to cause 3,000 fetches (and 3,000 warnings).
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var idp = new TestIdp(time);
+        await using var jwks = await JwksServer.StartAsync(() => idp.JwksPath);
+        jwks.Down = true;
+        await using var host = await TokenServiceTestHost.StartAsync(kind, new Dictionary<string, string?>
+        {
+            ["Idp:JwksPath"] = null,
+            ["Idp:JwksUri"] = jwks.Url,
+            ["Idp:JwksRefetchInterval"] = "00:00:30",
+        }, time, idp);
+
+        async Task AssertUnavailableAsync(string label)
+        {
+            var header = idp.Header();
+            header["kid"] = "forged-" + label;
+            using var forged = await host.ExchangeAsync(idp.Sign(idp.Claims("attacker"), header));
+            await AssertOAuthErrorAsync(forged, "temporarily_unavailable", HttpStatusCode.ServiceUnavailable);
+            Assert.NotNull(forged.Headers.RetryAfter);
+        }
+
+        for (var i = 0; i < 10; i++)
+        {
+            await AssertUnavailableAsync("serial-" + i);
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, 10).Select(i => AssertUnavailableAsync("parallel-" + i)));
+        Assert.Equal(1, jwks.Fetches);
+
+        time.Advance(TimeSpan.FromSeconds(29));
+        await AssertUnavailableAsync("before-interval");
+        Assert.Equal(1, jwks.Fetches);
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        await AssertUnavailableAsync("after-interval");
+        Assert.Equal(2, jwks.Fetches);
+
+        // The IdP is back: within the interval after the failed fetch still 503 without a fetch, then served.
+        jwks.Down = false;
+        using (var early = await host.ExchangeAsync(idp.IdToken("patient")))
+        {
+            await AssertOAuthErrorAsync(early, "temporarily_unavailable", HttpStatusCode.ServiceUnavailable);
+        }
+
+        Assert.Equal(2, jwks.Fetches);
+        time.Advance(TimeSpan.FromSeconds(30));
+        using var served = await host.ExchangeAsync(idp.IdToken("patient"));
+        Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+        Assert.Equal(3, jwks.Fetches);
+    }
+
+    [Theory]
+    [MemberData(nameof(Hosts))]
+    public async Task Concurrent_first_uses_share_one_fetch_in_flight(HostKind kind)
+    {
+        var idp = new TestIdp();
+        await using var jwks = await JwksServer.StartAsync(() => idp.JwksPath);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        jwks.Gate = gate;
+        await using var host = await TokenServiceTestHost.StartAsync(kind, new Dictionary<string, string?>
+        {
+            ["Idp:JwksPath"] = null,
+            ["Idp:JwksUri"] = jwks.Url,
+            // No interval at all: only the sharing of the fetch in flight keeps this to one fetch.
+            ["Idp:JwksRefetchInterval"] = "00:00:00",
+        }, idp: idp);
+
+        var logins = Enumerable.Range(0, 12).Select(i => Task.Run(async () =>
+        {
+            using var response = await host.ExchangeAsync(idp.IdToken("together-" + i));
+            return response.StatusCode;
+        })).ToList();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (Volatile.Read(ref jwks.Fetches) == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        await Task.Delay(300); // the others arrive and join the fetch in flight
+        jwks.Gate = null;
+        gate.SetResult();
+        Assert.All(await Task.WhenAll(logins), s => Assert.Equal(HttpStatusCode.OK, s));
+        Assert.Equal(1, jwks.Fetches);
+    }
+
+    [Fact]
+    public async Task A_caller_that_gives_up_does_not_end_the_fetch_the_others_wait_for()
+    {
+        using var idp = new TestIdp();
+        await using var jwks = await JwksServer.StartAsync(() => idp.JwksPath);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        jwks.Gate = gate;
+        using var resolver = Resolver(jwks.Url, TimeProvider.System, TimeSpan.FromMinutes(1));
+
+        using var giveUp = new CancellationTokenSource();
+        var abandoned = resolver.ResolveAsync(idp.RsaKid, giveUp.Token).AsTask();
+        var patient = resolver.ResolveAsync(idp.RsaKid, CancellationToken.None).AsTask();
+        giveUp.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned);
+
+        gate.SetResult();
+        var resolution = await patient;
+        Assert.NotNull(resolution.Key);
+        Assert.Equal(1, jwks.Fetches);
+    }
+
+    [Fact]
+    public async Task A_jwks_over_64_kib_or_over_100_keys_is_a_failed_fetch()
+    {
+        using var idp = new TestIdp();
+        await using var jwks = await JwksServer.StartAsync(() => idp.JwksPath);
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var interval = TimeSpan.FromSeconds(30);
+        using var resolver = Resolver(jwks.Url, time, interval);
+        var rsa = JsonNode.Parse(File.ReadAllText(idp.JwksPath))!["keys"]![0]!;
+
+        byte[] Set(int keys, int padding = 0)
+        {
+            var array = new JsonArray();
+            for (var i = 0; i < keys; i++)
+            {
+                var key = rsa.DeepClone();
+                if (i > 0)
+                {
+                    key["kid"] = "extra-" + i;
+                }
+
+                array.Add(key);
+            }
+
+            var set = new JsonObject { ["keys"] = array };
+            if (padding > 0)
+            {
+                set["padding"] = new string('x', padding);
+            }
+
+            return Encoding.UTF8.GetBytes(set.ToJsonString());
+        }
+
+        // Sent chunked, without Content-Length: the body itself is read only up to the limit.
+        jwks.Body = Set(1, padding: 64 * 1024);
+        Assert.True((await resolver.ResolveAsync(idp.RsaKid, CancellationToken.None)).SourceUnavailable);
+
+        time.Advance(interval);
+        jwks.Body = Set(101);
+        Assert.True(jwks.Body.Length < 64 * 1024);
+        Assert.True((await resolver.ResolveAsync(idp.RsaKid, CancellationToken.None)).SourceUnavailable);
+
+        time.Advance(interval);
+        jwks.Body = Set(100);
+        Assert.NotNull((await resolver.ResolveAsync(idp.RsaKid, CancellationToken.None)).Key);
+        Assert.Equal(3, jwks.Fetches);
+
+        // A JWKS file over the limit fails the same way.
+        var big = Path.Combine(Path.GetTempPath(), "big-jwks-" + Guid.NewGuid().ToString("N") + ".json");
+        await File.WriteAllBytesAsync(big, Set(1, padding: 64 * 1024));
+        try
+        {
+            using var fromFile = new TokenService.Validation.Jose.JwksKeyResolver(
+                new TokenService.Validation.Jose.JwksSource("file", null, big, interval, TimeSpan.FromHours(1)), time,
+                Microsoft.Extensions.Logging.Abstractions.NullLogger<TokenService.Validation.Jose.JwksKeyResolver>.Instance);
+            Assert.True((await fromFile.ResolveAsync(idp.RsaKid, CancellationToken.None)).SourceUnavailable);
+        }
+        finally
+        {
+            File.Delete(big);
+        }
+    }
+
+    private static TokenService.Validation.Jose.JwksKeyResolver Resolver(string url, TimeProvider time, TimeSpan refetchInterval) =>
+        new(new TokenService.Validation.Jose.JwksSource("idp", url, null, refetchInterval, TimeSpan.FromHours(1)), time,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<TokenService.Validation.Jose.JwksKeyResolver>.Instance, new PlainHttpClientFactory());
+
+    private sealed class PlainHttpClientFactory : IHttpClientFactory
+    {
+        public HttpClient CreateClient(string name) => new();
     }
 
     [Fact]

@@ -22,6 +22,9 @@ namespace TokenService.Tests.Infrastructure;
 /// </summary>
 public sealed class FunctionsHttpHandler(IServiceProvider services) : HttpMessageHandler
 {
+    /// <summary>The client address the function sees (the Functions host passes the caller's, as X-Forwarded-For resolves it).</summary>
+    public IPAddress RemoteIpAddress { get; init; } = IPAddress.Loopback;
+
     public static IReadOnlyList<HttpFunctionDescriptor> Functions { get; } = Discover();
 
     public static IReadOnlyList<HttpFunctionDescriptor> Discover() =>
@@ -69,7 +72,7 @@ public sealed class FunctionsHttpHandler(IServiceProvider services) : HttpMessag
         context.Request.Host = new HostString(request.RequestUri.Authority);
         context.Request.Path = path;
         context.Request.QueryString = new QueryString(request.RequestUri.Query);
-        context.Connection.RemoteIpAddress = IPAddress.Loopback;
+        context.Connection.RemoteIpAddress = RemoteIpAddress;
         context.RequestAborted = cancellationToken;
         foreach (var header in request.Headers)
         {

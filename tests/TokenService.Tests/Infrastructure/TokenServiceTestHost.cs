@@ -112,6 +112,37 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
         return new TokenServiceTestHost(host, idp, baseAddress, keyPath, new FunctionsHttpHandler(host.Services), HostKind.Functions);
     }
 
+    /// <summary>
+    /// A client whose requests come from <paramref name="address"/> (a loopback address such as 127.0.0.2): the
+    /// standalone host sees the socket's bound source address, the Functions app the address its handler passes on.
+    /// </summary>
+    public HttpClient CreateClientFrom(IPAddress address)
+    {
+        HttpMessageHandler handler = Kind == HostKind.Functions
+            ? new FunctionsHttpHandler(Services) { RemoteIpAddress = address }
+            : new SocketsHttpHandler
+            {
+                UseCookies = false,
+                AllowAutoRedirect = false,
+                ConnectCallback = async (context, cancellationToken) =>
+                {
+                    var socket = new System.Net.Sockets.Socket(address.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+                    try
+                    {
+                        socket.Bind(new IPEndPoint(address, 0));
+                        await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                        return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+                    }
+                    catch
+                    {
+                        socket.Dispose();
+                        throw;
+                    }
+                },
+            };
+        return new HttpClient(handler) { BaseAddress = BaseAddress };
+    }
+
     private static string NewKeyPath() => Path.Combine(Path.GetTempPath(), "ts-keys-" + Guid.NewGuid().ToString("N"), "signing-keys.json");
 
     private static Dictionary<string, string?> DefaultSettings(TestIdp idp, string keyPath, IDictionary<string, string?>? settings)

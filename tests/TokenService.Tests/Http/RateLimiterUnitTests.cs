@@ -1,0 +1,119 @@
+using System.Net;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using TokenService.Clients;
+using TokenService.Configuration;
+using TokenService.Http;
+
+namespace TokenService.Tests.Http;
+
+/// <summary>The request limiter and the authentication back-off on their own: partitions, the hot path, per-address keys.</summary>
+public sealed class RateLimiterUnitTests
+{
+    private static readonly RegisteredClient Web = new() { ClientId = "web", Type = ClientType.Confidential };
+
+    [Fact]
+    public void A_request_that_passes_allocates_nothing_in_the_limiter()
+    {
+        using var limiter = new RequestRateLimiter(Options.Create(new RateLimitOptions { PerIpPerMinute = 1_000_000, PerClientPerMinute = 1_000_000 }));
+        var context = new DefaultHttpContext();
+        context.Connection.RemoteIpAddress = IPAddress.Parse("2001:db8:1:2:3:4:5:6");
+        // The first calls create the partitions (that allocates, once per partition) and warm the code up.
+        const int Calls = 10_000;
+        for (var i = 0; i < 1000; i++)
+        {
+            Assert.True(limiter.TryAcquireForAddress(RateLimitedRoute.Token, context, out _));
+            Assert.True(limiter.TryAcquireForClient(RateLimitedRoute.Token, Web, out _));
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < Calls; i++)
+        {
+            Assert.True(limiter.TryAcquireForAddress(RateLimitedRoute.Token, context, out _));
+            Assert.True(limiter.TryAcquireForClient(RateLimitedRoute.Token, Web, out _));
+        }
+
+        // Any allocation per call would be at least 24 bytes a call; what is left is one-off runtime work (tiered JIT).
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated < Calls, $"{allocated} bytes for {2 * Calls} acquisitions");
+    }
+
+    [Fact]
+    public void Addresses_are_partitioned_by_ipv4_address_and_ipv6_slash_64()
+    {
+        static UInt128 Key(string address) => RequestRateLimiter.AddressKey(IPAddress.Parse(address));
+
+        Assert.Equal(Key("192.0.2.7"), Key("::ffff:192.0.2.7"));
+        Assert.NotEqual(Key("192.0.2.7"), Key("192.0.2.8"));
+        Assert.Equal(Key("2001:db8:1:2::1"), Key("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+        Assert.NotEqual(Key("2001:db8:1:2::1"), Key("2001:db8:1:3::1"));
+        Assert.NotEqual(Key("0.0.0.0"), RequestRateLimiter.AddressKey(null));
+    }
+
+    [Fact]
+    public void The_limit_counts_per_route_and_per_partition_and_says_when_to_retry()
+    {
+        using var limiter = new RequestRateLimiter(Options.Create(new RateLimitOptions { PerIpPerMinute = 60, PerClientPerMinute = 2 }));
+        var a = new DefaultHttpContext();
+        a.Connection.RemoteIpAddress = IPAddress.Parse("192.0.2.1");
+        var b = new DefaultHttpContext();
+        b.Connection.RemoteIpAddress = IPAddress.Parse("192.0.2.2");
+        for (var i = 0; i < 60; i++)
+        {
+            Assert.True(limiter.TryAcquireForAddress(RateLimitedRoute.Token, a, out _));
+        }
+
+        Assert.False(limiter.TryAcquireForAddress(RateLimitedRoute.Token, a, out var retryAfter));
+        Assert.Equal(RequestRateLimiter.RefillPeriod, retryAfter);
+        Assert.True(limiter.TryAcquireForAddress(RateLimitedRoute.Revocation, a, out _));
+        Assert.True(limiter.TryAcquireForAddress(RateLimitedRoute.Token, b, out _));
+
+        Assert.True(limiter.TryAcquireForClient(RateLimitedRoute.Introspection, Web, out _));
+        Assert.True(limiter.TryAcquireForClient(RateLimitedRoute.Introspection, Web, out _));
+        Assert.False(limiter.TryAcquireForClient(RateLimitedRoute.Introspection, Web, out retryAfter));
+        Assert.Equal(TimeSpan.FromSeconds(30), retryAfter);
+    }
+
+    [Fact]
+    public void The_back_off_is_per_client_id_and_address_doubles_and_is_forgotten()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var backoff = new ClientAuthenticationBackoff(Options.Create(new RateLimitOptions()), time, NullLogger<ClientAuthenticationBackoff>.Instance);
+        var guesser = IPAddress.Parse("192.0.2.66");
+        var owner = IPAddress.Parse("192.0.2.10");
+        for (var i = 0; i < ClientAuthenticationBackoff.FreeFailures; i++)
+        {
+            backoff.Failed(Web, guesser);
+            Assert.Null(backoff.RetryAfter(Web, guesser));
+        }
+
+        var windows = new List<TimeSpan>();
+        for (var i = 0; i < 9; i++)
+        {
+            backoff.Failed(Web, guesser);
+            var window = backoff.RetryAfter(Web, guesser)!.Value;
+            windows.Add(window);
+            time.Advance(window);
+        }
+
+        Assert.Equal([1, 2, 4, 8, 16, 32, 60, 60, 60], windows.Select(w => (int)w.TotalSeconds));
+        Assert.Null(backoff.RetryAfter(Web, owner));
+        Assert.Null(backoff.RetryAfter(new RegisteredClient { ClientId = "other", Type = ClientType.Confidential }, guesser));
+
+        // A public client has no secret to guess: never tracked.
+        var spa = new RegisteredClient { ClientId = "spa", Type = ClientType.Spa };
+        for (var i = 0; i < 10; i++)
+        {
+            backoff.Failed(spa, guesser);
+        }
+
+        Assert.Null(backoff.RetryAfter(spa, guesser));
+
+        // Quiet for longer than ForgetAfter: the count starts again.
+        time.Advance(ClientAuthenticationBackoff.ForgetAfter + TimeSpan.FromSeconds(1));
+        backoff.Failed(Web, guesser);
+        Assert.Null(backoff.RetryAfter(Web, guesser));
+    }
+}

@@ -79,6 +79,30 @@ public sealed class DependencyBudgetTests
         store.Frozen = false;
     }
 
+    [Fact]
+    public async Task Healthz_answers_503_not_500_when_no_azure_credential_is_usable()
+    {
+        // Production without a managed identity: Azure.Identity throws CredentialUnavailableException from the store.
+        await using var host = await StartAsync(configure: b => b.Services.AddSingleton<ISessionStore>(new UnusableCredentialStore()));
+        using var response = await host.Client.GetAsync("/healthz");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.NotNull(response.Headers.RetryAfter);
+        Assert.Equal("unavailable", (await JsonAsync(response)).GetProperty("checks").GetProperty("store").GetString());
+    }
+
+    private sealed class UnusableCredentialStore : ISessionStore
+    {
+        private static global::Azure.Identity.CredentialUnavailableException Unusable() => new("No managed identity endpoint found.");
+
+        public ValueTask<SessionRecord?> GetSessionAsync(string sessionId, CancellationToken cancellationToken) => throw Unusable();
+
+        public ValueTask<UserSessions> GetUserSessionsAsync(string userId, CancellationToken cancellationToken) => throw Unusable();
+
+        public ValueTask<StoreWriteResult> ReplaceSessionAsync(SessionRecord updated, CancellationToken cancellationToken) => throw Unusable();
+
+        public ValueTask<StoreWriteStatus> CommitAsync(UserSessionsChange change, CancellationToken cancellationToken) => throw Unusable();
+    }
+
     /// <summary>A store whose calls, while frozen, wait until their cancellation token fires.</summary>
     private sealed class FreezableStore(ISessionStore inner) : ISessionStore
     {

@@ -27,6 +27,13 @@ public static class StartupValidation
             await WriteAsync(errors, failures);
             return ConfigurationErrorExitCode;
         }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or ArgumentException or InvalidOperationException)
+        {
+            // Building the host failed on its own settings (a content root that does not exist, an unreadable
+            // appsettings file, a malformed URL): the message names what is wrong; its stack trace helps no operator.
+            await WriteAsync(errors, [ex.Message]);
+            return ConfigurationErrorExitCode;
+        }
 
         using (host)
         {

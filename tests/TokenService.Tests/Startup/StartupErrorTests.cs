@@ -27,6 +27,15 @@ public sealed class StartupErrorTests
     }
 
     [Fact]
+    public async Task A_content_root_that_does_not_exist_exits_1_without_a_stack_trace()
+    {
+        var (exit, output) = await RunAsync("Development", new() { ["ASPNETCORE_CONTENTROOT"] = "/nonexistent/token-service" });
+        Assert.Equal(1, exit);
+        Assert.Contains("/nonexistent/token-service", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Every_bad_setting_of_one_start_is_reported_at_once()
     {
         var (exit, stderr) = await RunAsync("Development", new()

@@ -129,6 +129,45 @@ public sealed class SampleApiTests
     }
 
     [Fact]
+    public async Task After_a_key_revocation_the_sample_api_refuses_that_keys_tokens_and_accepts_the_new_keys()
+    {
+        var time = new ManualTimeProvider();
+        await using var host = await TokenServiceTestHost.StartAsync();
+        var handler = new IssuerRewriteHandler(host.BaseAddress);
+        await using var api = await SampleApi.StartAsync(o => Configure(o, host, handler, TimeSpan.FromSeconds(1), time));
+        var login = await host.LoginAsync("key-compromise");
+        using (var ok = await api.GetOrdersAsync(login.AccessToken))
+        {
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        }
+
+        var kid = new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(login.AccessToken).Kid;
+        using (var revoke = new HttpRequestMessage(HttpMethod.Post, $"/management/keys/{kid}/revoke"))
+        {
+            revoke.Headers.Authorization = Basic("ops", OpsSecret);
+            using var revoked = await host.Client.SendAsync(revoke);
+            Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
+        }
+
+        // The API still holds the key in its JWKS cache; its session-status check (introspection, cached 1 s here)
+        // learns that the token no longer verifies at the token service.
+        time.Advance(TimeSpan.FromSeconds(1.5));
+        using (var refused = await api.GetOrdersAsync(login.AccessToken))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        }
+
+        // The session survives: its refresh gets a token from the new key, which the API learns by its refetch on an
+        // unknown kid.
+        using var refresh = await host.RefreshAsync(login.RefreshToken);
+        var token = (await JsonAsync(refresh)).GetProperty("access_token").GetString()!;
+        Assert.NotEqual(kid, new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(token).Kid);
+        time.Advance(TimeSpan.FromMinutes(1)); // past the library's refetch interval
+        using var accepted = await api.GetOrdersAsync(token);
+        Assert.Equal(HttpStatusCode.OK, accepted.StatusCode);
+    }
+
+    [Fact]
     public async Task Warm_validation_makes_no_call_and_keeps_serving_from_cache_when_the_token_service_is_down()
     {
         var host = await TokenServiceTestHost.StartAsync();

@@ -1,4 +1,3 @@
-using System.Text;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 
@@ -9,7 +8,7 @@ public static class RequestPath
 {
     /// <summary>
     /// The decoded segment at <paramref name="index"/> (0-based, after the leading slash) of the raw request target,
-    /// or null when the host does not expose the raw target or the segment is missing or not valid UTF-8.
+    /// or null when the host does not expose the raw target or the segment is missing.
     /// ASP.NET Core's routing decodes every escape except <c>%2F</c> (so that a segment cannot become two): a route
     /// value of an id holding <c>/</c> stays half-encoded, and decoding it again would corrupt an id holding <c>%</c>.
     /// </summary>
@@ -37,47 +36,8 @@ public static class RequestPath
 
         var next = segments.IndexOf('/');
         var segment = next >= 0 ? segments[..next] : segments;
-        return Decode(segment);
+
+        // RFC 3986 percent-decoding of one segment, once (UTF-8 octets to text).
+        return Uri.UnescapeDataString(segment.ToString());
     }
-
-    /// <summary>RFC 3986 percent-decoding to UTF-8; null for a malformed escape or bytes that are not UTF-8.</summary>
-    private static string? Decode(ReadOnlySpan<char> segment)
-    {
-        if (!segment.Contains('%'))
-        {
-            return segment.ToString();
-        }
-
-        var bytes = new byte[Encoding.UTF8.GetMaxByteCount(segment.Length)];
-        var length = 0;
-        for (var i = 0; i < segment.Length; i++)
-        {
-            var c = segment[i];
-            if (c == '%')
-            {
-                if (i + 2 >= segment.Length || !IsHex(segment[i + 1]) || !IsHex(segment[i + 2]))
-                {
-                    return null;
-                }
-
-                bytes[length++] = Convert.ToByte(segment.Slice(i + 1, 2).ToString(), 16);
-                i += 2;
-            }
-            else
-            {
-                length += Encoding.UTF8.GetBytes(segment.Slice(i, 1), bytes.AsSpan(length));
-            }
-        }
-
-        try
-        {
-            return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes, 0, length);
-        }
-        catch (DecoderFallbackException)
-        {
-            return null;
-        }
-    }
-
-    private static bool IsHex(char c) => char.IsAsciiHexDigit(c);
 }

@@ -65,15 +65,9 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
     private static string KidOf(IReadOnlyList<StoredSigningKey> stored, KeyVersionInfo info) =>
         stored.FirstOrDefault(k => k.Info.ProviderKeyId == info.ProviderKeyId)?.PublicJwk.ComputeThumbprint() ?? "(unknown)";
 
-    public async Task<KeyRotationResult> RunRotationCheckAsync(CancellationToken cancellationToken)
-    {
-        await _gate.WaitAsync(cancellationToken);
-        try
+    public Task<KeyRotationResult> RunRotationCheckAsync(CancellationToken cancellationToken) =>
+        ChangeKeysAsync(async (stored, plan, actions) =>
         {
-            var stored = await LoadKeysAsync(cancellationToken);
-            var now = Time.GetUtcNow();
-            var plan = KeyLifecyclePolicy.Evaluate(stored.Select(k => k.Info).ToList(), now, Options);
-            var actions = new List<string>();
             foreach (var key in plan.ToRemove)
             {
                 await RemoveKeyAsync(key, cancellationToken);
@@ -83,63 +77,40 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
             if (plan.CreateKeyActivatingAt is { } plannedActivation)
             {
                 // Validators can learn the key only once it exists, so its activation is measured from the clock
-                // read after creating it (seconds for an HSM key) and checking it, not from `now` read before:
+                // read after creating it (seconds for an HSM key) and checking it, not from the time read before:
                 // otherwise the time creation took would come out of the propagation time.
                 actions.Add(await CreatePublishedKeyAsync(
                     existsAt => KeyLifecyclePolicy.ActivationOfNewKey(plannedActivation, isFirstKey: stored.Count == 0, existsAt, Options), cancellationToken));
             }
 
-            return await CompleteAsync(stored, actions, cancellationToken);
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+            return null;
+        }, cancellationToken);
 
-    public async Task<KeyRotationResult> RotateNowAsync(bool immediate, CancellationToken cancellationToken)
-    {
-        await _gate.WaitAsync(cancellationToken);
-        try
+    public Task<KeyRotationResult> RotateNowAsync(bool immediate, CancellationToken cancellationToken) =>
+        ChangeKeysAsync(async (stored, plan, actions) =>
         {
-            var stored = await LoadKeysAsync(cancellationToken);
-            var plan = KeyLifecyclePolicy.Evaluate(stored.Select(k => k.Info).ToList(), Time.GetUtcNow(), Options);
-            var actions = new List<string>();
             if (!immediate && plan.Published.FirstOrDefault(p => p.State == SigningKeyState.Pending) is { } pending)
             {
                 // Idempotent: a key already published ahead of use is the rotation asked for.
-                actions.Add($"kept pending kid {KidOf(stored, pending.Key)} activating {pending.Key.ActivatesAt:O}");
-                await CompleteAsync(stored, [], cancellationToken);
-                return new KeyRotationResult(false, actions[0]);
+                return $"kept pending kid {KidOf(stored, pending.Key)} activating {pending.Key.ActivatesAt:O}";
             }
 
             // Published ahead of use as in a scheduled rotation, or (immediate) signing as soon as it exists: the
             // compromise case, where continuing to sign with the old key is worse than validators learning the new
             // one on their refetch for an unknown kid.
             actions.Add(await CreatePublishedKeyAsync(existsAt => immediate ? existsAt : existsAt + Options.PropagationTime, cancellationToken));
-            return await CompleteAsync(stored, actions, cancellationToken);
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
+            return null;
+        }, cancellationToken);
 
-    public async Task<KeyRotationResult> RevokeAsync(string kid, CancellationToken cancellationToken)
-    {
-        await _gate.WaitAsync(cancellationToken);
-        try
+    public Task<KeyRotationResult> RevokeAsync(string kid, CancellationToken cancellationToken) =>
+        ChangeKeysAsync(async (stored, plan, actions) =>
         {
-            var stored = await LoadKeysAsync(cancellationToken);
             var target = stored.FirstOrDefault(k => string.Equals(k.PublicJwk.ComputeThumbprint(), kid, StringComparison.Ordinal));
             if (target is null)
             {
-                await CompleteAsync(stored, [], cancellationToken);
-                return new KeyRotationResult(false, $"no published key has kid {kid} (unknown or already revoked)");
+                return $"no published key has kid {kid} (unknown or already revoked)";
             }
 
-            var plan = KeyLifecyclePolicy.Evaluate(stored.Select(k => k.Info).ToList(), Time.GetUtcNow(), Options);
-            var actions = new List<string>();
             if (plan.Published.Any(p => p.State == SigningKeyState.Active && p.Key.ProviderKeyId == target.Info.ProviderKeyId))
             {
                 // Signing must go on without the revoked key: a new key signs from the moment it exists.
@@ -150,7 +121,26 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
             // never see the key again, so it leaves the JWKS and verifies no token from now on.
             await RemoveKeyAsync(target.Info, cancellationToken);
             actions.Add($"revoked kid {kid} (provider key {target.Info.ProviderKeyId})");
-            return await CompleteAsync(stored, actions, cancellationToken);
+            return null;
+        }, cancellationToken);
+
+    /// <summary>
+    /// One change of the stored keys, serialized with every other on this instance: loads the stored keys, derives
+    /// the plan at this time, lets <paramref name="change"/> act (recording what it did, or returning why nothing
+    /// was needed), then reloads and rebuilds the served key set.
+    /// </summary>
+    private async Task<KeyRotationResult> ChangeKeysAsync(
+        Func<IReadOnlyList<StoredSigningKey>, KeyLifecyclePlan, List<string>, Task<string?>> change, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            var stored = await LoadKeysAsync(cancellationToken);
+            var plan = KeyLifecyclePolicy.Evaluate(stored.Select(k => k.Info).ToList(), Time.GetUtcNow(), Options);
+            var actions = new List<string>();
+            var unchanged = await change(stored, plan, actions);
+            var result = await CompleteAsync(stored, actions, cancellationToken);
+            return !result.Changed && unchanged is not null ? result with { Summary = unchanged } : result;
         }
         finally
         {

@@ -295,27 +295,10 @@ public sealed partial class TokenEndpoint(
     /// </summary>
     private static bool TryResolveAudiences(RegisteredClient client, IReadOnlyDictionary<string, Microsoft.Extensions.Primitives.StringValues> form, string issuer, out IReadOnlyList<string> audiences, out string error)
     {
-        error = string.Empty;
-        var requested = new List<string>();
-        foreach (var name in (string[])["audience", "resource"])
+        if (!TryReadRequestedAudiences(form, out var requested, out error))
         {
-            if (form.TryGetValue(name, out var values))
-            {
-                foreach (var value in values)
-                {
-                    if (string.IsNullOrEmpty(value))
-                    {
-                        audiences = [];
-                        error = $"An empty {name} parameter is not allowed.";
-                        return false;
-                    }
-
-                    if (!requested.Contains(value))
-                    {
-                        requested.Add(value);
-                    }
-                }
-            }
+            audiences = [];
+            return false;
         }
 
         if (requested.Count == 0)
@@ -344,7 +327,7 @@ public sealed partial class TokenEndpoint(
     /// endpoints would let that API list and end the user's sessions (RFC 9700 §2.3, RFC 8725 §3.9). By default a
     /// token is for the APIs; a refresh asks for the issuer alone (RFC 8707 §2.2) to get a token for /sessions.
     /// </summary>
-    internal static IReadOnlyList<string> TokenAudiences(IReadOnlyList<string> granted, string issuer) =>
+    private static IReadOnlyList<string> TokenAudiences(IReadOnlyList<string> granted, string issuer) =>
         granted.Count > 1 && granted.Contains(issuer) ? granted.Where(a => a != issuer).ToList() : granted;
 
     private static bool TryNarrowAudiences(IReadOnlyList<string> granted, IReadOnlyList<string> requested, string issuer, out IReadOnlyList<string> audiences, out string? error)
@@ -373,6 +356,7 @@ public sealed partial class TokenEndpoint(
         return true;
     }
 
+    /// <summary>The <c>audience</c> and <c>resource</c> values of a token request, each once; an empty value is an error.</summary>
     private static bool TryReadRequestedAudiences(IReadOnlyDictionary<string, Microsoft.Extensions.Primitives.StringValues> form, out IReadOnlyList<string> requested, out string error)
     {
         var values = new List<string>();

@@ -1,7 +1,6 @@
-using System.Reflection;
 using System.Text.RegularExpressions;
-using Microsoft.Azure.Functions.Worker;
 using TokenService.Hosting;
+using TokenService.Tests.Infrastructure;
 using TokenService.Tests.Tables;
 
 namespace TokenService.Tests.Docs;
@@ -41,13 +40,7 @@ public sealed partial class ApiReferenceTests
     [Fact]
     public void Every_http_function_of_the_functions_app_has_a_heading_for_each_method()
     {
-        var functions = typeof(TokenFunctions.TokenFunctionsServices).Assembly.GetTypes()
-            .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Instance | BindingFlags.Static))
-            .Select(m => (Function: m.GetCustomAttribute<FunctionAttribute>(),
-                Trigger: m.GetParameters().Select(p => p.GetCustomAttribute<HttpTriggerAttribute>()).FirstOrDefault(a => a is not null)))
-            .Where(x => x.Function is not null && x.Trigger is not null)
-            .Select(x => (Name: x.Function!.Name, Route: x.Trigger!.Route ?? x.Function.Name, Methods: x.Trigger.Methods ?? []))
-            .ToList();
+        var functions = FunctionsHttpHandler.Functions.Select(f => (f.Name, f.Route, f.Methods)).ToList();
         Assert.True(functions.Count >= TokenServiceRoutes.All.Count, $"only {functions.Count} HTTP functions found");
 
         var headings = RouteHeadings();

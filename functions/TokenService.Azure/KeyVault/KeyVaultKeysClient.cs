@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using Azure;
 using Azure.Core;
 using Azure.Core.Pipeline;
-using TokenService.Validation.Jose;
+using TokenService.Jwt;
 
 namespace TokenService.Azure.KeyVault;
 

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
-using TokenService.Validation.Jose;
+using TokenService.Jwt;
 
 namespace TokenService.Azure.Tables;
 

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using TokenService.Clients;
 using TokenService.Keys;
-using TokenService.Validation.Jose;
+using TokenService.Jwt;
 
 namespace TokenService.Configuration;
 

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 using TokenService.Configuration;
 using TokenService.Events;
 using TokenService.Http;
-using TokenService.Validation.Jose;
+using TokenService.Jwt;
 
 namespace TokenService.Endpoints;
 

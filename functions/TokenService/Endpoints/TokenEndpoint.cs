@@ -112,7 +112,7 @@ public sealed partial class TokenEndpoint(
         var validation = await idTokens.ValidateAsync(subjectToken, client.IdpAudience, context.RequestAborted);
         if (!validation.IsValid)
         {
-            if (validation.Error == Validation.Jose.JwtValidationError.KeysUnavailable)
+            if (validation.Error == Jwt.JwtValidationError.KeysUnavailable)
             {
                 throw new DependencyUnavailableException("idp", "The IdP's keys cannot be fetched.");
             }

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using Azure.Messaging;
 using Azure.Messaging.EventGrid;
-using TokenService.Validation.Jose;
+using TokenService.Jwt;
 
 namespace TokenService.Events;
 

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TokenService.Configuration;
 using TokenService.Sessions;
-using TokenService.Validation.Jose;
+using TokenService.Jwt;
 
 namespace TokenService.Events;
 

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TokenService.Configuration;
 using TokenService.Idp;
-using TokenService.Validation.Jose;
+using TokenService.Jwt;
 
 namespace TokenService.Events;
 
@@ -49,8 +49,8 @@ public sealed class SecurityEventTokenValidator
 
     private readonly EventsOptions _options;
     private readonly TimeProvider _time;
-    private readonly IVerificationKeyResolver? _keys;
-    private readonly JwtValidationOptions? _validation;
+    private readonly JwksConfigurationManager? _keys;
+    private readonly JwtValidator? _validator;
     private readonly IdpTrust _idp;
 
     public SecurityEventTokenValidator(
@@ -61,10 +61,12 @@ public sealed class SecurityEventTokenValidator
         _idp = idp;
         if (_options.SsfConfigured)
         {
-            _keys = new JwksKeyResolver(
+            _keys = new JwksConfigurationManager(
                 new JwksSource("ssf-transmitter", _options.SsfJwksUri, _options.SsfJwksPath, TimeSpan.FromSeconds(30), TimeSpan.FromHours(1)),
-                time, loggers.CreateLogger<JwksKeyResolver>(), httpClients);
-            _validation = new JwtValidationOptions
+                time, loggers.CreateLogger<JwksConfigurationManager>(), httpClients);
+            // Microsoft.IdentityModel (JwtValidator): typ secevent+jwt (RFC 8417 §2.3), exact iss and aud, any asymmetric
+            // algorithm bound to the transmitter's key. A SET has no exp (RFC 8417 §2.2); its age is bounded by iat below.
+            _validator = new JwtValidator(new JwtValidationOptions
             {
                 Issuer = _options.SsfIssuer,
                 Audiences = [_options.SsfAudience ?? service.Value.IssuerOrThrow],
@@ -72,7 +74,7 @@ public sealed class SecurityEventTokenValidator
                 RequireExpiration = false,
                 RequireSubject = false,
                 MaxTokenLength = 16 * 1024,
-            };
+            }, _keys, time);
         }
     }
 
@@ -80,12 +82,12 @@ public sealed class SecurityEventTokenValidator
 
     public async Task<SecurityEventOutcome> ValidateAsync(string set, CancellationToken cancellationToken)
     {
-        if (_keys is null || _validation is null)
+        if (_validator is null)
         {
             throw new SecurityEventRejectedException("invalid_issuer", "No Shared Signals transmitter is configured (Events:SsfIssuer).");
         }
 
-        var result = await JwtValidator.ValidateAsync(set, _validation, _keys, _time.GetUtcNow(), cancellationToken);
+        var result = await _validator.ValidateAsync(set, cancellationToken);
         if (!result.IsValid)
         {
             throw result.Error switch
@@ -102,12 +104,12 @@ public sealed class SecurityEventTokenValidator
         // is checked first to be UTF-8 JSON whose strings and member names are all Unicode text (RFC 8259 §8; RFC 7519
         // §7.2 step 10). After that no lookup below can throw for the text, and each value's kind is checked.
         var payloadBytes = Base64UrlEncoding.DecodeStrict(set.Split('.')[1]);
-        if (payloadBytes is null || !JsonText.IsWellFormed(payloadBytes, _validation.MaxPayloadDepth))
+        if (payloadBytes is null || !JsonText.IsWellFormed(payloadBytes, _validator.Options.MaxPayloadDepth))
         {
             throw new SecurityEventRejectedException("invalid_request", "The SET's claims are not valid UTF-8 JSON.");
         }
 
-        using var payload = JsonDocument.Parse(payloadBytes, new JsonDocumentOptions { MaxDepth = _validation.MaxPayloadDepth });
+        using var payload = JsonDocument.Parse(payloadBytes, new JsonDocumentOptions { MaxDepth = _validator.Options.MaxPayloadDepth });
         var root = payload.RootElement;
         if (!root.TryGetProperty("events", out var events) || events.ValueKind != JsonValueKind.Object || !events.EnumerateObject().Any())
         {

@@ -12,7 +12,7 @@ using TokenService.Idp;
 using TokenService.Keys;
 using TokenService.Sessions;
 using TokenService.Tokens;
-using TokenService.Validation.Jose;
+using TokenService.Jwt;
 
 namespace TokenService.Hosting;
 
@@ -87,8 +87,9 @@ public static class TokenServiceServiceCollectionExtensions
                 return new IdpTrust(dev.Issuer, DevelopmentIdp.Audience, "sub", dev);
             }
 
-            return new IdpTrust(idp.Issuer!, idp.Audience!, idp.UserIdClaim, new JwksKeyResolver(
-                new JwksSource("idp", idp.JwksUri, idp.JwksPath, idp.JwksRefetchInterval, idp.JwksCacheLifetime), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<JwksKeyResolver>>(), sp.GetService<IHttpClientFactory>()));
+            return new IdpTrust(idp.Issuer!, idp.Audience!, idp.UserIdClaim, new JwksConfigurationManager(
+                new JwksSource("idp", idp.JwksUri, idp.JwksPath, idp.JwksRefetchInterval, idp.JwksCacheLifetime), sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<JwksConfigurationManager>>(), sp.GetService<IHttpClientFactory>()));
         });
         if (environment.IsDevelopment() && !new IdpOptions().Also(o => configuration.GetSection(IdpOptions.SectionName).Bind(o)).IsConfigured)
         {

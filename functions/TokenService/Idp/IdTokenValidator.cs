@@ -3,12 +3,12 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Options;
 using TokenService.Configuration;
-using TokenService.Validation.Jose;
+using TokenService.Jwt;
 
 namespace TokenService.Idp;
 
 /// <summary>The IdP's issuer, audience and keys: configured, or the built-in development IdP.</summary>
-public sealed record IdpTrust(string Issuer, string Audience, string UserIdClaim, IVerificationKeyResolver Keys);
+public sealed record IdpTrust(string Issuer, string Audience, string UserIdClaim, IIssuerKeySource Keys);
 
 /// <summary>A validated ID token.</summary>
 public sealed record ValidatedIdToken(JwtPayload Payload, string UserId, string ReplayKey, DateTimeOffset ExpiresAt);
@@ -30,17 +30,17 @@ public sealed class IdTokenValidator
     private readonly IdpTrust _trust;
     private readonly TimeProvider _time;
     private readonly TimeSpan _skew;
-    private readonly JwtValidationOptions _options;
+    private readonly JwtValidator _default;
 
-    // One options object per audience; the audiences come from client configuration, so this stays small.
-    private readonly ConcurrentDictionary<string, JwtValidationOptions> _byAudience = new(StringComparer.Ordinal);
+    // One validator (Microsoft.IdentityModel parameters) per audience; the audiences come from client configuration, so this stays small.
+    private readonly ConcurrentDictionary<string, JwtValidator> _byAudience = new(StringComparer.Ordinal);
 
     public IdTokenValidator(IdpTrust trust, IOptions<TokenServiceOptions> options, TimeProvider time)
     {
         _trust = trust;
         _time = time;
         _skew = options.Value.ClockSkew > TimeSpan.FromSeconds(60) ? TimeSpan.FromSeconds(60) : options.Value.ClockSkew;
-        _options = CreateOptions(trust.Audience);
+        _default = Create(trust.Audience);
     }
 
     public IdpTrust Trust => _trust;
@@ -48,8 +48,8 @@ public sealed class IdTokenValidator
     /// <summary>Validates <paramref name="idToken"/> for <paramref name="audience"/> (null: the IdP's default audience).</summary>
     public async ValueTask<IdTokenValidationResult> ValidateAsync(string idToken, string? audience, CancellationToken cancellationToken)
     {
-        var options = audience is null || audience == _trust.Audience ? _options : _byAudience.GetOrAdd(audience, CreateOptions);
-        var result = await JwtValidator.ValidateAsync(idToken, options, _trust.Keys, _time.GetUtcNow(), cancellationToken);
+        var validator = audience is null || audience == _trust.Audience ? _default : _byAudience.GetOrAdd(audience, Create);
+        var result = await validator.ValidateAsync(idToken, cancellationToken);
         if (!result.IsValid)
         {
             return new(null, result.Error, result.Description);
@@ -75,7 +75,7 @@ public sealed class IdTokenValidator
         return new(new ValidatedIdToken(payload, userId, replayKey, expiresAt), JwtValidationError.None, null);
     }
 
-    private JwtValidationOptions CreateOptions(string audience) => new()
+    private JwtValidator Create(string audience) => new(new JwtValidationOptions
     {
         AllowedAlgorithms = JwsAlgorithms.All,
         Issuer = _trust.Issuer,
@@ -86,5 +86,5 @@ public sealed class IdTokenValidator
         ForbiddenTypes = ["at+jwt", "secevent+jwt", "logout+jwt"],
         MaxTokenLength = 16 * 1024,
         AdditionalClaims = _trust.UserIdClaim == "sub" ? null : [_trust.UserIdClaim],
-    };
+    }, _trust.Keys, _time);
 }

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 using TokenService.Configuration;
-using TokenService.Validation.Jose;
+using TokenService.Jwt;
 
 namespace TokenService.Keys;
 
@@ -252,7 +252,7 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
         var key = new SigningKey(created.ProviderKeyId, created.Algorithm, created.PublicJwk, SigningKeyState.Pending, created.CreatedAt);
         var probe = System.Text.Encoding.ASCII.GetBytes("eyJhbGciOiJwcm9iZSJ9.cHJvYmU");
         var signature = await SignAsync(key, probe, cancellationToken);
-        if (!key.Verifier.Verify(created.Algorithm, probe, signature))
+        if (!key.VerifySignature(probe, signature))
         {
             await RemoveKeyAsync(new KeyVersionInfo(created.ProviderKeyId, created.CreatedAt, created.CreatedAt), cancellationToken);
             throw new InvalidOperationException($"The new signing key {created.ProviderKeyId} produced a signature its public key does not verify; it was removed.");

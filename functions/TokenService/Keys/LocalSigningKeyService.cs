@@ -4,7 +4,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TokenService.Configuration;
-using TokenService.Validation.Jose;
+using TokenService.Jwt;
 
 namespace TokenService.Keys;
 

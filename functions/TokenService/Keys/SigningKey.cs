@@ -1,4 +1,6 @@
-using TokenService.Validation.Jose;
+using Microsoft.IdentityModel.Tokens;
+using TokenService.Jwt;
+using JsonWebKey = TokenService.Jwt.JsonWebKey;
 
 namespace TokenService.Keys;
 
@@ -29,8 +31,33 @@ public sealed class SigningKey
         PublicJwk = publicJwk.WithKid(Kid);
         State = state;
         CreatedAt = createdAt;
-        Verifier = VerificationKey.Create(PublicJwk)
-            ?? throw new ArgumentException("The public key cannot verify its algorithm.", nameof(publicJwk));
+        // The JWK as Microsoft.IdentityModel verifies with it, bound to this key's one algorithm (RFC 8725 §3.1).
+        var securityKey = PublicJwk.Alg == algorithm ? PublicJwk.ToSecurityKey() : new JsonWebKey
+        {
+            Kty = PublicJwk.Kty, Kid = Kid, Use = "sig", Alg = algorithm, N = PublicJwk.N, E = PublicJwk.E, Crv = PublicJwk.Crv, X = PublicJwk.X, Y = PublicJwk.Y,
+        }.ToSecurityKey();
+        if (securityKey is null || !JwsAlgorithms.KeyAllows(securityKey, algorithm))
+        {
+            throw new ArgumentException("The public key cannot verify its algorithm.", nameof(publicJwk));
+        }
+
+        SecurityKey = securityKey;
+        VerificationKeys = [securityKey];
+    }
+
+    /// <summary>Whether <paramref name="signature"/> (JWS form) over <paramref name="signingInput"/> verifies with this key's algorithm.</summary>
+    public bool VerifySignature(byte[] signingInput, byte[] signature)
+    {
+        var factory = SecurityKey.CryptoProviderFactory;
+        var provider = factory.CreateForVerifying(SecurityKey, Algorithm);
+        try
+        {
+            return provider.Verify(signingInput, signature);
+        }
+        finally
+        {
+            factory.ReleaseSignatureProvider(provider);
+        }
     }
 
     /// <summary>RFC 7638 thumbprint of the public key: the <c>kid</c> of tokens it signs.</summary>
@@ -46,7 +73,11 @@ public sealed class SigningKey
     public DateTimeOffset? ActivatesAt { get; init; }
     public DateTimeOffset? RetiresAt { get; init; }
     public DateTimeOffset? RemoveAt { get; init; }
-    public VerificationKey Verifier { get; }
+    /// <summary>The public key for Microsoft.IdentityModel (verification, and the <c>kid</c> of the JWS header it writes).</summary>
+    public SecurityKey SecurityKey { get; }
+
+    /// <summary><see cref="SecurityKey"/> as a one-element array, handed to IdentityModel's key resolver without allocating.</summary>
+    internal SecurityKey[] VerificationKeys { get; }
 }
 
 /// <summary>A consistent snapshot of the published keys and the one that signs.</summary>

@@ -1,14 +1,13 @@
-using System.Buffers;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
 using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
 using TokenService.Configuration;
-using TokenService.Http;
+using TokenService.Jwt;
 using TokenService.Keys;
 using TokenService.Sessions;
-using TokenService.Validation.Jose;
 
 namespace TokenService.Tokens;
 
@@ -16,15 +15,23 @@ namespace TokenService.Tokens;
 public readonly record struct IssuedAccessToken(string Token, string Jti, DateTimeOffset ExpiresAt, int ExpiresIn, string Scope);
 
 /// <summary>
-/// Builds RFC 9068 access tokens: header <c>{"alg","kid","typ":"at+jwt"}</c>, claims iss, sub, aud, exp,
-/// iat, nbf, jti, client_id, scope, sid, auth_time, acr, amr. One signature call per token.
+/// Builds RFC 9068 access tokens with Microsoft.IdentityModel's <see cref="JsonWebTokenHandler"/>: header
+/// <c>{"alg","kid","typ":"at+jwt"}</c> (kid: the RFC 7638 thumbprint of the signing key), claims iss, sub, aud, exp,
+/// iat, nbf, jti, client_id, scope, sid, auth_time, acr, amr (CONTRACT §3). One signature call per token.
 /// </summary>
+/// <remarks>
+/// The signature is made outside the handler, asynchronously: IdentityModel's <see cref="SignatureProvider.Sign(byte[])"/>
+/// is synchronous, and with Key Vault a signature is a network call (the digest is signed in the vault; the private key
+/// never leaves it), which must not block a thread on this hot path (no sync-over-async). So the handler serializes
+/// and encodes header and payload with <see cref="DeferredSignatureProvider"/>, which signs nothing; the JWS signing
+/// input is then exactly the token up to its last '.' (RFC 7515 §5.1 step 5), which
+/// <see cref="ISigningKeyService.SignAsync"/> signs, and the base64url signature is appended (RFC 7515 §7.1).
+/// </remarks>
 public sealed class AccessTokenIssuer(ISigningKeyService keys, IOptions<TokenServiceOptions> options, TimeProvider time)
 {
-    // JWT JSON is never embedded in HTML: '+' in "at+jwt" and URL characters stay unescaped, as other issuers write them.
-    private static readonly JsonWriterOptions JwtJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonWebTokenHandler Handler = new() { SetDefaultTimesOnTokenCreation = false };
 
-    private readonly ConcurrentDictionary<string, byte[]> _encodedHeaders = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<SigningKey, SigningCredentials> _credentials = new();
 
     public async ValueTask<IssuedAccessToken> IssueAsync(SessionRecord session, string scope, CancellationToken cancellationToken = default)
     {
@@ -46,73 +53,110 @@ public sealed class AccessTokenIssuer(ISigningKeyService keys, IOptions<TokenSer
         RandomNumberGenerator.Fill(jtiBytes);
         var jti = Base64UrlEncoding.Encode(jtiBytes);
 
-        var header = _encodedHeaders.GetOrAdd(key.Kid + "|" + key.Algorithm, _ => EncodeHeader(key));
-        var payloadJson = new ArrayBufferWriter<byte>(512);
-        using (var writer = new Utf8JsonWriter(payloadJson, JwtJson))
+        var claims = new Dictionary<string, object>(14, StringComparer.Ordinal)
         {
-            writer.WriteStartObject();
-            writer.WriteString("iss", options.Value.IssuerOrThrow);
-            writer.WriteString("sub", session.Subject);
-            writer.WriteStringOrArray("aud", session.Audiences);
-
-            writer.WriteNumber("exp", exp);
-            writer.WriteNumber("iat", iat);
-            writer.WriteNumber("nbf", iat);
-            writer.WriteString("jti", jti);
-            writer.WriteString("client_id", session.ClientId);
-            writer.WriteString("scope", scope);
-            writer.WriteString("sid", session.SessionId);
-            if (session.AuthTime is { } authTime)
-            {
-                writer.WriteNumber("auth_time", authTime.ToUnixTimeSeconds());
-            }
-
-            if (session.Acr is not null)
-            {
-                writer.WriteString("acr", session.Acr);
-            }
-
-            if (session.Amr.Count > 0)
-            {
-                writer.WriteStringArray("amr", session.Amr);
-            }
-
-            writer.WriteEndObject();
+            ["iss"] = options.Value.IssuerOrThrow,
+            ["sub"] = session.Subject,
+            // RFC 7519 §4.1.3: a single audience is written as a string.
+            ["aud"] = session.Audiences.Count == 1 ? session.Audiences[0] : session.Audiences.ToArray(),
+            ["exp"] = exp,
+            ["iat"] = iat,
+            ["nbf"] = iat,
+            ["jti"] = jti,
+            ["client_id"] = session.ClientId,
+            ["scope"] = scope,
+            ["sid"] = session.SessionId,
+        };
+        if (session.AuthTime is { } authTime)
+        {
+            claims["auth_time"] = authTime.ToUnixTimeSeconds();
         }
 
-        var token = await SignAsync(key, header, payloadJson.WrittenMemory, cancellationToken);
+        if (session.Acr is not null)
+        {
+            claims["acr"] = session.Acr;
+        }
+
+        if (session.Amr.Count > 0)
+        {
+            claims["amr"] = session.Amr.ToArray();
+        }
+
+        var token = await SignAsync(key, claims, cancellationToken);
         return new IssuedAccessToken(token, jti, expiresAt, (int)(exp - iat), scope);
     }
 
-    /// <summary>Signs header.payload and returns the compact JWS (RFC 7515 §7.1).</summary>
-    internal async ValueTask<string> SignAsync(SigningKey key, byte[] encodedHeader, ReadOnlyMemory<byte> payloadJson, CancellationToken cancellationToken)
+    /// <summary>The compact JWS of <paramref name="claims"/> with header alg/kid/typ at+jwt, signed by <paramref name="key"/>.</summary>
+    internal async ValueTask<string> SignAsync(SigningKey key, IDictionary<string, object> claims, CancellationToken cancellationToken)
     {
-        var payloadLength = System.Buffers.Text.Base64Url.GetEncodedLength(payloadJson.Length);
-        var signingInput = new byte[encodedHeader.Length + 1 + payloadLength];
-        encodedHeader.CopyTo(signingInput, 0);
-        signingInput[encodedHeader.Length] = (byte)'.';
-        System.Buffers.Text.Base64Url.EncodeToUtf8(payloadJson.Span, signingInput.AsSpan(encodedHeader.Length + 1));
-        var signature = await keys.SignAsync(key, signingInput, cancellationToken);
-        return string.Create(signingInput.Length + 1 + System.Buffers.Text.Base64Url.GetEncodedLength(signature.Length), (signingInput, signature), static (chars, state) =>
+        var credentials = _credentials.GetOrAdd(key, static k => new SigningCredentials(k.SecurityKey, k.Algorithm) { CryptoProviderFactory = DeferredSignatureProvider.Factory });
+
+        // "header.payload." (the deferred provider's signature is empty): the signing input is everything before the last dot.
+        var unsigned = Handler.CreateToken(new SecurityTokenDescriptor { Claims = claims, TokenType = "at+jwt", SigningCredentials = credentials });
+        var signingInputLength = unsigned.Length - 1;
+        if (signingInputLength <= 0 || unsigned[signingInputLength] != '.')
         {
-            Encoding.ASCII.GetChars(state.signingInput, chars);
-            chars[state.signingInput.Length] = '.';
-            System.Buffers.Text.Base64Url.EncodeToChars(state.signature, chars[(state.signingInput.Length + 1)..]);
+            throw new InvalidOperationException("The token handler did not produce an unsigned JWS.");
+        }
+
+        var signingInput = Encoding.ASCII.GetBytes(unsigned, 0, signingInputLength);
+        var signature = await keys.SignAsync(key, signingInput, cancellationToken);
+        return string.Create(unsigned.Length + System.Buffers.Text.Base64Url.GetEncodedLength(signature.Length), (unsigned, signature), static (chars, state) =>
+        {
+            state.unsigned.AsSpan().CopyTo(chars);
+            System.Buffers.Text.Base64Url.EncodeToChars(state.signature, chars[state.unsigned.Length..]);
         });
     }
 
-    internal static byte[] EncodeHeader(SigningKey key)
+    /// <summary>
+    /// Signs nothing: lets <see cref="JsonWebTokenHandler"/> write the header (alg and kid of the real key) and payload
+    /// while the real signature is made asynchronously by <see cref="ISigningKeyService"/> (see the class remarks).
+    /// </summary>
+    private sealed class DeferredSignatureProvider(SecurityKey key, string algorithm) : SignatureProvider(key, algorithm)
     {
-        var json = new ArrayBufferWriter<byte>(128);
-        using (var writer = new Utf8JsonWriter(json, JwtJson))
+        public static readonly CryptoProviderFactory Factory = new DeferredFactory();
+
+        public override byte[] Sign(byte[] input) => [];
+
+        public override byte[] Sign(byte[] input, int offset, int count) => [];
+
+        public override bool Sign(ReadOnlySpan<byte> data, Span<byte> destination, out int bytesWritten)
         {
-            writer.WriteStartObject();
-            writer.WriteString("alg", key.Algorithm);
-            writer.WriteString("kid", key.Kid);
-            writer.WriteString("typ", "at+jwt");
-            writer.WriteEndObject();
+            bytesWritten = 0;
+            return true;
         }
 
-        return Encoding.ASCII.GetBytes(Base64UrlEncoding.Encode(json.WrittenSpan));
+        // Never used to verify: a deferred "signature" proves nothing.
+        public override bool Verify(byte[] input, byte[] signature) => false;
+
+        public override bool Verify(byte[] input, int inputOffset, int inputLength, byte[] signature, int signatureOffset, int signatureLength) => false;
+
+        protected override void Dispose(bool disposing)
+        {
+        }
+
+        private sealed class DeferredFactory : CryptoProviderFactory
+        {
+            public DeferredFactory()
+            {
+                CacheSignatureProviders = false;
+            }
+
+            public override SignatureProvider CreateForSigning(SecurityKey key, string algorithm) => new DeferredSignatureProvider(key, algorithm);
+
+            public override SignatureProvider CreateForSigning(SecurityKey key, string algorithm, bool cacheProvider) => new DeferredSignatureProvider(key, algorithm);
+
+            public override SignatureProvider CreateForVerifying(SecurityKey key, string algorithm) =>
+                throw new NotSupportedException("Deferred signing keys verify nothing.");
+
+            public override SignatureProvider CreateForVerifying(SecurityKey key, string algorithm, bool cacheProvider) =>
+                throw new NotSupportedException("Deferred signing keys verify nothing.");
+
+            public override bool IsSupportedAlgorithm(string algorithm, SecurityKey key) => true;
+
+            public override void ReleaseSignatureProvider(SignatureProvider signatureProvider)
+            {
+            }
+        }
     }
 }

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Options;
 using TokenService.Configuration;
 using TokenService.Keys;
 using TokenService.Sessions;
-using TokenService.Validation.Jose;
+using TokenService.Jwt;
 
 namespace TokenService.Tokens;
 
@@ -19,20 +19,20 @@ public sealed record AccessTokenStatus(bool Active, JwtPayload? Payload, Session
 /// </summary>
 public sealed class AccessTokenVerifier
 {
-    private readonly SigningKeyResolver _keys;
     private readonly TimeProvider _time;
     private readonly IAccessTokenDenyList _denyList;
     private readonly ISessionStore _sessions;
-    private readonly JwtValidationOptions _signatureOptions;
-    private readonly JwtValidationOptions _expiredAllowedOptions;
+    private readonly JwtValidator _signature;
+    private readonly JwtValidator _expiredAllowed;
 
     public AccessTokenVerifier(SigningKeyResolver keys, IOptions<TokenServiceOptions> options, TimeProvider time, IAccessTokenDenyList denyList, ISessionStore sessions)
     {
-        _keys = keys;
         _time = time;
         _denyList = denyList;
         _sessions = sessions;
-        _signatureOptions = new JwtValidationOptions
+        // Microsoft.IdentityModel (JwtValidator): keys only from our JWKS by kid, alg bound to the key, typ at+jwt
+        // (RFC 9068 §4), exact iss, exp/nbf with the configured skew.
+        _signature = new JwtValidator(new JwtValidationOptions
         {
             AllowedAlgorithms = JwsAlgorithms.Signing,
             Issuer = options.Value.IssuerOrThrow,
@@ -40,8 +40,8 @@ public sealed class AccessTokenVerifier
             RequireKeyId = true,
             ClockSkew = options.Value.ClockSkew,
             MaxTokenLength = 8 * 1024,
-        };
-        _expiredAllowedOptions = new JwtValidationOptions
+        }, keys, time);
+        _expiredAllowed = new JwtValidator(new JwtValidationOptions
         {
             AllowedAlgorithms = JwsAlgorithms.Signing,
             Issuer = options.Value.IssuerOrThrow,
@@ -49,12 +49,12 @@ public sealed class AccessTokenVerifier
             RequireKeyId = true,
             ClockSkew = TimeSpan.FromDays(36500),
             MaxTokenLength = 8 * 1024,
-        };
+        }, keys, time);
     }
 
     /// <summary>Signature and claims only; <paramref name="allowExpired"/> for revocation, where an expired token needs nothing.</summary>
     public ValueTask<JwtValidationResult> ValidateSignatureAsync(string token, bool allowExpired, CancellationToken cancellationToken) =>
-        JwtValidator.ValidateAsync(token, allowExpired ? _expiredAllowedOptions : _signatureOptions, _keys, _time.GetUtcNow(), cancellationToken);
+        (allowExpired ? _expiredAllowed : _signature).ValidateAsync(token, cancellationToken);
 
     /// <summary>Full check: signature and claims, then deny list, then the session must be live.</summary>
     public async ValueTask<AccessTokenStatus> ValidateActiveAsync(string? token, CancellationToken cancellationToken)

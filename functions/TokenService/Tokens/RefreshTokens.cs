@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using TokenService.Sessions;
-using TokenService.Validation.Jose;
+using TokenService.Jwt;
 
 namespace TokenService.Tokens;
 

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Unicode;
 
-namespace TokenService.Validation.Jose;
+namespace TokenService.Jwt;
 
 /// <summary>
 /// Reads JSON strings from untrusted input without exceptions escaping. System.Text.Json accepts, while tokenizing,

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Unicode;
 
-namespace TokenService.Validation.Jose;
+namespace TokenService.Jwt;
 
 /// <summary>
 /// The registered and product claims of a JWT payload, read once with <see cref="Utf8JsonReader"/>.

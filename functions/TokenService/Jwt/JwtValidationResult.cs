@@ -1,4 +1,4 @@
-namespace TokenService.Validation.Jose;
+namespace TokenService.Jwt;
 
 /// <summary>Why a JWT was refused. Stable values: they appear in logs and tests.</summary>
 public enum JwtValidationError

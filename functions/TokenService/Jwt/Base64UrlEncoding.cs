@@ -1,6 +1,6 @@
 using System.Buffers.Text;
 
-namespace TokenService.Validation.Jose;
+namespace TokenService.Jwt;
 
 /// <summary>
 /// Strict base64url (RFC 4648 §5) as JWS compact serialization requires (RFC 7515 §2, §7.1):

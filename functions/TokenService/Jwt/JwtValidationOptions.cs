@@ -1,4 +1,4 @@
-namespace TokenService.Validation.Jose;
+namespace TokenService.Jwt;
 
 /// <summary>What a JWS must satisfy (RFC 8725 §3; RFC 9068 §4 for access tokens).</summary>
 public sealed class JwtValidationOptions

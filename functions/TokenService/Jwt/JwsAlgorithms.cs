@@ -1,0 +1,133 @@
+using System.Security.Cryptography;
+using Microsoft.IdentityModel.Tokens;
+using IdentityModelJsonWebKey = Microsoft.IdentityModel.Tokens.JsonWebKey;
+
+namespace TokenService.Jwt;
+
+/// <summary>
+/// The asymmetric JWS algorithms (RFC 7518 §3) this product accepts. "none" and the HMAC family are
+/// never accepted (RFC 8725 §3.1, §3.2): an HMAC "signature" keyed with a public key proves nothing.
+/// </summary>
+public static class JwsAlgorithms
+{
+    public const string RS256 = "RS256";
+    public const string RS384 = "RS384";
+    public const string RS512 = "RS512";
+    public const string PS256 = "PS256";
+    public const string PS384 = "PS384";
+    public const string PS512 = "PS512";
+    public const string ES256 = "ES256";
+    public const string ES384 = "ES384";
+    public const string ES512 = "ES512";
+
+    public static readonly IReadOnlyList<string> All = [RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512];
+
+    /// <summary>Algorithms this service signs with (CONTRACT §1 <c>Keys__Algorithm</c>).</summary>
+    public static readonly IReadOnlyList<string> Signing = [RS256, PS256, ES256];
+
+    /// <summary>Returns the canonical constant for an exact (case-sensitive, RFC 7515 §4.1.1) algorithm name.</summary>
+    public static string? Canonicalize(ReadOnlySpan<char> alg) => alg switch
+    {
+        "RS256" => RS256,
+        "RS384" => RS384,
+        "RS512" => RS512,
+        "PS256" => PS256,
+        "PS384" => PS384,
+        "PS512" => PS512,
+        "ES256" => ES256,
+        "ES384" => ES384,
+        "ES512" => ES512,
+        _ => null,
+    };
+
+    public static bool IsRsa(string alg) => alg[0] is 'R' or 'P';
+
+    public static HashAlgorithmName HashFor(string alg) => alg[^3..] switch
+    {
+        "256" => HashAlgorithmName.SHA256,
+        "384" => HashAlgorithmName.SHA384,
+        "512" => HashAlgorithmName.SHA512,
+        _ => throw new ArgumentOutOfRangeException(nameof(alg), alg, "Unsupported JWS algorithm."),
+    };
+
+    public static RSASignaturePadding RsaPaddingFor(string alg) =>
+        alg[0] == 'P' ? RSASignaturePadding.Pss : RSASignaturePadding.Pkcs1;
+
+    /// <summary>The curve an ES* algorithm is bound to (RFC 7518 §3.4).</summary>
+    public static string? CurveFor(string alg) => alg switch
+    {
+        ES256 => "P-256",
+        ES384 => "P-384",
+        ES512 => "P-521",
+        _ => null,
+    };
+
+    /// <summary>Size of an ES* signature in JOSE form (R‖S, RFC 7518 §3.4).</summary>
+    public static int EcSignatureSize(string alg) => alg switch
+    {
+        ES256 => 64,
+        ES384 => 96,
+        ES512 => 132,
+        _ => 0,
+    };
+
+    /// <summary>
+    /// RFC 8725 §3.1: the algorithm comes from the key, the header may only pick among those. A JWK with <c>alg</c> allows
+    /// that algorithm alone; without it, an RSA key allows RS*/PS* and an EC key the one ES* of its curve (RFC 7518 §3.4).
+    /// Microsoft.IdentityModel's own allow-list (<c>ValidAlgorithms</c>) does not bind the algorithm to the key, so every
+    /// validator in the product also sets <c>AlgorithmValidator</c> to this check.
+    /// </summary>
+    public static bool KeyAllows(SecurityKey key, string algorithm)
+    {
+        if (key is not IdentityModelJsonWebKey jwk)
+        {
+            return false;
+        }
+
+        if (jwk.Alg is { } bound && !string.Equals(bound, algorithm, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        return jwk.Kty switch
+        {
+            "RSA" => algorithm is RS256 or RS384 or RS512 or PS256 or PS384 or PS512,
+            "EC" => string.Equals(CurveFor(algorithm), jwk.Crv, StringComparison.Ordinal),
+            _ => false,
+        };
+    }
+
+    /// <summary>
+    /// Whether a verification key from a JWKS can be used at all: signature use, a known algorithm for its type, RSA of
+    /// at least 2048 bits (RFC 7518 §3.3) with a canonical modulus, EC on P-256/384/521. Symmetric ("oct") keys never:
+    /// an HMAC keyed with public material proves nothing (RFC 8725 §3.2).
+    /// </summary>
+    public static bool IsUsableVerificationKey(IdentityModelJsonWebKey jwk)
+    {
+        if (jwk.Use is not null && jwk.Use != "sig")
+        {
+            return false;
+        }
+
+        if (jwk.Alg is not null && Canonicalize(jwk.Alg) is null)
+        {
+            return false;
+        }
+
+        switch (jwk.Kty)
+        {
+            case "RSA":
+                var n = Base64UrlEncoding.DecodeStrict(jwk.N);
+                var e = Base64UrlEncoding.DecodeStrict(jwk.E);
+                return n is { Length: > 0 } && e is { Length: > 0 } && n[0] != 0 && n.Length * 8 >= Jwt.JsonWebKey.MinimumRsaKeySizeBits
+                    && (jwk.Alg is null || IsRsa(jwk.Alg));
+            case "EC":
+                var alg = jwk.Crv switch { "P-256" => ES256, "P-384" => ES384, "P-521" => ES512, _ => null };
+                var size = alg is null ? 0 : (EcSignatureSize(alg) / 2);
+                return alg is not null && (jwk.Alg is null || jwk.Alg == alg)
+                    && Base64UrlEncoding.DecodeStrict(jwk.X)?.Length == size && Base64UrlEncoding.DecodeStrict(jwk.Y)?.Length == size;
+            default:
+                return false;
+        }
+    }
+}

@@ -1,18 +1,19 @@
 using System.Security.Claims;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using TokenService.Validation;
-using TokenService.Validation.AspNetCore;
 
 namespace SampleApi;
 
 /// <summary>
-/// Builds the sample resource server: <c>GET /orders</c> for the bearer token's user, validated by
-/// TokenService.Validation (signature from the token service's JWKS, <c>iss</c>, <c>aud</c>, expiry, then session
-/// state by introspection), with CORS for the single-page apps that call it. The browser tests build it too.
+/// Builds the sample resource server: <c>GET /orders</c> for the bearer token's user, validated by ASP.NET Core's
+/// JwtBearer handler (discovery and JWKS of the token service, signature, <c>typ</c> at+jwt, <c>iss</c>, <c>aud</c>,
+/// expiry) and TokenService.Validation's session check (session state and the jti deny list by introspection), with
+/// CORS for the single-page apps that call it. The browser tests build it too.
 /// </summary>
 public static class SampleApiHost
 {
@@ -21,7 +22,9 @@ public static class SampleApiHost
     /// <param name="args">Command-line arguments (<c>--urls</c>, <c>--environment</c>, configuration keys).</param>
     /// <param name="configure">Runs after the defaults, before the app is built (tests add configuration here).</param>
     /// <param name="validation">Runs after the options were read from configuration (tests set a backchannel here).</param>
-    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null, Action<AccessTokenValidationOptions>? validation = null)
+    /// <param name="sessionCheck">Runs after the session check's options were read from configuration.</param>
+    public static WebApplication Build(
+        string[] args, Action<WebApplicationBuilder>? configure = null, Action<JwtBearerOptions>? validation = null, Action<SessionCheckOptions>? sessionCheck = null)
     {
         var builder = WebApplication.CreateSlimBuilder(args);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.AddServerHeader = false);
@@ -38,14 +41,25 @@ public static class SampleApiHost
             throw new InvalidOperationException("SampleApi:Authority and SampleApi:Audience are required outside Development.");
         }
 
-        builder.Services.AddAuthentication(TokenServiceBearerHandler.DefaultScheme).AddTokenServiceBearer(o =>
-        {
-            o.Authority = settings.Authority;
-            o.Audience = settings.Audience;
-            o.ClientId = settings.ClientId;
-            o.ClientSecret = settings.ClientSecret;
-            validation?.Invoke(o);
-        });
+        builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme)
+            .AddJwtBearer(o =>
+            {
+                // Discovery ({Authority}/.well-known/openid-configuration) and the JWKS, by the standard handler.
+                o.Authority = settings.Authority;
+                o.Audience = settings.Audience;
+                o.RequireHttpsMetadata = settings.Authority.StartsWith("https://", StringComparison.OrdinalIgnoreCase) || !builder.Environment.IsDevelopment();
+                o.MapInboundClaims = false;
+                o.TokenValidationParameters.ValidTypes = ["at+jwt"];
+                o.TokenValidationParameters.ValidAlgorithms = ["RS256", "PS256", "ES256"];
+                o.TokenValidationParameters.ClockSkew = TimeSpan.FromSeconds(30);
+                validation?.Invoke(o);
+            })
+            .AddTokenServiceSessionCheck(o =>
+            {
+                o.ClientId = settings.ClientId;
+                o.ClientSecret = settings.ClientSecret;
+                sessionCheck?.Invoke(o);
+            });
         builder.Services.AddAuthorization();
 
         // A browser page of another origin may call this API only when it is listed here. The token travels in the

@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using BenchmarkDotNet.Attributes;
 using TokenService.Validation;
-using TokenService.Validation.Jose;
+using TokenService.Jwt;
 
 namespace TokenService.Benchmarks;
 

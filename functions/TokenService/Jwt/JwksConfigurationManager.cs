@@ -184,6 +184,9 @@ public sealed partial class JwksConfigurationManager : BaseConfigurationManager,
             throw new FormatException("A JWKS document must be UTF-8 JSON text.");
         }
 
+        // Each key is read by IdentityModel on its own: a key with a member of the wrong kind (IdentityModel refuses the
+        // whole set for it) is skipped, and the others stay usable, as RFC 7517 §5 asks of keys a reader does not understand.
+        var set = new JsonWebKeySet { SkipUnresolvedJsonWebKeys = true };
         using (var document = System.Text.Json.JsonDocument.Parse(json))
         {
             if (!JsonText.TryGetProperty(document.RootElement, "keys", out var keys) || keys.ValueKind != System.Text.Json.JsonValueKind.Array)
@@ -195,9 +198,19 @@ public sealed partial class JwksConfigurationManager : BaseConfigurationManager,
             {
                 throw new FormatException($"A JWKS document may hold at most {MaxKeys} keys.");
             }
+
+            foreach (var element in keys.EnumerateArray())
+            {
+                try
+                {
+                    set.Keys.Add(new Microsoft.IdentityModel.Tokens.JsonWebKey(element.GetRawText()));
+                }
+                catch (ArgumentException)
+                {
+                }
+            }
         }
 
-        var set = new JsonWebKeySet(System.Text.Encoding.UTF8.GetString(json)) { SkipUnresolvedJsonWebKeys = true };
         var configuration = new OpenIdConnectConfiguration { JsonWebKeySet = set, JwksUri = _source.Uri };
         var byKid = new Dictionary<string, SecurityKey[]>(StringComparer.Ordinal);
         var usable = new List<SecurityKey>();

@@ -39,7 +39,8 @@ public sealed class JwtValidator
             RequireExpirationTime = options.RequireExpiration,
             ClockSkew = options.ClockSkew,
             // IdentityModel 8.23 reads the wall clock for exp/nbf (its TimeProvider is not public); the product injects
-            // TimeProvider, so lifetime is checked here on it, with the same rules (RFC 7519 §4.1.4, §4.1.5) and exceptions.
+            // TimeProvider, so lifetime is checked here on it (RFC 7519 §4.1.4, §4.1.5), with IdentityModel's exceptions.
+            // Each of exp and nbf is held to the clock with the skew; an nbf after exp is not refused on its own.
             LifetimeValidator = (notBefore, expires, _, parameters) => ValidateLifetime(notBefore, expires, parameters, time),
             RequireSignedTokens = true,
             ValidAlgorithms = allowed,
@@ -86,6 +87,19 @@ public sealed class JwtValidator
                 return JwtValidationResult.Fail(JwtValidationError.UnknownKey, "The token's signing key is unknown.");
         }
 
+        // RFC 8725 §3.1: the header's alg must be one the key allows. IdentityModel's AlgorithmValidator (set above too)
+        // reports a mismatch as an invalid signature; checked here first, it is reported as the algorithm error it is.
+        var keys = _keys.KeysFor(precheck.Header.Kid);
+        if (keys.Length == 0)
+        {
+            return JwtValidationResult.Fail(JwtValidationError.UnknownKey, "The token's signing key is unknown.");
+        }
+
+        if (!JwsAlgorithms.KeyAllows(keys[0], precheck.Header.Alg))
+        {
+            return JwtValidationResult.Fail(JwtValidationError.UnsupportedAlgorithm, "The token's algorithm does not match its key.");
+        }
+
         var result = await Handler.ValidateTokenAsync(token, _parameters).ConfigureAwait(false);
         if (!result.IsValid)
         {
@@ -130,11 +144,6 @@ public sealed class JwtValidator
             return !parameters.RequireExpirationTime
                 ? true
                 : throw new SecurityTokenNoExpirationException("The token has no expiry (exp).");
-        }
-
-        if (notBefore is { } nbf && nbf > expires)
-        {
-            throw new SecurityTokenInvalidLifetimeException("The token's nbf is after its exp.") { NotBefore = nbf, Expires = expires };
         }
 
         if (notBefore is { } early && early > now + parameters.ClockSkew)

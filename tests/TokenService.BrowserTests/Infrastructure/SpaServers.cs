@@ -127,8 +127,10 @@ public sealed class SpaServers : IAsyncDisposable
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
         }, o =>
         {
-            o.BackchannelHandler = new IssuerRewriteHandler(TokenService);
+            o.BackchannelHttpHandler = new IssuerRewriteHandler(TokenService);
             o.TimeProvider = Time;
+        }, o =>
+        {
             // Every request asks the token service, so that an ended session is refused at once.
             o.StatusCacheDuration = TimeSpan.Zero;
         });

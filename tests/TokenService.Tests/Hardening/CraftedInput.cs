@@ -11,8 +11,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using TokenService.Keys;
 using TokenService.Tests.Infrastructure;
-using TokenService.Validation.AspNetCore;
-using TokenService.Validation.Jose;
+using TokenService.Jwt;
 using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 
 namespace TokenService.Tests.Hardening;
@@ -257,14 +256,7 @@ public sealed class CraftedInputTarget : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddAuthentication(TokenServiceBearerHandler.DefaultScheme).AddTokenServiceBearer(o =>
-        {
-            o.Authority = Crafted.ServiceIssuer;
-            o.Audience = "api://orders";
-            o.ClientId = "api";
-            o.ClientSecret = ApiSecret;
-            o.BackchannelHandler = backchannel;
-        });
+        builder.Services.AddTestResourceServer("api://orders", backchannel);
         builder.Services.AddAuthorization();
         var api = builder.Build();
         api.UseAuthentication();

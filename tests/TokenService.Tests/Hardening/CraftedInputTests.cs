@@ -7,7 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using TokenService.Tests.Infrastructure;
 using TokenService.Tokens;
-using TokenService.Validation.Jose;
+using TokenService.Jwt;
 using static TokenService.Tests.Hardening.Crafted;
 using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 
@@ -405,15 +405,11 @@ public sealed class CraftedJoseTests : IDisposable
 
     public void Dispose() => _idp.Dispose();
 
-    private sealed class Resolver(VerificationKey key) : IVerificationKeyResolver
-    {
-        public ValueTask<KeyResolution> ResolveAsync(string? kid, CancellationToken cancellationToken) =>
-            ValueTask.FromResult(kid == key.Kid ? KeyResolution.Found(key) : KeyResolution.Unknown);
-    }
+    private const KeyResolution CraftedMembersOutcome = KeyResolution.Found;
 
     private Task<JwtValidationResult> ValidateAsync(string token, JwtValidationOptions? options = null) =>
-        JwtValidator.ValidateAsync(token, options ?? new JwtValidationOptions { Issuer = TestIdp.Issuer, Audiences = [TestIdp.Audience] },
-            new Resolver(VerificationKey.Create(_idp.RsaJwk.WithKid(_idp.RsaKid))!), DateTimeOffset.UtcNow, CancellationToken.None).AsTask();
+        new JwtValidator(options ?? new JwtValidationOptions { Issuer = TestIdp.Issuer, Audiences = [TestIdp.Audience] },
+            new StaticKeySource(_idp.RsaJwk.WithKid(_idp.RsaKid)), TimeProvider.System).ValidateAsync(token, CancellationToken.None).AsTask();
 
     [Fact]
     public async Task Crafted_headers_are_failures_and_never_exceptions()
@@ -455,19 +451,33 @@ public sealed class CraftedJoseTests : IDisposable
     }
 
     [Fact]
-    public void A_jwks_document_that_is_not_unicode_text_is_a_format_error_and_keys_with_crafted_members_are_skipped()
+    public async Task A_jwks_document_that_is_not_unicode_text_is_a_failed_fetch_and_keys_with_crafted_members_are_skipped()
     {
-        // Key resolvers treat FormatException as "the key source is unusable" and keep their cached keys.
+        // The key source treats such a document as "the key source is unusable" and keeps its cached keys (here: none).
         foreach (var jwks in (string[])["""{"keys":[{"kty":"RSA","n":"\ud800","e":"AQAB"}]}""", """{"\udfff":1,"keys":[]}""", "{\"keys\":[{\"kty\":" + BadUtf8 + "}]}"])
         {
-            Assert.Throws<FormatException>(() => JsonWebKey.ReadSet(Bytes(jwks)));
+            Assert.Equal(KeyResolution.Unavailable, await ResolveFromFileAsync(Bytes(jwks), "k1"));
         }
 
         var n = _idp.RsaJwk.N;
-        var keys = JsonWebKey.ReadSet(Bytes($$$"""{"keys":[{"kty":"RSA","n":1,"e":"AQAB"},{"kty":["RSA"]},{"kty":"RSA","n":"{{{n}}}","e":"AQAB","kid":{}},{"kty":"RSA","n":"{{{n}}}","e":"AQAB","kid":"k1"}]}"""));
-        Assert.Equal(2, keys.Count);
-        Assert.Null(keys[0].Kid);
-        Assert.Equal("k1", keys[1].Kid);
+        var crafted = Bytes($$$"""{"keys":[{"kty":"RSA","n":1,"e":"AQAB"},{"kty":["RSA"]},{"kty":"RSA","n":"{{{n}}}","e":"AQAB","kid":{}},{"kty":"RSA","n":"{{{n}}}","e":"AQAB","kid":"k1"}]}""");
+        Assert.Equal(CraftedMembersOutcome, await ResolveFromFileAsync(crafted, "k1"));
+    }
+
+    private static async Task<KeyResolution> ResolveFromFileAsync(byte[] jwks, string kid)
+    {
+        var path = Path.Combine(Path.GetTempPath(), "crafted-jwks-" + Guid.NewGuid().ToString("N") + ".json");
+        await File.WriteAllBytesAsync(path, jwks);
+        try
+        {
+            using var keys = new JwksConfigurationManager(new JwksSource("crafted", null, path, TimeSpan.FromMinutes(1), TimeSpan.FromHours(1)),
+                TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+            return await keys.ResolveAsync(kid, CancellationToken.None);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
     }
 
     [Fact]

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
+using TokenService.Jwt;
 using TokenService.Tests.Infrastructure;
 using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 
@@ -236,7 +237,7 @@ public sealed class IdpTrustTests
 
         gate.SetResult();
         var resolution = await patient;
-        Assert.NotNull(resolution.Key);
+        Assert.Equal(KeyResolution.Found, resolution);
         Assert.Equal(1, jwks.Fetches);
     }
 
@@ -275,16 +276,16 @@ public sealed class IdpTrustTests
 
         // Sent chunked, without Content-Length: the body itself is read only up to the limit.
         jwks.Body = Set(1, padding: 64 * 1024);
-        Assert.True((await resolver.ResolveAsync(idp.RsaKid, CancellationToken.None)).SourceUnavailable);
+        Assert.True((await resolver.ResolveAsync(idp.RsaKid, CancellationToken.None)) == KeyResolution.Unavailable);
 
         time.Advance(interval);
         jwks.Body = Set(101);
         Assert.True(jwks.Body.Length < 64 * 1024);
-        Assert.True((await resolver.ResolveAsync(idp.RsaKid, CancellationToken.None)).SourceUnavailable);
+        Assert.True((await resolver.ResolveAsync(idp.RsaKid, CancellationToken.None)) == KeyResolution.Unavailable);
 
         time.Advance(interval);
         jwks.Body = Set(100);
-        Assert.NotNull((await resolver.ResolveAsync(idp.RsaKid, CancellationToken.None)).Key);
+        Assert.Equal(KeyResolution.Found, await resolver.ResolveAsync(idp.RsaKid, CancellationToken.None));
         Assert.Equal(3, jwks.Fetches);
 
         // A JWKS file over the limit fails the same way.
@@ -292,10 +293,10 @@ public sealed class IdpTrustTests
         await File.WriteAllBytesAsync(big, Set(1, padding: 64 * 1024));
         try
         {
-            using var fromFile = new TokenService.Validation.Jose.JwksKeyResolver(
-                new TokenService.Validation.Jose.JwksSource("file", null, big, interval, TimeSpan.FromHours(1)), time,
-                Microsoft.Extensions.Logging.Abstractions.NullLogger<TokenService.Validation.Jose.JwksKeyResolver>.Instance);
-            Assert.True((await fromFile.ResolveAsync(idp.RsaKid, CancellationToken.None)).SourceUnavailable);
+            using var fromFile = new JwksConfigurationManager(
+                new JwksSource("file", null, big, interval, TimeSpan.FromHours(1)), time,
+                Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+            Assert.Equal(KeyResolution.Unavailable, await fromFile.ResolveAsync(idp.RsaKid, CancellationToken.None));
         }
         finally
         {
@@ -303,9 +304,9 @@ public sealed class IdpTrustTests
         }
     }
 
-    private static TokenService.Validation.Jose.JwksKeyResolver Resolver(string url, TimeProvider time, TimeSpan refetchInterval) =>
-        new(new TokenService.Validation.Jose.JwksSource("idp", url, null, refetchInterval, TimeSpan.FromHours(1)), time,
-            Microsoft.Extensions.Logging.Abstractions.NullLogger<TokenService.Validation.Jose.JwksKeyResolver>.Instance, new PlainHttpClientFactory());
+    private static JwksConfigurationManager Resolver(string url, TimeProvider time, TimeSpan refetchInterval) =>
+        new(new JwksSource("idp", url, null, refetchInterval, TimeSpan.FromHours(1)), time,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, new PlainHttpClientFactory());
 
     private sealed class PlainHttpClientFactory : IHttpClientFactory
     {

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using TokenService.Validation.Jose;
+using TokenService.Jwt;
 
 namespace TokenService.Tests.Infrastructure;
 

@@ -2,26 +2,29 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using TokenService.Tests.Infrastructure;
-using TokenService.Validation.Jose;
+using TokenService.Jwt;
 
 namespace TokenService.Tests.Jose;
 
-/// <summary>RFC 8725 attack inputs against the JWS validator, with keys only from the resolver.</summary>
+/// <summary>
+/// RFC 8725 attack inputs against the JWS validator (Microsoft.IdentityModel's JsonWebTokenHandler behind
+/// <see cref="JwsPrecheck"/>), with keys only from the key source.
+/// </summary>
 public sealed class JwtValidatorTests : IDisposable
 {
     private readonly TestIdp _idp = new();
-    private readonly StaticResolver _keys;
+    private readonly StaticKeySource _keys;
     private readonly JwtValidationOptions _options = new() { Issuer = TestIdp.Issuer, Audiences = [TestIdp.Audience] };
 
     public JwtValidatorTests()
     {
-        _keys = new StaticResolver(VerificationKey.Create(_idp.RsaJwk.WithKid(_idp.RsaKid))!, VerificationKey.Create(_idp.EcJwk.WithKid(_idp.EcKid))!);
+        _keys = new StaticKeySource(_idp.RsaJwk.WithKid(_idp.RsaKid), _idp.EcJwk.WithKid(_idp.EcKid));
     }
 
     public void Dispose() => _idp.Dispose();
 
     private Task<JwtValidationResult> Validate(string token, JwtValidationOptions? options = null) =>
-        JwtValidator.ValidateAsync(token, options ?? _options, _keys, DateTimeOffset.UtcNow, CancellationToken.None).AsTask();
+        new JwtValidator(options ?? _options, _keys, TimeProvider.System).ValidateAsync(token, CancellationToken.None).AsTask();
 
     [Fact]
     public async Task Valid_rs256_and_es256_tokens_are_accepted()
@@ -41,8 +44,7 @@ public sealed class JwtValidatorTests : IDisposable
         Assert.Equal(JwtValidationError.UnsupportedAlgorithm, (await Validate(token)).Error);
 
         var unbound = new JsonWebKey { Kty = "RSA", N = _idp.RsaJwk.N, E = _idp.RsaJwk.E, Kid = _idp.RsaKid };
-        var resolver = new StaticResolver(VerificationKey.Create(unbound)!);
-        var result = await JwtValidator.ValidateAsync(token, _options, resolver, DateTimeOffset.UtcNow, CancellationToken.None);
+        var result = await new JwtValidator(_options, new StaticKeySource(unbound), TimeProvider.System).ValidateAsync(token, CancellationToken.None);
         Assert.True(result.IsValid, result.Description);
     }
 
@@ -251,9 +253,44 @@ public sealed class JwtValidatorTests : IDisposable
     public void Rsa_keys_under_2048_bits_and_symmetric_keys_are_not_usable()
     {
         using var weak = RSA.Create(1024);
-        Assert.Null(VerificationKey.Create(JsonWebKey.FromRsa(weak.ExportParameters(false))));
-        var set = JsonWebKey.ReadSet("""{"keys":[{"kty":"oct","k":"c2VjcmV0"},{"kty":"RSA","use":"enc","n":"AQAB","e":"AQAB"}]}"""u8);
-        Assert.Empty(set);
+        Assert.Null(JsonWebKey.FromRsa(weak.ExportParameters(false)).ToSecurityKey());
+        var set = new Microsoft.IdentityModel.Tokens.JsonWebKeySet("""{"keys":[{"kty":"oct","k":"c2VjcmV0"},{"kty":"RSA","use":"enc","n":"AQAB","e":"AQAB"}]}""");
+        Assert.All(set.Keys, key => Assert.False(JwsAlgorithms.IsUsableVerificationKey(key), key.Kty));
+        Assert.Equal(2, set.Keys.Count);
+    }
+
+    [Fact]
+    public async Task A_weak_rsa_key_in_a_jwks_file_verifies_nothing()
+    {
+        using var weak = RSA.Create(1024);
+        var weakJwk = JsonWebKey.FromRsa(weak.ExportParameters(false), "RS256").WithKid("weak");
+        var path = Path.Combine(Path.GetTempPath(), "weak-jwks-" + Guid.NewGuid().ToString("N") + ".json");
+        await File.WriteAllTextAsync(path, "{\"keys\":[" + ToJson(weakJwk) + "]}");
+        try
+        {
+            using var keys = new JwksConfigurationManager(new JwksSource("weak", null, path, TimeSpan.FromMinutes(1), TimeSpan.FromHours(1)),
+                TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+            var header = new JsonObject { ["alg"] = "RS256", ["kid"] = "weak" };
+            var input = TestIdp.Encode(header) + "." + TestIdp.Encode(_idp.Claims("mallory"));
+            var signature = weak.SignData(Encoding.ASCII.GetBytes(input), HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+            var result = await new JwtValidator(_options, keys, TimeProvider.System).ValidateAsync(input + "." + Base64UrlEncoding.Encode(signature), CancellationToken.None);
+            Assert.Equal(JwtValidationError.UnknownKey, result.Error);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    private static string ToJson(JsonWebKey key)
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new System.Text.Json.Utf8JsonWriter(stream))
+        {
+            key.WriteTo(writer);
+        }
+
+        return Encoding.UTF8.GetString(stream.ToArray());
     }
 
     [Fact]
@@ -267,11 +304,5 @@ public sealed class JwtValidatorTests : IDisposable
             N = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
         };
         Assert.Equal("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs", jwk.ComputeThumbprint());
-    }
-
-    private sealed class StaticResolver(params VerificationKey[] keys) : IVerificationKeyResolver
-    {
-        public ValueTask<KeyResolution> ResolveAsync(string? kid, CancellationToken cancellationToken) =>
-            ValueTask.FromResult(keys.FirstOrDefault(k => k.Kid == kid) is { } key ? KeyResolution.Found(key) : KeyResolution.Unknown);
     }
 }

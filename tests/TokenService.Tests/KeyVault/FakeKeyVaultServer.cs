@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
-using TokenService.Validation.Jose;
+using TokenService.Jwt;
 
 namespace TokenService.Tests.KeyVault;
 

@@ -11,7 +11,7 @@ using TokenService.Azure.KeyVault;
 using TokenService.Configuration;
 using TokenService.Keys;
 using TokenService.Tests.Infrastructure;
-using TokenService.Validation.Jose;
+using TokenService.Jwt;
 using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 
 namespace TokenService.Tests.KeyVault;
@@ -213,9 +213,8 @@ public sealed class KeyVaultKeysClientTests : IAsyncLifetime
 
         var input = Encoding.ASCII.GetBytes("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0");
         var signature = await _client.SignAsync(created.Kid, "RS256", SHA256.HashData(input), default);
-        using var verifier = VerificationKey.Create(padded);
-        Assert.NotNull(verifier);
-        Assert.True(verifier.Verify("RS256", input, signature));
+        var verifier = new TokenService.Keys.SigningKey(created.Kid, "RS256", padded, TokenService.Keys.SigningKeyState.Active, DateTimeOffset.UtcNow);
+        Assert.True(verifier.VerifySignature(input, signature));
     }
 
     [Theory]
@@ -234,8 +233,8 @@ public sealed class KeyVaultKeysClientTests : IAsyncLifetime
 
         var input = Encoding.ASCII.GetBytes("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0");
         var signature = await _client.SignAsync(created.Kid, alg, SHA256.HashData(input), default);
-        var verifier = VerificationKey.Create(created.PublicJwk)!;
-        Assert.True(verifier.Verify(alg, input, signature));
+        var verifier = new TokenService.Keys.SigningKey(created.Kid, alg, created.PublicJwk, TokenService.Keys.SigningKeyState.Active, DateTimeOffset.UtcNow);
+        Assert.True(verifier.VerifySignature(input, signature));
         if (alg == "ES256")
         {
             Assert.Equal(64, signature.Length); // JOSE R‖S, not DER

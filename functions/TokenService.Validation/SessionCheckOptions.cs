@@ -1,0 +1,29 @@
+namespace TokenService.Validation;
+
+/// <summary>
+/// The token service's session-status check for a JwtBearer scheme (<see cref="TokenServiceJwtBearerExtensions.AddTokenServiceSessionCheck(Microsoft.AspNetCore.Authentication.AuthenticationBuilder, Action{SessionCheckOptions})"/>):
+/// after JwtBearer has validated a token (signature from the service's JWKS, iss, aud, typ, exp), its session state and
+/// the jti deny list are learned by introspection (RFC 7662) and reused for a bounded time.
+/// </summary>
+public sealed class SessionCheckOptions
+{
+    /// <summary>This API's <c>resource_server</c> client id and secret, for introspection (HTTP Basic, RFC 6749 §2.3.1).</summary>
+    public string? ClientId { get; set; }
+
+    public string? ClientSecret { get; set; }
+
+    /// <summary>
+    /// Bounded staleness of revocation (session ended, jti denied): a token's status learned by introspection is
+    /// reused for at most this long (default 30 s; never beyond the token's expiry). Zero checks every request.
+    /// </summary>
+    public TimeSpan StatusCacheDuration { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Upper bound of the status cache's entries.</summary>
+    public int MaxStatusCacheEntries { get; set; } = 100_000;
+
+    /// <summary>The introspection endpoint; null reads <c>introspection_endpoint</c> from the scheme's discovery document.</summary>
+    public Uri? IntrospectionEndpoint { get; set; }
+
+    /// <summary>How long a client is told to wait (Retry-After) when the status cannot be learned (503).</summary>
+    public TimeSpan RetryAfter { get; set; } = TimeSpan.FromSeconds(5);
+}

@@ -1,0 +1,144 @@
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace TokenService.Validation;
+
+/// <summary>A validated token whose session ended or whose jti is denied at the token service.</summary>
+public sealed class TokenRevokedException(string message) : SecurityTokenException(message)
+{
+    public TokenRevokedException()
+        : this("The token has been revoked.")
+    {
+    }
+
+    public TokenRevokedException(string message, Exception innerException)
+        : this(message + " " + innerException.Message)
+    {
+    }
+}
+
+/// <summary>The token's status (or the token service's metadata) cannot be learned right now: fail closed with 503.</summary>
+public sealed class TokenStatusUnavailableException : Exception
+{
+    public TokenStatusUnavailableException()
+        : this("The token's status cannot be learned right now.")
+    {
+    }
+
+    public TokenStatusUnavailableException(string message)
+        : base(message)
+    {
+    }
+
+    public TokenStatusUnavailableException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>Hooks the session check into one JwtBearer scheme's events and fills in the token service's profile.</summary>
+internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<SessionCheckOptions> checks, ILoggerFactory loggers)
+    : IPostConfigureOptions<JwtBearerOptions>
+{
+    // The algorithms the token service signs with (CONTRACT §1 Keys__Algorithm); never "none" or HMAC (RFC 8725 §3.1, §3.2).
+    private static readonly string[] Algorithms = ["RS256", "PS256", "ES256"];
+
+    // RFC 9068 §4: "at+jwt"; RFC 7515 §4.1.9 allows the "application/" prefix.
+    private static readonly string[] Types = ["at+jwt", "application/at+jwt"];
+
+    public void PostConfigure(string? name, JwtBearerOptions options)
+    {
+        if (!string.Equals(name, scheme, StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        var check = checks.Get(scheme);
+        var checker = new SessionStatusChecker(check, loggers.CreateLogger("TokenService.Validation.SessionCheck"));
+        var parameters = options.TokenValidationParameters;
+        if (parameters.ValidTypes is null || !parameters.ValidTypes.Any())
+        {
+            parameters.ValidTypes = Types;
+        }
+
+        parameters.ValidAlgorithms ??= Algorithms;
+        if (parameters.ValidIssuer is null && parameters.ValidIssuers is null && !string.IsNullOrEmpty(options.Authority))
+        {
+            // RFC 9068 §4 / RFC 8414 §3.3: iss is exactly the token service's issuer, not whatever the metadata says.
+            parameters.ValidIssuer = options.Authority;
+        }
+
+        if (parameters.LifetimeValidator is null)
+        {
+            var time = options.TimeProvider ?? TimeProvider.System;
+            parameters.LifetimeValidator = (notBefore, expires, _, p) => Lifetime.Validate(notBefore, expires, p, time);
+        }
+
+        var events = options.Events ??= new JwtBearerEvents();
+        var tokenValidated = events.OnTokenValidated;
+        events.OnTokenValidated = async context =>
+        {
+            await tokenValidated(context);
+            if (context.Result is not null)
+            {
+                return;
+            }
+
+            if (context.SecurityToken is not JsonWebToken token)
+            {
+                context.Fail(new TokenRevokedException("The token is not a JWS the session check can read."));
+                return;
+            }
+
+            switch (await checker.CheckAsync(token, context.Options, context.HttpContext.RequestAborted))
+            {
+                case SessionStatus.Revoked:
+                    context.Fail(new TokenRevokedException());
+                    break;
+                case SessionStatus.Unavailable:
+                    context.Fail(new TokenStatusUnavailableException());
+                    break;
+            }
+        };
+
+        var authenticationFailed = events.OnAuthenticationFailed;
+        events.OnAuthenticationFailed = async context =>
+        {
+            await authenticationFailed(context);
+            // The discovery document or JWKS could not be fetched (JwtBearer would rethrow: a 500). Not a bad token:
+            // the service is unreachable, so the request fails closed with 503.
+            if (context.Result is null && context.Exception is not SecurityTokenException and not ArgumentException)
+            {
+                context.Fail(new TokenStatusUnavailableException("The token service's metadata cannot be fetched.", context.Exception));
+            }
+        };
+
+        var challenge = events.OnChallenge;
+        events.OnChallenge = async context =>
+        {
+            await challenge(context);
+            if (context.Handled)
+            {
+                return;
+            }
+
+            switch (context.AuthenticateFailure)
+            {
+                case TokenStatusUnavailableException unavailable:
+                    context.HandleResponse();
+                    context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                    context.Response.Headers.RetryAfter = ((int)Math.Ceiling(check.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    context.Response.Headers.WWWAuthenticate = $"Bearer error=\"invalid_token\", error_description=\"{unavailable.Message}\"";
+                    break;
+                case TokenRevokedException revoked:
+                    // RFC 6750 §3.1: invalid_token with a human-readable description.
+                    context.ErrorDescription = revoked.Message;
+                    break;
+            }
+        };
+    }
+}

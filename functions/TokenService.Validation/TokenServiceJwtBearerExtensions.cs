@@ -1,0 +1,57 @@
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace TokenService.Validation;
+
+/// <summary>
+/// The token service's session-status check as an extension of ASP.NET Core's JwtBearer handler:
+/// <code>
+/// services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme)
+///     .AddJwtBearer(o =>
+///     {
+///         o.Authority = "https://tokens.example.com";   // discovery and JWKS by the standard handler
+///         o.Audience = "api://orders";
+///         o.MapInboundClaims = false;                    // claims as the token names them: sub, client_id, scope, sid
+///         o.TokenValidationParameters.ValidTypes = ["at+jwt"];               // RFC 9068 §4
+///         o.TokenValidationParameters.ValidAlgorithms = ["RS256", "PS256", "ES256"];
+///         o.TokenValidationParameters.ClockSkew = TimeSpan.FromSeconds(30);
+///     })
+///     .AddTokenServiceSessionCheck(o => { o.ClientId = "orders-api"; o.ClientSecret = "…"; });
+/// </code>
+/// </summary>
+public static class TokenServiceJwtBearerExtensions
+{
+    /// <summary>Adds the session-status check to the <see cref="JwtBearerDefaults.AuthenticationScheme"/> scheme.</summary>
+    public static AuthenticationBuilder AddTokenServiceSessionCheck(this AuthenticationBuilder builder, Action<SessionCheckOptions> configure) =>
+        builder.AddTokenServiceSessionCheck(JwtBearerDefaults.AuthenticationScheme, configure);
+
+    /// <summary>
+    /// Adds the session-status check to the JwtBearer scheme <paramref name="scheme"/>: after the standard handler has
+    /// validated a token, <c>OnTokenValidated</c> asks the token service's introspection endpoint whether its session is
+    /// live and its jti not denied (cached per <see cref="SessionCheckOptions.StatusCacheDuration"/>). A revoked token is
+    /// refused with 401 <c>invalid_token</c>; when its status cannot be learned and none is cached, or the service's
+    /// metadata cannot be fetched, the request gets 503 with Retry-After (fail closed). Where the scheme leaves
+    /// IdentityModel's defaults, the token service's profile is applied: <c>ValidTypes</c> at+jwt, <c>ValidAlgorithms</c>
+    /// RS256/PS256/ES256, <c>ValidIssuer</c> exactly the Authority, lifetime on the scheme's <c>TimeProvider</c>.
+    /// Handlers the application set in <see cref="JwtBearerOptions.Events"/> run first.
+    /// </summary>
+    public static AuthenticationBuilder AddTokenServiceSessionCheck(this AuthenticationBuilder builder, string scheme, Action<SessionCheckOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrEmpty(scheme);
+        ArgumentNullException.ThrowIfNull(configure);
+        builder.Services.AddOptions<SessionCheckOptions>(scheme)
+            .Configure(configure)
+            .Validate(o => !string.IsNullOrEmpty(o.ClientId) && !string.IsNullOrEmpty(o.ClientSecret),
+                "ClientId and ClientSecret (a resource_server client of the token service) are required for the session check.")
+            .Validate(o => o.StatusCacheDuration >= TimeSpan.Zero && o.MaxStatusCacheEntries > 0 && o.RetryAfter > TimeSpan.Zero,
+                "StatusCacheDuration must not be negative, MaxStatusCacheEntries and RetryAfter must be positive.")
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IPostConfigureOptions<JwtBearerOptions>>(sp => new SessionCheckPostConfigure(
+            scheme, sp.GetRequiredService<IOptionsMonitor<SessionCheckOptions>>(), sp.GetRequiredService<ILoggerFactory>()));
+        return builder;
+    }
+}

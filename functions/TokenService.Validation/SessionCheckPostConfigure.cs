@@ -50,6 +50,24 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
     // RFC 9068 §4: "at+jwt"; RFC 7515 §4.1.9 allows the "application/" prefix.
     private static readonly string[] Types = ["at+jwt", "application/at+jwt"];
 
+    private static async Task<bool> MetadataAvailableAsync(JwtBearerOptions options, CancellationToken cancellationToken)
+    {
+        if (options.ConfigurationManager is not { } manager)
+        {
+            return true;
+        }
+
+        try
+        {
+            await manager.GetConfigurationAsync(cancellationToken);
+            return true;
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or HttpRequestException or IOException or OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
     public void PostConfigure(string? name, JwtBearerOptions options)
     {
         if (!string.Equals(name, scheme, StringComparison.Ordinal))
@@ -109,12 +127,17 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
         events.OnAuthenticationFailed = async context =>
         {
             await authenticationFailed(context);
-            // The discovery document or JWKS could not be fetched (JwtBearer would rethrow: a 500). Not a bad token:
-            // the service is unreachable, so the request fails closed with 503.
-            if (context.Result is null && context.Exception is not SecurityTokenException and not ArgumentException)
+            if (context.Result is not null || context.Exception is SecurityTokenException)
             {
-                context.Fail(new TokenStatusUnavailableException("The token service's metadata cannot be fetched.", context.Exception));
+                return;
             }
+
+            // JwtBearer rethrows any other exception (a 500). Either the discovery document or JWKS could not be fetched:
+            // the service is unreachable, so the request fails closed with 503; or the token's content made a reader
+            // throw (text that is not Unicode, for instance): a bad token, 401 invalid_token.
+            context.Fail(await MetadataAvailableAsync(context.Options, context.HttpContext.RequestAborted)
+                ? new SecurityTokenMalformedException("The token is not a valid access token.", context.Exception)
+                : new TokenStatusUnavailableException("The token service's metadata cannot be fetched.", context.Exception));
         };
 
         var challenge = events.OnChallenge;

@@ -3,14 +3,25 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
 using BenchmarkDotNet.Attributes;
-using TokenService.Validation;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
 using TokenService.Jwt;
+using TokenService.Validation;
+using JsonWebKey = TokenService.Jwt.JsonWebKey;
 
 namespace TokenService.Benchmarks;
 
 /// <summary>
-/// Resource-server validation with warm caches against a raw RS256 verify of the same token (issue 7 target: at
-/// most 1.3×), and how it grows with the number of keys in the JWKS.
+/// Access-token validation with warm caches against a raw RS256 verify of the same token (issue 7 target for the
+/// resource-server library: at most 1.3×), and how it grows with the number of keys in the JWKS: the core's
+/// <see cref="JwtValidator"/> (introspection, /sessions), Microsoft.IdentityModel's handler on its own, and a resource
+/// server as an API developer writes it (JwtBearer + <c>AddTokenServiceSessionCheck</c>), through
+/// <see cref="IAuthenticationService"/> as the authentication middleware calls it.
 /// <c>dotnet run -c Release --project tests/TokenService.Benchmarks -- --filter *ValidationBenchmarks*</c>
 /// </summary>
 [MemoryDiagnoser]
@@ -21,9 +32,11 @@ public class ValidationBenchmarks
     private string _token = string.Empty;
     private byte[] _signingInput = [];
     private byte[] _signature = [];
-    private AccessTokenValidator _validator = null!;
-    private IVerificationKeyResolver _keys = null!;
-    private JwtValidationOptions _jwtOptions = null!;
+    private JwtValidator _validator = null!;
+    private JsonWebTokenHandler _handler = null!;
+    private TokenValidationParameters _parameters = null!;
+    private ServiceProvider _resourceServer = null!;
+    private IAuthenticationService _authentication = null!;
 
     [Params(1, 3, 10)]
     public int KeysInJwks { get; set; }
@@ -43,10 +56,12 @@ public class ValidationBenchmarks
         }
     }
 
-    private sealed class DictionaryResolver(Dictionary<string, VerificationKey> keys) : IVerificationKeyResolver
+    private sealed class DictionaryKeys(Dictionary<string, SecurityKey[]> keys) : IIssuerKeySource
     {
         public ValueTask<KeyResolution> ResolveAsync(string? kid, CancellationToken cancellationToken) =>
-            ValueTask.FromResult(kid is not null && keys.TryGetValue(kid, out var key) ? KeyResolution.Found(key) : KeyResolution.Unknown);
+            ValueTask.FromResult(KeysFor(kid).Length > 0 ? KeyResolution.Found : KeyResolution.Unknown);
+
+        public SecurityKey[] KeysFor(string? kid) => kid is not null && keys.TryGetValue(kid, out var key) ? key : [];
     }
 
     [GlobalSetup]
@@ -56,18 +71,18 @@ public class ValidationBenchmarks
         var signingJwk = JsonWebKey.FromRsa(_rsa.ExportParameters(false), "RS256");
         var kid = signingJwk.ComputeThumbprint();
         var jwks = new JsonArray();
-        var byKid = new Dictionary<string, VerificationKey>(StringComparer.Ordinal);
+        var byKid = new Dictionary<string, SecurityKey[]>(StringComparer.Ordinal);
         for (var i = 0; i < KeysInJwks - 1; i++)
         {
             using var other = RSA.Create(2048);
             var jwk = JsonWebKey.FromRsa(other.ExportParameters(false), "RS256");
             jwk = jwk.WithKid(jwk.ComputeThumbprint());
             jwks.Add(new JsonObject { ["kty"] = "RSA", ["kid"] = jwk.Kid, ["alg"] = "RS256", ["use"] = "sig", ["n"] = jwk.N, ["e"] = jwk.E });
-            byKid[jwk.Kid!] = VerificationKey.Create(jwk)!;
+            byKid[jwk.Kid!] = [jwk.ToSecurityKey()!];
         }
 
         jwks.Add(new JsonObject { ["kty"] = "RSA", ["kid"] = kid, ["alg"] = "RS256", ["use"] = "sig", ["n"] = signingJwk.N, ["e"] = signingJwk.E });
-        byKid[kid] = VerificationKey.Create(signingJwk.WithKid(kid))!;
+        byKid[kid] = [signingJwk.WithKid(kid).ToSecurityKey()!];
 
         var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var header = Base64UrlEncoding.Encode(Encoding.UTF8.GetBytes($"{{\"alg\":\"RS256\",\"kid\":\"{kid}\",\"typ\":\"at+jwt\"}}"));
@@ -77,29 +92,65 @@ public class ValidationBenchmarks
         _signature = _rsa.SignData(_signingInput, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
         _token = header + "." + payload + "." + Base64UrlEncoding.Encode(_signature);
 
-        _keys = new DictionaryResolver(byKid);
-        _jwtOptions = new JwtValidationOptions { AllowedAlgorithms = JwsAlgorithms.Signing, Issuer = Issuer, Audiences = ["api://orders"], RequiredType = "at+jwt", RequireKeyId = true };
-        _validator = new AccessTokenValidator(new AccessTokenValidationOptions
+        var keys = new DictionaryKeys(byKid);
+        _validator = new JwtValidator(
+            new JwtValidationOptions { AllowedAlgorithms = JwsAlgorithms.Signing, Issuer = Issuer, Audiences = ["api://orders"], RequiredType = "at+jwt", RequireKeyId = true },
+            keys, TimeProvider.System);
+        _handler = new JsonWebTokenHandler { MapInboundClaims = false };
+        _parameters = new TokenValidationParameters
         {
-            Authority = Issuer,
-            Audience = "api://orders",
-            ClientId = "api",
-            ClientSecret = "secret",
-            BackchannelHandler = new InMemoryTokenService(new JsonObject { ["keys"] = jwks }.ToJsonString()),
-        });
-        var warm = _validator.ValidateAsync(_token).AsTask().GetAwaiter().GetResult();
-        if (!warm.IsValid)
+            ValidIssuer = Issuer,
+            ValidAudience = "api://orders",
+            ValidTypes = ["at+jwt"],
+            ValidAlgorithms = ["RS256"],
+            IssuerSigningKeyResolver = (_, _, k, _) => keys.KeysFor(k),
+        };
+
+        var services = new ServiceCollection();
+        services.AddLogging(logging => logging.SetMinimumLevel(LogLevel.None));
+        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme)
+            .AddJwtBearer(o =>
+            {
+                o.Authority = Issuer;
+                o.Audience = "api://orders";
+                o.MapInboundClaims = false;
+                o.BackchannelHttpHandler = new InMemoryTokenService(new JsonObject { ["keys"] = jwks }.ToJsonString());
+                o.TokenValidationParameters.ValidTypes = ["at+jwt"];
+                o.TokenValidationParameters.ValidAlgorithms = ["RS256", "PS256", "ES256"];
+                o.TokenValidationParameters.ClockSkew = TimeSpan.FromSeconds(30);
+            })
+            .AddTokenServiceSessionCheck(o =>
+            {
+                o.ClientId = "api";
+                o.ClientSecret = "secret";
+            });
+        _resourceServer = services.BuildServiceProvider();
+        _authentication = _resourceServer.GetRequiredService<IAuthenticationService>();
+
+        if (!JwtValidatorWarm() || !HandlerOnly() || !ResourceServerWarm().GetAwaiter().GetResult())
         {
-            throw new InvalidOperationException("Benchmark token does not validate: " + warm.Description);
+            throw new InvalidOperationException("The benchmark token does not validate.");
         }
     }
+
+    [GlobalCleanup]
+    public void Cleanup() => _resourceServer.Dispose();
 
     [Benchmark(Baseline = true, Description = "raw RS256 verify")]
     public bool RawVerify() => _rsa.VerifyData(_signingInput, _signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
 
-    [Benchmark(Description = "JwtValidator (signature + claims)")]
-    public bool JwtValidatorOnly() => JwtValidator.ValidateAsync(_token, _jwtOptions, _keys, DateTimeOffset.UtcNow, default).Result.IsValid;
+    [Benchmark(Description = "JsonWebTokenHandler alone")]
+    public bool HandlerOnly() => _handler.ValidateTokenAsync(_token, _parameters).GetAwaiter().GetResult().IsValid;
 
-    [Benchmark(Description = "AccessTokenValidator, warm keys and status")]
-    public bool AccessTokenValidatorWarm() => _validator.ValidateAsync(_token).Result.IsValid;
+    [Benchmark(Description = "core JwtValidator (precheck + handler)")]
+    public bool JwtValidatorWarm() => _validator.ValidateAsync(_token, default).AsTask().GetAwaiter().GetResult().IsValid;
+
+    [Benchmark(Description = "resource server: JwtBearer + session check, warm")]
+    public async Task<bool> ResourceServerWarm()
+    {
+        var context = new DefaultHttpContext { RequestServices = _resourceServer };
+        context.Request.Headers.Authorization = "Bearer " + _token;
+        var result = await _authentication.AuthenticateAsync(context, JwtBearerDefaults.AuthenticationScheme);
+        return result.Succeeded;
+    }
 }

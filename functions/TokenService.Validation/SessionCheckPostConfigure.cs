@@ -112,6 +112,14 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
                 return;
             }
 
+            // RFC 7515 §4.1.11: a recipient MUST refuse a JWS whose "crit" names extensions it does not understand, and
+            // we understand none; IdentityModel does not look at "crit". (The token service never writes it.)
+            if (token.TryGetHeaderValue<object>("crit", out _))
+            {
+                context.Fail(new SecurityTokenMalformedException("The token names critical header extensions that are not supported."));
+                return;
+            }
+
             switch (await checker.CheckAsync(token, context.Options, context.HttpContext.RequestAborted))
             {
                 case SessionStatus.Revoked:
@@ -127,17 +135,28 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
         events.OnAuthenticationFailed = async context =>
         {
             await authenticationFailed(context);
-            if (context.Result is not null || context.Exception is SecurityTokenException)
+            if (context.Result is not null)
             {
                 return;
             }
 
-            // JwtBearer rethrows any other exception (a 500). Either the discovery document or JWKS could not be fetched:
-            // the service is unreachable, so the request fails closed with 503; or the token's content made a reader
-            // throw (text that is not Unicode, for instance): a bad token, 401 invalid_token.
-            context.Fail(await MetadataAvailableAsync(context.Options, context.HttpContext.RequestAborted)
-                ? new SecurityTokenMalformedException("The token is not a valid access token.", context.Exception)
-                : new TokenStatusUnavailableException("The token service's metadata cannot be fetched.", context.Exception));
+            // "No key for this kid" is also what a scheme that never reached the JWKS reports; other exceptions than
+            // SecurityTokenException JwtBearer would rethrow (a 500). Either the discovery document or JWKS cannot be
+            // fetched: the service is unreachable, so the request fails closed with 503; or the token's content made a
+            // reader throw (text that is not Unicode, for instance): a bad token, 401 invalid_token.
+            if (context.Exception is SecurityTokenSignatureKeyNotFoundException)
+            {
+                if (!await MetadataAvailableAsync(context.Options, context.HttpContext.RequestAborted))
+                {
+                    context.Fail(new TokenStatusUnavailableException("The token service's keys cannot be fetched.", context.Exception));
+                }
+            }
+            else if (context.Exception is not SecurityTokenException)
+            {
+                context.Fail(await MetadataAvailableAsync(context.Options, context.HttpContext.RequestAborted)
+                    ? new SecurityTokenMalformedException("The token is not a valid access token.", context.Exception)
+                    : new TokenStatusUnavailableException("The token service's metadata cannot be fetched.", context.Exception));
+            }
         };
 
         var challenge = events.OnChallenge;

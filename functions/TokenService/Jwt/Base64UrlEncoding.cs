@@ -3,8 +3,11 @@ using System.Buffers.Text;
 namespace TokenService.Jwt;
 
 /// <summary>
-/// Strict base64url (RFC 4648 §5) as JWS compact serialization requires (RFC 7515 §2, §7.1):
-/// no padding, no whitespace, no characters outside the URL-safe alphabet.
+/// Strict base64url (RFC 4648 §5) as JWS compact serialization requires (RFC 7515 §2, §7.1): no padding, no whitespace,
+/// no characters outside the URL-safe alphabet. Encoding and decoding are <see cref="Base64Url"/>'s; what is ours is the
+/// strictness check (<see cref="IsStrict"/>), because <see cref="Base64Url"/> and IdentityModel's Base64UrlEncoder both
+/// accept padding and whitespace, and two encodings of one token must never both be accepted (refresh tokens, session
+/// ids and JWS segments are compared and hashed as text).
 /// </summary>
 public static class Base64UrlEncoding
 {

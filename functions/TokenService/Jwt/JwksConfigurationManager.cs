@@ -44,7 +44,7 @@ public sealed partial class JwksConfigurationManager : BaseConfigurationManager,
     private volatile KeyCache? _cache;
     private Task? _fetch;
     private DateTimeOffset _lastFetchAttempt = DateTimeOffset.MinValue;
-    private bool _refreshRequested;
+    private volatile bool _refreshRequested;
 
     private sealed record KeyCache(OpenIdConnectConfiguration Configuration, IReadOnlyDictionary<string, SecurityKey[]> ByKid, SecurityKey[] Single, DateTimeOffset LoadedAt);
 

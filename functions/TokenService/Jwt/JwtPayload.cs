@@ -4,9 +4,11 @@ using System.Text.Unicode;
 namespace TokenService.Jwt;
 
 /// <summary>
-/// The registered and product claims of a JWT payload, read once with <see cref="Utf8JsonReader"/>.
-/// Duplicate claim names are refused (RFC 7519 §4 allows rejecting them; we do, so that two parsers
-/// can never disagree about a claim's value).
+/// The registered and product claims of a JWT payload, read once with <see cref="Utf8JsonReader"/> by
+/// <see cref="JwsPrecheck"/> before Microsoft.IdentityModel verifies the token, and handed to callers once it has.
+/// Duplicate claim names are refused (RFC 7519 §4 allows rejecting them; we do, so that this reader and IdentityModel's,
+/// which keeps the last duplicate, can never disagree about a claim's value), as are registered claims of another JSON
+/// kind, text that is not Unicode and nesting deeper than <see cref="JwtValidationOptions.MaxPayloadDepth"/>.
 /// </summary>
 public sealed class JwtPayload
 {

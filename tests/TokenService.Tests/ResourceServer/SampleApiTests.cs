@@ -119,6 +119,37 @@ public sealed class SampleApiTests
     }
 
     [Fact]
+    public async Task Tokens_signed_with_the_services_key_but_another_typ_or_a_crit_header_are_refused_by_the_resource_server()
+    {
+        await using var host = await TokenServiceTestHost.StartAsync();
+        var handler = new IssuerRewriteHandler(host.BaseAddress);
+        await using var api = await SampleApi.StartAsync(handler, TimeSpan.FromSeconds(30));
+        var login = await host.LoginAsync("profile-user");
+        var payload = System.Text.Encoding.UTF8.GetString(Microsoft.IdentityModel.Tokens.Base64UrlEncoder.DecodeBytes(login.AccessToken.Split('.')[1]));
+        var key = (await host.Services.GetRequiredService<TokenService.Keys.ISigningKeyService>().GetKeySetAsync(default)).Active!;
+
+        // The same claims, validly signed: accepted with typ at+jwt, refused as an ID token's "JWT" (RFC 9068 §4) and with
+        // a "crit" header naming an extension nobody understands (RFC 7515 §4.1.11).
+        var cases = new (string Header, HttpStatusCode Expected)[]
+        {
+            ($$"""{"alg":"{{key.Algorithm}}","kid":"{{key.Kid}}","typ":"at+jwt"}""", HttpStatusCode.OK),
+            ($$"""{"alg":"{{key.Algorithm}}","kid":"{{key.Kid}}","typ":"JWT"}""", HttpStatusCode.Unauthorized),
+            ($$"""{"alg":"{{key.Algorithm}}","kid":"{{key.Kid}}"}""", HttpStatusCode.Unauthorized),
+            ($$"""{"alg":"{{key.Algorithm}}","kid":"{{key.Kid}}","typ":"at+jwt","crit":["urn:example:x"],"urn:example:x":1}""", HttpStatusCode.Unauthorized),
+        };
+        foreach (var (header, expected) in cases)
+        {
+            var token = await TokenService.Tests.Hardening.Crafted.SignByServiceAsync(host, payload, header);
+            using var response = await api.GetOrdersAsync(token);
+            Assert.True(expected == response.StatusCode, $"{header}: {response.StatusCode}");
+            if (expected == HttpStatusCode.Unauthorized)
+            {
+                Assert.Contains("invalid_token", response.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
+            }
+        }
+    }
+
+    [Fact]
     public async Task After_a_key_revocation_the_sample_api_refuses_that_keys_tokens_and_accepts_the_new_keys()
     {
         var time = new ManualTimeProvider();
@@ -199,8 +230,15 @@ public sealed class SampleApiTests
             Assert.Equal(HttpStatusCode.OK, stillServed.StatusCode);
         }
 
-        // Status unknown and nothing cached: fail closed.
+        // Status unknown and nothing cached: fail closed, 503 with Retry-After.
         using var failClosed = await api.GetOrdersAsync(unseen.AccessToken);
-        Assert.NotEqual(HttpStatusCode.OK, failClosed.StatusCode);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, failClosed.StatusCode);
+        Assert.NotNull(failClosed.Headers.RetryAfter);
+
+        // An API that never reached the token service (no discovery document, no keys): 503 too, never a 500.
+        await using var cold = await SampleApi.StartAsync(new IssuerRewriteHandler(host.BaseAddress), TimeSpan.FromSeconds(30));
+        using var unreachable = await cold.GetOrdersAsync(seen.AccessToken);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, unreachable.StatusCode);
+        Assert.NotNull(unreachable.Headers.RetryAfter);
     }
 }

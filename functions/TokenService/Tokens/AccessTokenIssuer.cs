@@ -26,7 +26,10 @@ public sealed class AccessTokenIssuer(ISigningKeyService keys, IOptions<TokenSer
 
     private readonly ConcurrentDictionary<string, byte[]> _encodedHeaders = new(StringComparer.Ordinal);
 
-    public async ValueTask<IssuedAccessToken> IssueAsync(SessionRecord session, string scope, CancellationToken cancellationToken = default)
+    /// <param name="dpopJkt">RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to (<c>cnf.jkt</c>); null for a bearer token.</param>
+#pragma warning disable CA1068 // The optional binding comes last so existing callers stay as they are.
+    public async ValueTask<IssuedAccessToken> IssueAsync(SessionRecord session, string scope, CancellationToken cancellationToken = default, string? dpopJkt = null)
+#pragma warning restore CA1068
     {
         var keySet = await keys.GetKeySetAsync(cancellationToken);
         var key = keySet.Active ?? throw new DependencyUnavailableException("keys", "No active signing key.");
@@ -75,6 +78,13 @@ public sealed class AccessTokenIssuer(ISigningKeyService keys, IOptions<TokenSer
             if (session.Amr.Count > 0)
             {
                 writer.WriteStringArray("amr", session.Amr);
+            }
+
+            if (dpopJkt is not null)
+            {
+                writer.WriteStartObject("cnf");
+                writer.WriteString("jkt", dpopJkt);
+                writer.WriteEndObject();
             }
 
             writer.WriteEndObject();

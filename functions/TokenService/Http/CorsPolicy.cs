@@ -29,7 +29,7 @@ public sealed class CorsPolicy(IClientStore clients)
         context.Response.Headers.AccessControlAllowCredentials = "true";
 
         // RFC 9449 §7.1 and §8: a page reads the DPoP challenge and the next nonce only when they are exposed.
-        context.Response.Headers.AccessControlExposeHeaders = "DPoP-Nonce, WWW-Authenticate";
+        context.Response.Headers.AccessControlExposeHeaders = "DPoP-Nonce, WWW-Authenticate, Retry-After";
         return value;
     }
 

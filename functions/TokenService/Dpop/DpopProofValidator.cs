@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -35,9 +36,16 @@ public sealed partial class DpopProofValidator : IDpopProofValidator
     // RFC 7517 §6.2.2 and §6.3.2 private members, and the symmetric key value of §6.4.1.
     private static readonly string[] PrivateMembers = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
-    // Providers are not cached: every proof brings its own (client-chosen) key, and a cache keyed by them would only
-    // grow under crafted input.
+    /// <summary>Most verifiers kept; past it the cache starts over, so keys made up by the thousand cannot grow it.</summary>
+    internal const int MaxCachedVerifiers = 10_000;
+
+    // The library's own provider cache stays off: it is keyed by the key's id, which a proof's jwk may choose. Ours is
+    // keyed by the RFC 7638 thumbprint, a hash of all of the public key (crv, x, y or n, e) and so of nothing else.
     private static readonly CryptoProviderFactory Crypto = new() { CacheSignatureProviders = false };
+
+    // Verifiers by thumbprint and alg: importing a key (OpenSSL checks the point) costs about as much as verifying with
+    // it, and a client signs all its proofs with one key.
+    private readonly ConcurrentDictionary<string, SignatureProvider> _verifiers = new(StringComparer.Ordinal);
 
     private readonly IDpopReplayCache _replayCache;
     private readonly IDpopNonceService _nonces;
@@ -89,6 +97,7 @@ public sealed partial class DpopProofValidator : IDpopProofValidator
     {
         jti = null;
         iat = 0;
+        string thumbprint;
 
         // §4.3 items 1 and 2: one header, one compact JWS.
         var proofs = request.Proofs;
@@ -145,9 +154,10 @@ public sealed partial class DpopProofValidator : IDpopProofValidator
             }
 
             key = publicKey;
+            thumbprint = Base64UrlEncoder.Encode(key.ComputeJwkThumbprint());
 
             // §4.3 item 6: the signature verifies with that key.
-            if (string.IsNullOrEmpty(token.EncodedSignature) || !Verify(value, token.EncodedSignature, key, alg))
+            if (string.IsNullOrEmpty(token.EncodedSignature) || !Verify(value, token.EncodedSignature, VerifierFor(thumbprint, key, alg)))
             {
                 return DpopProofResult.Invalid(DpopProofError.InvalidSignature, "The DPoP proof's signature does not verify with its jwk.");
             }
@@ -199,7 +209,7 @@ public sealed partial class DpopProofValidator : IDpopProofValidator
             return DpopProofResult.Invalid(DpopProofError.NonceRequired, "A recent DPoP-Nonce is required in the DPoP proof.");
         }
 
-        return DpopProofResult.Valid(Base64UrlEncoder.Encode(key.ComputeJwkThumbprint()));
+        return DpopProofResult.Valid(thumbprint);
     }
 
     /// <summary>RFC 9449 §4.2 <c>ath</c>: base64url SHA-256 of the ASCII access token.</summary>
@@ -251,20 +261,50 @@ public sealed partial class DpopProofValidator : IDpopProofValidator
     private static bool HasString(JsonElement element, string name) =>
         element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String && value.GetString()!.Length > 0;
 
-    private static bool Verify(string compact, string encodedSignature, JsonWebKey key, string alg)
+    private SignatureProvider VerifierFor(string thumbprint, JsonWebKey key, string alg)
+    {
+        var cacheKey = alg + ":" + thumbprint;
+        if (_verifiers.TryGetValue(cacheKey, out var cached))
+        {
+            return cached;
+        }
+
+        if (_verifiers.Count >= MaxCachedVerifiers)
+        {
+            // Dropped providers are not disposed: another request may still be verifying with one.
+            _verifiers.Clear();
+        }
+
+        return _verifiers.GetOrAdd(cacheKey, Crypto.CreateForVerifying(ToSecurityKey(key), alg));
+    }
+
+    /// <summary>The public key imported once, so that the cached provider verifies without parsing the JWK again.</summary>
+    private static AsymmetricSecurityKey ToSecurityKey(JsonWebKey key)
+    {
+        if (key.Kty == JsonWebAlgorithmsKeyTypes.EllipticCurve)
+        {
+            var curve = key.Crv switch
+            {
+                "P-256" => ECCurve.NamedCurves.nistP256,
+                "P-384" => ECCurve.NamedCurves.nistP384,
+                _ => ECCurve.NamedCurves.nistP521,
+            };
+            return new ECDsaSecurityKey(ECDsa.Create(new ECParameters
+            {
+                Curve = curve,
+                Q = new ECPoint { X = Base64UrlEncoder.DecodeBytes(key.X), Y = Base64UrlEncoder.DecodeBytes(key.Y) },
+            }));
+        }
+
+        return new RsaSecurityKey(new RSAParameters { Modulus = Base64UrlEncoder.DecodeBytes(key.N), Exponent = Base64UrlEncoder.DecodeBytes(key.E) });
+    }
+
+    private static bool Verify(string compact, string encodedSignature, SignatureProvider provider)
     {
         var signingInputLength = compact.Length - encodedSignature.Length - 1;
         var signingInput = Encoding.ASCII.GetBytes(compact, 0, signingInputLength);
         var signature = Base64UrlEncoder.DecodeBytes(encodedSignature);
-        var provider = Crypto.CreateForVerifying(key, alg);
-        try
-        {
-            return provider.Verify(signingInput, signature);
-        }
-        finally
-        {
-            Crypto.ReleaseSignatureProvider(provider);
-        }
+        return provider.Verify(signingInput, signature);
     }
 
     /// <summary><c>iat</c> as a NumericDate (RFC 7519 §2: seconds, possibly with a fraction).</summary>

@@ -145,6 +145,33 @@ public sealed class DpopProofValidatorTests : IDisposable
         Assert.Equal(DpopProofError.InvalidSignature, (await ValidateAsync(attacker.Proof("POST", Uri, Now, jwk: _key.PublicJwk))).Error);
     }
 
+    [Fact]
+    public async Task Cached_verifiers_never_let_one_key_sign_for_another()
+    {
+        // Both keys' verifiers are cached first (the cache is keyed by the full public key's thumbprint, not by a kid
+        // the proof may choose); then each signs a proof that names the other's key, with the same kid as well.
+        var validator = CreateValidator();
+        using var attacker = DpopKey.Es256();
+        Assert.True((await ValidateAsync(_key.Proof("POST", Uri, Now), validator: validator)).IsValid);
+        Assert.True((await ValidateAsync(attacker.Proof("POST", Uri, Now), validator: validator)).IsValid);
+
+        var victimWithKid = new Dictionary<string, object>(_key.PublicJwk) { ["kid"] = "k" };
+        var attackerWithKid = new Dictionary<string, object>(attacker.PublicJwk) { ["kid"] = "k" };
+        Assert.True((await ValidateAsync(attacker.Proof("POST", Uri, Now, jwk: attackerWithKid), validator: validator)).IsValid);
+        Assert.Equal(DpopProofError.InvalidSignature, (await ValidateAsync(attacker.Proof("POST", Uri, Now, jwk: victimWithKid), validator: validator)).Error);
+        Assert.Equal(DpopProofError.InvalidSignature, (await ValidateAsync(attacker.Proof("POST", Uri, Now, jwk: _key.PublicJwk), validator: validator)).Error);
+        Assert.Equal(DpopProofError.InvalidSignature, (await ValidateAsync(_key.Proof("POST", Uri, Now, jwk: attacker.PublicJwk), validator: validator)).Error);
+    }
+
+    [Fact]
+    public async Task A_point_off_the_curve_is_refused_without_throwing()
+    {
+        var offCurve = new Dictionary<string, object>(_key.PublicJwk) { ["y"] = Base64UrlEncoder.Encode(new byte[32]) };
+        Assert.False((await ValidateAsync(_key.Proof("POST", Uri, Now, jwk: offCurve))).IsValid);
+        var shortX = new Dictionary<string, object>(_key.PublicJwk) { ["x"] = Base64UrlEncoder.Encode(new byte[31]) };
+        Assert.False((await ValidateAsync(_key.Proof("POST", Uri, Now, jwk: shortX))).IsValid);
+    }
+
     [Theory]
     [InlineData("JWT")]
     [InlineData("at+jwt")]

@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using TokenService.Azure.Tables;
 using TokenService.Azure.Tables.Stores;
 using TokenService.Configuration;
+using TokenService.Dpop;
 using TokenService.Events;
 using TokenService.Idp;
 using TokenService.Sessions;
@@ -36,6 +37,7 @@ public static class AzureAdapterServiceCollectionExtensions
             services.AddSingleton<IAccessTokenDenyList>(sp => sp.GetRequiredService<TableTokenMarkerStore>());
             services.AddSingleton<IIdTokenReplayCache>(sp => sp.GetRequiredService<TableTokenMarkerStore>());
             services.AddSingleton<IProcessedEventStore>(sp => sp.GetRequiredService<TableTokenMarkerStore>());
+            services.AddSingleton<IDpopReplayCache, TableDpopReplayCache>();
         }
 
         var keys = configuration.GetSection(KeysOptions.SectionName).Get<KeysOptions>() ?? new KeysOptions();

@@ -38,7 +38,7 @@ public class IssueRefreshBenchmarks
         _rsa = RSA.Create(2048);
 
         // A signing input the size of our access tokens' header.payload.
-        var sample = _sessions.OpenAsync(_request, _issuer.IssueAsync, default).GetAwaiter().GetResult();
+        var sample = _sessions.OpenAsync(_request, Issue, default).GetAwaiter().GetResult();
         _signingInput = Encoding.ASCII.GetBytes(sample.AccessToken.Token[..sample.AccessToken.Token.LastIndexOf('.')]);
         _refreshToken = sample.RefreshToken;
     }
@@ -51,15 +51,18 @@ public class IssueRefreshBenchmarks
     {
         // A new user each time, so the per-user partition stays small as in real traffic.
         var request = _request with { UserId = "bench-user-" + (++_user) };
-        var opened = await _sessions.OpenAsync(request, _issuer.IssueAsync, default);
+        var opened = await _sessions.OpenAsync(request, Issue, default);
         return opened.RefreshToken;
     }
 
     [Benchmark(Description = "refresh: rotate + access token")]
     public async Task<string?> Refresh()
     {
-        var outcome = await _sessions.RefreshAsync(_refreshToken, "web", null, _issuer.IssueAsync, default);
+        var outcome = await _sessions.RefreshAsync(_refreshToken, "web", null, null, Issue, default);
         _refreshToken = outcome.RefreshToken!;
         return outcome.RefreshToken;
     }
+
+    private ValueTask<IssuedAccessToken> Issue(SessionRecord session, string scope, CancellationToken cancellationToken) =>
+        _issuer.IssueAsync(session, scope, cancellationToken);
 }

@@ -26,6 +26,7 @@ public sealed class ConfigurationClientStore : IClientStore
                 AllowedAudiences = [.. c.AllowedAudiences],
                 AllowedScopes = [.. c.AllowedScopes],
                 IdpAudience = string.IsNullOrEmpty(c.IdpAudience) ? null : c.IdpAudience,
+                RequireDpop = c.RequireDpop,
             };
             _clients[client.ClientId] = client;
             if (client.Type == ClientType.Spa)

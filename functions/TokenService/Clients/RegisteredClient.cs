@@ -28,6 +28,9 @@ public sealed class RegisteredClient
     /// <summary>The <c>aud</c> the IdP gives ID tokens for this client; null: the IdP's default audience (<c>Idp:Audience</c>).</summary>
     public string? IdpAudience { get; init; }
 
+    /// <summary>Token requests without a DPoP proof are refused (RFC 9449 §5.2 <c>dpop_bound_access_tokens</c>).</summary>
+    public bool RequireDpop { get; init; }
+
     public bool IsPublic => Type == ClientType.Spa;
 
     public static ClientType? ParseType(string? value) => value?.Trim().ToLowerInvariant() switch

@@ -21,4 +21,10 @@ public sealed class ClientOptions
     /// exchanged by another client (OIDC Core §3.1.3.7 item 3: the audience names the intended recipient).
     /// </summary>
     public string? IdpAudience { get; set; }
+
+    /// <summary>
+    /// RFC 9449 §5.2 <c>dpop_bound_access_tokens</c>: token requests of this client without a <c>DPoP</c> proof are
+    /// refused (<c>invalid_dpop_proof</c>).
+    /// </summary>
+    public bool RequireDpop { get; set; }
 }

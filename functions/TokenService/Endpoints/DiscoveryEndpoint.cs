@@ -36,6 +36,7 @@ public sealed class DiscoveryEndpoint(IOptions<TokenServiceOptions> options, IOp
             writer.WriteStringArray("access_token_signing_alg_values_supported", [keys.Value.Algorithm]);
             writer.WriteStringArray("id_token_signing_alg_values_supported", [keys.Value.Algorithm]);
             writer.WriteStringArray("subject_types_supported", ["public"]);
+            writer.WriteStringArray("dpop_signing_alg_values_supported", Dpop.DpopProofValidator.SupportedAlgorithms); // RFC 9449 §5.1
         }, cacheControl: "public, max-age=3600"); // Metadata is public and changes only with configuration.
     }
 }

@@ -51,7 +51,16 @@ public sealed class IntrospectionEndpoint(ClientRequestReader reader, AccessToke
             writer.WriteString("scope", payload!.Scope ?? string.Empty);
             writer.WriteString("client_id", payload.ClientId);
             writer.WriteString("sub", payload.Subject);
-            writer.WriteString("token_type", "Bearer");
+            // RFC 9449 §6.2: a DPoP-bound token's key thumbprint, for the resource server to check the proof against.
+            var jkt = Dpop.DpopConfirmation.ReadJkt(token);
+            writer.WriteString("token_type", jkt is null ? "Bearer" : "DPoP");
+            if (jkt is not null)
+            {
+                writer.WriteStartObject("cnf");
+                writer.WriteString("jkt", jkt);
+                writer.WriteEndObject();
+            }
+
             writer.WriteNumber("exp", payload.ExpiresAt!.Value);
             if (payload.IssuedAt is { } iat)
             {

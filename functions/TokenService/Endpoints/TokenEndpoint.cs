@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TokenService.Clients;
 using TokenService.Configuration;
+using TokenService.Dpop;
 using TokenService.Http;
 using TokenService.Idp;
 using TokenService.Sessions;
@@ -21,6 +22,7 @@ public sealed partial class TokenEndpoint(
     IIdTokenReplayCache replayCache,
     SessionService sessions,
     AccessTokenIssuer accessTokens,
+    DpopRequestReader dpop,
     TimeProvider time,
     IOptions<TokenServiceOptions> options,
     ILogger<TokenEndpoint> logger)
@@ -44,11 +46,28 @@ public sealed partial class TokenEndpoint(
         var grantType = FormRequest.Get(request.Form, "grant_type");
         switch (grantType)
         {
-            case TokenExchangeGrant:
-                await ExchangeAsync(context, request);
-                break;
-            case "refresh_token":
-                await RefreshAsync(context, request);
+            case TokenExchangeGrant or "refresh_token":
+                // RFC 9449 §5: the proof is checked before anything else of the grant, so a refused proof changes
+                // nothing (no ID token marked as used, no rotation).
+                var proof = await dpop.ValidateAsync(context);
+                dpop.OfferNonce(context.Response);
+                if (!proof.IsValid && (!proof.IsAbsent || request.Client.RequireDpop))
+                {
+                    await dpop.WriteTokenErrorAsync(context, proof.IsAbsent
+                        ? DpopProofResult.Invalid(DpopProofError.Missing, "This client must send a DPoP proof with every token request.")
+                        : proof);
+                    return;
+                }
+
+                if (grantType == TokenExchangeGrant)
+                {
+                    await ExchangeAsync(context, request, proof.Thumbprint);
+                }
+                else
+                {
+                    await RefreshAsync(context, request, proof.Thumbprint);
+                }
+
                 break;
             case null:
                 await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "grant_type is required.");
@@ -59,7 +78,8 @@ public sealed partial class TokenEndpoint(
         }
     }
 
-    private async Task ExchangeAsync(HttpContext context, ClientRequestReader.ClientRequest request)
+    /// <param name="dpopJkt">Thumbprint of the request's valid DPoP proof key; null without a proof.</param>
+    private async Task ExchangeAsync(HttpContext context, ClientRequestReader.ClientRequest request, string? dpopJkt)
     {
         var client = request.Client;
         if (client.Type is not (ClientType.Spa or ClientType.Confidential))
@@ -140,8 +160,8 @@ public sealed partial class TokenEndpoint(
                 new OpenSessionRequest(
                     idToken.UserId, payload.Subject!, client.ClientId, scope, audiences,
                     payload.AuthTime is { } authTime ? DateTimeOffset.FromUnixTimeSeconds(authTime) : null,
-                    payload.Acr, payload.Amr),
-                (opened, grantedScope, ct) => accessTokens.IssueAsync(opened with { Audiences = TokenAudiences(opened.Audiences, _issuer) }, grantedScope, ct),
+                    payload.Acr, payload.Amr, dpopJkt),
+                (opened, grantedScope, ct) => accessTokens.IssueAsync(opened with { Audiences = TokenAudiences(opened.Audiences, _issuer) }, grantedScope, ct, dpopJkt),
                 context.RequestAborted);
         }
         catch (Exception ex) when (ex is DependencyUnavailableException or OperationCanceledException)
@@ -151,7 +171,7 @@ public sealed partial class TokenEndpoint(
             throw;
         }
 
-        await WriteTokenResponseAsync(context, client, accessToken, refreshToken, session, exchange: true);
+        await WriteTokenResponseAsync(context, client, accessToken, refreshToken, session, exchange: true, dpopBound: dpopJkt is not null);
     }
 
     private async Task ForgetReplayMarkerAsync(string replayKey)
@@ -166,7 +186,7 @@ public sealed partial class TokenEndpoint(
         }
     }
 
-    private async Task RefreshAsync(HttpContext context, ClientRequestReader.ClientRequest request)
+    private async Task RefreshAsync(HttpContext context, ClientRequestReader.ClientRequest request, string? dpopJkt)
     {
         var client = request.Client;
         if (client.Type is not (ClientType.Spa or ClientType.Confidential))
@@ -209,9 +229,9 @@ public sealed partial class TokenEndpoint(
         RefreshOutcome outcome;
         try
         {
-            outcome = await sessions.RefreshAsync(presented, client.ClientId, FormRequest.Get(request.Form, "scope"), (rotated, grantedScope, ct) =>
+            outcome = await sessions.RefreshAsync(presented, client.ClientId, FormRequest.Get(request.Form, "scope"), dpopJkt, (rotated, grantedScope, ct) =>
                 TryNarrowAudiences(rotated.Audiences, requestedAudiences, _issuer, out var tokenAudiences, out targetError)
-                    ? accessTokens.IssueAsync(rotated with { Audiences = tokenAudiences }, grantedScope, ct)
+                    ? accessTokens.IssueAsync(rotated with { Audiences = tokenAudiences }, grantedScope, ct, dpopJkt)
                     : throw new InvalidTargetException(), context.RequestAborted);
         }
         catch (InvalidTargetException)
@@ -226,6 +246,14 @@ public sealed partial class TokenEndpoint(
             return;
         }
 
+        if (outcome.Status == RefreshStatus.ProofKeyMismatch)
+        {
+            // RFC 9449 §5: the grant (the key-bound refresh token) is not usable without its key. The cookie stays:
+            // the session is untouched, and the page that holds the key can still refresh.
+            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_grant", outcome.Description);
+            return;
+        }
+
         if (outcome.Status != RefreshStatus.Success)
         {
             if (client.Type == ClientType.Spa)
@@ -237,10 +265,10 @@ public sealed partial class TokenEndpoint(
             return;
         }
 
-        await WriteTokenResponseAsync(context, client, outcome.AccessToken!.Value, outcome.RefreshToken!, outcome.Session!, exchange: false);
+        await WriteTokenResponseAsync(context, client, outcome.AccessToken!.Value, outcome.RefreshToken!, outcome.Session!, exchange: false, dpopBound: dpopJkt is not null);
     }
 
-    private Task WriteTokenResponseAsync(HttpContext context, RegisteredClient client, IssuedAccessToken accessToken, string refreshToken, SessionRecord session, bool exchange)
+    private Task WriteTokenResponseAsync(HttpContext context, RegisteredClient client, IssuedAccessToken accessToken, string refreshToken, SessionRecord session, bool exchange, bool dpopBound)
     {
         if (client.Type == ClientType.Spa)
         {
@@ -250,7 +278,8 @@ public sealed partial class TokenEndpoint(
         return OAuthResponses.WriteJsonAsync(context, 200, writer =>
         {
             writer.WriteString("access_token", accessToken.Token);
-            writer.WriteString("token_type", "Bearer");
+            // RFC 9449 §5: token_type DPoP tells the client the access token is bound to its key (cnf.jkt).
+            writer.WriteString("token_type", dpopBound ? "DPoP" : "Bearer");
             writer.WriteNumber("expires_in", accessToken.ExpiresIn);
             writer.WriteString("scope", accessToken.Scope);
             if (client.Type != ClientType.Spa)

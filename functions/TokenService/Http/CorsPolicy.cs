@@ -27,6 +27,9 @@ public sealed class CorsPolicy(IClientStore clients)
 
         context.Response.Headers.AccessControlAllowOrigin = value;
         context.Response.Headers.AccessControlAllowCredentials = "true";
+
+        // RFC 9449 §7.1 and §8: a page reads the DPoP challenge and the next nonce only when they are exposed.
+        context.Response.Headers.AccessControlExposeHeaders = "DPoP-Nonce, WWW-Authenticate, Retry-After";
         return value;
     }
 
@@ -39,7 +42,7 @@ public sealed class CorsPolicy(IClientStore clients)
         }
 
         context.Response.Headers.AccessControlAllowMethods = methods;
-        context.Response.Headers.AccessControlAllowHeaders = "Content-Type, Authorization";
+        context.Response.Headers.AccessControlAllowHeaders = "Content-Type, Authorization, DPoP";
         context.Response.Headers.AccessControlMaxAge = "600";
         context.Response.StatusCode = StatusCodes.Status204NoContent;
         return Task.CompletedTask;

@@ -60,6 +60,12 @@ public sealed record SessionRecord
     /// </summary>
     public required string WriteId { get; init; }
 
+    /// <summary>
+    /// RFC 7638 thumbprint of the DPoP key the session was opened (or first refreshed) with: every refresh must prove
+    /// possession of that key (RFC 9449 §5). Null: not bound.
+    /// </summary>
+    public string? DpopJkt { get; init; }
+
     public DateTimeOffset? RevokedAt { get; init; }
     public string? RevocationReason { get; init; }
 

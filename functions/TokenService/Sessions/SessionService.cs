@@ -9,7 +9,7 @@ namespace TokenService.Sessions;
 /// <summary>What the IdP said about the login that opens a session.</summary>
 public sealed record OpenSessionRequest(
     string UserId, string Subject, string ClientId, string Scope, IReadOnlyList<string> Audiences,
-    DateTimeOffset? AuthTime, string? Acr, IReadOnlyList<string> Amr);
+    DateTimeOffset? AuthTime, string? Acr, IReadOnlyList<string> Amr, string? DpopJkt = null);
 
 /// <summary>
 /// Signs the access token for a session about to be stored. Called before the commit, so that a signing
@@ -29,6 +29,9 @@ public enum RefreshStatus
 
     /// <summary>A rotated token was presented again: the whole session has been revoked (RFC 9700 §4.14.2).</summary>
     ReuseDetected,
+
+    /// <summary>The session is bound to a DPoP key and the request proved none or another (RFC 9449 §5): nothing changed.</summary>
+    ProofKeyMismatch,
 }
 
 public sealed record RefreshOutcome(
@@ -94,6 +97,7 @@ public sealed partial class SessionService : IUserSessionRevoker
                 AuthTime = request.AuthTime,
                 Acr = request.Acr,
                 Amr = request.Amr,
+                DpopJkt = request.DpopJkt,
                 RefreshTokenHash = refreshHash,
                 RefreshTokenExpiresAt = Min(now + _options.RefreshTokenLifetime, absoluteExpiresAt),
                 WriteId = writeId,
@@ -122,8 +126,9 @@ public sealed partial class SessionService : IUserSessionRevoker
         throw new DependencyUnavailableException("storage", "Too much contention opening a session.", TimeSpan.FromSeconds(1));
     }
 
+    /// <param name="dpopJkt">Thumbprint of the key the request's DPoP proof was signed with; null without a proof.</param>
     public async Task<RefreshOutcome> RefreshAsync(
-        string? refreshToken, string clientId, string? requestedScope, AccessTokenFactory issueAccessToken, CancellationToken cancellationToken)
+        string? refreshToken, string clientId, string? requestedScope, string? dpopJkt, AccessTokenFactory issueAccessToken, CancellationToken cancellationToken)
     {
         var sessionId = RefreshTokens.TryGetSessionId(refreshToken);
         if (sessionId is null)
@@ -164,6 +169,16 @@ public sealed partial class SessionService : IUserSessionRevoker
             {
                 LogCrossClientRefresh(_logger, sessionId, clientId);
                 return new(RefreshStatus.Invalid, "The refresh token was not issued to this client.");
+            }
+
+            // RFC 9449 §5: a key-bound session refreshes only with a proof of that key. Checked before reuse detection,
+            // so that a stolen refresh token (or cookie) without the key changes nothing: no rotation, no revocation.
+            if (session.DpopJkt is not null && !string.Equals(session.DpopJkt, dpopJkt, StringComparison.Ordinal))
+            {
+                LogProofKeyMismatch(_logger, sessionId, clientId);
+                return new(RefreshStatus.ProofKeyMismatch, dpopJkt is null
+                    ? "The refresh token is bound to a DPoP key: send a DPoP proof of that key."
+                    : "The DPoP proof is not signed with the key the refresh token is bound to.");
             }
 
             if (session.RevokedAt is not null)
@@ -232,6 +247,9 @@ public sealed partial class SessionService : IUserSessionRevoker
                 IdleExpiresAt = idleExpiresAt,
                 WriteId = writeId,
                 PurgeAt = Min(idleExpiresAt, session.AbsoluteExpiresAt) + _options.AccessTokenLifetime,
+
+                // RFC 9449 §5: refresh tokens issued in answer to a proof are bound to its key from then on.
+                DpopJkt = session.DpopJkt ?? dpopJkt,
             };
 
             // Sign before storing the rotation: if signing fails, the presented token stays current and the
@@ -374,6 +392,9 @@ public sealed partial class SessionService : IUserSessionRevoker
 
     [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Client {ClientId} presented a refresh token of session {SessionId} issued to another client.")]
     private static partial void LogCrossClientRefresh(ILogger logger, string sessionId, string clientId);
+
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Warning, Message = "Refresh of DPoP-bound session {SessionId} (client {ClientId}) without a proof of its key: refused, nothing changed.")]
+    private static partial void LogProofKeyMismatch(ILogger logger, string sessionId, string clientId);
 
     [LoggerMessage(EventId = 2004, Level = LogLevel.Information, Message = "Session {SessionId} revoked ({Reason}).")]
     private static partial void LogSessionRevoked(ILogger logger, string sessionId, string reason);

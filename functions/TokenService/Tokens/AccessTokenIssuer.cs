@@ -33,7 +33,10 @@ public sealed class AccessTokenIssuer(ISigningKeyService keys, IOptions<TokenSer
 
     private readonly ConcurrentDictionary<SigningKey, SigningCredentials> _credentials = new();
 
-    public async ValueTask<IssuedAccessToken> IssueAsync(SessionRecord session, string scope, CancellationToken cancellationToken = default)
+    /// <param name="dpopJkt">RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to (<c>cnf.jkt</c>); null for a bearer token.</param>
+#pragma warning disable CA1068 // The optional binding comes last so existing callers stay as they are.
+    public async ValueTask<IssuedAccessToken> IssueAsync(SessionRecord session, string scope, CancellationToken cancellationToken = default, string? dpopJkt = null)
+#pragma warning restore CA1068
     {
         var keySet = await keys.GetKeySetAsync(cancellationToken);
         var key = keySet.Active ?? throw new DependencyUnavailableException("keys", "No active signing key.");
@@ -80,6 +83,12 @@ public sealed class AccessTokenIssuer(ISigningKeyService keys, IOptions<TokenSer
         if (session.Amr.Count > 0)
         {
             claims["amr"] = session.Amr.ToArray();
+        }
+
+        if (dpopJkt is not null)
+        {
+            // RFC 9449 §6.1: the JWK SHA-256 thumbprint confirmation method.
+            claims["cnf"] = new Dictionary<string, object>(1, StringComparer.Ordinal) { ["jkt"] = dpopJkt };
         }
 
         var token = await SignAsync(key, claims, cancellationToken);

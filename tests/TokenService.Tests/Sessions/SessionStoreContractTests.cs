@@ -28,6 +28,7 @@ public abstract class SessionStoreContractTests
         RefreshTokenHash = "hash-" + Guid.NewGuid().ToString("N"),
         RefreshTokenExpiresAt = now.AddDays(1),
         RetiredRefreshTokenHashes = ["old-1", "old-2"],
+        DpopJkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
         WriteId = Guid.NewGuid().ToString("N"),
         PurgeAt = now.AddDays(1).AddMinutes(15),
     };

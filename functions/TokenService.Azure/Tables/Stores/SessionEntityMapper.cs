@@ -41,6 +41,7 @@ internal static class SessionEntityMapper
         SetIfPresent(e, "PreviousRotatedAt", s.PreviousRotatedAt?.UtcTicks);
         SetIfPresent(e, "RevokedAt", s.RevokedAt?.UtcTicks);
         SetIfPresent(e, "RevocationReason", s.RevocationReason);
+        SetIfPresent(e, "DpopJkt", s.DpopJkt);
         return e;
     }
 
@@ -68,6 +69,7 @@ internal static class SessionEntityMapper
         WriteId = e.GetString("WriteId") ?? string.Empty,
         RevokedAt = OptionalTime(e, "RevokedAt"),
         RevocationReason = e.GetString("RevocationReason"),
+        DpopJkt = e.GetString("DpopJkt"),
         PurgeAt = Time(e, "PurgeAt"),
         ETag = ETagOf(e.ETag),
     };

@@ -50,11 +50,15 @@ public sealed class TableTokenMarkerStore(TableProvisioner tables, TimeProvider 
 
     public ValueTask<bool> IsDeniedAsync(string jti, CancellationToken cancellationToken) => ExistsAsync(DenyKind, jti, cancellationToken);
 
-    public async ValueTask<bool> TryAddAsync(string key, DateTimeOffset expiresAt, CancellationToken cancellationToken)
+    public ValueTask<bool> TryAddAsync(string key, DateTimeOffset expiresAt, CancellationToken cancellationToken) =>
+        TryAddMarkerAsync(ReplayKind, key, expiresAt, cancellationToken);
+
+    /// <summary>Insert-if-absent of a single-use marker of <paramref name="kind"/>: false when a live one exists (a replay).</summary>
+    internal async ValueTask<bool> TryAddMarkerAsync(string kind, string key, DateTimeOffset expiresAt, CancellationToken cancellationToken)
     {
         // The write id tells our own insert, stored although its answer was lost and the pipeline's retry met it
         // (409), from somebody else's: only the latter is a replay.
-        var marker = Marker(ReplayKind, key, expiresAt);
+        var marker = Marker(kind, key, expiresAt);
         var writeId = Convert.ToHexString(RandomNumberGenerator.GetBytes(12));
         marker[WriteIdProperty] = writeId;
         try

@@ -1,0 +1,30 @@
+using System.Text.Json;
+using Microsoft.IdentityModel.JsonWebTokens;
+
+namespace TokenService.Dpop;
+
+/// <summary>The <c>cnf.jkt</c> confirmation of a DPoP-bound access token (RFC 9449 §6.1).</summary>
+public static class DpopConfirmation
+{
+    /// <summary>
+    /// The <c>jkt</c> of an access token whose signature and claims were already validated, or null when it is not
+    /// DPoP-bound (or not a JWT at all).
+    /// </summary>
+    public static string? ReadJkt(string accessToken)
+    {
+        try
+        {
+            var token = new JsonWebToken(accessToken);
+            return token.TryGetPayloadValue<JsonElement>("cnf", out var cnf)
+                && cnf.ValueKind == JsonValueKind.Object
+                && cnf.TryGetProperty("jkt", out var jkt)
+                && jkt.ValueKind == JsonValueKind.String
+                    ? jkt.GetString()
+                    : null;
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+    }
+}

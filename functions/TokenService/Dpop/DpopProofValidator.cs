@@ -1,0 +1,329 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace TokenService.Dpop;
+
+/// <summary>
+/// RFC 9449 §4.3 checks of one proof, with Microsoft.IdentityModel parsing the JWS, verifying the signature with the
+/// <c>jwk</c> header and computing the RFC 7638 thumbprint. Order: size and syntax, <c>typ</c>, <c>alg</c>, the key,
+/// the signature, the claims against the request, the nonce, and last the <c>jti</c> replay record, so that only a proof
+/// that passed every other check takes a place in the replay cache.
+/// </summary>
+public sealed partial class DpopProofValidator : IDpopProofValidator
+{
+    /// <summary>
+    /// Largest accepted <c>DPoP</c> header: a proof with an RSA-4096 key is about 2 KiB; the bound keeps crafted input
+    /// cheap to refuse.
+    /// </summary>
+    public const int MaxProofLength = 8 * 1024;
+
+    /// <summary>Longest <c>jti</c> remembered (RFC 9449 §11.1: refuse unnecessarily large jti values).</summary>
+    public const int MaxJtiLength = 256;
+
+    /// <summary>
+    /// RFC 9449 §4.2/§11.6: asymmetric algorithms only, never <c>none</c> or a MAC. ES256 first: what browsers' WebCrypto
+    /// makes non-extractable keys for, and what the RFC's examples use.
+    /// </summary>
+    public static IReadOnlyList<string> SupportedAlgorithms { get; } =
+        ["ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512"];
+
+    // RFC 7517 §6.2.2 and §6.3.2 private members, and the symmetric key value of §6.4.1.
+    private static readonly string[] PrivateMembers = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+    /// <summary>Most verifiers kept; past it the cache starts over, so keys made up by the thousand cannot grow it.</summary>
+    internal const int MaxCachedVerifiers = 10_000;
+
+    // The library's own provider cache stays off: it is keyed by the key's id, which a proof's jwk may choose. Ours is
+    // keyed by the RFC 7638 thumbprint, a hash of all of the public key (crv, x, y or n, e) and so of nothing else.
+    private static readonly CryptoProviderFactory Crypto = new() { CacheSignatureProviders = false };
+
+    // Verifiers by thumbprint and alg: importing a key (OpenSSL checks the point) costs about as much as verifying with
+    // it, and a client signs all its proofs with one key.
+    private readonly ConcurrentDictionary<string, SignatureProvider> _verifiers = new(StringComparer.Ordinal);
+
+    private readonly IDpopReplayCache _replayCache;
+    private readonly IDpopNonceService _nonces;
+    private readonly TimeProvider _time;
+    private readonly ILogger<DpopProofValidator> _logger;
+    private readonly long _lifetimeSeconds;
+    private readonly long _skewSeconds;
+    private readonly bool _requireNonce;
+
+    public DpopProofValidator(IDpopReplayCache replayCache, IDpopNonceService nonces, IOptions<DpopOptions> options, TimeProvider time, ILogger<DpopProofValidator> logger)
+    {
+        _replayCache = replayCache;
+        _nonces = nonces;
+        _time = time;
+        _logger = logger;
+        _lifetimeSeconds = (long)options.Value.ProofLifetime.TotalSeconds;
+        _skewSeconds = (long)options.Value.ClockSkew.TotalSeconds;
+        _requireNonce = options.Value.RequireNonce;
+    }
+
+    public IReadOnlyList<string> Algorithms => SupportedAlgorithms;
+
+    public async ValueTask<DpopProofResult> ValidateAsync(DpopProofRequest request, CancellationToken cancellationToken)
+    {
+        var result = Check(request, out var jti, out var iat);
+        if (!result.IsValid)
+        {
+            if (!result.IsAbsent)
+            {
+                LogProofRefused(_logger, result.Error.ToString());
+            }
+
+            return result;
+        }
+
+        // RFC 9449 §11.1: one use per proof. The key is scoped to the proof key, so nobody can spend another client's
+        // jti values; the entry lasts as long as the proof would be accepted.
+        var expiresAt = DateTimeOffset.FromUnixTimeSeconds(iat + _lifetimeSeconds);
+        if (!await _replayCache.TryAddAsync(result.Thumbprint + ":" + jti, expiresAt, cancellationToken))
+        {
+            LogProofRefused(_logger, nameof(DpopProofError.Replayed));
+            return DpopProofResult.Invalid(DpopProofError.Replayed, "The DPoP proof has already been used.");
+        }
+
+        return result;
+    }
+
+    private DpopProofResult Check(in DpopProofRequest request, out string? jti, out long iat)
+    {
+        jti = null;
+        iat = 0;
+        string thumbprint;
+
+        // §4.3 items 1 and 2: one header, one compact JWS.
+        var proofs = request.Proofs;
+        if (proofs.Count == 0)
+        {
+            return DpopProofResult.Absent;
+        }
+
+        if (proofs.Count > 1)
+        {
+            return DpopProofResult.Invalid(DpopProofError.Malformed, "Send exactly one DPoP header.");
+        }
+
+        var value = proofs[0];
+        if (string.IsNullOrEmpty(value))
+        {
+            return DpopProofResult.Invalid(DpopProofError.Malformed, "The DPoP header is empty.");
+        }
+
+        if (value.Length > MaxProofLength)
+        {
+            return DpopProofResult.Invalid(DpopProofError.TooLarge, "The DPoP proof is too large.");
+        }
+
+        if (value.AsSpan().Count('.') != 2)
+        {
+            return DpopProofResult.Invalid(DpopProofError.Malformed, "The DPoP proof is not a compact JWS.");
+        }
+
+        JsonWebToken token;
+        JsonWebKey key;
+        try
+        {
+            token = new JsonWebToken(value);
+
+            // §4.3 item 4 and §11.5: explicitly typed (RFC 7515 §4.1.9 allows the "application/" prefix).
+            if (!string.Equals(token.Typ, "dpop+jwt", StringComparison.OrdinalIgnoreCase)
+                && !string.Equals(token.Typ, "application/dpop+jwt", StringComparison.OrdinalIgnoreCase))
+            {
+                return DpopProofResult.Invalid(DpopProofError.WrongType, "The DPoP proof's typ must be dpop+jwt.");
+            }
+
+            // §4.3 item 5: an allowed asymmetric algorithm (never none, never a MAC).
+            var alg = token.Alg;
+            if (alg is null || !SupportedAlgorithms.Contains(alg, StringComparer.Ordinal))
+            {
+                return DpopProofResult.Invalid(DpopProofError.AlgorithmNotAllowed, "The DPoP proof's alg is not allowed.");
+            }
+
+            // §4.3 item 7: a public key of the algorithm's type, nothing private.
+            if (ReadPublicKey(token.EncodedHeader, alg) is not { } publicKey)
+            {
+                return DpopProofResult.Invalid(DpopProofError.InvalidKey, "The DPoP proof's jwk must be a public key for its alg.");
+            }
+
+            key = publicKey;
+            thumbprint = Base64UrlEncoder.Encode(key.ComputeJwkThumbprint());
+
+            // §4.3 item 6: the signature verifies with that key.
+            if (string.IsNullOrEmpty(token.EncodedSignature) || !Verify(value, token.EncodedSignature, VerifierFor(thumbprint, key, alg)))
+            {
+                return DpopProofResult.Invalid(DpopProofError.InvalidSignature, "The DPoP proof's signature does not verify with its jwk.");
+            }
+        }
+        catch (Exception ex) when (ex is ArgumentException or FormatException or JsonException or SecurityTokenException or CryptographicException or NotSupportedException or InvalidOperationException)
+        {
+            // Crafted input (bad base64url or JSON, a point off the curve): refused, never a 500.
+            return DpopProofResult.Invalid(DpopProofError.Malformed, "The DPoP proof is not a well-formed JWT.");
+        }
+
+        // §4.3 item 3: the required claims.
+        if (!token.TryGetPayloadValue<string>("jti", out jti) || string.IsNullOrEmpty(jti) || jti.Length > MaxJtiLength
+            || !token.TryGetPayloadValue<string>("htm", out var htm) || string.IsNullOrEmpty(htm)
+            || !token.TryGetPayloadValue<string>("htu", out var htu) || string.IsNullOrEmpty(htu)
+            || !TryGetNumericDate(token, out iat))
+        {
+            return DpopProofResult.Invalid(DpopProofError.MissingClaims, "The DPoP proof needs jti, htm, htu and iat.");
+        }
+
+        // §4.3 item 8: the method, case-sensitive (RFC 9110 §9.1).
+        if (!string.Equals(htm, request.Method, StringComparison.Ordinal))
+        {
+            return DpopProofResult.Invalid(DpopProofError.MethodMismatch, "The DPoP proof's htm does not match the request method.");
+        }
+
+        // §4.3 item 9: the URI, without query and fragment, after RFC 3986 normalisation.
+        if (!HtuNormalizer.AreEquivalent(htu, request.Uri))
+        {
+            return DpopProofResult.Invalid(DpopProofError.UriMismatch, "The DPoP proof's htu does not match the request URI.");
+        }
+
+        // §4.3 item 11 and §11.1: created recently, and not in the future beyond the skew.
+        var now = _time.GetUtcNow().ToUnixTimeSeconds();
+        if (now - iat > _lifetimeSeconds || iat - now > _skewSeconds)
+        {
+            return DpopProofResult.Invalid(DpopProofError.Stale, "The DPoP proof's iat is outside the accepted window.");
+        }
+
+        // §4.3 item 12 and §7: bound to the access token presented with it.
+        if (request.AccessToken is { } accessToken
+            && (!token.TryGetPayloadValue<string>("ath", out var ath) || !string.Equals(ath, AccessTokenHash(accessToken), StringComparison.Ordinal)))
+        {
+            return DpopProofResult.Invalid(DpopProofError.AccessTokenHashMismatch, "The DPoP proof's ath does not match the access token.");
+        }
+
+        // §4.3 item 10, §8 and §11.3: with nonces on, every proof carries a recent one of ours.
+        if (_requireNonce && (!token.TryGetPayloadValue<string>("nonce", out var nonce) || !_nonces.IsValid(nonce)))
+        {
+            return DpopProofResult.Invalid(DpopProofError.NonceRequired, "A recent DPoP-Nonce is required in the DPoP proof.");
+        }
+
+        return DpopProofResult.Valid(thumbprint);
+    }
+
+    /// <summary>RFC 9449 §4.2 <c>ath</c>: base64url SHA-256 of the ASCII access token.</summary>
+    public static string AccessTokenHash(string accessToken)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(Encoding.ASCII.GetBytes(accessToken), hash);
+        return Base64UrlEncoder.Encode(hash.ToArray());
+    }
+
+    /// <summary>The <c>jwk</c> header as a key, when it is a public EC or RSA key that fits <paramref name="alg"/>.</summary>
+    private static JsonWebKey? ReadPublicKey(string encodedHeader, string alg)
+    {
+        using var header = JsonDocument.Parse(Base64UrlEncoder.DecodeBytes(encodedHeader), new JsonDocumentOptions { MaxDepth = 8 });
+        if (header.RootElement.ValueKind != JsonValueKind.Object
+            || !header.RootElement.TryGetProperty("jwk", out var jwk)
+            || jwk.ValueKind != JsonValueKind.Object)
+        {
+            return null;
+        }
+
+        foreach (var member in PrivateMembers)
+        {
+            if (jwk.TryGetProperty(member, out _))
+            {
+                return null;
+            }
+        }
+
+        var kty = jwk.TryGetProperty("kty", out var ktyValue) && ktyValue.ValueKind == JsonValueKind.String ? ktyValue.GetString() : null;
+        var fits = alg[0] switch
+        {
+            'E' => kty == "EC" && CurveOf(alg) is { } curve && jwk.TryGetProperty("crv", out var crv) && crv.ValueKind == JsonValueKind.String && crv.GetString() == curve
+                && HasString(jwk, "x") && HasString(jwk, "y"),
+            _ => kty == "RSA" && HasString(jwk, "e") && jwk.TryGetProperty("n", out var n) && n.ValueKind == JsonValueKind.String
+                && n.GetString()!.Length is >= 342 and <= 1366, // 2048 to 8192 bits of base64url modulus (RFC 7518 §3.3: at least 2048)
+        };
+        return fits ? new JsonWebKey(jwk.GetRawText()) : null;
+    }
+
+    private static string? CurveOf(string alg) => alg switch
+    {
+        "ES256" => "P-256",
+        "ES384" => "P-384",
+        "ES512" => "P-521",
+        _ => null,
+    };
+
+    private static bool HasString(JsonElement element, string name) =>
+        element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String && value.GetString()!.Length > 0;
+
+    private SignatureProvider VerifierFor(string thumbprint, JsonWebKey key, string alg)
+    {
+        var cacheKey = alg + ":" + thumbprint;
+        if (_verifiers.TryGetValue(cacheKey, out var cached))
+        {
+            return cached;
+        }
+
+        if (_verifiers.Count >= MaxCachedVerifiers)
+        {
+            // Dropped providers are not disposed: another request may still be verifying with one.
+            _verifiers.Clear();
+        }
+
+        return _verifiers.GetOrAdd(cacheKey, Crypto.CreateForVerifying(ToSecurityKey(key), alg));
+    }
+
+    /// <summary>The public key imported once, so that the cached provider verifies without parsing the JWK again.</summary>
+    private static AsymmetricSecurityKey ToSecurityKey(JsonWebKey key)
+    {
+        if (key.Kty == JsonWebAlgorithmsKeyTypes.EllipticCurve)
+        {
+            var curve = key.Crv switch
+            {
+                "P-256" => ECCurve.NamedCurves.nistP256,
+                "P-384" => ECCurve.NamedCurves.nistP384,
+                _ => ECCurve.NamedCurves.nistP521,
+            };
+            return new ECDsaSecurityKey(ECDsa.Create(new ECParameters
+            {
+                Curve = curve,
+                Q = new ECPoint { X = Base64UrlEncoder.DecodeBytes(key.X), Y = Base64UrlEncoder.DecodeBytes(key.Y) },
+            }));
+        }
+
+        return new RsaSecurityKey(new RSAParameters { Modulus = Base64UrlEncoder.DecodeBytes(key.N), Exponent = Base64UrlEncoder.DecodeBytes(key.E) });
+    }
+
+    private static bool Verify(string compact, string encodedSignature, SignatureProvider provider)
+    {
+        var signingInputLength = compact.Length - encodedSignature.Length - 1;
+        var signingInput = Encoding.ASCII.GetBytes(compact, 0, signingInputLength);
+        var signature = Base64UrlEncoder.DecodeBytes(encodedSignature);
+        return provider.Verify(signingInput, signature);
+    }
+
+    /// <summary><c>iat</c> as a NumericDate (RFC 7519 §2: seconds, possibly with a fraction).</summary>
+    private static bool TryGetNumericDate(JsonWebToken token, out long seconds)
+    {
+        if (token.TryGetPayloadValue<long>("iat", out seconds))
+        {
+            return true;
+        }
+
+        if (token.TryGetPayloadValue<double>("iat", out var fractional) && double.IsFinite(fractional) && fractional is > 0 and < 1e11)
+        {
+            seconds = (long)fractional;
+            return true;
+        }
+
+        return false;
+    }
+
+    [LoggerMessage(EventId = 6001, Level = LogLevel.Information, Message = "DPoP proof refused: {Reason}.")]
+    private static partial void LogProofRefused(ILogger logger, string reason);
+}

@@ -1,0 +1,30 @@
+using TokenService.Http;
+using TokenService.Sessions;
+
+namespace TokenService.Dpop;
+
+/// <summary>
+/// Embedded-default replay cache (one process). Entries live for a proof lifetime only, so besides the hourly cleanup
+/// it drops expired entries itself every <see cref="PurgeInterval"/>: a busy instance must not hold an hour of proofs.
+/// </summary>
+public sealed class InMemoryDpopReplayCache(TimeProvider time) : IDpopReplayCache, IExpiredStateCleaner
+{
+    internal static readonly TimeSpan PurgeInterval = TimeSpan.FromMinutes(1);
+
+    private readonly InMemoryExpiringSet _seen = new();
+    private long _nextPurgeTicks;
+
+    public ValueTask<bool> TryAddAsync(string key, DateTimeOffset expiresAt, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var next = Interlocked.Read(ref _nextPurgeTicks);
+        if (now.UtcTicks >= next && Interlocked.CompareExchange(ref _nextPurgeTicks, (now + PurgeInterval).UtcTicks, next) == next)
+        {
+            _seen.Purge(now);
+        }
+
+        return ValueTask.FromResult(_seen.TryAdd(key, expiresAt, now));
+    }
+
+    public Task<int> PurgeExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken) => Task.FromResult(_seen.Purge(now));
+}

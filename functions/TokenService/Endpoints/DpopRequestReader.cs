@@ -1,0 +1,63 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+using TokenService.Configuration;
+using TokenService.Dpop;
+using TokenService.Http;
+
+namespace TokenService.Endpoints;
+
+/// <summary>
+/// The HTTP side of DPoP for this service's endpoints: reads the <c>DPoP</c> header, checks it against the request's
+/// method and URI, offers nonces and writes the RFC 9449 errors. The URI a proof must name (htu) is the configured
+/// issuer plus the request path, the URI discovery gives clients: behind a proxy or Front Door the host and scheme the
+/// app sees are not the ones the client used, and the request's own Host header is not to be trusted for it.
+/// </summary>
+public sealed class DpopRequestReader(IDpopProofValidator validator, IDpopNonceService nonces, IOptions<DpopOptions> options, IOptions<TokenServiceOptions> tokenService)
+{
+    public const string ProofHeader = "DPoP";
+    public const string NonceHeader = "DPoP-Nonce";
+
+    private readonly string _base = tokenService.Value.IssuerOrThrow.TrimEnd('/');
+    private readonly bool _nonces = options.Value.RequireNonce;
+    private readonly string _algs = string.Join(' ', validator.Algorithms);
+
+    /// <summary>Checks the request's proof; <paramref name="accessToken"/> is the token presented with it, if any (for <c>ath</c>).</summary>
+    public ValueTask<DpopProofResult> ValidateAsync(HttpContext context, string? accessToken = null) =>
+        validator.ValidateAsync(new DpopProofRequest(context.Request.Headers[ProofHeader], context.Request.Method, _base + RawPath(context), accessToken), context.RequestAborted);
+
+    /// <summary>With nonces on, every answer carries a fresh one (RFC 9449 §8.2), so clients rarely meet use_dpop_nonce.</summary>
+    public void OfferNonce(HttpResponse response)
+    {
+        if (_nonces)
+        {
+            response.Headers[NonceHeader] = nonces.Issue();
+        }
+    }
+
+    /// <summary>RFC 9449 §5 and §8: a refused proof at the token endpoint is a 400 with invalid_dpop_proof or use_dpop_nonce.</summary>
+    public Task WriteTokenErrorAsync(HttpContext context, DpopProofResult result) =>
+        OAuthResponses.WriteErrorAsync(context, StatusCodes.Status400BadRequest, result.ErrorCode, result.Description ?? "The DPoP proof is invalid.");
+
+    /// <summary>
+    /// A <c>DPoP</c> challenge (RFC 9449 §7.1) with the accepted algorithms, and an error when the request failed. The
+    /// description must be a fixed text: RFC 6750 §3 restricts its characters.
+    /// </summary>
+    public string Challenge(string? error = null, string? description = null) =>
+        error is null
+            ? $"DPoP algs=\"{_algs}\""
+            : $"DPoP error=\"{error}\", error_description=\"{description}\", algs=\"{_algs}\"";
+
+    /// <summary>The path as the client sent it (percent-encodings kept), without query.</summary>
+    private static string RawPath(HttpContext context)
+    {
+        var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
+        if (!string.IsNullOrEmpty(raw) && raw[0] == '/')
+        {
+            var end = raw.AsSpan().IndexOfAny('?', '#');
+            return end >= 0 ? raw[..end] : raw;
+        }
+
+        return (context.Request.PathBase + context.Request.Path).ToUriComponent();
+    }
+}

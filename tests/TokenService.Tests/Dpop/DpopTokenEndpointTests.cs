@@ -1,0 +1,311 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.IdentityModel.JsonWebTokens;
+using TokenService.Tests.Infrastructure;
+using static TokenService.Tests.Dpop.DpopHostFixture;
+using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
+
+namespace TokenService.Tests.Dpop;
+
+public sealed class DpopTokenEndpointTests(DpopHostFixture fixture) : DpopTokenEndpointTests<DpopHostFixture>(fixture);
+
+/// <summary>The same attacks against the Functions app (its HTTP functions invoked in-process).</summary>
+public sealed class DpopTokenEndpointTestsOnFunctions(DpopFunctionsHostFixture fixture) : DpopTokenEndpointTests<DpopFunctionsHostFixture>(fixture);
+
+/// <summary>
+/// RFC 9449 at the token endpoint and on introspection: bound tokens and sessions, and every attack of issue 18 refused
+/// with the RFC's error and no state change, which each test proves by refreshing with the untouched token afterwards.
+/// </summary>
+public abstract class DpopTokenEndpointTests<TFixture>(TFixture fixture) : IClassFixture<TFixture>
+    where TFixture : DpopHostFixture
+{
+    private readonly DpopKey _key = DpopKey.Es256();
+
+    private TFixture F => fixture;
+
+    private string Proof(DpopKey? key = null) => (key ?? _key).Proof("POST", TokenUri, F.Now);
+
+    private static string User() => "dpop-" + Guid.NewGuid().ToString("N");
+
+    /// <summary>Opens a session bound to <see cref="_key"/> and returns its token response.</summary>
+    private async Task<JsonElement> BoundLoginAsync(string? audience = null)
+    {
+        using var response = await F.ExchangeAsync(Proof(), User(), audience: audience);
+        var json = await JsonAsync(response);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, json.ToString());
+        return json;
+    }
+
+    /// <summary>The untouched refresh token still refreshes with a proof of the session's key: nothing was changed.</summary>
+    private async Task AssertStillRefreshesAsync(string refreshToken)
+    {
+        using var response = await F.RefreshAsync(refreshToken, Proof());
+        var json = await JsonAsync(response);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, "The refresh token should be untouched: " + json);
+        Assert.Equal("DPoP", json.GetProperty("token_type").GetString());
+    }
+
+    [Fact]
+    public async Task Exchange_and_refresh_with_a_proof_issue_tokens_bound_to_its_key()
+    {
+        var login = await BoundLoginAsync();
+        Assert.Equal("DPoP", login.GetProperty("token_type").GetString());
+        var access = new JsonWebToken(login.GetProperty("access_token").GetString());
+        Assert.Equal(_key.Thumbprint, access.GetPayloadValue<JsonElement>("cnf").GetProperty("jkt").GetString());
+
+        using var refresh = await F.RefreshAsync(login.GetProperty("refresh_token").GetString()!, Proof());
+        var refreshed = await JsonAsync(refresh);
+        Assert.Equal(HttpStatusCode.OK, refresh.StatusCode);
+        Assert.Equal("DPoP", refreshed.GetProperty("token_type").GetString());
+        Assert.Equal(_key.Thumbprint, new JsonWebToken(refreshed.GetProperty("access_token").GetString()).GetPayloadValue<JsonElement>("cnf").GetProperty("jkt").GetString());
+    }
+
+    [Fact]
+    public async Task Without_a_proof_tokens_stay_bearer_tokens_without_cnf()
+    {
+        using var response = await F.ExchangeAsync(null, User());
+        var json = await JsonAsync(response);
+        Assert.Equal("Bearer", json.GetProperty("token_type").GetString());
+        Assert.False(new JsonWebToken(json.GetProperty("access_token").GetString()).TryGetPayloadValue<JsonElement>("cnf", out _));
+    }
+
+    [Fact]
+    public async Task Introspection_returns_cnf_and_token_type_dpop_for_a_bound_token()
+    {
+        var login = await BoundLoginAsync();
+        using var response = await F.Host.IntrospectAsync(login.GetProperty("access_token").GetString()!);
+        var json = await JsonAsync(response);
+        Assert.True(json.GetProperty("active").GetBoolean());
+        Assert.Equal("DPoP", json.GetProperty("token_type").GetString());
+        Assert.Equal(_key.Thumbprint, json.GetProperty("cnf").GetProperty("jkt").GetString());
+    }
+
+    [Fact]
+    public async Task Discovery_advertises_the_proof_algorithms()
+    {
+        using var response = await F.Host.Client.GetAsync("/.well-known/openid-configuration");
+        var algs = (await JsonAsync(response)).GetProperty("dpop_signing_alg_values_supported").EnumerateArray().Select(a => a.GetString()).ToList();
+        Assert.Contains("ES256", algs);
+        Assert.Contains("RS256", algs);
+        Assert.Contains("PS256", algs);
+        Assert.DoesNotContain("none", algs);
+        Assert.DoesNotContain(algs, a => a!.StartsWith("HS", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Refresh_of_a_bound_session_without_a_proof_is_invalid_grant_and_changes_nothing()
+    {
+        var refreshToken = (await BoundLoginAsync()).GetProperty("refresh_token").GetString()!;
+        using var response = await F.RefreshAsync(refreshToken, proof: null);
+        await AssertOAuthErrorAsync(response, "invalid_grant");
+        await AssertStillRefreshesAsync(refreshToken);
+    }
+
+    [Fact]
+    public async Task Refresh_of_a_bound_session_with_another_key_is_invalid_grant_and_changes_nothing()
+    {
+        var refreshToken = (await BoundLoginAsync()).GetProperty("refresh_token").GetString()!;
+        using var attacker = DpopKey.Es256();
+        using var response = await F.RefreshAsync(refreshToken, Proof(attacker));
+        await AssertOAuthErrorAsync(response, "invalid_grant");
+        await AssertStillRefreshesAsync(refreshToken);
+    }
+
+    [Fact]
+    public async Task A_stolen_rotated_refresh_token_without_the_key_does_not_trigger_reuse_revocation()
+    {
+        var login = await BoundLoginAsync();
+        var first = login.GetProperty("refresh_token").GetString()!;
+        using var rotate = await F.RefreshAsync(first, Proof());
+        var current = (await JsonAsync(rotate)).GetProperty("refresh_token").GetString()!;
+
+        // Presenting the rotated token would revoke the session (reuse detection); without the key it changes nothing.
+        using var attacker = DpopKey.Es256();
+        using var stolen = await F.RefreshAsync(first, Proof(attacker));
+        await AssertOAuthErrorAsync(stolen, "invalid_grant");
+        await AssertStillRefreshesAsync(current);
+    }
+
+    [Fact]
+    public async Task A_replayed_proof_is_invalid_dpop_proof_and_changes_nothing()
+    {
+        var refreshToken = (await BoundLoginAsync()).GetProperty("refresh_token").GetString()!;
+        var proof = Proof();
+        using var first = await F.RefreshAsync(refreshToken, proof);
+        var rotated = (await JsonAsync(first)).GetProperty("refresh_token").GetString()!;
+
+        using var replay = await F.RefreshAsync(rotated, proof);
+        await AssertOAuthErrorAsync(replay, "invalid_dpop_proof");
+        await AssertStillRefreshesAsync(rotated);
+    }
+
+    [Theory]
+    [InlineData("GET", TokenUri)]
+    [InlineData("POST", Issuer + "/oauth2/revoke")]
+    [InlineData("POST", "https://other-service.test.example/oauth2/token")]
+    [InlineData("POST", "http://tokens.test.example/oauth2/token")]
+    public async Task A_proof_for_another_method_or_uri_is_invalid_dpop_proof_and_changes_nothing(string htm, string htu)
+    {
+        var refreshToken = (await BoundLoginAsync()).GetProperty("refresh_token").GetString()!;
+        using var response = await F.RefreshAsync(refreshToken, _key.Proof(htm, htu, F.Now));
+        await AssertOAuthErrorAsync(response, "invalid_dpop_proof");
+        await AssertStillRefreshesAsync(refreshToken);
+    }
+
+    [Fact]
+    public async Task An_equivalent_htu_after_normalisation_is_accepted()
+    {
+        var refreshToken = (await BoundLoginAsync()).GetProperty("refresh_token").GetString()!;
+        using var response = await F.RefreshAsync(refreshToken, _key.Proof("POST", "HTTPS://Tokens.Test.Example:443/oauth2/%74oken", F.Now));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Theory]
+    [InlineData(-300)]
+    [InlineData(-61)]
+    [InlineData(30)]
+    [InlineData(86400)]
+    public async Task A_stale_or_future_iat_is_invalid_dpop_proof_and_changes_nothing(int offsetSeconds)
+    {
+        var refreshToken = (await BoundLoginAsync()).GetProperty("refresh_token").GetString()!;
+        using var response = await F.RefreshAsync(refreshToken, _key.Proof("POST", TokenUri, F.Now.AddSeconds(offsetSeconds)));
+        await AssertOAuthErrorAsync(response, "invalid_dpop_proof");
+        await AssertStillRefreshesAsync(refreshToken);
+    }
+
+    [Fact]
+    public async Task Alg_none_and_hmac_proofs_are_invalid_dpop_proof_and_change_nothing()
+    {
+        var refreshToken = (await BoundLoginAsync()).GetProperty("refresh_token").GetString()!;
+        using (var none = await F.RefreshAsync(refreshToken, _key.UnsignedProof("POST", TokenUri, F.Now)))
+        {
+            await AssertOAuthErrorAsync(none, "invalid_dpop_proof");
+        }
+
+        using (var hmac = await F.RefreshAsync(refreshToken, DpopKey.HmacProof("POST", TokenUri, F.Now)))
+        {
+            await AssertOAuthErrorAsync(hmac, "invalid_dpop_proof");
+        }
+
+        await AssertStillRefreshesAsync(refreshToken);
+    }
+
+    [Fact]
+    public async Task Private_key_material_in_the_jwk_is_invalid_dpop_proof_and_changes_nothing()
+    {
+        var refreshToken = (await BoundLoginAsync()).GetProperty("refresh_token").GetString()!;
+        using var response = await F.RefreshAsync(refreshToken, _key.Proof("POST", TokenUri, F.Now, jwk: _key.JwkWithPrivateMembers()));
+        await AssertOAuthErrorAsync(response, "invalid_dpop_proof");
+        await AssertStillRefreshesAsync(refreshToken);
+    }
+
+    [Fact]
+    public async Task A_proof_with_the_sessions_key_in_its_header_but_signed_by_another_key_is_refused()
+    {
+        var refreshToken = (await BoundLoginAsync()).GetProperty("refresh_token").GetString()!;
+        using var attacker = DpopKey.Es256();
+        using var response = await F.RefreshAsync(refreshToken, attacker.Proof("POST", TokenUri, F.Now, jwk: _key.PublicJwk));
+        await AssertOAuthErrorAsync(response, "invalid_dpop_proof");
+        await AssertStillRefreshesAsync(refreshToken);
+    }
+
+    [Fact]
+    public async Task An_invalid_proof_on_exchange_leaves_the_id_token_unused()
+    {
+        var idToken = F.Host.Idp.IdToken(User());
+        using (var refused = await F.ExchangeAsync(_key.Proof("GET", TokenUri, F.Now), "unused", idToken: idToken))
+        {
+            await AssertOAuthErrorAsync(refused, "invalid_dpop_proof");
+        }
+
+        using var accepted = await F.ExchangeAsync(Proof(), "unused", idToken: idToken);
+        Assert.Equal(HttpStatusCode.OK, accepted.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_client_that_requires_dpop_is_refused_without_a_proof()
+    {
+        var idToken = F.Host.Idp.IdToken(User());
+        using (var refused = await F.ExchangeAsync(null, "unused", BoundClient, BoundSecret, idToken: idToken))
+        {
+            await AssertOAuthErrorAsync(refused, "invalid_dpop_proof");
+        }
+
+        using var accepted = await F.ExchangeAsync(Proof(), "unused", BoundClient, BoundSecret, idToken: idToken);
+        var json = await JsonAsync(accepted);
+        Assert.Equal(HttpStatusCode.OK, accepted.StatusCode);
+        Assert.Equal("DPoP", json.GetProperty("token_type").GetString());
+    }
+
+    [Fact]
+    public async Task A_spa_session_opened_with_a_proof_binds_its_refresh_cookie()
+    {
+        var form = new List<KeyValuePair<string, string>>
+        {
+            new("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+            new("subject_token", F.Host.Idp.IdToken(User())),
+            new("subject_token_type", "urn:ietf:params:oauth:token-type:id_token"),
+            new("client_id", "spa"),
+        };
+        using var login = await F.TokenAsync(form, Proof(), origin: SpaOrigin);
+        Assert.Equal(HttpStatusCode.OK, login.StatusCode);
+        Assert.Equal("DPoP", (await JsonAsync(login)).GetProperty("token_type").GetString());
+        var cookie = login.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith("__Host-refresh_token=", StringComparison.Ordinal)).Split(';')[0];
+        KeyValuePair<string, string>[] refreshForm = [new("grant_type", "refresh_token"), new("client_id", "spa")];
+
+        // A stolen cookie is useless without the key, and the refused request does not clear the page's cookie.
+        using (var stolen = await F.TokenAsync(refreshForm, null, origin: SpaOrigin, cookie: cookie))
+        {
+            await AssertOAuthErrorAsync(stolen, "invalid_grant");
+            Assert.False(stolen.Headers.Contains("Set-Cookie"));
+        }
+
+        using var attacker = DpopKey.Es256();
+        using (var otherKey = await F.TokenAsync(refreshForm, Proof(attacker), origin: SpaOrigin, cookie: cookie))
+        {
+            await AssertOAuthErrorAsync(otherKey, "invalid_grant");
+        }
+
+        using var owner = await F.TokenAsync(refreshForm, Proof(), origin: SpaOrigin, cookie: cookie);
+        Assert.Equal(HttpStatusCode.OK, owner.StatusCode);
+        Assert.Equal("DPoP", (await JsonAsync(owner)).GetProperty("token_type").GetString());
+    }
+
+    [Fact]
+    public async Task A_refresh_with_a_proof_binds_a_session_opened_without_one()
+    {
+        using var open = await F.ExchangeAsync(null, User());
+        var refreshToken = (await JsonAsync(open)).GetProperty("refresh_token").GetString()!;
+        using var bind = await F.RefreshAsync(refreshToken, Proof());
+        var bound = await JsonAsync(bind);
+        Assert.Equal("DPoP", bound.GetProperty("token_type").GetString());
+
+        using var withoutKey = await F.RefreshAsync(bound.GetProperty("refresh_token").GetString()!, null);
+        await AssertOAuthErrorAsync(withoutKey, "invalid_grant");
+    }
+
+    [Theory]
+    [InlineData("not-a-jwt")]
+    [InlineData("a.b.c")]
+    [InlineData("eyJhbGciOiJub25lIn0.e30.")]
+    public async Task Malformed_proofs_are_invalid_dpop_proof_never_a_server_error(string proof)
+    {
+        var refreshToken = (await BoundLoginAsync()).GetProperty("refresh_token").GetString()!;
+        using var response = await F.RefreshAsync(refreshToken, proof);
+        await AssertOAuthErrorAsync(response, "invalid_dpop_proof");
+        await AssertStillRefreshesAsync(refreshToken);
+    }
+
+    [Fact]
+    public async Task Cors_allows_the_dpop_header_and_exposes_the_nonce_and_challenge()
+    {
+        using var preflight = new HttpRequestMessage(HttpMethod.Options, "/oauth2/token");
+        preflight.Headers.Add("Origin", SpaOrigin);
+        preflight.Headers.Add("Access-Control-Request-Method", "POST");
+        preflight.Headers.Add("Access-Control-Request-Headers", "dpop");
+        using var answer = await F.Host.Client.SendAsync(preflight);
+        Assert.Equal(HttpStatusCode.NoContent, answer.StatusCode);
+        Assert.Contains("DPoP", answer.Headers.GetValues("Access-Control-Allow-Headers").Single(), StringComparison.Ordinal);
+        Assert.Contains("DPoP-Nonce", answer.Headers.GetValues("Access-Control-Expose-Headers").Single(), StringComparison.Ordinal);
+    }
+}

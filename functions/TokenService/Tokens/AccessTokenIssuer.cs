@@ -28,8 +28,6 @@ public sealed class AccessTokenIssuer(ISigningKeyService keys, IOptions<TokenSer
 
     public async ValueTask<IssuedAccessToken> IssueAsync(SessionRecord session, string scope, CancellationToken cancellationToken = default)
     {
-        var keySet = await keys.GetKeySetAsync(cancellationToken);
-        var key = keySet.Active ?? throw new DependencyUnavailableException("keys", "No active signing key.");
         var now = time.GetUtcNow();
         var lifetime = options.Value.AccessTokenLifetime;
 
@@ -46,7 +44,6 @@ public sealed class AccessTokenIssuer(ISigningKeyService keys, IOptions<TokenSer
         RandomNumberGenerator.Fill(jtiBytes);
         var jti = Base64UrlEncoding.Encode(jtiBytes);
 
-        var header = _encodedHeaders.GetOrAdd(key.Kid + "|" + key.Algorithm, _ => EncodeHeader(key));
         var payloadJson = new ArrayBufferWriter<byte>(512);
         using (var writer = new Utf8JsonWriter(payloadJson, JwtJson))
         {
@@ -80,26 +77,39 @@ public sealed class AccessTokenIssuer(ISigningKeyService keys, IOptions<TokenSer
             writer.WriteEndObject();
         }
 
-        var token = await SignAsync(key, header, payloadJson.WrittenMemory, cancellationToken);
-        return new IssuedAccessToken(token, jti, expiresAt, (int)(exp - iat), scope);
+        // The signer chooses the key (with several vaults: the least-loaded one, another after a failover), so the
+        // header, which names its kid, is built for the key it chose.
+        var payload = payloadJson.WrittenMemory;
+        var signed = await keys.SignWithActiveKeyAsync(
+            key => BuildSigningInput(_encodedHeaders.GetOrAdd(key.Kid + "|" + key.Algorithm, _ => EncodeHeader(key)), payload), cancellationToken);
+        return new IssuedAccessToken(Compact(signed.SigningInput, signed.Signature), jti, expiresAt, (int)(exp - iat), scope);
     }
 
     /// <summary>Signs header.payload and returns the compact JWS (RFC 7515 §7.1).</summary>
     internal async ValueTask<string> SignAsync(SigningKey key, byte[] encodedHeader, ReadOnlyMemory<byte> payloadJson, CancellationToken cancellationToken)
+    {
+        var signingInput = BuildSigningInput(encodedHeader, payloadJson);
+        return Compact(signingInput, await keys.SignAsync(key, signingInput, cancellationToken));
+    }
+
+    /// <summary>ASCII(BASE64URL(header) '.' BASE64URL(payload)): the JWS signing input (RFC 7515 §5.1 step 6).</summary>
+    private static byte[] BuildSigningInput(byte[] encodedHeader, ReadOnlyMemory<byte> payloadJson)
     {
         var payloadLength = System.Buffers.Text.Base64Url.GetEncodedLength(payloadJson.Length);
         var signingInput = new byte[encodedHeader.Length + 1 + payloadLength];
         encodedHeader.CopyTo(signingInput, 0);
         signingInput[encodedHeader.Length] = (byte)'.';
         System.Buffers.Text.Base64Url.EncodeToUtf8(payloadJson.Span, signingInput.AsSpan(encodedHeader.Length + 1));
-        var signature = await keys.SignAsync(key, signingInput, cancellationToken);
-        return string.Create(signingInput.Length + 1 + System.Buffers.Text.Base64Url.GetEncodedLength(signature.Length), (signingInput, signature), static (chars, state) =>
+        return signingInput;
+    }
+
+    private static string Compact(ReadOnlyMemory<byte> signingInput, byte[] signature) =>
+        string.Create(signingInput.Length + 1 + System.Buffers.Text.Base64Url.GetEncodedLength(signature.Length), (signingInput, signature), static (chars, state) =>
         {
-            Encoding.ASCII.GetChars(state.signingInput, chars);
+            Encoding.ASCII.GetChars(state.signingInput.Span, chars);
             chars[state.signingInput.Length] = '.';
             System.Buffers.Text.Base64Url.EncodeToChars(state.signature, chars[(state.signingInput.Length + 1)..]);
         });
-    }
 
     internal static byte[] EncodeHeader(SigningKey key)
     {

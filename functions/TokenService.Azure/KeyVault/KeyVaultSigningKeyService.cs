@@ -41,7 +41,7 @@ public sealed class KeyVaultSigningKeyService : LifecycleSigningKeyService, IDis
         _client = client;
         _placement = placement;
         _signing = new KeyVaultSigning(placement.MaxWait, options.SignAttemptTimeout, time);
-        Throttle = new VaultSignThrottle(placement.SignsPerWindow, options.SignWindow, time);
+        Throttle = new VaultSignThrottle(placement.SignsPerWindow, options.SignWindow, placement.MaxWait, time);
     }
 
     internal VaultSignThrottle Throttle { get; }

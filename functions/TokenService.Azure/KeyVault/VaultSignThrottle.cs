@@ -1,5 +1,3 @@
-using System.Threading.RateLimiting;
-
 namespace TokenService.Azure.KeyVault;
 
 /// <summary>
@@ -11,10 +9,12 @@ namespace TokenService.Azure.KeyVault;
 /// success. A vault that answered 5xx or timed out is avoided for <see cref="FailureCooldown"/> when others exist.
 /// </summary>
 /// <remarks>
-/// The limit is System.Threading.RateLimiting's <see cref="SlidingWindowRateLimiter"/> (ten segments per window, so
-/// no window of the vault's sees more than the limit plus one segment's share). The library keeps its own time on the
-/// monotonic clock and takes no <see cref="TimeProvider"/>, so it runs without auto-replenishment and a
-/// <see cref="TimeProvider"/> timer moves it one segment per tick: tests drive it with a fake clock.
+/// The limit is a sliding window of ten segments (no window of the vault's sees more than the limit plus one segment's
+/// share) with a bounded FIFO queue, on <see cref="TimeProvider"/>. It is our own, not System.Threading.RateLimiting's
+/// <c>SlidingWindowRateLimiter</c>: the library takes no <see cref="TimeProvider"/>, and even with
+/// <c>AutoReplenishment = false</c> its <c>TryReplenish</c> does nothing until the replenishment period has passed on
+/// the monotonic clock (checked on .NET 10), so a fake clock cannot drive it and the throttling tests would have to pace
+/// the wall clock.
 /// </remarks>
 internal sealed class VaultSignThrottle : IDisposable
 {
@@ -22,33 +22,36 @@ internal sealed class VaultSignThrottle : IDisposable
     internal static readonly TimeSpan FailureCooldown = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan[] Backoff = [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(8), TimeSpan.FromSeconds(16)];
 
-    private readonly SlidingWindowRateLimiter _limiter;
     private readonly ITimer _replenish;
     private readonly TimeProvider _time;
     private readonly Lock _lock = new();
+    private readonly int[] _segments = new int[SegmentsPerWindow];
+    private readonly Queue<Waiter> _queue = new();
+    private readonly int _queueLimit;
+    private int _segment;
+    private int _used;
+    private int _waiting;
     private long _backoffUntilTicks;
     private long _unhealthyUntilTicks;
     private int _throttledWindows;
 
-    public VaultSignThrottle(int permitsPerWindow, TimeSpan window, TimeProvider time)
+    private sealed class Waiter() : TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <param name="permitsPerWindow">Sign calls admitted per <paramref name="window"/>.</param>
+    /// <param name="window">The vault's limit window.</param>
+    /// <param name="maxWait">The dependency budget: how long the queue may take to drain bounds its length.</param>
+    /// <param name="time">The clock of the replenishment timer and the backoff windows.</param>
+    public VaultSignThrottle(int permitsPerWindow, TimeSpan window, TimeSpan maxWait, TimeProvider time)
     {
         _time = time;
         PermitsPerWindow = permitsPerWindow;
         Window = window;
-        _limiter = new SlidingWindowRateLimiter(new SlidingWindowRateLimiterOptions
-        {
-            PermitLimit = permitsPerWindow,
-            Window = window,
-            SegmentsPerWindow = SegmentsPerWindow,
-            AutoReplenishment = false,
 
-            // At most one window's worth of requests wait; beyond that a request could not be signed within any
-            // sensible budget, so it is refused at once (503) rather than queued.
-            QueueLimit = permitsPerWindow,
-            QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
-        });
+        // At most what the limit admits within one budget waits; a request beyond that could not be signed in time,
+        // so it is refused at once (503 with Retry-After) rather than queued until its budget runs out.
+        _queueLimit = (int)Math.Min(int.MaxValue, Math.Ceiling(permitsPerWindow * Math.Max(1, maxWait / window)));
         var segment = TimeSpan.FromTicks(window.Ticks / SegmentsPerWindow);
-        _replenish = time.CreateTimer(static state => ((SlidingWindowRateLimiter)state!).TryReplenish(), _limiter, segment, segment);
+        _replenish = time.CreateTimer(static state => ((VaultSignThrottle)state!).NextSegment(), this, segment, segment);
     }
 
     public int PermitsPerWindow { get; }
@@ -56,7 +59,19 @@ internal sealed class VaultSignThrottle : IDisposable
     public TimeSpan Window { get; }
 
     /// <summary>Permits free now less requests already queued: higher is less loaded.</summary>
-    public long Headroom => _limiter.GetStatistics() is { } s ? s.CurrentAvailablePermits - s.CurrentQueuedCount : 0;
+    public long Headroom
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return PermitsPerWindow - _used - _waiting;
+            }
+        }
+    }
+
+    /// <summary>Requests waiting for a permit.</summary>
+    public long Queued => Volatile.Read(ref _waiting);
 
     /// <summary>How long the shared backoff window after a 429 still lasts (zero when none is open).</summary>
     public TimeSpan BackoffRemaining => Remaining(Interlocked.Read(ref _backoffUntilTicks));
@@ -64,13 +79,66 @@ internal sealed class VaultSignThrottle : IDisposable
     /// <summary>Whether the vault failed (5xx, timeout) recently enough to be avoided while others are available.</summary>
     public bool RecentlyFailed => Remaining(Interlocked.Read(ref _unhealthyUntilTicks)) > TimeSpan.Zero;
 
-    /// <summary>Waits for a permit within <paramref name="cancellationToken"/> (the request's budget).</summary>
+    /// <summary>Waits for a permit within <paramref name="cancellationToken"/> (the request's budget); false when the queue is full.</summary>
     public async ValueTask<bool> AcquireAsync(CancellationToken cancellationToken)
     {
-        using var lease = await _limiter.AcquireAsync(1, cancellationToken);
+        Waiter waiter;
+        lock (_lock)
+        {
+            if (_queue.Count == 0 && _used < PermitsPerWindow)
+            {
+                Take();
+                return true;
+            }
 
-        // A window limiter's permits come back with the window, not when the lease is disposed.
-        return lease.IsAcquired;
+            if (_waiting >= _queueLimit)
+            {
+                return false;
+            }
+
+            waiter = new Waiter();
+            _queue.Enqueue(waiter);
+            _waiting++;
+        }
+
+        await using var registration = cancellationToken.Register(static state =>
+        {
+            var (throttle, waiter, token) = ((VaultSignThrottle, Waiter, CancellationToken))state!;
+            lock (throttle._lock)
+            {
+                // Left in the queue, skipped when its turn comes; no permit is taken for it.
+                if (waiter.TrySetCanceled(token))
+                {
+                    throttle._waiting--;
+                }
+            }
+        }, (this, waiter, cancellationToken));
+        return await waiter.Task;
+    }
+
+    /// <summary>The window slides by one segment: the permits of the segment that left it return, and waiters take them in order.</summary>
+    private void NextSegment()
+    {
+        lock (_lock)
+        {
+            _segment = (_segment + 1) % SegmentsPerWindow;
+            _used -= _segments[_segment];
+            _segments[_segment] = 0;
+            while (_used < PermitsPerWindow && _queue.TryDequeue(out var waiter))
+            {
+                if (waiter.TrySetResult(true))
+                {
+                    _waiting--;
+                    Take();
+                }
+            }
+        }
+    }
+
+    private void Take()
+    {
+        _used++;
+        _segments[_segment]++;
     }
 
     /// <summary>
@@ -126,6 +194,12 @@ internal sealed class VaultSignThrottle : IDisposable
     public void Dispose()
     {
         _replenish.Dispose();
-        _limiter.Dispose();
+        lock (_lock)
+        {
+            while (_queue.TryDequeue(out var waiter))
+            {
+                waiter.TrySetException(new DependencyUnavailableException("keyvault", "The signing service is shutting down."));
+            }
+        }
     }
 }

@@ -9,8 +9,12 @@ namespace TokenService.Azure.KeyVault;
 /// success. A vault that answered 5xx or timed out is avoided for <see cref="FailureCooldown"/> when others exist.
 /// </summary>
 /// <remarks>
-/// The limit is a sliding window of ten segments (no window of the vault's sees more than the limit plus one segment's
-/// share) with a bounded FIFO queue, on <see cref="TimeProvider"/>. It is our own, not System.Threading.RateLimiting's
+/// The limit is a sliding window of <see cref="SegmentsPerWindow"/> segments whose permits come back one segment
+/// late, with a bounded FIFO queue, on <see cref="TimeProvider"/>. A permit taken during a segment returns
+/// <c>Window + one segment</c> after that segment began, so more than a window passes between two uses of it: whatever
+/// the phase of the vault's own window, it never sees more than the limit (a plain segmented window admits up to one
+/// segment's share more, which drew 429s from the in-test vault). The price is one segment of rate: limit ×
+/// 20 / 21 per window. It is our own, not System.Threading.RateLimiting's
 /// <c>SlidingWindowRateLimiter</c>: the library takes no <see cref="TimeProvider"/>, and even with
 /// <c>AutoReplenishment = false</c> its <c>TryReplenish</c> does nothing until the replenishment period has passed on
 /// the monotonic clock (checked on .NET 10), so a fake clock cannot drive it and the throttling tests would have to pace
@@ -18,14 +22,14 @@ namespace TokenService.Azure.KeyVault;
 /// </remarks>
 internal sealed class VaultSignThrottle : IDisposable
 {
-    internal const int SegmentsPerWindow = 10;
+    internal const int SegmentsPerWindow = 20;
     internal static readonly TimeSpan FailureCooldown = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan[] Backoff = [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(8), TimeSpan.FromSeconds(16)];
 
     private readonly ITimer _replenish;
     private readonly TimeProvider _time;
     private readonly Lock _lock = new();
-    private readonly int[] _segments = new int[SegmentsPerWindow];
+    private readonly int[] _segments = new int[SegmentsPerWindow + 1];
     private readonly Queue<Waiter> _queue = new();
     private readonly int _queueLimit;
     private int _segment;
@@ -121,7 +125,9 @@ internal sealed class VaultSignThrottle : IDisposable
     {
         lock (_lock)
         {
-            _segment = (_segment + 1) % SegmentsPerWindow;
+            // The ring holds the window's segments and one more: the slot coming round is the permits taken
+            // SegmentsPerWindow + 1 segments ago, more than a window before any use of them now.
+            _segment = (_segment + 1) % _segments.Length;
             _used -= _segments[_segment];
             _segments[_segment] = 0;
             while (_used < PermitsPerWindow && _queue.TryDequeue(out var waiter))

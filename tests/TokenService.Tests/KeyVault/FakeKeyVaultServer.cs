@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using TokenService.Validation.Jose;
 
 namespace TokenService.Tests.KeyVault;
@@ -127,6 +128,7 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders(); // per-request logs would cost more than the vault's work under load
         var app = builder.Build();
         var server = new FakeKeyVaultServer(app);
         app.Use(async (ctx, next) =>

@@ -106,7 +106,9 @@ public sealed class KeyVaultThrottlingTests
 
         Assert.NotEmpty(failures);
         Assert.All(failures.OfType<DependencyUnavailableException>(), ex => Assert.True(ex.RetryAfter > TimeSpan.Zero));
-        Assert.True(load.Requests.Count(r => r.IsCompletedSuccessfully) >= 200, "the vault's capacity went unused");
+        // The limiter admits 20 × 20/21 a second (a permit returns one segment late): over the 10 s, about 190.
+        var signed = load.Requests.Count(r => r.IsCompletedSuccessfully);
+        Assert.True(signed >= 180, $"{signed} signed: the vault's capacity went unused");
         Assert.Equal(0, vaults.Servers[0].Count("throttled"));
     }
 

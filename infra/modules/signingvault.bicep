@@ -2,8 +2,8 @@
 // 10 s for RSA-2048 and P-256) caps the service: Key Vault's limits are per vault, so N vaults sign N times as fast.
 // Premium (HSM-backed keys), RBAC only, soft delete and purge protection as for the first vault; it holds nothing but
 // this service's signing key, so the app's roles are granted on it whole. A Managed HSM pool works as a vault too
-// (https://<name>.managedhsm.azure.net, role "Managed HSM Crypto User" plus key creation for the rotation check, granted
-// with local RBAC in the HSM: az keyvault role assignment create --hsm-name …); it is not deployed here (see docs/key-vault.md).
+// (https://<name>.managedhsm.azure.net, local RBAC role "Managed HSM Crypto User", which covers signing and the rotation
+// check's key creation, granted with az keyvault role assignment create --hsm-name …); not deployed here (docs/key-vault.md).
 @description('Name of the vault (3-24 characters).')
 param name string
 @description('Location of the vault.')

@@ -156,6 +156,9 @@ public sealed partial class InfrastructureTests
         Assert.Contains("if(equals(length(parameters('signingVaultUris')), 1), createObject('value', createObject('Keys__KeyVaultUri', parameters('signingVaultUris')[0]))", settings, StringComparison.Ordinal);
         Assert.Contains("toObject(range(0, length(parameters('signingVaultUris'))), lambda('i', format('Keys__Vaults__{0}__Uri'", settings, StringComparison.Ordinal);
 
+        // azd passes the count from the environment (SIGNING_VAULT_COUNT), 1 when unset.
+        Assert.Contains("\"signingVaultCount\": { \"value\": ${SIGNING_VAULT_COUNT=1} }", File.ReadAllText(Path.Combine(Root, "infra", "main.parameters.json")), StringComparison.Ordinal);
+
         // Settings of an earlier vault count do not survive a provision with another.
         var writer = Assert.Single(OfType(root, "Microsoft.Web/sites/config"));
         Assert.Equal("[union(variables('keptSettings'), parameters('settings'), parameters('vaultSettings'))]", writer.Resource.GetProperty("properties").GetString());

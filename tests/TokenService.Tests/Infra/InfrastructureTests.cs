@@ -157,7 +157,13 @@ public sealed partial class InfrastructureTests
         Assert.Contains("toObject(range(0, length(parameters('signingVaultUris'))), lambda('i', format('Keys__Vaults__{0}__Uri'", settings, StringComparison.Ordinal);
 
         // azd passes the count from the environment (SIGNING_VAULT_COUNT), 1 when unset.
-        Assert.Contains("\"signingVaultCount\": { \"value\": ${SIGNING_VAULT_COUNT=1} }", File.ReadAllText(Path.Combine(Root, "infra", "main.parameters.json")), StringComparison.Ordinal);
+        // Unquoted, so that azd's substitution gives a number (an int parameter refuses the string "3").
+        var parameterFile = File.ReadAllText(Path.Combine(Root, "infra", "main.parameters.json"));
+        Assert.Contains("\"signingVaultCount\": { \"value\": ${SIGNING_VAULT_COUNT=1} }", parameterFile, StringComparison.Ordinal);
+        using (var substituted = JsonDocument.Parse(parameterFile.Replace("${SIGNING_VAULT_COUNT=1}", "3", StringComparison.Ordinal).Replace("${EVENT_PUBLISHER_PRINCIPAL_IDS=[]}", "[]", StringComparison.Ordinal)))
+        {
+            Assert.Equal(3, substituted.RootElement.GetProperty("parameters").GetProperty("signingVaultCount").GetProperty("value").GetInt32());
+        }
 
         // Settings of an earlier vault count do not survive a provision with another.
         var writer = Assert.Single(OfType(root, "Microsoft.Web/sites/config"));
@@ -383,7 +389,9 @@ public sealed partial class InfrastructureTests
         // azd fills it from EVENT_PUBLISHER_PRINCIPAL_IDS (a JSON array), [] when unset; the file is JSON either way.
         var parameters = File.ReadAllText(Path.Combine(Root, "infra", "main.parameters.json"));
         Assert.Contains("\"eventPublisherPrincipalIds\": { \"value\": ${EVENT_PUBLISHER_PRINCIPAL_IDS=[]} }", parameters, StringComparison.Ordinal);
-        using var substituted = JsonDocument.Parse(parameters.Replace("${EVENT_PUBLISHER_PRINCIPAL_IDS=[]}", "[\"11111111-2222-3333-4444-555555555555\"]", StringComparison.Ordinal));
+        using var substituted = JsonDocument.Parse(parameters
+            .Replace("${EVENT_PUBLISHER_PRINCIPAL_IDS=[]}", "[\"11111111-2222-3333-4444-555555555555\"]", StringComparison.Ordinal)
+            .Replace("${SIGNING_VAULT_COUNT=1}", "1", StringComparison.Ordinal));
         Assert.Equal(1, substituted.RootElement.GetProperty("parameters").GetProperty("eventPublisherPrincipalIds").GetProperty("value").GetArrayLength());
     }
 

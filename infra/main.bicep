@@ -26,6 +26,11 @@ param idpJwksUri string
 @description('ID-token claim that identifies users for sessions and IdP events (Entra ID: oid).')
 param idpUserIdClaim string = 'oid'
 
+@description('How many Key Vaults sign tokens (1-10). One vault allows 2,000 HSM signs per 10 s, about 200 tokens per second; each more vault adds as much (docs/capacity.md). 1 writes Keys__KeyVaultUri; more write Keys__Vaults__N__Uri, the first being the vault that also holds the secrets.')
+@minValue(1)
+@maxValue(10)
+param signingVaultCount int = 1
+
 @allowed([ 'RS256', 'PS256', 'ES256' ])
 @description('Signing algorithm of access tokens; the Key Vault key type follows (RSA-HSM or EC-HSM).')
 param signingAlgorithm string = 'RS256'
@@ -99,6 +104,23 @@ module keyVault 'modules/keyvault.bicep' = {
   }
 }
 
+// Vaults 1…N-1: one signing key each (vault 0 is the one above, which also holds the secrets).
+module signingVaults 'modules/signingvault.bicep' = [for i in range(1, signingVaultCount - 1): {
+  name: 'signingvault-${i}'
+  scope: rg
+  params: {
+    name: 'kv${i}-${resourceToken}'
+    location: location
+    tags: tags
+    functionPrincipalId: identity.outputs.principalId
+    operatorPrincipalId: principalId
+  }
+}]
+
+// A vault's URI follows from its name (module outputs cannot feed a loop variable); the app waits for the modules.
+var extraSigningVaultUris = [for i in range(1, signingVaultCount - 1): 'https://kv${i}-${resourceToken}${environment().suffixes.keyvaultDns}/']
+var signingVaultUris = concat([keyVault.outputs.uri], extraSigningVaultUris)
+
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
   scope: rg
@@ -112,7 +134,7 @@ module functionApp 'modules/functionapp.bicep' = {
     storageAccountName: storage.outputs.name
     deploymentContainerUrl: '${storage.outputs.blobEndpoint}app-package-${functionAppName}'
     tableEndpoint: storage.outputs.tableEndpoint
-    keyVaultUri: keyVault.outputs.uri
+    signingVaultUris: signingVaultUris
     eventsWebhookReferenceUri: keyVault.outputs.eventsWebhookReferenceUri
     issuer: issuer
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
@@ -123,7 +145,7 @@ module functionApp 'modules/functionapp.bicep' = {
     signingAlgorithm: signingAlgorithm
   }
   // The app starts (and resolves its Key Vault reference) as soon as its settings are written: its roles first.
-  dependsOn: [ roles ]
+  dependsOn: [ roles, signingVaults ]
 }
 
 module roles 'modules/roles.bicep' = {

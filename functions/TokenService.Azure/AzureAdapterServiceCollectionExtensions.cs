@@ -6,6 +6,8 @@ using TokenService.Keys;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using TokenService.Azure.Tables;
 using TokenService.Azure.Tables.Stores;
 using TokenService.Configuration;
@@ -20,7 +22,7 @@ namespace TokenService.Azure;
 /// <summary>
 /// Registers the Azure adapters that configuration asks for, before the core's in-memory defaults:
 /// Table Storage stores when <c>Storage:TableConnectionString</c> or <c>Storage:TableServiceUri</c> is set,
-/// Key Vault signing when <c>Keys:KeyVaultUri</c> is set. Both hosts call this.
+/// Key Vault signing when <c>Keys:KeyVaultUri</c> or <c>Keys:Vaults</c> is set. Both hosts call this.
 /// </summary>
 public static class AzureAdapterServiceCollectionExtensions
 {
@@ -43,11 +45,11 @@ public static class AzureAdapterServiceCollectionExtensions
         var keys = configuration.GetSection(KeysOptions.SectionName).Get<KeysOptions>() ?? new KeysOptions();
         if (keys.UsesKeyVault)
         {
-            services.TryAddSingleton(sp => new KeyVaultKeysClient(
-                new Uri(keys.KeyVaultUri!),
+            services.TryAddSingleton(sp => new KeyVaultClientFactory(uri => new KeyVaultKeysClient(
+                uri,
                 Credential(sp),
-                new KeyVaultClientOptions { DisableChallengeResourceVerification = keys.DisableChallengeResourceVerification }));
-            services.TryAddSingleton<ISigningKeyService, KeyVaultSigningKeyService>();
+                new KeyVaultClientOptions { DisableChallengeResourceVerification = sp.GetRequiredService<IOptions<KeysOptions>>().Value.DisableChallengeResourceVerification })));
+            services.TryAddSingleton<ISigningKeyService>(KeyVaultSigning);
         }
 
         var events = configuration.GetSection(EventsOptions.SectionName).Get<EventsOptions>() ?? new EventsOptions();
@@ -57,6 +59,31 @@ public static class AzureAdapterServiceCollectionExtensions
         }
 
         return services;
+    }
+
+    /// <summary>
+    /// One vault (<c>Keys:KeyVaultUri</c>, or one entry of <c>Keys:Vaults</c>): its service alone, with the registered
+    /// <see cref="KeyVaultKeysClient"/> when there is one (tests). Several: one service per vault behind
+    /// <see cref="MultiVaultSigningKeyService"/>.
+    /// </summary>
+    private static ISigningKeyService KeyVaultSigning(IServiceProvider sp)
+    {
+        var options = sp.GetRequiredService<IOptions<KeysOptions>>().Value;
+        var budget = sp.GetRequiredService<IOptions<TokenServiceOptions>>().Value.DependencyBudget;
+        var time = sp.GetRequiredService<TimeProvider>();
+        var factory = sp.GetRequiredService<KeyVaultClientFactory>();
+        var logger = sp.GetRequiredService<ILogger<KeyVaultSigningKeyService>>();
+        var vaults = options.EffectiveVaults;
+        KeyVaultSigningKeyService Vault(int i, KeyVaultKeysClient? client = null) => new(
+            client ?? factory.Create(new Uri(vaults[i].Uri!)),
+            options,
+            new KeyVaultPlacement(i, vaults.Count, vaults[i].SignsPerWindow ?? options.SignsPerWindow, budget),
+            time,
+            logger);
+
+        return vaults.Count == 1
+            ? Vault(0, sp.GetService<KeyVaultKeysClient>())
+            : new MultiVaultSigningKeyService([.. vaults.Select((_, i) => Vault(i))], sp.GetRequiredService<ILogger<MultiVaultSigningKeyService>>());
     }
 
     /// <summary>The registered credential (tests), or DefaultAzureCredential: managed identity with AZURE_CLIENT_ID in Azure.</summary>

@@ -8,6 +8,15 @@ param appName string
 param currentSettings object
 @description('Settings the template owns.')
 param settings object
+@description('The signing vault settings: Keys__KeyVaultUri, or Keys__Vaults__N__Uri for several vaults.')
+param vaultSettings object
+
+// Vault settings are the template's alone: those of an earlier vault count are dropped (a stale Keys__Vaults__2__Uri
+// after going from three vaults to one would be a start-up error, or a vault nobody meant to sign with).
+var keptSettings = toObject(
+  filter(items(currentSettings), s => s.key != 'Keys__KeyVaultUri' && !startsWith(s.key, 'Keys__Vaults__')),
+  s => s.key,
+  s => s.value)
 
 resource app 'Microsoft.Web/sites@2024-04-01' existing = {
   name: appName
@@ -16,5 +25,5 @@ resource app 'Microsoft.Web/sites@2024-04-01' existing = {
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: app
   name: 'appsettings'
-  properties: union(currentSettings, settings)
+  properties: union(keptSettings, settings, vaultSettings)
 }

@@ -19,8 +19,8 @@ param storageAccountName string
 param deploymentContainerUrl string
 @description('Table service endpoint for sessions (Storage__TableServiceUri).')
 param tableEndpoint string
-@description('Key Vault URI for signing keys (Keys__KeyVaultUri).')
-param keyVaultUri string
+@description('URIs of the signing vaults: one is written as Keys__KeyVaultUri, several as Keys__Vaults__N__Uri.')
+param signingVaultUris array
 @description('Versionless secret URI of Events__WebhookSecret in Key Vault (resolved as a Key Vault reference).')
 param eventsWebhookReferenceUri string
 @description('Issuer (iss) of our tokens; empty: https://<the app\'s default host name>.')
@@ -124,7 +124,6 @@ module settings 'appsettings.bicep' = {
       Idp__JwksUri: idpJwksUri
       Idp__UserIdClaim: idpUserIdClaim
       Storage__TableServiceUri: tableEndpoint
-      Keys__KeyVaultUri: keyVaultUri
       Keys__KeyName: 'token-signing'
       Keys__Algorithm: signingAlgorithm
       // Required outside Development: without it the app does not start (start-up validation). A Key Vault
@@ -135,6 +134,10 @@ module settings 'appsettings.bicep' = {
       Events__GraphEndpoint: graphEndpoint
       // Clients__N__… are added per institution; their secrets as Key Vault references, never in parameters.
     }
+    // One vault: the one-vault form. Several: the list (configuring both stops the app at start-up).
+    vaultSettings: length(signingVaultUris) == 1
+      ? { Keys__KeyVaultUri: signingVaultUris[0] }
+      : toObject(range(0, length(signingVaultUris)), i => 'Keys__Vaults__${i}__Uri', i => signingVaultUris[i])
   }
 }
 

@@ -6,5 +6,10 @@ if (args.Length > 0 && args[0] == "load")
     return await LoadClient.RunAsync(args[1..]);
 }
 
+if (args.Length > 0 && args[0] == "vaults")
+{
+    return await VaultThroughput.RunAsync(args[1..]);
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(LoadClient).Assembly).Run(args);
 return 0;

@@ -50,8 +50,9 @@ public sealed class KeyVaultClientOptions : ClientOptions
 
 /// <summary>
 /// A small typed Key Vault keys client on Azure.Core's <see cref="HttpPipeline"/> (REST api-version 7.5): create,
-/// get, list versions, update and sign. 429 (with Retry-After), 5xx and transport failures are retried by the
-/// pipeline and then become <see cref="DependencyUnavailableException"/>: signing fails closed, never falls back.
+/// get, list versions, update and sign. 429 (with Retry-After; for sign calls not retried here, see
+/// <see cref="SignClassifier"/>), 5xx and transport failures are retried by the pipeline and then become
+/// <see cref="DependencyUnavailableException"/>: signing fails closed, never falls back.
 /// So does a 200 whose body is not the documented JSON (the HTTP layer answers 503 and the caller retries).
 /// </summary>
 public sealed class KeyVaultKeysClient
@@ -154,16 +155,19 @@ public sealed class KeyVaultKeysClient
         return ReadBundle(json!);
     }
 
+    /// <summary>Whether <paramref name="kid"/> (a key id URL) names a key of this vault.</summary>
+    public bool Owns(string kid) => kid.StartsWith(_vault + "/keys/", StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Signs a digest with a key version (<paramref name="kid"/> is the full key id URL); returns the raw signature.</summary>
     public async Task<byte[]> SignAsync(string kid, string algorithm, byte[] digest, CancellationToken cancellationToken)
     {
-        if (!kid.StartsWith(_vault + "/keys/", StringComparison.OrdinalIgnoreCase))
+        if (!Owns(kid))
         {
             throw new ArgumentException("The key id does not belong to this vault.", nameof(kid));
         }
 
         var body = new JsonObject { ["alg"] = algorithm, ["value"] = Base64UrlEncoding.Encode(digest) };
-        using var json = await SendAbsoluteAsync(RequestMethod.Post, $"{kid}/sign?api-version={ApiVersion}", body, cancellationToken);
+        using var json = await SendAbsoluteAsync(RequestMethod.Post, $"{kid}/sign?api-version={ApiVersion}", body, cancellationToken, classifier: SignClassifier.Instance);
         return Read(json!, "a key operation result", root => Base64UrlEncoding.DecodeStrict(RequiredString(root, "value"))
             ?? throw new FormatException("The signature is not base64url."));
     }
@@ -171,9 +175,15 @@ public sealed class KeyVaultKeysClient
     private Task<JsonDocument?> SendAsync(RequestMethod method, string path, JsonNode? body, CancellationToken cancellationToken, bool allowNotFound = false) =>
         SendAbsoluteAsync(method, $"{_vault}{path}?api-version={ApiVersion}", body, cancellationToken, allowNotFound);
 
-    private async Task<JsonDocument?> SendAbsoluteAsync(RequestMethod method, string url, JsonNode? body, CancellationToken cancellationToken, bool allowNotFound = false)
+    private async Task<JsonDocument?> SendAbsoluteAsync(
+        RequestMethod method, string url, JsonNode? body, CancellationToken cancellationToken, bool allowNotFound = false, ResponseClassifier? classifier = null)
     {
         using var message = _pipeline.CreateMessage();
+        if (classifier is not null)
+        {
+            message.ResponseClassifier = classifier;
+        }
+
         message.Request.Method = method;
         message.Request.Uri.Reset(new Uri(url));
         message.Request.Headers.SetValue("Accept", "application/json");
@@ -226,10 +236,23 @@ public sealed class KeyVaultKeysClient
             TimeSpan? retryAfter = response.Headers.TryGetValue("Retry-After", out var value) && int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
                 ? TimeSpan.FromSeconds(seconds)
                 : null;
-            throw new DependencyUnavailableException("keyvault", $"Key Vault answered {response.Status} {code}.", retryAfter);
+            // The status travels in the inner exception: a 429 opens the vault's shared backoff window (VaultSignThrottle).
+            throw new DependencyUnavailableException("keyvault", $"Key Vault answered {response.Status} {code}.", retryAfter, new KeyVaultException(response.Status, code, text ?? string.Empty));
         }
 
         throw new KeyVaultException(response.Status, code, $"Key Vault answered {response.Status} {code}: {text}");
+    }
+
+    /// <summary>
+    /// Sign calls are not retried by the pipeline on 429: each request retrying on its own schedule is the retry storm
+    /// Key Vault's guidance warns about. The caller's throttle opens one backoff window shared by every request to the
+    /// vault (or moves to another vault). 5xx and transport failures are still retried here.
+    /// </summary>
+    private sealed class SignClassifier : ResponseClassifier
+    {
+        public static readonly SignClassifier Instance = new();
+
+        public override bool IsRetriableResponse(HttpMessage message) => message.Response.Status != 429 && base.IsRetriableResponse(message);
     }
 
     private static JsonObject Tags(IReadOnlyDictionary<string, string> tags)

@@ -16,14 +16,41 @@ namespace TokenService.Azure.KeyVault;
 /// the tag <c>activate-at</c> (Unix seconds), so every instance derives the same lifecycle; a new version gets
 /// that tag in a second call, once it exists, and is ignored until then; a removed key is
 /// disabled (soft delete and purge protection keep it recoverable). Public keys are cached: JWKS and validation
-/// make no Key Vault call.
+/// make no Key Vault call. Sign calls pass a per-vault limiter and 429 backoff (<see cref="VaultSignThrottle"/>); with
+/// several vaults (<see cref="MultiVaultSigningKeyService"/>) each vault is one instance of this class.
 /// </summary>
-public sealed class KeyVaultSigningKeyService(KeyVaultKeysClient client, IOptions<KeysOptions> options, TimeProvider time, ILogger<KeyVaultSigningKeyService> logger)
-    : LifecycleSigningKeyService(options.Value, time, logger)
+public sealed class KeyVaultSigningKeyService : LifecycleSigningKeyService, IDisposable
 {
     public const string ActivateAtTag = "activate-at";
 
     private readonly ConcurrentDictionary<string, StoredSigningKey> _publicKeys = new(StringComparer.Ordinal);
+    private readonly KeyVaultKeysClient _client;
+    private readonly KeyVaultPlacement _placement;
+    private readonly KeyVaultSigning _signing;
+
+    /// <summary>The one vault of <c>Keys:KeyVaultUri</c>.</summary>
+    public KeyVaultSigningKeyService(KeyVaultKeysClient client, IOptions<KeysOptions> options, TimeProvider time, ILogger<KeyVaultSigningKeyService> logger)
+        : this(client, options.Value, new KeyVaultPlacement(0, 1, options.Value.SignsPerWindow, TimeSpan.FromSeconds(10)), time, logger)
+    {
+    }
+
+    /// <summary>Vault <see cref="KeyVaultPlacement.Index"/> of <see cref="KeyVaultPlacement.Count"/>.</summary>
+    public KeyVaultSigningKeyService(KeyVaultKeysClient client, KeysOptions options, KeyVaultPlacement placement, TimeProvider time, ILogger<KeyVaultSigningKeyService> logger)
+        : base(options, time, logger)
+    {
+        _client = client;
+        _placement = placement;
+        _signing = new KeyVaultSigning(placement.MaxWait, options.SignAttemptTimeout, time);
+        Throttle = new VaultSignThrottle(placement.SignsPerWindow, options.SignWindow, placement.MaxWait, time);
+    }
+
+    internal VaultSignThrottle Throttle { get; }
+
+    internal KeyVaultSigning Signing => _signing;
+
+    /// <summary>Vault i of N records its first key as activated i × RotationInterval / N early: the vaults' rotations spread over the interval.</summary>
+    protected override TimeSpan FirstKeyRotationLead =>
+        TimeSpan.FromTicks(Options.RotationInterval.Ticks / _placement.Count * _placement.Index);
 
     /// <summary>Other instances' new keys are learnt well within the propagation time.</summary>
     protected override TimeSpan ReloadInterval
@@ -39,14 +66,14 @@ public sealed class KeyVaultSigningKeyService(KeyVaultKeysClient client, IOption
 
     protected override async Task<IReadOnlyList<StoredSigningKey>> LoadKeysAsync(CancellationToken cancellationToken)
     {
-        var versions = await client.ListKeyVersionsAsync(Options.KeyName, cancellationToken);
+        var versions = await _client.ListKeyVersionsAsync(Options.KeyName, cancellationToken);
         var keys = new List<StoredSigningKey>();
         foreach (var version in versions.Where(v => v.Enabled && v.Tags.ContainsKey(ActivateAtTag)))
         {
             if (!_publicKeys.TryGetValue(version.Kid, out var stored))
             {
                 // Key material of a version never changes: fetched once per process.
-                var bundle = await client.GetKeyAsync(Options.KeyName, version.Version, cancellationToken);
+                var bundle = await _client.GetKeyAsync(Options.KeyName, version.Version, cancellationToken);
                 if (bundle?.PublicJwk is null || (bundle.PublicJwk.Kty == "EC") != IsEc)
                 {
                     continue;
@@ -68,8 +95,8 @@ public sealed class KeyVaultSigningKeyService(KeyVaultKeysClient client, IOption
         // tags it, so it is published only with an activation time read after it exists.
         var tags = ManagedTags();
         var bundle = IsEc
-            ? await client.CreateKeyAsync(Options.KeyName, "EC-HSM", null, "P-256", tags, cancellationToken)
-            : await client.CreateKeyAsync(Options.KeyName, "RSA-HSM", 2048, null, tags, cancellationToken);
+            ? await _client.CreateKeyAsync(Options.KeyName, "EC-HSM", null, "P-256", tags, cancellationToken)
+            : await _client.CreateKeyAsync(Options.KeyName, "RSA-HSM", 2048, null, tags, cancellationToken);
         return new NewSigningKey(bundle.Kid, Options.Algorithm, WithAlg(bundle.PublicJwk!), bundle.Created);
     }
 
@@ -87,7 +114,7 @@ public sealed class KeyVaultSigningKeyService(KeyVaultKeysClient client, IOption
         tags[ActivateAtTag] = seconds.ToString(CultureInfo.InvariantCulture);
 
         // Update replaces all tags: ManagedTags repeats the ones written at creation.
-        var bundle = await client.UpdateKeyAsync(Options.KeyName, VersionOf(key.ProviderKeyId), enabled: null, tags, cancellationToken);
+        var bundle = await _client.UpdateKeyAsync(Options.KeyName, VersionOf(key.ProviderKeyId), enabled: null, tags, cancellationToken);
         var stored = ToStored(bundle);
         _publicKeys[bundle.Kid] = stored;
         return stored;
@@ -95,11 +122,25 @@ public sealed class KeyVaultSigningKeyService(KeyVaultKeysClient client, IOption
 
     protected override async Task RemoveKeyAsync(KeyVersionInfo key, CancellationToken cancellationToken)
     {
-        await client.UpdateKeyAsync(Options.KeyName, VersionOf(key.ProviderKeyId), enabled: false, tags: null, cancellationToken);
+        await _client.UpdateKeyAsync(Options.KeyName, VersionOf(key.ProviderKeyId), enabled: false, tags: null, cancellationToken);
         _publicKeys.TryRemove(key.ProviderKeyId, out _);
     }
 
-    public override async ValueTask<byte[]> SignAsync(SigningKey key, ReadOnlyMemory<byte> signingInput, CancellationToken cancellationToken)
+    /// <summary>Signs with <paramref name="key"/> of this vault: within the limiter, waiting out 429 backoff windows within the budget.</summary>
+    public override async ValueTask<byte[]> SignAsync(SigningKey key, ReadOnlyMemory<byte> signingInput, CancellationToken cancellationToken) =>
+        (await KeyVaultSignRouter.SignAsync([new(this, key)], _ => signingInput, _signing, cancellationToken)).Signature;
+
+    public override async ValueTask<SignedInput> SignWithActiveKeyAsync(Func<SigningKey, ReadOnlyMemory<byte>> buildSigningInput, CancellationToken cancellationToken)
+    {
+        var key = (await GetKeySetAsync(cancellationToken)).Active ?? throw new DependencyUnavailableException("keys", "No active signing key.");
+        return await KeyVaultSignRouter.SignAsync([new(this, key)], buildSigningInput, _signing, cancellationToken);
+    }
+
+    /// <summary>Whether a provider key id (a key version URL) is of this vault.</summary>
+    internal bool Holds(string providerKeyId) => _client.Owns(providerKeyId);
+
+    /// <summary>One sign call, no admission: the router has taken a permit.</summary>
+    internal async Task<byte[]> SignOnceAsync(SigningKey key, ReadOnlyMemory<byte> signingInput, CancellationToken cancellationToken)
     {
         var digest = JwsAlgorithms.HashFor(key.Algorithm).Name switch
         {
@@ -109,8 +150,10 @@ public sealed class KeyVaultSigningKeyService(KeyVaultKeysClient client, IOption
         };
 
         // Key Vault returns ES256 signatures as R‖S (JOSE form) and RSA signatures as the raw octets.
-        return await client.SignAsync(key.ProviderKeyId, key.Algorithm, digest, cancellationToken);
+        return await _client.SignAsync(key.ProviderKeyId, key.Algorithm, digest, cancellationToken);
     }
+
+    public void Dispose() => Throttle.Dispose();
 
     private Dictionary<string, string> ManagedTags() => new()
     {
@@ -131,3 +174,10 @@ public sealed class KeyVaultSigningKeyService(KeyVaultKeysClient client, IOption
         return new StoredSigningKey(new KeyVersionInfo(bundle.Kid, bundle.Created, activatesAt), Options.Algorithm, WithAlg(bundle.PublicJwk!));
     }
 }
+
+/// <summary>Where a vault stands among the configured ones, and its sign limits.</summary>
+/// <param name="Index">Position in <c>Keys:Vaults</c> (0 for <c>Keys:KeyVaultUri</c>): staggers the first rotation.</param>
+/// <param name="Count">How many vaults sign.</param>
+/// <param name="SignsPerWindow">This vault's client-side limit per <c>Keys:SignWindow</c>.</param>
+/// <param name="MaxWait">The dependency budget: no request waits longer for a 429 backoff window.</param>
+public sealed record KeyVaultPlacement(int Index, int Count, int SignsPerWindow, TimeSpan MaxWait);

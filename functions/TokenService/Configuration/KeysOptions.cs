@@ -5,7 +5,31 @@ public sealed class KeysOptions
 {
     public const string SectionName = "Keys";
 
+    /// <summary>The one-vault form: a Key Vault or Managed HSM URI. Not together with <see cref="Vaults"/>.</summary>
     public string? KeyVaultUri { get; set; }
+
+    /// <summary>
+    /// Several vaults or Managed HSM pools (<c>Keys__Vaults__N__Uri</c>), each holding its own key of
+    /// <see cref="KeyName"/> with its own kid, rotating on its own staggered schedule; signing goes to the least-loaded
+    /// healthy one. Not together with <see cref="KeyVaultUri"/>.
+    /// </summary>
+    public List<KeyVaultEndpointOptions> Vaults { get; set; } = [];
+
+    /// <summary>
+    /// Client-side limit of sign calls per vault in <see cref="SignWindow"/>, kept under the vault's documented limit:
+    /// Key Vault Premium allows 2,000 HSM signs per 10 s for RSA-2048 and P-256 (500 for RSA-3072). A request finding
+    /// the limit reached waits within its dependency budget instead of provoking a 429.
+    /// </summary>
+    public int SignsPerWindow { get; set; } = 2000;
+
+    /// <summary>The window of <see cref="SignsPerWindow"/> (Key Vault's limits are per 10 seconds).</summary>
+    public TimeSpan SignWindow { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// With several vaults, how long one sign call may take before the request fails over to another vault (its
+    /// budget permitting). One vault: the pipeline's network timeout applies.
+    /// </summary>
+    public TimeSpan SignAttemptTimeout { get; set; } = TimeSpan.FromSeconds(3);
 
     /// <summary>
     /// Accept a Key Vault authentication challenge whose resource is not the vault's domain (the Azure SDK's
@@ -32,7 +56,11 @@ public sealed class KeysOptions
     /// <summary>File holding the local development keys (embedded default only; never used with Key Vault).</summary>
     public string? DevelopmentKeyPath { get; set; }
 
-    public bool UsesKeyVault => !string.IsNullOrWhiteSpace(KeyVaultUri);
+    public bool UsesKeyVault => !string.IsNullOrWhiteSpace(KeyVaultUri) || Vaults.Count > 0;
+
+    /// <summary>The configured vaults in order: <see cref="KeyVaultUri"/> alone, else <see cref="Vaults"/>.</summary>
+    public IReadOnlyList<KeyVaultEndpointOptions> EffectiveVaults =>
+        !string.IsNullOrWhiteSpace(KeyVaultUri) ? [new KeyVaultEndpointOptions { Uri = KeyVaultUri }] : Vaults;
 
     /// <summary>JWKS <c>Cache-Control: max-age</c>: half the propagation time, so every cache sees a new key before it signs; at most one hour.</summary>
     public TimeSpan JwksMaxAge
@@ -43,4 +71,17 @@ public sealed class KeysOptions
             return half > TimeSpan.FromHours(1) ? TimeSpan.FromHours(1) : half;
         }
     }
+}
+
+/// <summary>One entry of <c>Keys:Vaults</c>.</summary>
+public sealed class KeyVaultEndpointOptions
+{
+    /// <summary><c>https://&lt;name&gt;.vault.azure.net/</c> or a Managed HSM pool, <c>https://&lt;name&gt;.managedhsm.azure.net/</c>.</summary>
+    public string? Uri { get; set; }
+
+    /// <summary>
+    /// This vault's own client-side limit per <see cref="KeysOptions.SignWindow"/>, when it differs from
+    /// <see cref="KeysOptions.SignsPerWindow"/> (a Managed HSM partition: about 900 RSA-2048 signs per second).
+    /// </summary>
+    public int? SignsPerWindow { get; set; }
 }

@@ -229,13 +229,10 @@ public sealed class KeysOptionsValidator(
         // key material belongs in a vault.
         if (!o.UsesKeyVault && !environment.IsDevelopment() && !localKeyOptIn.Any())
         {
-            errors.Add($"Keys:KeyVaultUri is required outside Development (environment '{environment.EnvironmentName}'): the local development signing key is refused there.");
+            errors.Add($"Keys:KeyVaultUri (or Keys:Vaults:N:Uri) is required outside Development (environment '{environment.EnvironmentName}'): the local development signing key is refused there.");
         }
 
-        if (o.UsesKeyVault && (!Uri.TryCreate(o.KeyVaultUri, UriKind.Absolute, out var vault) || vault.Scheme != "https" && !vault.IsLoopback))
-        {
-            errors.Add("Keys:KeyVaultUri must be an https URL, e.g. https://my-vault.vault.azure.net/.");
-        }
+        ValidateVaults(errors, o);
 
         TokenServiceOptionsValidator.Positive(errors, "Keys:RotationInterval", o.RotationInterval, TimeSpan.FromDays(3650));
         TokenServiceOptionsValidator.Positive(errors, "Keys:PropagationTime", o.PropagationTime, TimeSpan.FromDays(365));
@@ -265,6 +262,52 @@ public sealed class KeysOptionsValidator(
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    /// <summary>The one-vault form or the list, never both; every URI https (loopback for tests) and distinct.</summary>
+    private static void ValidateVaults(List<string> errors, KeysOptions o)
+    {
+        if (!string.IsNullOrWhiteSpace(o.KeyVaultUri) && o.Vaults.Count > 0)
+        {
+            errors.Add("Keys:KeyVaultUri and Keys:Vaults are both set: configure one vault as Keys:KeyVaultUri, or several as "
+                + "Keys:Vaults:0:Uri, Keys:Vaults:1:Uri, … (Keys__Vaults__N__Uri), not both.");
+            return;
+        }
+
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var vaults = o.EffectiveVaults;
+        for (var i = 0; i < vaults.Count; i++)
+        {
+            var name = string.IsNullOrWhiteSpace(o.KeyVaultUri) ? $"Keys:Vaults:{i}:Uri" : "Keys:KeyVaultUri";
+            if (!Uri.TryCreate(vaults[i].Uri, UriKind.Absolute, out var vault) || vault.Scheme != "https" && !vault.IsLoopback)
+            {
+                errors.Add($"{name} must be an https URL, e.g. https://my-vault.vault.azure.net/ or https://my-hsm.managedhsm.azure.net/.");
+            }
+            else if (!seen.Add(vault.GetLeftPart(UriPartial.Authority)))
+            {
+                errors.Add($"{name} repeats the vault {vault.Host}: each entry of Keys:Vaults must be another vault.");
+            }
+
+            if (vaults[i].SignsPerWindow is { } own && own is < 1 or > 1_000_000)
+            {
+                errors.Add($"Keys:Vaults:{i}:SignsPerWindow must be between 1 and 1000000.");
+            }
+        }
+
+        if (o.SignsPerWindow is < 1 or > 1_000_000)
+        {
+            errors.Add("Keys:SignsPerWindow must be between 1 and 1000000 (Key Vault Premium: 2000 per 10 s for RSA-2048 and P-256 HSM keys).");
+        }
+
+        if (o.SignWindow < TimeSpan.FromMilliseconds(100) || o.SignWindow > TimeSpan.FromMinutes(1))
+        {
+            errors.Add("Keys:SignWindow must be between 00:00:00.1 and 00:01:00, e.g. 00:00:10.");
+        }
+
+        if (o.SignAttemptTimeout < TimeSpan.FromMilliseconds(100) || o.SignAttemptTimeout > TimeSpan.FromMinutes(1))
+        {
+            errors.Add("Keys:SignAttemptTimeout must be between 00:00:00.1 and 00:01:00, e.g. 00:00:03.");
+        }
     }
 }
 

@@ -18,6 +18,21 @@ public interface ISigningKeyService
     ValueTask<byte[]> SignAsync(SigningKey key, ReadOnlyMemory<byte> signingInput, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Signs with a key the provider chooses: the active key, or with several vaults the active key of the least-loaded
+    /// healthy vault, failing over to another vault (another key, another kid) on throttling, 5xx or a timeout within
+    /// the request's budget. <paramref name="buildSigningInput"/> builds the JWS signing input (RFC 7515 §5.1) for the
+    /// chosen key, whose kid goes into the protected header; it may be called again for another key after a failover.
+    /// The result names the key and the signing input that was signed. Nothing can be signed within the budget →
+    /// <see cref="DependencyUnavailableException"/> (or the budget's cancellation).
+    /// </summary>
+    async ValueTask<SignedInput> SignWithActiveKeyAsync(Func<SigningKey, ReadOnlyMemory<byte>> buildSigningInput, CancellationToken cancellationToken)
+    {
+        var key = (await GetKeySetAsync(cancellationToken)).Active ?? throw new DependencyUnavailableException("keys", "No active signing key.");
+        var signingInput = buildSigningInput(key);
+        return new SignedInput(key, signingInput, await SignAsync(key, signingInput, cancellationToken));
+    }
+
+    /// <summary>
     /// The lifecycle check (CONTRACT §4): creates the first key, publishes the next one ahead of use,
     /// activates, retires and removes keys on schedule. Idempotent; safe when instances run it at once.
     /// </summary>
@@ -40,3 +55,6 @@ public interface ISigningKeyService
 
 /// <summary>What one rotation check did.</summary>
 public sealed record KeyRotationResult(bool Changed, string Summary);
+
+/// <summary>A signature, the key that made it and the signing input it covers.</summary>
+public readonly record struct SignedInput(SigningKey Key, ReadOnlyMemory<byte> SigningInput, byte[] Signature);

@@ -42,6 +42,13 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
     /// <summary>How often stored keys are re-read, to learn keys other instances created.</summary>
     protected abstract TimeSpan ReloadInterval { get; }
 
+    /// <summary>
+    /// How much earlier than when it exists the first key is recorded as activated (it signs at once either way), so
+    /// that its first rotation comes that much sooner: several vaults created on one day stagger their rotations
+    /// instead of all rotating on the same day. Zero for one provider.
+    /// </summary>
+    protected virtual TimeSpan FirstKeyRotationLead => TimeSpan.Zero;
+
     protected abstract Task<IReadOnlyList<StoredSigningKey>> LoadKeysAsync(CancellationToken cancellationToken);
 
     /// <summary>Creates a key version that is not published yet: it has no activation time, so no instance loads it.</summary>
@@ -53,6 +60,14 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
     protected abstract Task RemoveKeyAsync(KeyVersionInfo key, CancellationToken cancellationToken);
 
     public abstract ValueTask<byte[]> SignAsync(SigningKey key, ReadOnlyMemory<byte> signingInput, CancellationToken cancellationToken);
+
+    /// <summary>The active key signs (a provider with several vaults chooses among them).</summary>
+    public virtual async ValueTask<SignedInput> SignWithActiveKeyAsync(Func<SigningKey, ReadOnlyMemory<byte>> buildSigningInput, CancellationToken cancellationToken)
+    {
+        var key = (await GetKeySetAsync(cancellationToken)).Active ?? throw new DependencyUnavailableException("keys", "No active signing key.");
+        var signingInput = buildSigningInput(key);
+        return new SignedInput(key, signingInput, await SignAsync(key, signingInput, cancellationToken));
+    }
 
     public ValueTask<SigningKeySet> GetKeySetAsync(CancellationToken cancellationToken)
     {
@@ -79,8 +94,10 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
                 // Validators can learn the key only once it exists, so its activation is measured from the clock
                 // read after creating it (seconds for an HSM key) and checking it, not from the time read before:
                 // otherwise the time creation took would come out of the propagation time.
+                var isFirstKey = stored.Count == 0;
                 actions.Add(await CreatePublishedKeyAsync(
-                    existsAt => KeyLifecyclePolicy.ActivationOfNewKey(plannedActivation, isFirstKey: stored.Count == 0, existsAt, Options), cancellationToken));
+                    existsAt => KeyLifecyclePolicy.ActivationOfNewKey(plannedActivation, isFirstKey, existsAt, Options) - (isFirstKey ? FirstKeyRotationLead : TimeSpan.Zero),
+                    cancellationToken));
             }
 
             return null;

@@ -38,8 +38,6 @@ public sealed class AccessTokenIssuer(ISigningKeyService keys, IOptions<TokenSer
     public async ValueTask<IssuedAccessToken> IssueAsync(SessionRecord session, string scope, CancellationToken cancellationToken = default, string? dpopJkt = null)
 #pragma warning restore CA1068
     {
-        var keySet = await keys.GetKeySetAsync(cancellationToken);
-        var key = keySet.Active ?? throw new DependencyUnavailableException("keys", "No active signing key.");
         var now = time.GetUtcNow();
         var lifetime = options.Value.AccessTokenLifetime;
 
@@ -91,12 +89,24 @@ public sealed class AccessTokenIssuer(ISigningKeyService keys, IOptions<TokenSer
             claims["cnf"] = new Dictionary<string, object>(1, StringComparer.Ordinal) { ["jkt"] = dpopJkt };
         }
 
-        var token = await SignAsync(key, claims, cancellationToken);
-        return new IssuedAccessToken(token, jti, expiresAt, (int)(exp - iat), scope);
+        // The signer chooses the key (with several vaults: the least-loaded one, another after a failover), so the
+        // header, which names its kid, is built for the key it chose.
+        var signed = await keys.SignWithActiveKeyAsync(key => BuildSigningInput(key, claims), cancellationToken);
+        return new IssuedAccessToken(Compact(signed.SigningInput, signed.Signature), jti, expiresAt, (int)(exp - iat), scope);
     }
 
     /// <summary>The compact JWS of <paramref name="claims"/> with header alg/kid/typ at+jwt, signed by <paramref name="key"/>.</summary>
     internal async ValueTask<string> SignAsync(SigningKey key, IDictionary<string, object> claims, CancellationToken cancellationToken)
+    {
+        var signingInput = BuildSigningInput(key, claims);
+        return Compact(signingInput, await keys.SignAsync(key, signingInput, cancellationToken));
+    }
+
+    /// <summary>
+    /// ASCII(BASE64URL(header) '.' BASE64URL(payload)), the JWS signing input (RFC 7515 §5.1), as the handler writes it
+    /// for <paramref name="key"/>: header alg/kid of that key and typ at+jwt.
+    /// </summary>
+    private byte[] BuildSigningInput(SigningKey key, IDictionary<string, object> claims)
     {
         var credentials = _credentials.GetOrAdd(key, static k => new SigningCredentials(k.SecurityKey, k.Algorithm) { CryptoProviderFactory = DeferredSignatureProvider.Factory });
 
@@ -108,14 +118,17 @@ public sealed class AccessTokenIssuer(ISigningKeyService keys, IOptions<TokenSer
             throw new InvalidOperationException("The token handler did not produce an unsigned JWS.");
         }
 
-        var signingInput = Encoding.ASCII.GetBytes(unsigned, 0, signingInputLength);
-        var signature = await keys.SignAsync(key, signingInput, cancellationToken);
-        return string.Create(unsigned.Length + System.Buffers.Text.Base64Url.GetEncodedLength(signature.Length), (unsigned, signature), static (chars, state) =>
-        {
-            state.unsigned.AsSpan().CopyTo(chars);
-            System.Buffers.Text.Base64Url.EncodeToChars(state.signature, chars[state.unsigned.Length..]);
-        });
+        return Encoding.ASCII.GetBytes(unsigned, 0, signingInputLength);
     }
+
+    /// <summary>The compact JWS: signing input '.' BASE64URL(signature) (RFC 7515 §7.1).</summary>
+    private static string Compact(ReadOnlyMemory<byte> signingInput, byte[] signature) =>
+        string.Create(signingInput.Length + 1 + System.Buffers.Text.Base64Url.GetEncodedLength(signature.Length), (signingInput, signature), static (chars, state) =>
+        {
+            Encoding.ASCII.GetChars(state.signingInput.Span, chars);
+            chars[state.signingInput.Length] = '.';
+            System.Buffers.Text.Base64Url.EncodeToChars(state.signature, chars[(state.signingInput.Length + 1)..]);
+        });
 
     /// <summary>
     /// Signs nothing: lets <see cref="JsonWebTokenHandler"/> write the header (alg and kid of the real key) and payload

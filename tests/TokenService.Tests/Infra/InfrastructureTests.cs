@@ -113,6 +113,64 @@ public sealed partial class InfrastructureTests
         return module.Resource.GetProperty("properties").GetProperty("parameters").GetProperty("settings").GetProperty("value");
     }
 
+    /// <summary>The expression of the vault settings the function app module passes to the settings module.</summary>
+    private static string VaultSettings(JsonElement main) =>
+        OfType(main, "Microsoft.Resources/deployments")
+            .Select(d => d.Resource.GetProperty("properties"))
+            .Where(p => p.TryGetProperty("parameters", out var parameters) && parameters.TryGetProperty("vaultSettings", out _))
+            .Select(p => p.GetProperty("parameters").GetProperty("vaultSettings").ToString())
+            .Single();
+
+    /// <summary>
+    /// Issue 19: the vault count is a parameter (default 1). The compiled template is checked for what each count
+    /// deploys, since the Bicep compiler does not evaluate parameters: with 1 the copy loop of extra vaults is empty
+    /// (range(1, 0)) and the one vault is Keys__KeyVaultUri; with 3 the loop makes vaults kv1- and kv2-, each with the
+    /// app's Crypto User and Crypto Officer roles, and the settings are Keys__Vaults__0__Uri … Keys__Vaults__2__Uri.
+    /// </summary>
+    [Fact]
+    public void The_vault_count_creates_that_many_signing_vaults_with_roles_and_their_Keys_Vaults_settings()
+    {
+        using var template = Compile("main.bicep");
+        var root = template.RootElement;
+        var count = root.GetProperty("parameters").GetProperty("signingVaultCount");
+        Assert.Equal(1, count.GetProperty("defaultValue").GetInt32());
+        Assert.Equal(1, count.GetProperty("minValue").GetInt32());
+
+        // Vaults 1…count-1, one module each (vault 0 is the vault that also holds the secrets).
+        var extra = OfType(root, "Microsoft.Resources/deployments").Single(d => d.Resource.GetProperty("name").GetString()!.Contains("signingvault-", StringComparison.Ordinal));
+        Assert.Equal("[length(range(1, sub(parameters('signingVaultCount'), 1)))]", extra.Resource.GetProperty("copy").GetProperty("count").GetString());
+        Assert.Contains("kv{0}-{1}", extra.Resource.GetProperty("properties").GetProperty("parameters").GetProperty("name").ToString(), StringComparison.Ordinal);
+        var nested = extra.Resource.GetProperty("properties").GetProperty("template");
+        var vault = Assert.Single(OfType(nested, "Microsoft.KeyVault/vaults")).Resource.GetProperty("properties");
+        Assert.Equal("premium", vault.GetProperty("sku").GetProperty("name").GetString());
+        Assert.True(vault.GetProperty("enablePurgeProtection").GetBoolean());
+        Assert.True(vault.GetProperty("enableRbacAuthorization").GetBoolean());
+        var roles = RoleAssignments(nested);
+        Assert.Contains(roles, r => r.RoleId == "12338af0-0e69-4776-bea7-57ae8d297424" && r.PrincipalId == "[parameters('functionPrincipalId')]");
+        Assert.Contains(roles, r => r.RoleId == "14b46e9e-c2b7-41b4-b07b-48a6ebf60603" && r.PrincipalId == "[parameters('functionPrincipalId')]");
+
+        // Their URIs follow vault 0's, in order, and become the settings: one → Keys__KeyVaultUri, more → Keys__Vaults__N__Uri.
+        var uris = root.GetProperty("variables").GetProperty("copy").EnumerateArray().Single(v => v.GetProperty("name").GetString() == "extraSigningVaultUris");
+        Assert.Equal("[length(range(1, sub(parameters('signingVaultCount'), 1)))]", uris.GetProperty("count").GetString());
+        var settings = VaultSettings(root);
+        Assert.Contains("if(equals(length(parameters('signingVaultUris')), 1), createObject('value', createObject('Keys__KeyVaultUri', parameters('signingVaultUris')[0]))", settings, StringComparison.Ordinal);
+        Assert.Contains("toObject(range(0, length(parameters('signingVaultUris'))), lambda('i', format('Keys__Vaults__{0}__Uri'", settings, StringComparison.Ordinal);
+
+        // azd passes the count from the environment (SIGNING_VAULT_COUNT), 1 when unset.
+        // Unquoted, so that azd's substitution gives a number (an int parameter refuses the string "3").
+        var parameterFile = File.ReadAllText(Path.Combine(Root, "infra", "main.parameters.json"));
+        Assert.Contains("\"signingVaultCount\": { \"value\": ${SIGNING_VAULT_COUNT=1} }", parameterFile, StringComparison.Ordinal);
+        using (var substituted = JsonDocument.Parse(parameterFile.Replace("${SIGNING_VAULT_COUNT=1}", "3", StringComparison.Ordinal).Replace("${EVENT_PUBLISHER_PRINCIPAL_IDS=[]}", "[]", StringComparison.Ordinal)))
+        {
+            Assert.Equal(3, substituted.RootElement.GetProperty("parameters").GetProperty("signingVaultCount").GetProperty("value").GetInt32());
+        }
+
+        // Settings of an earlier vault count do not survive a provision with another.
+        var writer = Assert.Single(OfType(root, "Microsoft.Web/sites/config"));
+        Assert.Equal("[union(variables('keptSettings'), parameters('settings'), parameters('vaultSettings'))]", writer.Resource.GetProperty("properties").GetString());
+        Assert.Contains("startsWith(lambdaVariables('s').key, 'Keys__Vaults__')", writer.Template.GetProperty("variables").GetProperty("keptSettings").GetString(), StringComparison.Ordinal);
+    }
+
     [GeneratedRegex(@"^\[variables\('([^']+)'\)\]$")]
     private static partial Regex VariableExpression();
 
@@ -168,10 +226,13 @@ public sealed partial class InfrastructureTests
         }
 
         // Every contract setting the app needs.
-        foreach (var setting in new[] { "TokenService__Issuer", "Idp__Issuer", "Idp__Audience", "Idp__JwksUri", "Idp__UserIdClaim", "Storage__TableServiceUri", "Keys__KeyVaultUri", "Keys__Algorithm", "Events__WebhookSecret" })
+        foreach (var setting in new[] { "TokenService__Issuer", "Idp__Issuer", "Idp__Audience", "Idp__JwksUri", "Idp__UserIdClaim", "Storage__TableServiceUri", "Keys__Algorithm", "Events__WebhookSecret" })
         {
             Assert.True(AppSettings(template.RootElement).TryGetProperty(setting, out _), setting);
         }
+
+        // The signing vault settings (Keys__KeyVaultUri for one vault) come with the vault count: see the test below.
+        Assert.Contains("Keys__KeyVaultUri", VaultSettings(template.RootElement), StringComparison.Ordinal);
 
         // No secrets in outputs; the only secret parameter is the webhook secret azd generates (nobody types one).
         foreach (var item in template.RootElement.GetProperty("outputs").EnumerateObject())
@@ -328,7 +389,9 @@ public sealed partial class InfrastructureTests
         // azd fills it from EVENT_PUBLISHER_PRINCIPAL_IDS (a JSON array), [] when unset; the file is JSON either way.
         var parameters = File.ReadAllText(Path.Combine(Root, "infra", "main.parameters.json"));
         Assert.Contains("\"eventPublisherPrincipalIds\": { \"value\": ${EVENT_PUBLISHER_PRINCIPAL_IDS=[]} }", parameters, StringComparison.Ordinal);
-        using var substituted = JsonDocument.Parse(parameters.Replace("${EVENT_PUBLISHER_PRINCIPAL_IDS=[]}", "[\"11111111-2222-3333-4444-555555555555\"]", StringComparison.Ordinal));
+        using var substituted = JsonDocument.Parse(parameters
+            .Replace("${EVENT_PUBLISHER_PRINCIPAL_IDS=[]}", "[\"11111111-2222-3333-4444-555555555555\"]", StringComparison.Ordinal)
+            .Replace("${SIGNING_VAULT_COUNT=1}", "1", StringComparison.Ordinal));
         Assert.Equal(1, substituted.RootElement.GetProperty("parameters").GetProperty("eventPublisherPrincipalIds").GetProperty("value").GetArrayLength());
     }
 
@@ -359,7 +422,8 @@ public sealed partial class InfrastructureTests
         Assert.Contains(settingsModule.GetProperty("dependsOn").EnumerateArray(), d => d.GetString() == "[resourceId('Microsoft.Web/sites', parameters('name'))]");
         Assert.StartsWith("[list(format('{0}/config/appsettings'", settingsModule.GetProperty("properties").GetProperty("parameters").GetProperty("currentSettings").GetProperty("value").GetString()!, StringComparison.Ordinal);
         var config = settingsModule.GetProperty("properties").GetProperty("template").GetProperty("resources").EnumerateArray().Single();
-        Assert.Equal("[union(parameters('currentSettings'), parameters('settings'))]", config.GetProperty("properties").GetString());
+        // (keptSettings: the current settings less the signing vault settings of an earlier vault count.)
+        Assert.Equal("[union(variables('keptSettings'), parameters('settings'), parameters('vaultSettings'))]", config.GetProperty("properties").GetString());
 
         // azd passes TOKEN_SERVICE_CUSTOM_ISSUER, not the output's name (which would pin a stale host name).
         var parameters = File.ReadAllText(Path.Combine(Root, "infra", "main.parameters.json"));

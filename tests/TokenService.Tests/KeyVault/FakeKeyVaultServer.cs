@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using TokenService.Jwt;
 
 namespace TokenService.Tests.KeyVault;
@@ -15,7 +16,8 @@ namespace TokenService.Tests.KeyVault;
 /// <summary>
 /// An in-test Key Vault answering the documented REST JSON (api-version 7.5) with real keys: create, get, list
 /// versions (paged with nextLink), update, sign; the 401 challenge for requests without a bearer token; the
-/// error envelope; injectable 429/503 faults and slow key creation. Counts calls per operation. Clients may reach it
+/// error envelope; injectable 429/503 faults, Key Vault's throttling (N operations per window, 429 without
+/// Retry-After, see <see cref="Throttle"/>) and slow key creation. Counts calls per operation. Clients may reach it
 /// under a public vault name (https://myvault.vault.azure.net) through <see cref="RouteToLoopback"/>.
 /// </summary>
 public sealed class FakeKeyVaultServer : IAsyncDisposable
@@ -50,6 +52,61 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
     /// <summary>Runs while a key is being created (after its material exists, before it is answered): a slow HSM.</summary>
     public volatile Action? OnCreate;
 
+    /// <summary>The vault's clock: key creation times and throttling windows (a FakeTimeProvider in time-driven tests).</summary>
+    public TimeProvider Clock { get; set; } = TimeProvider.System;
+
+    private readonly Lock _throttleLock = new();
+    private int _throttleLimit = -1;
+    private TimeSpan _throttleWindow;
+    private DateTimeOffset _windowStart;
+    private int _inWindow;
+
+    /// <summary>Retry-After (seconds) sent with throttling 429s; null, as Key Vault often does, sends none.</summary>
+    public int? ThrottleRetryAfter { get; set; }
+
+    /// <summary>
+    /// Enforces Key Vault's service limit: at most <paramref name="operations"/> authorized requests per
+    /// <paramref name="window"/> (fixed windows from now on <see cref="Clock"/>); the rest are answered 429
+    /// <c>{"error":{"code":"Throttled",…}}</c> without Retry-After and, as in Key Vault, do not count against the limit.
+    /// Negative: no limit.
+    /// </summary>
+    public void Throttle(int operations, TimeSpan window)
+    {
+        lock (_throttleLock)
+        {
+            _throttleLimit = operations;
+            _throttleWindow = window;
+            _windowStart = Clock.GetUtcNow();
+            _inWindow = 0;
+        }
+    }
+
+    private bool Admit()
+    {
+        lock (_throttleLock)
+        {
+            if (_throttleLimit < 0)
+            {
+                return true;
+            }
+
+            var now = Clock.GetUtcNow();
+            while (now >= _windowStart + _throttleWindow)
+            {
+                _windowStart += _throttleWindow;
+                _inWindow = 0;
+            }
+
+            if (_inWindow >= _throttleLimit)
+            {
+                return false;
+            }
+
+            _inWindow++;
+            return true;
+        }
+    }
+
     private sealed class Version
     {
         public required string Id;
@@ -71,6 +128,7 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders(); // per-request logs would cost more than the vault's work under load
         var app = builder.Build();
         var server = new FakeKeyVaultServer(app);
         app.Use(async (ctx, next) =>
@@ -88,6 +146,18 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
             if (ctx.Request.Query["api-version"] != "7.5")
             {
                 await Error(ctx, 400, "BadParameter", "api-version is required.");
+                return;
+            }
+
+            if (!server.Admit())
+            {
+                server.Calls.AddOrUpdate("throttled", 1, (_, n) => n + 1);
+                if (server.ThrottleRetryAfter is { } seconds)
+                {
+                    ctx.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                }
+
+                await Error(ctx, 429, "Throttled", "Operations per second exceeded for this vault. Retry the request after a delay.");
                 return;
             }
 
@@ -180,7 +250,7 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
         Calls.AddOrUpdate("create", 1, (_, n) => n + 1);
         var body = (await JsonNode.ParseAsync(ctx.Request.Body))!.AsObject();
         var kty = (string)body["kty"]!;
-        var v = new Version { Id = Guid.NewGuid().ToString("N"), Kty = kty, Created = DateTimeOffset.UtcNow.ToUnixTimeSeconds() };
+        var v = new Version { Id = Guid.NewGuid().ToString("N"), Kty = kty, Created = Clock.GetUtcNow().ToUnixTimeSeconds() };
         if (kty is "RSA-HSM" or "RSA")
         {
             v.Rsa = RSA.Create((int?)body["key_size"] ?? 2048);

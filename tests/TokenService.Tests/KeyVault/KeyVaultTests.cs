@@ -400,6 +400,47 @@ public sealed class KeyVaultHostTests : IAsyncLifetime
     }
 }
 
+/// <summary>Issue 19: a throttling vault through the host: 503 with the vault's Retry-After, nothing committed.</summary>
+public sealed class KeyVaultThrottledHostTests
+{
+    [Fact]
+    public async Task A_backoff_window_longer_than_the_budget_answers_503_with_its_Retry_After_and_the_refresh_is_not_committed()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 4, 1, 0, 0, 0, TimeSpan.Zero));
+        await using var vault = await FakeKeyVaultServer.StartAsync();
+        vault.Clock = time;
+        await using var host = await TokenServiceTestHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["Keys:KeyVaultUri"] = vault.VaultUri.AbsoluteUri,
+            ["Keys:Algorithm"] = "ES256",
+            ["TokenService:DependencyBudget"] = "00:00:10",
+        }, configure: builder => builder.Services.AddSingleton(InTestVaults.Client(vault.VaultUri)), time: time);
+        var login = await host.LoginAsync("kv-throttled");
+
+        vault.ThrottleRetryAfter = 30; // longer than the 10 s dependency budget: no request waits for it
+        vault.Throttle(0, TimeSpan.FromDays(1));
+        using (var refresh = await host.RefreshAsync(login.RefreshToken))
+        {
+            await AssertOAuthErrorAsync(refresh, "temporarily_unavailable", HttpStatusCode.ServiceUnavailable);
+            Assert.Equal(TimeSpan.FromSeconds(30), refresh.Headers.RetryAfter?.Delta);
+        }
+
+        Assert.Equal(1, vault.Count("throttled"));
+        using (var during = await host.RefreshAsync(login.RefreshToken))
+        {
+            // The window is shared: the next request does not call the vault at all.
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, during.StatusCode);
+            Assert.Equal(1, vault.Count("throttled"));
+        }
+
+        // After the window the same refresh token still refreshes: the throttled attempts rotated nothing.
+        vault.Throttle(-1, TimeSpan.FromSeconds(1));
+        time.Advance(TimeSpan.FromSeconds(30));
+        using var after = await host.RefreshAsync(login.RefreshToken);
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+    }
+}
+
 /// <summary>
 /// Issue 19: a new key is published the propagation time before it signs, measured from when Key Vault has
 /// created it, however long that took; until its activation time is written no instance publishes it.

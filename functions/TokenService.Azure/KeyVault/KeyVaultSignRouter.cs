@@ -1,0 +1,166 @@
+using TokenService.Keys;
+
+namespace TokenService.Azure.KeyVault;
+
+/// <summary>
+/// Where one signature is made, and what happens when a vault throttles or fails, within the request's budget (its
+/// <see cref="CancellationToken"/>, which <c>EndpointInvoker</c> cancels when the dependency budget is spent):
+/// <list type="bullet">
+/// <item>the least-loaded vault is chosen: not in a 429 backoff, not recently failed, most limiter headroom;</item>
+/// <item>a 429 opens (or joins) that vault's shared backoff window; the request moves to another vault, or with none
+/// waits for the window and tries again: never longer than <see cref="KeyVaultSigning.MaxWait"/>, answered 503 with
+/// <c>Retry-After</c> at once when the window is longer;</item>
+/// <item>a 5xx, transport failure or (with several vaults) a call slower than <c>Keys:SignAttemptTimeout</c>
+/// moves the request to another vault; with one vault it is the caller's 503, as before.</item>
+/// </list>
+/// Nothing is committed before the signature exists, so every failure leaves nothing half-written.
+/// </summary>
+internal static class KeyVaultSignRouter
+{
+    /// <summary>Sign calls one request may make: the 1, 2, 4, 8, 16 s backoff sequence's retries, plus failovers.</summary>
+    private const int MaxCalls = 6;
+
+    /// <summary>One vault able to sign for this request: its service and its active key.</summary>
+    internal readonly record struct Candidate(KeyVaultSigningKeyService Vault, SigningKey Key);
+
+    public static async ValueTask<SignedInput> SignAsync(
+        IReadOnlyList<Candidate> candidates, Func<SigningKey, ReadOnlyMemory<byte>> buildSigningInput, KeyVaultSigning signing, CancellationToken cancellationToken)
+    {
+        if (candidates.Count == 0)
+        {
+            throw new DependencyUnavailableException("keyvault", "No vault has an active signing key.");
+        }
+
+        var several = candidates.Count > 1;
+        var failed = several ? new bool[candidates.Count] : null;
+        DependencyUnavailableException? last = null;
+        SigningKey? builtFor = null;
+        ReadOnlyMemory<byte> signingInput = default;
+        for (var calls = 0; calls < MaxCalls;)
+        {
+            var index = Choose(candidates, failed);
+            if (index < 0)
+            {
+                throw last ?? new DependencyUnavailableException("keyvault", "Every vault failed.");
+            }
+
+            var (vault, key) = candidates[index];
+            var throttle = vault.Throttle;
+            var wait = throttle.BackoffRemaining;
+            if (wait > TimeSpan.Zero)
+            {
+                // Every vault is in a backoff window (Choose prefers one that is not): wait for the shortest, unless
+                // no request could wait that long: then answer now, with the window as Retry-After.
+                if (wait > signing.MaxWait)
+                {
+                    throw new DependencyUnavailableException("keyvault", $"Key Vault is throttling for another {wait.TotalSeconds:0.#} s.", wait, last);
+                }
+
+                await Task.Delay(wait, signing.Time, cancellationToken);
+                continue;
+            }
+
+            if (!await throttle.AcquireAsync(cancellationToken))
+            {
+                throw new DependencyUnavailableException("keyvault", "The vault's sign queue is full.", throttle.Window);
+            }
+
+            if (throttle.BackoffRemaining > TimeSpan.Zero)
+            {
+                continue; // a 429 arrived while this request queued: wait for the window like the rest
+            }
+
+            if (!ReferenceEquals(builtFor, key))
+            {
+                signingInput = buildSigningInput(key);
+                builtFor = key;
+            }
+
+            calls++;
+            try
+            {
+                var signature = several
+                    ? await SignWithTimeoutAsync(vault, key, signingInput, signing, cancellationToken)
+                    : await vault.SignOnceAsync(key, signingInput, cancellationToken);
+                throttle.OnSuccess();
+                return new SignedInput(key, signingInput, signature);
+            }
+            catch (DependencyUnavailableException ex) when (IsThrottled(ex))
+            {
+                var window = throttle.OnThrottled(ex.RetryAfter);
+                last = new DependencyUnavailableException("keyvault", ex.Message, window, ex.InnerException);
+            }
+            catch (DependencyUnavailableException ex) when (several)
+            {
+                throttle.OnFailed();
+                failed![index] = true;
+                last = ex;
+            }
+        }
+
+        throw last ?? new DependencyUnavailableException("keyvault", "Key Vault kept throttling.");
+    }
+
+    /// <summary>Key Vault's 429: the client keeps the status in the inner <see cref="KeyVaultException"/>.</summary>
+    internal static bool IsThrottled(DependencyUnavailableException ex) => ex.InnerException is KeyVaultException { Status: 429 };
+
+    /// <summary>A sign call that may take at most <see cref="KeyVaultSigning.AttemptTimeout"/>, so that a hanging vault leaves budget for another.</summary>
+    private static async Task<byte[]> SignWithTimeoutAsync(
+        KeyVaultSigningKeyService vault, SigningKey key, ReadOnlyMemory<byte> signingInput, KeyVaultSigning signing, CancellationToken cancellationToken)
+    {
+        using var attempt = new CancellationTokenSource(signing.AttemptTimeout, signing.Time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, attempt.Token);
+        try
+        {
+            return await vault.SignOnceAsync(key, signingInput, linked.Token);
+        }
+        catch (OperationCanceledException ex) when (attempt.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new DependencyUnavailableException("keyvault", $"Key Vault did not answer within Keys:SignAttemptTimeout ({signing.AttemptTimeout}).", null, ex);
+        }
+    }
+
+    /// <summary>
+    /// The vault to try: of those not failed in this request, the first by (in backoff, recently failed, least headroom),
+    /// a vault in backoff ranking by how soon its window ends. -1 when every vault failed.
+    /// </summary>
+    private static int Choose(IReadOnlyList<Candidate> candidates, bool[]? failed)
+    {
+        if (candidates.Count == 1)
+        {
+            return 0;
+        }
+
+        var best = -1;
+        (bool InBackoff, bool Failed, TimeSpan Wait, long Headroom) bestScore = default;
+        for (var i = 0; i < candidates.Count; i++)
+        {
+            if (failed![i])
+            {
+                continue;
+            }
+
+            var throttle = candidates[i].Vault.Throttle;
+            var wait = throttle.BackoffRemaining;
+            var score = (InBackoff: wait > TimeSpan.Zero, Failed: throttle.RecentlyFailed, Wait: wait, Headroom: throttle.Headroom);
+            if (best < 0 || Better(score, bestScore))
+            {
+                best = i;
+                bestScore = score;
+            }
+        }
+
+        return best;
+
+        static bool Better((bool InBackoff, bool Failed, TimeSpan Wait, long Headroom) a, (bool InBackoff, bool Failed, TimeSpan Wait, long Headroom) b) =>
+            a.InBackoff != b.InBackoff ? !a.InBackoff
+            : a.InBackoff ? a.Wait < b.Wait
+            : a.Failed != b.Failed ? !a.Failed
+            : a.Headroom > b.Headroom;
+    }
+}
+
+/// <summary>The limits a sign request works within.</summary>
+/// <param name="MaxWait">The longest any request may wait for a backoff window: the dependency budget.</param>
+/// <param name="AttemptTimeout">With several vaults, how long one call may take before another vault is tried.</param>
+internal sealed record KeyVaultSigning(TimeSpan MaxWait, TimeSpan AttemptTimeout, TimeProvider Time);

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TokenService.Clients;
 using TokenService.Configuration;
+using TokenService.Diagnostics;
 using TokenService.Http;
 using TokenService.Idp;
 using TokenService.Sessions;
@@ -45,10 +46,10 @@ public sealed partial class TokenEndpoint(
         switch (grantType)
         {
             case TokenExchangeGrant:
-                await ExchangeAsync(context, request);
+                await TokenServiceDiagnostics.TraceAsync(TokenServiceDiagnostics.Spans.TokenExchange, context, request.Client.ClientId, (this, context, request), static s => s.Item1.ExchangeAsync(s.context, s.request));
                 break;
             case "refresh_token":
-                await RefreshAsync(context, request);
+                await TokenServiceDiagnostics.TraceAsync(TokenServiceDiagnostics.Spans.Refresh, context, request.Client.ClientId, (this, context, request), static s => s.Item1.RefreshAsync(s.context, s.request));
                 break;
             case null:
                 await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "grant_type is required.");
@@ -118,6 +119,7 @@ public sealed partial class TokenEndpoint(
             }
 
             LogIdTokenRejected(logger, client.ClientId, validation.Error.ToString());
+            TokenServiceMetrics.IdTokenRejected(client.ClientId, validation.Error.ToString());
             await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "The subject_token is not a valid ID token: " + validation.Description);
             return;
         }
@@ -126,6 +128,7 @@ public sealed partial class TokenEndpoint(
         if (!await replayCache.TryAddAsync(idToken.ReplayKey, idToken.ExpiresAt, context.RequestAborted))
         {
             LogIdTokenReplayed(logger, client.ClientId);
+            TokenServiceMetrics.IdTokenRejected(client.ClientId, "Replayed");
             await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "The subject_token has already been exchanged.");
             return;
         }
@@ -151,6 +154,7 @@ public sealed partial class TokenEndpoint(
             throw;
         }
 
+        TokenServiceMetrics.Issued(client.ClientId);
         await WriteTokenResponseAsync(context, client, accessToken, refreshToken, session, exchange: true);
     }
 
@@ -237,6 +241,7 @@ public sealed partial class TokenEndpoint(
             return;
         }
 
+        TokenServiceMetrics.Refreshed(client.ClientId);
         await WriteTokenResponseAsync(context, client, outcome.AccessToken!.Value, outcome.RefreshToken!, outcome.Session!, exchange: false);
     }
 

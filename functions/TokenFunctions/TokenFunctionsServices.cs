@@ -2,7 +2,9 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using TokenService.Azure;
+using Microsoft.Azure.Functions.Worker.OpenTelemetry;
 using TokenService.Hosting;
+using TokenService.Telemetry;
 
 namespace TokenFunctions;
 
@@ -18,6 +20,14 @@ public static class TokenFunctionsServices
     {
         services.AddTokenServiceAzureAdapters(configuration);
         services.AddTokenService(configuration, environment);
+
+        // OTLP and/or Azure Monitor when configured (docs/operations.md, "Functions app"). UseFunctionsWorkerDefaults
+        // tells the Functions host that the worker exports its own logs (worker capability WorkerOpenTelemetryEnabled),
+        // so the host stops forwarding them and no log is counted twice; it is called only when an exporter is
+        // configured, since otherwise the worker's logs must keep reaching the host. Request spans come from the host
+        // (host.json telemetryMode OpenTelemetry), not from the worker's ASP.NET Core pipeline, so each request is one
+        // server span.
+        services.AddTokenServiceTelemetry(configuration, otel => otel.UseFunctionsWorkerDefaults());
         return services;
     }
 }

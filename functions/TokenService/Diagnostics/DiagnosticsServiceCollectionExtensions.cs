@@ -15,6 +15,13 @@ public static class DiagnosticsServiceCollectionExtensions
 {
     public static IServiceCollection AddTokenServiceDiagnostics(this IServiceCollection services)
     {
+        // Once per container: a second call would wrap the decorators again and record every operation twice.
+        if (services.Any(d => d.ServiceType == typeof(Registered)))
+        {
+            return services;
+        }
+
+        services.AddSingleton<Registered>();
         services.AddMetrics();
         services.TryAddSingleton<IAuditSink, LoggerAuditSink>();
         services.AddTransient<JwksFetchMetricsHandler>();
@@ -32,6 +39,10 @@ public static class DiagnosticsServiceCollectionExtensions
         InstrumentedSigningKeyService keys => keys.Inner,
         _ => service,
     };
+
+    private sealed class Registered
+    {
+    }
 
     // Replaces the last registration of TService with one that wraps what it would have produced. No decorator
     // library is served here, and Microsoft.Extensions.DependencyInjection has none: this is the usual descriptor swap.

@@ -5,7 +5,11 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using TokenService.Azure;
 using TokenService.Hosting;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 using TokenService.Http;
+using TokenService.Telemetry;
 
 namespace TokenService.Server;
 
@@ -32,6 +36,12 @@ public static class TokenServiceHost
         builder.Services.AddTokenService(builder.Configuration, builder.Environment);
         builder.Services.AddHostedService<KeyRotationHostedService>();
         builder.Services.AddHostedService<CleanupHostedService>();
+
+        // OTLP and/or Azure Monitor when configured (docs/operations.md). This host serves HTTP itself, so it also
+        // exports ASP.NET Core's request spans and metrics and HttpClient's (JWKS, Key Vault, Tables) spans.
+        builder.Services.AddTokenServiceTelemetry(builder.Configuration, otel => otel
+            .WithTracing(t => t.AddSource("Microsoft.AspNetCore", "System.Net.Http"))
+            .WithMetrics(m => m.AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "System.Net.Http")));
 
         var app = builder.Build();
         app.UseExceptionHandler(errorApp => errorApp.Run(context =>

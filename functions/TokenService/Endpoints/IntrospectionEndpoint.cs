@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using TokenService.Clients;
+using TokenService.Diagnostics;
 using TokenService.Http;
 using TokenService.Tokens;
 
@@ -21,6 +22,11 @@ public sealed class IntrospectionEndpoint(ClientRequestReader reader, AccessToke
             return;
         }
 
+        await TokenServiceDiagnostics.TraceAsync(TokenServiceDiagnostics.Spans.Introspect, context, request.Client.ClientId, (context, request, accessTokens), static s => IntrospectAsync(s.context, s.request, s.accessTokens));
+    }
+
+    private static async Task IntrospectAsync(HttpContext context, ClientRequestReader.ClientRequest request, AccessTokenVerifier accessTokens)
+    {
         if (request.Client.Type != ClientType.ResourceServer)
         {
             await OAuthResponses.WriteErrorAsync(context, 401, "invalid_client", "Only resource servers may introspect tokens.", "Basic realm=\"token-service\", charset=\"UTF-8\"");

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using TokenService.Clients;
+using TokenService.Diagnostics;
 using TokenService.Http;
 using TokenService.Keys;
 using TokenService.Sessions;
@@ -10,7 +11,7 @@ namespace TokenService.Endpoints;
 /// <c>POST /management/users/{userId}/revoke</c>: force logout of every session of a user (admin client, HTTP Basic).
 /// Not under <c>/admin</c>: the Azure Functions host refuses routes that start with <c>admin</c> or <c>runtime</c>.
 /// </summary>
-public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserSessionRevoker revoker, ISigningKeyService keys, RequestRateLimiter limiter)
+public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserSessionRevoker revoker, ISigningKeyService keys, RequestRateLimiter limiter, IAuditSink audit)
 {
     /// <summary>Route template of the force-logout route (both hosts).</summary>
     public const string RevokeUserRoute = "management/users/{userId}/revoke";
@@ -27,7 +28,7 @@ public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserS
     /// </summary>
     public Task RotateKeysAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: false, async ctx =>
     {
-        if (!await AuthorizeAdminAsync(ctx))
+        if (await AuthorizeAdminAsync(ctx) is not { } admin)
         {
             return;
         }
@@ -52,6 +53,7 @@ public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserS
         }
 
         var result = await keys.RotateNowAsync(immediate == "true", ctx.RequestAborted);
+        audit.Record(new AuditEvent(AuditEventKind.KeyRotated, AuditEvent.AdminActor(admin.ClientId), result.Changed ? "changed" : "no_change", ClientId: admin.ClientId, Reason: result.Summary));
         await WriteKeysResultAsync(ctx, result);
     });
 
@@ -61,7 +63,7 @@ public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserS
     /// </summary>
     public Task RevokeKeyAsync(HttpContext context, string routeKid) => EndpointInvoker.InvokeAsync(context, oauthErrors: false, async ctx =>
     {
-        if (!await AuthorizeAdminAsync(ctx))
+        if (await AuthorizeAdminAsync(ctx) is not { } admin)
         {
             return;
         }
@@ -75,6 +77,7 @@ public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserS
         }
 
         var result = await keys.RevokeAsync(kid, ctx.RequestAborted);
+        audit.Record(new AuditEvent(AuditEventKind.KeyRevoked, AuditEvent.AdminActor(admin.ClientId), result.Changed ? "revoked" : "no_change", ClientId: admin.ClientId, Reason: result.Summary));
         if (!result.Changed)
         {
             await ProblemResponses.WriteAsync(ctx, StatusCodes.Status404NotFound, "Not Found", "No published key has this kid (unknown, or already revoked).");
@@ -105,12 +108,13 @@ public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserS
         });
     }
 
-    private async Task<bool> AuthorizeAdminAsync(HttpContext ctx)
+    /// <summary>The authenticated admin client, or null when the request was answered (405, 429, 401).</summary>
+    private async Task<RegisteredClient?> AuthorizeAdminAsync(HttpContext ctx)
     {
         if (!HttpMethods.IsPost(ctx.Request.Method))
         {
             await ProblemResponses.MethodNotAllowedAsync(ctx, "POST");
-            return false;
+            return null;
         }
 
         // Request limits before the store (docs/security.md): an authenticated admin is charged as a client, so that an
@@ -123,17 +127,17 @@ public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserS
         if (!charged || auth.BackedOff)
         {
             await RateLimitResponses.WriteAsync(ctx, oauthErrors: false, charged ? auth.RetryAfter!.Value : retryAfter);
-            return false;
+            return null;
         }
 
         if (!auth.Succeeded || !auth.UsedBasic || auth.Client!.Type != ClientType.Admin)
         {
             ctx.Response.Headers.WWWAuthenticate = "Basic realm=\"token-service-management\", charset=\"UTF-8\"";
             await ProblemResponses.WriteAsync(ctx, StatusCodes.Status401Unauthorized, "Unauthorized", "Admin client credentials (HTTP Basic) are required.");
-            return false;
+            return null;
         }
 
-        return true;
+        return auth.Client;
     }
 
     /// <summary>
@@ -143,7 +147,7 @@ public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserS
     /// </summary>
     public Task RevokeUserAsync(HttpContext context, string routeUserId) => EndpointInvoker.InvokeAsync(context, oauthErrors: false, async ctx =>
     {
-        if (!await AuthorizeAdminAsync(ctx))
+        if (await AuthorizeAdminAsync(ctx) is not { } admin)
         {
             return;
         }
@@ -156,6 +160,8 @@ public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserS
         }
 
         var revoked = await revoker.RevokeAllAsync(userId, "revoked_by_admin", null, null, ctx.RequestAborted);
+        TokenServiceMetrics.AdminLogout(admin.ClientId);
+        audit.Record(new AuditEvent(AuditEventKind.AdminLogout, AuditEvent.AdminActor(admin.ClientId), "success", userId, ClientId: admin.ClientId, Reason: "revoked_by_admin: " + revoked.ToString(System.Globalization.CultureInfo.InvariantCulture) + " session(s)"));
         await OAuthResponses.WriteJsonAsync(ctx, 200, writer =>
         {
             writer.WriteString("user_id", userId);

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using TokenService.Clients;
+using TokenService.Diagnostics;
 using TokenService.Http;
 using TokenService.Sessions;
 using TokenService.Tokens;
@@ -15,7 +16,8 @@ public sealed class RevocationEndpoint(
     ClientRequestReader reader,
     SessionService sessions,
     AccessTokenVerifier accessTokens,
-    IAccessTokenDenyList denyList)
+    IAccessTokenDenyList denyList,
+    IAuditSink audit)
 {
     public Task HandleAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: true, HandleCoreAsync);
 
@@ -25,6 +27,12 @@ public sealed class RevocationEndpoint(
         {
             return;
         }
+
+        await TokenServiceDiagnostics.TraceAsync(TokenServiceDiagnostics.Spans.Revoke, context, request.Client.ClientId, (this, context, request), static s => s.Item1.RevokeAsync(s.context, s.request));
+    }
+
+    private async Task RevokeAsync(HttpContext context, ClientRequestReader.ClientRequest request)
+    {
 
         var client = request.Client;
         if (client.Type is not (ClientType.Spa or ClientType.Confidential))
@@ -81,6 +89,7 @@ public sealed class RevocationEndpoint(
         }
 
         await sessions.RevokeSessionAsync(session.SessionId, "revoked_by_client", cancellationToken);
+        TokenServiceMetrics.Revoked(client.ClientId, "refresh_token");
         return true;
     }
 
@@ -98,6 +107,8 @@ public sealed class RevocationEndpoint(
         }
 
         await denyList.DenyAsync(jti, DateTimeOffset.FromUnixTimeSeconds(exp), cancellationToken);
+        TokenServiceMetrics.Revoked(client.ClientId, "access_token");
+        audit.Record(new AuditEvent(AuditEventKind.AccessTokenRevoked, AuditEvent.ClientActor(client.ClientId), "denied", null, result.Payload.SessionId, client.ClientId, "jti " + jti));
         return true;
     }
 }

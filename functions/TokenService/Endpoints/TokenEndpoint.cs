@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TokenService.Clients;
 using TokenService.Configuration;
+using TokenService.Diagnostics;
 using TokenService.Dpop;
 using TokenService.Http;
 using TokenService.Idp;
@@ -46,28 +47,11 @@ public sealed partial class TokenEndpoint(
         var grantType = FormRequest.Get(request.Form, "grant_type");
         switch (grantType)
         {
-            case TokenExchangeGrant or "refresh_token":
-                // RFC 9449 §5: the proof is checked before anything else of the grant, so a refused proof changes
-                // nothing (no ID token marked as used, no rotation).
-                var proof = await dpop.ValidateAsync(context);
-                dpop.OfferNonce(context.Response);
-                if (!proof.IsValid && (!proof.IsAbsent || request.Client.RequireDpop))
-                {
-                    await dpop.WriteTokenErrorAsync(context, proof.IsAbsent
-                        ? DpopProofResult.Invalid(DpopProofError.Missing, "This client must send a DPoP proof with every token request.")
-                        : proof);
-                    return;
-                }
-
-                if (grantType == TokenExchangeGrant)
-                {
-                    await ExchangeAsync(context, request, proof.Thumbprint);
-                }
-                else
-                {
-                    await RefreshAsync(context, request, proof.Thumbprint);
-                }
-
+            case TokenExchangeGrant:
+                await TokenServiceDiagnostics.TraceAsync(TokenServiceDiagnostics.Spans.TokenExchange, context, request.Client.ClientId, (this, context, request), static s => s.Item1.ProvenGrantAsync(s.context, s.request, exchange: true));
+                break;
+            case "refresh_token":
+                await TokenServiceDiagnostics.TraceAsync(TokenServiceDiagnostics.Spans.Refresh, context, request.Client.ClientId, (this, context, request), static s => s.Item1.ProvenGrantAsync(s.context, s.request, exchange: false));
                 break;
             case null:
                 await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "grant_type is required.");
@@ -79,6 +63,30 @@ public sealed partial class TokenEndpoint(
     }
 
     /// <param name="dpopJkt">Thumbprint of the request's valid DPoP proof key; null without a proof.</param>
+    private async Task ProvenGrantAsync(HttpContext context, ClientRequestReader.ClientRequest request, bool exchange)
+    {
+        // RFC 9449 §5: the proof is checked before anything else of the grant, so a refused proof changes nothing
+        // (no ID token marked as used, no rotation).
+        var proof = await dpop.ValidateAsync(context);
+        dpop.OfferNonce(context.Response);
+        if (!proof.IsValid && (!proof.IsAbsent || request.Client.RequireDpop))
+        {
+            await dpop.WriteTokenErrorAsync(context, proof.IsAbsent
+                ? DpopProofResult.Invalid(DpopProofError.Missing, "This client must send a DPoP proof with every token request.")
+                : proof);
+            return;
+        }
+
+        if (exchange)
+        {
+            await ExchangeAsync(context, request, proof.Thumbprint);
+        }
+        else
+        {
+            await RefreshAsync(context, request, proof.Thumbprint);
+        }
+    }
+
     private async Task ExchangeAsync(HttpContext context, ClientRequestReader.ClientRequest request, string? dpopJkt)
     {
         var client = request.Client;
@@ -138,6 +146,7 @@ public sealed partial class TokenEndpoint(
             }
 
             LogIdTokenRejected(logger, client.ClientId, validation.Error.ToString());
+            TokenServiceMetrics.IdTokenRejected(client.ClientId, validation.Error.ToString());
             await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "The subject_token is not a valid ID token: " + validation.Description);
             return;
         }
@@ -146,6 +155,7 @@ public sealed partial class TokenEndpoint(
         if (!await replayCache.TryAddAsync(idToken.ReplayKey, idToken.ExpiresAt, context.RequestAborted))
         {
             LogIdTokenReplayed(logger, client.ClientId);
+            TokenServiceMetrics.IdTokenRejected(client.ClientId, "Replayed");
             await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "The subject_token has already been exchanged.");
             return;
         }
@@ -171,6 +181,7 @@ public sealed partial class TokenEndpoint(
             throw;
         }
 
+        TokenServiceMetrics.Issued(client.ClientId);
         await WriteTokenResponseAsync(context, client, accessToken, refreshToken, session, exchange: true, dpopBound: dpopJkt is not null);
     }
 
@@ -265,6 +276,7 @@ public sealed partial class TokenEndpoint(
             return;
         }
 
+        TokenServiceMetrics.Refreshed(client.ClientId);
         await WriteTokenResponseAsync(context, client, outcome.AccessToken!.Value, outcome.RefreshToken!, outcome.Session!, exchange: false, dpopBound: dpopJkt is not null);
     }
 

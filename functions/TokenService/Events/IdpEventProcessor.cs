@@ -4,6 +4,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TokenService.Configuration;
+using TokenService.Diagnostics;
 using TokenService.Sessions;
 using TokenService.Jwt;
 
@@ -38,9 +39,30 @@ public sealed partial class IdpEventProcessor(
     TimeProvider time,
     ILogger<IdpEventProcessor> logger,
     IGraphUserLookup? graph = null,
-    GraphSubscriptionHealth? graphHealth = null)
+    GraphSubscriptionHealth? graphHealth = null,
+    IAuditSink? audit = null)
 {
     public async Task<IdpEventBatchResult> ProcessAsync(IReadOnlyList<IdpEventEnvelope> events, CancellationToken cancellationToken)
+    {
+        using var activity = TokenServiceDiagnostics.Source.StartActivity(TokenServiceDiagnostics.Spans.IdpEvents);
+        activity?.SetTag("tokenservice.idp_events.count", events.Count);
+        try
+        {
+            var result = await ProcessCoreAsync(events, cancellationToken);
+            activity?.SetTag("tokenservice.idp_events.revoked", result.Revoked);
+            activity?.SetTag("tokenservice.idp_events.duplicates", result.Duplicates);
+            activity?.SetTag("tokenservice.idp_events.ignored", result.Ignored);
+            activity?.SetTag("tokenservice.idp_events.sessions_ended", result.SessionsEnded);
+            return result;
+        }
+        catch (Exception ex)
+        {
+            TokenServiceDiagnostics.RecordError(activity, ex);
+            throw;
+        }
+    }
+
+    private async Task<IdpEventBatchResult> ProcessCoreAsync(IReadOnlyList<IdpEventEnvelope> events, CancellationToken cancellationToken)
     {
         var decisions = new List<IdpEventDecision>(events.Count);
         foreach (var e in events)
@@ -77,7 +99,9 @@ public sealed partial class IdpEventProcessor(
             // a whole second (RFC 7519 §2 NumericDate) and the IdP's clock is not ours, so a session opened in the same
             // second as the event would otherwise survive it.
             var createdBefore = (decision.OccurredAt ?? time.GetUtcNow()) + options.Value.EventTimeSkew;
-            ended += await revoker.RevokeAllAsync(decision.UserId, decision.Reason!, null, createdBefore, cancellationToken);
+            var endedNow = await revoker.RevokeAllAsync(decision.UserId, decision.Reason!, null, createdBefore, cancellationToken);
+            ended += endedNow;
+            RecordRevocation(decision, endedNow);
             await processed.MarkProcessedAsync(key, time.GetUtcNow() + options.Value.DeduplicationWindow, cancellationToken);
             revoked++;
             LogRevoked(logger, LogValue.Of(decision.Event.Type), LogValue.Of(decision.Event.Id), decision.Reason!);
@@ -265,6 +289,14 @@ public sealed partial class IdpEventProcessor(
 
     private static JsonElement Auth0Log(IdpEventEnvelope e) =>
         JsonText.TryGetProperty(e.Data, "data", out var inner) && inner.ValueKind == JsonValueKind.Object ? inner : e.Data;
+
+    private void RecordRevocation(IdpEventDecision decision, int sessionsEnded)
+    {
+        TokenServiceMetrics.EndedByIdpEvent(sessionsEnded, decision.Reason!);
+        audit?.Record(new AuditEvent(
+            AuditEventKind.IdpEventRevocation, "idp:" + LogValue.Of(decision.Event.Source ?? "-"), sessionsEnded > 0 ? "sessions_ended" : "no_live_session", decision.UserId,
+            Reason: $"{decision.Reason}; {sessionsEnded} session(s); event {LogValue.Of(decision.Event.Type)} {LogValue.Of(decision.Event.Id)}"));
+    }
 
     // Every value from an event goes through LogValue.Of: control characters escaped, at most 128 characters.
     [LoggerMessage(EventId = 5001, Level = LogLevel.Information, Message = "IdP event {Type} ({Id}) ended the user's sessions ({Reason}).")]

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using TokenService.Clients;
 using TokenService.Configuration;
+using TokenService.Diagnostics;
 using TokenService.Dpop;
 using TokenService.Endpoints;
 using TokenService.Events;
@@ -123,7 +124,7 @@ public static class TokenServiceServiceCollectionExtensions
             sp.GetRequiredService<IUserSessionRevoker>(), sp.GetRequiredService<IProcessedEventStore>(), sp.GetRequiredService<SecurityEventTokenValidator>(),
             sp.GetRequiredService<IOptions<EventsOptions>>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<IdpEventProcessor>>(), sp.GetService<IGraphUserLookup>(),
-            sp.GetRequiredService<GraphSubscriptionHealth>()));
+            sp.GetRequiredService<GraphSubscriptionHealth>(), sp.GetService<IAuditSink>()));
 
         // Endpoints, each written once for both hosts.
         services.TryAddSingleton<TokenEndpoint>();
@@ -135,6 +136,9 @@ public static class TokenServiceServiceCollectionExtensions
         services.TryAddSingleton<ManagementEndpoint>();
         services.TryAddSingleton<HealthEndpoint>();
         services.TryAddSingleton<IdpEventsEndpoint>();
+
+        // Metrics, spans and the audit trail (docs/operations.md); last, so that it wraps the adapters registered above.
+        services.AddTokenServiceDiagnostics();
         return services;
     }
 
@@ -151,7 +155,7 @@ public static class TokenServiceServiceCollectionExtensions
     /// <summary>Every store that holds expiring state, once each.</summary>
     private static IEnumerable<IExpiredStateCleaner> CleanersOf(IServiceProvider sp)
     {
-        object[] stores = [sp.GetRequiredService<ISessionStore>(), sp.GetRequiredService<IAccessTokenDenyList>(), sp.GetRequiredService<IIdTokenReplayCache>(), sp.GetRequiredService<IProcessedEventStore>(), sp.GetRequiredService<IDpopReplayCache>()];
+        object[] stores = [DiagnosticsServiceCollectionExtensions.Undecorated(sp.GetRequiredService<ISessionStore>()), sp.GetRequiredService<IAccessTokenDenyList>(), sp.GetRequiredService<IIdTokenReplayCache>(), sp.GetRequiredService<IProcessedEventStore>(), sp.GetRequiredService<IDpopReplayCache>()];
         return stores.OfType<IExpiredStateCleaner>().Concat(sp.GetServices<IExpiredStateCleaner>()).Distinct();
     }
 

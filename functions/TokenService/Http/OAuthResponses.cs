@@ -20,6 +20,7 @@ public static class OAuthResponses
     {
         var response = context.Response;
         response.StatusCode = status;
+        System.Diagnostics.Activity.Current?.SetTag(Diagnostics.TokenServiceDiagnostics.OAuthErrorTag, error);
         NoStore(response);
         if (wwwAuthenticate is not null)
         {

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TokenService.Configuration;
+using TokenService.Diagnostics;
 using TokenService.Tokens;
 
 namespace TokenService.Sessions;
@@ -53,13 +54,15 @@ public sealed partial class SessionService : IUserSessionRevoker
     private readonly TokenServiceOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<SessionService> _logger;
+    private readonly IAuditSink? _audit;
 
-    public SessionService(ISessionStore store, IOptions<TokenServiceOptions> options, TimeProvider time, ILogger<SessionService> logger)
+    public SessionService(ISessionStore store, IOptions<TokenServiceOptions> options, TimeProvider time, ILogger<SessionService> logger, IAuditSink? audit = null)
     {
         _store = store;
         _options = options.Value;
         _time = time;
         _logger = logger;
+        _audit = audit;
     }
 
     public async Task<(SessionRecord Session, string RefreshToken, IssuedAccessToken AccessToken)> OpenAsync(
@@ -116,6 +119,7 @@ public sealed partial class SessionService : IUserSessionRevoker
             if (status == StoreWriteStatus.Success)
             {
                 LogSessionOpened(_logger, sessionId, request.ClientId, evicted.Count);
+                RecordOpened(session, evicted);
                 return (session, refreshToken, accessToken.Value);
             }
 
@@ -197,6 +201,7 @@ public sealed partial class SessionService : IUserSessionRevoker
             {
                 await RevokeSessionCoreAsync(session, "refresh_token_reuse", cancellationToken);
                 LogReuseDetected(_logger, sessionId, clientId);
+                RecordReuse(session);
                 return new(RefreshStatus.ReuseDetected, "The refresh token has already been used; the session has been revoked.");
             }
 
@@ -327,6 +332,7 @@ public sealed partial class SessionService : IUserSessionRevoker
             if (result.Status == StoreWriteStatus.Success)
             {
                 LogSessionRevoked(_logger, session.SessionId, reason);
+                RecordRevoked([session], reason);
                 return true;
             }
 
@@ -360,6 +366,7 @@ public sealed partial class SessionService : IUserSessionRevoker
             if (status == StoreWriteStatus.Success)
             {
                 LogUserSessionsRevoked(_logger, targets.Count, reason);
+                RecordRevoked(targets, reason);
                 return targets.Count;
             }
 

@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace TokenService.Diagnostics;
+
+/// <summary>
+/// The service's metrics on one <see cref="Meter"/> named <see cref="TokenServiceDiagnostics.Name"/>, in OpenTelemetry
+/// semantic-convention style (dotted lower-case names, UCUM units, <c>{thing}</c> annotations for counts). The
+/// instruments are static: <see cref="Counter{T}.Add(T, in TagList)"/> and <see cref="Histogram{T}.Record(T, in TagList)"/>
+/// return at once when nothing listens, and <see cref="TagList"/> is a struct holding up to eight tags inline, so the
+/// hot path (issue, refresh) allocates nothing for metrics without a listener. Tag values are bounded sets (client
+/// ids are configured, reasons are our constants or enum names): never a user id, session id or token.
+/// docs/operations.md lists every instrument.
+/// </summary>
+public static class TokenServiceMetrics
+{
+    private static readonly Meter Meter = new(TokenServiceDiagnostics.Name, TokenServiceDiagnostics.Version);
+
+    public static readonly Counter<long> TokensIssued = Meter.CreateCounter<long>(
+        "tokenservice.tokens.issued", "{token}", "Access tokens issued by token exchange (RFC 8693): sessions opened.");
+
+    public static readonly Counter<long> TokensRefreshed = Meter.CreateCounter<long>(
+        "tokenservice.tokens.refreshed", "{token}", "Successful refreshes (RFC 6749 §6) with refresh-token rotation.");
+
+    public static readonly Counter<long> TokensRevoked = Meter.CreateCounter<long>(
+        "tokenservice.tokens.revoked", "{token}", "Tokens revoked by their client (RFC 7009), by kind (refresh_token ends a session, access_token is denied).");
+
+    public static readonly Counter<long> RefreshTokenReuse = Meter.CreateCounter<long>(
+        "tokenservice.refresh_tokens.reuse_detected", "{event}", "Rotated refresh tokens presented again; each one revoked its session (RFC 9700 §4.14.2).");
+
+    public static readonly Counter<long> SessionsEvicted = Meter.CreateCounter<long>(
+        "tokenservice.sessions.evicted", "{session}", "Sessions ended to make room under the per-user session limit.");
+
+    public static readonly Counter<long> SessionsRevoked = Meter.CreateCounter<long>(
+        "tokenservice.sessions.revoked", "{session}", "Sessions ended, by reason (client, reuse, admin, session limit, IdP event).");
+
+    public static readonly Counter<long> SessionsEndedByIdpEvent = Meter.CreateCounter<long>(
+        "tokenservice.sessions.ended_by_idp_event", "{session}", "Sessions ended by IdP events, by event source and type.");
+
+    public static readonly Counter<long> IdTokensRejected = Meter.CreateCounter<long>(
+        "tokenservice.id_tokens.rejected", "{token}", "ID tokens refused at token exchange, by reason.");
+
+    public static readonly Counter<long> AdminLogouts = Meter.CreateCounter<long>(
+        "tokenservice.admin.logouts", "{request}", "Force-logout requests of an admin client (every session of a user).");
+
+    public static readonly Counter<long> DependencyUnavailable = Meter.CreateCounter<long>(
+        "tokenservice.dependency.unavailable", "{response}", "Requests answered 503 because a dependency (storage, keys, idp …) failed or throttled.");
+
+    // Latency buckets for calls of milliseconds to seconds (Key Vault HSM signing, Table operations, JWKS fetches): the
+    // SDK's default boundaries are for milliseconds recorded in seconds and would put every call into the first bucket.
+    private static readonly InstrumentAdvice<double> LatencyAdvice = new()
+    {
+        HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 10],
+    };
+
+    public static readonly Histogram<double> SigningDuration = Meter.CreateHistogram(
+        "tokenservice.signing.duration", "s", "Duration of one signature by the signing key provider (Key Vault or local key).", advice: LatencyAdvice);
+
+    public static readonly Histogram<double> StoreDuration = Meter.CreateHistogram(
+        "tokenservice.store.duration", "s", "Duration of one session store operation.", advice: LatencyAdvice);
+
+    public static readonly Histogram<double> IdpJwksFetchDuration = Meter.CreateHistogram(
+        "tokenservice.idp.jwks.fetch.duration", "s", "Duration of one fetch of an IdP's (or event transmitter's) JWKS.", advice: LatencyAdvice);
+
+    /// <summary>Tag names, as constants so that call sites and tests agree.</summary>
+    public static class Tags
+    {
+        public const string ClientId = "tokenservice.client.id";
+        public const string TokenKind = "tokenservice.token.kind";
+        public const string Reason = "tokenservice.reason";
+        public const string EventSource = "tokenservice.idp_event.source";
+        public const string EventType = "tokenservice.idp_event.type";
+        public const string Operation = "tokenservice.store.operation";
+        public const string Dependency = "tokenservice.dependency";
+        public const string Algorithm = "tokenservice.key.algorithm";
+
+        /// <summary>OpenTelemetry general attribute: the class of error a failed operation ended with.</summary>
+        public const string ErrorType = "error.type";
+        public const string ServerAddress = "server.address";
+        public const string HttpStatusCode = "http.response.status_code";
+    }
+
+    public static void Issued(string clientId) => TokensIssued.Add(1, new TagList { { Tags.ClientId, clientId } });
+
+    public static void Refreshed(string clientId) => TokensRefreshed.Add(1, new TagList { { Tags.ClientId, clientId } });
+
+    public static void Revoked(string clientId, string kind) => TokensRevoked.Add(1, new TagList { { Tags.ClientId, clientId }, { Tags.TokenKind, kind } });
+
+    public static void ReuseDetected(string clientId) => RefreshTokenReuse.Add(1, new TagList { { Tags.ClientId, clientId } });
+
+    public static void Evicted(string clientId, int count)
+    {
+        if (count > 0)
+        {
+            SessionsEvicted.Add(count, new TagList { { Tags.ClientId, clientId } });
+        }
+    }
+
+    public static void SessionsEnded(int count, string reason)
+    {
+        if (count > 0)
+        {
+            SessionsRevoked.Add(count, new TagList { { Tags.Reason, ReasonTag(reason) } });
+        }
+    }
+
+    /// <summary>
+    /// Sessions an IdP event ended. Our reasons are "source:type" constants (idp:account-disabled, graph:user-deleted,
+    /// auth0:user-blocked, SET reasons): the tags come from them, never from the event's own text, so that an IdP
+    /// cannot grow the number of series.
+    /// </summary>
+    public static void EndedByIdpEvent(int count, string reason)
+    {
+        if (count <= 0)
+        {
+            return;
+        }
+
+        var colon = reason.IndexOf(':', StringComparison.Ordinal);
+        var (source, type) = colon > 0 ? (reason[..colon], reason[(colon + 1)..]) : ("other", reason);
+        SessionsEndedByIdpEvent.Add(count, new TagList { { Tags.EventSource, source }, { Tags.EventType, type } });
+    }
+
+    public static void IdTokenRejected(string clientId, string reason) =>
+        IdTokensRejected.Add(1, new TagList { { Tags.ClientId, clientId }, { Tags.Reason, reason } });
+
+    public static void AdminLogout(string adminClientId) => AdminLogouts.Add(1, new TagList { { Tags.ClientId, adminClientId } });
+
+    public static void Unavailable(string dependency) => DependencyUnavailable.Add(1, new TagList { { Tags.Dependency, dependency } });
+
+    /// <summary>Seconds since <paramref name="startTimestamp"/> (<see cref="Stopwatch.GetTimestamp"/>).</summary>
+    public static double SecondsSince(long startTimestamp) => Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds;
+
+    // Session reasons are our constants, except IdP ones, which carry the event's kind after "source:".
+    private static string ReasonTag(string reason) =>
+        reason.IndexOf(':', StringComparison.Ordinal) is > 0 and var colon ? string.Concat("idp_event:", reason.AsSpan(0, colon)) : reason;
+}

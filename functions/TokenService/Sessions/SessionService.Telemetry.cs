@@ -1,0 +1,45 @@
+using TokenService.Diagnostics;
+
+namespace TokenService.Sessions;
+
+/// <summary>Metrics and audit records of session changes, called once a change is committed (docs/operations.md).</summary>
+public sealed partial class SessionService
+{
+    private void RecordOpened(SessionRecord session, IReadOnlyList<SessionRecord> evicted)
+    {
+        TokenServiceMetrics.Evicted(session.ClientId, evicted.Count);
+        _audit?.Record(new AuditEvent(
+            AuditEventKind.SessionOpened, AuditEvent.ClientActor(session.ClientId), "success", session.UserId, session.SessionId, session.ClientId, "token_exchange"));
+        RecordRevoked(evicted, "session_limit");
+    }
+
+    private void RecordReuse(SessionRecord session)
+    {
+        TokenServiceMetrics.ReuseDetected(session.ClientId);
+        _audit?.Record(new AuditEvent(
+            AuditEventKind.RefreshTokenReuse, AuditEvent.ClientActor(session.ClientId), "session_revoked", session.UserId, session.SessionId, session.ClientId, "refresh_token_reuse"));
+    }
+
+    /// <summary>One audit record per ended session; the actor follows from the reason (our constants).</summary>
+    private void RecordRevoked(IReadOnlyList<SessionRecord> sessions, string reason)
+    {
+        TokenServiceMetrics.SessionsEnded(sessions.Count, reason);
+        if (_audit is null)
+        {
+            return;
+        }
+
+        foreach (var session in sessions)
+        {
+            var actor = reason switch
+            {
+                "revoked_by_client" => AuditEvent.ClientActor(session.ClientId),
+                "revoked_by_admin" => "admin",
+                "logout" or "revoked_by_user" => "user",
+                _ when reason.Contains(':', StringComparison.Ordinal) => "idp",
+                _ => AuditEvent.SystemActor,
+            };
+            _audit.Record(new AuditEvent(AuditEventKind.SessionRevoked, actor, "revoked", session.UserId, session.SessionId, session.ClientId, reason));
+        }
+    }
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Throughput of the standalone host (embedded defaults) with telemetry off and on. Both hosts run side by side for
+# the whole measurement and the load client alternates between them in short passes (the order flips each round),
+# so that the load of a shared machine falls on both alike; the summary is the median of each mode and of the
+# per-round on/off ratios. "On" exports traces, metrics and logs (the audit trail at Information) over OTLP/HTTP to
+# a local stand-in receiver (tests/load/otlp-sink.py). Loopback only, bounded.
+# Usage: bash tests/load/telemetry.sh [rounds] [requests per pass] [concurrency]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+rounds="${1:-8}"; requests="${2:-1000}"; concurrency="${3:-8}"
+dotnet build -c Release functions/TokenService.Server -v q --nologo >/dev/null
+dotnet build -c Release tests/TokenService.Benchmarks -v q --nologo >/dev/null
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+python3 tests/load/otlp-sink.py 14318 &
+pids+=("$!")
+
+wait_for() { for _ in $(seq 1 100); do curl -sf "$1/healthz" >/dev/null && return 0; sleep 0.2; done; echo "no answer from $1" >&2; return 1; }
+
+start_host() { # port, extra env...
+  local port="$1"; shift
+  env ASPNETCORE_ENVIRONMENT=Development TokenService__Issuer="http://127.0.0.1:$port" Logging__LogLevel__Default=Warning \
+    "$@" \
+    dotnet "functions/TokenService.Server/bin/Release/net10.0/TokenService.Server.dll" --urls "http://127.0.0.1:$port" \
+    --contentRoot "$root/functions/TokenService.Server" >/dev/null 2>&1 &
+  pids+=("$!")
+  wait_for "http://127.0.0.1:$port"
+}
+
+declare -A port=([off]=7191 [on]=7192)
+start_host "${port[off]}"
+start_host "${port[on]}" OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:14318 OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf \
+  Logging__OpenTelemetry__LogLevel__TokenService.Audit=Information
+
+load() { # mode, requests
+  dotnet tests/TokenService.Benchmarks/bin/Release/net10.0/TokenService.Benchmarks.dll load --url "http://127.0.0.1:${port[$1]}" \
+    --requests "$2" --concurrency "$concurrency" --label "telemetry $1"
+}
+
+# Warm-up (JIT, first key, connection pools): not counted.
+load off 300 >/dev/null; load on 300 >/dev/null
+
+rows="$(mktemp)"
+echo "| telemetry | request | requests | concurrency | p50 ms | p99 ms | req/s |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
+for round in $(seq 1 "$rounds"); do
+  if [ $((round % 2)) -eq 1 ]; then order="off on"; else order="on off"; fi
+  for mode in $order; do load "$mode" "$requests" | sed "s/^/$round /" >>"$rows"; done
+done
+sed 's/^[0-9]* //' "$rows"
+python3 - "$rows" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    parts = [p.strip() for p in line.split("|")]
+    rnd, mode, kind, rps = parts[0], parts[1].split()[-1], parts[2], float(parts[7])
+    runs.setdefault(kind, {}).setdefault(rnd, {})[mode] = rps
+print()
+print("| request | median req/s off | median req/s on | median of per-round on/off | rounds |")
+print("| --- | --- | --- | --- | --- |")
+for kind, by_round in runs.items():
+    off = [r["off"] for r in by_round.values()]
+    on = [r["on"] for r in by_round.values()]
+    ratio = statistics.median(r["on"] / r["off"] for r in by_round.values())
+    print(f"| {kind} | {statistics.median(off):.0f} | {statistics.median(on):.0f} | {ratio:.3f} | {len(by_round)} |")
+PY

@@ -46,7 +46,7 @@ public sealed class MultiVaultTests
         for (var i = 0; i < 30; i++)
         {
             var signed = await instance.SignWithActiveKeyAsync(InTestVaults.Input, CancellationToken.None);
-            Assert.True(signed.Key.Verifier.Verify(signed.Key.Algorithm, signed.SigningInput.Span, signed.Signature));
+            Assert.True(signed.Key.VerifySignature(signed.SigningInput.ToArray(), signed.Signature));
             kids.Add(signed.Key.Kid);
         }
 
@@ -77,7 +77,7 @@ public sealed class MultiVaultTests
         // Another vault's key signed, and the signing input was built for it: its kid is the one a validator looks up.
         Assert.NotEqual(first.Kid, signed.Key.Kid);
         Assert.EndsWith(signed.Key.Kid, System.Text.Encoding.ASCII.GetString(signed.SigningInput.Span), StringComparison.Ordinal);
-        Assert.True(signed.Key.Verifier.Verify(signed.Key.Algorithm, signed.SigningInput.Span, signed.Signature));
+        Assert.True(signed.Key.VerifySignature(signed.SigningInput.ToArray(), signed.Signature));
 
         // The vault stays avoided (backoff, or recent failure) while the others are healthy.
         var tried = vaults.Servers[0].Count("throttled") + vaults.Servers[0].Count("sign");
@@ -199,7 +199,7 @@ public sealed class MultiVaultTests
         var signed = await keys.SignWithActiveKeyAsync(InTestVaults.Input, CancellationToken.None);
 
         Assert.StartsWith("https://contoso-hsm.managedhsm.azure.net/keys/signing/", signed.Key.ProviderKeyId, StringComparison.Ordinal);
-        Assert.True(signed.Key.Verifier.Verify("RS256", signed.SigningInput.Span, signed.Signature));
+        Assert.True(signed.Key.VerifySignature(signed.SigningInput.ToArray(), signed.Signature));
         Assert.All(credential.Requests, r => Assert.Equal(["https://managedhsm.azure.net/.default"], r.Scopes));
         Assert.NotEmpty(credential.Requests);
     }

@@ -115,3 +115,84 @@ test('introspection and revocation work with the library unmodified', async () =
     oauth.processRefreshTokenResponse(as, web, await oauth.refreshTokenGrantRequest(as, web, webAuth, tokens.refresh_token, insecure)),
     (err) => err instanceof oauth.ResponseBodyError && err.error === 'invalid_grant');
 });
+
+// ---- DPoP (RFC 9449) with oauth4webapi's own DPoP handle ------------------------------------------------------
+
+const sampleApiDll = path.join(root, 'samples', 'SampleApi', 'bin', 'Debug', 'net10.0', 'SampleApi.dll');
+
+async function startSampleApi() {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn('dotnet', [sampleApiDll, '--urls', url], {
+    env: {
+      ...process.env,
+      ASPNETCORE_ENVIRONMENT: 'Development',
+      SampleApi__Authority: issuer,
+      SampleApi__Audience: 'api://dev',
+      SampleApi__ClientId: 'dev-api',
+      SampleApi__ClientSecret: 'dev-api-secret',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  for (let i = 0; i < 150; i++) {
+    try { if ((await fetch(`${url}/orders`)).status === 401) return { child, url }; } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  child.kill();
+  throw new Error(`the sample API did not start at ${url} (is it built? dotnet build samples/SampleApi)`);
+}
+
+// One retry when the server asks for a nonce (the handle has learnt it from the DPoP-Nonce header).
+async function withNonceRetry(request) {
+  try {
+    return await request();
+  } catch (err) {
+    if (oauth.isDPoPNonceError(err)) return request();
+    throw err;
+  }
+}
+
+test('DPoP: oauth4webapi binds exchange, refresh and a sample-API call to its key; a copied token is refused', async () => {
+  const keyPair = await oauth.generateKeyPair('ES256');
+  const DPoP = oauth.DPoP(web, keyPair);
+  const jkt = await jose.calculateJwkThumbprint(await jose.exportJWK(keyPair.publicKey));
+  const subjectToken = await idToken('interop-dora');
+
+  const exchanged = await withNonceRetry(async () => oauth.processGenericTokenEndpointResponse(as, web,
+    await oauth.genericTokenEndpointRequest(as, web, webAuth, 'urn:ietf:params:oauth:grant-type:token-exchange', {
+      subject_token: subjectToken,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
+      scope: 'api.read',
+    }, { ...insecure, DPoP })));
+  assert.equal(exchanged.token_type, 'dpop');
+  const claims = jose.decodeJwt(exchanged.access_token);
+  assert.equal(claims.cnf?.jkt, jkt);
+  assert.ok(as.dpop_signing_alg_values_supported?.includes('ES256'));
+
+  // The refresh token is bound to the key: without a proof it is refused, and nothing changes.
+  await assert.rejects(
+    oauth.processRefreshTokenResponse(as, web, await oauth.refreshTokenGrantRequest(as, web, webAuth, exchanged.refresh_token, insecure)),
+    (err) => err instanceof oauth.ResponseBodyError && ['invalid_grant', 'invalid_dpop_proof'].includes(err.error));
+  const refreshed = await withNonceRetry(async () => oauth.processRefreshTokenResponse(as, web,
+    await oauth.refreshTokenGrantRequest(as, web, webAuth, exchanged.refresh_token, { ...insecure, DPoP })));
+  assert.equal(refreshed.token_type, 'dpop');
+  assert.equal(jose.decodeJwt(refreshed.access_token).cnf?.jkt, jkt);
+
+  const sampleApi = await startSampleApi();
+  try {
+    const orders = new URL(`${sampleApi.url}/orders`);
+    // protectedResourceRequest throws a WWWAuthenticateChallengeError on a 401 challenge; a nonce request is retried.
+    const call = await withNonceRetry(() => oauth.protectedResourceRequest(refreshed.access_token, 'GET', orders, undefined, undefined, { DPoP }));
+    assert.equal(call.status, 200);
+    assert.equal((await call.json()).user, 'interop-dora');
+
+    // The same token copied to a plain client: as a bearer token, and as DPoP without a proof.
+    const asBearer = await fetch(orders, { headers: { authorization: `Bearer ${refreshed.access_token}` } });
+    assert.equal(asBearer.status, 401);
+    const noProof = await fetch(orders, { headers: { authorization: `DPoP ${refreshed.access_token}` } });
+    assert.equal(noProof.status, 401);
+    assert.match(noProof.headers.get('www-authenticate') ?? '', /^DPoP/);
+  } finally {
+    sampleApi.child.kill();
+  }
+});

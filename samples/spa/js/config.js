@@ -31,6 +31,9 @@ export async function loadConfig() {
     sessionsAudience: typeof raw.sessionsAudience === "string" && raw.sessionsAudience !== "" ? raw.sessionsAudience : null,
     scope: typeof raw.scope === "string" && raw.scope !== "" ? raw.scope : null,
     api: typeof raw.api === "string" && raw.api !== "" ? raw.api : null,
+    // DPoP (RFC 9449): bind the tokens and the refresh cookie to a key this browser cannot export. On unless
+    // "dpop": false (a token service without DPoP support answers Bearer tokens and the app uses them as such).
+    dpop: raw.dpop !== false,
     // Renew this long before the access token expires (at most half its lifetime before).
     refreshLeewaySeconds: Number.isFinite(raw.refreshLeewaySeconds) ? raw.refreshLeewaySeconds : 60,
   });

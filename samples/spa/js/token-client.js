@@ -8,6 +8,11 @@
 //   credentialed requests to the token endpoint. This page cannot read it (HttpOnly) and pages of other sites
 //   cannot make the browser send it (SameSite=Strict); pages of other origins of this site are refused by the
 //   token service, which answers spa clients only from their registered origins.
+// - with DPoP (RFC 9449, `dpop` in config.json, on by default): both are bound to a key pair whose private key
+//   cannot be exported from this browser (js/dpop.js). Every token request and API call carries a proof signed
+//   with it, so a copied access token or refresh cookie is refused anywhere else.
+
+import { asksForNonce, DpopKey } from "./dpop.js";
 
 const TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token";
@@ -37,6 +42,8 @@ export class OAuthError extends Error {
 export class TokenClient extends EventTarget {
   #config;
   #accessToken = null;
+  #tokenType = "Bearer";
+  #dpop = null;
   #expiresAt = 0; // ms since the epoch, by this browser's clock
   #renewAt = 0;
   #timer = 0;
@@ -49,6 +56,7 @@ export class TokenClient extends EventTarget {
   constructor(config) {
     super();
     this.#config = config;
+    this.#dpop = config.dpop ? new DpopKey(`${config.tokenService} ${config.clientId}`) : null;
     // Background tabs throttle timers: on return, renew at once when the token is due.
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible" && this.#accessToken !== null && Date.now() >= this.#renewAt) {
@@ -131,6 +139,7 @@ export class TokenClient extends EventTarget {
   /** Ends the session at the token service (RFC 7009; the cookie is the token) and forgets the access token. */
   async signOut() {
     try {
+      // RFC 7009 has no DPoP rule; the token service ends the session the cookie names.
       await fetch(`${this.#config.tokenService}/oauth2/revoke`, {
         method: "POST",
         body: new URLSearchParams({ client_id: this.#config.clientId }),
@@ -139,6 +148,8 @@ export class TokenClient extends EventTarget {
       });
     } finally {
       this.#clear();
+      // The next session gets a new key.
+      await this.#dpop?.forget().catch(() => {});
       this.#changed();
     }
   }
@@ -160,10 +171,10 @@ export class TokenClient extends EventTarget {
       await this.refresh();
     }
 
-    let response = await fetch(url, this.#withBearer(init, this.#accessToken));
+    let response = await this.#send(url, init, this.#accessToken, this.#tokenType);
     if (response.status === 401) {
       await this.refresh();
-      response = await fetch(url, this.#withBearer(init, this.#accessToken));
+      response = await this.#send(url, init, this.#accessToken, this.#tokenType);
     }
 
     return response;
@@ -176,10 +187,10 @@ export class TokenClient extends EventTarget {
       entry = await this.#renewFor(audience);
     }
 
-    let response = await fetch(url, this.#withBearer(init, entry.token));
+    let response = await this.#send(url, init, entry.token, entry.tokenType);
     if (response.status === 401) {
       entry = await this.#renewFor(audience);
-      response = await fetch(url, this.#withBearer(init, entry.token));
+      response = await this.#send(url, init, entry.token, entry.tokenType);
     }
 
     return response;
@@ -191,16 +202,34 @@ export class TokenClient extends EventTarget {
       client_id: this.#config.clientId,
       audience,
     }), { keep: false }));
-    const entry = { token: body.access_token, expiresAt: Date.now() + Math.max(1, Number(body.expires_in) || 0) * 1000 };
+    const entry = { token: body.access_token, tokenType: body.token_type, expiresAt: Date.now() + Math.max(1, Number(body.expires_in) || 0) * 1000 };
     this.#audienceTokens.set(audience, entry);
     return entry;
   }
 
-  #withBearer(init, token) {
-    const headers = new Headers(init.headers);
-    headers.set("Authorization", `Bearer ${token}`);
-    // No cookies to APIs: the bearer token is the credential.
-    return { ...init, headers, credentials: "omit", cache: "no-store" };
+  // One API call with the access token: `Authorization: Bearer`, or for a DPoP-bound token `Authorization: DPoP`
+  // with a proof whose `ath` is the token's hash (RFC 9449 §7.1), again once when the API asks for a nonce (§9).
+  async #send(url, init, token, tokenType) {
+    const method = init.method ?? "GET";
+    const bound = this.#dpop !== null && String(tokenType).toLowerCase() === "dpop";
+    const request = async () => {
+      const headers = new Headers(init.headers);
+      headers.set("Authorization", `${bound ? "DPoP" : "Bearer"} ${token}`);
+      if (bound) {
+        headers.set("DPoP", await this.#dpop.proof(method, url, token));
+      }
+
+      // No cookies to APIs: the token (and its proof) is the credential.
+      const response = await fetch(url, { ...init, headers, credentials: "omit", cache: "no-store" });
+      if (bound) {
+        this.#dpop.remember(url, response);
+      }
+
+      return response;
+    };
+
+    const response = await request();
+    return bound && await asksForNonce(response) ? request() : response;
   }
 
   async #withLock(work) {
@@ -215,12 +244,10 @@ export class TokenClient extends EventTarget {
     try {
       // credentials: "include" lets the browser store the Set-Cookie of this cross-origin answer and send the
       // cookie on renewal; the token service answers CORS with credentials for our origin only.
-      response = await fetch(`${this.#config.tokenService}/oauth2/token`, {
-        method: "POST",
-        body: form,
-        credentials: "include",
-        cache: "no-store",
-      });
+      response = await this.#postToken(form);
+      if (this.#dpop !== null && await asksForNonce(response)) {
+        response = await this.#postToken(form);
+      }
     } catch (networkError) {
       this.#retryLater(networkError);
       throw networkError;
@@ -259,10 +286,24 @@ export class TokenClient extends EventTarget {
     throw failure;
   }
 
+  async #postToken(form) {
+    const url = `${this.#config.tokenService}/oauth2/token`;
+    const headers = new Headers();
+    if (this.#dpop !== null) {
+      // RFC 9449 §5: the proof binds the tokens, and the session's refresh cookie, to this browser's key.
+      headers.set("DPoP", await this.#dpop.proof("POST", url));
+    }
+
+    const response = await fetch(url, { method: "POST", body: form, headers, credentials: "include", cache: "no-store" });
+    this.#dpop?.remember(url, response);
+    return response;
+  }
+
   #accept(body) {
     const lifetime = Math.max(1, Number(body.expires_in) || 0);
     const now = Date.now();
     this.#accessToken = body.access_token;
+    this.#tokenType = body.token_type ?? "Bearer";
     this.#expiresAt = now + lifetime * 1000;
     // Shortly before expiry: the configured leeway, but never earlier than half the lifetime.
     const renewIn = Math.max(lifetime - this.#config.refreshLeewaySeconds, lifetime / 2);
@@ -288,6 +329,7 @@ export class TokenClient extends EventTarget {
   #clear() {
     clearTimeout(this.#timer);
     this.#accessToken = null;
+    this.#tokenType = "Bearer";
     this.#audienceTokens.clear();
     this.#expiresAt = 0;
     this.#renewAt = 0;

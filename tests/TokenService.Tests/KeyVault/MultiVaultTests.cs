@@ -216,7 +216,9 @@ public sealed class MultiVaultTests
 
         await using var host = await TokenServiceTestHost.StartAsync(settings, configure: builder =>
             builder.Services.AddSingleton(new KeyVaultClientFactory(InTestVaults.Client)));
-        Assert.IsType<MultiVaultSigningKeyService>(host.Services.GetRequiredService<ISigningKeyService>());
+        // The telemetry decorator forwards the signer-chosen path, so failover between vaults is not bypassed.
+        var signer = host.Services.GetRequiredService<ISigningKeyService>();
+        Assert.IsType<MultiVaultSigningKeyService>(TokenService.Diagnostics.DiagnosticsServiceCollectionExtensions.Undecorated(signer));
 
         var login = await host.LoginAsync("multi-vault");
         using var jwks = await host.Client.GetAsync("/.well-known/jwks.json");
@@ -226,6 +228,14 @@ public sealed class MultiVaultTests
         Assert.True(await host.IsActiveAsync(login.AccessToken));
         using var refresh = await host.RefreshAsync(login.RefreshToken);
         Assert.Equal(HttpStatusCode.OK, refresh.StatusCode);
+
+        // Through the host's whole signing path (telemetry decorator included): two vaults down, the third signs.
+        vaults.Servers[0].FailWithStatus = 503;
+        vaults.Servers[1].FailWithStatus = 503;
+        var signsBefore = vaults.Servers[2].Count("sign");
+        var failedOver = await host.LoginAsync("multi-vault-failover");
+        Assert.Equal(signsBefore + 1, vaults.Servers[2].Count("sign"));
+        Assert.Contains(new JsonWebToken(failedOver.AccessToken).Kid, kids);
     }
 
     [Fact]

@@ -49,6 +49,9 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
     /// <summary>RSA moduli are returned with a leading 0x00 octet (257 octets for 2048 bits), as some HSMs do.</summary>
     public volatile bool PrefixModulusWithZero;
 
+    /// <summary>When set, sign requests wait for it before they are answered: a vault that hangs.</summary>
+    public volatile TaskCompletionSource? HoldSigns;
+
     /// <summary>Runs while a key is being created (after its material exists, before it is answered): a slow HSM.</summary>
     public volatile Action? OnCreate;
 
@@ -330,6 +333,11 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
     private async Task<IResult> Sign(HttpContext ctx, string name, string version)
     {
         Calls.AddOrUpdate("sign", 1, (_, n) => n + 1);
+        if (HoldSigns is { } hold)
+        {
+            await hold.Task.WaitAsync(ctx.RequestAborted);
+        }
+
         var v = Find(name, version);
         if (v is null || !v.Enabled)
         {

@@ -90,6 +90,35 @@ public sealed class MultiVaultTests
     }
 
     [Fact]
+    public async Task A_vault_that_hangs_past_the_attempt_timeout_fails_over_within_the_budget()
+    {
+        await using var vaults = await InTestVaults.StartAsync(2, o => o.SignAttemptTimeout = TimeSpan.FromSeconds(3));
+        var instance = vaults.Instance();
+        await instance.GetKeySetAsync(CancellationToken.None);
+        var hung = (await instance.Vaults[0].GetKeySetAsync(CancellationToken.None)).Active!;
+        var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        vaults.Servers[0].HoldSigns = hold;
+        try
+        {
+            var signs = vaults.Servers[0].Count("sign");
+            var request = instance.SignWithActiveKeyAsync(InTestVaults.Input, CancellationToken.None).AsTask();
+            await InTestVaults.SettleAsync(() => vaults.Servers[0].Count("sign") == signs + 1); // vault 0 chosen, and hanging
+            vaults.Time.Advance(TimeSpan.FromMilliseconds(2999));
+            await Task.Delay(50);
+            Assert.False(request.IsCompleted);
+
+            vaults.Time.Advance(TimeSpan.FromMilliseconds(1));
+            var signed = await request.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.NotEqual(hung.Kid, signed.Key.Kid);
+            Assert.True(signed.Key.Verifier.Verify(signed.Key.Algorithm, signed.SigningInput.Span, signed.Signature));
+        }
+        finally
+        {
+            hold.TrySetResult();
+        }
+    }
+
+    [Fact]
     public async Task With_every_vault_failing_the_request_is_unavailable()
     {
         await using var vaults = await InTestVaults.StartAsync(2);

@@ -4,8 +4,8 @@ using TokenService.Sessions;
 namespace TokenService.Dpop;
 
 /// <summary>
-/// Embedded-default replay cache (one process). Entries live for a proof lifetime only, so besides the hourly cleanup
-/// it drops expired entries itself every <see cref="PurgeInterval"/>: a busy instance must not hold an hour of proofs.
+/// Embedded-default replay cache (one process). Entries live for a proof lifetime only, so it drops expired entries
+/// itself, at most every <see cref="PurgeInterval"/> on an insert: a busy instance must not hold an hour of proofs.
 /// </summary>
 public sealed class InMemoryDpopReplayCache(TimeProvider time) : IDpopReplayCache, IExpiredStateCleaner
 {

@@ -1,13 +1,12 @@
 using TokenService.Http;
-using TokenService.Sessions;
 
 namespace TokenService.Dpop;
 
 /// <summary>
-/// Embedded-default replay cache (one process). Entries live for a proof lifetime only, so besides the hourly cleanup
-/// it drops expired entries itself every <see cref="PurgeInterval"/>: a busy instance must not hold an hour of proofs.
+/// Embedded-default replay cache (one process). Entries live for a proof lifetime only, so it drops expired entries
+/// itself, at most every <see cref="PurgeInterval"/> on an insert: a busy instance must not hold an hour of proofs.
 /// </summary>
-public sealed class InMemoryDpopReplayCache(TimeProvider time) : IDpopReplayCache, IExpiredStateCleaner
+public sealed class InMemoryDpopReplayCache(TimeProvider time) : IDpopReplayCache
 {
     internal static readonly TimeSpan PurgeInterval = TimeSpan.FromMinutes(1);
 
@@ -26,5 +25,6 @@ public sealed class InMemoryDpopReplayCache(TimeProvider time) : IDpopReplayCach
         return ValueTask.FromResult(_seen.TryAdd(key, expiresAt, now));
     }
 
-    public Task<int> PurgeExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken) => Task.FromResult(_seen.Purge(now));
+    /// <summary>Removes the entries expired at <paramref name="now"/>; returns how many.</summary>
+    public int PurgeExpired(DateTimeOffset now) => _seen.Purge(now);
 }

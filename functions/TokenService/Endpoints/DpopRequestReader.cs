@@ -22,9 +22,46 @@ public sealed class DpopRequestReader(IDpopProofValidator validator, IDpopNonceS
     private readonly bool _nonces = options.Value.RequireNonce;
     private readonly string _algs = string.Join(' ', validator.Algorithms);
 
-    /// <summary>Checks the request's proof; <paramref name="accessToken"/> is the token presented with it, if any (for <c>ath</c>).</summary>
-    public ValueTask<DpopProofResult> ValidateAsync(HttpContext context, string? accessToken = null) =>
-        validator.ValidateAsync(new DpopProofRequest(context.Request.Headers[ProofHeader], context.Request.Method, _base + RawPath(context), accessToken), context.RequestAborted);
+    /// <summary>
+    /// The RFC 7638 thumbprint of the key of this request's valid proof (the <c>jkt</c> tokens are bound to), or null
+    /// when the request carried none.
+    /// </summary>
+    public static string? ProofKey(HttpContext context) => context.Features.Get<ValidProof>()?.Thumbprint;
+
+    /// <summary>
+    /// Checks the request's proof; <paramref name="accessToken"/> is the token presented with it, if any (for <c>ath</c>).
+    /// A valid proof's key is kept for <see cref="ProofKey"/>.
+    /// </summary>
+    public async ValueTask<DpopProofResult> ValidateAsync(HttpContext context, string? accessToken = null)
+    {
+        var result = await validator.ValidateAsync(
+            new DpopProofRequest(context.Request.Headers[ProofHeader], context.Request.Method, _base + RawPath(context), accessToken), context.RequestAborted);
+        if (result.IsValid)
+        {
+            context.Features.Set(new ValidProof(result.Thumbprint!));
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// The token endpoint's check (RFC 9449 §5): true to go on, with or without a proof; false after writing
+    /// <c>invalid_dpop_proof</c> or <c>use_dpop_nonce</c>. <paramref name="required"/>: the client's <c>RequireDpop</c>.
+    /// </summary>
+    public async Task<bool> CheckTokenRequestAsync(HttpContext context, bool required)
+    {
+        var proof = await ValidateAsync(context);
+        OfferNonce(context.Response);
+        if (proof.IsValid || (proof.IsAbsent && !required))
+        {
+            return true;
+        }
+
+        await WriteTokenErrorAsync(context, proof.IsAbsent
+            ? DpopProofResult.Invalid(DpopProofError.Missing, "This client must send a DPoP proof with every token request.")
+            : proof);
+        return false;
+    }
 
     /// <summary>With nonces on, every answer carries a fresh one (RFC 9449 §8.2), so clients rarely meet use_dpop_nonce.</summary>
     public void OfferNonce(HttpResponse response)
@@ -60,4 +97,6 @@ public sealed class DpopRequestReader(IDpopProofValidator validator, IDpopNonceS
 
         return (context.Request.PathBase + context.Request.Path).ToUriComponent();
     }
+
+    private sealed record ValidProof(string Thumbprint);
 }

@@ -5,7 +5,6 @@ using Microsoft.Extensions.Options;
 using TokenService.Clients;
 using TokenService.Configuration;
 using TokenService.Diagnostics;
-using TokenService.Dpop;
 using TokenService.Http;
 using TokenService.Idp;
 using TokenService.Sessions;
@@ -45,13 +44,21 @@ public sealed partial class TokenEndpoint(
         }
 
         var grantType = FormRequest.Get(request.Form, "grant_type");
+
+        // RFC 9449 §5: a DPoP proof is checked before anything else of a grant, so that a refused proof changes nothing
+        // (no ID token marked as used, no rotation). A valid proof's key binds the tokens the grant issues.
+        if (grantType is TokenExchangeGrant or "refresh_token" && !await dpop.CheckTokenRequestAsync(context, request.Client.RequireDpop))
+        {
+            return;
+        }
+
         switch (grantType)
         {
             case TokenExchangeGrant:
-                await TokenServiceDiagnostics.TraceAsync(TokenServiceDiagnostics.Spans.TokenExchange, context, request.Client.ClientId, (this, context, request), static s => s.Item1.ProvenGrantAsync(s.context, s.request, exchange: true));
+                await TokenServiceDiagnostics.TraceAsync(TokenServiceDiagnostics.Spans.TokenExchange, context, request.Client.ClientId, (this, context, request), static s => s.Item1.ExchangeAsync(s.context, s.request));
                 break;
             case "refresh_token":
-                await TokenServiceDiagnostics.TraceAsync(TokenServiceDiagnostics.Spans.Refresh, context, request.Client.ClientId, (this, context, request), static s => s.Item1.ProvenGrantAsync(s.context, s.request, exchange: false));
+                await TokenServiceDiagnostics.TraceAsync(TokenServiceDiagnostics.Spans.Refresh, context, request.Client.ClientId, (this, context, request), static s => s.Item1.RefreshAsync(s.context, s.request));
                 break;
             case null:
                 await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "grant_type is required.");
@@ -62,32 +69,7 @@ public sealed partial class TokenEndpoint(
         }
     }
 
-    /// <param name="dpopJkt">Thumbprint of the request's valid DPoP proof key; null without a proof.</param>
-    private async Task ProvenGrantAsync(HttpContext context, ClientRequestReader.ClientRequest request, bool exchange)
-    {
-        // RFC 9449 §5: the proof is checked before anything else of the grant, so a refused proof changes nothing
-        // (no ID token marked as used, no rotation).
-        var proof = await dpop.ValidateAsync(context);
-        dpop.OfferNonce(context.Response);
-        if (!proof.IsValid && (!proof.IsAbsent || request.Client.RequireDpop))
-        {
-            await dpop.WriteTokenErrorAsync(context, proof.IsAbsent
-                ? DpopProofResult.Invalid(DpopProofError.Missing, "This client must send a DPoP proof with every token request.")
-                : proof);
-            return;
-        }
-
-        if (exchange)
-        {
-            await ExchangeAsync(context, request, proof.Thumbprint);
-        }
-        else
-        {
-            await RefreshAsync(context, request, proof.Thumbprint);
-        }
-    }
-
-    private async Task ExchangeAsync(HttpContext context, ClientRequestReader.ClientRequest request, string? dpopJkt)
+    private async Task ExchangeAsync(HttpContext context, ClientRequestReader.ClientRequest request)
     {
         var client = request.Client;
         if (client.Type is not (ClientType.Spa or ClientType.Confidential))
@@ -170,8 +152,8 @@ public sealed partial class TokenEndpoint(
                 new OpenSessionRequest(
                     idToken.UserId, payload.Subject!, client.ClientId, scope, audiences,
                     payload.AuthTime is { } authTime ? DateTimeOffset.FromUnixTimeSeconds(authTime) : null,
-                    payload.Acr, payload.Amr, dpopJkt),
-                (opened, grantedScope, ct) => accessTokens.IssueAsync(opened with { Audiences = TokenAudiences(opened.Audiences, _issuer) }, grantedScope, ct, dpopJkt),
+                    payload.Acr, payload.Amr, DpopRequestReader.ProofKey(context)),
+                (opened, grantedScope, ct) => accessTokens.IssueAsync(opened with { Audiences = TokenAudiences(opened.Audiences, _issuer) }, grantedScope, ct, opened.DpopJkt),
                 context.RequestAborted);
         }
         catch (Exception ex) when (ex is DependencyUnavailableException or OperationCanceledException)
@@ -182,7 +164,7 @@ public sealed partial class TokenEndpoint(
         }
 
         TokenServiceMetrics.Issued(client.ClientId);
-        await WriteTokenResponseAsync(context, client, accessToken, refreshToken, session, exchange: true, dpopBound: dpopJkt is not null);
+        await WriteTokenResponseAsync(context, client, accessToken, refreshToken, session, exchange: true);
     }
 
     private async Task ForgetReplayMarkerAsync(string replayKey)
@@ -197,7 +179,7 @@ public sealed partial class TokenEndpoint(
         }
     }
 
-    private async Task RefreshAsync(HttpContext context, ClientRequestReader.ClientRequest request, string? dpopJkt)
+    private async Task RefreshAsync(HttpContext context, ClientRequestReader.ClientRequest request)
     {
         var client = request.Client;
         if (client.Type is not (ClientType.Spa or ClientType.Confidential))
@@ -240,9 +222,9 @@ public sealed partial class TokenEndpoint(
         RefreshOutcome outcome;
         try
         {
-            outcome = await sessions.RefreshAsync(presented, client.ClientId, FormRequest.Get(request.Form, "scope"), dpopJkt, (rotated, grantedScope, ct) =>
+            outcome = await sessions.RefreshAsync(presented, client.ClientId, FormRequest.Get(request.Form, "scope"), DpopRequestReader.ProofKey(context), (rotated, grantedScope, ct) =>
                 TryNarrowAudiences(rotated.Audiences, requestedAudiences, _issuer, out var tokenAudiences, out targetError)
-                    ? accessTokens.IssueAsync(rotated with { Audiences = tokenAudiences }, grantedScope, ct, dpopJkt)
+                    ? accessTokens.IssueAsync(rotated with { Audiences = tokenAudiences }, grantedScope, ct, DpopRequestReader.ProofKey(context))
                     : throw new InvalidTargetException(), context.RequestAborted);
         }
         catch (InvalidTargetException)
@@ -277,10 +259,10 @@ public sealed partial class TokenEndpoint(
         }
 
         TokenServiceMetrics.Refreshed(client.ClientId);
-        await WriteTokenResponseAsync(context, client, outcome.AccessToken!.Value, outcome.RefreshToken!, outcome.Session!, exchange: false, dpopBound: dpopJkt is not null);
+        await WriteTokenResponseAsync(context, client, outcome.AccessToken!.Value, outcome.RefreshToken!, outcome.Session!, exchange: false);
     }
 
-    private Task WriteTokenResponseAsync(HttpContext context, RegisteredClient client, IssuedAccessToken accessToken, string refreshToken, SessionRecord session, bool exchange, bool dpopBound)
+    private Task WriteTokenResponseAsync(HttpContext context, RegisteredClient client, IssuedAccessToken accessToken, string refreshToken, SessionRecord session, bool exchange)
     {
         if (client.Type == ClientType.Spa)
         {
@@ -291,7 +273,7 @@ public sealed partial class TokenEndpoint(
         {
             writer.WriteString("access_token", accessToken.Token);
             // RFC 9449 §5: token_type DPoP tells the client the access token is bound to its key (cnf.jkt).
-            writer.WriteString("token_type", dpopBound ? "DPoP" : "Bearer");
+            writer.WriteString("token_type", DpopRequestReader.ProofKey(context) is null ? "Bearer" : "DPoP");
             writer.WriteNumber("expires_in", accessToken.ExpiresIn);
             writer.WriteString("scope", accessToken.Scope);
             if (client.Type != ClientType.Spa)

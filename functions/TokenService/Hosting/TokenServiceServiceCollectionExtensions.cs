@@ -50,7 +50,7 @@ public static class TokenServiceServiceCollectionExtensions
             .PostConfigure(o => o.DevelopmentKeyPath = DevelopmentKeyFile.Resolve(o.DevelopmentKeyPath, environment.ContentRootPath, environment.ApplicationName))
             .ValidateOnStart();
         services.AddOptions<RateLimitOptions>().Bind(configuration.GetSection(RateLimitOptions.SectionName)).ValidateOnStart();
-        services.AddOptions<DpopOptions>().Bind(configuration.GetSection(DpopOptions.SectionName)).ValidateOnStart();
+        services.AddOptions<Dpop.DpopOptions>().Bind(configuration.GetSection(Dpop.DpopOptions.SectionName)).ValidateOnStart();
         services.AddOptions<StorageOptions>().Bind(configuration.GetSection(StorageOptions.SectionName));
         services.AddOptions<EventsOptions>().Bind(configuration.GetSection(EventsOptions.SectionName)).ValidateOnStart();
         services.AddOptions<ClientRegistryOptions>()
@@ -69,13 +69,13 @@ public static class TokenServiceServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ClientRegistryOptions>, ClientRegistryOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EventsOptions>, EventsOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RateLimitOptions>, RateLimitOptionsValidator>());
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<DpopOptions>, DpopOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<Dpop.DpopOptions>, Dpop.DpopOptionsValidator>());
 
         // Ports with embedded defaults.
         services.TryAddSingleton<ISessionStore, InMemorySessionStore>();
         services.TryAddSingleton<IAccessTokenDenyList, InMemoryAccessTokenDenyList>();
         services.TryAddSingleton<IIdTokenReplayCache, InMemoryIdTokenReplayCache>();
-        services.TryAddSingleton<IDpopReplayCache, InMemoryDpopReplayCache>();
+        services.TryAddSingleton<Dpop.IDpopReplayCache, Dpop.InMemoryDpopReplayCache>();
         services.TryAddSingleton<ISigningKeyService, LocalSigningKeyService>();
         services.TryAddSingleton<IClientStore, ConfigurationClientStore>();
         services.TryAddSingleton<IProcessedEventStore, InMemoryProcessedEventStore>();
@@ -115,8 +115,8 @@ public static class TokenServiceServiceCollectionExtensions
         services.TryAddSingleton<AccessTokenVerifier>();
         services.TryAddSingleton<IdTokenValidator>();
         services.TryAddSingleton<BearerAuthentication>();
-        services.TryAddSingleton<IDpopNonceService, HmacDpopNonceService>();
-        services.TryAddSingleton<IDpopProofValidator, DpopProofValidator>();
+        services.TryAddSingleton<Dpop.IDpopNonceService, Dpop.HmacDpopNonceService>();
+        services.TryAddSingleton<Dpop.IDpopProofValidator, Dpop.DpopProofValidator>();
         services.TryAddSingleton<DpopRequestReader>();
         services.TryAddSingleton<SecurityEventTokenValidator>();
         services.TryAddSingleton<GraphSubscriptionHealth>();
@@ -155,7 +155,7 @@ public static class TokenServiceServiceCollectionExtensions
     /// <summary>Every store that holds expiring state, once each.</summary>
     private static IEnumerable<IExpiredStateCleaner> CleanersOf(IServiceProvider sp)
     {
-        object[] stores = [DiagnosticsServiceCollectionExtensions.Undecorated(sp.GetRequiredService<ISessionStore>()), sp.GetRequiredService<IAccessTokenDenyList>(), sp.GetRequiredService<IIdTokenReplayCache>(), sp.GetRequiredService<IProcessedEventStore>(), sp.GetRequiredService<IDpopReplayCache>()];
+        object[] stores = [DiagnosticsServiceCollectionExtensions.Undecorated(sp.GetRequiredService<ISessionStore>()), sp.GetRequiredService<IAccessTokenDenyList>(), sp.GetRequiredService<IIdTokenReplayCache>(), sp.GetRequiredService<IProcessedEventStore>()];
         return stores.OfType<IExpiredStateCleaner>().Concat(sp.GetServices<IExpiredStateCleaner>()).Distinct();
     }
 

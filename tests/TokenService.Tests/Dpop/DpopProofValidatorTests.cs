@@ -286,7 +286,7 @@ public sealed class DpopProofValidatorTests : IDisposable
         var proof = _key.Proof("POST", Uri, Now);
         Assert.True((await ValidateAsync(proof, validator: validator)).IsValid);
         _time.Advance(_options.ProofLifetime + TimeSpan.FromSeconds(1));
-        Assert.Equal(1, await cache.PurgeExpiredAsync(_time.GetUtcNow(), CancellationToken.None));
+        Assert.Equal(1, cache.PurgeExpired(_time.GetUtcNow()));
         Assert.Equal(DpopProofError.Stale, (await ValidateAsync(proof, validator: validator)).Error);
     }
 

@@ -65,9 +65,17 @@ public static class InterleavedRatios
         var baseline = times[0].Order().ToList();
         for (var k = 0; k < ops.Length; k++)
         {
+            // Bytes allocated per call, process-wide (the calls complete synchronously; nothing else runs here).
+            var before = GC.GetTotalAllocatedBytes(precise: true);
+            for (var i = 0; i < perRound; i++)
+            {
+                await ops[k].Op();
+            }
+
+            var allocated = (GC.GetTotalAllocatedBytes(precise: true) - before) / perRound;
             var sorted = times[k].Order().ToList();
             Console.WriteLine(FormattableString.Invariant(
-                $"{label} | {ops[k].Name} | min {sorted[0]:F2} us | median {sorted[sorted.Count / 2]:F2} us | ratio (min) {sorted[0] / baseline[0]:F2} | ratio (median) {sorted[sorted.Count / 2] / baseline[baseline.Count / 2]:F2}"));
+                $"{label} | {ops[k].Name} | min {sorted[0]:F2} us | median {sorted[sorted.Count / 2]:F2} us | ratio (min) {sorted[0] / baseline[0]:F2} | ratio (median) {sorted[sorted.Count / 2] / baseline[baseline.Count / 2]:F2} | {allocated} B/call"));
         }
     }
 }

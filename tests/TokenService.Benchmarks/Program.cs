@@ -11,5 +11,11 @@ if (args.Length > 0 && args[0] == "vaults")
     return await VaultThroughput.RunAsync(args[1..]);
 }
 
+if (args.Length > 0 && args[0] == "interleaved")
+{
+    await InterleavedRatios.RunAsync();
+    return 0;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(LoadClient).Assembly).Run(args);
 return 0;

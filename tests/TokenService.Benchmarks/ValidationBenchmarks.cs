@@ -36,6 +36,7 @@ public class ValidationBenchmarks
     private JsonWebTokenHandler _handler = null!;
     private TokenValidationParameters _parameters = null!;
     private ServiceProvider _resourceServer = null!;
+    private ServiceProvider _bearerOnly = null!;
 
     [Params(1, 3, 10)]
     public int KeysInJwks { get; set; }
@@ -105,34 +106,49 @@ public class ValidationBenchmarks
             IssuerSigningKeyResolver = (_, _, k, _) => keys.KeysFor(k),
         };
 
-        var services = new ServiceCollection();
-        services.AddLogging(logging => logging.SetMinimumLevel(LogLevel.None));
-        services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme)
-            .AddJwtBearer(o =>
-            {
-                o.Authority = Issuer;
-                o.Audience = "api://orders";
-                o.MapInboundClaims = false;
-                o.BackchannelHttpHandler = new InMemoryTokenService(new JsonObject { ["keys"] = jwks }.ToJsonString());
-                o.TokenValidationParameters.ValidTypes = ["at+jwt"];
-                o.TokenValidationParameters.ValidAlgorithms = ["RS256", "PS256", "ES256"];
-                o.TokenValidationParameters.ClockSkew = TimeSpan.FromSeconds(30);
-            })
-            .AddTokenServiceSessionCheck(o =>
-            {
-                o.ClientId = "api";
-                o.ClientSecret = "secret";
-            });
-        _resourceServer = services.BuildServiceProvider();
+        var jwksJson = new JsonObject { ["keys"] = jwks }.ToJsonString();
+        _resourceServer = ResourceServer(jwksJson, sessionCheck: true);
+        _bearerOnly = ResourceServer(jwksJson, sessionCheck: false);
 
-        if (!JwtValidatorWarm() || !HandlerOnly() || !ResourceServerWarm().GetAwaiter().GetResult())
+        if (!JwtValidatorWarm() || !HandlerOnly() || !ResourceServerWarm().GetAwaiter().GetResult() || !BearerOnlyWarm().GetAwaiter().GetResult())
         {
             throw new InvalidOperationException("The benchmark token does not validate.");
         }
     }
 
+    private static ServiceProvider ResourceServer(string jwks, bool sessionCheck)
+    {
+        var services = new ServiceCollection();
+        services.AddLogging(logging => logging.SetMinimumLevel(LogLevel.None));
+        var authentication = services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme)
+            .AddJwtBearer(o =>
+            {
+                o.Authority = Issuer;
+                o.Audience = "api://orders";
+                o.MapInboundClaims = false;
+                o.BackchannelHttpHandler = new InMemoryTokenService(jwks);
+                o.TokenValidationParameters.ValidTypes = ["at+jwt"];
+                o.TokenValidationParameters.ValidAlgorithms = ["RS256", "PS256", "ES256"];
+                o.TokenValidationParameters.ClockSkew = TimeSpan.FromSeconds(30);
+            });
+        if (sessionCheck)
+        {
+            authentication.AddTokenServiceSessionCheck(o =>
+            {
+                o.ClientId = "api";
+                o.ClientSecret = "secret";
+            });
+        }
+
+        return services.BuildServiceProvider();
+    }
+
     [GlobalCleanup]
-    public void Cleanup() => _resourceServer.Dispose();
+    public void Cleanup()
+    {
+        _resourceServer.Dispose();
+        _bearerOnly.Dispose();
+    }
 
     [Benchmark(Baseline = true, Description = "raw RS256 verify")]
     public bool RawVerify() => _rsa.VerifyData(_signingInput, _signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
@@ -143,15 +159,20 @@ public class ValidationBenchmarks
     [Benchmark(Description = "core JwtValidator (precheck + handler)")]
     public bool JwtValidatorWarm() => _validator.ValidateAsync(_token, default).AsTask().GetAwaiter().GetResult().IsValid;
 
+    [Benchmark(Description = "JwtBearer alone (no session check), warm")]
+    public Task<bool> BearerOnlyWarm() => AuthenticateAsync(_bearerOnly, _token);
+
     [Benchmark(Description = "resource server: JwtBearer + session check, warm")]
     public Task<bool> ResourceServerWarm() => ResourceServerAsync(_token);
 
     internal string Token => _token;
 
     /// <summary>One request's authentication, as the middleware runs it: a request scope, services resolved from it.</summary>
-    internal async Task<bool> ResourceServerAsync(string token)
+    internal Task<bool> ResourceServerAsync(string token) => AuthenticateAsync(_resourceServer, token);
+
+    private static async Task<bool> AuthenticateAsync(ServiceProvider services, string token)
     {
-        await using var scope = _resourceServer.CreateAsyncScope();
+        await using var scope = services.CreateAsyncScope();
         var context = new DefaultHttpContext { RequestServices = scope.ServiceProvider };
         context.Request.Headers.Authorization = "Bearer " + token;
         var result = await context.AuthenticateAsync(JwtBearerDefaults.AuthenticationScheme);

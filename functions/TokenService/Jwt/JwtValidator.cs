@@ -46,8 +46,9 @@ public sealed class JwtValidator
             ValidAlgorithms = allowed,
             // IdentityModel's ValidAlgorithms alone does not bind the algorithm to the key (RFC 8725 §3.1).
             AlgorithmValidator = (algorithm, key, _, _) => Contains(allowed, algorithm) && JwsAlgorithms.KeyAllows(key, algorithm),
-            // RFC 7515 §4.1.9: typ is a media type, compared case-insensitively, "application/" optional. ValidTypes
-            // compares exact strings, so the rule (required type, or types refused where none is required) is a delegate.
+            // RFC 7515 §4.1.9: typ is a media type, compared case-insensitively, "application/" optional. ValidTypes is a
+            // list of exact values and cannot refuse types where none is required (ID tokens: not at+jwt, RFC 8725 §3.11),
+            // so the rule is IdentityModel's TypeValidator hook, which replaces ValidTypes.
             TypeValidator = (type, _, _) => CheckType(type, options),
             IssuerSigningKeyResolver = (_, _, kid, _) => keys.KeysFor(kid),
             TryAllIssuerSigningKeys = false,

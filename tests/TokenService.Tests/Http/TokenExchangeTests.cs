@@ -55,6 +55,14 @@ public abstract class TokenExchangeTests<TFixture>(TFixture fixture) : IClassFix
         Assert.True(token.TryGetClaim("auth_time", out _));
         Assert.Equal(token.IssuedAt, token.ValidFrom);
         Assert.Equal(TimeSpan.FromMinutes(15), token.ValidTo - token.IssuedAt);
+
+        // Created by JsonWebTokenHandler, signed outside it: the header and claims are exactly CONTRACT §3's, nothing added.
+        static string[] Names(string segment) =>
+            [.. System.Text.Json.JsonDocument.Parse(Base64UrlEncoder.DecodeBytes(segment)).RootElement.EnumerateObject().Select(p => p.Name).Order(StringComparer.Ordinal)];
+        var parts = token.EncodedToken.Split('.');
+        Assert.Equal(["alg", "kid", "typ"], Names(parts[0]));
+        Assert.Equal(["acr", "amr", "aud", "auth_time", "client_id", "exp", "iat", "iss", "jti", "nbf", "scope", "sid", "sub"], Names(parts[1]));
+        Assert.Equal(System.Text.Json.JsonValueKind.Number, System.Text.Json.JsonDocument.Parse(Base64UrlEncoder.DecodeBytes(parts[1])).RootElement.GetProperty("exp").ValueKind);
     }
 
     [Fact]

@@ -67,7 +67,9 @@ public static class SampleApiHost
         builder.Services.AddCors(cors => cors.AddPolicy(CorsPolicyName, policy => policy
             .WithOrigins([.. settings.AllowedOrigins])
             .WithMethods("GET")
-            .WithHeaders("Authorization")
+            // DPoP (RFC 9449 §7): the proof header; the challenge and a server nonce must be readable by the page.
+            .WithHeaders("Authorization", "DPoP")
+            .WithExposedHeaders("WWW-Authenticate", "DPoP-Nonce")
             .SetPreflightMaxAge(TimeSpan.FromMinutes(10))));
 
         var app = builder.Build();

@@ -184,7 +184,7 @@ public sealed partial class DpopProofValidator : IDpopProofValidator
         }
 
         // §4.3 item 9: the URI, without query and fragment, after RFC 3986 normalisation.
-        if (!HtuNormalizer.AreEquivalent(htu, request.Uri))
+        if (!HtuNormalizer.AreEquivalent(htu, request.Uri) && (request.AlternateUri is null || !HtuNormalizer.AreEquivalent(htu, request.AlternateUri)))
         {
             return DpopProofResult.Invalid(DpopProofError.UriMismatch, "The DPoP proof's htu does not match the request URI.");
         }

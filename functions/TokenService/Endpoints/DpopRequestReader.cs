@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using TokenService.Configuration;
 using TokenService.Dpop;
@@ -12,8 +13,11 @@ namespace TokenService.Endpoints;
 /// method and URI, offers nonces and writes the RFC 9449 errors. The URI a proof must name (htu) is the configured
 /// issuer plus the request path, the URI discovery gives clients: behind a proxy or Front Door the host and scheme the
 /// app sees are not the ones the client used, and the request's own Host header is not to be trusted for it.
+/// In Development only, a proof may also name the address the request came to (scheme and Host): the development
+/// defaults give the issuer http://127.0.0.1:7071 while a browser app must call http://localhost:7071 to be same-site
+/// with its page on localhost (the refresh cookie is SameSite=Strict).
 /// </summary>
-public sealed class DpopRequestReader(IDpopProofValidator validator, IDpopNonceService nonces, IOptions<DpopOptions> options, IOptions<TokenServiceOptions> tokenService)
+public sealed class DpopRequestReader(IDpopProofValidator validator, IDpopNonceService nonces, IOptions<DpopOptions> options, IOptions<TokenServiceOptions> tokenService, IHostEnvironment environment)
 {
     public const string ProofHeader = "DPoP";
     public const string NonceHeader = "DPoP-Nonce";
@@ -21,6 +25,7 @@ public sealed class DpopRequestReader(IDpopProofValidator validator, IDpopNonceS
     private readonly string _base = tokenService.Value.IssuerOrThrow.TrimEnd('/');
     private readonly bool _nonces = options.Value.RequireNonce;
     private readonly string _algs = string.Join(' ', validator.Algorithms);
+    private readonly bool _acceptRequestAddress = environment.IsDevelopment();
 
     /// <summary>
     /// The RFC 7638 thumbprint of the key of this request's valid proof (the <c>jkt</c> tokens are bound to), or null
@@ -34,8 +39,12 @@ public sealed class DpopRequestReader(IDpopProofValidator validator, IDpopNonceS
     /// </summary>
     public async ValueTask<DpopProofResult> ValidateAsync(HttpContext context, string? accessToken = null)
     {
+        var path = RawPath(context);
+        var requestAddress = _acceptRequestAddress && context.Request.Host.HasValue
+            ? context.Request.Scheme + "://" + context.Request.Host.ToUriComponent() + path
+            : null;
         var result = await validator.ValidateAsync(
-            new DpopProofRequest(context.Request.Headers[ProofHeader], context.Request.Method, _base + RawPath(context), accessToken), context.RequestAborted);
+            new DpopProofRequest(context.Request.Headers[ProofHeader], context.Request.Method, _base + path, accessToken, requestAddress), context.RequestAborted);
         if (result.IsValid)
         {
             context.Features.Set(new ValidProof(result.Thumbprint!));

@@ -75,6 +75,14 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
             return;
         }
 
+        // With EventsType, JwtBearer takes its events from DI and never runs the ones hooked here: the session check would
+        // be skipped without a word. Refused at start-up instead.
+        if (options.EventsType is not null)
+        {
+            throw new InvalidOperationException(
+                $"AddTokenServiceSessionCheck hooks JwtBearerOptions.Events of scheme '{scheme}'; JwtBearerOptions.EventsType is not supported with it.");
+        }
+
         var check = checks.Get(scheme);
         var checker = new SessionStatusChecker(check, loggers.CreateLogger("TokenService.Validation.SessionCheck"));
         var parameters = options.TokenValidationParameters;

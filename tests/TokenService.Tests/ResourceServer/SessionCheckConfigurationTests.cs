@@ -48,4 +48,24 @@ public sealed class SessionCheckConfigurationTests
         Assert.Equal("https://tokens.test.example", options.TokenValidationParameters.ValidIssuer);
         Assert.NotNull(options.TokenValidationParameters.LifetimeValidator);
     }
+
+    [Fact]
+    public void The_algorithm_is_bound_to_the_key_and_to_the_allow_list()
+    {
+        using var services = Build(_ => { }, o => { o.ClientId = "api"; o.ClientSecret = "s"; });
+        var parameters = services.GetRequiredService<IOptionsMonitor<JwtBearerOptions>>().Get(JwtBearerDefaults.AuthenticationScheme).TokenValidationParameters;
+        using var rsa = System.Security.Cryptography.RSA.Create(2048);
+        var rsaParameters = rsa.ExportParameters(false);
+        var bound = new Microsoft.IdentityModel.Tokens.JsonWebKey
+        {
+            Kty = "RSA", Alg = "RS256", N = Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Encode(rsaParameters.Modulus), E = Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Encode(rsaParameters.Exponent),
+        };
+        var unbound = new Microsoft.IdentityModel.Tokens.JsonWebKey { Kty = "RSA", N = bound.N, E = bound.E };
+        Assert.True(parameters.AlgorithmValidator("RS256", bound, null, parameters));
+        Assert.False(parameters.AlgorithmValidator("PS256", bound, null, parameters)); // the JWK says RS256
+        Assert.True(parameters.AlgorithmValidator("PS256", unbound, null, parameters));
+        Assert.False(parameters.AlgorithmValidator("ES256", unbound, null, parameters)); // not an RSA algorithm
+        Assert.False(parameters.AlgorithmValidator("RS512", unbound, null, parameters)); // not in the allow-list
+        Assert.False(parameters.AlgorithmValidator("HS256", unbound, null, parameters));
+    }
 }

@@ -50,6 +50,15 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
     // RFC 9068 §4: "at+jwt"; RFC 7515 §4.1.9 allows the "application/" prefix.
     private static readonly string[] Types = ["at+jwt", "application/at+jwt"];
 
+    /// <summary>A JWK's own "alg" if it has one; otherwise RS*/PS* for RSA keys and the ES* of an EC key's curve (RFC 7518 §3.4).</summary>
+    internal static bool KeyAllows(SecurityKey key, string algorithm) => key switch
+    {
+        JsonWebKey { Alg: { Length: > 0 } bound } => string.Equals(bound, algorithm, StringComparison.Ordinal),
+        JsonWebKey { Kty: "RSA" } or RsaSecurityKey => algorithm is "RS256" or "RS384" or "RS512" or "PS256" or "PS384" or "PS512",
+        JsonWebKey { Kty: "EC", Crv: var crv } => (crv, algorithm) is ("P-256", "ES256") or ("P-384", "ES384") or ("P-521", "ES512"),
+        _ => false,
+    };
+
     private static async Task<bool> MetadataAvailableAsync(JwtBearerOptions options, CancellationToken cancellationToken)
     {
         if (options.ConfigurationManager is not { } manager)
@@ -75,6 +84,14 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
             return;
         }
 
+        // With EventsType, JwtBearer takes its events from DI and never runs the ones hooked here: the session check would
+        // be skipped without a word. Refused at start-up instead.
+        if (options.EventsType is not null)
+        {
+            throw new InvalidOperationException(
+                $"AddTokenServiceSessionCheck hooks JwtBearerOptions.Events of scheme '{scheme}'; JwtBearerOptions.EventsType is not supported with it.");
+        }
+
         var check = checks.Get(scheme);
         var checker = new SessionStatusChecker(check, loggers.CreateLogger("TokenService.Validation.SessionCheck"));
         var parameters = options.TokenValidationParameters;
@@ -88,6 +105,13 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
         {
             // RFC 9068 §4 / RFC 8414 §3.3: iss is exactly the token service's issuer, not whatever the metadata says.
             parameters.ValidIssuer = options.Authority;
+        }
+
+        if (parameters.AlgorithmValidator is null)
+        {
+            // CONTRACT §3 / RFC 8725 §3.1: alg from the allow-list and bound to the key. ValidAlgorithms alone does not
+            // bind it; the delegate replaces it, so it checks the allow-list too.
+            parameters.AlgorithmValidator = (algorithm, key, _, p) => (p.ValidAlgorithms ?? Algorithms).Contains(algorithm, StringComparer.Ordinal) && KeyAllows(key, algorithm);
         }
 
         if (parameters.LifetimeValidator is null)

@@ -35,7 +35,9 @@ public static class TokenServiceJwtBearerExtensions
     /// refused with 401 <c>invalid_token</c>; when its status cannot be learned and none is cached, or the service's
     /// metadata cannot be fetched, the request gets 503 with Retry-After (fail closed). Where the scheme leaves
     /// IdentityModel's defaults, the token service's profile is applied: <c>ValidTypes</c> at+jwt, <c>ValidAlgorithms</c>
-    /// RS256/PS256/ES256, <c>ValidIssuer</c> exactly the Authority, lifetime on the scheme's <c>TimeProvider</c>.
+    /// RS256/PS256/ES256 with an <c>AlgorithmValidator</c> binding the algorithm to the key, <c>ValidIssuer</c> exactly
+    /// the Authority, lifetime on the scheme's <c>TimeProvider</c>; a token with a <c>crit</c> header is refused.
+    /// <c>JwtBearerOptions.EventsType</c> is refused (the hooks would never run).
     /// Handlers the application set in <see cref="JwtBearerOptions.Events"/> run first.
     /// </summary>
     public static AuthenticationBuilder AddTokenServiceSessionCheck(this AuthenticationBuilder builder, string scheme, Action<SessionCheckOptions> configure)

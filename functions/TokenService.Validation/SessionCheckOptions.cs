@@ -26,4 +26,20 @@ public sealed class SessionCheckOptions
 
     /// <summary>How long a client is told to wait (Retry-After) when the status cannot be learned (503).</summary>
     public TimeSpan RetryAfter { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// DPoP (RFC 9449 §7): how long after its <c>iat</c> a proof is accepted; its <c>jti</c> is remembered that long by
+    /// this API (its own replay cache, one per process).
+    /// </summary>
+    public TimeSpan DpopProofLifetime { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>DPoP: how far in the future a proof's <c>iat</c> may be.</summary>
+    public TimeSpan DpopClockSkew { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// DPoP: the scheme, host and port clients use to reach this API, when a proxy in front of it changes them (the
+    /// proof's <c>htu</c> names the URI the client used, RFC 9449 §4.3). Null: the request's own scheme and Host
+    /// (correct behind a proxy when ASP.NET Core's forwarded-headers middleware runs first).
+    /// </summary>
+    public Uri? PublicOrigin { get; set; }
 }

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
+using Microsoft.Net.Http.Headers;
 
 namespace TokenService.Validation;
 
@@ -120,7 +121,15 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
             parameters.LifetimeValidator = (notBefore, expires, _, p) => Lifetime.Validate(notBefore, expires, p, time);
         }
 
+        var dpop = new DpopBinding(check, options.TimeProvider ?? TimeProvider.System, loggers);
         var events = options.Events ??= new JwtBearerEvents();
+        var messageReceived = events.OnMessageReceived;
+        events.OnMessageReceived = async context =>
+        {
+            await messageReceived(context);
+            DpopBinding.ReadDpopScheme(context);
+        };
+
         var tokenValidated = events.OnTokenValidated;
         events.OnTokenValidated = async context =>
         {
@@ -141,6 +150,13 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
             if (token.TryGetHeaderValue<object>("crit", out _))
             {
                 context.Fail(new SecurityTokenMalformedException("The token names critical header extensions that are not supported."));
+                return;
+            }
+
+            // The binding before the session: a copied token gets no answer about its session.
+            if (await dpop.CheckAsync(context.HttpContext, token) is { } binding)
+            {
+                context.Fail(binding);
                 return;
             }
 
@@ -194,17 +210,32 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
 
             switch (context.AuthenticateFailure)
             {
+                case DpopBindingException binding:
+                    // RFC 9449 §7.1: the DPoP challenge with the error; its description is a fixed text (RFC 6750 §3).
+                    context.HandleResponse();
+                    context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                    context.Response.Headers.WWWAuthenticate = dpop.Challenge(binding.Error, binding.Message);
+                    return;
                 case TokenStatusUnavailableException unavailable:
                     context.HandleResponse();
                     context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                     context.Response.Headers.RetryAfter = ((int)Math.Ceiling(check.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
                     context.Response.Headers.WWWAuthenticate = $"Bearer error=\"invalid_token\", error_description=\"{unavailable.Message}\"";
-                    break;
+                    return;
+                case not null when DpopBinding.UsedDpop(context.HttpContext):
+                    // Any other failure of a DPoP request (expired, wrong audience, revoked): invalid_token in the DPoP challenge.
+                    context.HandleResponse();
+                    context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                    context.Response.Headers.WWWAuthenticate = dpop.Challenge("invalid_token", "The access token is not valid");
+                    return;
                 case TokenRevokedException revoked:
                     // RFC 6750 §3.1: invalid_token with a human-readable description.
                     context.ErrorDescription = revoked.Message;
                     break;
             }
+
+            // RFC 9449 §7.2: both schemes are offered; JwtBearer appends its Bearer challenge after this one.
+            context.Response.Headers.Append(HeaderNames.WWWAuthenticate, dpop.Challenge());
         };
     }
 }

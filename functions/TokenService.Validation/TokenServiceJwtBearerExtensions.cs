@@ -38,6 +38,9 @@ public static class TokenServiceJwtBearerExtensions
     /// RS256/PS256/ES256 with an <c>AlgorithmValidator</c> binding the algorithm to the key, <c>ValidIssuer</c> exactly
     /// the Authority, lifetime on the scheme's <c>TimeProvider</c>; a token with a <c>crit</c> header is refused.
     /// <c>JwtBearerOptions.EventsType</c> is refused (the hooks would never run).
+    /// DPoP (RFC 9449 §7): <c>Authorization: DPoP &lt;token&gt;</c> is accepted with a <c>DPoP</c> proof of the key the
+    /// token is bound to (<c>cnf.jkt</c>), checked with the token service's rules and this API's own <c>jti</c> replay
+    /// cache; a DPoP-bound token sent as a bearer token is refused; challenges carry <c>WWW-Authenticate: DPoP algs=…</c>.
     /// Handlers the application set in <see cref="JwtBearerOptions.Events"/> run first.
     /// </summary>
     public static AuthenticationBuilder AddTokenServiceSessionCheck(this AuthenticationBuilder builder, string scheme, Action<SessionCheckOptions> configure)
@@ -51,6 +54,10 @@ public static class TokenServiceJwtBearerExtensions
                 "ClientId and ClientSecret (a resource_server client of the token service) are required for the session check.")
             .Validate(o => o.StatusCacheDuration >= TimeSpan.Zero && o.MaxStatusCacheEntries > 0 && o.RetryAfter > TimeSpan.Zero,
                 "StatusCacheDuration must not be negative, MaxStatusCacheEntries and RetryAfter must be positive.")
+            .Validate(o => o.DpopProofLifetime > TimeSpan.Zero && o.DpopProofLifetime <= TimeSpan.FromMinutes(10) && o.DpopClockSkew >= TimeSpan.Zero && o.DpopClockSkew <= TimeSpan.FromMinutes(5),
+                "DpopProofLifetime must be positive and at most 10 minutes, DpopClockSkew between 0 and 5 minutes.")
+            .Validate(o => o.PublicOrigin is null || (o.PublicOrigin.IsAbsoluteUri && o.PublicOrigin.Scheme is "https" or "http"),
+                "PublicOrigin must be an absolute http(s) URL.")
             .ValidateOnStart();
         builder.Services.AddSingleton<IPostConfigureOptions<JwtBearerOptions>>(sp => new SessionCheckPostConfigure(
             scheme, sp.GetRequiredService<IOptionsMonitor<SessionCheckOptions>>(), sp.GetRequiredService<ILoggerFactory>()));

@@ -1,3 +1,4 @@
+using TokenService.Dpop;
 using TokenService.Http;
 using TokenService.Sessions;
 

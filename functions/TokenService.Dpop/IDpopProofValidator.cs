@@ -12,7 +12,7 @@ public readonly record struct DpopProofRequest(StringValues Proofs, string Metho
 
 /// <summary>
 /// Checks DPoP proofs (RFC 9449 §4.3). Free of the token service's own types, so that a resource server can apply the
-/// same rules. Never throws for bad input; an unreachable replay cache throws <see cref="DependencyUnavailableException"/>.
+/// same rules. Never throws for bad input; an unreachable replay cache throws the host's dependency-unavailable exception.
 /// </summary>
 public interface IDpopProofValidator
 {

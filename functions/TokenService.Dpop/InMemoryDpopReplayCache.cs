@@ -1,4 +1,3 @@
-using TokenService.Http;
 
 namespace TokenService.Dpop;
 

@@ -4,7 +4,7 @@ namespace TokenService.Dpop;
 /// Remembers the <c>jti</c> of every accepted DPoP proof for as long as the proof could be accepted, so that one proof
 /// is used once (RFC 9449 §11.1). It lives in the session store's backend, so every instance of a scaled-out app sees
 /// the same entries: memory for the embedded default, Table Storage otherwise. An unreachable store throws
-/// <see cref="DependencyUnavailableException"/> (the request fails closed with 503).
+/// the host's dependency-unavailable exception (the request fails closed with 503).
 /// </summary>
 public interface IDpopReplayCache
 {

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 
-namespace TokenService.Http;
+namespace TokenService.Dpop;
 
 /// <summary>Keys with an expiry, for the embedded deny list and replay cache; cleanup removes expired keys only.</summary>
 internal sealed class InMemoryExpiringSet

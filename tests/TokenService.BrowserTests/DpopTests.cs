@@ -130,6 +130,29 @@ public sealed class DpopTests(BrowserFixture fixture)
         Assert.NotEqual(Jkt(first), Jkt(second));
     }
 
+    [BrowserFact]
+    public async Task A_browser_whose_clock_is_ten_minutes_slow_aligns_its_proofs_with_the_servers_date()
+    {
+        await using var context = await fixture.NewContextAsync();
+        // The page's clock is 10 minutes behind; the token service refuses a proof whose iat is that old (RFC 9449 §11.1).
+        await context.Clock.InstallAsync(new ClockInstallOptions { TimeDate = DateTime.UtcNow - TimeSpan.FromMinutes(10) });
+        var spa = await SpaPage.OpenAsync(context, Servers);
+        var behind = Servers.Time.GetUtcNow().ToUnixTimeMilliseconds() - await spa.Page.EvaluateAsync<double>("Date.now()");
+        Assert.InRange(behind, TimeSpan.FromMinutes(9).TotalMilliseconds, TimeSpan.FromMinutes(11).TotalMilliseconds);
+
+        // The page's first answer from the token service (its attempt to resume a session at load) carried the server's
+        // Date: the sign-in's proof is dated on the server's clock, and accepted.
+        var signInRequest = spa.Page.WaitForRequestAsync(r => r.Url == new Uri(Servers.TokenService, "/oauth2/token").ToString() && r.Method == "POST");
+        var accessToken = await spa.SignInAsync("tomas");
+        var proof = (await signInRequest).Headers["dpop"];
+        var iat = DateTimeOffset.FromUnixTimeSeconds(Claims(proof).GetProperty("iat").GetInt64());
+        Assert.InRange(iat, Servers.Time.GetUtcNow() - TimeSpan.FromSeconds(30), Servers.Time.GetUtcNow() + TimeSpan.FromSeconds(5));
+
+        Assert.NotNull(Jkt(accessToken));
+        Assert.Equal(200, (await spa.CallApiAsync()).Status);
+        Assert.Equal(Jkt(accessToken), Jkt(await spa.RenewAsync()));
+    }
+
     private static async Task<string?> TokenTypeAsync(IResponse response)
     {
         using var json = JsonDocument.Parse(await response.TextAsync());

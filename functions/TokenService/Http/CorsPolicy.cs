@@ -28,8 +28,9 @@ public sealed class CorsPolicy(IClientStore clients)
         context.Response.Headers.AccessControlAllowOrigin = value;
         context.Response.Headers.AccessControlAllowCredentials = "true";
 
-        // RFC 9449 §7.1 and §8: a page reads the DPoP challenge and the next nonce only when they are exposed.
-        context.Response.Headers.AccessControlExposeHeaders = "DPoP-Nonce, WWW-Authenticate, Retry-After";
+        // RFC 9449 §7.1 and §8: a page reads the DPoP challenge and the next nonce only when they are exposed; and Date,
+        // so that a browser whose clock is off can align the iat of its proofs with ours (§11.1).
+        context.Response.Headers.AccessControlExposeHeaders = "DPoP-Nonce, WWW-Authenticate, Retry-After, Date";
         return value;
     }
 

@@ -57,6 +57,9 @@ export class DpopKey {
   #jwk = null;
   // The last DPoP-Nonce each server gave (RFC 9449 §8, §9), by origin.
   #nonces = new Map();
+  // How far this browser's clock is behind the token service's (ms), learnt from its Date headers: servers refuse a
+  // proof whose iat is outside a short window (RFC 9449 §4.3, §11.1), and the clocks of users' machines drift.
+  #skewMs = 0;
 
   constructor(name) {
     this.#name = name;
@@ -87,6 +90,26 @@ export class DpopKey {
     await withStore("readwrite", (store) => store.delete(this.#name));
   }
 
+  /**
+   * Aligns proof times with the server's clock from a response's `Date` header (1 s resolution, so differences
+   * under 5 s are left alone). True when the clocks were further apart than that: a refused proof may then be
+   * sent again with the corrected time.
+   */
+  adjustClock(response) {
+    const serverTime = Date.parse(response.headers.get("Date") ?? "");
+    if (!Number.isFinite(serverTime)) {
+      return false;
+    }
+
+    const skew = serverTime - Date.now();
+    if (Math.abs(skew - this.#skewMs) <= 5_000) {
+      return false;
+    }
+
+    this.#skewMs = skew;
+    return true;
+  }
+
   /** Remembers a `DPoP-Nonce` response header for the response's origin. */
   remember(url, response) {
     const nonce = response.headers.get("DPoP-Nonce");
@@ -108,7 +131,7 @@ export class DpopKey {
       jti: base64url(crypto.getRandomValues(new Uint8Array(16))),
       htm: method.toUpperCase(),
       htu,
-      iat: Math.floor(Date.now() / 1000),
+      iat: Math.floor((Date.now() + this.#skewMs) / 1000),
     };
     const nonce = this.#nonces.get(target.origin);
     if (nonce) {

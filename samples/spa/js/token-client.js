@@ -44,6 +44,7 @@ export class TokenClient extends EventTarget {
   #accessToken = null;
   #tokenType = "Bearer";
   #dpop = null;
+  #clockWasOff = false;
   #expiresAt = 0; // ms since the epoch, by this browser's clock
   #renewAt = 0;
   #timer = 0;
@@ -245,7 +246,9 @@ export class TokenClient extends EventTarget {
       // credentials: "include" lets the browser store the Set-Cookie of this cross-origin answer and send the
       // cookie on renewal; the token service answers CORS with credentials for our origin only.
       response = await this.#postToken(form);
-      if (this.#dpop !== null && await asksForNonce(response)) {
+      // Once more with a nonce the server asked for, or when the proof was refused and this browser's clock turned out
+      // to be off (its iat outside the server's window).
+      if (this.#dpop !== null && (await asksForNonce(response) || (this.#clockWasOff && await refusedProof(response)))) {
         response = await this.#postToken(form);
       }
     } catch (networkError) {
@@ -296,6 +299,7 @@ export class TokenClient extends EventTarget {
 
     const response = await fetch(url, { method: "POST", body: form, headers, credentials: "include", cache: "no-store" });
     this.#dpop?.remember(url, response);
+    this.#clockWasOff = this.#dpop?.adjustClock(response) ?? false;
     return response;
   }
 
@@ -342,14 +346,28 @@ export class TokenClient extends EventTarget {
   }
 }
 
-/** The `sub` of an ID token, for display only (the token came straight from the IdP; nothing is decided on it). */
-function idTokenSubject(idToken) {
+/** True for the token endpoint's `invalid_dpop_proof` (RFC 9449 §5). */
+async function refusedProof(response) {
+  if (response.status !== 400) {
+    return false;
+  }
+
+  const body = await response.clone().json().catch(() => ({}));
+  return body.error === "invalid_dpop_proof";
+}
+
+/** The claims of a JWT, read without checking it (for display only), or null. */
+function claimsOf(jwt) {
   try {
-    const payload = idToken.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    const json = new TextDecoder().decode(Uint8Array.from(atob(payload), (c) => c.charCodeAt(0)));
-    const sub = JSON.parse(json).sub;
-    return typeof sub === "string" ? sub : null;
+    const payload = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(payload), (c) => c.charCodeAt(0))));
   } catch {
     return null;
   }
+}
+
+/** The `sub` of an ID token, for display only (the token came straight from the IdP; nothing is decided on it). */
+function idTokenSubject(idToken) {
+  const sub = claimsOf(idToken)?.sub;
+  return typeof sub === "string" ? sub : null;
 }

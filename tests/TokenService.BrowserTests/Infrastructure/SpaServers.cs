@@ -111,6 +111,7 @@ public sealed class SpaServers : IAsyncDisposable
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
             builder.Services.AddSingleton<TimeProvider>(Time);
             builder.Services.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter>(TokenServiceRequests);
+            builder.Services.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter>(new ClockDateHeader(Time));
         });
         TokenService = await StartAsync(tokenService);
 
@@ -228,6 +229,18 @@ public sealed class SpaServers : IAsyncDisposable
         response.EnsureSuccessStatusCode();
         using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         return json.RootElement.GetProperty("active").GetBoolean();
+    }
+
+    /// <summary>Revokes an access token of the spa client (RFC 7009; its jti is denied), as a sign-out elsewhere would.</summary>
+    public async Task RevokeAccessTokenAsync(string accessToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(Loopback(TokenService), "/oauth2/revoke"))
+        {
+            Content = new FormUrlEncodedContent([new("token", accessToken), new("token_type_hint", "access_token"), new("client_id", SpaClientId)]),
+        };
+        request.Headers.Add("Origin", SpaOrigin);
+        using var response = await Http.SendAsync(request);
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
     }
 
     /// <summary>Signs <paramref name="user"/> in through the confidential client (another application's session).</summary>

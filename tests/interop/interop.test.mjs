@@ -182,7 +182,7 @@ test('DPoP: oauth4webapi binds exchange, refresh and a sample-API call to its ke
   try {
     const orders = new URL(`${sampleApi.url}/orders`);
     // protectedResourceRequest throws a WWWAuthenticateChallengeError on a 401 challenge; a nonce request is retried.
-    const call = await withNonceRetry(() => oauth.protectedResourceRequest(refreshed.access_token, 'GET', orders, undefined, undefined, { DPoP }));
+    const call = await withNonceRetry(() => oauth.protectedResourceRequest(refreshed.access_token, 'GET', orders, undefined, undefined, { ...insecure, DPoP }));
     assert.equal(call.status, 200);
     assert.equal((await call.json()).user, 'interop-dora');
 

@@ -57,7 +57,7 @@ internal sealed class DpopBinding
     {
         var options = Options.Create(new DpopOptions { ProofLifetime = check.DpopProofLifetime, ClockSkew = check.DpopClockSkew });
         // Nonces (RFC 9449 §9) are not offered here: without RequireNonce the nonce service is never asked.
-        _validator = new DpopProofValidator(new InMemoryDpopReplayCache(time), new HmacDpopNonceService(options, time), options, time, loggers.CreateLogger<DpopProofValidator>());
+        _validator = new DpopProofValidator(check.DpopReplayCache ?? new InMemoryDpopReplayCache(time), new HmacDpopNonceService(options, time), options, time, loggers.CreateLogger<DpopProofValidator>());
         _publicOrigin = check.PublicOrigin;
         _algorithms = string.Join(' ', _validator.Algorithms);
     }
@@ -92,9 +92,11 @@ internal sealed class DpopBinding
 
     /// <summary>
     /// After JwtBearer validated <paramref name="token"/>: null when its binding holds (a bound token with a valid proof
-    /// of its key, or an unbound token sent as a bearer token), else the reason to refuse it.
+    /// of its key, or an unbound token sent as a bearer token), else the reason to refuse it: a
+    /// <see cref="DpopBindingException"/>, or a <see cref="TokenStatusUnavailableException"/> when the replay cache
+    /// cannot answer (fail closed, 503).
     /// </summary>
-    public async ValueTask<DpopBindingException?> CheckAsync(HttpContext context, JsonWebToken token)
+    public async ValueTask<Exception?> CheckAsync(HttpContext context, JsonWebToken token)
     {
         var jkt = token.TryGetPayloadValue<JsonElement>("cnf", out var cnf) && cnf.ValueKind == JsonValueKind.Object
             && cnf.TryGetProperty("jkt", out var value) && value.ValueKind == JsonValueKind.String
@@ -116,7 +118,17 @@ internal sealed class DpopBinding
         var target = _publicOrigin is { } origin
             ? origin.GetLeftPart(UriPartial.Authority) + (request.PathBase + request.Path).ToUriComponent()
             : request.Scheme + "://" + request.Host.ToUriComponent() + (request.PathBase + request.Path).ToUriComponent();
-        var proof = await _validator.ValidateAsync(new DpopProofRequest(request.Headers[ProofHeader], request.Method, target, token.EncodedToken), context.RequestAborted);
+        DpopProofResult proof;
+        try
+        {
+            proof = await _validator.ValidateAsync(new DpopProofRequest(request.Headers[ProofHeader], request.Method, target, token.EncodedToken), context.RequestAborted);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // A shared replay cache that cannot answer: nobody can tell whether the proof was seen before.
+            return new TokenStatusUnavailableException("The DPoP replay cache cannot be reached.", ex);
+        }
+
         if (!proof.IsValid)
         {
             return new DpopBindingException(proof.ErrorCode, proof.IsAbsent ? "A DPoP proof is required" : "The DPoP proof is invalid");

@@ -42,4 +42,11 @@ public sealed class SessionCheckOptions
     /// (correct behind a proxy when ASP.NET Core's forwarded-headers middleware runs first).
     /// </summary>
     public Uri? PublicOrigin { get; set; }
+
+    /// <summary>
+    /// DPoP: where proof <c>jti</c>s are remembered (RFC 9449 §11.1). Null: in memory, one cache per process; an API
+    /// with several instances that must catch a proof replayed to another instance sets a shared one (for instance on
+    /// its own distributed store). A cache that cannot answer fails the request closed (503).
+    /// </summary>
+    public TokenService.Dpop.IDpopReplayCache? DpopReplayCache { get; set; }
 }

@@ -234,8 +234,18 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
                     break;
             }
 
-            // RFC 9449 §7.2: both schemes are offered; JwtBearer appends its Bearer challenge after this one.
-            context.Response.Headers.Append(HeaderNames.WWWAuthenticate, dpop.Challenge());
+            // RFC 9449 §7.2: both schemes are offered. JwtBearer writes its Bearer challenge (with the error, if any)
+            // after this event; the DPoP one follows it.
+            var response = context.Response;
+            response.OnStarting(() =>
+            {
+                if (response.StatusCode == StatusCodes.Status401Unauthorized)
+                {
+                    response.Headers.Append(HeaderNames.WWWAuthenticate, dpop.Challenge());
+                }
+
+                return Task.CompletedTask;
+            });
         };
     }
 }

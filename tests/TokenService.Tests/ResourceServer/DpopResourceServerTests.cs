@@ -1,12 +1,15 @@
 using System.Net;
 using System.Net.Http.Headers;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.JsonWebTokens;
+using TokenService.Dpop;
 using TokenService.Tests.Dpop;
+using TokenService.Validation;
 using TokenService.Tests.Infrastructure;
 using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 
@@ -30,17 +33,27 @@ public sealed class DpopResourceServerTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _host = await StartAsync();
+        (_api, _client) = await StartApiAsync(_host);
+    }
+
+    private static async Task<(WebApplication Api, HttpClient Client)> StartApiAsync(TokenServiceTestHost host, IDpopReplayCache? replayCache = null, Uri? publicOrigin = null)
+    {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddTestResourceServer("api://orders", new IssuerRewriteHandler(_host.BaseAddress), TimeSpan.Zero);
+        builder.Services.AddTestResourceServer("api://orders", new IssuerRewriteHandler(host.BaseAddress), TimeSpan.Zero);
+        builder.Services.Configure<SessionCheckOptions>(JwtBearerDefaults.AuthenticationScheme, o =>
+        {
+            o.DpopReplayCache = replayCache;
+            o.PublicOrigin = publicOrigin;
+        });
         builder.Services.AddAuthorization();
-        _api = builder.Build();
-        _api.UseAuthentication();
-        _api.UseAuthorization();
-        _api.MapGet("/orders", (HttpContext ctx) => Results.Ok(new { sub = ctx.User.FindFirst("sub")?.Value })).RequireAuthorization();
-        _api.MapGet("/invoices", () => Results.Ok()).RequireAuthorization();
-        _client = new HttpClient { BaseAddress = await Loopback.StartAsync(_api) };
+        var api = builder.Build();
+        api.UseAuthentication();
+        api.UseAuthorization();
+        api.MapGet("/orders", (HttpContext ctx) => Results.Ok(new { sub = ctx.User.FindFirst("sub")?.Value })).RequireAuthorization();
+        api.MapGet("/invoices", () => Results.Ok()).RequireAuthorization();
+        return (api, new HttpClient { BaseAddress = await Loopback.StartAsync(api) });
     }
 
     public async Task DisposeAsync()
@@ -177,6 +190,58 @@ public sealed class DpopResourceServerTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Unauthorized, none.StatusCode);
         Assert.Contains(none.Headers.WwwAuthenticate, h => h.Scheme == "Bearer");
         Assert.Contains(none.Headers.WwwAuthenticate, h => h.Scheme == "DPoP" && h.Parameter!.Contains("ES256", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_shared_replay_cache_catches_a_proof_replayed_to_another_instance_and_an_unreachable_one_fails_closed()
+    {
+        // Two instances behind one public name (a load balancer's), sharing one replay cache.
+        var origin = new Uri("https://orders.example.edu");
+        var shared = new SwitchableReplayCache();
+        var (first, firstClient) = await StartApiAsync(_host, shared, origin);
+        var (second, secondClient) = await StartApiAsync(_host, shared, origin);
+        await using (first)
+        await using (second)
+        using (firstClient)
+        using (secondClient)
+        {
+            var token = await BoundAccessTokenAsync("rs-dpop-shared");
+            var proof = ProofFor(token, uri: new Uri(origin, "/orders"));
+
+            using (var once = await SendAsync(firstClient, token, proof))
+            {
+                Assert.Equal(HttpStatusCode.OK, once.StatusCode);
+            }
+
+            using (var replayed = await SendAsync(secondClient, token, proof))
+            {
+                AssertDpopChallenge(replayed, "invalid_dpop_proof");
+            }
+
+            shared.Failing = true;
+            using var unavailable = await SendAsync(firstClient, token, ProofFor(token, uri: new Uri(origin, "/orders")));
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, unavailable.StatusCode);
+            Assert.NotNull(unavailable.Headers.RetryAfter);
+        }
+
+        static async Task<HttpResponseMessage> SendAsync(HttpClient client, string token, string proof)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/orders");
+            request.Headers.Authorization = new AuthenticationHeaderValue("DPoP", token);
+            request.Headers.TryAddWithoutValidation("DPoP", proof);
+            return await client.SendAsync(request);
+        }
+    }
+
+    /// <summary>A replay cache shared by two API instances, which can be made unreachable.</summary>
+    private sealed class SwitchableReplayCache : IDpopReplayCache
+    {
+        private readonly InMemoryDpopReplayCache _inner = new(TimeProvider.System);
+
+        public volatile bool Failing;
+
+        public ValueTask<bool> TryAddAsync(string key, DateTimeOffset expiresAt, CancellationToken cancellationToken) =>
+            Failing ? throw new HttpRequestException("injected outage") : _inner.TryAddAsync(key, expiresAt, cancellationToken);
     }
 
     /// <summary>Sends requests for the token service's public issuer URL to where the test host listens.</summary>

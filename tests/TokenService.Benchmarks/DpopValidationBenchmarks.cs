@@ -34,6 +34,8 @@ public class DpopValidationBenchmarks
     private string _bearerToken = string.Empty;
     private string _boundToken = string.Empty;
     private string _proof = string.Empty;
+    private byte[] _proofSigningInput = [];
+    private byte[] _proofSignature = [];
     private ServiceProvider _api = null!;
 
     private sealed class InMemoryTokenService(string jwks) : HttpMessageHandler
@@ -96,6 +98,10 @@ public class DpopValidationBenchmarks
             },
         });
 
+        var proofParts = _proof.Split('.');
+        _proofSigningInput = Encoding.ASCII.GetBytes(proofParts[0] + "." + proofParts[1]);
+        _proofSignature = Base64UrlEncoder.DecodeBytes(proofParts[2]);
+
         var services = new ServiceCollection();
         services.AddLogging(logging => logging.SetMinimumLevel(LogLevel.None));
         services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme)
@@ -117,7 +123,7 @@ public class DpopValidationBenchmarks
             });
         _api = services.BuildServiceProvider();
 
-        if (!RawVerify() || !Bearer().GetAwaiter().GetResult() || !Dpop().GetAwaiter().GetResult())
+        if (!RawVerify() || !RawProofVerify() || !Bearer().GetAwaiter().GetResult() || !Dpop().GetAwaiter().GetResult())
         {
             throw new InvalidOperationException("The benchmark tokens do not validate.");
         }
@@ -162,6 +168,10 @@ public class DpopValidationBenchmarks
 
     [Benchmark(Baseline = true, Description = "raw RS256 verify")]
     public bool RawVerify() => _rsa.VerifyData(_signingInput, _signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+
+    /// <summary>The floor of any DPoP check: the proof's own signature (ES256, R‖S form, RFC 7518 §3.4).</summary>
+    [Benchmark(Description = "raw ES256 verify (the proof's signature)")]
+    public bool RawProofVerify() => _proofKey.VerifyData(_proofSigningInput, _proofSignature, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
 
     [Benchmark(Description = "resource server, bearer token")]
     public Task<bool> Bearer() => AuthenticateAsync("Bearer " + _bearerToken, null);

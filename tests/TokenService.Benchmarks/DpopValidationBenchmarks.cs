@@ -1,4 +1,3 @@
-using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using BenchmarkDotNet.Attributes;
@@ -37,20 +36,6 @@ public class DpopValidationBenchmarks
     private byte[] _proofSigningInput = [];
     private byte[] _proofSignature = [];
     private ServiceProvider _api = null!;
-
-    private sealed class InMemoryTokenService(string jwks) : HttpMessageHandler
-    {
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            var body = request.RequestUri!.AbsolutePath switch
-            {
-                "/.well-known/openid-configuration" => $"{{\"issuer\":\"{Issuer}\",\"jwks_uri\":\"{Issuer}/jwks\",\"introspection_endpoint\":\"{Issuer}/introspect\"}}",
-                "/jwks" => jwks,
-                _ => "{\"active\":true}",
-            };
-            return Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent(body, Encoding.UTF8, "application/json") });
-        }
-    }
 
     /// <summary>The in-memory cache with a new key per call: the insert is paid, a replay never happens.</summary>
     private sealed class FreshKeyReplayCache : IDpopReplayCache
@@ -110,7 +95,7 @@ public class DpopValidationBenchmarks
                 o.Authority = Issuer;
                 o.Audience = "api://orders";
                 o.MapInboundClaims = false;
-                o.BackchannelHttpHandler = new InMemoryTokenService(jwks);
+                o.BackchannelHttpHandler = new InMemoryTokenService(Issuer, jwks);
             })
             .AddTokenServiceSessionCheck(o =>
             {

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -40,21 +39,6 @@ public class ValidationBenchmarks
 
     [Params(1, 3, 10)]
     public int KeysInJwks { get; set; }
-
-    /// <summary>Discovery, JWKS and introspection answered in memory: only the warm path is measured.</summary>
-    private sealed class InMemoryTokenService(string jwks) : HttpMessageHandler
-    {
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            var body = request.RequestUri!.AbsolutePath switch
-            {
-                "/.well-known/openid-configuration" => $"{{\"issuer\":\"{Issuer}\",\"jwks_uri\":\"{Issuer}/jwks\",\"introspection_endpoint\":\"{Issuer}/introspect\"}}",
-                "/jwks" => jwks,
-                _ => "{\"active\":true}",
-            };
-            return Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent(body, Encoding.UTF8, "application/json") });
-        }
-    }
 
     private sealed class DictionaryKeys(Dictionary<string, SecurityKey[]> keys) : IIssuerKeySource
     {
@@ -126,7 +110,7 @@ public class ValidationBenchmarks
                 o.Authority = Issuer;
                 o.Audience = "api://orders";
                 o.MapInboundClaims = false;
-                o.BackchannelHttpHandler = new InMemoryTokenService(jwks);
+                o.BackchannelHttpHandler = new InMemoryTokenService(Issuer, jwks);
                 o.TokenValidationParameters.ValidTypes = ["at+jwt"];
                 o.TokenValidationParameters.ValidAlgorithms = ["RS256", "PS256", "ES256"];
                 o.TokenValidationParameters.ClockSkew = TimeSpan.FromSeconds(30);

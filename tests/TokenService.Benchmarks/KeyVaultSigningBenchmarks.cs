@@ -33,6 +33,9 @@ public class KeyVaultSigningBenchmarks
             return ValueTask.FromResult(signature);
         }
 
+        public ValueTask<SignedInput> SignWithActiveKeyAsync(Func<SigningKey, ReadOnlyMemory<byte>> buildSigningInput, CancellationToken cancellationToken) =>
+            ActiveKeySigning.SignAsync(this, buildSigningInput, cancellationToken);
+
         public Task<KeyRotationResult> RunRotationCheckAsync(CancellationToken cancellationToken) => keys.RunRotationCheckAsync(cancellationToken);
 
         public Task<KeyRotationResult> RotateNowAsync(bool immediate, CancellationToken cancellationToken) => keys.RotateNowAsync(immediate, cancellationToken);

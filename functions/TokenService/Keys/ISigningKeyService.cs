@@ -23,14 +23,11 @@ public interface ISigningKeyService
     /// the request's budget. <paramref name="buildSigningInput"/> builds the JWS signing input (RFC 7515 §5.1) for the
     /// chosen key, whose kid goes into the protected header; it may be called again for another key after a failover.
     /// The result names the key and the signing input that was signed. Nothing can be signed within the budget →
-    /// <see cref="DependencyUnavailableException"/> (or the budget's cancellation).
+    /// <see cref="DependencyUnavailableException"/> (or the budget's cancellation). No default body: a decorator that
+    /// left it to one would sign with the active key and bypass the provider's choice; a provider with one key calls
+    /// <see cref="ActiveKeySigning.SignAsync"/>.
     /// </summary>
-    async ValueTask<SignedInput> SignWithActiveKeyAsync(Func<SigningKey, ReadOnlyMemory<byte>> buildSigningInput, CancellationToken cancellationToken)
-    {
-        var key = (await GetKeySetAsync(cancellationToken)).Active ?? throw new DependencyUnavailableException("keys", "No active signing key.");
-        var signingInput = buildSigningInput(key);
-        return new SignedInput(key, signingInput, await SignAsync(key, signingInput, cancellationToken));
-    }
+    ValueTask<SignedInput> SignWithActiveKeyAsync(Func<SigningKey, ReadOnlyMemory<byte>> buildSigningInput, CancellationToken cancellationToken);
 
     /// <summary>
     /// The lifecycle check (CONTRACT §4): creates the first key, publishes the next one ahead of use,
@@ -51,6 +48,17 @@ public interface ISigningKeyService
     /// never brings it back. Revoking a kid that is not published changes nothing (<see cref="KeyRotationResult.Changed"/> false).
     /// </summary>
     Task<KeyRotationResult> RevokeAsync(string kid, CancellationToken cancellationToken);
+}
+
+/// <summary><see cref="ISigningKeyService.SignWithActiveKeyAsync"/> for a provider with one signing key: the active one.</summary>
+public static class ActiveKeySigning
+{
+    public static async ValueTask<SignedInput> SignAsync(ISigningKeyService keys, Func<SigningKey, ReadOnlyMemory<byte>> buildSigningInput, CancellationToken cancellationToken)
+    {
+        var key = (await keys.GetKeySetAsync(cancellationToken)).Active ?? throw new DependencyUnavailableException("keys", "No active signing key.");
+        var signingInput = buildSigningInput(key);
+        return new SignedInput(key, signingInput, await keys.SignAsync(key, signingInput, cancellationToken));
+    }
 }
 
 /// <summary>What one rotation check did.</summary>

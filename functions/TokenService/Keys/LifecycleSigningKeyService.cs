@@ -62,12 +62,8 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
     public abstract ValueTask<byte[]> SignAsync(SigningKey key, ReadOnlyMemory<byte> signingInput, CancellationToken cancellationToken);
 
     /// <summary>The active key signs (a provider with several vaults chooses among them).</summary>
-    public virtual async ValueTask<SignedInput> SignWithActiveKeyAsync(Func<SigningKey, ReadOnlyMemory<byte>> buildSigningInput, CancellationToken cancellationToken)
-    {
-        var key = (await GetKeySetAsync(cancellationToken)).Active ?? throw new DependencyUnavailableException("keys", "No active signing key.");
-        var signingInput = buildSigningInput(key);
-        return new SignedInput(key, signingInput, await SignAsync(key, signingInput, cancellationToken));
-    }
+    public virtual ValueTask<SignedInput> SignWithActiveKeyAsync(Func<SigningKey, ReadOnlyMemory<byte>> buildSigningInput, CancellationToken cancellationToken) =>
+        ActiveKeySigning.SignAsync(this, buildSigningInput, cancellationToken);
 
     public ValueTask<SigningKeySet> GetKeySetAsync(CancellationToken cancellationToken)
     {

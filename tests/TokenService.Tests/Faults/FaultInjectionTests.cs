@@ -131,6 +131,9 @@ public sealed class FaultInjectionTests : IAsyncLifetime
         public ValueTask<byte[]> SignAsync(SigningKey key, ReadOnlyMemory<byte> signingInput, CancellationToken cancellationToken) =>
             Failing ? throw new DependencyUnavailableException("keyvault", "injected outage", TimeSpan.FromSeconds(2)) : inner.SignAsync(key, signingInput, cancellationToken);
 
+        public ValueTask<SignedInput> SignWithActiveKeyAsync(Func<SigningKey, ReadOnlyMemory<byte>> buildSigningInput, CancellationToken cancellationToken) =>
+            ActiveKeySigning.SignAsync(this, buildSigningInput, cancellationToken);
+
         public Task<KeyRotationResult> RunRotationCheckAsync(CancellationToken cancellationToken) => inner.RunRotationCheckAsync(cancellationToken);
 
         public Task<KeyRotationResult> RotateNowAsync(bool immediate, CancellationToken cancellationToken) => inner.RotateNowAsync(immediate, cancellationToken);

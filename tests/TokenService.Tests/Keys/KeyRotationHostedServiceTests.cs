@@ -60,6 +60,8 @@ public sealed class KeyRotationHostedServiceTests
 
         public ValueTask<byte[]> SignAsync(SigningKey key, ReadOnlyMemory<byte> signingInput, CancellationToken cancellationToken) => throw new NotSupportedException();
 
+        public ValueTask<SignedInput> SignWithActiveKeyAsync(Func<SigningKey, ReadOnlyMemory<byte>> buildSigningInput, CancellationToken cancellationToken) => throw new NotSupportedException();
+
         public Task<KeyRotationResult> RotateNowAsync(bool immediate, CancellationToken cancellationToken) => throw new NotSupportedException();
 
         public Task<KeyRotationResult> RevokeAsync(string kid, CancellationToken cancellationToken) => throw new NotSupportedException();

@@ -14,17 +14,20 @@ public static class DpopConfirmation
     {
         try
         {
-            var token = new JsonWebToken(accessToken);
-            return token.TryGetPayloadValue<JsonElement>("cnf", out var cnf)
-                && cnf.ValueKind == JsonValueKind.Object
-                && cnf.TryGetProperty("jkt", out var jkt)
-                && jkt.ValueKind == JsonValueKind.String
-                    ? jkt.GetString()
-                    : null;
+            return ReadJkt(new JsonWebToken(accessToken));
         }
         catch (ArgumentException)
         {
             return null;
         }
     }
+
+    /// <summary>The <c>jkt</c> of a validated token, or null when it carries no <c>cnf</c> object with a string <c>jkt</c>.</summary>
+    public static string? ReadJkt(JsonWebToken token) =>
+        token.TryGetPayloadValue<JsonElement>("cnf", out var cnf)
+        && cnf.ValueKind == JsonValueKind.Object
+        && cnf.TryGetProperty("jkt", out var jkt)
+        && jkt.ValueKind == JsonValueKind.String
+            ? jkt.GetString()
+            : null;
 }

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -98,10 +97,7 @@ internal sealed class DpopBinding
     /// </summary>
     public async ValueTask<Exception?> CheckAsync(HttpContext context, JsonWebToken token)
     {
-        var jkt = token.TryGetPayloadValue<JsonElement>("cnf", out var cnf) && cnf.ValueKind == JsonValueKind.Object
-            && cnf.TryGetProperty("jkt", out var value) && value.ValueKind == JsonValueKind.String
-                ? value.GetString()
-                : null;
+        var jkt = DpopConfirmation.ReadJkt(token);
         if (!UsedDpop(context))
         {
             // RFC 9449 §7.2: a DPoP-bound token presented as a bearer token is refused; otherwise the binding would be

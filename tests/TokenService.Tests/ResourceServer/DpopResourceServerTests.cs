@@ -243,14 +243,4 @@ public sealed class DpopResourceServerTests : IAsyncLifetime
         public ValueTask<bool> TryAddAsync(string key, DateTimeOffset expiresAt, CancellationToken cancellationToken) =>
             Failing ? throw new HttpRequestException("injected outage") : _inner.TryAddAsync(key, expiresAt, cancellationToken);
     }
-
-    /// <summary>Sends requests for the token service's public issuer URL to where the test host listens.</summary>
-    private sealed class IssuerRewriteHandler(Uri target) : DelegatingHandler(new SocketsHttpHandler())
-    {
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            request.RequestUri = new UriBuilder(request.RequestUri!) { Scheme = target.Scheme, Host = target.Host, Port = target.Port }.Uri;
-            return base.SendAsync(request, cancellationToken);
-        }
-    }
 }

@@ -16,19 +16,6 @@ namespace TokenService.Tests.ResourceServer;
 /// </summary>
 public sealed class SampleApiTests
 {
-    /// <summary>Sends requests for the token service's public issuer URL to where the test host listens.</summary>
-    private sealed class IssuerRewriteHandler(Uri target) : DelegatingHandler(new SocketsHttpHandler())
-    {
-        public int Requests;
-
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            Interlocked.Increment(ref Requests);
-            request.RequestUri = new UriBuilder(request.RequestUri!) { Scheme = target.Scheme, Host = target.Host, Port = target.Port }.Uri;
-            return base.SendAsync(request, cancellationToken);
-        }
-    }
-
     private sealed class SampleApi : IAsyncDisposable
     {
         private readonly WebApplication _app;

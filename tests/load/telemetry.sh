@@ -5,16 +5,18 @@
 # per-round on/off ratios, and the CPU time each host process used for the measured passes (from /proc, so other
 # work on the machine does not count), which is the steadier figure on a shared machine. "On" exports traces, metrics and logs (the audit trail at Information) over OTLP/HTTP to
 # a local stand-in receiver (tests/load/otlp-sink.py). Loopback only, bounded.
-# Usage: bash tests/load/telemetry.sh [rounds] [requests per pass] [concurrency]
+# Usage: [WARMUP=logins] bash tests/load/telemetry.sh [rounds] [requests per pass] [concurrency]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
-rounds="${1:-8}"; requests="${2:-1000}"; concurrency="${3:-8}"
+rounds="${1:-10}"; requests="${2:-1000}"; concurrency="${3:-8}"
 dotnet build -c Release functions/TokenService.Server -v q --nologo >/dev/null
 dotnet build -c Release tests/TokenService.Benchmarks -v q --nologo >/dev/null
 
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+# Stops the hosts before the receiver, last started first, and waits for each: a host flushes what it still holds when it
+# stops, so the receiver's counts at the end show every span and log record of the run arrived (none dropped).
+cleanup() { for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; wait "${pids[i]}" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 python3 tests/load/otlp-sink.py 14318 &
@@ -41,7 +43,7 @@ declare -A pid
 start_host "${port[off]}"; pid[off]="$host_pid"
 # ON_ENV replaces the "on" host's settings (e.g. ON_ENV=NONE=1 for an A/A run that shows the method's noise).
 # shellcheck disable=SC2086
-start_host "${port[on]}" ${ON_ENV:-OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:14318 OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf Logging__OpenTelemetry__LogLevel__TokenService.Audit=Information}
+start_host "${port[on]}" ${ON_ENV:-OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:14318 OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf OTEL_METRIC_EXPORT_INTERVAL=5000 Logging__OpenTelemetry__LogLevel__TokenService.Audit=Information}
 pid[on]="$host_pid"
 
 load() { # mode, requests
@@ -49,8 +51,10 @@ load() { # mode, requests
     --requests "$2" --concurrency "$concurrency" --label "telemetry $1"
 }
 
-# Warm-up (JIT, first key, connection pools): not counted.
-load off 300 >/dev/null; load on 300 >/dev/null
+# Warm-up (first key, connection pools, and the JIT: tiered compilation keeps recompiling hot methods for thousands of
+# requests, and the "on" host has more of them, so a short warm-up counts compilation as telemetry's cost): not counted.
+warmup="${WARMUP:-16000}"
+load off "$warmup" >/dev/null; load on "$warmup" >/dev/null
 
 rows="$(mktemp)"
 declare -A cpu_before
@@ -61,6 +65,7 @@ for round in $(seq 1 "$rounds"); do
   if [ $((round % 2)) -eq 1 ]; then order="off on"; else order="on off"; fi
   for mode in $order; do load "$mode" "$requests" | sed "s/^/$round /" >>"$rows"; done
 done
+echo "logins through the \"on\" host: $((warmup + rounds * requests)) (3 requests, 2 token-endpoint spans and 1 audit record each)" >&2
 sleep 6 # one more export interval of the "on" host (5 s batches), so that its exporting is counted too
 cpu_off=$(( $(cpu_ticks "${pid[off]}") - cpu_before[off] )); cpu_on=$(( $(cpu_ticks "${pid[on]}") - cpu_before[on] ))
 sed 's/^[0-9]* //' "$rows"

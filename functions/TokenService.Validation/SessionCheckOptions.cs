@@ -28,6 +28,14 @@ public sealed class SessionCheckOptions
     public TimeSpan RetryAfter { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
+    /// A token whose <c>kid</c> is not in the cached JWKS (a key published without notice: an immediate rotation, or a
+    /// revoked signing key) makes the API fetch the token service's keys at once and validate the token with them. That
+    /// fetch is reused for this long (default 30 s, at least 1 s), so tokens with made-up kids cost at most one fetch
+    /// per interval.
+    /// </summary>
+    public TimeSpan UnknownKeyRefetchInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
     /// DPoP (RFC 9449 §7): how long after its <c>iat</c> a proof is accepted; its <c>jti</c> is remembered that long by
     /// this API (its own replay cache, one per process).
     /// </summary>

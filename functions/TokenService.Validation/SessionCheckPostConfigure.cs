@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -78,6 +79,113 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
         }
     }
 
+    // Where OnMessageReceived leaves the token JwtBearer will validate, for a second validation with fresh keys.
+    private static readonly object RawTokenItem = new();
+
+    /// <summary>The token of this request: as an event or the DPoP scheme set it, else JwtBearer's own "Bearer" reading.</summary>
+    private static string? RawToken(HttpContext context)
+    {
+        if (context.Items.TryGetValue(RawTokenItem, out var stored) && stored is string token)
+        {
+            return token;
+        }
+
+        var header = context.Request.Headers.Authorization;
+        return header.Count == 1 && header[0] is { Length: > 7 } value && value.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+            && value[7..].Trim() is { Length: > 0 } bearer ? bearer : null;
+    }
+
+    /// <summary>
+    /// The token's kid is not in the scheme's cached JWKS: validates it again, as JwtBearer does, with the keys of a
+    /// fetch made now (<see cref="SigningKeyRefetcher"/>), and on success runs <c>OnTokenValidated</c> (the application's
+    /// handler, the DPoP binding and the session check) before the request is authenticated. Keys that cannot be fetched
+    /// fail it closed (503); a kid the fresh keys lack either keeps JwtBearer's 401.
+    /// </summary>
+    private static async Task ValidateWithFreshKeysAsync(AuthenticationFailedContext context, string token, SigningKeyRefetcher refetcher)
+    {
+        var options = context.Options;
+        var (keys, issuer) = await refetcher.GetAsync(options, context.HttpContext.RequestAborted);
+        if (keys is null)
+        {
+            context.Fail(new TokenStatusUnavailableException("The token service's keys cannot be fetched.", context.Exception));
+            return;
+        }
+
+        // As JwtBearer builds its parameters from a configuration: the scheme's own keys and issuers plus the metadata's.
+        var parameters = options.TokenValidationParameters.Clone();
+        parameters.ConfigurationManager = null;
+        parameters.IssuerSigningKeys = parameters.IssuerSigningKeys is { } own ? [.. own, .. keys] : keys;
+        if (!string.IsNullOrEmpty(issuer))
+        {
+            parameters.ValidIssuers = parameters.ValidIssuers is { } issuers ? [.. issuers, issuer] : [issuer];
+        }
+
+        TokenValidationResult? result = null;
+        foreach (var handler in options.TokenHandlers)
+        {
+            result = await handler.ValidateTokenAsync(token, parameters);
+            if (result.IsValid)
+            {
+                break;
+            }
+        }
+
+        if (result is not { IsValid: true })
+        {
+            if (result?.Exception is { } failure and not SecurityTokenSignatureKeyNotFoundException)
+            {
+                context.Fail(failure);
+            }
+
+            return;
+        }
+
+        var validated = new TokenValidatedContext(context.HttpContext, context.Scheme, options)
+        {
+            Principal = new System.Security.Claims.ClaimsPrincipal(result.ClaimsIdentity),
+            SecurityToken = result.SecurityToken,
+        };
+        if (result.SecurityToken.ValidTo != DateTime.MinValue)
+        {
+            validated.Properties.ExpiresUtc = new DateTimeOffset(DateTime.SpecifyKind(result.SecurityToken.ValidTo, DateTimeKind.Utc));
+        }
+
+        if (result.SecurityToken.ValidFrom != DateTime.MinValue)
+        {
+            validated.Properties.IssuedUtc = new DateTimeOffset(DateTime.SpecifyKind(result.SecurityToken.ValidFrom, DateTimeKind.Utc));
+        }
+
+        await options.Events.TokenValidated(validated);
+        if (validated.Result is { } outcome)
+        {
+            if (outcome.Succeeded)
+            {
+                context.Principal = outcome.Principal;
+                context.Properties = outcome.Properties;
+                context.Success();
+            }
+            else if (outcome.Failure is { } refused)
+            {
+                context.Fail(refused);
+            }
+            else
+            {
+                context.NoResult();
+            }
+
+            return;
+        }
+
+        if (options.SaveToken)
+        {
+            validated.Properties.StoreTokens([new AuthenticationToken { Name = "access_token", Value = token }]);
+        }
+
+        context.Principal = validated.Principal;
+        context.Properties = validated.Properties;
+        context.Success();
+    }
+
     public void PostConfigure(string? name, JwtBearerOptions options)
     {
         if (!string.Equals(name, scheme, StringComparison.Ordinal))
@@ -122,12 +230,17 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
         }
 
         var dpop = new DpopBinding(check, options.TimeProvider ?? TimeProvider.System, loggers);
+        var keys = new SigningKeyRefetcher(options.TimeProvider ?? TimeProvider.System, check.UnknownKeyRefetchInterval, check.RetryAfter);
         var events = options.Events ??= new JwtBearerEvents();
         var messageReceived = events.OnMessageReceived;
         events.OnMessageReceived = async context =>
         {
             await messageReceived(context);
             DpopBinding.ReadDpopScheme(context);
+            if (context.Token is { } token)
+            {
+                context.HttpContext.Items[RawTokenItem] = token;
+            }
         };
 
         var tokenValidated = events.OnTokenValidated;
@@ -186,7 +299,12 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
             // reader throw (text that is not Unicode, for instance): a bad token, 401 invalid_token.
             if (context.Exception is SecurityTokenSignatureKeyNotFoundException)
             {
-                if (!await MetadataAvailableAsync(context.Options, context.HttpContext.RequestAborted))
+                if (context.Options.ConfigurationManager is not null && !string.IsNullOrEmpty(context.Options.MetadataAddress)
+                    && RawToken(context.HttpContext) is { } token)
+                {
+                    await ValidateWithFreshKeysAsync(context, token, keys);
+                }
+                else if (!await MetadataAvailableAsync(context.Options, context.HttpContext.RequestAborted))
                 {
                     context.Fail(new TokenStatusUnavailableException("The token service's keys cannot be fetched.", context.Exception));
                 }

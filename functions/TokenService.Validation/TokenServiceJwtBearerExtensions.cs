@@ -36,7 +36,9 @@ public static class TokenServiceJwtBearerExtensions
     /// metadata cannot be fetched, the request gets 503 with Retry-After (fail closed). Where the scheme leaves
     /// IdentityModel's defaults, the token service's profile is applied: <c>ValidTypes</c> at+jwt, <c>ValidAlgorithms</c>
     /// RS256/PS256/ES256 with an <c>AlgorithmValidator</c> binding the algorithm to the key, <c>ValidIssuer</c> exactly
-    /// the Authority, lifetime on the scheme's <c>TimeProvider</c>; a token with a <c>crit</c> header is refused.
+    /// the Authority, lifetime on the scheme's <c>TimeProvider</c>; a token with a <c>crit</c> header is refused. A token
+    /// whose <c>kid</c> the cached JWKS lacks is validated against keys fetched at once (at most one fetch per
+    /// <see cref="SessionCheckOptions.UnknownKeyRefetchInterval"/>), not refused while the JWKS refreshes in the background.
     /// <c>JwtBearerOptions.EventsType</c> is refused (the hooks would never run).
     /// DPoP (RFC 9449 §7): <c>Authorization: DPoP &lt;token&gt;</c> is accepted with a <c>DPoP</c> proof of the key the
     /// token is bound to (<c>cnf.jkt</c>), checked with the token service's rules and this API's own <c>jti</c> replay
@@ -54,6 +56,8 @@ public static class TokenServiceJwtBearerExtensions
                 "ClientId and ClientSecret (a resource_server client of the token service) are required for the session check.")
             .Validate(o => o.StatusCacheDuration >= TimeSpan.Zero && o.MaxStatusCacheEntries > 0 && o.RetryAfter > TimeSpan.Zero,
                 "StatusCacheDuration must not be negative, MaxStatusCacheEntries and RetryAfter must be positive.")
+            .Validate(o => o.UnknownKeyRefetchInterval >= TimeSpan.FromSeconds(1),
+                "UnknownKeyRefetchInterval must be at least 1 second.")
             .Validate(o => o.DpopProofLifetime > TimeSpan.Zero && o.DpopProofLifetime <= TimeSpan.FromMinutes(10) && o.DpopClockSkew >= TimeSpan.Zero && o.DpopClockSkew <= TimeSpan.FromMinutes(5),
                 "DpopProofLifetime must be positive and at most 10 minutes, DpopClockSkew between 0 and 5 minutes.")
             .Validate(o => o.PublicOrigin is null || (o.PublicOrigin.IsAbsoluteUri && o.PublicOrigin.Scheme is "https" or "http"),

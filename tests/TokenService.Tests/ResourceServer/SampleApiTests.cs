@@ -165,28 +165,94 @@ public sealed class SampleApiTests
             Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
         }
 
-        // The session survives: its refresh gets a token from the new key, which the API learns by JwtBearer's refetch on
-        // an unknown kid. IdentityModel's ConfigurationManager refetches in the background: the request that meets the
-        // unknown kid may be refused, the ones after it are served (a scheduled rotation publishes keys ahead of use, so
-        // only an immediate revocation meets this).
+        // The session survives: its refresh gets a token from the new key, published without notice. The very request
+        // that meets the new kid is served: the library fetches the keys at once rather than refusing while JwtBearer's
+        // ConfigurationManager refreshes in the background.
         using var refresh = await host.RefreshAsync(login.RefreshToken);
         var token = (await JsonAsync(refresh)).GetProperty("access_token").GetString()!;
         Assert.NotEqual(kid, new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(token).Kid);
-        var refusals = 0;
-        HttpStatusCode status;
-        while (true)
+        using (var served = await api.GetOrdersAsync(token))
         {
-            using var attempt = await api.GetOrdersAsync(token);
-            status = attempt.StatusCode;
-            if (status != HttpStatusCode.Unauthorized || ++refusals > 100)
-            {
-                break;
-            }
-
-            await Task.Delay(50); // the background refetch completes
+            Assert.Equal(HttpStatusCode.OK, served.StatusCode);
+            Assert.Contains("key-compromise", await served.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         }
 
-        Assert.Equal(HttpStatusCode.OK, status);
+        // The fresh keys still go through the session check: once the session ends, the new key's token is refused too.
+        using (var logout = new HttpRequestMessage(HttpMethod.Post, "/management/users/key-compromise/revoke"))
+        {
+            logout.Headers.Authorization = Basic("ops", OpsSecret);
+            using var loggedOut = await host.Client.SendAsync(logout);
+            Assert.Equal(HttpStatusCode.OK, loggedOut.StatusCode);
+        }
+
+        time.Advance(TimeSpan.FromSeconds(1.5));
+        using (var ended = await api.GetOrdersAsync(token))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, ended.StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task Tokens_with_unknown_kids_cost_at_most_one_key_fetch_per_interval_and_fail_closed_when_keys_cannot_be_fetched()
+    {
+        var time = new ManualTimeProvider();
+        var host = await TokenServiceTestHost.StartAsync();
+        var handler = new IssuerRewriteHandler(host.BaseAddress);
+        await using var api = await SampleApi.StartAsync(handler, TimeSpan.FromSeconds(30), time);
+        var login = await host.LoginAsync("kid-user");
+        using (var ok = await api.GetOrdersAsync(login.AccessToken))
+        {
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        }
+
+        // A made-up kid (the token is otherwise the real one): refused, whatever the fetched keys say.
+        var parts = login.AccessToken.Split('.');
+        var header = System.Text.Json.Nodes.JsonNode.Parse(Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Decode(parts[0]))!;
+        string WithKid(string kid)
+        {
+            header["kid"] = kid;
+            return Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Encode(header.ToJsonString()) + "." + parts[1] + "." + parts[2];
+        }
+
+        var before = handler.Requests;
+        for (var i = 0; i < 20; i++)
+        {
+            using var refused = await api.GetOrdersAsync(WithKid("made-up-" + i));
+            Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        }
+
+        // One fetch of discovery and JWKS by the library, awaited; at most one more by JwtBearer's ConfigurationManager,
+        // which the library asks to refresh (it refreshes at most every 5 minutes).
+        Assert.InRange(handler.Requests - before, 2, 4);
+
+        // The interval over, one fetch more; the manager's own limit holds.
+        time.Advance(TimeSpan.FromSeconds(31));
+        var second = handler.Requests;
+        for (var i = 0; i < 5; i++)
+        {
+            using var refused = await api.GetOrdersAsync(WithKid("other-" + i));
+            Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        }
+
+        Assert.InRange(handler.Requests - second, 2, 4);
+
+        // The token service down: a kid the cache lacks cannot be checked, so the request fails closed with 503, and the
+        // failure is remembered for Retry-After (5 s) rather than retried by every request.
+        await host.DisposeAsync();
+        time.Advance(TimeSpan.FromSeconds(31));
+        using (var unavailable = await api.GetOrdersAsync(WithKid("while-down")))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, unavailable.StatusCode);
+            Assert.NotNull(unavailable.Headers.RetryAfter);
+        }
+
+        var whileDown = handler.Requests;
+        using (var again = await api.GetOrdersAsync(WithKid("while-down-2")))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, again.StatusCode);
+        }
+
+        Assert.Equal(whileDown, handler.Requests);
     }
 
     [Fact]

@@ -48,7 +48,8 @@ public sealed class HmacDpopNonceService : IDpopNonceService
         }
 
         Span<byte> bytes = stackalloc byte[TimeBytes + TagBytes];
-        if (!System.Buffers.Text.Base64Url.TryDecodeFromChars(nonce, bytes, out var written) || written != bytes.Length)
+        // DecodeFromChars, not TryDecodeFromChars: the latter throws FormatException on invalid characters.
+        if (System.Buffers.Text.Base64Url.DecodeFromChars(nonce, bytes, out _, out var written) != System.Buffers.OperationStatus.Done || written != bytes.Length)
         {
             return false;
         }

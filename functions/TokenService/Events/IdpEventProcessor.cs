@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TokenService.Configuration;
 using TokenService.Diagnostics;
+using TokenService.Hosting;
 using TokenService.Sessions;
 using TokenService.Jwt;
 
@@ -98,7 +99,7 @@ public sealed partial class IdpEventProcessor(
             // Sessions opened before the event's time end, and those opened up to EventTimeSkew after it: a SET's iat is
             // a whole second (RFC 7519 §2 NumericDate) and the IdP's clock is not ours, so a session opened in the same
             // second as the event would otherwise survive it.
-            var createdBefore = (decision.OccurredAt ?? time.GetUtcNow()) + options.Value.EventTimeSkew;
+            var createdBefore = TimeArithmetic.AddSaturating(decision.OccurredAt ?? time.GetUtcNow(), options.Value.EventTimeSkew);
             var endedNow = await revoker.RevokeAllAsync(decision.UserId, decision.Reason!, null, createdBefore, cancellationToken);
             ended += endedNow;
             RecordRevocation(decision, endedNow);

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Options;
 using TokenService.Configuration;
+using TokenService.Hosting;
 using TokenService.Jwt;
 
 namespace TokenService.Idp;
@@ -71,7 +72,7 @@ public sealed class IdTokenValidator
         // signature malleability cannot produce a "new" token with the same claims.
         var signingInput = idToken.AsSpan(0, idToken.LastIndexOf('.'));
         var replayKey = Base64UrlEncoding.Encode(SHA256.HashData(Encoding.ASCII.GetBytes(signingInput.ToString())));
-        var expiresAt = DateTimeOffset.FromUnixTimeSeconds(payload.ExpiresAt!.Value) + _skew;
+        var expiresAt = TimeArithmetic.AddSaturating(DateTimeOffset.FromUnixTimeSeconds(payload.ExpiresAt!.Value), _skew);
         return new(new ValidatedIdToken(payload, userId, replayKey, expiresAt), JwtValidationError.None, null);
     }
 

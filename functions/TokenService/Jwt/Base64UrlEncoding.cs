@@ -13,7 +13,7 @@ public static class Base64UrlEncoding
 {
     public static string Encode(ReadOnlySpan<byte> data) => Base64Url.EncodeToString(data);
 
-    /// <summary>True when <paramref name="text"/> is canonical unpadded base64url.</summary>
+    /// <summary>True when <paramref name="text"/> is canonical unpadded base64url (URL-safe alphabet, no padding, zero spare bits).</summary>
     public static bool IsStrict(ReadOnlySpan<char> text)
     {
         if (text.Length % 4 == 1)
@@ -21,15 +21,39 @@ public static class Base64UrlEncoding
             return false;
         }
 
+        var last = 0;
         foreach (var c in text)
         {
-            if (!((uint)(c - 'A') <= 'Z' - 'A' || (uint)(c - 'a') <= 'z' - 'a' || (uint)(c - '0') <= 9 || c == '-' || c == '_'))
+            if ((uint)(c - 'A') <= 'Z' - 'A')
+            {
+                last = c - 'A';
+            }
+            else if ((uint)(c - 'a') <= 'z' - 'a')
+            {
+                last = c - 'a' + 26;
+            }
+            else if ((uint)(c - '0') <= 9)
+            {
+                last = c - '0' + 52;
+            }
+            else if (c is '-' or '_')
+            {
+                last = c == '-' ? 62 : 63;
+            }
+            else
             {
                 return false;
             }
         }
 
-        return true;
+        // RFC 4648 §3.5: the bits of the last character beyond the data must be zero, else "e30" and "e31" would be two
+        // encodings of one value. 2 characters left over carry 1 byte (4 spare bits), 3 carry 2 bytes (2 spare bits).
+        return (text.Length % 4) switch
+        {
+            2 => (last & 0x0F) == 0,
+            3 => (last & 0x03) == 0,
+            _ => true,
+        };
     }
 
     /// <summary>Decodes strict base64url; returns null for anything else (padding, whitespace, other alphabets).</summary>
@@ -41,7 +65,7 @@ public static class Base64UrlEncoding
         }
 
         var buffer = new byte[Base64Url.GetMaxDecodedLength(text.Length)];
-        if (!Base64Url.TryDecodeFromChars(text, buffer, out var written))
+        if (!TryDecode(text, buffer, out var written))
         {
             return null;
         }
@@ -53,8 +77,14 @@ public static class Base64UrlEncoding
     public static bool TryDecodeStrict(ReadOnlySpan<char> text, Span<byte> destination, out int written)
     {
         written = 0;
-        return IsStrict(text) && Base64Url.TryDecodeFromChars(text, destination, out written);
+        return IsStrict(text) && TryDecode(text, destination, out written);
     }
+
+    // Base64Url.TryDecodeFromChars throws FormatException on invalid data, non-canonical final bits included ("e31"):
+    // DecodeFromChars reports it as InvalidData instead, so a crafted token is refused, never a 500.
+    private static bool TryDecode(ReadOnlySpan<char> text, Span<byte> destination, out int written) =>
+        Base64Url.DecodeFromChars(text, destination, out var consumed, out written) == System.Buffers.OperationStatus.Done
+        && consumed == text.Length;
 
     public static int GetMaxDecodedLength(int encodedLength) => Base64Url.GetMaxDecodedLength(encodedLength);
 }

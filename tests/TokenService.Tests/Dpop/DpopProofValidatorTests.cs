@@ -232,6 +232,13 @@ public sealed class DpopProofValidatorTests : IDisposable
         var bytes = Base64UrlEncoder.DecodeBytes(nonce);
         bytes[7] ^= 1;
         Assert.False(second.IsValid(Base64UrlEncoder.Encode(bytes)));
+
+        // Nonces of the right length that are not base64url are refused, not thrown on (Base64Url.TryDecodeFromChars
+        // throws FormatException for them).
+        foreach (var crafted in (string[])[new string('!', 32), nonce[..31] + "=", nonce[..31] + "\u00e9", new string(' ', 32)])
+        {
+            Assert.False(first.IsValid(crafted));
+        }
     }
 
     [Theory]

@@ -146,6 +146,76 @@ public sealed class CraftedInputTests(CraftedInputFixture fixture) : IClassFixtu
     }
 
     /// <summary>Event Grid and CloudEvents deliveries, each of which would end the bystander's sessions if any of it were processed.</summary>
+    [Theory]
+    [MemberData(nameof(Hosts))]
+    public async Task Non_canonical_base64url_segments_are_refused_and_not_a_500(HostKind kind)
+    {
+        // "e30" is {}; "e31" decodes to the same byte with non-zero spare bits (RFC 4648 §3.5), which .NET's
+        // Base64Url.TryDecodeFromChars answers with a FormatException. "AB" is "AA" with a spare bit set.
+        var target = fixture[kind];
+        var kid = await ServiceKidAsync(target.Host);
+        var header = B64($$"""{"alg":"RS256","kid":"{{kid}}","typ":"at+jwt"}""");
+        var failures = new List<string?>();
+        foreach (var token in (string[])["e31.e30.AA", "e30.e31.AA", header + ".e31.AAAA", header + ".e30.AB", header + ".e30.AAB"])
+        {
+            var label = kind + " " + token;
+            failures.Add(await CheckAccessTokenRoutesAsync(target, token, label));
+            using var exchange = await target.ExchangeWebAsync(token);
+            failures.Add(await Expect.OAuthErrorAsync(exchange, label + " exchange(web)", HttpStatusCode.BadRequest, "invalid_request"));
+        }
+
+        AssertNone(failures);
+        await target.AssertBystanderUntouchedAsync();
+    }
+
+    [Theory]
+    [MemberData(nameof(Hosts))]
+    public async Task Event_times_in_the_last_seconds_of_year_9999_end_sessions_without_overflowing(HostKind kind)
+    {
+        // The event-time skew added to 9999-12-31T23:59:59Z is beyond DateTimeOffset.MaxValue; each source of the time.
+        var target = fixture[kind];
+        var user = "far-future-" + kind;
+        var login = await target.Host.LoginAsync(user);
+        var body = "[" + string.Join(",",
+            $$$"""{"id":"{{{Guid.NewGuid()}}}","eventType":"TokenService.Idp.AccountDisabled","subject":"s","eventTime":"9999-12-31T23:59:59Z","dataVersion":"1","data":{"userId":"{{{user}}}"}}""",
+            $$$"""{"id":"{{{Guid.NewGuid()}}}","eventType":"TokenService.Idp.PasswordReset","subject":"s","eventTime":"2030-01-01T00:00:00Z","dataVersion":"1","data":{"userId":"{{{user}}}","occurredAt":"9999-12-31T23:59:59.9999999Z"}}""") + "]";
+        using (var response = await target.DeliverAsync(Bytes(body)))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.False(await target.Host.IsActiveAsync(login.AccessToken));
+        var cloud = $$$"""{"specversion":"1.0","id":"{{{Guid.NewGuid()}}}","source":"idp","type":"TokenService.Idp.AccountDeleted","time":"9999-12-31T23:59:59Z","data":{"userId":"{{{user}}}"}}""";
+        using (var response = await target.DeliverAsync(Bytes(cloud), "application/cloudevents+json"))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        await target.AssertBystanderUntouchedAsync();
+    }
+
+    [Theory]
+    [MemberData(nameof(Hosts))]
+    public async Task A_webhook_request_origin_that_is_not_one_dns_name_is_a_400_not_a_500(HostKind kind)
+    {
+        var target = fixture[kind];
+        foreach (var origin in (string[])["a\u0001b", "a\u007fb", "a b", new string('a', 300)])
+        {
+            var value = System.Text.RegularExpressions.Regex.Unescape(origin);
+            using var request = new HttpRequestMessage(HttpMethod.Options, "/events/idp?key=" + Uri.EscapeDataString(WebhookSecret));
+            Assert.True(request.Headers.TryAddWithoutValidation("WebHook-Request-Origin", value));
+            using var response = await target.Host.Client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            Assert.False(response.Headers.Contains("WebHook-Allowed-Origin"));
+        }
+
+        using var two = new HttpRequestMessage(HttpMethod.Options, "/events/idp?key=" + Uri.EscapeDataString(WebhookSecret));
+        two.Headers.TryAddWithoutValidation("WebHook-Request-Origin", ["eventgrid.azure.net", "evil.example"]);
+        using var refused = await target.Host.Client.SendAsync(two);
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+    }
+
     public static IEnumerable<(string Body, string ContentType)> CraftedDeliveries()
     {
         var ends = $$$"""{"id":"{{{Guid.NewGuid()}}}","eventType":"TokenService.Idp.AccountDisabled","eventTime":"2030-01-01T00:00:00Z","dataVersion":"1","data":{"userId":"{{{Bystander}}}"}}""";

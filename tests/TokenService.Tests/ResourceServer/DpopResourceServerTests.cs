@@ -119,6 +119,41 @@ public sealed class DpopResourceServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_bound_token_of_a_key_rotated_in_without_notice_is_accepted_at_once_and_its_binding_still_holds()
+    {
+        var before = await BoundAccessTokenAsync("rs-dpop-rotated");
+        using (var warm = await CallAsync("DPoP", before, ProofFor(before)))
+        {
+            Assert.Equal(HttpStatusCode.OK, warm.StatusCode); // the API holds the JWKS without the next key
+        }
+
+        using (var rotate = new HttpRequestMessage(HttpMethod.Post, "/management/keys/rotate?immediate=true"))
+        {
+            rotate.Headers.Authorization = Basic("ops", OpsSecret);
+            using var rotated = await _host.Client.SendAsync(rotate);
+            Assert.Equal(HttpStatusCode.OK, rotated.StatusCode);
+        }
+
+        // The new key's token meets a kid the API's cached JWKS lacks: the keys are fetched at once, and the DPoP binding
+        // and session check run on that path as on the usual one.
+        var token = await BoundAccessTokenAsync("rs-dpop-rotated");
+        Assert.NotEqual(new JsonWebToken(before).Kid, new JsonWebToken(token).Kid);
+        using (var asBearer = await CallAsync("Bearer", token, null))
+        {
+            AssertDpopChallenge(asBearer, "invalid_token");
+        }
+
+        var proof = ProofFor(token);
+        using (var accepted = await CallAsync("DPoP", token, proof))
+        {
+            Assert.Equal(HttpStatusCode.OK, accepted.StatusCode);
+        }
+
+        using var replayed = await CallAsync("DPoP", token, proof);
+        AssertDpopChallenge(replayed, "invalid_dpop_proof");
+    }
+
+    [Fact]
     public async Task A_bound_token_sent_as_a_bearer_token_is_refused_even_with_a_proof()
     {
         var token = await BoundAccessTokenAsync("rs-dpop-bearer");

@@ -2,7 +2,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
 using TokenService.Configuration;
-using TokenService.Dpop;
 using TokenService.Http;
 using TokenService.Tokens;
 
@@ -63,7 +62,7 @@ public sealed class BearerAuthentication(AccessTokenVerifier verifier, IOptions<
             return null;
         }
 
-        var jkt = DpopConfirmation.ReadJkt(token);
+        var jkt = status.ConfirmationJkt;
         if (!isDpop)
         {
             if (jkt is not null)

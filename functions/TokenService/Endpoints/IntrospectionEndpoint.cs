@@ -58,7 +58,7 @@ public sealed class IntrospectionEndpoint(ClientRequestReader reader, AccessToke
             writer.WriteString("client_id", payload.ClientId);
             writer.WriteString("sub", payload.Subject);
             // RFC 9449 §6.2: a DPoP-bound token's key thumbprint, for the resource server to check the proof against.
-            var jkt = Dpop.DpopConfirmation.ReadJkt(token);
+            var jkt = status.ConfirmationJkt;
             writer.WriteString("token_type", jkt is null ? "Bearer" : "DPoP");
             if (jkt is not null)
             {

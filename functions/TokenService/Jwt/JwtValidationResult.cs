@@ -1,3 +1,5 @@
+using Microsoft.IdentityModel.JsonWebTokens;
+
 namespace TokenService.Jwt;
 
 /// <summary>Why a JWT was refused. Stable values: they appear in logs and tests.</summary>
@@ -22,8 +24,9 @@ public enum JwtValidationError
 /// <summary>The outcome of validating a JWS: a result object, never an exception, on the hot path.</summary>
 public sealed class JwtValidationResult
 {
-    private JwtValidationResult(JwtValidationError error, string? description, JwtPayload? payload, string? kid, string? alg)
+    private JwtValidationResult(JwtValidationError error, string? description, JwtPayload? payload, string? kid, string? alg, JsonWebToken? token = null)
     {
+        Token = token;
         Error = error;
         Description = description;
         Payload = payload;
@@ -38,7 +41,11 @@ public sealed class JwtValidationResult
     public string? Kid { get; }
     public string? Algorithm { get; }
 
-    public static JwtValidationResult Success(JwtPayload payload, string kid, string alg) => new(JwtValidationError.None, null, payload, kid, alg);
+    /// <summary>The validated token as IdentityModel parsed it, for claims the strict payload reader does not carry (<c>cnf</c>).</summary>
+    public JsonWebToken? Token { get; }
+
+    public static JwtValidationResult Success(JwtPayload payload, string kid, string alg, JsonWebToken? token = null) =>
+        new(JwtValidationError.None, null, payload, kid, alg, token);
 
     public static JwtValidationResult Fail(JwtValidationError error, string description) => new(error, description, null, null, null);
 }

@@ -120,7 +120,7 @@ public sealed class JwtValidator
             return JwtValidationResult.Fail(JwtValidationError.MissingClaim, "The token has no subject (sub).");
         }
 
-        return JwtValidationResult.Success(payload, precheck.Header.Kid ?? string.Empty, precheck.Header.Alg);
+        return JwtValidationResult.Success(payload, precheck.Header.Kid ?? string.Empty, precheck.Header.Alg, result.SecurityToken as JsonWebToken);
     }
 
     private static JwtValidationResult Map(Exception? exception) => exception switch

@@ -9,6 +9,12 @@ namespace TokenService.Tokens;
 /// <summary>Whether one of our access tokens is usable right now, and why not.</summary>
 public sealed record AccessTokenStatus(bool Active, JwtPayload? Payload, SessionRecord? Session, string? Reason)
 {
+    /// <summary>
+    /// The <c>cnf.jkt</c> of an active DPoP-bound token (RFC 9449 §6.1), read from the token the signature check
+    /// already parsed; null for a bearer token.
+    /// </summary>
+    public string? ConfirmationJkt { get; init; }
+
     public static AccessTokenStatus Inactive(string reason, JwtPayload? payload = null) => new(false, payload, null, reason);
 }
 
@@ -87,6 +93,9 @@ public sealed class AccessTokenVerifier
             return AccessTokenStatus.Inactive("session-ended", payload);
         }
 
-        return new AccessTokenStatus(true, payload, session, null);
+        return new AccessTokenStatus(true, payload, session, null)
+        {
+            ConfirmationJkt = result.Token is { } parsed ? Dpop.DpopConfirmation.ReadJkt(parsed) : null,
+        };
     }
 }

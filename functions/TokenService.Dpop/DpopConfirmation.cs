@@ -6,22 +6,6 @@ namespace TokenService.Dpop;
 /// <summary>The <c>cnf.jkt</c> confirmation of a DPoP-bound access token (RFC 9449 §6.1).</summary>
 public static class DpopConfirmation
 {
-    /// <summary>
-    /// The <c>jkt</c> of an access token whose signature and claims were already validated, or null when it is not
-    /// DPoP-bound (or not a JWT at all).
-    /// </summary>
-    public static string? ReadJkt(string accessToken)
-    {
-        try
-        {
-            return ReadJkt(new JsonWebToken(accessToken));
-        }
-        catch (ArgumentException)
-        {
-            return null;
-        }
-    }
-
     /// <summary>The <c>jkt</c> of a validated token, or null when it carries no <c>cnf</c> object with a string <c>jkt</c>.</summary>
     public static string? ReadJkt(JsonWebToken token) =>
         token.TryGetPayloadValue<JsonElement>("cnf", out var cnf)

@@ -37,13 +37,12 @@ public sealed class IdpEventsEndpoint(IdpEventProcessor processor, SecurityEvent
 
         if (HttpMethods.IsOptions(ctx.Request.Method))
         {
-            // CloudEvents webhook abuse protection (HTTP 1.1 Web Hooks for Event Delivery §4).
-            // CloudEvents HTTP webhook §4.1: the origin is a DNS name, echoed in WebHook-Allowed-Origin. Anything else (control
-            // or non-ASCII characters, which Kestrel refuses to write into a response header, lists, very long values) is
-            // refused here rather than failing as the response starts.
+            // CloudEvents webhook abuse protection (HTTP 1.1 Web Hooks for Event Delivery §4.1): the origin is a DNS name,
+            // echoed in WebHook-Allowed-Origin. Anything else (control or non-ASCII characters, which Kestrel refuses to
+            // write into a response header, lists, very long values) is refused here rather than failing as the response starts.
             var values = ctx.Request.Headers["WebHook-Request-Origin"];
             var origin = values.Count == 1 ? values[0] : null;
-            if (string.IsNullOrWhiteSpace(origin) || !IsOriginName(origin))
+            if (string.IsNullOrEmpty(origin) || !IsOriginName(origin))
             {
                 await ProblemResponses.WriteAsync(ctx, StatusCodes.Status400BadRequest, "Bad Request", "WebHook-Request-Origin must be one DNS name.");
                 return;

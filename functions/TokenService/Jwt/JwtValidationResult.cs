@@ -44,7 +44,7 @@ public sealed class JwtValidationResult
     /// <summary>The validated token as IdentityModel parsed it, for claims the strict payload reader does not carry (<c>cnf</c>).</summary>
     public JsonWebToken? Token { get; }
 
-    public static JwtValidationResult Success(JwtPayload payload, string kid, string alg, JsonWebToken? token = null) =>
+    public static JwtValidationResult Success(JwtPayload payload, string kid, string alg, JsonWebToken? token) =>
         new(JwtValidationError.None, null, payload, kid, alg, token);
 
     public static JwtValidationResult Fail(JwtValidationError error, string description) => new(error, description, null, null, null);

@@ -201,9 +201,8 @@ public sealed class CraftedInputTests(CraftedInputFixture fixture) : IClassFixtu
         var target = fixture[kind];
         foreach (var origin in (string[])["a\u0001b", "a\u007fb", "a b", new string('a', 300)])
         {
-            var value = System.Text.RegularExpressions.Regex.Unescape(origin);
             using var request = new HttpRequestMessage(HttpMethod.Options, "/events/idp?key=" + Uri.EscapeDataString(WebhookSecret));
-            Assert.True(request.Headers.TryAddWithoutValidation("WebHook-Request-Origin", value));
+            Assert.True(request.Headers.TryAddWithoutValidation("WebHook-Request-Origin", origin));
             using var response = await target.Host.Client.SendAsync(request);
             Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
             Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);

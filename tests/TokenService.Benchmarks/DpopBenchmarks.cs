@@ -5,9 +5,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
-using TokenService.Configuration;
 using TokenService.Dpop;
-using TokenService.Keys;
 using TokenService.Sessions;
 using TokenService.Tokens;
 
@@ -37,12 +35,7 @@ public class DpopBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var options = Options.Create(new TokenServiceOptions { Issuer = "https://tokens.bench.example", MaxSessionsPerUser = 3 });
-        var keys = new LocalSigningKeyService(
-            Options.Create(new KeysOptions { DevelopmentKeyPath = Path.Combine(Path.GetTempPath(), "bench-keys-" + Guid.NewGuid().ToString("N") + ".json") }),
-            TimeProvider.System, NullLogger<LocalSigningKeyService>.Instance);
-        _sessions = new SessionService(new InMemorySessionStore(), options, TimeProvider.System, NullLogger<SessionService>.Instance);
-        _issuer = new AccessTokenIssuer(keys, options, TimeProvider.System);
+        (_sessions, _issuer) = InMemoryTokenCore.Create();
         var dpop = Options.Create(new DpopOptions { ProofLifetime = TimeSpan.FromMinutes(10) });
         _validator = new DpopProofValidator(new FreshKeyReplayCache(), new HmacDpopNonceService(dpop, TimeProvider.System), dpop, TimeProvider.System, NullLogger<DpopProofValidator>.Instance);
 

@@ -1,10 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
 using BenchmarkDotNet.Attributes;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
-using TokenService.Configuration;
-using TokenService.Keys;
 using TokenService.Sessions;
 using TokenService.Tokens;
 
@@ -29,12 +25,7 @@ public class IssueRefreshBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var options = Options.Create(new TokenServiceOptions { Issuer = "https://tokens.bench.example", MaxSessionsPerUser = 3 });
-        var keys = new LocalSigningKeyService(
-            Options.Create(new KeysOptions { DevelopmentKeyPath = Path.Combine(Path.GetTempPath(), "bench-keys-" + Guid.NewGuid().ToString("N") + ".json") }),
-            TimeProvider.System, NullLogger<LocalSigningKeyService>.Instance);
-        _sessions = new SessionService(new InMemorySessionStore(), options, TimeProvider.System, NullLogger<SessionService>.Instance);
-        _issuer = new AccessTokenIssuer(keys, options, TimeProvider.System);
+        (_sessions, _issuer) = InMemoryTokenCore.Create();
         _rsa = RSA.Create(2048);
 
         // A signing input the size of our access tokens' header.payload.

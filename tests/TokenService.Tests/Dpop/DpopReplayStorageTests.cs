@@ -120,7 +120,7 @@ public sealed class DpopReplayStorageTests(AzuriteFixture azurite)
         {
             if (AlwaysFail)
             {
-                message.Response = new FakeResponse(503);
+                message.Response = new InjectedResponse(503);
                 return;
             }
 
@@ -128,23 +128,11 @@ public sealed class DpopReplayStorageTests(AzuriteFixture azurite)
             if (LoseNextInsert && message.Request.Method == RequestMethod.Post && message.Request.Uri.Path.EndsWith("/" + TableNames.TokenMarkers, StringComparison.Ordinal))
             {
                 LoseNextInsert = false;
-                message.Response = new FakeResponse(503);
+                message.Response = new InjectedResponse(503);
             }
         }
     }
 
-    private sealed class FakeResponse(int status) : Response
-    {
-        public override int Status => status;
-        public override string ReasonPhrase => "injected";
-        public override Stream? ContentStream { get; set; } = new MemoryStream("{}"u8.ToArray());
-        public override string ClientRequestId { get; set; } = string.Empty;
-        public override void Dispose() { }
-        protected override bool ContainsHeader(string name) => false;
-        protected override IEnumerable<HttpHeader> EnumerateHeaders() => [];
-        protected override bool TryGetHeader(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? value) { value = null; return false; }
-        protected override bool TryGetHeaderValues(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IEnumerable<string>? values) { values = null; return false; }
-    }
 }
 
 /// <summary>A replay cache outage at the token endpoint: 503 with Retry-After, and the refresh token survives.</summary>

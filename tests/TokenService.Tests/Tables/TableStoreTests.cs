@@ -149,26 +149,13 @@ public sealed class TableFaultTests(AzuriteFixture azurite)
             if (LoseNextResponseTo is { } lose && lose(message.Request))
             {
                 LoseNextResponseTo = null;
-                message.Response = new FakeResponse(503);
+                message.Response = new InjectedResponse(503, retryAfter: "1");
             }
             else if (FailWithStatus != 0)
             {
-                message.Response = new FakeResponse(FailWithStatus);
+                message.Response = new InjectedResponse(FailWithStatus, retryAfter: "1");
             }
         }
-    }
-
-    private sealed class FakeResponse(int status) : Response
-    {
-        public override int Status => status;
-        public override string ReasonPhrase => "injected";
-        public override Stream? ContentStream { get; set; } = new MemoryStream("{}"u8.ToArray());
-        public override string ClientRequestId { get; set; } = string.Empty;
-        public override void Dispose() { }
-        protected override bool ContainsHeader(string name) => name == "Retry-After";
-        protected override IEnumerable<HttpHeader> EnumerateHeaders() => [new HttpHeader("Retry-After", "1")];
-        protected override bool TryGetHeader(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out string? value) { value = name == "Retry-After" ? "1" : null; return value is not null; }
-        protected override bool TryGetHeaderValues(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out IEnumerable<string>? values) { values = name == "Retry-After" ? ["1"] : null; return values is not null; }
     }
 
     [Theory]

@@ -8,7 +8,33 @@ targetScope = 'subscription'
 param environmentName string
 
 @minLength(1)
-@description('Primary location for all resources, e.g. westeurope.')
+@description('Primary location for all resources, e.g. westeurope. Only regions that offer the Flex Consumption plan are allowed (`az functionapp list-flexconsumption-locations` lists them today; a newer region can be added here once it does).')
+// The Flex Consumption plan is offered in these regions (the list of the official Flex Consumption azd quickstart);
+// in any other region `azd up` would fail at the plan after creating everything else.
+@allowed([
+  'australiaeast'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'northcentralus'
+  'northeurope'
+  'southcentralus'
+  'southeastasia'
+  'swedencentral'
+  'uksouth'
+  'westcentralus'
+  'westeurope'
+  'westus2'
+])
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
 param location string
 
 @description('Object id of the user or service principal running azd. When set, it may manage signing keys (Key Vault Crypto Officer) for operations and incident response, and client secrets (Key Vault Secrets Officer).')
@@ -26,9 +52,9 @@ param idpJwksUri string
 @description('ID-token claim that identifies users for sessions and IdP events (Entra ID: oid).')
 param idpUserIdClaim string = 'oid'
 
-@description('How many Key Vaults sign tokens (1-10). One vault allows 2,000 HSM signs per 10 s, about 200 tokens per second; each more vault adds as much (docs/capacity.md). 1 writes Keys__KeyVaultUri; more write Keys__Vaults__N__Uri, the first being the vault that also holds the secrets.')
+@description('How many Key Vaults sign tokens (1-5). One vault allows 2,000 HSM signs per 10 s, about 200 tokens per second, and each more vault adds as much up to five: Key Vault also limits all vaults of a subscription together to five times one vault\'s limit, so a sixth vault would add nothing (docs/capacity.md). 1 writes Keys__KeyVaultUri; more write Keys__Vaults__N__Uri, the first being the vault that also holds the secrets.')
 @minValue(1)
-@maxValue(10)
+@maxValue(5)
 param signingVaultCount int = 1
 
 @allowed([ 'RS256', 'PS256', 'ES256' ])
@@ -40,6 +66,23 @@ param issuer string = ''
 
 @description('Object ids of the principals (the IdP\'s relay, a provisioning job) that publish IdP events to the custom topic. The topic accepts Entra ID only, so each gets EventGrid Data Sender on it.')
 param eventPublisherPrincipalIds array = []
+
+@allowed([ 'Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS' ])
+@description('Redundancy of the storage account (sessions, timers\' state, the app package). Standard_LRS exists in every allowed region; Standard_ZRS or Standard_GZRS only where the region has availability zones (recommended there: a zone outage then keeps sessions).')
+param storageRedundancy string = 'Standard_LRS'
+
+@description('Daily ingestion cap of the Log Analytics workspace in GB (bounds the telemetry bill; -1: no cap). Ingestion stops for the rest of the day once reached, so size it with docs/operations.md.')
+param logDailyCapGb int = 2
+
+@description('Share of requests whose traces are kept (0-1, as a string: Bicep has no decimals), written as OTEL_TRACES_SAMPLER_ARG with the Azure Monitor exporter\'s fixed-percentage sampler. Metrics and the audit logs are never sampled. 0.05 keeps about 10 traces a second at the design load of 200 tokens a second.')
+param traceSamplingRatio string = '0.05'
+
+@minValue(0)
+@description('Always-ready instances of the HTTP functions (Flex Consumption alwaysReady for the "http" group): 0 scales from zero (a cold start on the first token request after idle); 1 or more keeps that many instances warm, billed at the always-ready rate.')
+param httpAlwaysReadyInstances int = 0
+
+@description('Network isolation: a virtual network for the app\'s outbound traffic and private endpoints for Key Vault, Storage (blob, queue, table) and the Event Grid topic, whose public network access is then off. The app itself stays reachable (it is the token endpoint of browsers and APIs).')
+param networkIsolation bool = false
 
 @secure()
 @metadata({
@@ -79,6 +122,7 @@ module monitoring 'modules/monitoring.bicep' = {
     appInsightsName: 'appi-${resourceToken}'
     location: location
     tags: tags
+    dailyCapGb: logDailyCapGb
   }
 }
 
@@ -90,6 +134,8 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: tags
     deploymentContainerName: 'app-package-${functionAppName}'
+    skuName: storageRedundancy
+    networkIsolation: networkIsolation
   }
 }
 
@@ -101,6 +147,8 @@ module keyVault 'modules/keyvault.bicep' = {
     location: location
     tags: tags
     eventsWebhookSecret: eventsWebhookSecret
+    workspaceId: monitoring.outputs.workspaceId
+    networkIsolation: networkIsolation
   }
 }
 
@@ -114,6 +162,8 @@ module signingVaults 'modules/signingvault.bicep' = [for i in range(1, signingVa
     tags: tags
     functionPrincipalId: identity.outputs.principalId
     operatorPrincipalId: principalId
+    workspaceId: monitoring.outputs.workspaceId
+    networkIsolation: networkIsolation
   }
 }]
 
@@ -143,6 +193,9 @@ module functionApp 'modules/functionapp.bicep' = {
     idpJwksUri: idpJwksUri
     idpUserIdClaim: idpUserIdClaim
     signingAlgorithm: signingAlgorithm
+    httpAlwaysReadyInstances: httpAlwaysReadyInstances
+    traceSamplingRatio: traceSamplingRatio
+    virtualNetworkSubnetId: networkIsolation ? network!.outputs.appSubnetId : ''
   }
   // The app starts (and resolves its Key Vault reference) as soon as its settings are written: its roles first.
   dependsOn: [ roles, signingVaults ]
@@ -173,8 +226,43 @@ module eventGrid 'modules/eventgrid.bicep' = {
     storageAccountName: storage.outputs.name
     deadLetterContainerName: storage.outputs.deadLetterContainerName
     publisherPrincipalIds: eventPublisherPrincipalIds
+    workspaceId: monitoring.outputs.workspaceId
+    networkIsolation: networkIsolation
   }
 }
+
+// Network isolation: the network, then one private endpoint per vault, storage service and the topic.
+module network 'modules/network.bicep' = if (networkIsolation) {
+  name: 'network'
+  scope: rg
+  params: {
+    name: 'vnet-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+// Targets by resource id built from their names (known at the start of the deployment, which a resource loop needs).
+var vaultNames = concat([ 'kv-${resourceToken}' ], map(range(1, signingVaultCount - 1), i => 'kv${i}-${resourceToken}'))
+var privateEndpoints = concat(
+  map(vaultNames, v => { name: 'pe-${v}', type: 'Microsoft.KeyVault/vaults', target: v, groupId: 'vault' }),
+  map([ 'blob', 'queue', 'table' ], g => { name: 'pe-st-${g}-${resourceToken}', type: 'Microsoft.Storage/storageAccounts', target: 'st${resourceToken}', groupId: g }),
+  [ { name: 'pe-evgt-${resourceToken}', type: 'Microsoft.EventGrid/topics', target: 'evgt-${resourceToken}', groupId: 'topic' } ])
+
+module endpoints 'modules/privateendpoint.bicep' = [for endpoint in privateEndpoints: if (networkIsolation) {
+  name: endpoint.name
+  scope: rg
+  params: {
+    name: endpoint.name
+    location: location
+    tags: tags
+    subnetId: network!.outputs.privateEndpointSubnetId
+    targetId: resourceId(subscription().subscriptionId, rg.name, endpoint.type, endpoint.target)
+    groupId: endpoint.groupId
+    dnsZoneId: network!.outputs.zoneIds[endpoint.groupId]
+  }
+  dependsOn: [ keyVault, signingVaults, storage, eventGrid ]
+}]
 
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId

@@ -39,6 +39,11 @@ fi
 command -v jq > /dev/null || (apt-get update && apt-get install -y jq)
 command -v curl > /dev/null || (apt-get update && apt-get install -y curl)
 
+# PowerShell 7 (a local dotnet tool, .config/dotnet-tools.json) runs the Windows forms of the azd hooks in the
+# infrastructure tests.
+echo "== dotnet tool restore (PowerShell for the azd hook tests)"
+dotnet tool restore
+
 echo "== dotnet build"
 dotnet build TokenFunctions.sln -c Debug --nologo -v q
 

@@ -25,6 +25,10 @@ param tags object
 param storageAccountName string
 @description('Blob container for dead-lettered events.')
 param deadLetterContainerName string
+@description('Log Analytics workspace that receives the topic\'s delivery and publish failures.')
+param workspaceId string
+@description('Network isolation: public network access to the topic off (publishers reach it through its private endpoint).')
+param networkIsolation bool = false
 @description('Object ids of the principals (IdP relay, provisioning job) that publish IdP events to the topic.')
 param publisherPrincipalIds array = []
 
@@ -73,7 +77,24 @@ resource topic 'Microsoft.EventGrid/topics@2022-06-15' = {
   properties: {
     inputSchema: 'CloudEventSchemaV1_0'
     disableLocalAuth: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: networkIsolation ? 'Disabled' : 'Enabled'
+  }
+}
+
+// Events that could not be delivered (the function down, refused, dead-lettered) or published: the alert on IdP
+// events that stop flowing reads these (docs/idp-events.md).
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'failures-to-log-analytics'
+  scope: topic
+  properties: {
+    workspaceId: workspaceId
+    logs: [
+      { category: 'DeliveryFailures', enabled: true }
+      { category: 'PublishFailures', enabled: true }
+    ]
+    metrics: [
+      { category: 'AllMetrics', enabled: true }
+    ]
   }
 }
 

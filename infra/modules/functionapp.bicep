@@ -25,8 +25,15 @@ param signingVaultUris array
 param eventsWebhookReferenceUri string
 @description('Issuer (iss) of our tokens; empty: https://<the app\'s default host name>.')
 param issuer string = ''
-@description('Microsoft Graph base URL for UserUpdated lookups; the app appends /v1.0/users/{id} and asks for <base>/.default. Empty: no lookups.')
-param graphEndpoint string = 'https://graph.microsoft.com'
+// Microsoft Graph's base URL in the cloud being deployed to (public, US Government, China): ARM's environment() names
+// the cloud but not Microsoft Graph, so the map is written out here.
+var graphEndpoints = {
+  AzureCloud: 'https://graph.microsoft.com'
+  AzureUSGovernment: 'https://graph.microsoft.us'
+  AzureChinaCloud: 'https://microsoftgraph.chinacloudapi.cn'
+}
+// Microsoft Graph base URL for UserUpdated lookups; the app appends /v1.0/users/{id} and asks for <base>/.default.
+var graphEndpoint = graphEndpoints[?environment().name] ?? graphEndpoints.AzureCloud
 @description('Application Insights connection string (not a secret: ingestion requires Entra ID).')
 param appInsightsConnectionString string
 @description('Issuer of the IdP\'s ID tokens.')
@@ -43,6 +50,12 @@ param signingAlgorithm string
 param maximumInstanceCount int = 40
 @description('Memory per instance in MB.')
 param instanceMemoryMB int = 2048
+@description('Always-ready instances of the HTTP functions ("http" group); 0: none.')
+param httpAlwaysReadyInstances int = 0
+@description('Subnet (delegated to Microsoft.App/environments) the app sends its outbound traffic through; empty: no VNet integration.')
+param virtualNetworkSubnetId string = ''
+@description('OTEL_TRACES_SAMPLER_ARG: share of traces kept by the Azure Monitor exporter\'s fixed-percentage sampler.')
+param traceSamplingRatio string = '0.05'
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
@@ -72,11 +85,13 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     // Key Vault references resolve with the user-assigned identity (there is no system-assigned one).
     keyVaultReferenceIdentity: identityId
+    // Flex Consumption lists ftpsState among its unsupported site properties: FTP and SCM basic-auth publishing are
+    // turned off below (basicPublishingCredentialsPolicies) instead. azd deploys with Entra ID.
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
     }
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     functionAppConfig: {
       deployment: {
         storage: {
@@ -91,6 +106,8 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        // Warm instances for the token endpoint: a cold start there is paid by a user waiting to sign in.
+        alwaysReady: httpAlwaysReadyInstances > 0 ? [ { name: 'http', instanceCount: httpAlwaysReadyInstances } ] : []
       }
       runtime: {
         name: 'dotnet-isolated'
@@ -98,6 +115,19 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
       }
     }
   }
+}
+
+// No publishing with a user name and password, over FTP or to the SCM site.
+resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: app
+  name: 'ftp'
+  properties: { allow: false }
+}
+
+resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: app
+  name: 'scm'
+  properties: { allow: false }
 }
 
 // The default host name is only known once the site exists (Flex Consumption may add a unique suffix), so the
@@ -118,6 +148,9 @@ module settings 'appsettings.bicep' = {
       AZURE_CLIENT_ID: identityClientId
       APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
       APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+      // Trace sampling, read by the Azure Monitor exporter: a fixed share of traces (metrics and logs are not sampled).
+      OTEL_TRACES_SAMPLER: 'microsoft.fixed_percentage'
+      OTEL_TRACES_SAMPLER_ARG: traceSamplingRatio
       TokenService__Issuer: effectiveIssuer
       Idp__Issuer: idpIssuer
       Idp__Audience: idpAudience

@@ -7,6 +7,8 @@ param appInsightsName string
 param location string
 @description('Tags to apply.')
 param tags object
+@description('Daily ingestion cap in GB; -1 for none.')
+param dailyCapGb int = 2
 
 resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: logAnalyticsName
@@ -15,6 +17,8 @@ resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   properties: {
     sku: { name: 'PerGB2018' }
     retentionInDays: 30
+    // Bounds the telemetry bill: past the cap, ingestion stops until the next day (Log Analytics' own rule).
+    workspaceCapping: { dailyQuotaGb: dailyCapGb }
   }
 }
 
@@ -31,4 +35,5 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
 }
 
 output appInsightsName string = appInsights.name
+output workspaceId string = workspace.id
 output appInsightsConnectionString string = appInsights.properties.ConnectionString

@@ -10,6 +10,10 @@ param name string
 param location string
 @description('Tags to apply.')
 param tags object
+@description('Log Analytics workspace that receives the vault\'s audit log (AuditEvent: every sign, key and secret operation) and metrics.')
+param workspaceId string
+@description('Network isolation: public network access off; the app reaches the vault through a private endpoint.')
+param networkIsolation bool = false
 @description('Principal id of the function app\'s managed identity.')
 param functionPrincipalId string
 @description('Optional operator (the azd user) who may manage keys; empty for none.')
@@ -32,7 +36,23 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
     enablePurgeProtection: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: networkIsolation ? 'Disabled' : 'Enabled'
+  }
+}
+
+// Who signed, created, rotated or revoked which key, and every denied call (ForbiddenByRbac, KeyDisabled): the
+// record an incident review and a security baseline ask for.
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'audit-to-log-analytics'
+  scope: vault
+  properties: {
+    workspaceId: workspaceId
+    logs: [
+      { category: 'AuditEvent', enabled: true }
+    ]
+    metrics: [
+      { category: 'AllMetrics', enabled: true }
+    ]
   }
 }
 

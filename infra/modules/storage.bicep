@@ -8,6 +8,11 @@ param location string
 param tags object
 @description('Blob container that Flex Consumption deploys the app package to.')
 param deploymentContainerName string
+@allowed([ 'Standard_LRS', 'Standard_ZRS', 'Standard_GRS', 'Standard_GZRS' ])
+@description('Redundancy: Standard_LRS exists in every region; ZRS and GZRS only in regions with availability zones.')
+param skuName string = 'Standard_LRS'
+@description('Network isolation: no access from public networks except trusted Azure services (Event Grid writing dead letters with its identity); the app reaches the account through private endpoints.')
+param networkIsolation bool = false
 @description('Names of the tables the token service uses (see docs/table-storage.md).')
 param tableNames array = [ 'sessions', 'tokenmarkers' ]
 
@@ -18,7 +23,7 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   location: location
   tags: tags
   kind: 'StorageV2'
-  sku: { name: 'Standard_ZRS' }
+  sku: { name: skuName }
   properties: {
     allowSharedKeyAccess: false
     allowBlobPublicAccess: false
@@ -26,6 +31,15 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     supportsHttpsTrafficOnly: true
     defaultToOAuthAuthentication: true
     publicNetworkAccess: 'Enabled'
+    // Isolated: public networks are denied, but Event Grid (a trusted service, authenticating with its managed
+    // identity) may still write dead letters; with publicNetworkAccess Disabled it could not.
+    networkAcls: networkIsolation ? {
+      defaultAction: 'Deny'
+      bypass: 'AzureServices'
+    } : {
+      defaultAction: 'Allow'
+      bypass: 'AzureServices'
+    }
   }
 
   resource blobs 'blobServices' = {

@@ -160,7 +160,7 @@ public sealed partial class InfrastructureTests
         // Unquoted, so that azd's substitution gives a number (an int parameter refuses the string "3").
         var parameterFile = File.ReadAllText(Path.Combine(Root, "infra", "main.parameters.json"));
         Assert.Contains("\"signingVaultCount\": { \"value\": ${SIGNING_VAULT_COUNT=1} }", parameterFile, StringComparison.Ordinal);
-        using (var substituted = JsonDocument.Parse(parameterFile.Replace("${SIGNING_VAULT_COUNT=1}", "3", StringComparison.Ordinal).Replace("${EVENT_PUBLISHER_PRINCIPAL_IDS=[]}", "[]", StringComparison.Ordinal)))
+        using (var substituted = JsonDocument.Parse(AzdSubstitute(parameterFile, new Dictionary<string, string> { ["SIGNING_VAULT_COUNT"] = "3" })))
         {
             Assert.Equal(3, substituted.RootElement.GetProperty("parameters").GetProperty("signingVaultCount").GetProperty("value").GetInt32());
         }
@@ -288,26 +288,30 @@ public sealed partial class InfrastructureTests
         Assert.Contains(functionApp.GetProperty("dependsOn").EnumerateArray(), d => d.GetString()!.Contains("'roles'", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public void Fix2_graph_lookups_are_configured_and_a_postprovision_hook_grants_user_read_all()
+    /// <summary>The hooks in both forms azure.yaml names: bash on Linux and macOS, PowerShell 7 on Windows.</summary>
+    [Theory]
+    [InlineData("sh")]
+    [InlineData("ps1")]
+    public void Fix2_graph_lookups_are_configured_and_a_postprovision_hook_grants_user_read_all(string shell)
     {
         using var template = Compile("main.bicep");
         var main = template.RootElement;
-        Assert.Equal("[parameters('graphEndpoint')]", AppSettings(main).GetProperty("Events__GraphEndpoint").GetString());
+        Assert.Equal("[variables('graphEndpoint')]", AppSettings(main).GetProperty("Events__GraphEndpoint").GetString());
         var module = OfType(main, "Microsoft.Resources/deployments").Single(d => d.Resource.GetProperty("name").GetString() == "functionapp").Resource;
-        var graphEndpoint = module.GetProperty("properties").GetProperty("template").GetProperty("parameters").GetProperty("graphEndpoint").GetProperty("defaultValue").GetString();
+        var graphEndpoints = module.GetProperty("properties").GetProperty("template").GetProperty("variables").GetProperty("graphEndpoints");
 
         // The base URL: GraphUserLookup appends /v1.0/users/{id} and asks for {endpoint}/.default.
-        Assert.Equal("https://graph.microsoft.com", graphEndpoint);
+        Assert.Equal("https://graph.microsoft.com", graphEndpoints.GetProperty("AzureCloud").GetString());
         Assert.True(template.RootElement.GetProperty("outputs").TryGetProperty("AZURE_FUNCTION_PRINCIPAL_ID", out _));
 
+        var script = "scripts/grant-graph-permission." + shell;
         var azure = File.ReadAllText(Path.Combine(Root, "azure.yaml"));
-        Assert.Matches(@"(?m)^  postprovision:\n(    .*\n)*?    run: \./scripts/grant-graph-permission\.sh$", azure);
-        AssertExecutable("scripts/grant-graph-permission.sh");
+        Assert.Matches(@"(?m)^  postprovision:\n(    .*\n)*?      run: \./" + Regex.Escape(script) + "$", azure);
+        AssertHookScript(script);
 
         using var az = new FakeAz();
         var environment = new Dictionary<string, string> { ["AZURE_FUNCTION_PRINCIPAL_ID"] = "11111111-2222-3333-4444-555555555555" };
-        var run = az.Run("scripts/grant-graph-permission.sh", environment);
+        var run = az.Run(script, environment);
         Assert.True(run.ExitCode == 0, run.Output);
         Assert.Contains(az.Calls, c => c.StartsWith("ad sp show --id " + GraphAppId, StringComparison.Ordinal) && c.Contains("User.Read.All", StringComparison.Ordinal));
         var grant = Assert.Single(az.Calls, c => c.StartsWith("rest --method post", StringComparison.Ordinal));
@@ -317,18 +321,18 @@ public sealed partial class InfrastructureTests
         // Idempotent: an existing assignment is not posted again.
         using var granted = new FakeAz();
         environment["FAKE_ASSIGNED"] = "1";
-        Assert.Equal(0, granted.Run("scripts/grant-graph-permission.sh", environment).ExitCode);
+        Assert.Equal(0, granted.Run(script, environment).ExitCode);
         Assert.DoesNotContain(granted.Calls, c => c.StartsWith("rest --method post", StringComparison.Ordinal));
 
         // Without the right to grant, the hook fails (azd goes on: continueOnError) and prints the command for an administrator.
         using var denied = new FakeAz();
         environment["FAKE_ASSIGNED"] = "0";
         environment["FAKE_GRANT_EXIT"] = "1";
-        var failed = denied.Run("scripts/grant-graph-permission.sh", environment);
+        var failed = denied.Run(script, environment);
         Assert.NotEqual(0, failed.ExitCode);
         Assert.Contains("Privileged Role Administrator", failed.Output, StringComparison.Ordinal);
         Assert.Contains("appRoleAssignedTo", failed.Output, StringComparison.Ordinal);
-        Assert.Matches(@"(?m)^  postprovision:\n(    .*\n)*?    continueOnError: true$", azure);
+        Assert.Matches(@"(?m)^  postprovision:\n(    .*\n)*?      continueOnError: true$", azure);
     }
 
     [Fact]
@@ -389,9 +393,7 @@ public sealed partial class InfrastructureTests
         // azd fills it from EVENT_PUBLISHER_PRINCIPAL_IDS (a JSON array), [] when unset; the file is JSON either way.
         var parameters = File.ReadAllText(Path.Combine(Root, "infra", "main.parameters.json"));
         Assert.Contains("\"eventPublisherPrincipalIds\": { \"value\": ${EVENT_PUBLISHER_PRINCIPAL_IDS=[]} }", parameters, StringComparison.Ordinal);
-        using var substituted = JsonDocument.Parse(parameters
-            .Replace("${EVENT_PUBLISHER_PRINCIPAL_IDS=[]}", "[\"11111111-2222-3333-4444-555555555555\"]", StringComparison.Ordinal)
-            .Replace("${SIGNING_VAULT_COUNT=1}", "1", StringComparison.Ordinal));
+        using var substituted = JsonDocument.Parse(AzdSubstitute(parameters, new Dictionary<string, string> { ["EVENT_PUBLISHER_PRINCIPAL_IDS"] = "[\"11111111-2222-3333-4444-555555555555\"]" }));
         Assert.Equal(1, substituted.RootElement.GetProperty("parameters").GetProperty("eventPublisherPrincipalIds").GetProperty("value").GetArrayLength());
     }
 
@@ -430,8 +432,10 @@ public sealed partial class InfrastructureTests
         Assert.Contains("\"issuer\": { \"value\": \"${TOKEN_SERVICE_CUSTOM_ISSUER=}\" }", parameters, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void Fix6_azd_up_creates_the_event_subscriptions_after_the_code_in_a_postdeploy_hook()
+    [Theory]
+    [InlineData("sh")]
+    [InlineData("ps1")]
+    public void Fix6_azd_up_creates_the_event_subscriptions_after_the_code_in_a_postdeploy_hook(string shell)
     {
         using var template = Compile("main.bicep");
         var main = template.RootElement;
@@ -440,8 +444,9 @@ public sealed partial class InfrastructureTests
         Assert.DoesNotContain("CREATE_EVENT_SUBSCRIPTION", File.ReadAllText(Path.Combine(Root, "infra", "main.parameters.json")), StringComparison.Ordinal);
 
         var azure = File.ReadAllText(Path.Combine(Root, "azure.yaml"));
-        Assert.Matches(@"(?m)^  postdeploy:\n(    .*\n)*?    run: \./scripts/create-event-subscription\.sh$", azure);
-        AssertExecutable("scripts/create-event-subscription.sh");
+        var script = "scripts/create-event-subscription." + shell;
+        Assert.Matches(@"(?m)^  postdeploy:\n(    .*\n)*?      run: \./" + Regex.Escape(script) + "$", azure);
+        AssertHookScript(script);
 
         // With a partner topic: activate it, attach the dead-letter identity, then deploy infra/eventsubscriptions.bicep.
         using var az = new FakeAz();
@@ -457,7 +462,7 @@ public sealed partial class InfrastructureTests
             ["IDP_PARTNER_TOPIC_NAME"] = "graph-users",
             ["FAKE_FUNCTION_MISSING_TIMES"] = "2",
         };
-        var run = az.Run("scripts/create-event-subscription.sh", environment);
+        var run = az.Run(script, environment);
         Assert.True(run.ExitCode == 0, run.Output);
         var calls = az.Calls;
         var functionChecks = calls.Count(c => c.Contains("/providers/Microsoft.Web/sites/func-abc/functions/IdpEvents", StringComparison.Ordinal));
@@ -480,7 +485,7 @@ public sealed partial class InfrastructureTests
         using var plain = new FakeAz();
         environment.Remove("IDP_PARTNER_TOPIC_NAME");
         environment.Remove("FAKE_FUNCTION_MISSING_TIMES");
-        Assert.Equal(0, plain.Run("scripts/create-event-subscription.sh", environment).ExitCode);
+        Assert.Equal(0, plain.Run(script, environment).ExitCode);
         Assert.DoesNotContain(plain.Calls, c => c.Contains("partnerTopics", StringComparison.Ordinal));
         Assert.EndsWith(" partnerTopicName=", Assert.Single(plain.Calls, c => c.StartsWith("deployment group create", StringComparison.Ordinal)), StringComparison.Ordinal);
     }
@@ -525,6 +530,19 @@ public sealed partial class InfrastructureTests
         // A local run uses the development IdP and clients: no Idp or Clients in the sample (README, Functions app).
         Assert.DoesNotContain(values.EnumerateObject(), p => p.Name.StartsWith("Idp__", StringComparison.Ordinal) || p.Name.StartsWith("Clients__", StringComparison.Ordinal));
         Assert.Equal("Development", values.GetProperty("AZURE_FUNCTIONS_ENVIRONMENT").GetString());
+    }
+
+    /// <summary>A bash hook starts with its shebang and is executable; a PowerShell hook has its bash twin.</summary>
+    private static void AssertHookScript(string relativePath)
+    {
+        if (relativePath.EndsWith(".sh", StringComparison.Ordinal))
+        {
+            AssertExecutable(relativePath);
+            return;
+        }
+
+        Assert.True(File.Exists(Path.Combine(Root, relativePath)), relativePath);
+        Assert.True(File.Exists(Path.Combine(Root, Path.ChangeExtension(relativePath, ".sh"))), relativePath + " has no bash twin");
     }
 
     private static void AssertExecutable(string relativePath)
@@ -589,7 +607,17 @@ public sealed partial class InfrastructureTests
 
         public (int ExitCode, string Output) Run(string relativePath, IReadOnlyDictionary<string, string> environment)
         {
-            var start = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Root };
+            // PowerShell 7 is the repository's local dotnet tool (.config/dotnet-tools.json; scripts/test.sh restores it).
+            var powerShell = relativePath.EndsWith(".ps1", StringComparison.Ordinal);
+            var start = new ProcessStartInfo(powerShell ? "dotnet" : "bash") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Root };
+            if (powerShell)
+            {
+                foreach (var argument in new[] { "tool", "run", "pwsh", "--", "-NoProfile", "-NonInteractive", "-File" })
+                {
+                    start.ArgumentList.Add(argument);
+                }
+            }
+
             start.ArgumentList.Add(Path.Combine(Root, relativePath));
             foreach (var name in start.Environment.Keys.Where(k => k.StartsWith("AZURE_", StringComparison.Ordinal) || k.StartsWith("IDP_", StringComparison.Ordinal) || k.StartsWith("FAKE_", StringComparison.Ordinal)).ToList())
             {

@@ -98,6 +98,46 @@ resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' 
   }
 }
 
+// IdP events that stopped flowing to the app: any event dead-lettered or dropped on the custom topic fires this alert
+// (severity 1: every such event is a user who may keep sessions the IdP meant to end; docs/idp-events.md says what
+// to do). Routed to the action groups of the subscription's alert processing rules, or seen in the portal.
+resource deliveryAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: '${topicName}-events-not-delivered'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'IdP events were dead-lettered or dropped: sessions the IdP ended may still be active. See docs/idp-events.md, "When events cannot flow".'
+    severity: 1
+    enabled: true
+    scopes: [ topic.id ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          criterionType: 'StaticThresholdCriterion'
+          name: 'dead-lettered'
+          metricName: 'DeadLetteredCount'
+          metricNamespace: 'Microsoft.EventGrid/topics'
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Total'
+        }
+        {
+          criterionType: 'StaticThresholdCriterion'
+          name: 'dropped'
+          metricName: 'DroppedEventCount'
+          metricNamespace: 'Microsoft.EventGrid/topics'
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Total'
+        }
+      ]
+    }
+  }
+}
+
 // Publishing with Entra ID (disableLocalAuth: no access keys or SAS): EventGrid Data Sender on this topic only.
 resource publishers 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   for publisherPrincipalId in publisherPrincipalIds: {

@@ -34,6 +34,22 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
   }
 }
 
+// The operator's picture without writing a query: tokens per minute, reuse detections, sessions ended, key age and
+// next rotation, vault throttling, IdP events by type and dependency failures (infra/workbooks; a test checks that
+// every query names a metric or log the service emits).
+resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
+  name: guid(resourceGroup().id, appInsightsName, 'token-service-workbook')
+  location: location
+  tags: tags
+  kind: 'shared'
+  properties: {
+    displayName: 'Token service'
+    category: 'workbook'
+    sourceId: appInsights.id
+    serializedData: loadTextContent('../workbooks/token-service.workbook.json')
+  }
+}
+
 output appInsightsName string = appInsights.name
 output workspaceId string = workspace.id
 output appInsightsConnectionString string = appInsights.properties.ConnectionString

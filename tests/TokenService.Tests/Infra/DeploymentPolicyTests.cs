@@ -174,4 +174,46 @@ public sealed partial class InfrastructureTests
         Assert.Contains("https://graph.microsoft.us", template.RootElement.GetRawText(), StringComparison.Ordinal);
         Assert.Contains("https://microsoftgraph.chinacloudapi.cn", template.RootElement.GetRawText(), StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// The workbook azd deploys parses, and every query reads something the service emits: each <c>tokenservice.*</c>
+    /// metric it names is declared in the code, each log query reads the audit trail's messages or Key Vault's
+    /// AuditEvent that the template routes to the workspace.
+    /// </summary>
+    [Fact]
+    public void The_workbook_deployed_with_azd_parses_and_every_query_names_a_metric_or_log_the_service_emits()
+    {
+        using var template = Compile("main.bicep");
+        var workbook = Assert.Single(OfType(template.RootElement, "Microsoft.Insights/workbooks")).Resource;
+        var serialized = workbook.GetProperty("properties").GetProperty("serializedData").GetString()!;
+        Assert.Equal(File.ReadAllText(Path.Combine(Root, "infra", "workbooks", "token-service.workbook.json")), serialized);
+
+        using var document = JsonDocument.Parse(serialized);
+        var queries = document.RootElement.GetProperty("items").EnumerateArray()
+            .Where(i => i.GetProperty("type").GetInt32() == 3)
+            .Select(i => i.GetProperty("content").GetProperty("query").GetString()!)
+            .ToList();
+        Assert.True(queries.Count >= 8, "tokens, reuse, sessions, keys, vault, IdP events, dependencies, audit");
+
+        var source = string.Join('\n', Directory.EnumerateFiles(Path.Combine(Root, "functions"), "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
+            .Select(File.ReadAllText));
+        foreach (var query in queries)
+        {
+            var metrics = MetricName().Matches(query).Select(m => m.Groups[1].Value).ToList();
+            foreach (var metric in metrics)
+            {
+                Assert.Contains('"' + metric + '"', source, StringComparison.Ordinal);
+            }
+
+            var readsAudit = query.Contains("AppTraces", StringComparison.Ordinal) && query.Contains("'Audit '", StringComparison.Ordinal);
+            var readsVaultAudit = query.Contains("AzureDiagnostics", StringComparison.Ordinal) && query.Contains("'AuditEvent'", StringComparison.Ordinal);
+            Assert.True(metrics.Count > 0 || readsAudit || readsVaultAudit, "a query that reads nothing the service emits: " + query);
+        }
+
+        Assert.Contains("Message = \"Audit {AuditEvent}:\"", source, StringComparison.Ordinal);
+    }
+
+    [GeneratedRegex(@"'(tokenservice\.[a-z0-9_.]+)'")]
+    private static partial Regex MetricName();
 }

@@ -28,10 +28,16 @@ public enum RefreshStatus
     /// <summary>Unknown, malformed, expired or foreign token, or an ended session: nothing changed.</summary>
     Invalid,
 
-    /// <summary>A rotated token was presented again: the whole session has been revoked (RFC 9700 §4.14.2).</summary>
+    /// <summary>
+    /// A rotated token was presented again: the whole session has been revoked (RFC 9700 §4.14.2), with or without a
+    /// DPoP proof, of any key.
+    /// </summary>
     ReuseDetected,
 
-    /// <summary>The session is bound to a DPoP key and the request proved none or another (RFC 9449 §5): nothing changed.</summary>
+    /// <summary>
+    /// The session is bound to a DPoP key and the request proved none or another (RFC 9449 §5): nothing changed.
+    /// Only for a token that may still be used (not reuse, which wins over this).
+    /// </summary>
     ProofKeyMismatch,
 }
 
@@ -175,16 +181,6 @@ public sealed partial class SessionService : IUserSessionRevoker
                 return new(RefreshStatus.Invalid, "The refresh token was not issued to this client.");
             }
 
-            // RFC 9449 §5: a key-bound session refreshes only with a proof of that key. Checked before reuse detection,
-            // so that a stolen refresh token (or cookie) without the key changes nothing: no rotation, no revocation.
-            if (session.DpopJkt is not null && !string.Equals(session.DpopJkt, dpopJkt, StringComparison.Ordinal))
-            {
-                LogProofKeyMismatch(_logger, sessionId, clientId);
-                return new(RefreshStatus.ProofKeyMismatch, dpopJkt is null
-                    ? "The refresh token is bound to a DPoP key: send a DPoP proof of that key."
-                    : "The DPoP proof is not signed with the key the refresh token is bound to.");
-            }
-
             if (session.RevokedAt is not null)
             {
                 return new(RefreshStatus.Invalid, "The session has ended.");
@@ -203,6 +199,18 @@ public sealed partial class SessionService : IUserSessionRevoker
                 LogReuseDetected(_logger, sessionId, clientId);
                 RecordReuse(session);
                 return new(RefreshStatus.ReuseDetected, "The refresh token has already been used; the session has been revoked.");
+            }
+
+            // RFC 9449 §5: a key-bound session refreshes only with a proof of that key. Checked after reuse detection
+            // (RFC 9700 §4.14.2): a superseded token ends the session whatever the proof says, so no proof can shield
+            // a stolen token from the victim's reuse. Only the current token (or the previous one within the leeway)
+            // gets here: without the key it changes nothing, no rotation and no revocation, since it is not reuse.
+            if (session.DpopJkt is not null && !string.Equals(session.DpopJkt, dpopJkt, StringComparison.Ordinal))
+            {
+                LogProofKeyMismatch(_logger, sessionId, clientId);
+                return new(RefreshStatus.ProofKeyMismatch, dpopJkt is null
+                    ? "The refresh token is bound to a DPoP key: send a DPoP proof of that key."
+                    : "The DPoP proof is not signed with the key the refresh token is bound to.");
             }
 
             if (isCurrent && now >= session.RefreshTokenExpiresAt)
@@ -253,8 +261,12 @@ public sealed partial class SessionService : IUserSessionRevoker
                 WriteId = writeId,
                 PurgeAt = Min(idleExpiresAt, session.AbsoluteExpiresAt) + _options.AccessTokenLifetime,
 
-                // RFC 9449 §5: refresh tokens issued in answer to a proof are bound to its key from then on.
-                DpopJkt = session.DpopJkt ?? dpopJkt,
+                // The binding is fixed when the session opens and never changes here. A refresh never binds an unbound
+                // session: its refresh token may have been stolen before any proof was made, and binding it to the key
+                // of whoever refreshes first would let a thief lock the victim out and survive the victim's reuse. The
+                // access token may still be bound to the request's proof (the caller issues it); the refresh token
+                // stays a bearer token, for public clients too, although RFC 9449 §5 binds theirs: their binding
+                // starts with the grant, so a client that wants a bound session signs in again with a proof.
             };
 
             // Sign before storing the rotation: if signing fails, the presented token stays current and the

@@ -111,19 +111,22 @@ public abstract class DpopTokenEndpointTests<TFixture>(TFixture fixture) : IClas
         await AssertStillRefreshesAsync(refreshToken);
     }
 
-    [Fact]
-    public async Task A_stolen_rotated_refresh_token_without_the_key_does_not_trigger_reuse_revocation()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_rotated_refresh_token_of_a_bound_session_is_reuse_whatever_the_proof_and_ends_the_session(bool attackerProof)
     {
         var login = await BoundLoginAsync();
         var first = login.GetProperty("refresh_token").GetString()!;
         using var rotate = await F.RefreshAsync(first, Proof());
         var current = (await JsonAsync(rotate)).GetProperty("refresh_token").GetString()!;
 
-        // Presenting the rotated token would revoke the session (reuse detection); without the key it changes nothing.
+        // RFC 9700 §4.14.2 runs before the binding check: a superseded token ends the session, with or without a proof.
         using var attacker = DpopKey.Es256();
-        using var stolen = await F.RefreshAsync(first, Proof(attacker));
+        using var stolen = await F.RefreshAsync(first, attackerProof ? Proof(attacker) : null);
         await AssertOAuthErrorAsync(stolen, "invalid_grant");
-        await AssertStillRefreshesAsync(current);
+        using var owner = await F.RefreshAsync(current, Proof());
+        await AssertOAuthErrorAsync(owner, "invalid_grant");
     }
 
     [Fact]
@@ -272,17 +275,80 @@ public abstract class DpopTokenEndpointTests<TFixture>(TFixture fixture) : IClas
     }
 
     [Fact]
-    public async Task A_refresh_with_a_proof_binds_a_session_opened_without_one()
+    public async Task A_refresh_with_a_proof_binds_its_access_token_but_never_a_session_opened_without_one()
     {
         using var open = await F.ExchangeAsync(null, User());
         var refreshToken = (await JsonAsync(open)).GetProperty("refresh_token").GetString()!;
-        using var bind = await F.RefreshAsync(refreshToken, Proof());
-        var bound = await JsonAsync(bind);
-        Assert.Equal("DPoP", bound.GetProperty("token_type").GetString());
+        using var withProof = await F.RefreshAsync(refreshToken, Proof());
+        var refreshed = await JsonAsync(withProof);
+        Assert.Equal(HttpStatusCode.OK, withProof.StatusCode);
+        Assert.Equal("DPoP", refreshed.GetProperty("token_type").GetString());
+        Assert.Equal(_key.Thumbprint, new JsonWebToken(refreshed.GetProperty("access_token").GetString()).GetPayloadValue<JsonElement>("cnf").GetProperty("jkt").GetString());
 
-        using var withoutKey = await F.RefreshAsync(bound.GetProperty("refresh_token").GetString()!, null);
-        await AssertOAuthErrorAsync(withoutKey, "invalid_grant");
+        // The refresh token it issued stays a bearer token: the session was not bound by the refresh.
+        using var withoutProof = await F.RefreshAsync(refreshed.GetProperty("refresh_token").GetString()!, null);
+        var bearer = await JsonAsync(withoutProof);
+        Assert.True(withoutProof.StatusCode == HttpStatusCode.OK, bearer.ToString());
+        Assert.Equal("Bearer", bearer.GetProperty("token_type").GetString());
     }
+
+    [Fact]
+    public async Task A_thief_who_refreshes_a_stolen_unbound_token_with_a_proof_loses_the_session_to_the_victims_reuse()
+    {
+        // Issue 25: the victim's session was opened without DPoP; the thief refreshes the stolen token first, with a
+        // proof of the thief's own key, and gets a DPoP-bound access token and the next refresh token.
+        using var open = await F.ExchangeAsync(null, User());
+        var stolen = (await JsonAsync(open)).GetProperty("refresh_token").GetString()!;
+        using var thiefKey = DpopKey.Es256();
+        using var theft = await F.RefreshAsync(stolen, Proof(thiefKey));
+        var thief = await JsonAsync(theft);
+        Assert.True(theft.StatusCode == HttpStatusCode.OK, thief.ToString());
+        var thiefAccess = thief.GetProperty("access_token").GetString()!;
+        Assert.True(await F.Host.IsActiveAsync(thiefAccess));
+
+        // The victim presents the superseded token as before: reuse, and the whole session ends (RFC 9700 §4.14.2).
+        using var victim = await F.RefreshAsync(stolen, null);
+        await AssertOAuthErrorAsync(victim, "invalid_grant");
+        Assert.Contains("already been used", (await JsonAsync(victim)).GetProperty("error_description").GetString(), StringComparison.Ordinal);
+
+        using var thiefAgain = await F.RefreshAsync(thief.GetProperty("refresh_token").GetString()!, Proof(thiefKey));
+        await AssertOAuthErrorAsync(thiefAgain, "invalid_grant");
+        Assert.False(await F.Host.IsActiveAsync(thiefAccess));
+    }
+
+    [Fact]
+    public async Task A_thief_who_refreshes_a_stolen_spa_cookie_with_a_proof_loses_the_session_and_the_victims_cookie_is_cleared()
+    {
+        var form = new List<KeyValuePair<string, string>>
+        {
+            new("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+            new("subject_token", F.Host.Idp.IdToken(User())),
+            new("subject_token_type", "urn:ietf:params:oauth:token-type:id_token"),
+            new("client_id", "spa"),
+        };
+        using var login = await F.TokenAsync(form, null, origin: SpaOrigin);
+        Assert.Equal(HttpStatusCode.OK, login.StatusCode);
+        var stolenCookie = RefreshCookie(login);
+        KeyValuePair<string, string>[] refreshForm = [new("grant_type", "refresh_token"), new("client_id", "spa")];
+
+        using var thiefKey = DpopKey.Es256();
+        using var theft = await F.TokenAsync(refreshForm, Proof(thiefKey), origin: SpaOrigin, cookie: stolenCookie);
+        Assert.Equal(HttpStatusCode.OK, theft.StatusCode);
+        Assert.Equal("DPoP", (await JsonAsync(theft)).GetProperty("token_type").GetString());
+        var thiefCookie = RefreshCookie(theft);
+
+        // The victim's page refreshes with its (now superseded) cookie: reuse ends the session and clears the cookie.
+        using var victim = await F.TokenAsync(refreshForm, null, origin: SpaOrigin, cookie: stolenCookie);
+        await AssertOAuthErrorAsync(victim, "invalid_grant");
+        var cleared = victim.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith("__Host-refresh_token=", StringComparison.Ordinal));
+        Assert.Contains("max-age=0", cleared.ToLowerInvariant(), StringComparison.Ordinal);
+
+        using var thiefAgain = await F.TokenAsync(refreshForm, Proof(thiefKey), origin: SpaOrigin, cookie: thiefCookie);
+        await AssertOAuthErrorAsync(thiefAgain, "invalid_grant");
+    }
+
+    private static string RefreshCookie(HttpResponseMessage response) =>
+        response.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith("__Host-refresh_token=", StringComparison.Ordinal)).Split(';')[0];
 
     [Theory]
     [InlineData("not-a-jwt")]

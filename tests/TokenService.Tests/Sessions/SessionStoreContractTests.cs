@@ -1,4 +1,9 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
+using TokenService.Configuration;
 using TokenService.Sessions;
+using TokenService.Tokens;
 
 namespace TokenService.Tests.Sessions;
 
@@ -153,6 +158,124 @@ public abstract class SessionStoreContractTests
         Assert.True(await cleaner.PurgeExpiredAsync(now, default) >= 1);
         Assert.Null(await Store.GetSessionAsync(expired.SessionId, default));
         Assert.NotNull(await Store.GetSessionAsync(live.SessionId, default));
+    }
+
+    // Issue 25: reuse detection and DPoP binding on this store, through SessionService (thumbprints are opaque strings here).
+    private const string VictimKey = "victim-jkt-0ZcOCORZNYy-DWpqq30jZyJGHTN0d2H";
+    private const string ThiefKey = "thief-jkt-NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAf";
+
+    private SessionService Sessions(FakeTimeProvider time, TimeSpan? reuseLeeway = null) => new(
+        Store,
+        Options.Create(new TokenServiceOptions { Issuer = "https://tokens.test.example", RefreshTokenReuseLeeway = reuseLeeway ?? TimeSpan.Zero }),
+        time,
+        NullLogger<SessionService>.Instance);
+
+    private static FakeTimeProvider Clock() => new(new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero));
+
+    private static ValueTask<IssuedAccessToken> AccessToken(SessionRecord session, string scope, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(new IssuedAccessToken("at-" + Guid.NewGuid().ToString("N"), Guid.NewGuid().ToString("N"), session.IdleExpiresAt, 900, scope));
+
+    private static void AssertUnchanged(SessionRecord before, SessionRecord after)
+    {
+        Assert.Equal(before.ETag, after.ETag);
+        Assert.Equal(before.WriteId, after.WriteId);
+        Assert.Equal(before.RefreshTokenHash, after.RefreshTokenHash);
+        Assert.Null(after.RevokedAt);
+    }
+
+    private static async Task<(SessionRecord Session, string RefreshToken)> OpenAsync(SessionService sessions, string? dpopJkt)
+    {
+        var user = "d-" + Guid.NewGuid().ToString("N");
+        var (session, refreshToken, _) = await sessions.OpenAsync(
+            new OpenSessionRequest(user, user, "web", "a b", ["api://x"], null, null, [], dpopJkt), AccessToken, default);
+        return (session, refreshToken);
+    }
+
+    [Fact]
+    public async Task A_thief_refreshing_a_stolen_unbound_token_with_a_proof_binds_nothing_and_the_victims_reuse_ends_the_session()
+    {
+        var time = Clock();
+        var sessions = Sessions(time);
+        var (opened, rt1) = await OpenAsync(sessions, dpopJkt: null);
+
+        // The thief refreshes first, with a proof of the thief's key: it works, but the session stays unbound.
+        var theft = await sessions.RefreshAsync(rt1, "web", null, ThiefKey, AccessToken, default);
+        Assert.Equal(RefreshStatus.Success, theft.Status);
+        Assert.Null((await Store.GetSessionAsync(opened.SessionId, default))!.DpopJkt);
+
+        // The victim presents the superseded token, without a proof: reuse, and the session ends for everyone.
+        time.Advance(TimeSpan.FromMinutes(1));
+        var victim = await sessions.RefreshAsync(rt1, "web", null, null, AccessToken, default);
+        Assert.Equal(RefreshStatus.ReuseDetected, victim.Status);
+        var stored = (await Store.GetSessionAsync(opened.SessionId, default))!;
+        Assert.NotNull(stored.RevokedAt);
+        Assert.Equal("refresh_token_reuse", stored.RevocationReason);
+
+        var thiefAgain = await sessions.RefreshAsync(theft.RefreshToken, "web", null, ThiefKey, AccessToken, default);
+        Assert.Equal(RefreshStatus.Invalid, thiefAgain.Status);
+    }
+
+    [Fact]
+    public async Task A_refresh_with_a_proof_leaves_an_unbound_session_refreshable_without_one()
+    {
+        var sessions = Sessions(Clock());
+        var (_, rt1) = await OpenAsync(sessions, dpopJkt: null);
+        var withProof = await sessions.RefreshAsync(rt1, "web", null, VictimKey, AccessToken, default);
+        Assert.Equal(RefreshStatus.Success, withProof.Status);
+        Assert.Null(withProof.Session!.DpopJkt);
+
+        var withoutProof = await sessions.RefreshAsync(withProof.RefreshToken, "web", null, null, AccessToken, default);
+        Assert.Equal(RefreshStatus.Success, withoutProof.Status);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData(ThiefKey)]
+    [InlineData(VictimKey)]
+    public async Task A_superseded_token_of_a_bound_session_is_reuse_whatever_the_proof(string? presentedKey)
+    {
+        var time = Clock();
+        var sessions = Sessions(time);
+        var (opened, rt1) = await OpenAsync(sessions, VictimKey);
+        var rotated = await sessions.RefreshAsync(rt1, "web", null, VictimKey, AccessToken, default);
+        Assert.Equal(RefreshStatus.Success, rotated.Status);
+
+        time.Advance(TimeSpan.FromMinutes(1));
+        var reuse = await sessions.RefreshAsync(rt1, "web", null, presentedKey, AccessToken, default);
+        Assert.Equal(RefreshStatus.ReuseDetected, reuse.Status);
+        Assert.NotNull((await Store.GetSessionAsync(opened.SessionId, default))!.RevokedAt);
+        Assert.Equal(RefreshStatus.Invalid, (await sessions.RefreshAsync(rotated.RefreshToken, "web", null, VictimKey, AccessToken, default)).Status);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData(ThiefKey)]
+    public async Task The_current_token_of_a_bound_session_without_its_key_is_refused_and_changes_nothing(string? presentedKey)
+    {
+        var sessions = Sessions(Clock());
+        var (opened, rt1) = await OpenAsync(sessions, VictimKey);
+        var before = await Store.GetSessionAsync(opened.SessionId, default);
+
+        var refused = await sessions.RefreshAsync(rt1, "web", null, presentedKey, AccessToken, default);
+        Assert.Equal(RefreshStatus.ProofKeyMismatch, refused.Status);
+        AssertUnchanged(before!, (await Store.GetSessionAsync(opened.SessionId, default))!);
+        Assert.Equal(RefreshStatus.Success, (await sessions.RefreshAsync(rt1, "web", null, VictimKey, AccessToken, default)).Status);
+    }
+
+    [Fact]
+    public async Task The_previous_token_within_the_reuse_leeway_without_the_key_is_refused_and_changes_nothing()
+    {
+        var time = Clock();
+        var sessions = Sessions(time, reuseLeeway: TimeSpan.FromSeconds(30));
+        var (opened, rt1) = await OpenAsync(sessions, VictimKey);
+        var rotated = await sessions.RefreshAsync(rt1, "web", null, VictimKey, AccessToken, default);
+        var before = await Store.GetSessionAsync(opened.SessionId, default);
+
+        // Within the leeway the previous token is not reuse (a lost answer, retried); without the key it is only refused.
+        time.Advance(TimeSpan.FromSeconds(10));
+        Assert.Equal(RefreshStatus.ProofKeyMismatch, (await sessions.RefreshAsync(rt1, "web", null, ThiefKey, AccessToken, default)).Status);
+        AssertUnchanged(before!, (await Store.GetSessionAsync(opened.SessionId, default))!);
+        Assert.Equal(RefreshStatus.Success, (await sessions.RefreshAsync(rotated.RefreshToken, "web", null, VictimKey, AccessToken, default)).Status);
     }
 }
 

@@ -79,7 +79,8 @@ public static class AzureAdapterServiceCollectionExtensions
             options,
             new KeyVaultPlacement(i, vaults.Count, vaults[i].SignsPerWindow ?? options.SignsPerWindow, budget),
             time,
-            logger);
+            logger,
+            sp.GetService<SigningKeyHealth>());
 
         return vaults.Count == 1
             ? Vault(0, sp.GetService<KeyVaultKeysClient>())

@@ -11,8 +11,13 @@ namespace TokenService.Azure.KeyVault;
 /// <summary>A key version as Key Vault returns it: full key id, public JWK, attributes and tags.</summary>
 public sealed record KeyVaultKey(string Kid, string Version, JsonWebKey? PublicJwk, bool Enabled, DateTimeOffset Created, IReadOnlyDictionary<string, string> Tags);
 
-/// <summary>A Key Vault error that is not an outage: bad request, forbidden, conflict.</summary>
-public sealed class KeyVaultException(int status, string? code, string message) : Exception(message)
+/// <summary>
+/// A Key Vault error that is not an outage: bad request, forbidden, conflict. Shaped like Azure.Core's
+/// <see cref="RequestFailedException"/>: <see cref="Status"/> and <see cref="ErrorCode"/>, the innermost code of Key
+/// Vault's error envelope (<c>error.innererror.code</c>: <c>KeyDisabled</c>, <c>ForbiddenByRbac</c>,
+/// <c>ForbiddenByPolicy</c> …) when there is one, else <c>error.code</c>, as the Azure SDK reports it.
+/// </summary>
+public sealed class KeyVaultException(int status, string? code, string message, string? errorCode = null, string? operation = null) : Exception(message)
 {
     public KeyVaultException()
         : this(0, null, "Key Vault request failed.")
@@ -30,7 +35,30 @@ public sealed class KeyVaultException(int status, string? code, string message) 
     }
 
     public int Status { get; } = status;
+
+    /// <summary>The outer <c>error.code</c> (a 403 is always "Forbidden").</summary>
     public string? Code { get; } = code;
+
+    /// <summary>The innermost error code: what the error is (<c>KeyDisabled</c>, <c>ForbiddenByRbac</c> …).</summary>
+    public string? ErrorCode { get; } = errorCode ?? code;
+
+    /// <summary>The client operation that failed: create, get, list, update or sign.</summary>
+    public string? Operation { get; } = operation;
+
+    /// <summary>A sign (or get) on a disabled key version: the key was revoked or removed, not a fault of the vault.</summary>
+    public bool IsKeyDisabled => Status == 403 && string.Equals(ErrorCode, KeyVaultErrorCodes.KeyDisabled, StringComparison.Ordinal);
+
+    /// <summary>A 403 that is not about the key: the caller's identity may not do this (role, access policy, network rule).</summary>
+    public bool IsAccessDenied => Status == 403 && !IsKeyDisabled;
+}
+
+/// <summary>Key Vault's inner error codes the service acts on (Key Vault REST reference, "Common error codes").</summary>
+public static class KeyVaultErrorCodes
+{
+    public const string KeyDisabled = "KeyDisabled";
+    public const string ForbiddenByRbac = "ForbiddenByRbac";
+    public const string ForbiddenByPolicy = "ForbiddenByPolicy";
+    public const string Throttled = "Throttled";
 }
 
 public sealed class KeyVaultClientOptions : ClientOptions
@@ -50,10 +78,12 @@ public sealed class KeyVaultClientOptions : ClientOptions
 
 /// <summary>
 /// A small typed Key Vault keys client on Azure.Core's <see cref="HttpPipeline"/> (REST api-version 7.5): create,
-/// get, list versions, update and sign. 429 (with Retry-After; for sign calls not retried here, see
-/// <see cref="SignClassifier"/>), 5xx and transport failures are retried by the pipeline and then become
-/// <see cref="DependencyUnavailableException"/>: signing fails closed, never falls back.
-/// So does a 200 whose body is not the documented JSON (the HTTP layer answers 503 and the caller retries).
+/// get, list versions, update and sign. 5xx and transport failures are retried by the pipeline and then become
+/// <see cref="DependencyUnavailableException"/>: signing fails closed, never falls back. So does a 429, which the
+/// pipeline never retries (<see cref="NoRetryOn429"/>): its Retry-After travels in the exception, so that the caller
+/// waits only as long as its request's budget allows, or answers 503 with that Retry-After at once. So does a 200
+/// whose body is not the documented JSON (the HTTP layer answers 503 and the caller retries). A 403 is not an outage:
+/// it is a <see cref="KeyVaultException"/> with Key Vault's inner error code (a disabled key, a missing role).
 /// </summary>
 public sealed class KeyVaultKeysClient
 {
@@ -90,14 +120,14 @@ public sealed class KeyVaultKeysClient
             body["crv"] = curve;
         }
 
-        using var json = await SendAsync(RequestMethod.Post, $"/keys/{Uri.EscapeDataString(name)}/create", body, cancellationToken);
+        using var json = await SendAsync("create", RequestMethod.Post, $"/keys/{Uri.EscapeDataString(name)}/create", body, cancellationToken);
         return ReadBundle(json!);
     }
 
     /// <summary>A key version (or the latest when <paramref name="version"/> is null); null when absent.</summary>
     public async Task<KeyVaultKey?> GetKeyAsync(string name, string? version, CancellationToken cancellationToken)
     {
-        using var json = await SendAsync(RequestMethod.Get, $"/keys/{Uri.EscapeDataString(name)}/{Uri.EscapeDataString(version ?? string.Empty)}", null, cancellationToken, allowNotFound: true);
+        using var json = await SendAsync("get", RequestMethod.Get, $"/keys/{Uri.EscapeDataString(name)}/{Uri.EscapeDataString(version ?? string.Empty)}", null, cancellationToken, allowNotFound: true);
         return json is null ? null : ReadBundle(json);
     }
 
@@ -115,7 +145,7 @@ public sealed class KeyVaultKeysClient
                 throw new KeyVaultException(0, null, "Key Vault returned a nextLink outside the vault.");
             }
 
-            using var json = await SendAbsoluteAsync(RequestMethod.Get, nextUri.AbsoluteUri, null, cancellationToken, allowNotFound: true);
+            using var json = await SendAbsoluteAsync("list", RequestMethod.Get, nextUri.AbsoluteUri, null, cancellationToken, allowNotFound: true);
             if (json is null)
             {
                 break;
@@ -151,9 +181,12 @@ public sealed class KeyVaultKeysClient
             body["tags"] = Tags(tags);
         }
 
-        using var json = await SendAsync(RequestMethod.Patch, $"/keys/{Uri.EscapeDataString(name)}/{Uri.EscapeDataString(version)}", body, cancellationToken);
+        using var json = await SendAsync("update", RequestMethod.Patch, $"/keys/{Uri.EscapeDataString(name)}/{Uri.EscapeDataString(version)}", body, cancellationToken);
         return ReadBundle(json!);
     }
+
+    /// <summary>The vault's URL.</summary>
+    public Uri VaultUri => _vaultUri;
 
     /// <summary>Whether <paramref name="kid"/> (a key id URL) names a key of this vault.</summary>
     public bool Owns(string kid) => kid.StartsWith(_vault + "/keys/", StringComparison.OrdinalIgnoreCase);
@@ -167,22 +200,19 @@ public sealed class KeyVaultKeysClient
         }
 
         var body = new JsonObject { ["alg"] = algorithm, ["value"] = Base64UrlEncoding.Encode(digest) };
-        using var json = await SendAbsoluteAsync(RequestMethod.Post, $"{kid}/sign?api-version={ApiVersion}", body, cancellationToken, classifier: SignClassifier.Instance);
+        using var json = await SendAbsoluteAsync("sign", RequestMethod.Post, $"{kid}/sign?api-version={ApiVersion}", body, cancellationToken);
         return Read(json!, "a key operation result", root => Base64UrlEncoding.DecodeStrict(RequiredString(root, "value"))
             ?? throw new FormatException("The signature is not base64url."));
     }
 
-    private Task<JsonDocument?> SendAsync(RequestMethod method, string path, JsonNode? body, CancellationToken cancellationToken, bool allowNotFound = false) =>
-        SendAbsoluteAsync(method, $"{_vault}{path}?api-version={ApiVersion}", body, cancellationToken, allowNotFound);
+    private Task<JsonDocument?> SendAsync(string operation, RequestMethod method, string path, JsonNode? body, CancellationToken cancellationToken, bool allowNotFound = false) =>
+        SendAbsoluteAsync(operation, method, $"{_vault}{path}?api-version={ApiVersion}", body, cancellationToken, allowNotFound);
 
     private async Task<JsonDocument?> SendAbsoluteAsync(
-        RequestMethod method, string url, JsonNode? body, CancellationToken cancellationToken, bool allowNotFound = false, ResponseClassifier? classifier = null)
+        string operation, RequestMethod method, string url, JsonNode? body, CancellationToken cancellationToken, bool allowNotFound = false)
     {
         using var message = _pipeline.CreateMessage();
-        if (classifier is not null)
-        {
-            message.ResponseClassifier = classifier;
-        }
+        message.ResponseClassifier = NoRetryOn429.Instance;
 
         message.Request.Method = method;
         message.Request.Uri.Reset(new Uri(url));
@@ -220,37 +250,70 @@ public sealed class KeyVaultKeysClient
             return null;
         }
 
-        string? code = null, text = null;
-        try
-        {
-            using var error = JsonDocument.Parse(response.Content.ToMemory());
-            code = error.RootElement.GetProperty("error").GetProperty("code").GetString();
-            text = error.RootElement.GetProperty("error").GetProperty("message").GetString();
-        }
-        catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException)
-        {
-        }
-
-        if (response.Status is 401 or 403 or 408 or 429 or >= 500)
+        var (code, innerCode, text) = ReadError(response.Content.ToMemory());
+        TokenService.Diagnostics.TokenServiceMetrics.KeyVaultError(operation, response.Status, innerCode ?? code);
+        if (response.Status is 401 or 408 or 429 or >= 500)
         {
             TimeSpan? retryAfter = response.Headers.TryGetValue("Retry-After", out var value) && int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
                 ? TimeSpan.FromSeconds(seconds)
                 : null;
             // The status travels in the inner exception: a 429 opens the vault's shared backoff window (VaultSignThrottle).
-            throw new DependencyUnavailableException("keyvault", $"Key Vault answered {response.Status} {code}.", retryAfter, new KeyVaultException(response.Status, code, text ?? string.Empty));
+            throw new DependencyUnavailableException(
+                "keyvault", $"Key Vault answered {response.Status} {innerCode ?? code} to {operation}.", retryAfter, new KeyVaultException(response.Status, code, text ?? string.Empty, innerCode, operation));
         }
 
-        throw new KeyVaultException(response.Status, code, $"Key Vault answered {response.Status} {code}: {text}");
+        // 403 included: Key Vault answers it to a sign on a disabled key (KeyDisabled) and to a caller without the
+        // role or access policy (ForbiddenByRbac, ForbiddenByPolicy). Neither is an outage; the caller decides.
+        throw new KeyVaultException(response.Status, code, $"Key Vault answered {response.Status} {innerCode ?? code} to {operation}: {text}", innerCode, operation);
     }
 
     /// <summary>
-    /// Sign calls are not retried by the pipeline on 429: each request retrying on its own schedule is the retry storm
-    /// Key Vault's guidance warns about. The caller's throttle opens one backoff window shared by every request to the
-    /// vault (or moves to another vault). 5xx and transport failures are still retried here.
+    /// Key Vault's error envelope: <c>{"error":{"code","message","innererror":{"code","innererror":…}}}</c>. The inner
+    /// code says what happened (a 403's outer code is always "Forbidden"); the innermost one is kept, as the Azure SDK's
+    /// <see cref="RequestFailedException.ErrorCode"/> does.
     /// </summary>
-    private sealed class SignClassifier : ResponseClassifier
+    private static (string? Code, string? InnerCode, string? Message) ReadError(ReadOnlyMemory<byte> content)
     {
-        public static readonly SignClassifier Instance = new();
+        try
+        {
+            using var document = JsonDocument.Parse(content);
+            if (document.RootElement.ValueKind != JsonValueKind.Object || !document.RootElement.TryGetProperty("error", out var error) || error.ValueKind != JsonValueKind.Object)
+            {
+                return default;
+            }
+
+            var code = StringOrNull(error, "code");
+            var message = StringOrNull(error, "message");
+            string? inner = null;
+            var current = error;
+            for (var depth = 0; depth < 8 && current.TryGetProperty("innererror", out var next) && next.ValueKind == JsonValueKind.Object; depth++)
+            {
+                inner = StringOrNull(next, "code") ?? inner;
+                current = next;
+            }
+
+            return (code, inner, message);
+        }
+        catch (JsonException)
+        {
+            return default;
+        }
+
+        static string? StringOrNull(JsonElement element, string name) =>
+            element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+    }
+
+    /// <summary>
+    /// No call is retried by the pipeline on 429. For sign, each request retrying on its own schedule is the retry
+    /// storm Key Vault's guidance warns about: the caller's throttle opens one backoff window shared by every request
+    /// to the vault (or moves to another vault). For reads and key changes, Azure.Core would wait each Retry-After in
+    /// full, unbounded by <c>MaxDelay</c>, three times over, holding a JWKS request or the rotation check far beyond
+    /// the request's budget: the 429 and its Retry-After go to the caller, which serves cached keys or answers 503 with
+    /// that Retry-After. 5xx and transport failures are still retried here.
+    /// </summary>
+    private sealed class NoRetryOn429 : ResponseClassifier
+    {
+        public static readonly NoRetryOn429 Instance = new();
 
         public override bool IsRetriableResponse(HttpMessage message) => message.Response.Status != 429 && base.IsRetriableResponse(message);
     }
@@ -302,6 +365,45 @@ public sealed class KeyVaultKeysClient
             ? bytes
             : throw new FormatException($"\"{name}\" is not base64url.");
 
+    /// <summary>RFC 7518 §6.2.1.2: a coordinate is the full size of the curve's field: 32 octets for P-256, 48 for P-384, 66 for P-521.</summary>
+    private static int CoordinateSize(string crv) => crv switch
+    {
+        "P-256" or "P-256K" => 32,
+        "P-384" => 48,
+        "P-521" => 66,
+        _ => throw new FormatException($"\"crv\" {crv} is not a supported curve."),
+    };
+
+    /// <summary>
+    /// A coordinate of exactly <paramref name="size"/> octets (RFC 7518 §6.2.1.2, §6.2.1.3). An encoder that drops
+    /// leading zero octets (an integer, not a fixed-size string) is left-padded; one that adds a 0x00 sign octet (DER
+    /// style) is trimmed; both name the same point, so the RFC 7638 thumbprint (the kid) comes out as it would from the
+    /// vault's own fixed-size form. Anything longer is not a coordinate of the curve: refused here, as a Key Vault fault,
+    /// rather than when the key is built for the JWKS or validation.
+    /// </summary>
+    private static byte[] Coordinate(byte[] value, int size, string name)
+    {
+        if (value.Length == size)
+        {
+            return value;
+        }
+
+        var start = 0;
+        while (value.Length - start > size && value[start] == 0)
+        {
+            start++;
+        }
+
+        if (value.Length - start > size)
+        {
+            throw new FormatException($"\"{name}\" is {value.Length} octets, more than the curve's {size}.");
+        }
+
+        var padded = new byte[size];
+        value.AsSpan(start).CopyTo(padded.AsSpan(size - (value.Length - start)));
+        return padded;
+    }
+
     private static KeyVaultKey ReadBundle(JsonDocument json) => Read(json, "a key bundle", bundle =>
     {
         var key = bundle.GetProperty("key");
@@ -323,12 +425,14 @@ public sealed class KeyVaultKeysClient
         }
         else if (kty.StartsWith("EC", StringComparison.Ordinal))
         {
+            var crv = RequiredString(key, "crv");
+            var size = CoordinateSize(crv);
             jwk = new JsonWebKey
             {
                 Kty = "EC",
-                Crv = RequiredString(key, "crv"),
-                X = Base64UrlEncoding.Encode(RequiredBase64Url(key, "x")),
-                Y = Base64UrlEncoding.Encode(RequiredBase64Url(key, "y")),
+                Crv = crv,
+                X = Base64UrlEncoding.Encode(Coordinate(RequiredBase64Url(key, "x"), size, "x")),
+                Y = Base64UrlEncoding.Encode(Coordinate(RequiredBase64Url(key, "y"), size, "y")),
             };
         }
 

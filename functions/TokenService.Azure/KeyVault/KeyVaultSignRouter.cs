@@ -11,7 +11,10 @@ namespace TokenService.Azure.KeyVault;
 /// waits for the window and tries again: never longer than <see cref="KeyVaultSigning.MaxWait"/>, answered 503 with
 /// <c>Retry-After</c> at once when the window is longer;</item>
 /// <item>a 5xx, transport failure or (with several vaults) a call slower than <c>Keys:SignAttemptTimeout</c>
-/// moves the request to another vault; with one vault it is the caller's 503, as before.</item>
+/// moves the request to another vault; with one vault it is the caller's 503, as before;</item>
+/// <item>a 403 <c>KeyDisabled</c> (the key was revoked by another instance; this one's key set is stale) reloads
+/// that vault's keys once and signs with its current active key, within the same budget; no active key after the
+/// reload is that vault's failure, as above.</item>
 /// </list>
 /// Nothing is committed before the signature exists, so every failure leaves nothing half-written.
 /// </summary>
@@ -33,6 +36,7 @@ internal static class KeyVaultSignRouter
 
         var several = candidates.Count > 1;
         var failed = several ? new bool[candidates.Count] : null;
+        bool[]? reloaded = null;
         DependencyUnavailableException? last = null;
         SigningKey? builtFor = null;
         ReadOnlyMemory<byte> signingInput = default;
@@ -95,6 +99,31 @@ internal static class KeyVaultSignRouter
                 throttle.OnFailed();
                 failed![index] = true;
                 last = ex;
+            }
+            catch (KeyVaultException ex) when (ex.IsKeyDisabled)
+            {
+                // Key Vault answers a sign on a disabled version 403 KeyDisabled: the key was revoked (disabled) through
+                // another instance, and this one's cached key set still names it. Not an outage: reload once and sign
+                // with the vault's current key; the signing input is rebuilt for it (its kid goes in the header).
+                reloaded ??= new bool[candidates.Count];
+                var current = reloaded[index] ? null : await vault.ActiveKeyAfterDisabledAsync(key, cancellationToken);
+                reloaded[index] = true;
+                if (current is null || current.ProviderKeyId == key.ProviderKeyId)
+                {
+                    var unavailable = new DependencyUnavailableException("keys", "The active signing key is disabled in Key Vault and no other key of the vault is active.", null, ex);
+                    if (!several)
+                    {
+                        throw unavailable;
+                    }
+
+                    failed![index] = true;
+                    last = unavailable;
+                    continue;
+                }
+
+                var replaced = candidates as Candidate[] ?? [.. candidates];
+                replaced[index] = new(vault, current);
+                candidates = replaced;
             }
         }
 

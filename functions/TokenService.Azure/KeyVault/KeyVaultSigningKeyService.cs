@@ -18,10 +18,21 @@ namespace TokenService.Azure.KeyVault;
 /// disabled (soft delete and purge protection keep it recoverable). Public keys are cached: JWKS and validation
 /// make no Key Vault call. Sign calls pass a per-vault limiter and 429 backoff (<see cref="VaultSignThrottle"/>); with
 /// several vaults (<see cref="MultiVaultSigningKeyService"/>) each vault is one instance of this class.
+/// A 403 is not an outage (docs/key-vault.md, "Key Vault errors"): <c>KeyDisabled</c> on sign means another instance
+/// revoked the key, so the key set is reloaded and the request signed with the current key
+/// (<see cref="KeyVaultSignRouter"/>); any other 403 is the app's identity lacking a role or access policy, logged and
+/// reported to <c>/healthz</c> once, naming the role, and remembered for <see cref="AccessDeniedRecheck"/> so that no
+/// request calls the vault again for that operation meanwhile (no retry loop).
 /// </summary>
-public sealed class KeyVaultSigningKeyService : LifecycleSigningKeyService, IDisposable
+public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyService, IDisposable
 {
     public const string ActivateAtTag = "activate-at";
+
+    /// <summary>How long a refused operation (403 other than KeyDisabled) is answered from memory before it is tried again.</summary>
+    public static readonly TimeSpan AccessDeniedRecheck = TimeSpan.FromMinutes(1);
+
+    private readonly ConcurrentDictionary<string, (KeyVaultException Error, string Problem, DateTimeOffset RecheckAt)> _denied = new(StringComparer.Ordinal);
+    private readonly SigningKeyHealth? _health;
 
     private readonly ConcurrentDictionary<string, StoredSigningKey> _publicKeys = new(StringComparer.Ordinal);
     private readonly KeyVaultKeysClient _client;
@@ -35,10 +46,12 @@ public sealed class KeyVaultSigningKeyService : LifecycleSigningKeyService, IDis
     }
 
     /// <summary>Vault <see cref="KeyVaultPlacement.Index"/> of <see cref="KeyVaultPlacement.Count"/>.</summary>
-    public KeyVaultSigningKeyService(KeyVaultKeysClient client, KeysOptions options, KeyVaultPlacement placement, TimeProvider time, ILogger<KeyVaultSigningKeyService> logger)
+    public KeyVaultSigningKeyService(
+        KeyVaultKeysClient client, KeysOptions options, KeyVaultPlacement placement, TimeProvider time, ILogger<KeyVaultSigningKeyService> logger, SigningKeyHealth? health = null)
         : base(options, time, logger)
     {
         _client = client;
+        _health = health;
         _placement = placement;
         _signing = new KeyVaultSigning(placement.MaxWait, options.SignAttemptTimeout, time);
         Throttle = new VaultSignThrottle(placement.SignsPerWindow, options.SignWindow, placement.MaxWait, time);
@@ -66,14 +79,23 @@ public sealed class KeyVaultSigningKeyService : LifecycleSigningKeyService, IDis
 
     protected override async Task<IReadOnlyList<StoredSigningKey>> LoadKeysAsync(CancellationToken cancellationToken)
     {
-        var versions = await _client.ListKeyVersionsAsync(Options.KeyName, cancellationToken);
+        var versions = await CallAsync("list", () => _client.ListKeyVersionsAsync(Options.KeyName, cancellationToken));
         var keys = new List<StoredSigningKey>();
         foreach (var version in versions.Where(v => v.Enabled && v.Tags.ContainsKey(ActivateAtTag)))
         {
             if (!_publicKeys.TryGetValue(version.Kid, out var stored))
             {
                 // Key material of a version never changes: fetched once per process.
-                var bundle = await _client.GetKeyAsync(Options.KeyName, version.Version, cancellationToken);
+                KeyVaultKey? bundle;
+                try
+                {
+                    bundle = await CallAsync("get", () => _client.GetKeyAsync(Options.KeyName, version.Version, cancellationToken));
+                }
+                catch (KeyVaultException ex) when (ex.IsKeyDisabled)
+                {
+                    continue; // disabled (revoked) between the list and this read: not published any more
+                }
+
                 if (bundle?.PublicJwk is null || (bundle.PublicJwk.Kty == "EC") != IsEc)
                 {
                     continue;
@@ -94,9 +116,9 @@ public sealed class KeyVaultSigningKeyService : LifecycleSigningKeyService, IDis
         // Created without activate-at: LoadKeysAsync (on every instance) skips the version until PublishKeyAsync
         // tags it, so it is published only with an activation time read after it exists.
         var tags = ManagedTags();
-        var bundle = IsEc
-            ? await _client.CreateKeyAsync(Options.KeyName, "EC-HSM", null, "P-256", tags, cancellationToken)
-            : await _client.CreateKeyAsync(Options.KeyName, "RSA-HSM", 2048, null, tags, cancellationToken);
+        var bundle = await CallAsync("create", () => IsEc
+            ? _client.CreateKeyAsync(Options.KeyName, "EC-HSM", null, "P-256", tags, cancellationToken)
+            : _client.CreateKeyAsync(Options.KeyName, "RSA-HSM", 2048, null, tags, cancellationToken));
         return new NewSigningKey(bundle.Kid, Options.Algorithm, WithAlg(bundle.PublicJwk!), bundle.Created);
     }
 
@@ -114,7 +136,7 @@ public sealed class KeyVaultSigningKeyService : LifecycleSigningKeyService, IDis
         tags[ActivateAtTag] = seconds.ToString(CultureInfo.InvariantCulture);
 
         // Update replaces all tags: ManagedTags repeats the ones written at creation.
-        var bundle = await _client.UpdateKeyAsync(Options.KeyName, VersionOf(key.ProviderKeyId), enabled: null, tags, cancellationToken);
+        var bundle = await CallAsync("update", () => _client.UpdateKeyAsync(Options.KeyName, VersionOf(key.ProviderKeyId), enabled: null, tags, cancellationToken));
         var stored = ToStored(bundle);
         _publicKeys[bundle.Kid] = stored;
         return stored;
@@ -122,7 +144,7 @@ public sealed class KeyVaultSigningKeyService : LifecycleSigningKeyService, IDis
 
     protected override async Task RemoveKeyAsync(KeyVersionInfo key, CancellationToken cancellationToken)
     {
-        await _client.UpdateKeyAsync(Options.KeyName, VersionOf(key.ProviderKeyId), enabled: false, tags: null, cancellationToken);
+        await CallAsync("update", () => _client.UpdateKeyAsync(Options.KeyName, VersionOf(key.ProviderKeyId), enabled: false, tags: null, cancellationToken));
         _publicKeys.TryRemove(key.ProviderKeyId, out _);
     }
 
@@ -150,10 +172,88 @@ public sealed class KeyVaultSigningKeyService : LifecycleSigningKeyService, IDis
         };
 
         // Key Vault returns ES256 signatures as R‖S (JOSE form) and RSA signatures as the raw octets.
-        return await _client.SignAsync(key.ProviderKeyId, key.Algorithm, digest, cancellationToken);
+        return await CallAsync("sign", () => _client.SignAsync(key.ProviderKeyId, key.Algorithm, digest, cancellationToken));
+    }
+
+    /// <summary>The key set reloaded after <paramref name="disabledKey"/> answered KeyDisabled: its active key (null: none).</summary>
+    internal Task<SigningKey?> ActiveKeyAfterDisabledAsync(SigningKey disabledKey, CancellationToken cancellationToken) =>
+        ReloadAfterKeyDisabledAsync(disabledKey, cancellationToken);
+
+    /// <summary>
+    /// One Key Vault call, with what a 403 other than KeyDisabled means: the app's identity may not do this. That is a
+    /// configuration error no retry fixes, so it is logged and reported to <c>/healthz</c> once, naming the missing
+    /// role, and remembered: until <see cref="AccessDeniedRecheck"/> has passed the operation fails at once without a
+    /// call (requests answer 503 with that Retry-After; another vault, when there are several, signs instead). A later
+    /// success clears it.
+    /// </summary>
+    private async Task<T> CallAsync<T>(string operation, Func<Task<T>> call)
+    {
+        var now = Time.GetUtcNow();
+        if (_denied.TryGetValue(operation, out var denied) && now < denied.RecheckAt)
+        {
+            throw new DependencyUnavailableException("keyvault", denied.Problem, denied.RecheckAt - now, denied.Error);
+        }
+
+        T result;
+        try
+        {
+            result = await call();
+        }
+        catch (KeyVaultException ex) when (ex.IsAccessDenied)
+        {
+            var problem = DescribeAccessDenied(ex, operation);
+            var recheckAt = Time.GetUtcNow() + AccessDeniedRecheck;
+            var previous = _denied.TryGetValue(operation, out var p) ? p : default;
+            _denied[operation] = (ex, problem, recheckAt);
+            _health?.Report(HealthSource(operation), problem);
+            if (previous.Problem != problem || previous.RecheckAt <= now)
+            {
+                // Once per recheck interval, not once per request: requests in flight when it came back share the line.
+                LogAccessDenied(Logger, problem, ex.Status, ex.ErrorCode ?? "(none)", operation);
+            }
+
+            throw new DependencyUnavailableException("keyvault", problem, AccessDeniedRecheck, ex);
+        }
+
+        if (!_denied.IsEmpty && _denied.TryRemove(operation, out _))
+        {
+            _health?.Clear(HealthSource(operation));
+            LogAccessRestored(Logger, operation, _client.VaultUri.Host);
+        }
+
+        return result;
+    }
+
+    private string HealthSource(string operation) => $"{_client.VaultUri.Host} {operation}";
+
+    /// <summary>
+    /// One line an operator can act on. The roles are the ones the deployment grants (infra/modules/signingvault.bicep,
+    /// docs/key-vault.md "Least privilege"): signing needs Key Vault Crypto User (keys/sign/action); creating, tagging,
+    /// disabling, reading and listing key versions (the rotation check) Key Vault Crypto Officer; a Managed HSM's local
+    /// role Managed HSM Crypto User covers both.
+    /// </summary>
+    private string DescribeAccessDenied(KeyVaultException ex, string operation)
+    {
+        var vault = _client.VaultUri.Host;
+        var role = vault.EndsWith(".managedhsm.azure.net", StringComparison.OrdinalIgnoreCase) ? "Managed HSM Crypto User"
+            : operation == "sign" ? "Key Vault Crypto User"
+            : "Key Vault Crypto Officer";
+        var code = ex.ErrorCode ?? "Forbidden";
+        return code switch
+        {
+            KeyVaultErrorCodes.ForbiddenByRbac => $"key vault: {code} on {operation}: the app's identity lacks '{role}' on {vault}",
+            KeyVaultErrorCodes.ForbiddenByPolicy => $"key vault: {code} on {operation}: the access policy of {vault} does not grant the app's identity the key permission '{operation}'",
+            _ => $"key vault: {code} on {operation}: {vault} refused the app's identity (403); check its '{role}' role and the vault's network rules",
+        };
     }
 
     public void Dispose() => Throttle.Dispose();
+
+    [LoggerMessage(EventId = 4013, Level = LogLevel.Error, Message = "{Problem} (Key Vault answered {Status} {ErrorCode} to {Operation}). Not retried for a minute: grant the role, no restart needed.")]
+    private static partial void LogAccessDenied(ILogger logger, string problem, int status, string errorCode, string operation);
+
+    [LoggerMessage(EventId = 4014, Level = LogLevel.Information, Message = "Key Vault {Vault} allows {Operation} again.")]
+    private static partial void LogAccessRestored(ILogger logger, string operation, string vault);
 
     private Dictionary<string, string> ManagedTags() => new()
     {

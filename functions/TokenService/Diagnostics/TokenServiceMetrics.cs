@@ -46,6 +46,9 @@ public static class TokenServiceMetrics
     public static readonly Counter<long> DependencyUnavailable = Meter.CreateCounter<long>(
         "tokenservice.dependency.unavailable", "{response}", "Requests answered 503 because a dependency (storage, keys, idp …) failed or throttled.");
 
+    public static readonly Counter<long> KeyVaultErrors = Meter.CreateCounter<long>(
+        "tokenservice.keyvault.errors", "{response}", "Key Vault error responses, by operation, status and Key Vault's innermost error code (KeyDisabled, ForbiddenByRbac, Throttled …).");
+
     // Latency buckets for calls of milliseconds to seconds (Key Vault HSM signing, Table operations, JWKS fetches): the
     // SDK's default boundaries are for milliseconds recorded in seconds and would put every call into the first bucket.
     private static readonly InstrumentAdvice<double> LatencyAdvice = new()
@@ -73,6 +76,10 @@ public static class TokenServiceMetrics
         public const string Operation = "tokenservice.store.operation";
         public const string Dependency = "tokenservice.dependency";
         public const string Algorithm = "tokenservice.key.algorithm";
+        public const string KeyVaultOperation = "tokenservice.keyvault.operation";
+
+        /// <summary>Key Vault's innermost error code (<c>error.innererror.code</c>, else <c>error.code</c>).</summary>
+        public const string KeyVaultErrorCode = "tokenservice.keyvault.error_code";
 
         /// <summary>OpenTelemetry general attribute: the class of error a failed operation ended with.</summary>
         public const string ErrorType = "error.type";
@@ -127,6 +134,18 @@ public static class TokenServiceMetrics
     public static void AdminLogout(string adminClientId) => AdminLogouts.Add(1, new TagList { { Tags.ClientId, adminClientId } });
 
     public static void Unavailable(string dependency) => DependencyUnavailable.Add(1, new TagList { { Tags.Dependency, dependency } });
+
+    /// <summary>
+    /// One Key Vault error response. The code comes from the vault's answer, so only a short identifier is kept as it
+    /// is (Key Vault's codes are PascalCase words); anything else is "other", so that a response cannot grow the series.
+    /// </summary>
+    public static void KeyVaultError(string operation, int status, string? errorCode) =>
+        KeyVaultErrors.Add(1, new TagList
+        {
+            { Tags.KeyVaultOperation, operation },
+            { Tags.HttpStatusCode, status },
+            { Tags.KeyVaultErrorCode, errorCode is { Length: > 0 and <= 64 } && errorCode.All(char.IsAsciiLetterOrDigit) ? errorCode : "other" },
+        });
 
     /// <summary>Seconds since <paramref name="startTimestamp"/> (<see cref="Stopwatch.GetTimestamp"/>).</summary>
     public static double SecondsSince(long startTimestamp) => Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds;

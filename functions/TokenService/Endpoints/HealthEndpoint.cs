@@ -14,9 +14,13 @@ namespace TokenService.Endpoints;
 /// never holds a platform health probe, and the result is cached for <see cref="CacheFor"/> so that frequent
 /// probes from many load balancers cost one store read and one key read. <c>graphSubscription</c> ("ok" or
 /// "attention") reports recent Microsoft Graph lifecycle notifications (<see cref="GraphSubscriptionHealth"/>); it
-/// never makes the service unhealthy.
+/// never makes the service unhealthy. A signing key problem that no retry fixes (a vault refusing the app's identity:
+/// a missing role or access policy, <see cref="SigningKeyHealth"/>) fails the keys check as <c>"misconfigured"</c>,
+/// with one line per problem in <c>problems</c>, saying what to grant where; it is read from what the provider
+/// remembers, so a health probe never calls the vault again for it.
 /// </summary>
-public sealed class HealthEndpoint(ISessionStore store, ISigningKeyService keys, IOptions<TokenServiceOptions> options, TimeProvider time, GraphSubscriptionHealth graphSubscription)
+public sealed class HealthEndpoint(
+    ISessionStore store, ISigningKeyService keys, IOptions<TokenServiceOptions> options, TimeProvider time, GraphSubscriptionHealth graphSubscription, SigningKeyHealth keyHealth)
 {
     public static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(5);
 
@@ -34,7 +38,8 @@ public sealed class HealthEndpoint(ISessionStore store, ISigningKeyService keys,
         }
 
         var (storeOk, keysOk) = await CheckAsync(ctx.RequestAborted);
-        var healthy = storeOk && keysOk;
+        var problems = keyHealth.Problems;
+        var healthy = storeOk && keysOk && problems.Count == 0;
         ctx.Response.Headers.CacheControl = "no-store";
         if (!healthy)
         {
@@ -46,9 +51,19 @@ public sealed class HealthEndpoint(ISessionStore store, ISigningKeyService keys,
             writer.WriteString("status", healthy ? "healthy" : "unhealthy");
             writer.WriteStartObject("checks");
             writer.WriteString("store", storeOk ? "ok" : "unavailable");
-            writer.WriteString("keys", keysOk ? "ok" : "unavailable");
+            writer.WriteString("keys", problems.Count > 0 ? "misconfigured" : keysOk ? "ok" : "unavailable");
             writer.WriteEndObject();
             writer.WriteString("graphSubscription", graphSubscription.Status);
+            if (problems.Count > 0)
+            {
+                writer.WriteStartArray("problems");
+                foreach (var problem in problems)
+                {
+                    writer.WriteStringValue(problem);
+                }
+
+                writer.WriteEndArray();
+            }
         });
     });
 

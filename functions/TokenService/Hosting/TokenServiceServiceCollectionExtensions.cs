@@ -120,6 +120,7 @@ public static class TokenServiceServiceCollectionExtensions
         services.TryAddSingleton<DpopRequestReader>();
         services.TryAddSingleton<SecurityEventTokenValidator>();
         services.TryAddSingleton<GraphSubscriptionHealth>();
+        services.TryAddSingleton<SigningKeyHealth>();
         services.TryAddSingleton(sp => new IdpEventProcessor(
             sp.GetRequiredService<IUserSessionRevoker>(), sp.GetRequiredService<IProcessedEventStore>(), sp.GetRequiredService<SecurityEventTokenValidator>(),
             sp.GetRequiredService<IOptions<EventsOptions>>(), sp.GetRequiredService<TimeProvider>(),

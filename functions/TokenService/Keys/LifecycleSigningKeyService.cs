@@ -199,11 +199,13 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
                     _stored = await LoadKeysAsync(cancellationToken);
                     _loadedAt = now;
                 }
-                catch (DependencyUnavailableException) when (_stored is not null)
+                catch (DependencyUnavailableException ex) when (_stored is not null)
                 {
-                    // Keep serving the cached keys (JWKS, validation); try again shortly.
+                    // Keep serving the cached keys (JWKS, validation); try again shortly, not before the provider's
+                    // Retry-After (a throttled vault), so that the reload does not come back while it still throttles.
                     LogReloadFailed(Logger);
-                    _snapshot = Build(_stored, now) with { ValidUntil = now + TimeSpan.FromSeconds(5) };
+                    var retryIn = ex.RetryAfter is { } after && after > TimeSpan.FromSeconds(5) ? after : TimeSpan.FromSeconds(5);
+                    _snapshot = Build(_stored, now) with { ValidUntil = now + retryIn };
                     return _snapshot.Set;
                 }
             }
@@ -229,6 +231,37 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
 
             _snapshot = Build(_stored, now);
             return _snapshot.Set;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// The provider found <paramref name="disabledKey"/> disabled when it signed with it (Key Vault: 403
+    /// <c>KeyDisabled</c>): another instance revoked it, and this instance's cached set is stale until its next reload,
+    /// up to <see cref="ReloadInterval"/> away. Reloads now, unless a concurrent caller already has (the active key is
+    /// no longer <paramref name="disabledKey"/>), so that a burst of requests costs one reload; returns the active key
+    /// of the reloaded set (null when none is active).
+    /// </summary>
+    protected async Task<SigningKey?> ReloadAfterKeyDisabledAsync(SigningKey disabledKey, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken);
+        try
+        {
+            if (_snapshot?.Set.Active is { } active && active.ProviderKeyId != disabledKey.ProviderKeyId)
+            {
+                return active;
+            }
+
+            var now = Time.GetUtcNow();
+            _stored = await LoadKeysAsync(cancellationToken);
+            _loadedAt = now;
+            _snapshot = Build(_stored, now);
+            var current = _snapshot.Set.Active;
+            LogActiveKeyDisabled(Logger, disabledKey.Kid, current?.Kid ?? "(none)");
+            return current;
         }
         finally
         {
@@ -274,4 +307,7 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
 
     [LoggerMessage(EventId = 4003, Level = LogLevel.Warning, Message = "Reloading signing keys failed; cached keys stay in use.")]
     private static partial void LogReloadFailed(ILogger logger);
+
+    [LoggerMessage(EventId = 4012, Level = LogLevel.Warning, Message = "The active signing key {Kid} is disabled in the key store (revoked or removed by another instance); keys reloaded, now signing with {NewKid}.")]
+    private static partial void LogActiveKeyDisabled(ILogger logger, string kid, string newKid);
 }

@@ -16,7 +16,9 @@ namespace TokenService.Tests.KeyVault;
 /// <summary>
 /// An in-test Key Vault answering the documented REST JSON (api-version 7.5) with real keys: create, get, list
 /// versions (paged with nextLink), update, sign; the 401 challenge for requests without a bearer token; the
-/// error envelope; injectable 429/503 faults, Key Vault's throttling (N operations per window, 429 without
+/// error envelope with Key Vault's inner error codes (403 <c>Forbidden</c>/<c>KeyDisabled</c> to a sign on a disabled
+/// version, 403 <c>Forbidden</c>/<c>ForbiddenByRbac</c> to an operation the caller has no role for, see
+/// <see cref="DenyOperations"/>); injectable 429/503 faults, Key Vault's throttling (N operations per window, 429 without
 /// Retry-After, see <see cref="Throttle"/>) and slow key creation. Counts calls per operation. Clients may reach it
 /// under a public vault name (https://myvault.vault.azure.net) through <see cref="RouteToLoopback"/>.
 /// </summary>
@@ -63,6 +65,13 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
     private TimeSpan _throttleWindow;
     private DateTimeOffset _windowStart;
     private int _inWindow;
+
+    /// <summary>
+    /// Operations ("create", "get", "list", "update", "sign") the caller has no role for: answered as Key Vault answers a
+    /// missing RBAC role, 403 <c>{"error":{"code":"Forbidden",…,"innererror":{"code":"ForbiddenByRbac"}}}</c>, counted
+    /// as "denied". Not counted as the operation itself.
+    /// </summary>
+    public readonly ConcurrentDictionary<string, bool> DenyOperations = new();
 
     /// <summary>Retry-After (seconds) sent with throttling 429s; null, as Key Vault often does, sends none.</summary>
     public int? ThrottleRetryAfter { get; set; }
@@ -171,6 +180,17 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
                 return;
             }
 
+            if (OperationOf(ctx.Request) is { } operation && server.DenyOperations.ContainsKey(operation))
+            {
+                server.Calls.AddOrUpdate("denied", 1, (_, n) => n + 1);
+                await Error(ctx, 403, "Forbidden",
+                    "Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\n"
+                    + $"Caller: appid=00000000-0000-0000-0000-000000000001;oid=00000000-0000-0000-0000-000000000002\r\nAction: 'Microsoft.KeyVault/vaults/keys/{(operation == "sign" ? "sign/action" : operation is "get" or "list" ? "read" : "write")}'\r\n"
+                    + "Assignment: (not found)\r\nDecisionReason: 'DeniedWithNoValidRBAC'\r\n",
+                    "ForbiddenByRbac");
+                return;
+            }
+
             if (server.OverrideBody is { } overrideBody)
             {
                 ctx.Response.StatusCode = 200;
@@ -190,10 +210,37 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
         return server;
     }
 
-    private static Task Error(HttpContext ctx, int status, string code, string message)
+    private static Task Error(HttpContext ctx, int status, string code, string message, string? innerCode = null)
     {
         ctx.Response.StatusCode = status;
-        return ctx.Response.WriteAsJsonAsync(new JsonObject { ["error"] = new JsonObject { ["code"] = code, ["message"] = message } });
+        return ctx.Response.WriteAsJsonAsync(ErrorBody(code, message, innerCode));
+    }
+
+    /// <summary>Key Vault's error envelope; the inner error says what a 403 is about.</summary>
+    private static JsonObject ErrorBody(string code, string message, string? innerCode = null)
+    {
+        var error = new JsonObject { ["code"] = code, ["message"] = message };
+        if (innerCode is not null)
+        {
+            error["innererror"] = new JsonObject { ["code"] = innerCode };
+        }
+
+        return new JsonObject { ["error"] = error };
+    }
+
+    /// <summary>The keys operation a request is, as routed below.</summary>
+    private static string? OperationOf(HttpRequest request)
+    {
+        var segments = request.Path.Value!.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        return segments switch
+        {
+            ["keys", _, "create"] when HttpMethods.IsPost(request.Method) => "create",
+            ["keys", _, _, "sign"] when HttpMethods.IsPost(request.Method) => "sign",
+            ["keys", _, "versions"] when HttpMethods.IsGet(request.Method) => "list",
+            ["keys", ..] when HttpMethods.IsGet(request.Method) => "get",
+            ["keys", _, _] when HttpMethods.IsPatch(request.Method) => "update",
+            _ => null,
+        };
     }
 
     private string PublicBase => (PublicVaultUri ?? VaultUri).AbsoluteUri.TrimEnd('/');
@@ -339,9 +386,16 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
         }
 
         var v = Find(name, version);
-        if (v is null || !v.Enabled)
+        if (v is null)
         {
-            return Results.Json(new JsonObject { ["error"] = new JsonObject { ["code"] = "Forbidden", ["message"] = "Operation sign is not allowed on a disabled key." } }, statusCode: 403);
+            return Results.Json(ErrorBody("KeyNotFound", "A key with (name/id) was not found in this key vault."), statusCode: 404);
+        }
+
+        if (!v.Enabled)
+        {
+            // As Key Vault answers a cryptographic operation on a disabled version.
+            Calls.AddOrUpdate("sign-disabled", 1, (_, n) => n + 1);
+            return Results.Json(ErrorBody("Forbidden", "Operation sign is not allowed on a disabled key.", "KeyDisabled"), statusCode: 403);
         }
 
         var body = (await JsonNode.ParseAsync(ctx.Request.Body))!.AsObject();

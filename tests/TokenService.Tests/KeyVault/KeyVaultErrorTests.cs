@@ -1,0 +1,363 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Microsoft.IdentityModel.JsonWebTokens;
+using TokenService.Azure.KeyVault;
+using TokenService.Diagnostics;
+using TokenService.Jwt;
+using TokenService.Keys;
+using TokenService.Tests.Infrastructure;
+using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
+
+namespace TokenService.Tests.KeyVault;
+
+/// <summary>
+/// Issue 32, the client: Key Vault's errors read as Azure documents them. A 403 is its own error carrying the innermost
+/// error code (<c>KeyDisabled</c>, <c>ForbiddenByRbac</c>), counted with it; EC coordinates are the curve's size (RFC
+/// 7518 §6.2.1.2); a 429 on a read is never retried by the pipeline: its Retry-After goes to the caller at once.
+/// </summary>
+public sealed class KeyVaultErrorClientTests : IAsyncLifetime
+{
+    private FakeKeyVaultServer _vault = null!;
+    private KeyVaultKeysClient _client = null!;
+
+    public async Task InitializeAsync()
+    {
+        _vault = await FakeKeyVaultServer.StartAsync();
+
+        // The production retry settings (three retries): what the pipeline retries is part of what is tested.
+        _client = new KeyVaultKeysClient(_vault.VaultUri, new RecordingCredential(), new KeyVaultClientOptions { DisableChallengeResourceVerification = true });
+    }
+
+    public async Task DisposeAsync() => await _vault.DisposeAsync();
+
+    [Fact]
+    public async Task A_sign_on_a_disabled_key_is_a_403_KeyDisabled_error_not_an_outage()
+    {
+        var key = await _client.CreateKeyAsync("disabled", "EC-HSM", null, "P-256", new Dictionary<string, string>(), default);
+        await _client.UpdateKeyAsync("disabled", key.Version, enabled: false, tags: null, default);
+
+        var error = await Assert.ThrowsAsync<KeyVaultException>(() => _client.SignAsync(key.Kid, "ES256", new byte[32], default));
+        Assert.Equal(403, error.Status);
+        Assert.Equal("Forbidden", error.Code);
+        Assert.Equal("KeyDisabled", error.ErrorCode);
+        Assert.Equal("sign", error.Operation);
+        Assert.True(error.IsKeyDisabled);
+        Assert.False(error.IsAccessDenied);
+        Assert.Equal(1, _vault.Count("sign-disabled")); // a 403 is not retried
+    }
+
+    [Theory]
+    [InlineData("sign")]
+    [InlineData("list")]
+    public async Task A_missing_role_is_a_403_ForbiddenByRbac_error_not_an_outage(string operation)
+    {
+        var key = await _client.CreateKeyAsync("norole", "EC-HSM", null, "P-256", new Dictionary<string, string>(), default);
+        _vault.DenyOperations[operation] = true;
+        Func<Task> call = operation == "sign"
+            ? () => _client.SignAsync(key.Kid, "ES256", new byte[32], default)
+            : () => _client.ListKeyVersionsAsync("norole", default);
+
+        var error = await Assert.ThrowsAsync<KeyVaultException>(call);
+        Assert.Equal(403, error.Status);
+        Assert.Equal("ForbiddenByRbac", error.ErrorCode);
+        Assert.True(error.IsAccessDenied);
+        Assert.Contains("ForbiddenByRbac", error.Message, StringComparison.Ordinal);
+        Assert.Equal(1, _vault.Count("denied"));
+    }
+
+    [Fact]
+    public async Task Key_vault_errors_are_counted_with_their_operation_status_and_inner_error_code()
+    {
+        var recorded = new List<(long Value, Dictionary<string, object?> Tags)>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == TokenServiceDiagnostics.Name && instrument.Name == "tokenservice.keyvault.errors")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            var copy = new Dictionary<string, object?>();
+            foreach (var tag in tags)
+            {
+                copy[tag.Key] = tag.Value;
+            }
+
+            lock (recorded)
+            {
+                recorded.Add((value, copy));
+            }
+        });
+        listener.Start();
+
+        var key = await _client.CreateKeyAsync("counted", "EC-HSM", null, "P-256", new Dictionary<string, string>(), default);
+        await _client.UpdateKeyAsync("counted", key.Version, enabled: false, tags: null, default);
+        await Assert.ThrowsAsync<KeyVaultException>(() => _client.SignAsync(key.Kid, "ES256", new byte[32], default));
+
+        lock (recorded)
+        {
+            // Other tests may record in parallel (the meter is static): this call's point is there, tagged with the inner code.
+            Assert.Contains(recorded, r => r.Value == 1
+                && Equals(r.Tags[TokenServiceMetrics.Tags.KeyVaultOperation], "sign")
+                && Equals(r.Tags[TokenServiceMetrics.Tags.HttpStatusCode], 403)
+                && Equals(r.Tags[TokenServiceMetrics.Tags.KeyVaultErrorCode], "KeyDisabled"));
+        }
+    }
+
+    [Fact]
+    public async Task A_429_on_a_read_is_not_retried_and_carries_the_vaults_Retry_After()
+    {
+        _vault.ThrottleRetryAfter = 1;
+        _vault.Throttle(0, TimeSpan.FromDays(1));
+
+        var error = await Assert.ThrowsAsync<DependencyUnavailableException>(() => _client.ListKeyVersionsAsync("throttled", default));
+        Assert.Equal("keyvault", error.Dependency);
+        Assert.Equal(TimeSpan.FromSeconds(1), error.RetryAfter);
+        Assert.Equal(429, Assert.IsType<KeyVaultException>(error.InnerException).Status);
+        Assert.Equal(1, _vault.Count("throttled")); // one call: the caller decides whether its budget allows another
+    }
+
+    private const string Kid = "https://myvault.vault.azure.net/keys/k/v1";
+
+    private static string EcBundle(byte[] x, byte[] y) =>
+        "{\"key\":{\"kid\":\"" + Kid + "\",\"kty\":\"EC-HSM\",\"crv\":\"P-256\",\"x\":\"" + Base64UrlEncoding.Encode(x) + "\",\"y\":\"" + Base64UrlEncoding.Encode(y)
+        + "\"},\"attributes\":{\"enabled\":true,\"created\":1}}";
+
+    private static byte[] Octets(int length, byte first) => [first, .. Enumerable.Repeat((byte)0x5a, length - 1)];
+
+    [Fact]
+    public async Task Ec_coordinates_with_their_leading_zero_octets_dropped_or_a_sign_octet_added_are_read_as_32_octets()
+    {
+        // The same point three ways: fixed size (RFC 7518 §6.2.1.2), its leading zero octet dropped (31 octets, an
+        // integer encoder), and with a 0x00 sign octet before a high first octet (33, DER style).
+        var x = Octets(32, 0x00);
+        var y = Octets(32, 0x80);
+        _vault.OverrideBody = EcBundle(x, y);
+        var fixedSize = (await _client.GetKeyAsync("k", "v1", default))!.PublicJwk!;
+        _vault.OverrideBody = EcBundle(x[1..], [0x00, .. y]);
+        var resized = (await _client.GetKeyAsync("k", "v1", default))!.PublicJwk!;
+
+        Assert.Equal(x, Base64UrlEncoding.DecodeStrict(resized.X));
+        Assert.Equal(y, Base64UrlEncoding.DecodeStrict(resized.Y));
+        Assert.Equal(fixedSize.ComputeThumbprint(), resized.ComputeThumbprint());
+    }
+
+    [Theory]
+    [InlineData(33, 32)]
+    [InlineData(32, 48)]
+    public async Task Ec_coordinates_longer_than_the_curve_allows_are_a_key_vault_fault_where_the_bundle_is_read(int xLength, int yLength)
+    {
+        _vault.OverrideBody = EcBundle(Octets(xLength, 0x7f), Octets(yLength, 0x7f));
+
+        var error = await Assert.ThrowsAsync<DependencyUnavailableException>(() => _client.GetKeyAsync("k", "v1", default));
+        Assert.Equal("keyvault", error.Dependency);
+        Assert.Contains("octets", error.Message, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>
+/// Issue 32, the signing services: two instances on one vault (one revokes, the other's cache still names the revoked
+/// key) and an identity without the sign role, on a <see cref="FakeTimeProvider"/>.
+/// </summary>
+public sealed class KeyVaultErrorSigningTests
+{
+    [Fact]
+    public async Task After_a_revoke_through_one_instance_the_other_signs_its_next_token_with_the_current_key()
+    {
+        await using var vaults = await InTestVaults.StartAsync(1);
+        var first = vaults.Vault(0);
+        var second = vaults.Vault(0);
+        var revoked = (await first.GetKeySetAsync(CancellationToken.None)).Active!;
+        Assert.Equal(revoked.Kid, (await second.GetKeySetAsync(CancellationToken.None)).Active!.Kid);
+
+        await first.RevokeAsync(revoked.Kid, CancellationToken.None);
+        var current = (await first.GetKeySetAsync(CancellationToken.None)).Active!;
+        Assert.NotEqual(revoked.Kid, current.Kid);
+
+        // The second instance's cached set still says the revoked key signs: Key Vault answers 403 KeyDisabled, the
+        // set is reloaded and the same request is signed with the current key, its input built for that key's kid.
+        var signed = await second.SignWithActiveKeyAsync(InTestVaults.Input, CancellationToken.None);
+        Assert.Equal(current.Kid, signed.Key.Kid);
+        Assert.EndsWith(current.Kid, System.Text.Encoding.ASCII.GetString(signed.SigningInput.Span), StringComparison.Ordinal);
+        Assert.True(current.VerifySignature(signed.SigningInput.ToArray(), signed.Signature));
+        Assert.Equal(1, vaults.Servers[0].Count("sign-disabled"));
+        Assert.Equal(current.Kid, (await second.GetKeySetAsync(CancellationToken.None)).Active!.Kid);
+    }
+
+    [Fact]
+    public async Task A_missing_sign_role_is_reported_once_remembered_without_calls_and_cleared_when_granted()
+    {
+        await using var vaults = await InTestVaults.StartAsync(1);
+        var health = new SigningKeyHealth();
+        using var vault = new KeyVaultSigningKeyService(
+            InTestVaults.Client(vaults.Servers[0].VaultUri), vaults.Options, new KeyVaultPlacement(0, 1, vaults.Options.SignsPerWindow, TimeSpan.FromSeconds(10)),
+            vaults.Time, NullLogger<KeyVaultSigningKeyService>.Instance, health);
+        await vault.GetKeySetAsync(CancellationToken.None);
+        var server = vaults.Servers[0];
+        server.DenyOperations["sign"] = true;
+
+        for (var i = 0; i < 5; i++)
+        {
+            var error = await Assert.ThrowsAsync<DependencyUnavailableException>(() => vault.SignWithActiveKeyAsync(InTestVaults.Input, CancellationToken.None).AsTask());
+            Assert.Equal("ForbiddenByRbac", Assert.IsType<KeyVaultException>(error.InnerException).ErrorCode);
+            Assert.True(error.RetryAfter > TimeSpan.Zero);
+        }
+
+        Assert.Equal(1, server.Count("denied")); // one call: the other four were answered from memory
+        var problem = Assert.Single(health.Problems);
+        Assert.Equal($"key vault: ForbiddenByRbac on sign: the app's identity lacks 'Key Vault Crypto User' on {vaults.Servers[0].VaultUri.Host}", problem);
+
+        // The role is granted; after the recheck interval one call proves it and the problem is gone.
+        server.DenyOperations.Clear();
+        vaults.Time.Advance(KeyVaultSigningKeyService.AccessDeniedRecheck);
+        await vault.SignWithActiveKeyAsync(InTestVaults.Input, CancellationToken.None);
+        Assert.Empty(health.Problems);
+    }
+}
+
+/// <summary>Issue 32 through HTTP on the standalone host.</summary>
+public sealed class KeyVaultErrorHostTestsOnStandalone : KeyVaultErrorHostTestsBase
+{
+    protected override HostKind Kind => HostKind.Standalone;
+}
+
+/// <summary>Issue 32 through HTTP on the Functions app.</summary>
+public sealed class KeyVaultErrorHostTestsOnFunctions : KeyVaultErrorHostTestsBase
+{
+    protected override HostKind Kind => HostKind.Functions;
+}
+
+/// <summary>
+/// Issue 32 through HTTP, on both hosts: a revoke through one instance costs a second instance no 503; a missing role is
+/// one clear <c>/healthz</c> line and no retry storm; a JWKS request under throttling answers within its budget.
+/// </summary>
+public abstract class KeyVaultErrorHostTestsBase : IAsyncLifetime
+{
+    private FakeKeyVaultServer _vault = null!;
+
+    protected abstract HostKind Kind { get; }
+
+    public async Task InitializeAsync() => _vault = await FakeKeyVaultServer.StartAsync();
+
+    public async Task DisposeAsync() => await _vault.DisposeAsync();
+
+    private Task<TokenServiceTestHost> StartHostAsync(KeyVaultClientOptions? clientOptions = null, TimeProvider? time = null) =>
+        TokenServiceTestHost.StartAsync(Kind, new Dictionary<string, string?>
+        {
+            ["Keys:KeyVaultUri"] = _vault.VaultUri.AbsoluteUri,
+            ["Keys:KeyName"] = "token-signing",
+            ["Keys:Algorithm"] = "ES256",
+        }, time: time, services: services => services.AddSingleton(clientOptions is null
+            ? InTestVaults.Client(_vault.VaultUri)
+            : new KeyVaultKeysClient(_vault.VaultUri, new RecordingCredential(), clientOptions)));
+
+    private static async Task<string> AccessTokenKidAsync(HttpResponseMessage response)
+    {
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return new JsonWebToken((await JsonAsync(response)).GetProperty("access_token").GetString()).Kid;
+    }
+
+    [Fact]
+    public async Task After_a_revoke_through_one_instance_a_second_instance_signs_its_next_token_with_the_current_key_without_a_503()
+    {
+        await using var first = await StartHostAsync();
+        await using var second = await StartHostAsync();
+        var revokedKid = new JsonWebToken((await first.LoginAsync("kv-revoke-1")).AccessToken).Kid;
+        using (var before = await second.ExchangeAsync(second.Idp.IdToken("kv-revoke-2")))
+        {
+            Assert.Equal(revokedKid, await AccessTokenKidAsync(before)); // the second instance has the key cached
+        }
+
+        using (var revoke = new HttpRequestMessage(HttpMethod.Post, $"/management/keys/{revokedKid}/revoke"))
+        {
+            revoke.Headers.Authorization = Basic("ops", OpsSecret);
+            using var revoked = await first.Client.SendAsync(revoke);
+            Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
+        }
+
+        var currentKid = (await first.Services.GetRequiredService<ISigningKeyService>().GetKeySetAsync(CancellationToken.None)).Active!.Kid;
+        Assert.NotEqual(revokedKid, currentKid);
+
+        using var after = await second.ExchangeAsync(second.Idp.IdToken("kv-revoke-3"));
+        Assert.Equal(currentKid, await AccessTokenKidAsync(after));
+        Assert.Equal(1, _vault.Count("sign-disabled"));
+    }
+
+    [Fact]
+    public async Task A_missing_sign_role_gives_one_clear_healthz_line_and_no_retry_storm()
+    {
+        await using var host = await StartHostAsync();
+        await host.LoginAsync("kv-norole");
+        _vault.DenyOperations["sign"] = true;
+
+        for (var i = 0; i < 3; i++)
+        {
+            using var refused = await host.ExchangeAsync(host.Idp.IdToken("kv-norole-" + i));
+            await AssertOAuthErrorAsync(refused, "temporarily_unavailable", HttpStatusCode.ServiceUnavailable);
+            Assert.Equal("no-store", refused.Headers.CacheControl?.ToString());
+            Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+        }
+
+        using var health = await host.Client.GetAsync("/healthz");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
+        var body = await JsonAsync(health);
+        Assert.Equal("unhealthy", body.GetProperty("status").GetString());
+        Assert.Equal("misconfigured", body.GetProperty("checks").GetProperty("keys").GetString());
+        var problem = Assert.Single(body.GetProperty("problems").EnumerateArray()).GetString();
+        Assert.Equal($"key vault: ForbiddenByRbac on sign: the app's identity lacks 'Key Vault Crypto User' on {_vault.VaultUri.Host}", problem);
+        using (await host.Client.GetAsync("/healthz"))
+        {
+        }
+
+        Assert.Equal(1, _vault.Count("denied")); // three token requests and two health probes: one call
+    }
+
+    [Fact]
+    public async Task A_jwks_request_due_a_reload_under_throttling_answers_from_cached_keys_after_one_vault_call()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 5, 1, 0, 0, 0, TimeSpan.Zero));
+        _vault.Clock = time;
+        await using var host = await StartHostAsync(new KeyVaultClientOptions { DisableChallengeResourceVerification = true }, time);
+        var kid = new JsonWebToken((await host.LoginAsync("kv-throttled-jwks")).AccessToken).Kid;
+        time.Advance(TimeSpan.FromMinutes(6)); // past the reload interval: the next key-set read reloads
+
+        _vault.ThrottleRetryAfter = 1;
+        _vault.Throttle(0, TimeSpan.FromDays(1));
+        using var jwks = await host.Client.GetAsync("/.well-known/jwks.json");
+
+        Assert.Equal(HttpStatusCode.OK, jwks.StatusCode);
+        using var document = JsonDocument.Parse(await jwks.Content.ReadAsStringAsync());
+        Assert.Contains(document.RootElement.GetProperty("keys").EnumerateArray(), k => k.GetProperty("kid").GetString() == kid);
+        Assert.Equal(1, _vault.Count("throttled")); // not retried after Retry-After within the request: cached keys served at once
+    }
+
+    [Fact]
+    public async Task A_jwks_request_with_nothing_cached_under_throttling_answers_503_with_the_vaults_Retry_After_at_once()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 5, 1, 0, 0, 0, TimeSpan.Zero));
+        _vault.Clock = time;
+        _vault.ThrottleRetryAfter = 7;
+        _vault.Throttle(0, TimeSpan.FromDays(1));
+        await using var host = await StartHostAsync(new KeyVaultClientOptions { DisableChallengeResourceVerification = true }, time);
+        if (Kind == HostKind.Standalone)
+        {
+            // The standalone host runs a rotation check at start-up (the Functions app's is a daily timer): let its one
+            // throttled call come back first, so that what follows counts only the JWKS request's calls.
+            await InTestVaults.SettleAsync(() => _vault.Count("throttled") >= 1);
+        }
+
+        var throttled = _vault.Count("throttled");
+
+        using var jwks = await host.Client.GetAsync("/.well-known/jwks.json");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, jwks.StatusCode);
+        Assert.Equal(TimeSpan.FromSeconds(7), jwks.Headers.RetryAfter?.Delta);
+        Assert.Equal(throttled + 1, _vault.Count("throttled"));
+    }
+}

@@ -1,8 +1,12 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using TokenService.Azure;
 using TokenService.Hosting;
 using OpenTelemetry;
@@ -14,11 +18,11 @@ using TokenService.Telemetry;
 namespace TokenService.Server;
 
 /// <summary>Builds the standalone host. Tests use it too, on Kestrel at 127.0.0.1 port 0.</summary>
-public static class TokenServiceHost
+public static partial class TokenServiceHost
 {
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateBuilder(args);
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = DefaultContentRoot(args) });
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -48,7 +52,57 @@ public static class TokenServiceHost
             ProblemResponses.WriteAsync(context, StatusCodes.Status500InternalServerError, "Internal Server Error", "The request failed; it has been logged.")));
         app.MapTokenService();
         app.MapTokenServiceFallback();
+        if (app.Environment.IsDevelopment() && string.IsNullOrWhiteSpace(app.Configuration["TokenService:Issuer"]))
+        {
+            app.Lifetime.ApplicationStarted.Register(() => WarnIfListeningElsewhere(app));
+        }
+
         return app;
+    }
+
+    /// <summary>
+    /// Development only, with no <c>TokenService:Issuer</c>: discovery advertises the development issuer
+    /// (http://127.0.0.1:7071), so a host told to listen elsewhere (<c>--urls</c>) would send every client to a port
+    /// where nothing answers, or to another instance. Warn with the exact setting to add. Outside Development there
+    /// is no default issuer (TokenServiceOptionsValidator refuses to start without one) and the listen address may
+    /// rightly differ from it (a reverse proxy in front), so nothing is compared there.
+    /// </summary>
+    private static void WarnIfListeningElsewhere(WebApplication app)
+    {
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+        var listening = addresses.Select(a => Uri.TryCreate(a.Replace("://+", "://127.0.0.1", StringComparison.Ordinal).Replace("://*", "://127.0.0.1", StringComparison.Ordinal), UriKind.Absolute, out var uri) ? uri : null)
+            .OfType<Uri>()
+            .ToList();
+        var issuer = new Uri(TokenServiceServiceCollectionExtensions.DevelopmentIssuer);
+        if (listening.Count == 0 || listening.Any(uri => uri.Scheme == issuer.Scheme && uri.Port == issuer.Port && (uri.IsLoopback || uri.Host is "0.0.0.0" or "[::]")))
+        {
+            return;
+        }
+
+        var first = listening[0];
+        var suggested = first.IsLoopback ? first.GetLeftPart(UriPartial.Authority) : $"{first.Scheme}://127.0.0.1:{first.Port}";
+        LogIssuerElsewhere(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(TokenServiceHost).FullName!),
+            string.Join(", ", addresses), issuer.GetLeftPart(UriPartial.Authority), suggested);
+    }
+
+    [LoggerMessage(EventId = 1401, Level = LogLevel.Warning,
+        Message = "Listening on {Addresses}, but TokenService:Issuer is not set, so discovery and every token advertise {DevelopmentIssuer}: set TokenService__Issuer={Suggested} (or pass --TokenService:Issuer {Suggested}).")]
+    private static partial void LogIssuerElsewhere(ILogger logger, string addresses, string developmentIssuer, string suggested);
+
+    /// <summary>
+    /// The content root when none is given (no <c>--contentRoot</c>, no <c>ASPNETCORE_CONTENTROOT</c> /
+    /// <c>DOTNET_CONTENTROOT</c>): the app's own folder, not the working folder. Started from another folder (README:
+    /// <c>dotnet functions/TokenService.Server/bin/…/TokenService.Server.dll</c>) the host would otherwise miss its
+    /// appsettings.json and with it the log levels it ships with. Null when one is given, so that it wins.
+    /// </summary>
+    public static string? DefaultContentRoot(string[] args)
+    {
+        var given = new ConfigurationBuilder()
+            .AddEnvironmentVariables("DOTNET_")
+            .AddEnvironmentVariables("ASPNETCORE_")
+            .AddCommandLine(args)
+            .Build()[HostDefaults.ContentRootKey];
+        return string.IsNullOrWhiteSpace(given) ? AppContext.BaseDirectory : null;
     }
 
     /// <summary>

@@ -80,6 +80,15 @@ const server = createServer(async (request, response) => {
   }
 });
 
+// A port already in use is a setting to change, not a crash: one line naming the address and how to choose another.
+server.on("error", (error) => {
+  if (error?.code === "EADDRINUSE") {
+    console.error(`The SPA sample cannot start: ${host}:${port} is already in use. If it is this sample already running, use it; or choose another port with PORT=5174 (and add http://localhost:5174 to the spa client's AllowedOrigins).`);
+    process.exit(1);
+  }
+  throw error;
+});
+
 server.listen(port, host, () => {
   const address = server.address();
   console.log(`SPA sample on http://localhost:${address.port}/ (listening on ${host}; config: ${configPath})`);

@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using TokenService.Clients;
@@ -8,12 +9,20 @@ using TokenService.Jwt;
 namespace TokenService.Configuration;
 
 /// <summary>Start-up validation of <c>TokenService</c>: every message says which key to fix and how.</summary>
-public sealed class TokenServiceOptionsValidator : IValidateOptions<TokenServiceOptions>
+public sealed class TokenServiceOptionsValidator(IHostEnvironment environment) : IValidateOptions<TokenServiceOptions>
 {
     public ValidateOptionsResult Validate(string? name, TokenServiceOptions o)
     {
         var errors = new List<string>();
-        if (!Uri.TryCreate(o.Issuer, UriKind.Absolute, out var issuer) || issuer.Scheme is not ("https" or "http") || !string.IsNullOrEmpty(issuer.Query) || !string.IsNullOrEmpty(issuer.Fragment))
+        if (string.IsNullOrWhiteSpace(o.Issuer))
+        {
+            // Only Development has a default (http://127.0.0.1:7071). Elsewhere the issuer is refused only when it is
+            // missing, never for differing from the listen address: behind App Service or a reverse proxy the host
+            // listens on an internal http port while clients reach the public https name, and the issuer must be the
+            // latter (RFC 8414 §2, §3.3: the issuer is the URL clients use and compare).
+            errors.Add($"TokenService:Issuer is required outside Development (environment '{environment.EnvironmentName}'): set TokenService__Issuer to the URL clients reach this service at, e.g. https://tokens.example.edu; discovery and every token's iss are built from it.");
+        }
+        else if (!Uri.TryCreate(o.Issuer, UriKind.Absolute, out var issuer) || issuer.Scheme is not ("https" or "http") || !string.IsNullOrEmpty(issuer.Query) || !string.IsNullOrEmpty(issuer.Fragment))
         {
             errors.Add("TokenService:Issuer must be an absolute http(s) URL without query or fragment, e.g. https://tokens.example.edu.");
         }
@@ -117,6 +126,13 @@ public sealed class ClientRegistryOptionsValidator(IHostEnvironment environment)
     public ValidateOptionsResult Validate(string? name, ClientRegistryOptions o)
     {
         var errors = new List<string>();
+        if (o.Clients.Count == 0 && !environment.IsDevelopment())
+        {
+            // Only Development registers its walkthrough clients by default; a deployed service with none refuses
+            // every token request, which is a configuration mistake to report now rather than at the first request.
+            errors.Add($"Clients needs at least one client outside Development (environment '{environment.EnvironmentName}'): set Clients__0__ClientId, Clients__0__Type (spa, confidential, resource_server, admin) and its other keys.");
+        }
+
         var ids = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < o.Clients.Count; i++)
         {
@@ -377,6 +393,51 @@ public sealed class EventsOptionsValidator(IHostEnvironment environment) : IVali
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
+}
+
+/// <summary>
+/// Start-up validation of <c>Storage</c>: outside Development the sessions must live in Table Storage. In-memory
+/// sessions are lost at every restart (every user signed out, rotating refresh tokens and their reuse detection
+/// forgotten) and are not shared between instances of a scaled-out app. Test hosts opt in in code
+/// (<see cref="Sessions.InMemorySessionsOutsideDevelopment"/>), never by configuration.
+/// </summary>
+public sealed class StorageOptionsValidator(IHostEnvironment environment, IEnumerable<Sessions.InMemorySessionsOutsideDevelopment> inMemoryOptIn) : IValidateOptions<StorageOptions>
+{
+    public ValidateOptionsResult Validate(string? name, StorageOptions o) =>
+        o.UsesTableStorage || environment.IsDevelopment() || inMemoryOptIn.Any()
+            ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail($"Storage:TableServiceUri (with the app's managed identity) or Storage:TableConnectionString is required outside Development (environment '{environment.EnvironmentName}'): in-memory sessions are lost at every restart and not shared between instances.");
+}
+
+/// <summary>
+/// Refuses any setting whose value is still an App Service / Functions Key Vault reference
+/// (<c>@Microsoft.KeyVault(SecretUri=…)</c> or <c>@Microsoft.KeyVault(VaultName=…;SecretName=…)</c>). The platform
+/// passes that literal to the app when it cannot resolve the reference (no access to the vault, a deleted secret,
+/// a network rule), and the literal passes every length check of a secret while being guessable: the vault name
+/// in it is derivable from the app's public host name. A secret must be unpredictable (ASVS V6.4.1), so such a
+/// value is never used, in any environment, whatever its key; the message names the key, never its value.
+/// </summary>
+public sealed class KeyVaultReferenceValidator(IConfiguration configuration) : IValidateOptions<TokenServiceOptions>
+{
+    public const string ReferencePrefix = "@Microsoft.KeyVault(";
+
+    public ValidateOptionsResult Validate(string? name, TokenServiceOptions o)
+    {
+        var unresolved = UnresolvedReferences(configuration);
+        return unresolved.Count == 0
+            ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail(unresolved.Select(key =>
+                $"{key} (app setting {key.Replace(":", "__", StringComparison.Ordinal)}) is a Key Vault reference that did not resolve: grant the app's managed identity read access to the secret (Key Vault Secrets User), check the reference in the portal's Environment variables blade, then restart the app."));
+    }
+
+    /// <summary>Every configuration key whose value is an unresolved Key Vault reference, in key order.</summary>
+    public static IReadOnlyList<string> UnresolvedReferences(IConfiguration configuration) =>
+        configuration.AsEnumerable()
+            .Where(entry => entry.Value?.TrimStart().StartsWith(ReferencePrefix, StringComparison.OrdinalIgnoreCase) == true)
+            .Select(entry => entry.Key)
+            .Distinct(StringComparer.OrdinalIgnoreCase)
+            .Order(StringComparer.Ordinal)
+            .ToList();
 }
 
 /// <summary>Start-up validation of <c>RateLimits</c>.</summary>

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TokenService.Configuration;
 using TokenService.Events;
@@ -14,13 +15,16 @@ namespace TokenService.Endpoints;
 /// never holds a platform health probe, and the result is cached for <see cref="CacheFor"/> so that frequent
 /// probes from many load balancers cost one store read and one key read. <c>graphSubscription</c> ("ok" or
 /// "attention") reports recent Microsoft Graph lifecycle notifications (<see cref="GraphSubscriptionHealth"/>); it
-/// never makes the service unhealthy. A signing key problem that no retry fixes (a vault refusing the app's identity:
-/// a missing role or access policy, <see cref="SigningKeyHealth"/>) fails the keys check as <c>"misconfigured"</c>,
-/// with one line per problem in <c>problems</c>, saying what to grant where; it is read from what the provider
-/// remembers, so a health probe never calls the vault again for it.
+/// never makes the service unhealthy. A dependency that becomes unavailable is logged once with the exception type
+/// that made it so, and once when it is available again: once per change, not per probe, so that a platform probing
+/// every few seconds does not flood the log while the cause of a 503 is still there to read. A signing key problem
+/// that no retry fixes (a vault refusing the app's identity: a missing role or access policy,
+/// <see cref="SigningKeyHealth"/>) fails the keys check as <c>"misconfigured"</c>, with one line per problem in
+/// <c>problems</c>, saying what to grant where; it is read from what the provider remembers, so a health probe never
+/// calls the vault again for it.
 /// </summary>
-public sealed class HealthEndpoint(
-    ISessionStore store, ISigningKeyService keys, IOptions<TokenServiceOptions> options, TimeProvider time, GraphSubscriptionHealth graphSubscription, SigningKeyHealth keyHealth)
+public sealed partial class HealthEndpoint(
+    ISessionStore store, ISigningKeyService keys, IOptions<TokenServiceOptions> options, TimeProvider time, GraphSubscriptionHealth graphSubscription, SigningKeyHealth keyHealth, ILogger<HealthEndpoint> logger)
 {
     public static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(5);
 
@@ -83,8 +87,11 @@ public sealed class HealthEndpoint(
             }
 
             var budget = options.Value.HealthProbeBudget;
-            var storeOk = await Probe(async ct => await store.GetSessionAsync(ProbeSessionId, ct), budget, cancellationToken);
-            var keysOk = await Probe(async ct => (await keys.GetKeySetAsync(ct)).Active ?? throw new DependencyUnavailableException("keys", "no active key"), budget, cancellationToken);
+            var storeFailure = await Probe(async ct => await store.GetSessionAsync(ProbeSessionId, ct), budget, cancellationToken);
+            var keysFailure = await Probe(async ct => (await keys.GetKeySetAsync(ct)).Active ?? throw new DependencyUnavailableException("keys", "no active key"), budget, cancellationToken);
+            var (storeOk, keysOk) = (storeFailure is null, keysFailure is null);
+            LogChange("store", _last?.StoreOk ?? true, storeFailure);
+            LogChange("keys", _last?.KeysOk ?? true, keysFailure);
             _last = (storeOk, keysOk, time.GetUtcNow());
             return (storeOk, keysOk);
         }
@@ -97,28 +104,49 @@ public sealed class HealthEndpoint(
     private (bool, bool)? Fresh() =>
         _last is { } last && time.GetUtcNow() - last.At < CacheFor ? (last.StoreOk, last.KeysOk) : null;
 
-    private async Task<bool> Probe(Func<CancellationToken, Task<object?>> probe, TimeSpan budget, CancellationToken requestAborted)
+    /// <summary>Logs a dependency's change of state; nothing while it stays as it was (the first state is "ok").</summary>
+    private void LogChange(string dependency, bool wasOk, string? failure)
+    {
+        if (wasOk && failure is not null)
+        {
+            LogUnavailable(logger, dependency, failure);
+        }
+        else if (!wasOk && failure is null)
+        {
+            LogAvailableAgain(logger, dependency);
+        }
+    }
+
+    /// <summary>Null when the probe succeeded, else what made it fail: the exception type, or the budget's timeout.</summary>
+    private async Task<string?> Probe(Func<CancellationToken, Task<object?>> probe, TimeSpan budget, CancellationToken requestAborted)
     {
         using var timeout = new CancellationTokenSource(budget, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(requestAborted, timeout.Token);
         try
         {
             await probe(linked.Token);
-            return true;
+            return null;
         }
-        catch (DependencyUnavailableException)
+        catch (DependencyUnavailableException ex)
         {
-            return false;
+            // The adapters wrap the fault they met (e.g. Azure.RequestFailedException): name that one.
+            return (ex.InnerException ?? ex).GetType().FullName;
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !requestAborted.IsCancellationRequested)
         {
-            return false;
+            return $"no answer within TokenService:HealthProbeBudget ({budget})";
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             // An adapter fault that is not classified as an outage (e.g. no usable Azure credential) is still an
             // unreachable dependency for a health probe: report it, never 500 (README: 503 with Retry-After).
-            return false;
+            return ex.GetType().FullName;
         }
     }
+
+    [LoggerMessage(EventId = 1301, Level = LogLevel.Warning, Message = "Health: {Dependency} is unavailable ({Cause}); /healthz answers 503 until it recovers.")]
+    private static partial void LogUnavailable(ILogger logger, string dependency, string cause);
+
+    [LoggerMessage(EventId = 1302, Level = LogLevel.Information, Message = "Health: {Dependency} is available again.")]
+    private static partial void LogAvailableAgain(ILogger logger, string dependency);
 }

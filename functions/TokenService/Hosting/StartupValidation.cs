@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
@@ -37,11 +38,31 @@ public static class StartupValidation
 
         using (host)
         {
-            await host.RunAsync(cancellationToken);
+            try
+            {
+                await host.StartAsync(cancellationToken);
+            }
+            catch (IOException ex) when (ex.InnerException is AddressInUseException)
+            {
+                // Kestrel's message names the address ("Failed to bind to address http://127.0.0.1:7071: address
+                // already in use."); the operator needs that and how to choose another, not the stack trace.
+                // Stop what did start (the background services), so that none fails later on a disposed host.
+                await host.StopAsync(CancellationToken.None);
+                await errors.WriteLineAsync(AddressInUse(ex.Message));
+                await errors.FlushAsync();
+                return ConfigurationErrorExitCode;
+            }
+
+            await host.WaitForShutdownAsync(cancellationToken);
         }
 
         return 0;
     }
+
+    /// <summary>The one line for an address another process holds: what failed and the two ways out.</summary>
+    public static string AddressInUse(string kestrelMessage) =>
+        $"The token service cannot start: {kestrelMessage.ReplaceLineEndings(" ").TrimEnd('.')}. Another process listens there (if it is the token service, use it), "
+        + "or choose another address with --urls together with the issuer that matches it, e.g. --urls http://127.0.0.1:7072 with TokenService__Issuer=http://127.0.0.1:7072.";
 
     /// <summary>The messages of every options validation failure in <paramref name="exception"/>, or none.</summary>
     public static IReadOnlyList<string> Failures(Exception exception)

@@ -51,7 +51,7 @@ public static class TokenServiceServiceCollectionExtensions
             .ValidateOnStart();
         services.AddOptions<RateLimitOptions>().Bind(configuration.GetSection(RateLimitOptions.SectionName)).ValidateOnStart();
         services.AddOptions<Dpop.DpopOptions>().Bind(configuration.GetSection(Dpop.DpopOptions.SectionName)).ValidateOnStart();
-        services.AddOptions<StorageOptions>().Bind(configuration.GetSection(StorageOptions.SectionName));
+        services.AddOptions<StorageOptions>().Bind(configuration.GetSection(StorageOptions.SectionName)).ValidateOnStart();
         services.AddOptions<EventsOptions>().Bind(configuration.GetSection(EventsOptions.SectionName)).ValidateOnStart();
         services.AddOptions<ClientRegistryOptions>()
             .Configure<IOptions<TokenServiceOptions>>((o, tokenService) =>
@@ -64,6 +64,8 @@ public static class TokenServiceServiceCollectionExtensions
             })
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TokenServiceOptions>, TokenServiceOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<TokenServiceOptions>, KeyVaultReferenceValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StorageOptions>, StorageOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<IdpOptions>, IdpOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KeysOptions>, KeysOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ClientRegistryOptions>, ClientRegistryOptionsValidator>());
@@ -138,6 +140,9 @@ public static class TokenServiceServiceCollectionExtensions
         services.TryAddSingleton<HealthEndpoint>();
         services.TryAddSingleton<IdpEventsEndpoint>();
 
+        // No request line in any log: they carry the query string, which may hold the webhook secret (?key=).
+        services.PostConfigure<Microsoft.Extensions.Logging.LoggerFilterOptions>(RequestLineLogFilter.Apply);
+
         // Metrics, spans and the audit trail (docs/operations.md); last, so that it wraps the adapters registered above.
         services.AddTokenServiceDiagnostics();
         return services;
@@ -150,6 +155,16 @@ public static class TokenServiceServiceCollectionExtensions
     public static IServiceCollection AllowLocalSigningKeyOutsideDevelopment(this IServiceCollection services)
     {
         services.TryAddSingleton(LocalSigningKeyOutsideDevelopment.Instance);
+        return services;
+    }
+
+    /// <summary>
+    /// Test hosts only: lets the in-memory session store run outside Development (see
+    /// <see cref="InMemorySessionsOutsideDevelopment"/>). Never call it from a deployed host.
+    /// </summary>
+    public static IServiceCollection AllowInMemorySessionsOutsideDevelopment(this IServiceCollection services)
+    {
+        services.TryAddSingleton(InMemorySessionsOutsideDevelopment.Instance);
         return services;
     }
 

@@ -75,6 +75,7 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
             builder.Configuration.AddInMemoryCollection(config);
             builder.Logging.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Warning);
             builder.Services.AllowLocalSigningKeyOutsideDevelopment(); // "Testing" with a throw-away local key
+            builder.Services.AllowInMemorySessionsOutsideDevelopment(); // and sessions in memory unless a test sets Storage
             if (time is not null)
             {
                 builder.Services.AddSingleton(time);
@@ -100,6 +101,7 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
         var host = FunctionsAppFactory.Build(environment, config, s =>
         {
             s.AllowLocalSigningKeyOutsideDevelopment(); // "Testing" with a throw-away local key
+            s.AllowInMemorySessionsOutsideDevelopment(); // and sessions in memory unless a test sets Storage
             if (time is not null)
             {
                 s.AddSingleton(time);

@@ -3,7 +3,9 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using TokenService.Hosting;
+using TokenService.Tests.Infrastructure;
 using TokenService.Server;
 using TokenService.Tests.Tables;
 
@@ -85,6 +87,46 @@ public sealed class DevelopmentUrlTests
         }
         finally
         {
+            await app.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Development_on_another_port_without_an_issuer_warns_with_the_exact_setting_to_add()
+    {
+        var (warnings, urls) = await StartDevelopmentAsync([]);
+        var warning = Assert.Single(warnings);
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        var bound = Assert.Single(urls);
+        Assert.Contains($"TokenService__Issuer={bound}", warning.Message, StringComparison.Ordinal);
+        Assert.Contains(Documented, warning.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Development_with_a_configured_issuer_does_not_warn()
+    {
+        var (warnings, _) = await StartDevelopmentAsync(new() { ["TokenService:Issuer"] = "https://tokens.example.edu" });
+        Assert.Empty(warnings);
+    }
+
+    private static async Task<(IReadOnlyList<CapturedLog> Warnings, IReadOnlyList<string> Urls)> StartDevelopmentAsync(Dictionary<string, string?> settings)
+    {
+        var keyDir = Path.Combine(Path.GetTempPath(), "ts-url-" + Guid.NewGuid().ToString("N"));
+        settings["Keys:DevelopmentKeyPath"] = Path.Combine(keyDir, "k.json");
+        var capture = new CapturingLoggerProvider();
+        var app = TokenServiceHost.Build(["--environment", "Development", "--urls", "http://127.0.0.1:0"], builder =>
+        {
+            builder.Configuration.AddInMemoryCollection(settings);
+            capture.AddTo(builder.Services);
+        });
+        try
+        {
+            await app.StartAsync();
+            return (capture.Entries.Where(e => e.Id.Id == 1401).ToList(), app.Urls.ToList());
+        }
+        finally
+        {
+            await app.StopAsync();
             await app.DisposeAsync();
         }
     }

@@ -28,4 +28,20 @@ public sealed class FunctionsStartupErrorTests(FunctionsAppOutput output)
         Assert.Contains("Keys:Algorithm", text, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", text, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task The_worker_refuses_an_unresolved_key_vault_reference_and_production_without_store_or_client()
+    {
+        var start = new ProcessStartInfo("dotnet", [Path.Combine(output.Path, "TokenFunctions.dll")]) { WorkingDirectory = output.Path };
+        start.Environment["AZURE_FUNCTIONS_ENVIRONMENT"] = "Production";
+        start.Environment["TokenService__Issuer"] = "https://tokens.example.edu";
+        start.Environment["Events__WebhookSecret"] = "@Microsoft.KeyVault(VaultName=kv-tokens-prod;SecretName=webhook)";
+        var (exit, text) = await BuiltHosts.RunToExitAsync(start);
+        Assert.Equal(1, exit);
+        Assert.Contains("Events:WebhookSecret (app setting Events__WebhookSecret) is a Key Vault reference that did not resolve", text, StringComparison.Ordinal);
+        Assert.Contains("Storage:TableServiceUri (with the app's managed identity) or Storage:TableConnectionString is required outside Development", text, StringComparison.Ordinal);
+        Assert.Contains("Clients needs at least one client outside Development", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("kv-tokens-prod", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", text, StringComparison.Ordinal);
+    }
 }

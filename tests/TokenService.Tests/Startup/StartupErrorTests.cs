@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
 using TokenService.Tests.Infrastructure;
 
 namespace TokenService.Tests.Startup;
@@ -63,10 +65,82 @@ public sealed class StartupErrorTests
         Assert.Equal(lines.Length, lines.Distinct(StringComparer.Ordinal).Count());
     }
 
-    private static Task<(int Exit, string Output)> RunAsync(string environment, Dictionary<string, string?> variables)
+    [Theory]
+    [InlineData("Events__WebhookSecret", "Events:WebhookSecret")]
+    [InlineData("Dpop__NonceSecret", "Dpop:NonceSecret")]
+    [InlineData("Clients__0__Secret", "Clients:0:Secret")]
+    [InlineData("Telemetry__AnyOtherSetting", "Telemetry:AnyOtherSetting")]
+    public async Task An_unresolved_key_vault_reference_exits_1_naming_the_setting_and_not_its_value(string key, string named)
+    {
+        // What App Service passes when it cannot resolve the reference: long enough for every length check.
+        var (exit, stderr) = await RunAsync("Development", new()
+        {
+            ["Clients__0__ClientId"] = "c",
+            ["Clients__0__Type"] = "confidential",
+            ["Clients__0__Secret"] = "a-long-enough-secret",
+            [key] = "@Microsoft.KeyVault(SecretUri=https://kv-tokens-prod.vault.azure.net/secrets/the-secret/)",
+        });
+        Assert.Equal(1, exit);
+        Assert.Contains($"{named} (app setting {key}) is a Key Vault reference that did not resolve", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("kv-tokens-prod", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Production_without_a_session_store_or_a_client_exits_1_naming_both()
+    {
+        var (exit, stderr) = await RunAsync("Production", new() { ["TokenService__Issuer"] = "https://tokens.example.edu" });
+        Assert.Equal(1, exit);
+        Assert.Contains("Storage:TableServiceUri (with the app's managed identity) or Storage:TableConnectionString is required outside Development", stderr, StringComparison.Ordinal);
+        Assert.Contains("Clients needs at least one client outside Development", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Production_without_an_issuer_exits_1_saying_the_issuer_is_required()
+    {
+        // Another port than discovery's default, and no issuer: outside Development there is no default to fall back on.
+        var (exit, stderr) = await RunAsync("Production", [], urls: "http://127.0.0.1:0");
+        Assert.Equal(1, exit);
+        Assert.Contains("TokenService:Issuer is required outside Development (environment 'Production')", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_port_in_use_exits_1_with_one_line_naming_the_address_and_how_to_choose_another()
+    {
+        using var occupied = new TcpListener(IPAddress.Loopback, 0);
+        occupied.Start();
+        var address = $"http://127.0.0.1:{((IPEndPoint)occupied.LocalEndpoint).Port}";
+        var (exit, stderr, stdout) = await BuiltHosts.RunToExitWithStreamsAsync(Start("Development", [], address));
+        Assert.Equal(1, exit);
+        var line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        Assert.Contains(address, line, StringComparison.Ordinal);
+        Assert.Contains("--urls", line, StringComparison.Ordinal);
+        Assert.Contains("TokenService__Issuer", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", stderr + stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("BackgroundService failed", stderr + stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Started_from_another_folder_the_content_root_is_the_apps_own_folder()
+    {
+        // README: dotnet functions/TokenService.Server/bin/…/TokenService.Server.dll from the repository root; the
+        // host must still read its own appsettings.json (its log levels keep request lines out of the log).
+        var start = Start("Development", [], "http://127.0.0.1:0");
+        start.WorkingDirectory = Directory.CreateTempSubdirectory("ts-cwd-").FullName;
+        var (line, output) = await BuiltHosts.RunUntilLineAsync(start, l => l.Contains("Content root path:", StringComparison.Ordinal));
+        Assert.True(line is not null, output);
+        var contentRoot = line!.Split("Content root path:", 2)[1].Trim();
+        Assert.Equal(Path.TrimEndingDirectorySeparator(Path.GetDirectoryName(BuiltHosts.ServerDll)!), Path.TrimEndingDirectorySeparator(contentRoot));
+    }
+
+    private static Task<(int Exit, string Output)> RunAsync(string environment, Dictionary<string, string?> variables, string urls = "http://127.0.0.1:0") =>
+        BuiltHosts.RunToExitAsync(Start(environment, variables, urls));
+
+    private static ProcessStartInfo Start(string environment, Dictionary<string, string?> variables, string urls)
     {
         Assert.True(File.Exists(BuiltHosts.ServerDll), BuiltHosts.ServerDll + " is not built");
-        var start = new ProcessStartInfo("dotnet", [BuiltHosts.ServerDll, "--urls", "http://127.0.0.1:0"]) { WorkingDirectory = Path.GetTempPath() };
+        var start = new ProcessStartInfo("dotnet", [BuiltHosts.ServerDll, "--urls", urls]) { WorkingDirectory = Path.GetTempPath() };
         start.Environment["ASPNETCORE_ENVIRONMENT"] = environment;
         start.Environment["DOTNET_ENVIRONMENT"] = environment;
         start.Environment["Keys__DevelopmentKeyPath"] = Path.Combine(Path.GetTempPath(), "ts-startup-" + Guid.NewGuid().ToString("N"), "keys.json");
@@ -78,6 +152,6 @@ public sealed class StartupErrorTests
             }
         }
 
-        return BuiltHosts.RunToExitAsync(start);
+        return start;
     }
 }

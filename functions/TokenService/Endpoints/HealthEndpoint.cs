@@ -14,14 +14,17 @@ namespace TokenService.Endpoints;
 /// never holds a platform health probe, and the result is cached for <see cref="CacheFor"/> so that frequent
 /// probes from many load balancers cost one store read and one key read. <c>graphSubscription</c> ("ok" or
 /// "attention") reports recent Microsoft Graph lifecycle notifications (<see cref="GraphSubscriptionHealth"/>); it
-/// never makes the service unhealthy.
+/// never makes the service unhealthy. The store check is the store's own <see cref="IStoreHealthCheck"/> when it has
+/// one (Table Storage: do the tables exist), else a session read.
 /// </summary>
-public sealed class HealthEndpoint(ISessionStore store, ISigningKeyService keys, IOptions<TokenServiceOptions> options, TimeProvider time, GraphSubscriptionHealth graphSubscription)
+public sealed class HealthEndpoint(
+    ISessionStore store, IEnumerable<IStoreHealthCheck> storeChecks, ISigningKeyService keys, IOptions<TokenServiceOptions> options, TimeProvider time, GraphSubscriptionHealth graphSubscription)
 {
     public static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(5);
 
     private const string ProbeSessionId = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
+    private readonly IStoreHealthCheck[] _storeChecks = [.. storeChecks];
     private readonly SemaphoreSlim _probing = new(1, 1);
     private (bool StoreOk, bool KeysOk, DateTimeOffset At)? _last;
 
@@ -68,7 +71,7 @@ public sealed class HealthEndpoint(ISessionStore store, ISigningKeyService keys,
             }
 
             var budget = options.Value.HealthProbeBudget;
-            var storeOk = await Probe(async ct => await store.GetSessionAsync(ProbeSessionId, ct), budget, cancellationToken);
+            var storeOk = await Probe(ProbeStoreAsync, budget, cancellationToken);
             var keysOk = await Probe(async ct => (await keys.GetKeySetAsync(ct)).Active ?? throw new DependencyUnavailableException("keys", "no active key"), budget, cancellationToken);
             _last = (storeOk, keysOk, time.GetUtcNow());
             return (storeOk, keysOk);
@@ -77,6 +80,21 @@ public sealed class HealthEndpoint(ISessionStore store, ISigningKeyService keys,
         {
             _probing.Release();
         }
+    }
+
+    private async Task<object?> ProbeStoreAsync(CancellationToken cancellationToken)
+    {
+        if (_storeChecks.Length == 0)
+        {
+            return await store.GetSessionAsync(ProbeSessionId, cancellationToken);
+        }
+
+        foreach (var check in _storeChecks)
+        {
+            await check.CheckAsync(cancellationToken);
+        }
+
+        return null;
     }
 
     private (bool, bool)? Fresh() =>

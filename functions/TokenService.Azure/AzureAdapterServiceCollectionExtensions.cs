@@ -33,6 +33,7 @@ public static class AzureAdapterServiceCollectionExtensions
         {
             services.TryAddSingleton(sp => TableStorage.CreateClient(storage, () => Credential(sp)));
             services.AddSingleton<TableProvisioner>();
+            services.AddSingleton<IStoreHealthCheck>(sp => sp.GetRequiredService<TableProvisioner>());
             services.AddSingleton<TableSessionStore>();
             services.AddSingleton<TableTokenMarkerStore>();
             services.AddSingleton<ISessionStore>(sp => sp.GetRequiredService<TableSessionStore>());

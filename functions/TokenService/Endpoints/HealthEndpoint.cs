@@ -21,15 +21,17 @@ namespace TokenService.Endpoints;
 /// that no retry fixes (a vault refusing the app's identity: a missing role or access policy,
 /// <see cref="SigningKeyHealth"/>) fails the keys check as <c>"misconfigured"</c>, with one line per problem in
 /// <c>problems</c>, saying what to grant where; it is read from what the provider remembers, so a health probe never
-/// calls the vault again for it.
+/// calls the vault again for it. The store check is the store's own <see cref="IStoreHealthCheck"/> when it has one
+/// (Table Storage: do the tables exist), else a session read.
 /// </summary>
 public sealed partial class HealthEndpoint(
-    ISessionStore store, ISigningKeyService keys, IOptions<TokenServiceOptions> options, TimeProvider time, GraphSubscriptionHealth graphSubscription, SigningKeyHealth keyHealth, ILogger<HealthEndpoint> logger)
+    ISessionStore store, IEnumerable<IStoreHealthCheck> storeChecks, ISigningKeyService keys, IOptions<TokenServiceOptions> options, TimeProvider time, GraphSubscriptionHealth graphSubscription, SigningKeyHealth keyHealth, ILogger<HealthEndpoint> logger)
 {
     public static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(5);
 
     private const string ProbeSessionId = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
+    private readonly IStoreHealthCheck[] _storeChecks = [.. storeChecks];
     private readonly SemaphoreSlim _probing = new(1, 1);
     private (bool StoreOk, bool KeysOk, DateTimeOffset At)? _last;
 
@@ -87,7 +89,7 @@ public sealed partial class HealthEndpoint(
             }
 
             var budget = options.Value.HealthProbeBudget;
-            var storeFailure = await Probe(async ct => await store.GetSessionAsync(ProbeSessionId, ct), budget, cancellationToken);
+            var storeFailure = await Probe(ProbeStoreAsync, budget, cancellationToken);
             var keysFailure = await Probe(async ct => (await keys.GetKeySetAsync(ct)).Active ?? throw new DependencyUnavailableException("keys", "no active key"), budget, cancellationToken);
             var (storeOk, keysOk) = (storeFailure is null, keysFailure is null);
             LogChange("store", _last?.StoreOk ?? true, storeFailure);
@@ -103,6 +105,21 @@ public sealed partial class HealthEndpoint(
 
     private (bool, bool)? Fresh() =>
         _last is { } last && time.GetUtcNow() - last.At < CacheFor ? (last.StoreOk, last.KeysOk) : null;
+
+    private async Task<object?> ProbeStoreAsync(CancellationToken cancellationToken)
+    {
+        if (_storeChecks.Length == 0)
+        {
+            return await store.GetSessionAsync(ProbeSessionId, cancellationToken);
+        }
+
+        foreach (var check in _storeChecks)
+        {
+            await check.CheckAsync(cancellationToken);
+        }
+
+        return null;
+    }
 
     /// <summary>Logs a dependency's change of state; nothing while it stays as it was (the first state is "ok").</summary>
     private void LogChange(string dependency, bool wasOk, string? failure)

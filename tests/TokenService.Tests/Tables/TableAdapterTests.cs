@@ -151,7 +151,6 @@ public sealed class TableAdapterTests(AzuriteFixture azurite)
         {
             var ex = await Assert.ThrowsAsync<TableTransactionFailedException>(() => table.SubmitTransactionAsync(actions));
             Assert.True(TableFaults.IsConflict(ex), $"status {ex.Status}");
-            Assert.Null(TableFaults.AsUnavailable(ex, default));
             return ex.Status;
         }
 
@@ -214,24 +213,37 @@ public sealed class TableAdapterTests(AzuriteFixture azurite)
     }
 
     [Theory]
-    [InlineData(0, true)]
-    [InlineData(401, true)]
-    [InlineData(403, true)]
-    [InlineData(408, true)]
-    [InlineData(429, true)]
-    [InlineData(500, true)]
-    [InlineData(502, true)]
-    [InlineData(503, true)]
-    [InlineData(504, true)]
-    [InlineData(400, false)]
-    [InlineData(404, false)]
-    [InlineData(409, false)]
-    [InlineData(412, false)]
-    public void Service_answers_map_to_outages_or_not(int status, bool outage)
+    [InlineData(0)]
+    [InlineData(401)]
+    [InlineData(403)]
+    [InlineData(408)]
+    [InlineData(429)]
+    [InlineData(500)]
+    [InlineData(502)]
+    [InlineData(503)]
+    [InlineData(504)]
+    [InlineData(400)]
+    [InlineData(404)]
+    [InlineData(409)]
+    [InlineData(412)]
+    public void Every_service_answer_a_store_did_not_handle_is_an_outage_and_only_404_409_412_are_conflicts(int status)
     {
-        var mapped = TableFaults.AsUnavailable(new RequestFailedException(status, "injected"), default);
-        Assert.Equal(outage, mapped is not null);
-        Assert.Equal(!outage && status != 400, TableFaults.IsConflict(new RequestFailedException(status, "injected")));
+        // The stores turn the conflicts they expect into results first; whatever answer still reaches AsUnavailable
+        // is a storage fault (503), never a 500.
+        var mapped = TableFaults.AsUnavailable(new RequestFailedException(status, "injected", "SomeCode", null), default);
+        Assert.NotNull(mapped);
+        Assert.Contains(status == 0 ? "unreachable" : $"{status} (SomeCode)", mapped.Message, StringComparison.Ordinal);
+        Assert.Equal(status is 404 or 409 or 412, TableFaults.IsConflict(new RequestFailedException(status, "injected")));
+    }
+
+    [Fact]
+    public void A_missing_table_is_no_conflict_about_a_row()
+    {
+        Assert.False(TableFaults.IsConflict(new RequestFailedException(404, "gone", "TableNotFound", null)));
+        Assert.False(TableFaults.IsConflict(new RequestFailedException(409, "gone", "TableBeingDeleted", null)));
+        Assert.True(TableFaults.IsConflict(new RequestFailedException(404, "no row", "ResourceNotFound", null)));
+        Assert.True(TableFaults.IsTableGone(new RequestFailedException(404, "gone", "TableNotFound", null)));
+        Assert.False(TableFaults.IsTableGone(new RequestFailedException(404, "no row", "ResourceNotFound", null)));
     }
 
     [Fact]

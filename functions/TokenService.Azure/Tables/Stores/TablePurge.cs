@@ -40,8 +40,10 @@ internal static class TablePurge
                 {
                     try
                     {
-                        // The SDK answers a missing row with its 404 response instead of an exception.
+                        // The SDK answers a missing row with its 404 response instead of an exception; a missing table
+                        // is a fault (TableProvisioner.RunAsync re-creates it and runs the purge again).
                         var response = await table.DeleteEntityAsync(entity.PartitionKey, entity.RowKey, IfMatch(entity), cancellationToken);
+                        TableFaults.ThrowIfTableNotFound(response);
                         if (response.Status == 204)
                         {
                             deleted++;

@@ -26,27 +26,27 @@ public sealed class TableSessionStore(TableProvisioner tables) : ISessionStore, 
             return null;
         }
 
-        try
+        return await tables.RunAsync(Sessions, async ct =>
         {
-            await tables.EnsureAsync(cancellationToken);
-            var entity = await Sessions.GetEntityIfExistsAsync<TableEntity>(partition, sessionId, cancellationToken: cancellationToken);
-            return entity.HasValue ? SessionEntityMapper.FromEntity(entity.Value!) : null;
-        }
-        catch (Exception ex) when (TableFaults.AsUnavailable(ex, cancellationToken) is { } unavailable)
-        {
-            throw unavailable;
-        }
+            var entity = await Sessions.GetEntityIfExistsAsync<TableEntity>(partition, sessionId, cancellationToken: ct);
+            if (!entity.HasValue)
+            {
+                TableFaults.ThrowIfTableNotFound(entity.GetRawResponse());
+                return null;
+            }
+
+            return SessionEntityMapper.FromEntity(entity.Value!);
+        }, cancellationToken);
     }
 
     public async ValueTask<UserSessions> GetUserSessionsAsync(string userId, CancellationToken cancellationToken)
     {
         var partition = SessionIds.PartitionKeyForUser(userId);
-        string? version = null;
-        var sessions = new List<SessionRecord>();
-        try
+        return await tables.RunAsync(Sessions, async ct =>
         {
-            await tables.EnsureAsync(cancellationToken);
-            await foreach (var entity in Sessions.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {partition}"), cancellationToken: cancellationToken))
+            string? version = null;
+            var sessions = new List<SessionRecord>();
+            await foreach (var entity in Sessions.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {partition}"), cancellationToken: ct))
             {
                 if (entity.RowKey == SessionEntityMapper.UserRowKey)
                 {
@@ -57,13 +57,9 @@ public sealed class TableSessionStore(TableProvisioner tables) : ISessionStore, 
                     sessions.Add(SessionEntityMapper.FromEntity(entity));
                 }
             }
-        }
-        catch (Exception ex) when (TableFaults.AsUnavailable(ex, cancellationToken) is { } unavailable)
-        {
-            throw unavailable;
-        }
 
-        return new UserSessions(userId, version, sessions);
+            return new UserSessions(userId, version, sessions);
+        }, cancellationToken);
     }
 
     public async ValueTask<StoreWriteResult> ReplaceSessionAsync(SessionRecord updated, CancellationToken cancellationToken)
@@ -73,24 +69,23 @@ public sealed class TableSessionStore(TableProvisioner tables) : ISessionStore, 
             return StoreWriteResult.NotFound;
         }
 
-        try
+        return await tables.RunAsync(Sessions, async ct =>
         {
-            await tables.EnsureAsync(cancellationToken);
-            var response = await Sessions.UpdateEntityAsync(SessionEntityMapper.ToEntity(updated), new ETag(updated.ETag), TableUpdateMode.Replace, cancellationToken);
-            return new StoreWriteResult(StoreWriteStatus.Success, updated with { ETag = response.Headers.ETag?.ToString() });
-        }
-        catch (RequestFailedException ex) when (ex.Status == 404)
-        {
-            return StoreWriteResult.NotFound;
-        }
-        catch (RequestFailedException ex) when (ex.Status == 412)
-        {
-            return StoreWriteResult.Conflict;
-        }
-        catch (Exception ex) when (TableFaults.AsUnavailable(ex, cancellationToken) is { } unavailable)
-        {
-            throw unavailable;
-        }
+            try
+            {
+                var response = await Sessions.UpdateEntityAsync(SessionEntityMapper.ToEntity(updated), new ETag(updated.ETag), TableUpdateMode.Replace, ct);
+                return new StoreWriteResult(StoreWriteStatus.Success, updated with { ETag = response.Headers.ETag?.ToString() });
+            }
+            catch (RequestFailedException ex) when (ex.Status == 404 && !TableFaults.IsTableGone(ex))
+            {
+                // The row is gone (on a re-created table too: If-Match never matches an empty table).
+                return StoreWriteResult.NotFound;
+            }
+            catch (RequestFailedException ex) when (ex.Status == 412)
+            {
+                return StoreWriteResult.Conflict;
+            }
+        }, cancellationToken);
     }
 
     public async ValueTask<StoreWriteStatus> CommitAsync(UserSessionsChange change, CancellationToken cancellationToken)
@@ -110,34 +105,25 @@ public sealed class TableSessionStore(TableProvisioner tables) : ISessionStore, 
         actions.AddRange(change.Inserts.Select(s => new TableTransactionAction(TableTransactionActionType.Add, SessionEntityMapper.ToEntity(s))));
         actions.AddRange(change.Updates.Select(s => new TableTransactionAction(
             TableTransactionActionType.UpdateReplace, SessionEntityMapper.ToEntity(s), s.ETag is null ? ETag.All : new ETag(s.ETag))));
-        try
+        return await tables.RunAsync(Sessions, async ct =>
         {
-            await tables.EnsureAsync(cancellationToken);
-            await Sessions.SubmitTransactionAsync(actions, cancellationToken);
-            return StoreWriteStatus.Success;
-        }
-        catch (TableTransactionFailedException ex) when (TableFaults.IsConflict(ex))
-        {
-            // 409 (the user row or a session already exists), 412 (a version moved) or 404 (an updated row is
-            // gone): the snapshot is stale; the caller re-reads and decides again.
-            return StoreWriteStatus.Conflict;
-        }
-        catch (Exception ex) when (TableFaults.AsUnavailable(ex, cancellationToken) is { } unavailable)
-        {
-            throw unavailable;
-        }
+            try
+            {
+                await Sessions.SubmitTransactionAsync(actions, ct);
+                return StoreWriteStatus.Success;
+            }
+            catch (TableTransactionFailedException ex) when (TableFaults.IsConflict(ex))
+            {
+                // 409 (the user row or a session already exists), 412 (a version moved) or 404 (an updated row is
+                // gone, a re-created table included): the snapshot is stale; the caller re-reads and decides again.
+                return StoreWriteStatus.Conflict;
+            }
+        }, cancellationToken);
     }
 
     public async Task<int> PurgeExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
-        try
-        {
-            await tables.EnsureAsync(cancellationToken);
-            return await TablePurge.DeleteMatchingAsync(Sessions, TableClient.CreateQueryFilter($"PurgeAt lt {now.UtcTicks}"), cancellationToken);
-        }
-        catch (Exception ex) when (TableFaults.AsUnavailable(ex, cancellationToken) is { } unavailable)
-        {
-            throw unavailable;
-        }
+        var filter = TableClient.CreateQueryFilter($"PurgeAt lt {now.UtcTicks}");
+        return await tables.RunAsync(Sessions, async ct => await TablePurge.DeleteMatchingAsync(Sessions, filter, ct), cancellationToken);
     }
 }

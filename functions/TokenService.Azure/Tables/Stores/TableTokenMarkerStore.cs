@@ -37,15 +37,8 @@ public sealed class TableTokenMarkerStore(TableProvisioner tables, TimeProvider 
 
     public async ValueTask DenyAsync(string jti, DateTimeOffset expiresAt, CancellationToken cancellationToken)
     {
-        try
-        {
-            await tables.EnsureAsync(cancellationToken);
-            await Markers.UpsertEntityAsync(Marker(DenyKind, jti, expiresAt), TableUpdateMode.Replace, cancellationToken);
-        }
-        catch (Exception ex) when (TableFaults.AsUnavailable(ex, cancellationToken) is { } unavailable)
-        {
-            throw unavailable;
-        }
+        var marker = Marker(DenyKind, jti, expiresAt);
+        await tables.RunAsync(Markers, async ct => await Markers.UpsertEntityAsync(marker, TableUpdateMode.Replace, ct), cancellationToken);
     }
 
     public ValueTask<bool> IsDeniedAsync(string jti, CancellationToken cancellationToken) => ExistsAsync(DenyKind, jti, cancellationToken);
@@ -61,113 +54,90 @@ public sealed class TableTokenMarkerStore(TableProvisioner tables, TimeProvider 
         var marker = Marker(kind, key, expiresAt);
         var writeId = Convert.ToHexString(RandomNumberGenerator.GetBytes(12));
         marker[WriteIdProperty] = writeId;
-        try
+        return await tables.RunAsync(Markers, async ct =>
         {
-            await tables.EnsureAsync(cancellationToken);
-            if (await AddAsync(marker, cancellationToken))
+            if (await AddAsync(marker, ct))
             {
                 return true;
             }
 
             // Present already: a replay, unless it is our own write or the marker outlived its token (cleanup not run yet).
-            var existing = await Markers.GetEntityIfExistsAsync<TableEntity>(marker.PartitionKey, marker.RowKey, cancellationToken: cancellationToken);
-            if (!existing.HasValue)
+            var existing = await GetIfExistsAsync(marker.PartitionKey, marker.RowKey, ct);
+            if (existing is null)
             {
-                return await AddAsync(marker, cancellationToken) || await IsOwnAsync(marker, writeId, cancellationToken);
+                return await AddAsync(marker, ct) || await IsOwnAsync(marker, writeId, ct);
             }
 
-            var stored = existing.Value!;
-            if (stored.GetString(WriteIdProperty) == writeId)
+            if (existing.GetString(WriteIdProperty) == writeId)
             {
                 return true;
             }
 
-            if ((stored.GetInt64("ExpiresAt") ?? long.MaxValue) > time.GetUtcNow().UtcTicks)
+            if ((existing.GetInt64("ExpiresAt") ?? long.MaxValue) > time.GetUtcNow().UtcTicks)
             {
                 return false;
             }
 
             try
             {
-                await Markers.UpdateEntityAsync(marker, stored.ETag, TableUpdateMode.Replace, cancellationToken);
+                await Markers.UpdateEntityAsync(marker, existing.ETag, TableUpdateMode.Replace, ct);
                 return true;
             }
             catch (RequestFailedException ex) when (TableFaults.IsConflict(ex))
             {
                 // Someone else renewed or removed the expired marker first (theirs is the one use), or our replace
                 // was stored and its retry met it.
-                return await IsOwnAsync(marker, writeId, cancellationToken);
+                return await IsOwnAsync(marker, writeId, ct);
             }
-        }
-        catch (Exception ex) when (TableFaults.AsUnavailable(ex, cancellationToken) is { } unavailable)
-        {
-            throw unavailable;
-        }
+        }, cancellationToken);
     }
 
     public async ValueTask RemoveAsync(string key, CancellationToken cancellationToken)
     {
         var (pk, rk) = Keys(ReplayKind, key);
-        try
+        await tables.RunAsync(Markers, async ct =>
         {
-            await tables.EnsureAsync(cancellationToken);
-
-            // A missing row is no error for the SDK's delete: removing twice is fine.
-            await Markers.DeleteEntityAsync(pk, rk, ETag.All, cancellationToken);
-        }
-        catch (Exception ex) when (TableFaults.AsUnavailable(ex, cancellationToken) is { } unavailable)
-        {
-            throw unavailable;
-        }
+            // A missing row is no error for the SDK's delete (it returns the 404): removing twice is fine. A missing
+            // table is told apart, so that it is re-created like on every other operation.
+            var response = await Markers.DeleteEntityAsync(pk, rk, ETag.All, ct);
+            TableFaults.ThrowIfTableNotFound(response);
+        }, cancellationToken);
     }
 
     public ValueTask<bool> IsProcessedAsync(string key, CancellationToken cancellationToken) => ExistsAsync(EventKind, key, cancellationToken);
 
     public async ValueTask MarkProcessedAsync(string key, DateTimeOffset forgetAfter, CancellationToken cancellationToken)
     {
-        try
-        {
-            await tables.EnsureAsync(cancellationToken);
-            await Markers.UpsertEntityAsync(Marker(EventKind, key, forgetAfter), TableUpdateMode.Replace, cancellationToken);
-        }
-        catch (Exception ex) when (TableFaults.AsUnavailable(ex, cancellationToken) is { } unavailable)
-        {
-            throw unavailable;
-        }
+        var marker = Marker(EventKind, key, forgetAfter);
+        await tables.RunAsync(Markers, async ct => await Markers.UpsertEntityAsync(marker, TableUpdateMode.Replace, ct), cancellationToken);
     }
 
     public async Task<int> PurgeExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
-        try
-        {
-            await tables.EnsureAsync(cancellationToken);
-            return await TablePurge.DeleteMatchingAsync(Markers, TableClient.CreateQueryFilter($"ExpiresAt lt {now.UtcTicks}"), cancellationToken);
-        }
-        catch (Exception ex) when (TableFaults.AsUnavailable(ex, cancellationToken) is { } unavailable)
-        {
-            throw unavailable;
-        }
+        var filter = TableClient.CreateQueryFilter($"ExpiresAt lt {now.UtcTicks}");
+        return await tables.RunAsync(Markers, async ct => await TablePurge.DeleteMatchingAsync(Markers, filter, ct), cancellationToken);
     }
 
     private async ValueTask<bool> ExistsAsync(string kind, string key, CancellationToken cancellationToken)
     {
         var (pk, rk) = Keys(kind, key);
-        try
-        {
-            await tables.EnsureAsync(cancellationToken);
-            var marker = await Markers.GetEntityIfExistsAsync<TableEntity>(pk, rk, cancellationToken: cancellationToken);
-            return marker.HasValue;
-        }
-        catch (Exception ex) when (TableFaults.AsUnavailable(ex, cancellationToken) is { } unavailable)
-        {
-            throw unavailable;
-        }
+        return await tables.RunAsync(Markers, async ct => await GetIfExistsAsync(pk, rk, ct) is not null, cancellationToken);
     }
 
-    private async ValueTask<bool> IsOwnAsync(TableEntity marker, string writeId, CancellationToken cancellationToken)
+    private async ValueTask<bool> IsOwnAsync(TableEntity marker, string writeId, CancellationToken cancellationToken) =>
+        await GetIfExistsAsync(marker.PartitionKey, marker.RowKey, cancellationToken) is { } stored && stored.GetString(WriteIdProperty) == writeId;
+
+    /// <summary>Point read; null when the row is absent, a <c>TableNotFound</c> fault when the table is.</summary>
+    private async ValueTask<TableEntity?> GetIfExistsAsync(string partitionKey, string rowKey, CancellationToken cancellationToken)
     {
-        var stored = await Markers.GetEntityIfExistsAsync<TableEntity>(marker.PartitionKey, marker.RowKey, cancellationToken: cancellationToken);
-        return stored.HasValue && stored.Value!.GetString(WriteIdProperty) == writeId;
+        var entity = await Markers.GetEntityIfExistsAsync<TableEntity>(partitionKey, rowKey, cancellationToken: cancellationToken);
+        if (!entity.HasValue)
+        {
+            TableFaults.ThrowIfTableNotFound(entity.GetRawResponse());
+            return null;
+        }
+
+        return entity.Value;
     }
 
     /// <summary>Insert: false when the row exists (409).</summary>
@@ -178,7 +148,7 @@ public sealed class TableTokenMarkerStore(TableProvisioner tables, TimeProvider 
             await Markers.AddEntityAsync(marker, cancellationToken);
             return true;
         }
-        catch (RequestFailedException ex) when (ex.Status == 409)
+        catch (RequestFailedException ex) when (ex.Status == 409 && !TableFaults.IsTableGone(ex))
         {
             return false;
         }

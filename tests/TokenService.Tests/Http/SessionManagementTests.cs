@@ -12,6 +12,11 @@ public sealed class SessionManagementTests(HostFixture fixture) : SessionManagem
 /// <summary>The same tests against the Functions app (its HTTP functions invoked in-process).</summary>
 public sealed class SessionManagementTestsOnFunctions(FunctionsHostFixture fixture) : SessionManagementTests<FunctionsHostFixture>(fixture);
 
+/// <summary>The same tests against the published app under a real Functions host (<see cref="RealFunctionsHostPool"/>).</summary>
+[RealFunctionsHostTier]
+[Collection(RealFunctionsHostCollection.Name)]
+public sealed class SessionManagementTestsOnRealHost(RealFunctionsHostFixture fixture) : SessionManagementTests<RealFunctionsHostFixture>(fixture);
+
 public abstract class SessionManagementTests<TFixture>(TFixture fixture) : IClassFixture<TFixture>
     where TFixture : HostFixture
 {

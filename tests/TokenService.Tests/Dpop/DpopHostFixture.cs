@@ -29,6 +29,16 @@ public class DpopHostFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        var settings = HostSettings();
+        if (Kind != HostKind.RealFunctionsHost || RealFunctionsHost.SkipReason is null) // a skipped tier starts nothing
+        {
+            Host = await StartHostAsync(settings);
+        }
+    }
+
+    /// <summary>The settings this fixture's host runs with on top of the defaults.</summary>
+    public Dictionary<string, string?> HostSettings()
+    {
         var settings = new Dictionary<string, string?>
         {
             ["Clients:5:ClientId"] = BoundClient,
@@ -39,10 +49,7 @@ public class DpopHostFixture : IAsyncLifetime
             ["Clients:5:AllowedScopes:0"] = "orders.read",
         };
         Configure(settings);
-        if (Kind != HostKind.RealFunctionsHost || RealFunctionsHost.SkipReason is null) // a skipped tier starts nothing
-        {
-            Host = await StartHostAsync(settings);
-        }
+        return settings;
     }
 
     public async Task DisposeAsync()
@@ -162,7 +169,7 @@ public sealed class DpopRealFunctionsHostFixture(RealFunctionsHostPool pool) : D
 
     protected override HostKind Kind => HostKind.RealFunctionsHost;
 
-    protected override Task<TokenServiceTestHost> StartHostAsync(Dictionary<string, string?> settings) => pool.GetAsync("dpop", _ => settings);
+    protected override Task<TokenServiceTestHost> StartHostAsync(Dictionary<string, string?> settings) => pool.GetAsync(RealFunctionsHostPool.Dpop);
 }
 
 /// <summary>The DPoP host with nonces required, on the real Functions host (as <see cref="DpopRealFunctionsHostFixture"/>).</summary>
@@ -172,5 +179,5 @@ public sealed class DpopNonceRealFunctionsHostFixture(RealFunctionsHostPool pool
 
     protected override HostKind Kind => HostKind.RealFunctionsHost;
 
-    protected override Task<TokenServiceTestHost> StartHostAsync(Dictionary<string, string?> settings) => pool.GetAsync("dpop-nonce", _ => settings);
+    protected override Task<TokenServiceTestHost> StartHostAsync(Dictionary<string, string?> settings) => pool.GetAsync(RealFunctionsHostPool.DpopNonce);
 }

@@ -40,12 +40,12 @@ public sealed class IdpEventsTestsOnRealHost(RealFunctionsHostPool pool) : IdpEv
 
     protected override HostKind Kind => HostKind.RealFunctionsHost;
 
-    protected override Task<TokenServiceTestHost> StartHostAsync(CapturingLoggerProvider logs) => pool.GetAsync("idp-events", Settings);
+    protected override Task<TokenServiceTestHost> StartHostAsync(CapturingLoggerProvider logs) => pool.GetAsync(RealFunctionsHostPool.IdpEvents);
 }
 
 public abstract class IdpEventsTestsBase : IAsyncLifetime
 {
-    protected const string GraphClientState = "secretClientState";
+    public const string GraphClientState = "secretClientState";
 
     private readonly CapturingLoggerProvider _logs = new();
     private TokenServiceTestHost _host = null!;
@@ -55,7 +55,7 @@ public abstract class IdpEventsTestsBase : IAsyncLifetime
     public async Task InitializeAsync() => _host = await StartHostAsync(_logs);
 
     /// <summary>The events configuration, with <paramref name="idp"/> doubling as the Shared Signals transmitter.</summary>
-    protected static Dictionary<string, string?> Settings(TestIdp idp) => new()
+    public static Dictionary<string, string?> Settings(TestIdp idp) => new()
     {
         ["Idp:UserIdClaim"] = "oid",
         ["Events:SsfIssuer"] = TestIdp.Issuer,

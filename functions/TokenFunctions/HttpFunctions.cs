@@ -52,7 +52,10 @@ public sealed class HttpFunctions(
 
     [Function("DeleteSession")]
     public IActionResult DeleteSession([HttpTrigger(AuthorizationLevel.Anonymous, "delete", "options", Route = "sessions/{sid}")] HttpRequest request, string sid) =>
-        new EndpointActionResult(context => sessions.DeleteAsync(context, sid));
+        new EndpointActionResult(context =>
+            // A real Functions host matches an OPTIONS /sessions/revoke-others to this route rather than to the literal
+            // one (both serve OPTIONS); the preflight is revoke-others' own, so answer it there.
+            HttpMethods.IsOptions(context.Request.Method) && sid == "revoke-others" ? sessions.RevokeOthersAsync(context) : sessions.DeleteAsync(context, sid));
 
     [Function("RevokeUser")]
     public IActionResult RevokeUser([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = ManagementEndpoint.RevokeUserRoute)] HttpRequest request, string userId) =>

@@ -15,7 +15,7 @@ public class DpopHostFixture : IAsyncLifetime
     public const string TokenUri = Issuer + "/oauth2/token";
     public const string SessionsUri = Issuer + "/sessions";
 
-    public ManualTimeProvider Time { get; } = new();
+    public virtual ManualTimeProvider Time { get; } = new();
 
     public TokenServiceTestHost Host { get; private set; } = null!;
 
@@ -29,6 +29,16 @@ public class DpopHostFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        var settings = HostSettings();
+        if (Kind != HostKind.RealFunctionsHost || RealFunctionsHost.SkipReason is null) // a skipped tier starts nothing
+        {
+            Host = await StartHostAsync(settings);
+        }
+    }
+
+    /// <summary>The settings this fixture's host runs with on top of the defaults.</summary>
+    public Dictionary<string, string?> HostSettings()
+    {
         var settings = new Dictionary<string, string?>
         {
             ["Clients:5:ClientId"] = BoundClient,
@@ -39,10 +49,18 @@ public class DpopHostFixture : IAsyncLifetime
             ["Clients:5:AllowedScopes:0"] = "orders.read",
         };
         Configure(settings);
-        Host = await StartAsync(Kind, settings, time: Time);
+        return settings;
     }
 
-    public async Task DisposeAsync() => await Host.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        if (Host is not null)
+        {
+            await Host.DisposeAsync();
+        }
+    }
+
+    protected virtual Task<TokenServiceTestHost> StartHostAsync(Dictionary<string, string?> settings) => StartAsync(Kind, settings, time: Time);
 
     /// <summary>A token request with an optional <c>DPoP</c> header.</summary>
     public Task<HttpResponseMessage> TokenAsync(
@@ -139,4 +157,27 @@ public class DpopNonceHostFixture : DpopHostFixture
 public sealed class DpopNonceFunctionsHostFixture : DpopNonceHostFixture
 {
     protected override HostKind Kind => HostKind.Functions;
+}
+
+/// <summary>
+/// The DPoP host on the real Functions host (shared, see <see cref="RealFunctionsHostPool"/>). It runs on the system
+/// clock, so the test's clock follows the system clock too; a test that moves the host's clock cannot run here.
+/// </summary>
+public sealed class DpopRealFunctionsHostFixture(RealFunctionsHostPool pool) : DpopHostFixture
+{
+    public override ManualTimeProvider Time { get; } = ManualTimeProvider.FollowingSystemClock();
+
+    protected override HostKind Kind => HostKind.RealFunctionsHost;
+
+    protected override Task<TokenServiceTestHost> StartHostAsync(Dictionary<string, string?> settings) => pool.GetAsync(RealFunctionsHostPool.Dpop);
+}
+
+/// <summary>The DPoP host with nonces required, on the real Functions host (as <see cref="DpopRealFunctionsHostFixture"/>).</summary>
+public sealed class DpopNonceRealFunctionsHostFixture(RealFunctionsHostPool pool) : DpopNonceHostFixture
+{
+    public override ManualTimeProvider Time { get; } = ManualTimeProvider.FollowingSystemClock();
+
+    protected override HostKind Kind => HostKind.RealFunctionsHost;
+
+    protected override Task<TokenServiceTestHost> StartHostAsync(Dictionary<string, string?> settings) => pool.GetAsync(RealFunctionsHostPool.DpopNonce);
 }

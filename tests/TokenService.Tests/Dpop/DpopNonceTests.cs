@@ -10,6 +10,12 @@ public sealed class DpopNonceTests(DpopNonceHostFixture fixture) : DpopNonceTest
 
 public sealed class DpopNonceTestsOnFunctions(DpopNonceFunctionsHostFixture fixture) : DpopNonceTests<DpopNonceFunctionsHostFixture>(fixture);
 
+/// <summary>The same tests against the published app under a real Functions host (<see cref="RealFunctionsHostPool"/>).</summary>
+[RealFunctionsHostTier]
+[Collection(RealFunctionsHostCollection.Name)]
+[NotOnRealHost(nameof(DpopNonceTests<DpopNonceRealFunctionsHostFixture>.A_forged_or_stale_nonce_is_use_dpop_nonce_and_changes_nothing), "moves the host's clock past the nonce lifetime: the real host runs on the system clock")]
+public sealed class DpopNonceTestsOnRealHost(DpopNonceRealFunctionsHostFixture fixture) : DpopNonceTests<DpopNonceRealFunctionsHostFixture>(fixture);
+
 /// <summary>
 /// RFC 9449 §8 and §9 with <c>Dpop__RequireNonce</c>: a proof without a recent server nonce is answered
 /// <c>use_dpop_nonce</c> with a <c>DPoP-Nonce</c> header, and changes nothing.

@@ -10,6 +10,11 @@ public sealed class DpopSessionsEndpointTests(DpopHostFixture fixture) : DpopSes
 
 public sealed class DpopSessionsEndpointTestsOnFunctions(DpopFunctionsHostFixture fixture) : DpopSessionsEndpointTests<DpopFunctionsHostFixture>(fixture);
 
+/// <summary>The same tests against the published app under a real Functions host (<see cref="RealFunctionsHostPool"/>).</summary>
+[RealFunctionsHostTier]
+[Collection(RealFunctionsHostCollection.Name)]
+public sealed class DpopSessionsEndpointTestsOnRealHost(DpopRealFunctionsHostFixture fixture) : DpopSessionsEndpointTests<DpopRealFunctionsHostFixture>(fixture);
+
 /// <summary>
 /// RFC 9449 §7 at the session endpoints: <c>Authorization: DPoP</c> with a proof whose <c>ath</c> matches, a bound
 /// token refused as <c>Bearer</c> (§7.2), and <c>WWW-Authenticate: DPoP</c> challenges with the §7.1 error codes.

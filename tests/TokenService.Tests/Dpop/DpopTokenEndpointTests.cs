@@ -12,6 +12,11 @@ public sealed class DpopTokenEndpointTests(DpopHostFixture fixture) : DpopTokenE
 /// <summary>The same attacks against the Functions app (its HTTP functions invoked in-process).</summary>
 public sealed class DpopTokenEndpointTestsOnFunctions(DpopFunctionsHostFixture fixture) : DpopTokenEndpointTests<DpopFunctionsHostFixture>(fixture);
 
+/// <summary>The same tests against the published app under a real Functions host (<see cref="RealFunctionsHostPool"/>).</summary>
+[RealFunctionsHostTier]
+[Collection(RealFunctionsHostCollection.Name)]
+public sealed class DpopTokenEndpointTestsOnRealHost(DpopRealFunctionsHostFixture fixture) : DpopTokenEndpointTests<DpopRealFunctionsHostFixture>(fixture);
+
 /// <summary>
 /// RFC 9449 at the token endpoint and on introspection: bound tokens and sessions, and every attack of issue 18 refused
 /// with the RFC's error and no state change, which each test proves by refreshing with the untouched token afterwards.

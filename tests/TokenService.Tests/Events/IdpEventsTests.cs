@@ -24,26 +24,50 @@ public sealed class IdpEventsTestsOnFunctions : IdpEventsTestsBase
     protected override HostKind Kind => HostKind.Functions;
 }
 
+/// <summary>
+/// The same deliveries through the published app under a real Functions host, one host shared by the tests
+/// (<see cref="RealFunctionsHostPool"/>); every test uses users of its own. The Event Grid trigger itself, through the
+/// host's <c>/runtime/webhooks/EventGrid</c>, is in RealFunctionsHostTriggerTests.
+/// </summary>
+[RealFunctionsHostTier]
+[Collection(RealFunctionsHostCollection.Name)]
+[NotOnRealHost(nameof(Event_ids_and_types_are_logged_as_sanitised_values_and_no_log_holds_the_webhook_key), LogsInAnotherProcess)]
+[NotOnRealHost(nameof(A_graph_notification_without_the_subscription_s_client_state_is_refused_whole), LogsInAnotherProcess)]
+[NotOnRealHost(nameof(Graph_lifecycle_notifications_are_warnings_with_a_stable_event_id_and_flag_healthz_without_failing_it), LogsInAnotherProcess)]
+public sealed class IdpEventsTestsOnRealHost(RealFunctionsHostPool pool) : IdpEventsTestsBase
+{
+    private const string LogsInAnotherProcess = "reads the logs the app writes, which a real host's worker writes in another process";
+
+    protected override HostKind Kind => HostKind.RealFunctionsHost;
+
+    protected override Task<TokenServiceTestHost> StartHostAsync(CapturingLoggerProvider logs) => pool.GetAsync(RealFunctionsHostPool.IdpEvents);
+}
+
 public abstract class IdpEventsTestsBase : IAsyncLifetime
 {
-    private const string GraphClientState = "secretClientState";
+    public const string GraphClientState = "secretClientState";
 
     private readonly CapturingLoggerProvider _logs = new();
     private TokenServiceTestHost _host = null!;
 
     protected abstract HostKind Kind { get; }
 
-    public async Task InitializeAsync()
+    public async Task InitializeAsync() => _host = await StartHostAsync(_logs);
+
+    /// <summary>The events configuration, with <paramref name="idp"/> doubling as the Shared Signals transmitter.</summary>
+    public static Dictionary<string, string?> Settings(TestIdp idp) => new()
+    {
+        ["Idp:UserIdClaim"] = "oid",
+        ["Events:SsfIssuer"] = TestIdp.Issuer,
+        ["Events:SsfJwksPath"] = idp.JwksPath,
+        ["Events:GraphClientState"] = GraphClientState,
+    };
+
+    /// <summary>A host of its own per test, its logs captured in <paramref name="logs"/>.</summary>
+    protected virtual async Task<TokenServiceTestHost> StartHostAsync(CapturingLoggerProvider logs)
     {
         var idp = new TestIdp();
-        _host = await TokenServiceTestHost.StartAsync(Kind, new Dictionary<string, string?>
-        {
-            ["Idp:UserIdClaim"] = "oid",
-            // The test IdP doubles as the Shared Signals transmitter.
-            ["Events:SsfIssuer"] = TestIdp.Issuer,
-            ["Events:SsfJwksPath"] = idp.JwksPath,
-            ["Events:GraphClientState"] = GraphClientState,
-        }, idp: idp, services: _logs.AddTo);
+        return await TokenServiceTestHost.StartAsync(Kind, Settings(idp), idp: idp, services: logs.AddTo);
     }
 
     public async Task DisposeAsync() => await _host.DisposeAsync();

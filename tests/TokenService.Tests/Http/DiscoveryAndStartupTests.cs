@@ -10,6 +10,16 @@ public sealed class DiscoveryAndStartupTests(HostFixture fixture) : DiscoveryAnd
 /// <summary>The same tests against the Functions app (its HTTP functions invoked in-process).</summary>
 public sealed class DiscoveryAndStartupTestsOnFunctions(FunctionsHostFixture fixture) : DiscoveryAndStartupTests<FunctionsHostFixture>(fixture);
 
+/// <summary>The same tests against the published app under a real Functions host (<see cref="RealFunctionsHostPool"/>).</summary>
+[RealFunctionsHostTier]
+[Collection(RealFunctionsHostCollection.Name)]
+[NotOnRealHost(nameof(DiscoveryAndStartupTests<RealFunctionsHostFixture>.The_host_refuses_to_start_outside_development_with_the_local_key), "start-up validation in another environment: the real host runs the app in Development, as func start does")]
+[NotOnRealHost(nameof(DiscoveryAndStartupTests<RealFunctionsHostFixture>.An_http_spa_origin_outside_development_stops_start_up), "start-up validation outside Development: the real host runs the app in Development, as func start does")]
+[NotOnRealHost(nameof(DiscoveryAndStartupTests<RealFunctionsHostFixture>.Http_spa_origins_on_localhost_and_loopback_addresses_are_allowed_outside_development), "about start-up outside Development: the real host runs the app in Development, as func start does")]
+[NotOnRealHost(nameof(DiscoveryAndStartupTests<RealFunctionsHostFixture>.A_resource_server_without_allowed_audiences_stops_start_up), "expects the in-process OptionsValidationException: under a real host a bad setting ends the worker (StartupValidation, exit code 1)")]
+[NotOnRealHost(nameof(DiscoveryAndStartupTests<RealFunctionsHostFixture>.A_shared_signals_jwks_uri_without_https_stops_start_up), "start-up validation outside Development: the real host runs the app in Development, as func start does")]
+public sealed class DiscoveryAndStartupTestsOnRealHost(RealFunctionsHostFixture fixture) : DiscoveryAndStartupTests<RealFunctionsHostFixture>(fixture);
+
 public abstract class DiscoveryAndStartupTests<TFixture>(TFixture fixture) : IClassFixture<TFixture>
     where TFixture : HostFixture
 {

@@ -70,6 +70,12 @@ public sealed class RaceTests(HostFixture fixture) : RaceTests<HostFixture>(fixt
 /// <summary>The same tests against the Functions app (its HTTP functions invoked in-process).</summary>
 public sealed class RaceTestsOnFunctions(FunctionsHostFixture fixture) : RaceTests<FunctionsHostFixture>(fixture);
 
+/// <summary>The same tests against the published app under a real Functions host (<see cref="RealFunctionsHostPool"/>).</summary>
+[RealFunctionsHostTier]
+[Collection(RealFunctionsHostCollection.Name)]
+[NotOnRealHost(nameof(RaceTests<RealFunctionsHostFixture>.Fifty_parallel_logins_of_one_user_leave_three_live_sessions), "reads the session store through the app's services, which live in the worker process")]
+public sealed class RaceTestsOnRealHost(RealFunctionsHostFixture fixture) : RaceTests<RealFunctionsHostFixture>(fixture);
+
 public abstract class RaceTests<TFixture>(TFixture fixture) : IClassFixture<TFixture>
     where TFixture : HostFixture
 {

@@ -10,6 +10,11 @@ public sealed class RefreshTests(HostFixture fixture) : RefreshTests<HostFixture
 /// <summary>The same tests against the Functions app (its HTTP functions invoked in-process).</summary>
 public sealed class RefreshTestsOnFunctions(FunctionsHostFixture fixture) : RefreshTests<FunctionsHostFixture>(fixture);
 
+/// <summary>The same tests against the published app under a real Functions host (<see cref="RealFunctionsHostPool"/>).</summary>
+[RealFunctionsHostTier]
+[Collection(RealFunctionsHostCollection.Name)]
+public sealed class RefreshTestsOnRealHost(RealFunctionsHostFixture fixture) : RefreshTests<RealFunctionsHostFixture>(fixture);
+
 public abstract class RefreshTests<TFixture>(TFixture fixture) : IClassFixture<TFixture>
     where TFixture : HostFixture
 {

@@ -10,6 +10,11 @@ public sealed class RevocationAndIntrospectionTests(HostFixture fixture) : Revoc
 /// <summary>The same tests against the Functions app (its HTTP functions invoked in-process).</summary>
 public sealed class RevocationAndIntrospectionTestsOnFunctions(FunctionsHostFixture fixture) : RevocationAndIntrospectionTests<FunctionsHostFixture>(fixture);
 
+/// <summary>The same tests against the published app under a real Functions host (<see cref="RealFunctionsHostPool"/>).</summary>
+[RealFunctionsHostTier]
+[Collection(RealFunctionsHostCollection.Name)]
+public sealed class RevocationAndIntrospectionTestsOnRealHost(RealFunctionsHostFixture fixture) : RevocationAndIntrospectionTests<RealFunctionsHostFixture>(fixture);
+
 public abstract class RevocationAndIntrospectionTests<TFixture>(TFixture fixture) : IClassFixture<TFixture>
     where TFixture : HostFixture
 {

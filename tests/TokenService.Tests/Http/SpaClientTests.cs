@@ -10,6 +10,11 @@ public sealed class SpaClientTests(HostFixture fixture) : SpaClientTests<HostFix
 /// <summary>The same tests against the Functions app (its HTTP functions invoked in-process).</summary>
 public sealed class SpaClientTestsOnFunctions(FunctionsHostFixture fixture) : SpaClientTests<FunctionsHostFixture>(fixture);
 
+/// <summary>The same tests against the published app under a real Functions host (<see cref="RealFunctionsHostPool"/>).</summary>
+[RealFunctionsHostTier]
+[Collection(RealFunctionsHostCollection.Name)]
+public sealed class SpaClientTestsOnRealHost(RealFunctionsHostFixture fixture) : SpaClientTests<RealFunctionsHostFixture>(fixture);
+
 public abstract class SpaClientTests<TFixture>(TFixture fixture) : IClassFixture<TFixture>
     where TFixture : HostFixture
 {

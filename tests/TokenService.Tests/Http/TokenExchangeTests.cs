@@ -14,6 +14,11 @@ public sealed class TokenExchangeTests(HostFixture fixture) : TokenExchangeTests
 /// <summary>The same tests against the Functions app (its HTTP functions invoked in-process).</summary>
 public sealed class TokenExchangeTestsOnFunctions(FunctionsHostFixture fixture) : TokenExchangeTests<FunctionsHostFixture>(fixture);
 
+/// <summary>The same tests against the published app under a real Functions host (<see cref="RealFunctionsHostPool"/>).</summary>
+[RealFunctionsHostTier]
+[Collection(RealFunctionsHostCollection.Name)]
+public sealed class TokenExchangeTestsOnRealHost(RealFunctionsHostFixture fixture) : TokenExchangeTests<RealFunctionsHostFixture>(fixture);
+
 public abstract class TokenExchangeTests<TFixture>(TFixture fixture) : IClassFixture<TFixture>
     where TFixture : HostFixture
 {

@@ -7,9 +7,24 @@ public class HostFixture : IAsyncLifetime
 
     protected virtual HostKind Kind => HostKind.Standalone;
 
-    public async Task InitializeAsync() => Host = await TokenServiceTestHost.StartAsync(Kind);
+    public async Task InitializeAsync()
+    {
+        // A skipped real-host tier starts nothing: its tests are reported as skipped (RealFunctionsHostTestFramework).
+        if (Kind != HostKind.RealFunctionsHost || RealFunctionsHost.SkipReason is null)
+        {
+            Host = await StartHostAsync();
+        }
+    }
 
-    public async Task DisposeAsync() => await Host.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        if (Host is not null)
+        {
+            await Host.DisposeAsync();
+        }
+    }
+
+    protected virtual Task<TokenServiceTestHost> StartHostAsync() => TokenServiceTestHost.StartAsync(Kind);
 }
 
 /// <summary>

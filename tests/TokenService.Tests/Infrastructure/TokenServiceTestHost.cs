@@ -11,7 +11,7 @@ using TokenService.Server;
 
 namespace TokenService.Tests.Infrastructure;
 
-/// <summary>Which of the two hosts a test runs against.</summary>
+/// <summary>Which host a test runs against.</summary>
 public enum HostKind
 {
     /// <summary>The standalone ASP.NET Core host on Kestrel at 127.0.0.1, port 0.</summary>
@@ -19,6 +19,12 @@ public enum HostKind
 
     /// <summary>The Azure Functions app, built as Program.cs builds it, its HTTP functions invoked in-process.</summary>
     Functions,
+
+    /// <summary>
+    /// The published Functions app under a real Azure Functions host, in its own processes (<see cref="RealFunctionsHost"/>):
+    /// nothing in-process (services, clock, logs) can be reached.
+    /// </summary>
+    RealFunctionsHost,
 }
 
 /// <summary>
@@ -38,12 +44,14 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
     public const string OpsSecret = "ops-secret-123";
     public const string WebhookSecret = "webhook-secret-123";
 
-    private readonly Microsoft.Extensions.Hosting.IHost _app;
+    private readonly Microsoft.Extensions.Hosting.IHost? _app;
+    private readonly RealFunctionsHost? _realHost;
     private readonly string _keyPath;
 
-    private TokenServiceTestHost(Microsoft.Extensions.Hosting.IHost app, TestIdp idp, Uri baseAddress, string keyPath, HttpMessageHandler handler, HostKind kind)
+    private TokenServiceTestHost(Microsoft.Extensions.Hosting.IHost? app, TestIdp idp, Uri baseAddress, string keyPath, HttpMessageHandler handler, HostKind kind, RealFunctionsHost? realHost = null)
     {
         _app = app;
+        _realHost = realHost;
         Idp = idp;
         BaseAddress = baseAddress;
         _keyPath = keyPath;
@@ -55,14 +63,59 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
     public Uri BaseAddress { get; }
     public HttpClient Client { get; }
     public HostKind Kind { get; }
-    public IServiceProvider Services => _app.Services;
+    public IServiceProvider Services => _app?.Services
+        ?? throw new NotSupportedException("The real Functions host runs the app in another process: its services cannot be reached from the test.");
+
+    /// <summary>The real Functions host's processes and log (<see cref="HostKind.RealFunctionsHost"/> only).</summary>
+    public RealFunctionsHost RealHost => _realHost ?? throw new InvalidOperationException("Not a real Functions host.");
+
+    /// <summary>
+    /// Set on a real Functions host that a pool shares between test classes: disposing this wrapper leaves it running,
+    /// and the pool stops it (<see cref="DisposeSharedAsync"/>).
+    /// </summary>
+    public bool Shared { get; init; }
 
     /// <summary>Starts the host of <paramref name="kind"/> with the default test configuration plus <paramref name="settings"/>.</summary>
     public static Task<TokenServiceTestHost> StartAsync(
         HostKind kind, IDictionary<string, string?>? settings = null, TimeProvider? time = null, TestIdp? idp = null, Action<IServiceCollection>? services = null) =>
-        kind == HostKind.Functions
-            ? StartFunctionsAsync(settings, time: time, idp: idp, services: services)
-            : StartAsync(settings, configure: services is null ? null : b => services(b.Services), time: time, idp: idp);
+        kind switch
+        {
+            HostKind.Functions => StartFunctionsAsync(settings, time: time, idp: idp, services: services),
+            HostKind.RealFunctionsHost when time is not null || services is not null =>
+                throw new NotSupportedException("The real Functions host runs in its own process: a test clock or test services cannot be injected."),
+            HostKind.RealFunctionsHost => StartRealFunctionsHostAsync(settings, idp: idp),
+            _ => StartAsync(settings, configure: services is null ? null : b => services(b.Services), time: time, idp: idp),
+        };
+
+    /// <summary>
+    /// The published Functions app under a real Functions host (<see cref="RealFunctionsHost"/>), with the default test
+    /// configuration plus <paramref name="settings"/> as its app settings (<c>Clients:0:ClientId</c> becomes
+    /// <c>Clients__0__ClientId</c>, as in local.settings.json and App Service). The host runs in Development, as
+    /// <c>func start</c> does.
+    /// </summary>
+    public static async Task<TokenServiceTestHost> StartRealFunctionsHostAsync(IDictionary<string, string?>? settings = null, TestIdp? idp = null, bool shared = false)
+    {
+        idp ??= new TestIdp();
+        var keyPath = NewKeyPath();
+        var values = DefaultSettings(idp, keyPath, settings)
+            .ToDictionary(p => p.Key.Replace(":", "__", StringComparison.Ordinal), p => p.Value, StringComparer.Ordinal);
+        values["AZURE_FUNCTIONS_ENVIRONMENT"] = "Development";
+        RealFunctionsHost realHost;
+        try
+        {
+            realHost = await RealFunctionsHost.StartAsync(values);
+        }
+        catch
+        {
+            idp.Dispose();
+            throw;
+        }
+
+        return new TokenServiceTestHost(null, idp, realHost.BaseAddress, keyPath, new LastUsedHandler(realHost, RealHostSocketsHandler(null)), HostKind.RealFunctionsHost, realHost)
+        {
+            Shared = shared,
+        };
+    }
 
     public static async Task<TokenServiceTestHost> StartAsync(
         IDictionary<string, string?>? settings = null, Action<WebApplicationBuilder>? configure = null, TimeProvider? time = null, TestIdp? idp = null)
@@ -120,29 +173,45 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
     /// </summary>
     public HttpClient CreateClientFrom(IPAddress address)
     {
-        HttpMessageHandler handler = Kind == HostKind.Functions
-            ? new FunctionsHttpHandler(Services) { RemoteIpAddress = address }
-            : new SocketsHttpHandler
-            {
-                UseCookies = false,
-                AllowAutoRedirect = false,
-                ConnectCallback = async (context, cancellationToken) =>
-                {
-                    var socket = new System.Net.Sockets.Socket(address.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
-                    try
-                    {
-                        socket.Bind(new IPEndPoint(address, 0));
-                        await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
-                        return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
-                    }
-                    catch
-                    {
-                        socket.Dispose();
-                        throw;
-                    }
-                },
-            };
+        HttpMessageHandler handler = Kind switch
+        {
+            HostKind.Functions => new FunctionsHttpHandler(Services) { RemoteIpAddress = address },
+            HostKind.RealFunctionsHost => new LastUsedHandler(RealHost, RealHostSocketsHandler(address)),
+            _ => RealHostSocketsHandler(address),
+        };
         return new HttpClient(handler) { BaseAddress = BaseAddress };
+    }
+
+    /// <summary>A socket handler without cookies or redirects, its connections from <paramref name="source"/> when given.</summary>
+    private static SocketsHttpHandler RealHostSocketsHandler(IPAddress? source) => new()
+    {
+        UseCookies = false,
+        AllowAutoRedirect = false,
+        ConnectCallback = source is null ? null : async (context, cancellationToken) =>
+        {
+            var socket = new System.Net.Sockets.Socket(source.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                socket.Bind(new IPEndPoint(source, 0));
+                await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        },
+    };
+
+    /// <summary>Marks the real host a request went to, so that a failing test prints that host's log.</summary>
+    private sealed class LastUsedHandler(RealFunctionsHost host, HttpMessageHandler inner) : DelegatingHandler(inner)
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            RealFunctionsHost.LastUsed = host;
+            return base.SendAsync(request, cancellationToken);
+        }
     }
 
     private static string NewKeyPath() => Path.Combine(Path.GetTempPath(), "ts-keys-" + Guid.NewGuid().ToString("N"), "signing-keys.json");
@@ -199,10 +268,24 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (!Shared)
+        {
+            await DisposeSharedAsync();
+        }
+    }
+
+    /// <summary>Stops the host even when <see cref="Shared"/>: for the pool that owns it.</summary>
+    public async ValueTask DisposeSharedAsync()
+    {
         Client.Dispose();
+        if (_realHost is not null)
+        {
+            await _realHost.DisposeAsync();
+        }
+
         if (Kind == HostKind.Standalone)
         {
-            await _app.StopAsync();
+            await _app!.StopAsync();
         }
 
         if (_app is IAsyncDisposable asyncDisposable)
@@ -211,7 +294,7 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
         }
         else
         {
-            _app.Dispose();
+            _app?.Dispose();
         }
 
         Idp.Dispose();

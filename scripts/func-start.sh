@@ -6,10 +6,12 @@
 # and reads local.settings.json from the nearest folder up the tree that holds host.json or local.settings.json.
 # So this script builds the app into one folder that holds everything the host needs (host.json,
 # functions.metadata, worker.config.json, extensions.json, .azurefunctions/, the app and local.settings.json) and
-# starts `func start --no-build` there.
+# starts the Functions host there: `func start --no-build` when Core Tools is on PATH, else the Functions host built
+# for tests in ../shared/functions-host (run.sh, beside the repository root), which runs the same host the same way.
+# The test suite's real-host tier (tests/TokenService.Tests/Infrastructure/RealFunctionsHost.cs) does the same.
 #
-#   bash scripts/func-start.sh                   # build, start Azurite if nothing listens on 10002, func start
-#   bash scripts/func-start.sh --prepare-only    # build the folder only (CI checks it)
+#   bash scripts/func-start.sh                   # build, start Azurite unless one listens on 10000-10002, start the host
+#   bash scripts/func-start.sh --prepare-only    # build the folder only (CI and the tests use it)
 #   options: --output DIR (default .func/app), --port N (default 7071)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,6 +31,23 @@ if [ ! -f "$root/local.settings.json" ]; then
   echo "created local.settings.json from local.settings.sample.json"
 fi
 
+# The host is checked before the publish (a minute or two), so a missing one is reported at once.
+launcher=""
+if [ "$prepare_only" -eq 0 ]; then
+  if command -v func >/dev/null; then
+    launcher=func
+  elif [ -f "$root/../shared/functions-host/run.sh" ]; then
+    launcher="$(cd "$root/../shared/functions-host" && pwd)/run.sh"
+  else
+    cat >&2 <<'MSG'
+Azure Functions Core Tools v4 (func) is not on PATH. Install it, then run this script again:
+  npm install -g azure-functions-core-tools@4 --unsafe-perm true
+  (or the package for your OS: https://learn.microsoft.com/azure/azure-functions/functions-run-local#install-the-azure-functions-core-tools)
+MSG
+    exit 1
+  fi
+fi
+
 echo "== dotnet publish functions/TokenFunctions -> $output"
 dotnet publish "$root/functions/TokenFunctions/TokenFunctions.csproj" -c Release -o "$output" --nologo -v q
 cp "$root/local.settings.json" "$output/local.settings.json"
@@ -37,14 +56,27 @@ for f in host.json functions.metadata worker.config.json extensions.json TokenFu
 done
 [ "$prepare_only" -eq 1 ] && exit 0
 
-command -v func >/dev/null || { echo "Azure Functions Core Tools v4 (func) is not on PATH; see README 'Run the Functions app locally'." >&2; exit 1; }
-if ! (exec 3<>/dev/tcp/127.0.0.1/10002) 2>/dev/null; then
+# Azurite: the host keeps timer schedules and its secrets in blobs and queues, the app its state in tables, so all
+# three services must be there. One already listening on all three ports is used; none, and one is started here.
+listening=()
+for p in 10000 10001 10002; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then listening+=("$p"); fi
+done
+if [ "${#listening[@]}" -eq 0 ]; then
   [ -x "$root/node_modules/.bin/azurite" ] || (cd "$root" && npm ci --no-audit --no-fund --loglevel=error)
   mkdir -p "$root/.func/azurite"
-  echo "== starting Azurite (blob, queue, table) in .func/azurite"
+  echo "== starting Azurite (blob 10000, queue 10001, table 10002) in .func/azurite"
   "$root/node_modules/.bin/azurite" --silent --location "$root/.func/azurite" --skipApiVersionCheck &
   trap 'kill %1 2>/dev/null || true' EXIT
-  sleep 2
+  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/10002) 2>/dev/null && break; sleep 0.2; done
+elif [ "${#listening[@]}" -ne 3 ]; then
+  echo "only ports ${listening[*]} of 10000 (blob), 10001 (queue) and 10002 (table) answer: start Azurite with all three services (npx azurite), or stop what holds those ports." >&2
+  exit 1
 fi
 cd "$output"
-func start --no-build --port "$port"
+if [ "$launcher" = func ]; then
+  func start --no-build --port "$port"
+else
+  echo "== func is not on PATH: starting the Functions host of $launcher"
+  "$launcher" "$output" "$port"
+fi

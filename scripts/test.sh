@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project: the .NET suite (unit, HTTP on Kestrel, Table Storage on Azurite that the
-# suite starts itself, the SPA sample in headless Chromium), the interop suite (independent OAuth/JOSE libraries
-# against the running host) and the README walkthrough (scripts/walkthrough.sh: its curl steps against the
-# standalone host, each effect checked).
+# suite starts itself, the SPA sample in headless Chromium, and the real Functions host tier: the published app
+# under `func` or ../shared/functions-host/run.sh), the interop suite (independent OAuth/JOSE libraries against the
+# running host) and the README walkthrough (scripts/walkthrough.sh: its curl steps against the standalone host and
+# again against the Functions app under a Functions host, each effect checked).
 # Installs what it needs from the package registries (npm packages pinned by the lock files).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -65,20 +66,39 @@ if [ -f tests/interop/interop.test.mjs ]; then
   skipped=$((skipped + $(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$log_dir/interop.log" | tail -1)))
 fi
 
+# The real Functions host (the .NET suite's host tier and the second walkthrough): `func`, else the host built for
+# tests beside the repository. Without either, one line says so; the tier's tests are then reported as skipped.
+functions_host=""
+if command -v func > /dev/null; then functions_host="func"
+elif [ -f ../shared/functions-host/run.sh ]; then functions_host="../shared/functions-host/run.sh"
+else echo "== real Functions host tier skipped: neither func (Core Tools v4) on PATH nor ../shared/functions-host/run.sh"; fi
+
+run_walkthrough() { # run_walkthrough LOG ARGS...: runs scripts/walkthrough.sh and adds its line to the totals
+  local log="$1"; shift
+  bash scripts/walkthrough.sh "$@" 2>&1 | tee "$log" || status=1
+  if grep -q '^walkthrough: [0-9]* passed, [0-9]* failed$' "$log"; then
+    passed=$((passed + $(sed -n 's/^walkthrough: \([0-9]*\) passed, [0-9]* failed$/\1/p' "$log" | tail -1)))
+    failed=$((failed + $(sed -n 's/^walkthrough: [0-9]* passed, \([0-9]*\) failed$/\1/p' "$log" | tail -1)))
+  else
+    failed=$((failed + 1)); status=1
+  fi
+}
+
 echo "== walkthrough: the README's curl steps against the standalone host (scripts/walkthrough.sh)"
-bash scripts/walkthrough.sh --no-build 2>&1 | tee "$log_dir/walkthrough.log" || status=1
-if grep -q '^walkthrough: [0-9]* passed, [0-9]* failed$' "$log_dir/walkthrough.log"; then
-  passed=$((passed + $(sed -n 's/^walkthrough: \([0-9]*\) passed, [0-9]* failed$/\1/p' "$log_dir/walkthrough.log" | tail -1)))
-  failed=$((failed + $(sed -n 's/^walkthrough: [0-9]* passed, \([0-9]*\) failed$/\1/p' "$log_dir/walkthrough.log" | tail -1)))
-else
-  failed=$((failed + 1)); status=1
+run_walkthrough "$log_dir/walkthrough.log" --no-build
+if [ -n "$functions_host" ]; then
+  echo "== walkthrough: the same steps against the Functions app under $functions_host"
+  run_walkthrough "$log_dir/walkthrough-functions.log" --functions-host
 fi
 
 echo "== dotnet test"
+rm -f artifacts/real-functions-host-tier.txt
 dotnet test TokenFunctions.sln -c Debug --no-build --nologo 2>&1 | tee "$log_dir/dotnet.log" || status=1
 while read -r f p s; do
   failed=$((failed + f)); passed=$((passed + p)); skipped=$((skipped + s))
 done < <(sed -n 's/.*Failed: *\([0-9]*\), Passed: *\([0-9]*\), Skipped: *\([0-9]*\).*/\1 \2 \3/p' "$log_dir/dotnet.log")
+# The real Functions host tier's cost (hosts started and their start-up), written by its test fixture.
+[ ! -f artifacts/real-functions-host-tier.txt ] || echo "== $(cat artifacts/real-functions-host-tier.txt)"
 
 if [ "$passed" -eq 0 ]; then
   echo "no tests ran" >&2

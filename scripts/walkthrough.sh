@@ -12,6 +12,10 @@
 # and Keys__DevelopmentKeyPath is a temporary folder.
 #
 # Usage: bash scripts/walkthrough.sh [--no-build]    (--no-build: the solution is built already, as in test.sh)
+#        bash scripts/walkthrough.sh --functions-host (the Functions app instead: artifacts/functions-app, built by
+#             scripts/func-start.sh --prepare-only, copied with the sample's local.settings.json (issuer = its URL) under
+#             `func start`, or ../shared/functions-host/run.sh without func, with its own Azurite on free ports)
+#        bash scripts/walkthrough.sh --base-url URL   (a host already running at URL, in Development; starts nothing)
 #        bash scripts/walkthrough.sh --print          (prints the steps as read from README.md, runs nothing)
 # Needs dotnet, node (to find a free port), curl and jq. Ends with one line `walkthrough: N passed, N failed`,
 # which scripts/test.sh adds to its totals; exits 1 when a check failed.
@@ -60,10 +64,12 @@ if [ "${1:-}" = "--print" ]; then
   printf '%s' "${steps[@]}"
   exit 0
 fi
-build_flag=()
-if [ "${1:-}" = "--no-build" ]; then
-  build_flag=(--no-build)
-fi
+build_flag=(); mode=standalone; base_url=""
+case "${1:-}" in
+  --no-build) build_flag=(--no-build) ;;
+  --functions-host) mode=functions ;;
+  --base-url) mode=running; base_url="${2:?--base-url needs a URL}" ;;
+esac
 
 for tool in dotnet node curl jq; do
   if ! command -v "$tool" > /dev/null; then
@@ -169,8 +175,10 @@ check_step_7() {
 # ---- the host ---------------------------------------------------------------------------------------------------
 
 work="$(mktemp -d)"
-host_pid=""
+host_pid=""; azurite_pid=""
 stop_host() {
+  if [ -n "$azurite_pid" ]; then kill -KILL -- "-$azurite_pid" 2> /dev/null || kill -KILL "$azurite_pid" 2> /dev/null; fi
+  azurite_pid=""
   if [ -n "$host_pid" ] && kill -0 "$host_pid" 2> /dev/null; then
     # The host runs in its own process group (setsid): dotnet run and the app it started.
     kill -TERM -- "-$host_pid" 2> /dev/null || kill -TERM "$host_pid" 2> /dev/null
@@ -186,27 +194,64 @@ trap 'stop_host; rm -rf "$work"' EXIT
 
 split_steps || { echo "walkthrough: 0 passed, 1 failed"; exit 1; }
 
-port="$(node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')"
+free_port() { node -e 'const s = require("net").createServer(); s.listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'; }
+port="$(free_port)"
 url="http://127.0.0.1:$port"
-echo "== walkthrough: starting the standalone host on $url (dotnet run)"
 cd "$root"
 if command -v setsid > /dev/null; then launcher=(setsid); else launcher=(); fi
-TokenService__Issuer="$url" Keys__DevelopmentKeyPath="$work/keys/signing-keys.json" \
-  "${launcher[@]}" dotnet run --project functions/TokenService.Server "${build_flag[@]}" -- --urls "$url" \
-  > "$work/host.log" 2>&1 < /dev/null &
-host_pid=$!
+case "$mode" in
+  standalone)
+    echo "== walkthrough: starting the standalone host on $url (dotnet run)"
+    TokenService__Issuer="$url" Keys__DevelopmentKeyPath="$work/keys/signing-keys.json" \
+      "${launcher[@]}" dotnet run --project functions/TokenService.Server "${build_flag[@]}" -- --urls "$url" \
+      > "$work/host.log" 2>&1 < /dev/null &
+    host_pid=$!
+    described="Development from the launch profile" ;;
+  functions)
+    if [ ! -f artifacts/functions-app/functions.metadata ]; then
+      echo "walkthrough: artifacts/functions-app is not built (bash scripts/func-start.sh --prepare-only --output artifacts/functions-app)" >&2
+      echo "walkthrough: 0 passed, 1 failed"; exit 1
+    fi
+    if command -v func > /dev/null; then host_cmd=(func start --no-build --port "$port")
+    elif [ -f "$root/../shared/functions-host/run.sh" ]; then host_cmd=(bash "$(cd "$root/../shared/functions-host" && pwd)/run.sh" "$work/app" "$port")
+    else
+      echo "walkthrough: neither func nor ../shared/functions-host/run.sh: the Functions host walkthrough is skipped"
+      exit 0
+    fi
+    cp -r artifacts/functions-app "$work/app"
+    blob="$(free_port)"; queue="$(free_port)"; table="$(free_port)"
+    "${launcher[@]}" node_modules/.bin/azurite --blobHost 127.0.0.1 --blobPort "$blob" --queueHost 127.0.0.1 --queuePort "$queue" \
+      --tableHost 127.0.0.1 --tablePort "$table" --inMemoryPersistence --skipApiVersionCheck --disableProductStyleUrl --silent \
+      > "$work/azurite.log" 2>&1 < /dev/null &
+    azurite_pid=$!
+    key="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+    storage="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=http://127.0.0.1:$blob/devstoreaccount1;QueueEndpoint=http://127.0.0.1:$queue/devstoreaccount1;TableEndpoint=http://127.0.0.1:$table/devstoreaccount1;"
+    # The README's settings (local.settings.sample.json), with this host's address and storage.
+    jq --arg url "$url" --arg storage "$storage" --arg keys "$work/keys/signing-keys.json" \
+      '.Values.TokenService__Issuer = $url | .Values.AzureWebJobsStorage = $storage | .Values.Storage__TableConnectionString = $storage | .Values.Keys__DevelopmentKeyPath = $keys' \
+      local.settings.sample.json > "$work/app/local.settings.json"
+    for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$table") 2> /dev/null && break; sleep 0.5; done
+    echo "== walkthrough: starting the Functions app under ${host_cmd[0]} ${host_cmd[1]##*/} on $url"
+    (cd "$work/app" && exec "${launcher[@]}" "${host_cmd[@]}") > "$work/host.log" 2>&1 < /dev/null &
+    host_pid=$!
+    described="the Functions app under a Functions host" ;;
+  running)
+    url="${base_url%/}"
+    echo "== walkthrough: against the host running on $url"
+    described="already running" ;;
+esac
 
 started=0
 for _ in $(seq 1 600); do
-  if ! kill -0 "$host_pid" 2> /dev/null; then break; fi
+  if [ "$mode" != running ] && ! kill -0 "$host_pid" 2> /dev/null; then break; fi
   if curl -sf -o /dev/null "$url/healthz"; then started=1; break; fi
   sleep 0.5
 done
 if [ "$started" -eq 1 ] && holds "$(curl -s "$url/.well-known/openid-configuration")" ".issuer == \"$url\""; then
-  pass "host: healthy on $url (Development from the launch profile), issuer $url"
+  pass "host: healthy on $url ($described), issuer $url"
 else
   flunk "host: did not become healthy on $url with issuer $url; its log:"
-  sed 's/^/    /' "$work/host.log" | tail -40
+  [ ! -f "$work/host.log" ] || sed 's/^/    /' "$work/host.log" | tail -40
   echo "walkthrough: $passed passed, $failed failed"
   exit 1
 fi

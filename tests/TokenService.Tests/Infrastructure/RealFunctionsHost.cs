@@ -276,7 +276,7 @@ public sealed class RealFunctionsHost : IAsyncDisposable
 
     private static async Task WaitUntilListeningAsync(Process azurite, params int[] ports)
     {
-        var deadline = DateTime.UtcNow.AddMinutes(1); // a hang guard
+        var deadline = DateTime.UtcNow.AddMinutes(3); // a hang guard: on the loaded shared machine Azurite took over a minute
         foreach (var port in ports)
         {
             while (true)
@@ -295,6 +295,10 @@ public sealed class RealFunctionsHost : IAsyncDisposable
                 catch (SocketException) when (DateTime.UtcNow < deadline)
                 {
                     await Task.Delay(100);
+                }
+                catch (SocketException e)
+                {
+                    throw new TimeoutException($"Azurite did not listen on 127.0.0.1:{port} within 3 minutes.", e);
                 }
             }
         }

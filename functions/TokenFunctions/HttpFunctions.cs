@@ -54,6 +54,10 @@ public sealed class HttpFunctions(
     public IActionResult DeleteSession([HttpTrigger(AuthorizationLevel.Anonymous, "delete", "options", Route = "sessions/{sid}")] HttpRequest request, string sid) =>
         new EndpointActionResult(context => sessions.DeleteAsync(context, sid));
 
+    [Function("RevokeUserByForm")]
+    public IActionResult RevokeUserByForm([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = ManagementEndpoint.RevokeUserByFormRoute)] HttpRequest request) =>
+        new EndpointActionResult(management.RevokeUserByFormAsync);
+
     [Function("RevokeUser")]
     public IActionResult RevokeUser([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = ManagementEndpoint.RevokeUserRoute)] HttpRequest request, string userId) =>
         new EndpointActionResult(context => management.RevokeUserAsync(context, userId));

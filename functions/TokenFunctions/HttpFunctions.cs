@@ -57,6 +57,10 @@ public sealed class HttpFunctions(
             // one (both serve OPTIONS); the preflight is revoke-others' own, so answer it there.
             HttpMethods.IsOptions(context.Request.Method) && sid == "revoke-others" ? sessions.RevokeOthersAsync(context) : sessions.DeleteAsync(context, sid));
 
+    [Function("RevokeUserByForm")]
+    public IActionResult RevokeUserByForm([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = ManagementEndpoint.RevokeUserByFormRoute)] HttpRequest request) =>
+        new EndpointActionResult(management.RevokeUserByFormAsync);
+
     [Function("RevokeUser")]
     public IActionResult RevokeUser([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = ManagementEndpoint.RevokeUserRoute)] HttpRequest request, string userId) =>
         new EndpointActionResult(context => management.RevokeUserAsync(context, userId));

@@ -1,4 +1,6 @@
 using Microsoft.Extensions.Logging;
+using TokenService.Events;
+using TokenService.Sessions;
 
 namespace TokenService.Diagnostics;
 
@@ -13,6 +15,9 @@ public sealed partial class LoggerAuditSink(ILoggerFactory loggers, TimeProvider
     /// <summary>The log category of the audit trail.</summary>
     public const string Category = "TokenService.Audit";
 
+    /// <summary>The longest text of one audit field, escapes included.</summary>
+    public const int FieldMaxLength = 2 * UserIds.MaxLength;
+
     private readonly ILogger _logger = loggers.CreateLogger(Category);
 
     public void Record(in AuditEvent e)
@@ -22,36 +27,41 @@ public sealed partial class LoggerAuditSink(ILoggerFactory loggers, TimeProvider
             return;
         }
 
+        // Every field goes through LogValue, as event text does (OWASP Logging Cheat Sheet; CWE-117): a user id, a
+        // client id or an event's text can hold CR, LF, U+2028 or a bidirectional override, and a log line must not
+        // be forgeable from them. The bound fits the longest valid user id (UserIds.MaxLength) escaped twice over.
         var at = time.GetUtcNow();
-        var user = e.SubjectUserId ?? "-";
-        var session = e.SessionId ?? "-";
-        var client = e.ClientId ?? "-";
-        var reason = e.Reason ?? "-";
+        var actor = LogValue.Of(e.Actor, FieldMaxLength);
+        var user = LogValue.Of(e.SubjectUserId, FieldMaxLength);
+        var session = LogValue.Of(e.SessionId, FieldMaxLength);
+        var client = LogValue.Of(e.ClientId, FieldMaxLength);
+        var outcome = LogValue.Of(e.Outcome, FieldMaxLength);
+        var reason = LogValue.Of(e.Reason, FieldMaxLength);
         switch (e.Kind)
         {
             case AuditEventKind.SessionOpened:
-                SessionOpened(_logger, nameof(AuditEventKind.SessionOpened), at, e.Actor, user, session, client, e.Outcome, reason);
+                SessionOpened(_logger, nameof(AuditEventKind.SessionOpened), at, actor, user, session, client, outcome, reason);
                 break;
             case AuditEventKind.RefreshTokenReuse:
-                RefreshTokenReuse(_logger, nameof(AuditEventKind.RefreshTokenReuse), at, e.Actor, user, session, client, e.Outcome, reason);
+                RefreshTokenReuse(_logger, nameof(AuditEventKind.RefreshTokenReuse), at, actor, user, session, client, outcome, reason);
                 break;
             case AuditEventKind.SessionRevoked:
-                SessionRevoked(_logger, nameof(AuditEventKind.SessionRevoked), at, e.Actor, user, session, client, e.Outcome, reason);
+                SessionRevoked(_logger, nameof(AuditEventKind.SessionRevoked), at, actor, user, session, client, outcome, reason);
                 break;
             case AuditEventKind.AccessTokenRevoked:
-                AccessTokenRevoked(_logger, nameof(AuditEventKind.AccessTokenRevoked), at, e.Actor, user, session, client, e.Outcome, reason);
+                AccessTokenRevoked(_logger, nameof(AuditEventKind.AccessTokenRevoked), at, actor, user, session, client, outcome, reason);
                 break;
             case AuditEventKind.AdminLogout:
-                AdminLogout(_logger, nameof(AuditEventKind.AdminLogout), at, e.Actor, user, session, client, e.Outcome, reason);
+                AdminLogout(_logger, nameof(AuditEventKind.AdminLogout), at, actor, user, session, client, outcome, reason);
                 break;
             case AuditEventKind.IdpEventRevocation:
-                IdpEventRevocation(_logger, nameof(AuditEventKind.IdpEventRevocation), at, e.Actor, user, session, client, e.Outcome, reason);
+                IdpEventRevocation(_logger, nameof(AuditEventKind.IdpEventRevocation), at, actor, user, session, client, outcome, reason);
                 break;
             case AuditEventKind.KeyRotated:
-                KeyRotated(_logger, nameof(AuditEventKind.KeyRotated), at, e.Actor, user, session, client, e.Outcome, reason);
+                KeyRotated(_logger, nameof(AuditEventKind.KeyRotated), at, actor, user, session, client, outcome, reason);
                 break;
             case AuditEventKind.KeyRevoked:
-                KeyRevoked(_logger, nameof(AuditEventKind.KeyRevoked), at, e.Actor, user, session, client, e.Outcome, reason);
+                KeyRevoked(_logger, nameof(AuditEventKind.KeyRevoked), at, actor, user, session, client, outcome, reason);
                 break;
         }
     }

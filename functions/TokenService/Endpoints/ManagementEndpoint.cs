@@ -8,13 +8,20 @@ using TokenService.Sessions;
 namespace TokenService.Endpoints;
 
 /// <summary>
-/// <c>POST /management/users/{userId}/revoke</c>: force logout of every session of a user (admin client, HTTP Basic).
-/// Not under <c>/admin</c>: the Azure Functions host refuses routes that start with <c>admin</c> or <c>runtime</c>.
+/// <c>POST /management/users/revoke</c> (form <c>user_id</c>) and <c>POST /management/users/{userId}/revoke</c>: force
+/// logout of every session of a user (admin client, HTTP Basic). Not under <c>/admin</c>: the Azure Functions host
+/// refuses routes that start with <c>admin</c> or <c>runtime</c>.
 /// </summary>
 public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserSessionRevoker revoker, ISigningKeyService keys, RequestRateLimiter limiter, IAuditSink audit)
 {
-    /// <summary>Route template of the force-logout route (both hosts).</summary>
+    /// <summary>Route template of the force-logout route that names the user in the path (both hosts).</summary>
     public const string RevokeUserRoute = "management/users/{userId}/revoke";
+
+    /// <summary>
+    /// Route template of the force-logout route that names the user in the form body (<c>user_id</c>, both hosts):
+    /// one segment fewer than <see cref="RevokeUserRoute"/>, so the two never match the same path.
+    /// </summary>
+    public const string RevokeUserByFormRoute = "management/users/revoke";
 
     /// <summary>Route template of the rotate-now route (both hosts).</summary>
     public const string RotateKeysRoute = "management/keys/rotate";
@@ -141,9 +148,14 @@ public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserS
     }
 
     /// <summary>
-    /// Force logout. <paramref name="routeUserId"/> is the host's route value; the user id is read again from the raw
-    /// request target where the host exposes it, because routing leaves <c>%2F</c> encoded (RFC 3986 §2.1: a
-    /// percent-encoded octet in a segment is data, so an id may hold <c>/</c>, <c>%</c>, <c>+</c> or any character).
+    /// Force logout, the user named in the path. <paramref name="routeUserId"/> is the host's route value; the user id
+    /// is read again from the raw request target where the host exposes it, because routing leaves <c>%2F</c> encoded
+    /// (RFC 3986 §2.1: a percent-encoded octet in a segment is data, so an id may hold <c>/</c>, <c>%</c>, <c>+</c>).
+    /// A path is not always delivered as the client wrote it: the Functions host forwards to the worker a URL that it
+    /// rebuilds from its decoded path, in which <c>%2F</c> stayed encoded and its <c>%</c> is then escaped again, so
+    /// the worker reads <c>a%2Fb</c> for a client's <c>a/b</c> (issue #25). An id that still holds a percent-encoded
+    /// octet after its one decoding may therefore have been altered in transit; it is refused on both hosts with a
+    /// problem that names the form route, never answered for another user.
     /// </summary>
     public Task RevokeUserAsync(HttpContext context, string routeUserId) => EndpointInvoker.InvokeAsync(context, oauthErrors: false, async ctx =>
     {
@@ -153,9 +165,51 @@ public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserS
         }
 
         var userId = RequestPath.Segment(ctx, 2) ?? routeUserId;
-        if (string.IsNullOrWhiteSpace(userId) || userId.Length > 256 || userId.AsSpan().ContainsAnyInRange('\0', '\u001f'))
+        if (RequestPath.HoldsPercentEncoding(userId))
         {
-            await ProblemResponses.WriteAsync(ctx, StatusCodes.Status400BadRequest, "Bad Request", "The user id is not valid.");
+            await ProblemResponses.WriteAsync(ctx, StatusCodes.Status400BadRequest, "Bad Request",
+                "The user id in the path still holds a percent-encoded octet after decoding: a proxy may have re-encoded it (the Functions host does so with %2F), "
+                + "or it was encoded twice. Name the user exactly with POST /" + RevokeUserByFormRoute + " and the form field user_id.",
+                writer => writer.WriteString("form_route", "/" + RevokeUserByFormRoute));
+            return;
+        }
+
+        await RevokeUserSessionsAsync(ctx, admin, userId);
+    });
+
+    /// <summary>
+    /// Force logout, the user named by the form field <c>user_id</c> (<c>application/x-www-form-urlencoded</c>). A body
+    /// reaches the endpoint as the client sent it through every proxy, so this route names any valid user id exactly.
+    /// </summary>
+    public Task RevokeUserByFormAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: false, async ctx =>
+    {
+        if (await AuthorizeAdminAsync(ctx) is not { } admin)
+        {
+            return;
+        }
+
+        var parsed = await FormRequest.ReadAsync(ctx.Request, ctx.RequestAborted);
+        if (parsed.Form is null)
+        {
+            await ProblemResponses.WriteAsync(ctx, parsed.Status, "Bad Request", parsed.Error!);
+            return;
+        }
+
+        if (FormRequest.Get(parsed.Form, "user_id") is not { } userId)
+        {
+            await ProblemResponses.WriteAsync(ctx, StatusCodes.Status400BadRequest, "Bad Request", "The form field user_id is required.");
+            return;
+        }
+
+        await RevokeUserSessionsAsync(ctx, admin, userId);
+    });
+
+    private async Task RevokeUserSessionsAsync(HttpContext ctx, RegisteredClient admin, string userId)
+    {
+        // The rule the token exchange applies (UserIds): every id that can have a session can be named here.
+        if (UserIds.Problem(userId) is { } problem)
+        {
+            await ProblemResponses.WriteAsync(ctx, StatusCodes.Status400BadRequest, "Bad Request", "The user id is not valid. " + problem);
             return;
         }
 
@@ -167,5 +221,5 @@ public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserS
             writer.WriteString("user_id", userId);
             writer.WriteNumber("revoked", revoked);
         });
-    });
+    }
 }

@@ -230,7 +230,8 @@ public sealed partial class IdpEventProcessor(
     // exception the IdpEvents trigger throws, and the webhook returns it in problem details.
     private static IdpEventDecision Revoke(IdpEventEnvelope e, string userId, string reason, DateTimeOffset? occurredAt)
     {
-        if (string.IsNullOrWhiteSpace(userId) || userId.Length > 256 || userId.Any(char.IsControl))
+        // The rule the token exchange applies (UserIds): an id refused here could never have opened a session.
+        if (!UserIds.IsValid(userId))
         {
             throw new MalformedEventException($"Event {LogValue.Of(e.Id)} names no valid user.");
         }
@@ -295,8 +296,8 @@ public sealed partial class IdpEventProcessor(
     {
         TokenServiceMetrics.EndedByIdpEvent(sessionsEnded, decision.Reason!);
         audit?.Record(new AuditEvent(
-            AuditEventKind.IdpEventRevocation, "idp:" + LogValue.Of(decision.Event.Source ?? "-"), sessionsEnded > 0 ? "sessions_ended" : "no_live_session", decision.UserId,
-            Reason: $"{decision.Reason}; {sessionsEnded} session(s); event {LogValue.Of(decision.Event.Type)} {LogValue.Of(decision.Event.Id)}"));
+            AuditEventKind.IdpEventRevocation, "idp:" + (decision.Event.Source ?? "-"), sessionsEnded > 0 ? "sessions_ended" : "no_live_session", decision.UserId,
+            Reason: $"{decision.Reason}; {sessionsEnded} session(s); event {decision.Event.Type} {decision.Event.Id}"));
     }
 
     // Every value from an event goes through LogValue.Of: control characters escaped, at most 128 characters.

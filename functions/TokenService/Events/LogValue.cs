@@ -16,14 +16,18 @@ public static class LogValue
 
     private const char Ellipsis = '…';
 
-    public static string Of(string? value)
+    public static string Of(string? value) => Of(value, MaxLength);
+
+    /// <summary>As <see cref="Of(string?)"/>, cut to <paramref name="maxLength"/> characters (at least 2).</summary>
+    public static string Of(string? value, int maxLength)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxLength, 2);
         if (value is null)
         {
             return "-";
         }
 
-        var builder = new StringBuilder(Math.Min(value.Length, MaxLength));
+        var builder = new StringBuilder(Math.Min(value.Length, maxLength));
         for (var i = 0; i < value.Length;)
         {
             var c = value[i];
@@ -34,7 +38,7 @@ public static class LogValue
             i += pair ? 2 : 1;
 
             // Keep room for the ellipsis unless this is the last piece.
-            if (builder.Length + piece.Length > (i >= value.Length ? MaxLength : MaxLength - 1))
+            if (builder.Length + piece.Length > (i >= value.Length ? maxLength : maxLength - 1))
             {
                 return builder.Append(Ellipsis).ToString();
             }

@@ -29,6 +29,7 @@ public static class TokenServiceRoutes
         new("ListSessions", "sessions", ["GET", "OPTIONS"], ctx => Get<SessionsEndpoint>(ctx).ListAsync(ctx)),
         new("RevokeOtherSessions", "sessions/revoke-others", ["POST", "OPTIONS"], ctx => Get<SessionsEndpoint>(ctx).RevokeOthersAsync(ctx)),
         new("DeleteSession", "sessions/{sid}", ["DELETE", "OPTIONS"], ctx => Get<SessionsEndpoint>(ctx).DeleteAsync(ctx, RouteValue(ctx, "sid"))),
+        new("RevokeUserByForm", ManagementEndpoint.RevokeUserByFormRoute, ["POST"], ctx => Get<ManagementEndpoint>(ctx).RevokeUserByFormAsync(ctx)),
         new("RevokeUser", ManagementEndpoint.RevokeUserRoute, ["POST"], ctx => Get<ManagementEndpoint>(ctx).RevokeUserAsync(ctx, RouteValue(ctx, "userId"))),
         new("RotateKeys", ManagementEndpoint.RotateKeysRoute, ["POST"], ctx => Get<ManagementEndpoint>(ctx).RotateKeysAsync(ctx)),
         new("RevokeKey", ManagementEndpoint.RevokeKeyRoute, ["POST"], ctx => Get<ManagementEndpoint>(ctx).RevokeKeyAsync(ctx, RouteValue(ctx, "kid"))),

@@ -40,4 +40,24 @@ public static class RequestPath
         // RFC 3986 percent-decoding of one segment, once (UTF-8 octets to text).
         return Uri.UnescapeDataString(segment.ToString());
     }
+
+    /// <summary>
+    /// True when <paramref name="decoded"/>, a segment already decoded once, still holds a percent-encoded octet
+    /// (<c>%</c> and two hex digits, RFC 3986 §2.1). Such a segment is ambiguous: the client may have encoded a
+    /// <c>%</c> (<c>%252F</c> for the text <c>%2F</c>), or a proxy may have escaped the <c>%</c> of an escape it had
+    /// left encoded (the Functions host forwards the <c>%2F</c> of a client's <c>a%2Fb</c> as <c>%252F</c>); the
+    /// two cannot be told apart at the endpoint, so the id must not be taken from the path.
+    /// </summary>
+    public static bool HoldsPercentEncoding(string decoded)
+    {
+        for (var i = decoded.IndexOf('%'); i >= 0 && i + 2 < decoded.Length; i = decoded.IndexOf('%', i + 1))
+        {
+            if (char.IsAsciiHexDigit(decoded[i + 1]) && char.IsAsciiHexDigit(decoded[i + 2]))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 }

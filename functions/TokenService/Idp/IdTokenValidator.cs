@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using TokenService.Configuration;
 using TokenService.Hosting;
 using TokenService.Jwt;
+using TokenService.Sessions;
 
 namespace TokenService.Idp;
 
@@ -63,9 +64,12 @@ public sealed class IdTokenValidator
             return new(null, JwtValidationError.MissingClaim, $"The ID token has no '{_trust.UserIdClaim}' claim.");
         }
 
-        if (userId.Length > 256 || payload.Subject!.Length > 256)
+        // One rule for user ids (UserIds): an id the exchange accepts can be named by force logout and IdP events, so
+        // refusing it here is the only way to never open a session that nothing could end. The sub goes into our
+        // access tokens, so it obeys the same rule when another claim names the user.
+        if ((UserIds.Problem(userId) ?? UserIds.Problem(payload.Subject)) is { } problem)
         {
-            return new(null, JwtValidationError.Malformed, "The ID token's user identifier is too long.");
+            return new(null, JwtValidationError.Malformed, "The ID token's user identifier is not acceptable. " + problem);
         }
 
         // The replay key hashes the JWS signing input: every re-encoding changes the signature check, and ECDSA

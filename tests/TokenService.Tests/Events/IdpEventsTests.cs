@@ -234,6 +234,26 @@ public abstract class IdpEventsTestsBase : IAsyncLifetime
         Assert.True(await _host.IsActiveAsync(login.AccessToken));
     }
 
+    [Theory]
+    [InlineData("bidi\u202euser")]
+    [InlineData("isolate\u2067user")]
+    [InlineData("line\u2028sep")]
+    [InlineData("para\u2029sep")]
+    public async Task An_event_naming_a_user_id_the_exchange_refuses_is_malformed(string userId)
+    {
+        // Issue #25 item 3: the same rule as the token exchange (UserIds); an id it refuses names no session, so an
+        // event naming it is malformed and changes nothing, rather than an acknowledged no-op.
+        var (_, login) = await LoginAsync();
+        var batch = new JsonArray
+        {
+            new JsonObject { ["specversion"] = "1.0", ["id"] = Guid.NewGuid().ToString(), ["source"] = "idp", ["type"] = "TokenService.Idp.AccountDisabled", ["data"] = new JsonObject { ["userId"] = userId } },
+        };
+        using var response = await DeliverAsync(batch.ToJsonString(), "application/cloudevents-batch+json");
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.True(await _host.IsActiveAsync(login.AccessToken));
+    }
+
     [Fact]
     public async Task A_batch_with_one_malformed_event_is_refused_and_changes_nothing()
     {

@@ -125,6 +125,20 @@ public static class Crafted
         yield return ("\\ud800", "\"x\"");
     }
 
+    /// <summary>
+    /// Issue #25 item 3: well-formed JSON strings that the user id rule (UserIds) refuses: control characters (C0, DEL
+    /// and C1), line and paragraph separators, bidirectional overrides, isolates and marks, and a blank id. The JOSE
+    /// layer accepts them; the token exchange must refuse an ID token whose <c>sub</c> holds one, as force logout and
+    /// IdP events refuse the id.
+    /// </summary>
+    public static IEnumerable<(string Name, string Value)> RefusedUserIdMembers()
+    {
+        foreach (var bad in (string[])["\"ctl\\r\\nuser\"", "\"\\u0000\"", "\"a\\u001fb\"", "\"del\\u007f\"", "\"nel\\u0085\"", "\"c1\\u009f\"", "\"\\u2028\"", "\"x\\u2029y\"", "\"\\u202eresu\"", "\"\\u202a\"", "\"\\u2066x\\u2069\"", "\"\\u200f\"", "\"   \""])
+        {
+            yield return ("sub", bad);
+        }
+    }
+
     /// <summary>Claims as a JSON object, <paramref name="crafted"/> replacing the member of its name, or added (duplicate) when <paramref name="duplicate"/>.</summary>
     public static string Claims(IEnumerable<(string Name, string Value)> valid, (string Name, string Value)? crafted, bool duplicate = false)
     {

@@ -93,7 +93,7 @@ public sealed class CraftedInputTests(CraftedInputFixture fixture) : IClassFixtu
     {
         var target = fixture[kind];
         var failures = new List<string?>();
-        foreach (var member in ClaimMembers())
+        foreach (var member in ClaimMembers().Concat(RefusedUserIdMembers()))
         {
             foreach (var duplicate in (bool[])[false, true])
             {

@@ -186,28 +186,144 @@ public abstract class SessionManagementTests<TFixture>(TFixture fixture) : IClas
         await AssertOAuthErrorAsync(refresh, "invalid_grant");
     }
 
+    private Task<HttpResponseMessage> ForceLogoutByPathAsync(string userId)
+    {
+        // Percent-encoded as RFC 3986 §2.1 asks (every octet outside the unreserved set).
+        var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/management/users/" + Uri.EscapeDataString(userId) + "/revoke", UriKind.Relative));
+        request.Headers.Authorization = Basic("ops", OpsSecret);
+        return Host.Client.SendAsync(request);
+    }
+
+    private Task<HttpResponseMessage> ForceLogoutByFormAsync(string userId) =>
+        Host.PostFormAsync("/management/users/revoke", [new("user_id", userId)], Basic("ops", OpsSecret));
+
+    // The reserved characters come after a unique prefix, so that none of them is followed by the prefix's hex digits.
+    private static string UniqueUser(string id) => Guid.NewGuid().ToString("N")[..8] + "-" + id;
+
     [Theory]
-    [InlineData("a/b")]
     [InlineData("100%")]
-    [InlineData("50%2F50")]
     [InlineData("x+y")]
+    [InlineData("a:b@c")]
     [InlineData("with space")]
     [InlineData("Zoë 山田")]
     [InlineData("..")]
-    public async Task Force_logout_finds_a_user_whose_id_holds_reserved_characters(string user)
+    public async Task Force_logout_by_path_finds_a_user_whose_id_holds_reserved_characters(string id)
     {
-        var login = await Host.LoginAsync(user + Guid.NewGuid().ToString("N")[..6]);
-        var userId = Assert.IsType<string>(new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(login.AccessToken).Subject);
+        var user = UniqueUser(id);
+        var login = await Host.LoginAsync(user);
 
-        // Percent-encoded as RFC 3986 §2.1 asks (every octet outside the unreserved set).
-        using var admin = new HttpRequestMessage(HttpMethod.Post, new Uri("/management/users/" + Uri.EscapeDataString(userId) + "/revoke", UriKind.Relative));
-        admin.Headers.Authorization = Basic("ops", OpsSecret);
-        using var done = await Host.Client.SendAsync(admin);
+        using var done = await ForceLogoutByPathAsync(user);
         var json = await JsonAsync(done);
         Assert.True(done.StatusCode == HttpStatusCode.OK, json.ToString());
-        Assert.Equal(userId, json.GetProperty("user_id").GetString());
+        Assert.Equal(user, json.GetProperty("user_id").GetString());
         Assert.Equal(1, json.GetProperty("revoked").GetInt32());
         Assert.False(await Host.IsActiveAsync(login.AccessToken));
+    }
+
+    [Theory]
+    [InlineData("org/alice")]
+    [InlineData("100%")]
+    [InlineData("50%2F50")]
+    [InlineData("x+y")]
+    [InlineData("a:b@c")]
+    [InlineData("with space")]
+    [InlineData("Zoë 山田")]
+    [InlineData("..")]
+    public async Task Force_logout_by_form_ends_exactly_the_sessions_of_the_named_user(string id)
+    {
+        var user = UniqueUser(id);
+        var login = await Host.LoginAsync(user);
+        var bystander = await Host.LoginAsync(user.Replace("/", "%2F", StringComparison.Ordinal) + "-other");
+
+        using var done = await ForceLogoutByFormAsync(user);
+        var json = await JsonAsync(done);
+        Assert.True(done.StatusCode == HttpStatusCode.OK, json.ToString());
+        Assert.Equal(user, json.GetProperty("user_id").GetString());
+        Assert.Equal(1, json.GetProperty("revoked").GetInt32());
+        Assert.False(await Host.IsActiveAsync(login.AccessToken));
+        Assert.True(await Host.IsActiveAsync(bystander.AccessToken));
+    }
+
+    [Fact]
+    public async Task Force_logout_by_path_never_ends_the_sessions_of_a_user_whose_id_is_the_encoded_form()
+    {
+        // Issue #25: behind the Functions host, a client's "a%2Fb" reached the worker as "a%252Fb", decoded to "a%2Fb":
+        // the force logout of "a/b" answered 200 and ended the sessions of the user literally named "a%2Fb".
+        var prefix = UniqueUser("org");
+        var slash = await Host.LoginAsync(prefix + "/alice");
+        var literal = await Host.LoginAsync(prefix + "%2Falice");
+
+        using var response = await ForceLogoutByPathAsync(prefix + "/alice");
+        var json = await JsonAsync(response);
+        if (fixture is FunctionsHostFixture)
+        {
+            // The worker cannot tell the client's "a%2Fb" from its "a%252Fb": refused, pointing to the form route.
+            Assert.True(response.StatusCode == HttpStatusCode.BadRequest, json.ToString());
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            Assert.Equal("/management/users/revoke", json.GetProperty("form_route").GetString());
+            Assert.True(await Host.IsActiveAsync(slash.AccessToken));
+        }
+        else
+        {
+            Assert.True(response.StatusCode == HttpStatusCode.OK, json.ToString());
+            Assert.Equal(prefix + "/alice", json.GetProperty("user_id").GetString());
+            Assert.False(await Host.IsActiveAsync(slash.AccessToken));
+        }
+
+        Assert.True(await Host.IsActiveAsync(literal.AccessToken));
+    }
+
+    [Fact]
+    public async Task Force_logout_by_path_refuses_an_id_that_is_still_percent_encoded_and_names_the_form_route()
+    {
+        // "50%2F50" is sent as 50%252F50; after one decoding it still reads as an escape, which is what a proxy's
+        // re-encoding looks like too: the same 400 on both hosts, never a 200 for an id that may have been altered.
+        var user = UniqueUser("50%2F50");
+        var login = await Host.LoginAsync(user);
+
+        using var response = await ForceLogoutByPathAsync(user);
+        var json = await JsonAsync(response);
+        Assert.True(response.StatusCode == HttpStatusCode.BadRequest, json.ToString());
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("/management/users/revoke", json.GetProperty("form_route").GetString());
+        Assert.Contains("user_id", json.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.True(await Host.IsActiveAsync(login.AccessToken));
+
+        using var byForm = await ForceLogoutByFormAsync(user);
+        Assert.Equal(1, (await JsonAsync(byForm)).GetProperty("revoked").GetInt32());
+        Assert.False(await Host.IsActiveAsync(login.AccessToken));
+    }
+
+    [Theory]
+    [InlineData("ctl\r\nuser")]
+    [InlineData("\u202euser")]
+    [InlineData("line\u2028sep")]
+    [InlineData("del\u007f")]
+    [InlineData("")]
+    public async Task Force_logout_by_form_refuses_an_id_that_no_session_can_have(string id)
+    {
+        using var response = await ForceLogoutByFormAsync(id);
+        var json = await JsonAsync(response);
+        Assert.True(response.StatusCode == HttpStatusCode.BadRequest, json.ToString());
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task Force_logout_by_form_needs_an_admin_client_and_a_form_with_user_id()
+    {
+        var user = UniqueUser("form-auth");
+        var login = await Host.LoginAsync(user);
+
+        using var notAdmin = await Host.PostFormAsync("/management/users/revoke", [new("user_id", user)], Basic("web", WebSecret));
+        Assert.Equal(HttpStatusCode.Unauthorized, notAdmin.StatusCode);
+
+        using var noUser = await Host.PostFormAsync("/management/users/revoke", [new("user", user)], Basic("ops", OpsSecret));
+        Assert.Equal(HttpStatusCode.BadRequest, noUser.StatusCode);
+        Assert.Equal("application/problem+json", noUser.Content.Headers.ContentType?.MediaType);
+
+        using var twice = await Host.PostFormAsync("/management/users/revoke", [new("user_id", user), new("user_id", "other")], Basic("ops", OpsSecret));
+        Assert.Equal(HttpStatusCode.BadRequest, twice.StatusCode);
+        Assert.True(await Host.IsActiveAsync(login.AccessToken));
     }
 
     [Fact]

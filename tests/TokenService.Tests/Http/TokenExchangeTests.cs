@@ -102,6 +102,37 @@ public abstract class TokenExchangeTests<TFixture>(TFixture fixture) : IClassFix
         Assert.Equal(HttpStatusCode.OK, other.StatusCode);
     }
 
+    [Theory]
+    [InlineData("ctl\r\nuser")]
+    [InlineData("bidi\u202euser")]
+    [InlineData("isolate\u2066user")]
+    [InlineData("line\u2028sep")]
+    [InlineData("para\u2029sep")]
+    [InlineData("del\u007fuser")]
+    [InlineData("nel\u0085user")]
+    [InlineData("   ")]
+    public async Task An_id_token_naming_a_user_that_force_logout_and_events_would_refuse_is_refused(string subject)
+    {
+        // Issue #25 item 3: one rule for user ids (UserIds). A session opened for such an id could be ended by no admin
+        // and no IdP event. RFC 8693 §2.2.2: an unacceptable subject_token is invalid_request; nothing is marked used.
+        using var bySub = await Host.ExchangeAsync(Host.Idp.IdToken(subject));
+        await AssertOAuthErrorAsync(bySub, "invalid_request");
+        Assert.Equal("no-store", bySub.Headers.CacheControl?.ToString());
+    }
+
+    [Fact]
+    public async Task The_user_id_rule_holds_for_the_configured_user_id_claim_and_for_sub()
+    {
+        // When another claim names the user (Entra: oid), both it and the sub (it goes into our access tokens) obey it.
+        await using var host = await StartAsync(Host.Kind, new Dictionary<string, string?> { ["Idp:UserIdClaim"] = "oid" });
+        using var byOid = await host.ExchangeAsync(host.Idp.IdToken("fine-sub", c => c["oid"] = "ctl\r\nuser"));
+        await AssertOAuthErrorAsync(byOid, "invalid_request");
+        using var bySub = await host.ExchangeAsync(host.Idp.IdToken("bidi\u202euser", c => c["oid"] = Guid.NewGuid().ToString()));
+        await AssertOAuthErrorAsync(bySub, "invalid_request");
+        using var fine = await host.ExchangeAsync(host.Idp.IdToken("Zoë 山田/100%", c => c["oid"] = Guid.NewGuid().ToString()));
+        Assert.Equal(HttpStatusCode.OK, fine.StatusCode);
+    }
+
     public static TheoryData<string> BadIdTokens()
     {
         using var idp = new TestIdp();

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Reflection;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
@@ -9,6 +10,7 @@ using Microsoft.AspNetCore.Routing.Template;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.DependencyInjection;
 using TokenFunctions;
+using Yarp.ReverseProxy.Forwarder;
 
 namespace TokenService.Tests.Infrastructure;
 
@@ -20,8 +22,22 @@ namespace TokenService.Tests.Infrastructure;
 /// executes the returned <see cref="IActionResult"/> against an ASP.NET Core <see cref="HttpContext"/>.
 /// A path that no function serves gets the host's plain 404.
 /// </summary>
-public sealed class FunctionsHttpHandler(IServiceProvider services) : HttpMessageHandler
+/// <remarks>
+/// The hop from the Functions host to the worker is modelled as the host makes it (issue #25). The host is an ASP.NET
+/// Core app on Kestrel: Kestrel decodes the request line's path once into <see cref="HttpRequest.Path"/>, every escape
+/// but <c>%2F</c> (so that an encoded slash cannot split a segment), and the host routes on that path. Its forwarder,
+/// YARP, then builds the worker's URL from that decoded path with <c>RequestUtilities.MakeDestinationAddress</c>,
+/// which percent-encodes every character outside RFC 3986's path characters, <c>%</c> included: the <c>%2F</c> that
+/// Kestrel left encoded reaches the worker as <c>%252F</c>, while <c>%25</c>, <c>%20</c> or UTF-8 escapes come out as
+/// they went in. The worker's Kestrel reads that URL: its raw target is what the function's
+/// <see cref="IHttpRequestFeature.RawTarget"/> holds, and its decoded path is the function's request path. Route
+/// parameters are the host's (it matched the route).
+/// </remarks>
+public sealed partial class FunctionsHttpHandler(IServiceProvider services) : HttpMessageHandler
 {
+    /// <summary>The worker's address as the host forwards to it (the worker listens on loopback).</summary>
+    private const string WorkerAddress = "http://127.0.0.1:7080";
+
     /// <summary>The client address the function sees (the Functions host passes the caller's, as X-Forwarded-For resolves it).</summary>
     public IPAddress RemoteIpAddress { get; init; } = IPAddress.Loopback;
 
@@ -38,14 +54,19 @@ public sealed class FunctionsHttpHandler(IServiceProvider services) : HttpMessag
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        var rawTarget = request.RequestUri!.PathAndQuery;
-        var rawPath = request.RequestUri.AbsolutePath;
-        var path = new PathString(DecodeAsKestrel(rawPath));
+        // The host: Kestrel decodes the client's path, routing matches on it.
+        var hostPath = new PathString(DecodeAsKestrel(request.RequestUri!.AbsolutePath));
+        var query = new QueryString(request.RequestUri.Query);
+
+        // The hop: YARP's URL for the worker, from the host's decoded path and the query as received.
+        var forwarded = RequestUtilities.MakeDestinationAddress(WorkerAddress, hostPath, query);
+        var rawTarget = forwarded.PathAndQuery;
+        var path = new PathString(DecodeAsKestrel(forwarded.AbsolutePath));
         foreach (var function in Functions)
         {
             var values = new RouteValueDictionary();
             var matcher = new TemplateMatcher(TemplateParser.Parse(function.Route), new RouteValueDictionary());
-            if (!matcher.TryMatch(path, values))
+            if (!matcher.TryMatch(hostPath, values))
             {
                 continue;
             }
@@ -142,9 +163,12 @@ public sealed class FunctionsHttpHandler(IServiceProvider services) : HttpMessag
         return response;
     }
 
-    /// <summary>Kestrel's path decoding: every escape but <c>%2F</c>, so that an encoded slash stays inside its segment.</summary>
-    private static string DecodeAsKestrel(string rawPath) =>
-        string.Join("%2F", rawPath.Split("%2F", StringSplitOptions.None).Select(part => Uri.UnescapeDataString(part)));
+    /// <summary>Kestrel's path decoding: every escape but <c>%2F</c> (either case), so that an encoded slash stays inside its segment.</summary>
+    public static string DecodeAsKestrel(string rawPath) =>
+        string.Concat(EncodedSlash().Split(rawPath).Select(part => EncodedSlash().IsMatch(part) ? part : Uri.UnescapeDataString(part)));
+
+    [GeneratedRegex("(%2[Ff])")]
+    private static partial Regex EncodedSlash();
 }
 
 /// <summary>An HTTP function of the app: its name, route template, methods (upper case) and method.</summary>

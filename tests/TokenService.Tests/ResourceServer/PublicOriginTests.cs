@@ -37,7 +37,7 @@ public sealed class PublicOriginTests
         return api;
     }
 
-    private static async Task<string> BoundAccessTokenAsync(TokenServiceTestHost host, DpopKey key)
+    internal static async Task<string> BoundAccessTokenAsync(TokenServiceTestHost host, DpopKey key)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/oauth2/token")
         {

@@ -132,6 +132,18 @@ public sealed partial class DpopProofValidator : IDpopProofValidator
         try
         {
             token = new JsonWebToken(value);
+            using var header = JsonDocument.Parse(Base64UrlEncoder.DecodeBytes(token.EncodedHeader), new JsonDocumentOptions { MaxDepth = 8 });
+            if (header.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                return DpopProofResult.Invalid(DpopProofError.Malformed, "The DPoP proof is not a well-formed JWT.");
+            }
+
+            // RFC 7515 §4.1.11: a recipient that does not understand every extension named in crit must reject the JWS;
+            // RFC 9449 defines none for proofs and we understand none, so any crit is refused.
+            if (header.RootElement.TryGetProperty("crit", out _))
+            {
+                return DpopProofResult.Invalid(DpopProofError.Malformed, "The DPoP proof's header has crit, which this server does not support.");
+            }
 
             // §4.3 item 4 and §11.5: explicitly typed (RFC 7515 §4.1.9 allows the "application/" prefix).
             if (!string.Equals(token.Typ, "dpop+jwt", StringComparison.OrdinalIgnoreCase)
@@ -148,7 +160,7 @@ public sealed partial class DpopProofValidator : IDpopProofValidator
             }
 
             // §4.3 item 7: a public key of the algorithm's type, nothing private.
-            if (ReadPublicKey(token.EncodedHeader, alg) is not { } publicKey)
+            if (ReadPublicKey(header.RootElement, alg) is not { } publicKey)
             {
                 return DpopProofResult.Invalid(DpopProofError.InvalidKey, "The DPoP proof's jwk must be a public key for its alg.");
             }
@@ -221,12 +233,9 @@ public sealed partial class DpopProofValidator : IDpopProofValidator
     }
 
     /// <summary>The <c>jwk</c> header as a key, when it is a public EC or RSA key that fits <paramref name="alg"/>.</summary>
-    private static JsonWebKey? ReadPublicKey(string encodedHeader, string alg)
+    private static JsonWebKey? ReadPublicKey(JsonElement header, string alg)
     {
-        using var header = JsonDocument.Parse(Base64UrlEncoder.DecodeBytes(encodedHeader), new JsonDocumentOptions { MaxDepth = 8 });
-        if (header.RootElement.ValueKind != JsonValueKind.Object
-            || !header.RootElement.TryGetProperty("jwk", out var jwk)
-            || jwk.ValueKind != JsonValueKind.Object)
+        if (!header.TryGetProperty("jwk", out var jwk) || jwk.ValueKind != JsonValueKind.Object)
         {
             return null;
         }
@@ -244,10 +253,37 @@ public sealed partial class DpopProofValidator : IDpopProofValidator
         {
             'E' => kty == "EC" && CurveOf(alg) is { } curve && jwk.TryGetProperty("crv", out var crv) && crv.ValueKind == JsonValueKind.String && crv.GetString() == curve
                 && HasString(jwk, "x") && HasString(jwk, "y"),
-            _ => kty == "RSA" && HasString(jwk, "e") && jwk.TryGetProperty("n", out var n) && n.ValueKind == JsonValueKind.String
-                && n.GetString()!.Length is >= 342 and <= 1366, // 2048 to 8192 bits of base64url modulus (RFC 7518 §3.3: at least 2048)
+            _ => kty == "RSA" && IsAcceptableRsaKey(jwk),
         };
         return fits ? new JsonWebKey(jwk.GetRawText()) : null;
+    }
+
+    /// <summary>
+    /// The RSA public key's size and exponent measured on its octets, not on the length of its base64url text: a
+    /// short modulus padded with zero octets must not pass as a long one, and leading zeros would give one key several
+    /// RFC 7638 thumbprints. RFC 7518 §6.3.1.1 and §6.3.1.2: <c>n</c> and <c>e</c> are unsigned big-endian integers
+    /// without leading zero octets. RFC 7518 §3.3: a key of 2048 bits or more. The exponent is odd and at least 3
+    /// (RFC 8017 §3.1; e = 1 makes every padded digest its own signature), and the modulus, a product of odd primes, is odd.
+    /// </summary>
+    private static bool IsAcceptableRsaKey(JsonElement jwk)
+    {
+        if (!jwk.TryGetProperty("n", out var nValue) || nValue.ValueKind != JsonValueKind.String
+            || !jwk.TryGetProperty("e", out var eValue) || eValue.ValueKind != JsonValueKind.String
+            || nValue.GetString()!.Length > 1366 || eValue.GetString()!.Length is 0 or > 43)
+        {
+            return false; // more than 8192 bits of modulus, or an exponent beyond 256 bits (FIPS 186-5 §A.1.1)
+        }
+
+        var n = Base64UrlEncoder.DecodeBytes(nValue.GetString());
+        var e = Base64UrlEncoder.DecodeBytes(eValue.GetString());
+        if (n.Length == 0 || n[0] == 0 || e.Length == 0 || e[0] == 0)
+        {
+            return false;
+        }
+
+        var modulusBits = ((n.Length - 1) * 8) + (32 - System.Numerics.BitOperations.LeadingZeroCount((uint)n[0]));
+        var exponentAtLeastThree = e.Length > 1 || e[0] >= 3;
+        return modulusBits is >= 2048 and <= 8192 && (e[^1] & 1) == 1 && exponentAtLeastThree && (n[^1] & 1) == 1;
     }
 
     private static string? CurveOf(string alg) => alg switch

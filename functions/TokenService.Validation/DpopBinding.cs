@@ -43,7 +43,7 @@ public sealed class DpopBindingException : SecurityTokenException
 /// public <c>jwk</c>, signature, <c>htm</c>, <c>htu</c>, <c>iat</c>, <c>ath</c>, and this API's own <c>jti</c> replay
 /// cache), the proof key against the token's <c>cnf.jkt</c>, and a bound token refused when presented as a bearer token.
 /// </summary>
-internal sealed class DpopBinding
+internal sealed partial class DpopBinding
 {
     private const string UsedDpopScheme = "TokenService.Validation.DpopScheme";
     private const string ProofHeader = "DPoP";
@@ -58,6 +58,12 @@ internal sealed class DpopBinding
         // Nonces (RFC 9449 §9) are not offered here: without RequireNonce the nonce service is never asked.
         _validator = new DpopProofValidator(check.DpopReplayCache ?? new InMemoryDpopReplayCache(time), new HmacDpopNonceService(options, time), options, time, loggers.CreateLogger<DpopProofValidator>());
         _publicOrigin = check.PublicOrigin;
+        if (_publicOrigin is null)
+        {
+            // Options validation allows this in Development only; once per scheme, when its options are built.
+            LogHostTrusted(loggers.CreateLogger<DpopBinding>());
+        }
+
         _algorithms = string.Join(' ', _validator.Algorithms);
     }
 
@@ -135,4 +141,7 @@ internal sealed class DpopBinding
             ? null
             : new DpopBindingException("invalid_token", "Invalid DPoP key binding");
     }
+
+    [LoggerMessage(EventId = 7002, Level = LogLevel.Warning, Message = "SessionCheckOptions.PublicOrigin is not set: DPoP proofs' htu is checked against the request's Host header, which clients choose. Allowed in Development only; set PublicOrigin to this API's public origin.")]
+    private static partial void LogHostTrusted(ILogger logger);
 }

@@ -45,9 +45,10 @@ public sealed class SessionCheckOptions
     public TimeSpan DpopClockSkew { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// DPoP: the scheme, host and port clients use to reach this API, when a proxy in front of it changes them (the
-    /// proof's <c>htu</c> names the URI the client used, RFC 9449 §4.3). Null: the request's own scheme and Host
-    /// (correct behind a proxy when ASP.NET Core's forwarded-headers middleware runs first).
+    /// DPoP: the scheme, host and port clients use to reach this API (the proof's <c>htu</c> names the URI the client
+    /// used, RFC 9449 §4.3 item 9). Required outside Development (the host refuses to start): the request's <c>Host</c>
+    /// header is chosen by the client, so checking <c>htu</c> against it would accept a proof made for another API with
+    /// the same path. Null in Development only: the request's own scheme and Host, with a warning logged once.
     /// </summary>
     public Uri? PublicOrigin { get; set; }
 

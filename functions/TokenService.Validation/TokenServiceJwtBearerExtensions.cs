@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -62,6 +63,13 @@ public static class TokenServiceJwtBearerExtensions
                 "DpopProofLifetime must be positive and at most 10 minutes, DpopClockSkew between 0 and 5 minutes.")
             .Validate(o => o.PublicOrigin is null || (o.PublicOrigin.IsAbsoluteUri && o.PublicOrigin.Scheme is "https" or "http"),
                 "PublicOrigin must be an absolute http(s) URL.")
+            // RFC 9449 §4.3 item 9 compares htu with the URI the client used. Without PublicOrigin that URI is rebuilt from
+            // the request's Host header, which the client chooses: a proof made for another API with the same path would
+            // pass here. Only a developer's machine may rely on Host (DpopBinding logs a warning there). No host
+            // environment registered (a bare service collection) counts as not Development.
+            .Validate<IServiceProvider>((o, sp) => o.PublicOrigin is not null || sp.GetService<IHostEnvironment>()?.IsDevelopment() == true,
+                "PublicOrigin (the scheme, host and port clients use to reach this API, e.g. https://orders.example.com) is required outside Development: "
+                + "without it a DPoP proof's htu is checked against the request's Host header, which the client sets.")
             .ValidateOnStart();
         builder.Services.AddSingleton<IPostConfigureOptions<JwtBearerOptions>>(sp => new SessionCheckPostConfigure(
             scheme, sp.GetRequiredService<IOptionsMonitor<SessionCheckOptions>>(), sp.GetRequiredService<ILoggerFactory>()));

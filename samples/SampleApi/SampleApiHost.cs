@@ -58,6 +58,7 @@ public static class SampleApiHost
             {
                 o.ClientId = settings.ClientId;
                 o.ClientSecret = settings.ClientSecret;
+                o.PublicOrigin = settings.PublicOrigin;
                 sessionCheck?.Invoke(o);
             });
         builder.Services.AddAuthorization();

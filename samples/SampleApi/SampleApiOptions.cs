@@ -16,6 +16,12 @@ public sealed class SampleApiOptions
 
     public string? ClientSecret { get; set; }
 
+    /// <summary>
+    /// The scheme, host and port clients use to reach this API (<c>SampleApi__PublicOrigin</c>), against which DPoP
+    /// proofs' <c>htu</c> is checked. Required outside Development; in Development the request's Host is used.
+    /// </summary>
+    public Uri? PublicOrigin { get; set; }
+
     /// <summary>Origins of the single-page apps that call this API from a browser (CORS).</summary>
     public List<string> AllowedOrigins { get; set; } = [];
 

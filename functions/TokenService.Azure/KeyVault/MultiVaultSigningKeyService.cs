@@ -114,9 +114,20 @@ public sealed partial class MultiVaultSigningKeyService(IReadOnlyList<KeyVaultSi
     public Task<KeyRotationResult> RunRotationCheckAsync(CancellationToken cancellationToken) =>
         ForEachVaultAsync(vault => vault.RunRotationCheckAsync(cancellationToken));
 
-    /// <summary>Rotates every vault: after a compromise no vault should keep signing with a key that may be known.</summary>
-    public Task<KeyRotationResult> RotateNowAsync(bool immediate, CancellationToken cancellationToken) =>
-        ForEachVaultAsync(vault => vault.RotateNowAsync(immediate, cancellationToken));
+    /// <summary>
+    /// Rotates every vault: after a compromise no vault should keep signing with a key that may be known. Every vault's
+    /// key count is checked against <c>Keys:MaxPublishedKeys</c> first, so that a refusal (409) leaves every vault as it
+    /// was rather than some rotated and some not; each vault checks again under its own lock when it rotates.
+    /// </summary>
+    public async Task<KeyRotationResult> RotateNowAsync(bool immediate, CancellationToken cancellationToken)
+    {
+        foreach (var vault in vaults)
+        {
+            await vault.EnsureRotationAllowedAsync(immediate, cancellationToken);
+        }
+
+        return await ForEachVaultAsync(vault => vault.RotateNowAsync(immediate, cancellationToken));
+    }
 
     /// <summary>Revokes the kid in the vault that publishes it; the other vaults keep their keys.</summary>
     public async Task<KeyRotationResult> RevokeAsync(string kid, CancellationToken cancellationToken)

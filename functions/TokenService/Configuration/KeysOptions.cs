@@ -50,6 +50,13 @@ public sealed class KeysOptions
     /// <summary>How long a retired key stays published: at least the longest access-token lifetime plus the JWKS cache age.</summary>
     public TimeSpan RetentionTime { get; set; } = TimeSpan.FromDays(2);
 
+    /// <summary>
+    /// Most keys published at once (pending, active and retired; per vault with <see cref="Vaults"/>), so that the JWKS
+    /// every API downloads stays small and rotations on demand cannot make a vault key per call. A rotation asked for by
+    /// an operator that would go beyond it is refused (409); revocation and the scheduled rotation never are.
+    /// </summary>
+    public int MaxPublishedKeys { get; set; } = 6;
+
     /// <summary>How often the rotation check runs in the standalone host.</summary>
     public TimeSpan CheckInterval { get; set; } = TimeSpan.FromDays(1);
 

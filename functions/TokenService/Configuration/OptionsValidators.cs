@@ -259,6 +259,14 @@ public sealed class KeysOptionsValidator(
             errors.Add("Keys:PropagationTime must be shorter than Keys:RotationInterval.");
         }
 
+        // The schedule alone publishes the active key, the next one ahead of use and the retired keys still in their
+        // retention: the cap must leave room for them, since the scheduled rotation is never refused.
+        var scheduled = o.RotationInterval > TimeSpan.Zero ? KeyLifecyclePolicy.KeysPublishedBySchedule(o) : 3;
+        if (o.MaxPublishedKeys < scheduled || o.MaxPublishedKeys > 100)
+        {
+            errors.Add($"Keys:MaxPublishedKeys must be between {scheduled} (what the rotation schedule publishes at once: active, next and retired keys) and 100.");
+        }
+
         // The cross-check needs valid TokenService options; when they are invalid their own validator reports it,
         // and this one still reports every Keys error of the same start.
         TimeSpan? accessTokenLifetime;

@@ -59,7 +59,18 @@ public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserS
             return;
         }
 
-        var result = await keys.RotateNowAsync(immediate == "true", ctx.RequestAborted);
+        KeyRotationResult result;
+        try
+        {
+            result = await keys.RotateNowAsync(immediate == "true", ctx.RequestAborted);
+        }
+        catch (KeyLimitReachedException limit)
+        {
+            audit.Record(new AuditEvent(AuditEventKind.KeyRotated, AuditEvent.AdminActor(admin.ClientId), "refused", ClientId: admin.ClientId, Reason: limit.Message));
+            await WriteKeyLimitAsync(ctx, limit);
+            return;
+        }
+
         audit.Record(new AuditEvent(AuditEventKind.KeyRotated, AuditEvent.AdminActor(admin.ClientId), result.Changed ? "changed" : "no_change", ClientId: admin.ClientId, Reason: result.Summary));
         await WriteKeysResultAsync(ctx, result);
     });
@@ -93,6 +104,36 @@ public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserS
 
         await WriteKeysResultAsync(ctx, result);
     });
+
+    /// <summary>
+    /// 409 (RFC 9110 §15.5.10: the request conflicts with the key set's state) as RFC 9457 problem details saying how to
+    /// make room: revoke a retired key, or wait until one leaves the JWKS.
+    /// </summary>
+    private static Task WriteKeyLimitAsync(HttpContext ctx, KeyLimitReachedException limit)
+    {
+        var wait = limit.NextRemoval is { } at
+            ? $" or wait until {at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture)}, when the next retired key leaves the JWKS"
+            : " or wait until retired keys expire";
+        var detail = $"Rotating now would publish {limit.Published} signing keys, more than Keys:MaxPublishedKeys ({limit.Limit}). "
+            + $"Revoke a retired key (POST /management/keys/{{kid}}/revoke; its tokens are then refused){wait}, then rotate again.";
+        return ProblemResponses.WriteAsync(ctx, StatusCodes.Status409Conflict, "Conflict", detail, writer =>
+        {
+            writer.WriteNumber("published_keys", limit.Published);
+            writer.WriteNumber("max_published_keys", limit.Limit);
+            if (limit.NextRemoval is { } next)
+            {
+                writer.WriteString("next_removal", next);
+            }
+
+            writer.WriteStartArray("retired_kids");
+            foreach (var kid in limit.RetiredKids)
+            {
+                writer.WriteStringValue(kid);
+            }
+
+            writer.WriteEndArray();
+        });
+    }
 
     private async Task WriteKeysResultAsync(HttpContext ctx, KeyRotationResult result)
     {

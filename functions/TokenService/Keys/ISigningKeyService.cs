@@ -38,7 +38,8 @@ public interface ISigningKeyService
     /// <summary>
     /// Compromise response: creates the next key now, published ahead of use like a scheduled rotation (activating
     /// after the propagation time), or signing at once when <paramref name="immediate"/>. Without
-    /// <paramref name="immediate"/>, an existing pending key is kept (nothing new is created).
+    /// <paramref name="immediate"/>, an existing pending key is kept (nothing new is created). A rotation that would
+    /// publish more than <c>Keys:MaxPublishedKeys</c> keys creates nothing and throws <see cref="KeyLimitReachedException"/>.
     /// </summary>
     Task<KeyRotationResult> RotateNowAsync(bool immediate, CancellationToken cancellationToken);
 
@@ -59,6 +60,25 @@ public static class ActiveKeySigning
         var signingInput = buildSigningInput(key);
         return new SignedInput(key, signingInput, await keys.SignAsync(key, signingInput, cancellationToken));
     }
+}
+
+/// <summary>
+/// An operator's rotation refused because it would publish more than <c>Keys:MaxPublishedKeys</c> keys. Nothing was
+/// created. Revoking a retired key frees a place at once; otherwise one frees when the next retired key leaves the
+/// JWKS (<see cref="NextRemoval"/>).
+/// </summary>
+public sealed class KeyLimitReachedException(int published, int limit, DateTimeOffset? nextRemoval, IReadOnlyList<string> retiredKids)
+    : InvalidOperationException($"Rotating now would publish {published} keys; Keys:MaxPublishedKeys is {limit}.")
+{
+    public int Published { get; } = published;
+
+    public int Limit { get; } = limit;
+
+    /// <summary>When the next retired key leaves the JWKS, when one does.</summary>
+    public DateTimeOffset? NextRemoval { get; } = nextRemoval;
+
+    /// <summary>Retired keys an operator may revoke to make room (their tokens are then refused).</summary>
+    public IReadOnlyList<string> RetiredKids { get; } = retiredKids;
 }
 
 /// <summary>What one rotation check did.</summary>

@@ -106,6 +106,23 @@ public static class KeyLifecyclePolicy
     }
 
     /// <summary>
+    /// Most keys the schedule alone publishes at once: the active key, the next one published ahead of use, and the keys
+    /// retired every <see cref="KeysOptions.RotationInterval"/> that are still within <see cref="KeysOptions.RetentionTime"/>.
+    /// </summary>
+    public static int KeysPublishedBySchedule(KeysOptions options) =>
+        2 + (int)Math.Ceiling(options.RetentionTime.Ticks / (double)options.RotationInterval.Ticks);
+
+    /// <summary>
+    /// How many keys an operator's rotation leaves published, counting the slot the schedule will need: a new key added
+    /// to <paramref name="published"/>, plus, when it signs at once and no key is pending, the next key the schedule
+    /// publishes ahead of use later (retired keys still count: they verify unexpired tokens). Checked against
+    /// <see cref="KeysOptions.MaxPublishedKeys"/> so that rotations on demand can never leave the scheduled rotation
+    /// without room.
+    /// </summary>
+    public static int PublishedAfterRotation(int published, bool hasPending, bool immediate) =>
+        published + 1 + (immediate && !hasPending ? 1 : 0);
+
+    /// <summary>
     /// The activation time of a key created for <see cref="KeyLifecyclePlan.CreateKeyActivatingAt"/>, fixed once
     /// the key exists (<paramref name="existsAt"/>, read after creating it): never before the planned time, and
     /// never less than <see cref="KeysOptions.PropagationTime"/> after the key exists, because no validator can

@@ -108,12 +108,45 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
                 return $"kept pending kid {KidOf(stored, pending.Key)} activating {pending.Key.ActivatesAt:O}";
             }
 
+            // The cap holds for rotations on demand only (the schedule and revocation are never refused): checked on
+            // the keys just loaded, under the gate, before anything is created.
+            EnsureRotationAllowed(plan.Published.Count, plan.Published.Any(p => p.State == SigningKeyState.Pending), immediate,
+                plan.Published.Where(p => p.State == SigningKeyState.Retired).Select(p => (KidOf(stored, p.Key), p.RemoveAt)));
+
             // Published ahead of use as in a scheduled rotation, or (immediate) signing as soon as it exists: the
             // compromise case, where continuing to sign with the old key is worse than validators learning the new
             // one on their refetch for an unknown kid.
             actions.Add(await CreatePublishedKeyAsync(existsAt => immediate ? existsAt : existsAt + Options.PropagationTime, cancellationToken));
             return null;
         }, cancellationToken);
+
+    /// <summary>
+    /// Throws <see cref="KeyLimitReachedException"/> when an operator's rotation would go beyond
+    /// <see cref="KeysOptions.MaxPublishedKeys"/> (see <see cref="KeyLifecyclePolicy.PublishedAfterRotation"/>). With
+    /// several vaults every vault is checked on its served key set before any rotates, so that a refusal changes nothing.
+    /// </summary>
+    public async Task EnsureRotationAllowedAsync(bool immediate, CancellationToken cancellationToken)
+    {
+        var set = await GetKeySetAsync(cancellationToken);
+        var hasPending = set.Published.Any(k => k.State == SigningKeyState.Pending);
+        if (!immediate && hasPending)
+        {
+            return; // kept: nothing is created
+        }
+
+        EnsureRotationAllowed(set.Published.Count, hasPending, immediate,
+            set.Published.Where(k => k.State == SigningKeyState.Retired).Select(k => (k.Kid, k.RemoveAt)));
+    }
+
+    private void EnsureRotationAllowed(int published, bool hasPending, bool immediate, IEnumerable<(string Kid, DateTimeOffset? RemoveAt)> retired)
+    {
+        var after = KeyLifecyclePolicy.PublishedAfterRotation(published, hasPending, immediate);
+        if (after > Options.MaxPublishedKeys)
+        {
+            var list = retired.ToList();
+            throw new KeyLimitReachedException(after, Options.MaxPublishedKeys, list.Min(r => r.RemoveAt), [.. list.Select(r => r.Kid)]);
+        }
+    }
 
     public Task<KeyRotationResult> RevokeAsync(string kid, CancellationToken cancellationToken) =>
         ChangeKeysAsync(async (stored, plan, actions) =>

@@ -115,10 +115,14 @@ public sealed class SpaServers : IAsyncDisposable
         });
         TokenService = await StartAsync(tokenService);
 
-        var api = SampleApiHost.Build(["--environment", "Testing", "--urls", "http://127.0.0.1:0"], builder =>
+        // Outside Development the API checks DPoP proofs' htu against its public origin, which must be known before it
+        // starts: a port reserved here rather than port 0.
+        var apiOrigin = "http://127.0.0.1:" + FreeLoopbackPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var api = SampleApiHost.Build(["--environment", "Testing", "--urls", apiOrigin], builder =>
         {
             builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
             {
+                ["SampleApi:PublicOrigin"] = apiOrigin,
                 ["SampleApi:Authority"] = Issuer,
                 ["SampleApi:Audience"] = ApiAudience,
                 ["SampleApi:ClientId"] = ApiClientId,
@@ -207,6 +211,14 @@ public sealed class SpaServers : IAsyncDisposable
     }
 
     /// <summary>Starts <paramref name="app"/> and returns its address with the host name the browser uses, localhost.</summary>
+    /// <summary>A loopback port free now (the listener is closed at once for the server to take it).</summary>
+    private static int FreeLoopbackPort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
     private async Task<Uri> StartAsync(WebApplication app)
     {
         _apps.Add(app);

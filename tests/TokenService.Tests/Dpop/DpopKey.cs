@@ -60,6 +60,77 @@ public sealed class DpopKey : IDisposable
         });
     }
 
+    /// <summary>An RSA key of <paramref name="bits"/> bits, also sizes the service refuses (see <see cref="HandSignedProof"/>).</summary>
+    public static DpopKey Rsa(string alg, int bits)
+    {
+        var rsa = RSA.Create(bits);
+        var p = rsa.ExportParameters(false);
+        return new DpopKey(alg, rsa, new RsaSecurityKey(rsa), new Dictionary<string, object>
+        {
+            ["kty"] = "RSA",
+            ["n"] = Base64UrlEncoder.Encode(p.Modulus!),
+            ["e"] = Base64UrlEncoder.Encode(p.Exponent!),
+        });
+    }
+
+    /// <summary>
+    /// This RSA key's public JWK with <c>n</c> and <c>e</c> written with leading zero octets, <paramref name="nBytes"/>
+    /// and <paramref name="eBytes"/> octets long: the same key, other text (RFC 7518 §6.3.1.1 forbids it).
+    /// </summary>
+    public Dictionary<string, object> ZeroPaddedRsaJwk(int nBytes, int eBytes = 0)
+    {
+        var p = ((RSA)_key).ExportParameters(false);
+        return new Dictionary<string, object>
+        {
+            ["kty"] = "RSA",
+            ["n"] = Base64UrlEncoder.Encode(ZeroPad(p.Modulus!, nBytes)),
+            ["e"] = Base64UrlEncoder.Encode(ZeroPad(p.Exponent!, eBytes)),
+        };
+    }
+
+    private static byte[] ZeroPad(byte[] value, int length) =>
+        length <= value.Length ? value : [.. new byte[length - value.Length], .. value];
+
+    /// <summary>
+    /// A proof signed here rather than by the library (which refuses to sign with RSA keys under 2048 bits), with any
+    /// <c>jwk</c> and extra header members: <paramref name="header"/> may add <c>crit</c> or anything else.
+    /// </summary>
+    public string HandSignedProof(string method, string uri, DateTimeOffset iat, IDictionary<string, object>? jwk = null, Action<JsonObject>? header = null)
+    {
+        var protectedHeader = new JsonObject { ["typ"] = "dpop+jwt", ["alg"] = Algorithm, ["jwk"] = JsonSerializer.SerializeToNode(jwk ?? PublicJwk) };
+        header?.Invoke(protectedHeader);
+        var payload = new JsonObject { ["jti"] = Guid.NewGuid().ToString(), ["htm"] = method, ["htu"] = uri, ["iat"] = iat.ToUnixTimeSeconds() };
+        var signingInput = Encode(protectedHeader) + "." + Encode(payload);
+        var data = Encoding.ASCII.GetBytes(signingInput);
+        var signature = _key switch
+        {
+            ECDsa ec => ec.SignData(data, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation),
+            RSA rsa => rsa.SignData(data, HashAlgorithmName.SHA256, Algorithm.StartsWith("PS", StringComparison.Ordinal) ? RSASignaturePadding.Pss : RSASignaturePadding.Pkcs1),
+            _ => throw new InvalidOperationException(),
+        };
+        return signingInput + "." + Base64UrlEncoder.Encode(signature);
+    }
+
+    /// <summary>
+    /// An RS256 proof "signed" without any private key: its <c>jwk</c> has a real 2048-bit modulus and e = 1, so the
+    /// RFC 8017 §9.2 encoding of the digest is its own signature (s^1 mod n = EM).
+    /// </summary>
+    public static string ExponentOneProof(string method, string uri, DateTimeOffset iat)
+    {
+        using var rsa = RSA.Create(2048);
+        var jwk = new JsonObject { ["kty"] = "RSA", ["n"] = Base64UrlEncoder.Encode(rsa.ExportParameters(false).Modulus!), ["e"] = "AQ" };
+        var header = new JsonObject { ["typ"] = "dpop+jwt", ["alg"] = "RS256", ["jwk"] = jwk };
+        var payload = new JsonObject { ["jti"] = Guid.NewGuid().ToString(), ["htm"] = method, ["htu"] = uri, ["iat"] = iat.ToUnixTimeSeconds() };
+        var signingInput = Encode(header) + "." + Encode(payload);
+        byte[] digestInfo = [0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20];
+        var em = new byte[256];
+        em[1] = 0x01;
+        var t = digestInfo.Concat(SHA256.HashData(Encoding.ASCII.GetBytes(signingInput))).ToArray();
+        Array.Fill(em, (byte)0xff, 2, em.Length - t.Length - 3);
+        t.CopyTo(em, em.Length - t.Length);
+        return signingInput + "." + Base64UrlEncoder.Encode(em);
+    }
+
     /// <summary>The public JWK with the private exponent/scalar added (private key material in the header).</summary>
     public Dictionary<string, object> JwkWithPrivateMembers()
     {

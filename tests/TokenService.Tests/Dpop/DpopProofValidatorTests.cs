@@ -164,6 +164,64 @@ public sealed class DpopProofValidatorTests : IDisposable
     }
 
     [Fact]
+    public async Task A_hand_signed_proof_of_a_2048_bit_key_is_accepted()
+    {
+        // The control for the refusals below: the proof they build is accepted when nothing is wrong with its key.
+        using var rsa = DpopKey.Rsa("RS256", 2048);
+        var result = await ValidateAsync(rsa.HandSignedProof("POST", Uri, Now));
+        Assert.True(result.IsValid, result.Description);
+    }
+
+    [Fact]
+    public async Task A_1024_bit_rsa_key_with_its_modulus_zero_padded_to_256_octets_is_refused()
+    {
+        using var weak = DpopKey.Rsa("RS256", 1024);
+        Assert.Equal(DpopProofError.InvalidKey, (await ValidateAsync(weak.HandSignedProof("POST", Uri, Now, jwk: weak.ZeroPaddedRsaJwk(nBytes: 256)))).Error);
+        Assert.Equal(DpopProofError.InvalidKey, (await ValidateAsync(weak.HandSignedProof("POST", Uri, Now))).Error);
+    }
+
+    [Theory]
+    [InlineData(257, 0)]
+    [InlineData(0, 4)]
+    public async Task Leading_zero_octets_in_n_or_e_are_refused(int nBytes, int eBytes)
+    {
+        // The same key written with leading zeros would also have another RFC 7638 thumbprint (another cnf.jkt).
+        using var rsa = DpopKey.Rsa("RS256", 2048);
+        Assert.Equal(DpopProofError.InvalidKey, (await ValidateAsync(rsa.HandSignedProof("POST", Uri, Now, jwk: rsa.ZeroPaddedRsaJwk(nBytes, eBytes)))).Error);
+    }
+
+    [Fact]
+    public async Task An_rsa_exponent_of_one_is_refused_so_a_digest_is_not_its_own_signature() =>
+        Assert.Equal(DpopProofError.InvalidKey, (await ValidateAsync(DpopKey.ExponentOneProof("POST", Uri, Now))).Error);
+
+    [Theory]
+    [InlineData("Ag")] // 2: even
+    [InlineData("AQAA")] // 65536: even
+    [InlineData("")]
+    public async Task An_even_or_empty_rsa_exponent_is_refused(string e)
+    {
+        using var rsa = DpopKey.Rsa("RS256", 2048);
+        var jwk = new Dictionary<string, object>(rsa.PublicJwk) { ["e"] = e };
+        Assert.Equal(DpopProofError.InvalidKey, (await ValidateAsync(rsa.HandSignedProof("POST", Uri, Now, jwk: jwk))).Error);
+    }
+
+    [Theory]
+    [InlineData("ES256")]
+    [InlineData("RS256")]
+    public async Task A_proof_header_with_crit_is_refused(string alg)
+    {
+        // RFC 7515 §4.1.11: extensions named in crit must be understood or the JWS rejected; we understand none.
+        using var key = alg == "ES256" ? DpopKey.Es256() : DpopKey.Rsa(alg, 2048);
+        var proof = key.HandSignedProof("POST", Uri, Now, header: h =>
+        {
+            h["crit"] = new System.Text.Json.Nodes.JsonArray("exp");
+            h["exp"] = Now.ToUnixTimeSeconds();
+        });
+        Assert.Equal(DpopProofError.Malformed, (await ValidateAsync(proof)).Error);
+        Assert.Equal(DpopProofError.Malformed, (await ValidateAsync(key.HandSignedProof("POST", Uri, Now, header: h => h["crit"] = new System.Text.Json.Nodes.JsonArray()))).Error);
+    }
+
+    [Fact]
     public async Task A_point_off_the_curve_is_refused_without_throwing()
     {
         var offCurve = new Dictionary<string, object>(_key.PublicJwk) { ["y"] = Base64UrlEncoder.Encode(new byte[32]) };

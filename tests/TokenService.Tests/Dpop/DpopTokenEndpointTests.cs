@@ -208,6 +208,31 @@ public abstract class DpopTokenEndpointTests<TFixture>(TFixture fixture) : IClas
     }
 
     [Fact]
+    public async Task Weak_or_zero_padded_rsa_keys_and_crit_headers_are_invalid_dpop_proof_and_open_no_session()
+    {
+        using var weak = DpopKey.Rsa("RS256", 1024);
+        using var rsa = DpopKey.Rsa("RS256", 2048);
+        string[] proofs =
+        [
+            weak.HandSignedProof("POST", TokenUri, F.Now, jwk: weak.ZeroPaddedRsaJwk(nBytes: 256)),
+            rsa.HandSignedProof("POST", TokenUri, F.Now, jwk: rsa.ZeroPaddedRsaJwk(nBytes: 257)),
+            rsa.HandSignedProof("POST", TokenUri, F.Now, jwk: rsa.ZeroPaddedRsaJwk(nBytes: 0, eBytes: 4)),
+            DpopKey.ExponentOneProof("POST", TokenUri, F.Now),
+            _key.HandSignedProof("POST", TokenUri, F.Now, header: h => h["crit"] = new System.Text.Json.Nodes.JsonArray("b64")),
+        ];
+        var idToken = F.Host.Idp.IdToken(User());
+        foreach (var proof in proofs)
+        {
+            using var refused = await F.ExchangeAsync(proof, "unused", idToken: idToken);
+            await AssertOAuthErrorAsync(refused, "invalid_dpop_proof");
+        }
+
+        // Nothing was spent: the ID token still opens a session with a sound proof.
+        using var accepted = await F.ExchangeAsync(rsa.HandSignedProof("POST", TokenUri, F.Now), "unused", idToken: idToken);
+        Assert.Equal(HttpStatusCode.OK, accepted.StatusCode);
+    }
+
+    [Fact]
     public async Task A_proof_with_the_sessions_key_in_its_header_but_signed_by_another_key_is_refused()
     {
         var refreshToken = (await BoundLoginAsync()).GetProperty("refresh_token").GetString()!;

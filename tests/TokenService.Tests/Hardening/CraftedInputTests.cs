@@ -68,6 +68,50 @@ public sealed class CraftedInputTests(CraftedInputFixture fixture) : IClassFixtu
 
     [Theory]
     [MemberData(nameof(Hosts))]
+    public async Task Crafted_dpop_proof_keys_and_crit_headers_are_invalid_dpop_proof_and_never_a_5xx(HostKind kind)
+    {
+        var target = fixture[kind];
+        var now = target.Host.Services.GetRequiredService<TimeProvider>().GetUtcNow();
+        var uri = Issuer + "/oauth2/token";
+        using var weak = TokenService.Tests.Dpop.DpopKey.Rsa("RS256", 1024);
+        using var rsa = TokenService.Tests.Dpop.DpopKey.Rsa("RS256", 2048);
+        using var ec = TokenService.Tests.Dpop.DpopKey.Es256();
+        var proofs = new List<string>();
+        foreach (var padTo in new[] { 256, 257, 384, 512, 1024 })
+        {
+            proofs.Add(weak.HandSignedProof("POST", uri, now, jwk: weak.ZeroPaddedRsaJwk(padTo)));
+        }
+
+        proofs.Add(rsa.HandSignedProof("POST", uri, now, jwk: rsa.ZeroPaddedRsaJwk(257)));
+        proofs.Add(rsa.HandSignedProof("POST", uri, now, jwk: rsa.ZeroPaddedRsaJwk(0, eBytes: 8)));
+        proofs.Add(TokenService.Tests.Dpop.DpopKey.ExponentOneProof("POST", uri, now));
+        foreach (var crit in new System.Text.Json.Nodes.JsonNode?[] { new System.Text.Json.Nodes.JsonArray("b64"), new System.Text.Json.Nodes.JsonArray(), "exp", 1, null, new System.Text.Json.Nodes.JsonObject() })
+        {
+            proofs.Add(ec.HandSignedProof("POST", uri, now, header: h => h["crit"] = crit?.DeepClone()));
+            proofs.Add(rsa.HandSignedProof("POST", uri, now, header: h => h["crit"] = crit?.DeepClone()));
+        }
+
+        foreach (var proof in proofs)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/oauth2/token")
+            {
+                Content = new FormUrlEncodedContent(
+                [
+                    new("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+                    new("subject_token", target.Host.Idp.IdToken("crafted-dpop")),
+                    new("subject_token_type", "urn:ietf:params:oauth:token-type:id_token"),
+                ]),
+            };
+            request.Headers.Authorization = Basic("web", WebSecret);
+            request.Headers.TryAddWithoutValidation("DPoP", proof);
+            using var response = await target.Host.Client.SendAsync(request);
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.True(response.StatusCode == HttpStatusCode.BadRequest && body.Contains("invalid_dpop_proof", StringComparison.Ordinal), $"{(int)response.StatusCode} {body} for {proof}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Hosts))]
     public async Task Validly_signed_access_tokens_with_crafted_claims_are_refused(HostKind kind)
     {
         // Signed with the service's own key, so that the claims reader is reached (it runs after the signature check).

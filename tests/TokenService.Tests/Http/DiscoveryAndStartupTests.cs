@@ -128,6 +128,21 @@ public abstract class DiscoveryAndStartupTests<TFixture>(TFixture fixture) : ICl
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
+    [Theory]
+    [InlineData("2", null)]
+    [InlineData("101", null)]
+    [InlineData("3", "15.00:00:00")] // retention of more than one rotation interval: the schedule alone publishes 4 keys
+    public async Task A_key_cap_below_what_the_schedule_publishes_or_above_100_stops_start_up(string max, string? retention)
+    {
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => StartWithAsync(new()
+        {
+            ["Keys:MaxPublishedKeys"] = max,
+            ["Keys:RotationInterval"] = retention is null ? null : "10.00:00:00",
+            ["Keys:RetentionTime"] = retention,
+        }));
+        Assert.Contains("Keys:MaxPublishedKeys", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_resource_server_without_allowed_audiences_stops_start_up()
     {

@@ -10,6 +10,9 @@ public static class ResourceServerSetup
 {
     public const string Authority = "https://tokens.test.example";
 
+    /// <summary>The origin the test APIs are reached by (required outside Development): DPoP proofs name it in htu.</summary>
+    public static readonly Uri PublicOrigin = new("https://orders.test.example");
+
     public static AuthenticationBuilder AddTestResourceServer(
         this IServiceCollection services, string audience, HttpMessageHandler backchannel, TimeSpan? statusCache = null, TimeProvider? time = null) =>
         services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme)
@@ -31,6 +34,7 @@ public static class ResourceServerSetup
             {
                 o.ClientId = "api";
                 o.ClientSecret = TokenServiceTestHost.ApiSecret;
+                o.PublicOrigin = PublicOrigin;
                 if (statusCache is { } duration)
                 {
                     o.StatusCacheDuration = duration;

@@ -74,6 +74,65 @@ public sealed class KeyManagementTests
     [Theory]
     [InlineData(HostKind.Standalone)]
     [InlineData(HostKind.Functions)]
+    public async Task Immediate_rotations_beyond_the_key_cap_are_409_with_what_to_do_and_revoking_a_retired_key_makes_room(HostKind kind)
+    {
+        await using var host = await StartAsync(kind, new Dictionary<string, string?> { ["Keys:MaxPublishedKeys"] = "4" });
+
+        // Immediate rotations until the cap: each adds a published key and keeps a place for the scheduled rotation.
+        HttpResponseMessage refused = null!;
+        for (var i = 0; i < 5; i++)
+        {
+            var rotate = await PostAsync(host, "/management/keys/rotate?immediate=true");
+            if (rotate.StatusCode != HttpStatusCode.OK)
+            {
+                refused = rotate;
+                break;
+            }
+
+            rotate.Dispose();
+        }
+
+        var kids = await JwksKidsAsync(host);
+        Assert.InRange(kids.Count, 2, 3);
+        string retired;
+        using (refused)
+        {
+            Assert.NotNull(refused);
+            var problem = await JsonAsync(refused);
+            Assert.True(refused.StatusCode == HttpStatusCode.Conflict, problem.ToString());
+            Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+            Assert.Equal(409, problem.GetProperty("status").GetInt32());
+            var detail = problem.GetProperty("detail").GetString()!;
+            Assert.Contains("Keys:MaxPublishedKeys (4)", detail, StringComparison.Ordinal);
+            Assert.Contains("Revoke a retired key", detail, StringComparison.Ordinal);
+            Assert.Contains("wait until", detail, StringComparison.Ordinal);
+            Assert.Equal(4, problem.GetProperty("max_published_keys").GetInt32());
+            var retiredKids = problem.GetProperty("retired_kids").EnumerateArray().Select(k => k.GetString()!).ToList();
+            Assert.NotEmpty(retiredKids);
+            Assert.All(retiredKids, k => Assert.Contains(k, kids));
+            retired = retiredKids[0];
+        }
+
+        Assert.Equal(kids.Order(), (await JwksKidsAsync(host)).Order()); // nothing created
+
+        // Revocation is never refused; it makes room for the rotation.
+        using (var revoke = await PostAsync(host, $"/management/keys/{retired}/revoke"))
+        {
+            Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
+        }
+
+        Assert.DoesNotContain(retired, await JwksKidsAsync(host));
+        using (var rotate = await PostAsync(host, "/management/keys/rotate?immediate=true"))
+        {
+            Assert.Equal(HttpStatusCode.OK, rotate.StatusCode);
+        }
+
+        Assert.True((await JwksKidsAsync(host)).Count <= 4);
+    }
+
+    [Theory]
+    [InlineData(HostKind.Standalone)]
+    [InlineData(HostKind.Functions)]
     public async Task Revoking_the_signing_key_removes_it_refuses_its_tokens_and_sessions_refresh_onto_a_new_key(HostKind kind)
     {
         await using var host = await StartAsync(kind);

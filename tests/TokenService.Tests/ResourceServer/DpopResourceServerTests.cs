@@ -26,7 +26,7 @@ public sealed class DpopResourceServerTests : IAsyncLifetime
     private WebApplication _api = null!;
     private HttpClient _client = null!;
 
-    private Uri Orders => new(_client.BaseAddress!, "/orders");
+    private static Uri Orders => new(ResourceServerSetup.PublicOrigin, "/orders");
 
     private static DateTimeOffset Now => TimeProvider.System.GetUtcNow();
 
@@ -45,7 +45,7 @@ public sealed class DpopResourceServerTests : IAsyncLifetime
         builder.Services.Configure<SessionCheckOptions>(JwtBearerDefaults.AuthenticationScheme, o =>
         {
             o.DpopReplayCache = replayCache;
-            o.PublicOrigin = publicOrigin;
+            o.PublicOrigin = publicOrigin ?? o.PublicOrigin;
         });
         builder.Services.AddAuthorization();
         var api = builder.Build();
@@ -186,7 +186,7 @@ public sealed class DpopResourceServerTests : IAsyncLifetime
         {
             ProofFor(other), // ath of another token
             ProofFor(token, method: "POST"),
-            ProofFor(token, uri: new Uri(_client.BaseAddress!, "/invoices")),
+            ProofFor(token, uri: new Uri(ResourceServerSetup.PublicOrigin, "/invoices")),
             ProofFor(token, iat: Now - TimeSpan.FromMinutes(5)),
             ProofFor(token, iat: Now + TimeSpan.FromMinutes(5)),
         };

@@ -53,6 +53,37 @@ public sealed class SampleApiTests
     }
 
     [Fact]
+    public async Task Host_header_variants_never_make_a_proof_for_another_origin_pass_and_never_get_a_5xx()
+    {
+        await using var host = await TokenServiceTestHost.StartAsync();
+        await using var api = await SampleApi.StartAsync(new IssuerRewriteHandler(host.BaseAddress), TimeSpan.Zero);
+        using var key = TokenService.Tests.Dpop.DpopKey.Es256();
+        var token = await PublicOriginTests.BoundAccessTokenAsync(host, key);
+        string[] hosts = ["evil.example", "evil.example:443", "ORDERS.TEST.EXAMPLE", "orders.test.example.", "orders.test.example:8443", "[::1]:80", "127.0.0.1", "xn--rders-kva.test.example", new string('a', 300) + ".example", "a b", "", "orders.test.example@evil.example", "evil.example/orders"];
+        foreach (var hostHeader in hosts)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/orders");
+            request.Headers.TryAddWithoutValidation("Host", hostHeader);
+            request.Headers.Authorization = new AuthenticationHeaderValue("DPoP", token);
+            request.Headers.TryAddWithoutValidation("DPoP", key.Proof("GET", "http://" + hostHeader + "/orders", TimeProvider.System.GetUtcNow(), accessToken: token));
+            HttpResponseMessage response;
+            try
+            {
+                response = await api.Client.SendAsync(request);
+            }
+            catch (InvalidOperationException)
+            {
+                continue; // a Host the client library refuses to send never reaches the API
+            }
+
+            using (response)
+            {
+                Assert.True((int)response.StatusCode is 400 or 401, $"Host '{hostHeader}': {(int)response.StatusCode}");
+            }
+        }
+    }
+
+    [Fact]
     public async Task The_sample_api_accepts_valid_tokens_and_rejects_forged_wrong_audience_revoked_and_expired_ones()
     {
         var time = new ManualTimeProvider();

@@ -19,7 +19,11 @@ public sealed class SessionCheckConfigurationTests
                 o.Audience = "api://orders";
                 bearer(o);
             })
-            .AddTokenServiceSessionCheck(check);
+            .AddTokenServiceSessionCheck(o =>
+            {
+                o.PublicOrigin = new Uri("https://orders.test.example");
+                check(o);
+            });
         return services.BuildServiceProvider();
     }
 

@@ -198,6 +198,39 @@ public sealed class RateLimiterUnitTests
         Assert.Null(backoff.RetryAfter(Web, Sprayed(2_000_000, bytes)));
     }
 
+    [Fact]
+    public void One_client_at_one_vaults_sign_rate_is_never_refused_by_the_default_per_client_limit()
+    {
+        // The designed rate (docs/capacity.md): one Premium vault's documented sign budget, 2,000 per 10 s, which is
+        // what the vault limiter is configured to by default; one backend-for-frontend may carry all of it.
+        var keys = new KeysOptions();
+        var perSecond = (int)(keys.SignsPerWindow / keys.SignWindow.TotalSeconds);
+        var defaults = new RateLimitOptions();
+
+        // The limiter as built: with no refill at all, a whole minute at the designed rate fits the client's bucket.
+        using (var limiter = new RequestRateLimiter(Options.Create(defaults)))
+        {
+            for (var i = 0; i < 60 * perSecond; i++)
+            {
+                Assert.True(limiter.TryAcquireForClient(RateLimitedRoute.Token, Web, out _), $"request {i} of the first minute was refused");
+            }
+        }
+
+        // Sustained, for five simulated minutes on a fake clock: the bucket's refill (its options as the limiter builds
+        // them, one refill per period as TokenBucketRateLimiter does) keeps up with the designed rate. The library bucket
+        // keeps time on the monotonic clock, so its refill is driven here from the options rather than run for minutes.
+        var bucket = RequestRateLimiter.PerMinute(defaults.PerClientPerMinute);
+        var time = new FakeTimeProvider(new DateTimeOffset(2025, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var tokens = bucket.TokenLimit;
+        using var refill = time.CreateTimer(_ => tokens = Math.Min(bucket.TokenLimit, tokens + bucket.TokensPerPeriod), null, bucket.ReplenishmentPeriod, bucket.ReplenishmentPeriod);
+        for (var second = 0; second < 5 * 60; second++)
+        {
+            tokens -= perSecond;
+            Assert.True(tokens >= 0, $"the client would get 429 after {second} s at {perSecond} requests a second");
+            time.Advance(TimeSpan.FromSeconds(1));
+        }
+    }
+
     /// <summary>The i-th address of a spray: an IPv6 /64 of its own (the back-off counts an IPv6 client by its /64).</summary>
     private static IPAddress Sprayed(int i, Span<byte> bytes)
     {

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of the project: the .NET suite (unit, HTTP on Kestrel, Table Storage on Azurite that the
 # suite starts itself, the SPA sample in headless Chromium, and the real Functions host tier: the published app
-# under `func` or ../shared/functions-host/run.sh), the interop suite (independent OAuth/JOSE libraries against the
-# running host) and the README walkthrough (scripts/walkthrough.sh: its curl steps against the standalone host and
-# again against the Functions app under a Functions host, each effect checked).
+# under `func` or ../shared/functions-host/run.sh), the SPA sample's static server (tests/samples), the interop
+# suite (independent OAuth/JOSE libraries against the running host) and the README walkthrough
+# (scripts/walkthrough.sh: its curl steps against the standalone host and again against the Functions app under a
+# Functions host, each effect checked).
 # Installs what it needs from the package registries (npm packages pinned by the lock files).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -83,6 +84,14 @@ run_walkthrough() { # run_walkthrough LOG ARGS...: runs scripts/walkthrough.sh a
     failed=$((failed + 1)); status=1
   fi
 }
+
+if [ -d tests/samples ]; then
+  echo "== samples: the SPA sample's static server (samples/spa/serve.mjs) on crafted request targets"
+  node --test tests/samples/ 2>&1 | tee "$log_dir/samples.log" || status=1
+  passed=$((passed + $(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log_dir/samples.log" | tail -1)))
+  failed=$((failed + $(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log_dir/samples.log" | tail -1)))
+  skipped=$((skipped + $(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$log_dir/samples.log" | tail -1)))
+fi
 
 echo "== walkthrough: the README's curl steps against the standalone host (scripts/walkthrough.sh)"
 run_walkthrough "$log_dir/walkthrough.log" --no-build

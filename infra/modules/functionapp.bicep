@@ -165,6 +165,9 @@ module settings 'appsettings.bicep' = {
       // UserUpdated notifications carry ids only: the user is looked up with an app token (User.Read.All,
       // granted by scripts/grant-graph-permission.sh, since Bicep cannot grant Graph app roles).
       Events__GraphEndpoint: graphEndpoint
+      // One client may use every vault's whole sign budget (docs/capacity.md, sizing the per-client request limit):
+      // 12,000 a minute (2,000 signs per 10 s) per signing vault.
+      RateLimits__PerClientPerMinute: string(12000 * length(signingVaultUris))
       // Clients__N__… are added per institution; their secrets as Key Vault references, never in parameters.
     }
     // One vault: the one-vault form. Several: the list (configuring both stops the app at start-up).

@@ -52,8 +52,22 @@ const server = createServer(async (request, response) => {
       return;
     }
 
+    // A malformed request target is the client's error (400), never the server's: a lone or bad percent escape
+    // ("/%", "/%zz", an escape that is not UTF-8) makes decodeURIComponent throw, and a NUL ("%00") is in no file
+    // name (Node refuses it as a path argument). RFC 3986 §2.1: "%" must be followed by two hex digits.
+    let path;
+    try {
+      path = decodeURIComponent(new URL(request.url, "http://localhost").pathname);
+    } catch {
+      path = undefined;
+    }
+
+    if (path === undefined || path.includes("\0")) {
+      response.writeHead(400, { "Content-Type": "text/plain" }).end("Bad request");
+      return;
+    }
+
     const config = await readFile(configPath);
-    let path = decodeURIComponent(new URL(request.url, "http://localhost").pathname);
     if (path === "/") {
       path = "/index.html";
     }

@@ -19,8 +19,20 @@ namespace TokenService.Clients;
 /// Keyed by client id and address, not by client id alone: a back-off per client id would let anyone who knows a
 /// client id keep that client locked out with one wrong guess per window (a lockout denial of service), while this
 /// way each guessing address is slowed on its own. Only registered, non-public client ids are tracked (an unknown id
-/// has no secret to guess, and must not grow the table); past <see cref="MaxTracked"/> addresses at once, further
-/// addresses share one entry per client id, which fails closed for the guessers and the client alike.
+/// has no secret to guess, and must not grow the table).
+/// </para>
+/// <para>
+/// Past <see cref="MaxTracked"/> addresses at once (issue 25, item 7), further addresses share one overflow entry per
+/// client id, which keeps guessers slowed however many addresses they hold, but never applies to an address in good
+/// standing: one from which that client id authenticated successfully (at most <see cref="MaxGoodAddresses"/> per
+/// client id, the least recently successful dropped first). Why not evict the least recently used counts instead: an
+/// attacker with more addresses than the table holds (an IPv6 /44 is a million /64s) would cycle through them and have
+/// every count evicted before its address came round again, so every guess would be free. And why good standing cannot
+/// be evicted cheaply: it is only written by a success, which takes the client's secret, so failures from any number of
+/// addresses never touch it, and its size is bounded by the registered clients, not by the addresses seen. A good
+/// address's own failures (a rotated secret on the client's server) are still counted on an entry of its own. What
+/// this leaves: an address that never authenticated before (a new server of the client) shares the overflow window
+/// while an attack fills the table, at most <see cref="RateLimitOptions.FailedAuthBackoffMax"/> at a time.
 /// </para>
 /// </summary>
 public sealed partial class ClientAuthenticationBackoff(IOptions<RateLimitOptions> options, TimeProvider time, ILogger<ClientAuthenticationBackoff> logger)
@@ -37,10 +49,19 @@ public sealed partial class ClientAuthenticationBackoff(IOptions<RateLimitOption
     /// <summary>Most (client id, address) pairs tracked at once before addresses share an entry.</summary>
     public const int MaxTracked = 100_000;
 
+    /// <summary>Most addresses in good standing remembered per client id (its servers' egress addresses).</summary>
+    public const int MaxGoodAddresses = 1024;
+
+    /// <summary>How stale a good-standing stamp may get before a success writes it again (no write per request).</summary>
+    private static readonly TimeSpan GoodStandingRefresh = TimeSpan.FromMinutes(1);
+
     private static readonly UInt128 OverflowAddress = UInt128.MaxValue - 1;
 
     private readonly TimeSpan _max = options.Value.Enabled ? options.Value.FailedAuthBackoffMax : TimeSpan.Zero;
     private readonly ConcurrentDictionary<Key, State> _states = new();
+
+    // Client id → address → UTC ticks of its last success. Only registered clients that authenticated reach it.
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<UInt128, long>> _good = new(StringComparer.Ordinal);
     private long _lastPruneTicks;
     private volatile bool _overflowed;
 
@@ -72,13 +93,16 @@ public sealed partial class ClientAuthenticationBackoff(IOptions<RateLimitOption
         }
 
         var now = time.GetUtcNow();
-        var key = new Key(client.ClientId, RequestRateLimiter.AddressKey(address));
+        var addressKey = RequestRateLimiter.AddressKey(address);
+        var key = new Key(client.ClientId, addressKey);
         if (!_states.TryGetValue(key, out var state))
         {
             if (_states.Count >= MaxTracked)
             {
                 Prune(now);
-                if (_states.Count >= MaxTracked)
+                // An address in good standing keeps an entry of its own even in a full table (bounded by
+                // MaxGoodAddresses per registered client): it is never judged by the guessers' shared entry.
+                if (_states.Count >= MaxTracked && !IsInGoodStanding(client.ClientId, addressKey))
                 {
                     key = new Key(client.ClientId, OverflowAddress);
                     _overflowed = true;
@@ -112,19 +136,71 @@ public sealed partial class ClientAuthenticationBackoff(IOptions<RateLimitOption
         LogBackoff(logger, client.ClientId, failures, (int)Math.Ceiling(window.TotalSeconds));
     }
 
-    /// <summary>A successful authentication ends the count of that client id at that address.</summary>
+    /// <summary>
+    /// A successful authentication ends the count of that client id at that address and puts the address in good
+    /// standing for that client id (the overflow entry no longer applies to it).
+    /// </summary>
     public void Succeeded(RegisteredClient client, IPAddress? address)
     {
-        var key = new Key(client.ClientId, RequestRateLimiter.AddressKey(address));
-        if (IsOn && _states.ContainsKey(key))
+        if (!IsOn)
+        {
+            return;
+        }
+
+        var addressKey = RequestRateLimiter.AddressKey(address);
+        var key = new Key(client.ClientId, addressKey);
+        if (_states.ContainsKey(key))
         {
             _states.TryRemove(key, out _);
         }
+
+        RememberGoodStanding(client.ClientId, addressKey);
     }
 
-    private bool TryFind(RegisteredClient client, IPAddress? address, out State state) =>
-        _states.TryGetValue(new Key(client.ClientId, RequestRateLimiter.AddressKey(address)), out state!)
-        || (_overflowed && _states.TryGetValue(new Key(client.ClientId, OverflowAddress), out state!));
+    private bool TryFind(RegisteredClient client, IPAddress? address, out State state)
+    {
+        var addressKey = RequestRateLimiter.AddressKey(address);
+        return _states.TryGetValue(new Key(client.ClientId, addressKey), out state!)
+            || (_overflowed && !IsInGoodStanding(client.ClientId, addressKey) && _states.TryGetValue(new Key(client.ClientId, OverflowAddress), out state!));
+    }
+
+    private bool IsInGoodStanding(string clientId, UInt128 address) =>
+        _good.TryGetValue(clientId, out var addresses) && addresses.ContainsKey(address);
+
+    /// <summary>
+    /// Stamps <paramref name="address"/> as in good standing for <paramref name="clientId"/>. Lock-free and without a
+    /// write when the stamp is recent (every successful authentication comes here); a new address in a full set drops the
+    /// least recently successful one, so only the client's own successes can push its addresses out.
+    /// </summary>
+    private void RememberGoodStanding(string clientId, UInt128 address)
+    {
+        var now = time.GetUtcNow().UtcTicks;
+        if (!_good.TryGetValue(clientId, out var addresses))
+        {
+            addresses = _good.GetOrAdd(clientId, static _ => new ConcurrentDictionary<UInt128, long>());
+        }
+
+        if (addresses.TryGetValue(address, out var stamp))
+        {
+            if (now - stamp >= GoodStandingRefresh.Ticks)
+            {
+                addresses[address] = now;
+            }
+
+            return;
+        }
+
+        lock (addresses)
+        {
+            while (addresses.Count >= MaxGoodAddresses)
+            {
+                var oldest = addresses.MinBy(static pair => pair.Value).Key;
+                addresses.TryRemove(oldest, out _);
+            }
+
+            addresses[address] = now;
+        }
+    }
 
     /// <summary>Drops forgotten counts, at most once a minute (a full table must not make every failure a full scan).</summary>
     private void Prune(DateTimeOffset now)

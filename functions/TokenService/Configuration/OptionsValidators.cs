@@ -463,7 +463,7 @@ public sealed class RateLimitOptionsValidator : IValidateOptions<RateLimitOption
 
         if (o.PerClientPerMinute is < 0 or > MaxPerMinute)
         {
-            errors.Add($"RateLimits:PerClientPerMinute must be between 0 (off) and {MaxPerMinute}, e.g. 6000.");
+            errors.Add($"RateLimits:PerClientPerMinute must be between 0 (off) and {MaxPerMinute}, e.g. 12000 per signing vault.");
         }
 
         if (o.FailedAuthBackoffMax < TimeSpan.Zero || o.FailedAuthBackoffMax > TimeSpan.FromHours(1))

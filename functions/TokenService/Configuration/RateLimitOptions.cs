@@ -24,8 +24,19 @@ public sealed class RateLimitOptions
     /// Requests per minute, per route, of one authenticated confidential, resource-server or admin client, from
     /// whatever address (a server-side client's traffic, which shares one egress address, is counted here instead
     /// of against that address). 0 turns this limit off.
+    /// <para>
+    /// Sized from the capacity model (docs/capacity.md, issue 25 item 14): one Key Vault Premium vault signs 2,000
+    /// tokens per 10 s (<see cref="KeysOptions.SignsPerWindow"/>), 12,000 a minute, and one confidential client (a
+    /// backend-for-frontend exchanging and refreshing for all its users) may be the whole of that load. Its token
+    /// requests must meet the vault's limit (a queue, then 503) before this one, so the default is one vault's sign
+    /// rate: <see cref="OneVaultPerMinute"/>. Sizing rule with N signing vaults (the template's signingVaultCount, which
+    /// writes this setting): N × 12,000. Fairness between clients is then the vault limiter's, per request.
+    /// </para>
     /// </summary>
-    public int PerClientPerMinute { get; set; } = 6000;
+    public int PerClientPerMinute { get; set; } = OneVaultPerMinute;
+
+    /// <summary>One Premium vault's documented sign rate in a minute: 2,000 per 10 s (RSA-2048, P-256 HSM keys) × 6.</summary>
+    public const int OneVaultPerMinute = 12_000;
 
     /// <summary>
     /// Longest refusal window after consecutive failed authentications of one client id from one source address: the

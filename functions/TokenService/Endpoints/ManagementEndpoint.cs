@@ -165,6 +165,17 @@ public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserS
             return null;
         }
 
+        // CONTRACT §2: requests with a browser Origin are refused, on every management route (issue 25, item 8a).
+        // Management clients are servers (an operator's script or back end), which send no Origin; browsers send one
+        // with every POST (Fetch standard, "append a request Origin header"), so a present Origin, whatever its value
+        // ("null" included), means a page is driving the request, perhaps with Basic credentials the browser holds.
+        // Refused before the credentials are read: nothing is compared, counted or changed.
+        if (ctx.Request.Headers.Origin.Count > 0)
+        {
+            await ProblemResponses.WriteAsync(ctx, StatusCodes.Status403Forbidden, "Forbidden", "Management routes are for servers: requests carrying an Origin header are refused.");
+            return null;
+        }
+
         // Request limits before the store (docs/security.md): an authenticated admin is charged as a client, so that an
         // incident's bulk force-logout from one workstation is not read as an attack from its address; anything else
         // is charged to its source address, and an admin id in its failed-authentication back-off gets 429.

@@ -65,7 +65,9 @@ public sealed class SecurityEventTokenValidator
                 new JwksSource("ssf-transmitter", _options.SsfJwksUri, _options.SsfJwksPath, TimeSpan.FromSeconds(30), TimeSpan.FromHours(1)),
                 time, loggers.CreateLogger<JwksConfigurationManager>(), httpClients);
             // Microsoft.IdentityModel (JwtValidator): typ secevent+jwt (RFC 8417 §2.3), exact iss and aud, any asymmetric
-            // algorithm bound to the transmitter's key. A SET has no exp (RFC 8417 §2.2); its age is bounded by iat below.
+            // algorithm bound to the transmitter's key. exp is optional in a SET (RFC 8417 §2.2): not required, but when
+            // present it is honoured like any JWT's (RFC 7519 §4.1.4), with the validator's bounded skew (60 s), so an
+            // expired SET is refused (issue 25, item 8b). Its age is bounded by iat below either way.
             _validator = new JwtValidator(new JwtValidationOptions
             {
                 Issuer = _options.SsfIssuer,

@@ -122,7 +122,7 @@ public sealed class RequestRateLimiter : IDisposable, IAsyncDisposable
         return new UInt128(BinaryPrimitives.ReadUInt64BigEndian(bytes), 0);
     }
 
-    private static TokenBucketRateLimiterOptions PerMinute(int limit) => new()
+    internal static TokenBucketRateLimiterOptions PerMinute(int limit) => new()
     {
         TokenLimit = limit,
         TokensPerPeriod = limit >= 6 ? (limit + 5) / 6 : 1,

@@ -25,7 +25,8 @@ public readonly record struct IdTokenValidationResult(ValidatedIdToken? Token, J
 /// key type, keys only from the IdP's configured JWKS, exact iss and aud, exp/nbf with at most 60 s skew,
 /// sub required, and our own access tokens (typ at+jwt) refused. The expected audience is the exchanging
 /// client's (<c>Clients:N:IdpAudience</c>, default <c>Idp:Audience</c>): an ID token is meant for the application
-/// it was issued to (OIDC Core §3.1.3.7 item 3), so another client must not be able to exchange it.
+/// it was issued to (OIDC Core §3.1.3.7 item 3), so another client must not be able to exchange it; with several
+/// audiences its <c>azp</c> must name that application, as must any <c>azp</c> (items 4 and 5).
 /// </summary>
 public sealed class IdTokenValidator
 {
@@ -58,6 +59,11 @@ public sealed class IdTokenValidator
         }
 
         var payload = result.Payload!;
+        if (AuthorizedPartyError(result.Token, payload, audience ?? _trust.Audience) is { } azpError)
+        {
+            return new(null, JwtValidationError.InvalidAudience, azpError);
+        }
+
         var userId = payload.GetClaim(_trust.UserIdClaim);
         if (string.IsNullOrEmpty(userId))
         {
@@ -78,6 +84,32 @@ public sealed class IdTokenValidator
         var replayKey = Base64UrlEncoding.Encode(SHA256.HashData(Encoding.ASCII.GetBytes(signingInput.ToString())));
         var expiresAt = TimeArithmetic.AddSaturating(DateTimeOffset.FromUnixTimeSeconds(payload.ExpiresAt!.Value), _skew);
         return new(new ValidatedIdToken(payload, userId, replayKey, expiresAt), JwtValidationError.None, null);
+    }
+
+    /// <summary>
+    /// OIDC Core §3.1.3.7 items 3 to 5, for the client we validate for (its IdP client id, <paramref name="expected"/>,
+    /// which the aud check already required): an ID token with several audiences must carry <c>azp</c> (item 4), and an
+    /// <c>azp</c>, whenever present, must be that client id (item 5). The items say SHOULD; here they are required,
+    /// because the exchange turns the ID token into our tokens: a token the IdP issued to another application (its
+    /// azp) that merely lists ours among its audiences must not become a session of this client. Null when it holds.
+    /// </summary>
+    private static string? AuthorizedPartyError(Microsoft.IdentityModel.JsonWebTokens.JsonWebToken? token, JwtPayload payload, string expected)
+    {
+        if (token is null)
+        {
+            // The validator always hands IdentityModel's token on success; without it azp cannot be checked: fail closed.
+            return "The ID token's authorized party (azp) cannot be read.";
+        }
+
+        // TryGetClaim finds azp of any JSON type; only a string equal to the client id passes (a number or array never).
+        if (token.TryGetClaim("azp", out var azp))
+        {
+            return azp.ValueType == System.Security.Claims.ClaimValueTypes.String && string.Equals(azp.Value, expected, StringComparison.Ordinal)
+                ? null
+                : "The ID token was issued to another party (azp is not this client's IdP audience).";
+        }
+
+        return payload.Audiences.Count > 1 ? "An ID token with several audiences must name its authorized party (azp)." : null;
     }
 
     private JwtValidator Create(string audience) => new(new JwtValidationOptions

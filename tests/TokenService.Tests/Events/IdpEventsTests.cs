@@ -392,6 +392,40 @@ public abstract class IdpEventsTestsBase : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_set_whose_exp_has_passed_is_refused_pushed_or_inside_an_event_and_changes_nothing()
+    {
+        // RFC 8417 §2.2 allows exp in a SET, and RFC 7519 §4.1.4 says a JWT must not be accepted on or after it (with
+        // the validator's bounded clock skew, 60 s): the transmitter said the event no longer holds.
+        var (oid, login) = await LoginAsync();
+        var now = DateTimeOffset.UtcNow;
+        void Expired(JsonObject c)
+        {
+            c["iat"] = now.AddMinutes(-10).ToUnixTimeSeconds();
+            c["exp"] = now.AddMinutes(-5).ToUnixTimeSeconds();
+        }
+
+        using var pushed = await PushAsync(SecurityEventToken(SessionRevoked, oid, claims: Expired));
+        Assert.Equal(HttpStatusCode.BadRequest, pushed.StatusCode);
+        var error = await JsonAsync(pushed);
+        Assert.Equal("invalid_request", error.GetProperty("err").GetString());
+        Assert.Contains("expired", error.GetProperty("description").GetString(), StringComparison.Ordinal);
+
+        var cloudEvent = new JsonObject
+        {
+            ["specversion"] = "1.0", ["id"] = Guid.NewGuid().ToString(), ["source"] = "https://ssf.idp.example", ["type"] = "TokenService.Idp.SecurityEvent",
+            ["datacontenttype"] = "application/secevent+jwt", ["data"] = SecurityEventToken(SessionRevoked, oid, claims: Expired),
+        };
+        using var delivered = await DeliverAsync(cloudEvent.ToJsonString(), "application/cloudevents+json");
+        Assert.Equal(HttpStatusCode.BadRequest, delivered.StatusCode);
+        Assert.True(await _host.IsActiveAsync(login.AccessToken));
+
+        // An exp still ahead is honoured as a lifetime, not refused.
+        using var current = await PushAsync(SecurityEventToken(SessionRevoked, oid, claims: c => c["exp"] = now.AddMinutes(5).ToUnixTimeSeconds()));
+        Assert.Equal(HttpStatusCode.Accepted, current.StatusCode);
+        await AssertSessionEndedAsync(login);
+    }
+
+    [Fact]
     public async Task A_set_without_iat_is_refused_with_invalid_request()
     {
         var (oid, login) = await LoginAsync();

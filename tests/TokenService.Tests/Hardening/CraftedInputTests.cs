@@ -153,6 +153,19 @@ public sealed class CraftedInputTests(CraftedInputFixture fixture) : IClassFixtu
             }
         }
 
+        // OIDC Core §3.1.3.7 item 4: several audiences (ours among them) and no azp; item 5: an azp that is not the client.
+        var audiences = "[" + Str(TestIdp.Audience) + "," + Str("https://graph.example") + "]";
+        foreach (var overrides in (List<(string, string)>[])[[("aud", audiences)], [("aud", audiences), ("azp", Str("another-app"))], [("azp", "1")]])
+        {
+            foreach (var spaClient in (bool[])[false, true])
+            {
+                var claims = Claims(IdTokenClaims("crafted-" + Guid.NewGuid().ToString("N")), overrides);
+                var token = SignByIdp(target.Idp, IdpHeader(target.Idp), claims);
+                using var response = spaClient ? await target.ExchangeSpaAsync(token) : await target.ExchangeWebAsync(token);
+                failures.Add(await Expect.OAuthErrorAsync(response, GeneratedToken.Readable($"{kind} exchange({(spaClient ? "spa" : "web")}) {claims}"), HttpStatusCode.BadRequest, "invalid_request"));
+            }
+        }
+
         AssertNone(failures);
         await target.AssertBystanderUntouchedAsync();
     }
@@ -373,6 +386,20 @@ public sealed class CraftedInputTests(CraftedInputFixture fixture) : IClassFixtu
             var cloudEvent = $$"""{"specversion":"1.0","id":"{{Guid.NewGuid()}}","source":"https://ssf.idp.example","type":"TokenService.Idp.SecurityEvent","datacontenttype":"application/secevent+jwt","data":"{{set}}"}""";
             using var delivered = await target.DeliverAsync(Encoding.ASCII.GetBytes(cloudEvent), "application/cloudevents+json");
             failures.Add(await Expect.ProblemAsync(delivered, label + " (cloudevent)", HttpStatusCode.BadRequest));
+        }
+
+        // RFC 8417 §2.2 allows exp in a SET; one that has passed (RFC 7519 §4.1.4) is refused, pushed or inside an event.
+        var expiredClaims = Claims(SetClaims(subject, events), [("exp", (DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 3600).ToString(System.Globalization.CultureInfo.InvariantCulture))]);
+        var expired = SignByIdp(target.Idp, IdpHeader(target.Idp, "secevent+jwt"), expiredClaims);
+        using (var push = await target.SsfPushAsync(expired))
+        {
+            failures.Add(await Expect.SetErrorAsync(push, $"{kind} expired SET {expiredClaims}", "invalid_request"));
+        }
+
+        var expiredEvent = $$"""{"specversion":"1.0","id":"{{Guid.NewGuid()}}","source":"https://ssf.idp.example","type":"TokenService.Idp.SecurityEvent","datacontenttype":"application/secevent+jwt","data":"{{expired}}"}""";
+        using (var delivered = await target.DeliverAsync(Encoding.ASCII.GetBytes(expiredEvent), "application/cloudevents+json"))
+        {
+            failures.Add(await Expect.ProblemAsync(delivered, $"{kind} expired SET (cloudevent)", HttpStatusCode.BadRequest));
         }
 
         // An event_timestamp beyond DateTimeOffset's range is ignored (iat stands), not thrown: the SET is accepted.

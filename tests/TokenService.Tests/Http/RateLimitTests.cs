@@ -19,7 +19,7 @@ public sealed class RateLimitTests
 
     public static TheoryData<HostKind> Hosts => new() { HostKind.Standalone, HostKind.Functions };
 
-    private static Dictionary<string, string?> Limits(int perIp = 600, int perClient = 6000) => new()
+    private static Dictionary<string, string?> Limits(int perIp = 600, int perClient = 12000) => new()
     {
         ["RateLimits:PerIpPerMinute"] = perIp.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["RateLimits:PerClientPerMinute"] = perClient.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -137,7 +137,7 @@ public sealed class RateLimitTests
     [MemberData(nameof(Hosts))]
     public async Task A_default_host_serves_the_load_pattern_of_one_address_without_429(HostKind kind)
     {
-        // The defaults (600 a minute per address and route, 6000 per client and route) are far above this: 150 logins
+        // The defaults (600 a minute per address and route, 12000 per client and route) are far above this: 150 logins
         // and 150 refreshes of a server-side client and 100 spa logins and refreshes, from one address, in seconds.
         await using var host = await StartAsync(kind);
         var statuses = new System.Collections.Concurrent.ConcurrentBag<HttpStatusCode>();

@@ -199,6 +199,30 @@ public abstract class SessionManagementTests<TFixture>(TFixture fixture) : IClas
     private static string UniqueUser(string id) => Guid.NewGuid().ToString("N")[..8] + "-" + id;
 
     [Theory]
+    [InlineData(SpaOrigin)]
+    [InlineData("https://tokens.test.example")]
+    [InlineData("null")]
+    public async Task Every_management_route_refuses_a_request_carrying_an_origin_and_changes_nothing(string origin)
+    {
+        var user = "browser-driven-" + Guid.NewGuid().ToString("N");
+        var login = await Host.LoginAsync(user);
+        var keysBefore = await Host.Client.GetStringAsync("/.well-known/jwks.json");
+        foreach (var path in new[] { $"/management/users/{user}/revoke", "/management/users/revoke?user_id=" + user, "/management/keys/rotate?immediate=true", "/management/keys/some-kid/revoke" })
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, path);
+            request.Headers.Authorization = Basic("ops", OpsSecret);
+            request.Headers.Add("Origin", origin);
+            using var response = await Host.Client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            Assert.False(response.Headers.Contains("Access-Control-Allow-Origin"));
+        }
+
+        Assert.True(await Host.IsActiveAsync(login.AccessToken));
+        Assert.Equal(keysBefore, await Host.Client.GetStringAsync("/.well-known/jwks.json"));
+    }
+
+    [Theory]
     [InlineData("100%")]
     [InlineData("x+y")]
     [InlineData("a:b@c")]

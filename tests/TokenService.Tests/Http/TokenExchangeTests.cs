@@ -133,6 +133,27 @@ public abstract class TokenExchangeTests<TFixture>(TFixture fixture) : IClassFix
         Assert.Equal(HttpStatusCode.OK, fine.StatusCode);
     }
 
+    [Fact]
+    public async Task An_id_token_for_several_audiences_is_exchanged_only_when_its_azp_is_this_client()
+    {
+        // OIDC Core §3.1.3.7 items 4 and 5: several audiences need an azp, and any azp must be the client ("web" takes
+        // Idp:Audience). Refused as an unacceptable subject_token (RFC 8693 §2.2.2), and marked as used by none.
+        static JsonArray Audiences() => [TestIdp.Audience, "https://graph.example"];
+        using var noAzp = await Host.ExchangeAsync(Host.Idp.IdToken("judy", c => c["aud"] = Audiences()));
+        await AssertOAuthErrorAsync(noAzp, "invalid_request");
+        using var otherAzp = await Host.ExchangeAsync(Host.Idp.IdToken("judy", c => { c["aud"] = Audiences(); c["azp"] = "other-web-app"; }));
+        await AssertOAuthErrorAsync(otherAzp, "invalid_request");
+        using var numberAzp = await Host.ExchangeAsync(Host.Idp.IdToken("judy", c => { c["aud"] = Audiences(); c["azp"] = 5; }));
+        await AssertOAuthErrorAsync(numberAzp, "invalid_request");
+        using var oneAudienceOtherAzp = await Host.ExchangeAsync(Host.Idp.IdToken("judy", c => c["azp"] = "other-web-app"));
+        await AssertOAuthErrorAsync(oneAudienceOtherAzp, "invalid_request");
+
+        using var ours = await Host.ExchangeAsync(Host.Idp.IdToken("judy", c => { c["aud"] = Audiences(); c["azp"] = TestIdp.Audience; }));
+        Assert.Equal(HttpStatusCode.OK, ours.StatusCode);
+        using var oneAudienceOurAzp = await Host.ExchangeAsync(Host.Idp.IdToken("judy", c => c["azp"] = TestIdp.Audience));
+        Assert.Equal(HttpStatusCode.OK, oneAudienceOurAzp.StatusCode);
+    }
+
     public static TheoryData<string> BadIdTokens()
     {
         using var idp = new TestIdp();

@@ -156,6 +156,10 @@ public sealed partial class InfrastructureTests
         Assert.Contains("if(equals(length(parameters('signingVaultUris')), 1), createObject('value', createObject('Keys__KeyVaultUri', parameters('signingVaultUris')[0]))", settings, StringComparison.Ordinal);
         Assert.Contains("toObject(range(0, length(parameters('signingVaultUris'))), lambda('i', format('Keys__Vaults__{0}__Uri'", settings, StringComparison.Ordinal);
 
+        // Issue 25, item 14: the per-client request limit grows with the vaults, so one client may use all of them
+        // (12,000 a minute per vault, docs/capacity.md).
+        Assert.Equal("[string(mul(12000, length(parameters('signingVaultUris'))))]", AppSettings(root).GetProperty("RateLimits__PerClientPerMinute").GetString());
+
         // azd passes the count from the environment (SIGNING_VAULT_COUNT), 1 when unset.
         // Unquoted, so that azd's substitution gives a number (an int parameter refuses the string "3").
         var parameterFile = File.ReadAllText(Path.Combine(Root, "infra", "main.parameters.json"));

@@ -1,4 +1,5 @@
 using Microsoft.Azure.Functions.Worker;
+using TokenService.Events;
 using TokenService.Keys;
 using TokenService.Sessions;
 
@@ -9,7 +10,7 @@ namespace TokenFunctions;
 /// missing app setting cannot stop the host from indexing them. The 90 days are policy (Keys:RotationInterval),
 /// not cron: the check runs daily (CONTRACT §4) and decides; it is idempotent, so overlapping runs are safe.
 /// </summary>
-public sealed class TimerFunctions(ISigningKeyService keys, ExpiredStateCleanup cleanup)
+public sealed class TimerFunctions(ISigningKeyService keys, ExpiredStateCleanup cleanup, GraphSubscriptionManager graphSubscription)
 {
     [Function("KeyRotationCheck")]
     public async Task KeyRotationCheck([TimerTrigger("0 0 3 * * *")] TimerInfo timer, CancellationToken cancellationToken) =>
@@ -18,4 +19,11 @@ public sealed class TimerFunctions(ISigningKeyService keys, ExpiredStateCleanup 
     [Function("ExpiredStateCleanup")]
     public async Task Cleanup([TimerTrigger("0 17 * * * *")] TimerInfo timer, CancellationToken cancellationToken) =>
         await cleanup.RunOnceAsync(cancellationToken);
+
+    // Daily, and at start (RunOnStartup): the check is idempotent (list first; a duplicate from instances starting
+    // together is deleted) and costs one Graph list call, and each instance learns the subscription's expiry for its
+    // /healthz and gauge. Nothing happens unless Events:GraphSubscription:NotificationUrl is set.
+    [Function("GraphSubscriptionRenewal")]
+    public async Task GraphSubscriptionRenewal([TimerTrigger("0 41 4 * * *", RunOnStartup = true)] TimerInfo timer, CancellationToken cancellationToken) =>
+        await graphSubscription.EnsureAsync(cancellationToken);
 }

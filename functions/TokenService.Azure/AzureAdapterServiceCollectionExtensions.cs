@@ -57,6 +57,7 @@ public static class AzureAdapterServiceCollectionExtensions
         if (!string.IsNullOrWhiteSpace(events.GraphEndpoint))
         {
             services.TryAddSingleton<IGraphUserLookup>(sp => new GraphUserLookup(new Uri(events.GraphEndpoint), Credential(sp)));
+            services.TryAddSingleton<IGraphSubscriptionClient>(sp => new GraphSubscriptionClient(new Uri(events.GraphEndpoint), Credential(sp)));
         }
 
         return services;

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TokenService.Configuration;
+using TokenService.Events;
 using TokenService.Keys;
 using TokenService.Sessions;
 
@@ -62,4 +63,36 @@ internal sealed partial class CleanupHostedService(ExpiredStateCleanup cleanup, 
 
     [LoggerMessage(EventId = 2103, Level = LogLevel.Error, Message = "Cleanup pass failed; it runs again at the next interval.")]
     private static partial void LogCleanupFailed(ILogger logger, Exception exception);
+}
+
+/// <summary>
+/// Checks the Microsoft Graph subscription at start and then every <c>Events:GraphSubscription:CheckInterval</c>
+/// (daily; the Functions app uses the GraphSubscriptionRenewal timer). Nothing to do unless
+/// <c>Events:GraphSubscription:NotificationUrl</c> is set. A failure is logged by the manager (5015) and retried at
+/// the next run: renewal starts 7 days before expiry, so several failed days still leave the subscription alive.
+/// </summary>
+internal sealed class GraphSubscriptionHostedService(GraphSubscriptionManager manager, IOptions<EventsOptions> options, TimeProvider time)
+    : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!manager.Enabled)
+        {
+            return;
+        }
+
+        using var timer = new PeriodicTimer(options.Value.GraphSubscription.CheckInterval, time);
+        do
+        {
+            try
+            {
+                await manager.EnsureAsync(stoppingToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Logged by the manager (5015).
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
 }

@@ -40,6 +40,7 @@ public static partial class TokenServiceHost
         builder.Services.AddTokenService(builder.Configuration, builder.Environment);
         builder.Services.AddHostedService<KeyRotationHostedService>();
         builder.Services.AddHostedService<CleanupHostedService>();
+        builder.Services.AddHostedService<GraphSubscriptionHostedService>();
 
         // OTLP and/or Azure Monitor when configured (docs/operations.md). This host serves HTTP itself, so it also
         // exports ASP.NET Core's request spans and metrics and HttpClient's (JWKS, Key Vault, Tables) spans.

@@ -22,7 +22,7 @@ public sealed class GraphUserLookup : IGraphUserLookup
     public GraphUserLookup(Uri endpoint, TokenCredential credential, ClientOptions? options = null)
     {
         _endpoint = endpoint.AbsoluteUri.TrimEnd('/');
-        _pipeline = HttpPipelineBuilder.Build(options ?? new GraphClientOptions(), new AppTokenPolicy(credential, _endpoint + "/.default"));
+        _pipeline = GraphPipeline.Build(_endpoint, credential, options);
     }
 
     public async ValueTask<GraphUserState> GetUserStateAsync(string userId, CancellationToken cancellationToken)
@@ -66,41 +66,6 @@ public sealed class GraphUserLookup : IGraphUserLookup
         catch (JsonException ex)
         {
             throw new DependencyUnavailableException("graph", "Microsoft Graph answered with unreadable JSON.", null, ex);
-        }
-    }
-
-    private sealed class GraphClientOptions : ClientOptions
-    {
-        public GraphClientOptions()
-        {
-            Retry.MaxRetries = 3;
-            Retry.NetworkTimeout = TimeSpan.FromSeconds(10);
-        }
-    }
-
-    /// <summary>App-only bearer tokens for one scope; https only (loopback allowed for tests).</summary>
-    private sealed class AppTokenPolicy(TokenCredential credential, string scope) : HttpPipelinePolicy
-    {
-        private AccessToken? _token;
-
-        public override void Process(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline) =>
-            ProcessAsync(message, pipeline).AsTask().GetAwaiter().GetResult();
-
-        public override async ValueTask ProcessAsync(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline)
-        {
-            var uri = message.Request.Uri.ToUri();
-            if (uri.Scheme != Uri.UriSchemeHttps && !uri.IsLoopback)
-            {
-                throw new InvalidOperationException("Graph bearer tokens are only sent over https.");
-            }
-
-            if (_token is not { } token || token.ExpiresOn - DateTimeOffset.UtcNow < TimeSpan.FromMinutes(5))
-            {
-                _token = await credential.GetTokenAsync(new TokenRequestContext([scope]), message.CancellationToken);
-            }
-
-            message.Request.Headers.SetValue("Authorization", "Bearer " + _token.Value.Token);
-            await ProcessNextAsync(message, pipeline);
         }
     }
 }

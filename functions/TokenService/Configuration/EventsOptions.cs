@@ -35,6 +35,13 @@ public sealed class EventsOptions
     /// </summary>
     public string? GraphClientState { get; set; }
 
+    /// <summary>
+    /// The Microsoft Graph change-notification subscription on <c>users</c> that feeds the Event Grid partner topic:
+    /// when <see cref="GraphSubscriptionOptions.NotificationUrl"/> is set the app creates it, renews it and recreates it
+    /// (<see cref="Events.GraphSubscriptionManager"/>), as its own identity.
+    /// </summary>
+    public GraphSubscriptionOptions GraphSubscription { get; set; } = new();
+
     /// <summary>How long processed event ids are remembered (Event Grid retries for up to 24 hours).</summary>
     public TimeSpan DeduplicationWindow { get; set; } = TimeSpan.FromHours(25);
 
@@ -55,4 +62,48 @@ public sealed class EventsOptions
     public int ProcessedEventCapacity { get; set; } = 100_000;
 
     internal bool SsfConfigured => !string.IsNullOrWhiteSpace(SsfIssuer) && (!string.IsNullOrWhiteSpace(SsfJwksUri) || !string.IsNullOrWhiteSpace(SsfJwksPath));
+}
+
+/// <summary>
+/// Configuration section <c>Events:GraphSubscription</c>. Microsoft Graph subscriptions on <c>users</c> live at most
+/// <see cref="MaxLifetime"/> (41,760 minutes; Graph docs, "subscription resource type", maximum length of subscription
+/// per resource type); the app renews its own before then.
+/// </summary>
+public sealed class GraphSubscriptionOptions
+{
+    /// <summary>The longest a <c>users</c> subscription may live (Graph v1.0: 41,760 minutes, under 29 days).</summary>
+    public static readonly TimeSpan MaxLifetime = TimeSpan.FromMinutes(41_760);
+
+    /// <summary>The resource subscribed to.</summary>
+    public const string Resource = "users";
+
+    /// <summary>The changes subscribed to: disabled accounts are updates, deletions are (soft) deletes or updates.</summary>
+    public const string ChangeType = "updated,deleted";
+
+    /// <summary>
+    /// Where Graph delivers change notifications; for the Event Grid partner topic
+    /// <c>EventGrid:?azuresubscriptionid=&lt;sub&gt;&amp;resourcegroup=&lt;rg&gt;&amp;partnertopic=&lt;name&gt;&amp;location=&lt;region&gt;</c>.
+    /// Unset: the app manages no subscription.
+    /// </summary>
+    public string? NotificationUrl { get; set; }
+
+    /// <summary>Where Graph delivers lifecycle notifications; defaults to <see cref="NotificationUrl"/> (the same partner topic).</summary>
+    public string? LifecycleNotificationUrl { get; set; }
+
+    /// <summary>The subscription is renewed once less than this remains (default 7 days: six daily runs may fail before it lapses).</summary>
+    public TimeSpan RenewBefore { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>
+    /// Requested expirations stay this far under <see cref="MaxLifetime"/> (default 1 hour), so that clock skew between
+    /// us and Graph never makes a request exceed the maximum, which Graph refuses with 400.
+    /// </summary>
+    public TimeSpan ExpirationMargin { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>How often the standalone host runs the check (default daily; the Functions app's timer is daily).</summary>
+    public TimeSpan CheckInterval { get; set; } = TimeSpan.FromDays(1);
+
+    public bool Enabled => !string.IsNullOrWhiteSpace(NotificationUrl);
+
+    /// <summary>The expiration to ask for at <paramref name="now"/>: the maximum less the margin.</summary>
+    public DateTimeOffset ExpirationFrom(DateTimeOffset now) => now + MaxLifetime - ExpirationMargin;
 }

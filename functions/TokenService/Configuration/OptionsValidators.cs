@@ -399,6 +399,42 @@ public sealed class EventsOptionsValidator(IHostEnvironment environment) : IVali
             errors.Add("Events:GraphClientState, when set, must be 1 to 128 characters: the clientState of the Microsoft Graph subscription.");
         }
 
+        var subscription = o.GraphSubscription;
+        if (subscription.Enabled)
+        {
+            if (!subscription.NotificationUrl!.StartsWith("EventGrid:?", StringComparison.Ordinal) && !(Uri.TryCreate(subscription.NotificationUrl, UriKind.Absolute, out var url) && url.Scheme == Uri.UriSchemeHttps))
+            {
+                errors.Add("Events:GraphSubscription:NotificationUrl must be an Event Grid partner topic (EventGrid:?azuresubscriptionid=…&resourcegroup=…&partnertopic=…&location=…) or an absolute https URL.");
+            }
+
+            // The app creates the subscription as its own identity through Events:GraphEndpoint, and Graph echoes the
+            // clientState in every notification, which is how a notification is known to come from our subscription.
+            if (string.IsNullOrWhiteSpace(o.GraphEndpoint))
+            {
+                errors.Add("Events:GraphSubscription:NotificationUrl needs Events:GraphEndpoint (e.g. https://graph.microsoft.com): the app manages the subscription through it.");
+            }
+
+            if (string.IsNullOrWhiteSpace(o.GraphClientState))
+            {
+                errors.Add("Events:GraphSubscription:NotificationUrl needs Events:GraphClientState: the subscription is created with it and every notification must carry it.");
+            }
+        }
+
+        if (subscription.RenewBefore <= TimeSpan.FromDays(1) || subscription.RenewBefore >= GraphSubscriptionOptions.MaxLifetime - subscription.ExpirationMargin)
+        {
+            errors.Add("Events:GraphSubscription:RenewBefore must be more than 1 day (the check runs daily) and less than the subscription's lifetime (default 7.00:00:00).");
+        }
+
+        if (subscription.ExpirationMargin < TimeSpan.Zero || subscription.ExpirationMargin > TimeSpan.FromDays(1))
+        {
+            errors.Add("Events:GraphSubscription:ExpirationMargin must be between 00:00:00 and 1.00:00:00 (default 01:00:00).");
+        }
+
+        if (subscription.CheckInterval < TimeSpan.FromMinutes(1) || subscription.CheckInterval >= subscription.RenewBefore)
+        {
+            errors.Add("Events:GraphSubscription:CheckInterval must be at least 1 minute and less than Events:GraphSubscription:RenewBefore (default 1.00:00:00).");
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

@@ -49,6 +49,10 @@ public static class TokenServiceMetrics
     public static readonly Counter<long> KeyVaultErrors = Meter.CreateCounter<long>(
         "tokenservice.keyvault.errors", "{response}", "Key Vault error responses, by operation, status and Key Vault's innermost error code (KeyDisabled, ForbiddenByRbac, Throttled …).");
 
+    public static readonly Counter<long> GraphSubscriptionMissedNotifications = Meter.CreateCounter<long>(
+        "tokenservice.idp.graph_subscription.missed", "{notification}",
+        "Microsoft Graph 'missed' lifecycle notifications: change notifications Graph could not deliver (users to reconcile).");
+
     // Latency buckets for calls of milliseconds to seconds (Key Vault HSM signing, Table operations, JWKS fetches): the
     // SDK's default boundaries are for milliseconds recorded in seconds and would put every call into the first bucket.
     private static readonly InstrumentAdvice<double> LatencyAdvice = new()
@@ -132,6 +136,8 @@ public static class TokenServiceMetrics
         IdTokensRejected.Add(1, new TagList { { Tags.ClientId, clientId }, { Tags.Reason, reason } });
 
     public static void AdminLogout(string adminClientId) => AdminLogouts.Add(1, new TagList { { Tags.ClientId, adminClientId } });
+
+    public static void GraphSubscriptionMissed() => GraphSubscriptionMissedNotifications.Add(1);
 
     public static void Unavailable(string dependency) => DependencyUnavailable.Add(1, new TagList { { Tags.Dependency, dependency } });
 

@@ -41,7 +41,8 @@ public sealed partial class IdpEventProcessor(
     ILogger<IdpEventProcessor> logger,
     IGraphUserLookup? graph = null,
     GraphSubscriptionHealth? graphHealth = null,
-    IAuditSink? audit = null)
+    IAuditSink? audit = null,
+    GraphSubscriptionManager? graphSubscriptions = null)
 {
     public async Task<IdpEventBatchResult> ProcessAsync(IReadOnlyList<IdpEventEnvelope> events, CancellationToken cancellationToken)
     {
@@ -76,9 +77,21 @@ public sealed partial class IdpEventProcessor(
         {
             if (decision.GraphLifecycleEvent is { } lifecycle)
             {
-                // Graph lifecycle notifications ask an operator to act (docs/idp-events.md, "Operations").
+                // Graph lifecycle notifications (docs/idp-events.md, "Operations"): when the app manages the subscription
+                // it reauthorizes or recreates it; a failure throws, so Event Grid redelivers (acting again is harmless).
+                // "missed" is for an operator: the changes it stands for are lost.
+                var subscriptionId = JsonText.GetStringOrNull(decision.Event.Data, "subscriptionId");
                 graphHealth?.RecordLifecycleNotification(lifecycle);
-                LogGraphLifecycle(logger, lifecycle, LogValue.Of(decision.Event.Id), LogValue.Of(JsonText.GetStringOrNull(decision.Event.Data, "subscriptionId")));
+                LogGraphLifecycle(logger, lifecycle, LogValue.Of(decision.Event.Id), LogValue.Of(subscriptionId));
+                if (lifecycle == "missed")
+                {
+                    TokenServiceMetrics.GraphSubscriptionMissed();
+                }
+
+                if (graphSubscriptions is not null)
+                {
+                    await graphSubscriptions.HandleLifecycleAsync(lifecycle, subscriptionId, cancellationToken);
+                }
             }
 
             if (decision.UserId is null)

@@ -127,7 +127,8 @@ public static class TokenServiceServiceCollectionExtensions
             sp.GetRequiredService<IUserSessionRevoker>(), sp.GetRequiredService<IProcessedEventStore>(), sp.GetRequiredService<SecurityEventTokenValidator>(),
             sp.GetRequiredService<IOptions<EventsOptions>>(), sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<IdpEventProcessor>>(), sp.GetService<IGraphUserLookup>(),
-            sp.GetRequiredService<GraphSubscriptionHealth>(), sp.GetService<IAuditSink>()));
+            sp.GetRequiredService<GraphSubscriptionHealth>(), sp.GetService<IAuditSink>(), sp.GetRequiredService<GraphSubscriptionManager>()));
+        services.TryAddSingleton<GraphSubscriptionManager>();
 
         // Endpoints, each written once for both hosts.
         services.TryAddSingleton<TokenEndpoint>();

@@ -32,6 +32,7 @@ public sealed class FunctionsCompositionTests
         Assert.Contains("Token", names);
         Assert.Contains("IdpEvents", names);
         Assert.Contains("KeyRotationCheck", names);
+        Assert.Contains("GraphSubscriptionRenewal", names);
         Assert.Equal(names.Count, names.Distinct(StringComparer.OrdinalIgnoreCase).Count());
     }
 

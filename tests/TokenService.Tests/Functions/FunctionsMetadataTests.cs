@@ -9,7 +9,7 @@ namespace TokenService.Tests.Functions;
 /// What the Functions host indexes, read from the Release output the Worker SDK produced: functions.metadata
 /// holds every route of the core's route table with its methods, anonymous (the endpoints authenticate callers
 /// themselves), none under <c>admin/</c> or <c>runtime/</c> (the host refuses them), the Event Grid trigger and
-/// both timers; extensions.json lists the host-side Event Grid extension that our stand-in binding names.
+/// the three timers; extensions.json lists the host-side Event Grid extension that our stand-in binding names.
 /// </summary>
 [Collection(FunctionsAppOutputCollection.Name)]
 public sealed partial class FunctionsMetadataTests(FunctionsAppOutput output)
@@ -72,6 +72,10 @@ public sealed partial class FunctionsMetadataTests(FunctionsAppOutput output)
         var cleanup = Binding(all, "ExpiredStateCleanup");
         Assert.Equal("timerTrigger", cleanup.GetProperty("type").GetString());
         Assert.Equal("0 17 * * * *", cleanup.GetProperty("schedule").GetString()); // hourly
+        var graphSubscription = Binding(all, "GraphSubscriptionRenewal");
+        Assert.Equal("timerTrigger", graphSubscription.GetProperty("type").GetString());
+        Assert.Equal("0 41 4 * * *", graphSubscription.GetProperty("schedule").GetString()); // daily
+        Assert.True(graphSubscription.GetProperty("runOnStartup").GetBoolean()); // and at start: idempotent
     }
 
     [Fact]

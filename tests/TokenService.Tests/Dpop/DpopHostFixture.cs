@@ -169,7 +169,7 @@ public sealed class DpopRealFunctionsHostFixture(RealFunctionsHostPool pool) : D
 
     protected override HostKind Kind => HostKind.RealFunctionsHost;
 
-    protected override Task<TokenServiceTestHost> StartHostAsync(Dictionary<string, string?> settings) => pool.GetAsync(RealFunctionsHostPool.Dpop);
+    protected override Task<TokenServiceTestHost> StartHostAsync(Dictionary<string, string?> settings) => pool.GetAsync(RealFunctionsHostPool.Default);
 }
 
 /// <summary>The DPoP host with nonces required, on the real Functions host (as <see cref="DpopRealFunctionsHostFixture"/>).</summary>

@@ -13,12 +13,17 @@ public sealed class DiscoveryAndStartupTestsOnFunctions(FunctionsHostFixture fix
 /// <summary>The same tests against the published app under a real Functions host (<see cref="RealFunctionsHostPool"/>).</summary>
 [RealFunctionsHostTier]
 [Collection(RealFunctionsHostCollection.Name)]
+[NotOnRealHost(nameof(DiscoveryAndStartupTests<RealFunctionsHostFixture>.The_local_development_key_survives_a_restart), StandaloneOnly)]
+[NotOnRealHost(nameof(DiscoveryAndStartupTests<RealFunctionsHostFixture>.Invalid_options_stop_start_up_with_a_message_naming_the_key), StandaloneOnly)]
 [NotOnRealHost(nameof(DiscoveryAndStartupTests<RealFunctionsHostFixture>.The_host_refuses_to_start_outside_development_with_the_local_key), "start-up validation in another environment: the real host runs the app in Development, as func start does")]
 [NotOnRealHost(nameof(DiscoveryAndStartupTests<RealFunctionsHostFixture>.An_http_spa_origin_outside_development_stops_start_up), "start-up validation outside Development: the real host runs the app in Development, as func start does")]
 [NotOnRealHost(nameof(DiscoveryAndStartupTests<RealFunctionsHostFixture>.Http_spa_origins_on_localhost_and_loopback_addresses_are_allowed_outside_development), "about start-up outside Development: the real host runs the app in Development, as func start does")]
 [NotOnRealHost(nameof(DiscoveryAndStartupTests<RealFunctionsHostFixture>.A_resource_server_without_allowed_audiences_stops_start_up), "expects the in-process OptionsValidationException: under a real host a bad setting ends the worker (StartupValidation, exit code 1)")]
 [NotOnRealHost(nameof(DiscoveryAndStartupTests<RealFunctionsHostFixture>.A_shared_signals_jwks_uri_without_https_stops_start_up), "start-up validation outside Development: the real host runs the app in Development, as func start does")]
-public sealed class DiscoveryAndStartupTestsOnRealHost(RealFunctionsHostFixture fixture) : DiscoveryAndStartupTests<RealFunctionsHostFixture>(fixture);
+public sealed class DiscoveryAndStartupTestsOnRealHost(RealFunctionsHostFixture fixture) : DiscoveryAndStartupTests<RealFunctionsHostFixture>(fixture)
+{
+    private const string StandaloneOnly = "starts the standalone host in-process whatever the class's host: DiscoveryAndStartupTests runs it";
+}
 
 public abstract class DiscoveryAndStartupTests<TFixture>(TFixture fixture) : IClassFixture<TFixture>
     where TFixture : HostFixture

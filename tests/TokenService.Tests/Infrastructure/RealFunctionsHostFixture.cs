@@ -8,8 +8,8 @@ namespace TokenService.Tests.Infrastructure;
 /// <summary>
 /// The real Functions host tier: the published app under a real Azure Functions host (<see cref="RealFunctionsHost"/>),
 /// reached over HTTP only. A host takes 30-90 s to start on the shared 2-core machine, so every class of the tier is in
-/// one collection whose pool starts one host per configuration ("default", "dpop", ...) the first time a class asks for
-/// it and stops them all when the collection ends.
+/// one collection whose pool starts its four hosts (one per configuration: default, DPoP nonces, IdP events, timers)
+/// one after another as the collection starts, and stops them all when it ends.
 /// <para>
 /// Which suites run here: every suite that runs against both in-process hosts and reaches the host over HTTP only —
 /// token exchange, refresh, revocation and introspection, session management, the SPA client, discovery, races, DPoP
@@ -23,8 +23,8 @@ namespace TokenService.Tests.Infrastructure;
 /// </summary>
 public sealed class RealFunctionsHostPool : IAsyncLifetime
 {
+    /// <summary>The default test configuration plus the DPoP tests' client "bound-web" (one host less to start).</summary>
     public const string Default = "default";
-    public const string Dpop = "dpop";
     public const string DpopNonce = "dpop-nonce";
     public const string IdpEvents = "idp-events";
     public const string Timers = "timers";
@@ -32,16 +32,15 @@ public sealed class RealFunctionsHostPool : IAsyncLifetime
     /// <summary>Every configuration of the tier: its settings on top of the defaults, given the host's test IdP.</summary>
     private static readonly Dictionary<string, Func<TestIdp, IDictionary<string, string?>?>> Configurations = new(StringComparer.Ordinal)
     {
-        [Default] = _ => null,
-        [Dpop] = _ => new Dpop.DpopHostFixture().HostSettings(),
+        [Default] = _ => new Dpop.DpopHostFixture().HostSettings(),
         [DpopNonce] = _ => new Dpop.DpopNonceHostFixture().HostSettings(),
         [IdpEvents] = Events.IdpEventsTestsBase.Settings,
         [Timers] = _ => RealHostTriggerTests.TimerSettings,
     };
 
-    // Host start-up is mostly waiting (storage leases, the worker's start, indexing): two at a time roughly halves the
-    // tier's start-up on 2 cores without starving the other test collections that run meanwhile.
-    private readonly SemaphoreSlim _starting = new(2);
+    // One start-up at a time: a host's start-up keeps a core busy for a minute or more (JIT of host and worker), and
+    // two at once starved the other collections' fixtures on the shared 2-core machine (Azurite missing its 30 s).
+    private readonly SemaphoreSlim _starting = new(1);
     private readonly ConcurrentDictionary<string, Lazy<Task<TokenServiceTestHost>>> _hosts = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TimeSpan> _startTimes = new(StringComparer.Ordinal);
     private readonly Stopwatch _elapsed = new();

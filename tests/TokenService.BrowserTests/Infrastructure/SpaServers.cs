@@ -117,12 +117,13 @@ public sealed class SpaServers : IAsyncDisposable
 
         // Outside Development the API checks DPoP proofs' htu against its public origin, which must be known before it
         // starts: a port reserved here rather than port 0.
-        var apiOrigin = "http://127.0.0.1:" + FreeLoopbackPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var api = SampleApiHost.Build(["--environment", "Testing", "--urls", apiOrigin], builder =>
+        // The page calls the API as localhost (StartAsync names every server so), so that is the API's public origin.
+        var apiPort = FreeLoopbackPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var api = SampleApiHost.Build(["--environment", "Testing", "--urls", "http://127.0.0.1:" + apiPort], builder =>
         {
             builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
             {
-                ["SampleApi:PublicOrigin"] = apiOrigin,
+                ["SampleApi:PublicOrigin"] = "http://localhost:" + apiPort,
                 ["SampleApi:Authority"] = Issuer,
                 ["SampleApi:Audience"] = ApiAudience,
                 ["SampleApi:ClientId"] = ApiClientId,

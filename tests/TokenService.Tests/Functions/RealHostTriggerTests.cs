@@ -28,6 +28,11 @@ public sealed class RealHostTriggerTests(RealFunctionsHostPool pool)
         ["Keys:RotationInterval"] = "00:01:00",
         ["Keys:PropagationTime"] = "00:00:20",
         ["Keys:CheckInterval"] = "00:00:10",
+
+        // Retired keys stay published for RetentionTime (default two days): with a rotation a minute, that is thousands
+        // of keys, which Keys:MaxPublishedKeys refuses at start-up. Half an hour covers the default token lifetime.
+        ["Keys:RetentionTime"] = "00:30:00",
+        ["Keys:MaxPublishedKeys"] = "40",
     };
 
     // A hang guard for conditions that hold after at most one rotation interval; nothing asserts on time.

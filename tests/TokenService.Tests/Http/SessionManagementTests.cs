@@ -277,9 +277,10 @@ public abstract class SessionManagementTests<TFixture>(TFixture fixture) : IClas
 
         using var response = await ForceLogoutByPathAsync(prefix + "/alice");
         var json = await JsonAsync(response);
-        if (fixture is FunctionsHostFixture)
+        if (Host.Kind != HostKind.Standalone)
         {
-            // The worker cannot tell the client's "a%2Fb" from its "a%252Fb": refused, pointing to the form route.
+            // The worker (in-process with the host's hop modelled, or under a real Functions host) cannot tell the
+            // client's "a%2Fb" from its "a%252Fb": refused, pointing to the form route.
             Assert.True(response.StatusCode == HttpStatusCode.BadRequest, json.ToString());
             Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
             Assert.Equal("/management/users/revoke", json.GetProperty("form_route").GetString());

@@ -184,8 +184,9 @@ public sealed partial class InfrastructureTests
     public void The_workbook_deployed_with_azd_parses_and_every_query_names_a_metric_or_log_the_service_emits()
     {
         using var template = Compile("main.bicep");
-        var workbook = Assert.Single(OfType(template.RootElement, "Microsoft.Insights/workbooks")).Resource;
-        var serialized = workbook.GetProperty("properties").GetProperty("serializedData").GetString()!;
+        var (workbook, moduleTemplate) = Assert.Single(OfType(template.RootElement, "Microsoft.Insights/workbooks"));
+        // loadTextContent compiles to a template variable holding the file's text.
+        var serialized = Resolve(workbook.GetProperty("properties").GetProperty("serializedData"), moduleTemplate).GetString()!;
         Assert.Equal(File.ReadAllText(Path.Combine(Root, "infra", "workbooks", "token-service.workbook.json")), serialized);
 
         using var document = JsonDocument.Parse(serialized);

@@ -9,7 +9,14 @@ using TokenService.Jwt;
 namespace TokenService.Azure.KeyVault;
 
 /// <summary>A key version as Key Vault returns it: full key id, public JWK, attributes and tags.</summary>
-public sealed record KeyVaultKey(string Kid, string Version, JsonWebKey? PublicJwk, bool Enabled, DateTimeOffset Created, IReadOnlyDictionary<string, string> Tags);
+public sealed record KeyVaultKey(string Kid, string Version, JsonWebKey? PublicJwk, bool Enabled, DateTimeOffset Created, IReadOnlyDictionary<string, string> Tags)
+{
+    /// <summary><c>attributes.exp</c>: no signing on or after it (Key Vault, "About keys", date-time attributes). Null: none.</summary>
+    public DateTimeOffset? ExpiresOn { get; init; }
+
+    /// <summary><c>attributes.nbf</c>: no signing before it. Null: none.</summary>
+    public DateTimeOffset? NotBefore { get; init; }
+}
 
 /// <summary>
 /// A Key Vault error that is not an outage: bad request, forbidden, conflict. Shaped like Azure.Core's
@@ -101,13 +108,31 @@ public sealed class KeyVaultKeysClient
         _pipeline = HttpPipelineBuilder.Build(options, new KeyVaultChallengeAuthenticationPolicy(credential, !options.DisableChallengeResourceVerification));
     }
 
-    public async Task<KeyVaultKey> CreateKeyAsync(string name, string keyType, int? keySize, string? curve, IReadOnlyDictionary<string, string> tags, CancellationToken cancellationToken)
+    /// <summary>
+    /// Creates a key version. <paramref name="notBefore"/> and <paramref name="expiresOn"/> become <c>attributes.nbf</c>
+    /// and <c>attributes.exp</c>, NumericDate (whole seconds since the epoch) as the REST reference ("Create Key",
+    /// KeyAttributes) defines them; an Azure Policy assignment may deny a key without <c>exp</c>.
+    /// </summary>
+    public async Task<KeyVaultKey> CreateKeyAsync(
+        string name, string keyType, int? keySize, string? curve, IReadOnlyDictionary<string, string> tags, CancellationToken cancellationToken,
+        DateTimeOffset? notBefore = null, DateTimeOffset? expiresOn = null)
     {
+        var attributes = new JsonObject { ["enabled"] = true };
+        if (notBefore is { } nbf)
+        {
+            attributes["nbf"] = nbf.ToUnixTimeSeconds();
+        }
+
+        if (expiresOn is { } exp)
+        {
+            attributes["exp"] = exp.ToUnixTimeSeconds();
+        }
+
         var body = new JsonObject
         {
             ["kty"] = keyType,
             ["key_ops"] = new JsonArray("sign", "verify"),
-            ["attributes"] = new JsonObject { ["enabled"] = true },
+            ["attributes"] = attributes,
             ["tags"] = Tags(tags),
         };
         if (keySize is { } size)
@@ -453,6 +478,15 @@ public sealed class KeyVaultKeysClient
             }
         }
 
-        return new KeyVaultKey(kid, kid[(kid.LastIndexOf('/') + 1)..], null, enabled, created, tags);
+        return new KeyVaultKey(kid, kid[(kid.LastIndexOf('/') + 1)..], null, enabled, created, tags)
+        {
+            ExpiresOn = NumericDate(attributes, "exp"),
+            NotBefore = NumericDate(attributes, "nbf"),
+        };
+
+        static DateTimeOffset? NumericDate(JsonElement attributes, string name) =>
+            attributes.ValueKind == JsonValueKind.Object && attributes.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number
+                ? DateTimeOffset.FromUnixTimeSeconds(value.GetInt64())
+                : null;
     }
 }

@@ -83,7 +83,16 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
         var keys = new List<StoredSigningKey>();
         foreach (var version in versions.Where(v => v.Enabled && v.Tags.ContainsKey(ActivateAtTag)))
         {
-            if (!_publicKeys.TryGetValue(version.Kid, out var stored))
+            if (_publicKeys.TryGetValue(version.Kid, out var stored))
+            {
+                // Material never changes; the expiry may (an operator, or a policy remediation): the list's is current.
+                if (stored.Info.ExpiresAt != version.ExpiresOn)
+                {
+                    stored = stored with { Info = stored.Info with { ExpiresAt = version.ExpiresOn } };
+                    _publicKeys[version.Kid] = stored;
+                }
+            }
+            else
             {
                 // Key material of a version never changes: fetched once per process.
                 KeyVaultKey? bundle;
@@ -116,9 +125,19 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
         // Created without activate-at: LoadKeysAsync (on every instance) skips the version until PublishKeyAsync
         // tags it, so it is published only with an activation time read after it exists.
         var tags = ManagedTags();
+
+        // exp and nbf on every key (issue 27, item 7): where the built-in Azure Policy "Key Vault keys should have an
+        // expiration date" (152b15f7-8e1f-4c1f-ab71-8c010ba5dbc0) denies, a key without exp is refused 403. exp covers
+        // the key's whole life (KeysOptions.KeyValidity), within Keys:MaximumKeyValidity when a policy caps it; the
+        // lifecycle stops signing with a key RetentionTime before its exp. nbf lies back by the clock skew that token
+        // validation allows (Microsoft.IdentityModel's TokenValidationParameters.DefaultClockSkew, 5 minutes), so a
+        // vault whose clock is a little behind ours still signs the new key's first signature.
+        var now = Time.GetUtcNow();
+        var notBefore = now - TimeSpan.FromMinutes(5);
+        var expiresOn = DateTimeOffset.FromUnixTimeSeconds((now + Options.KeyValidity).ToUnixTimeSeconds());
         var bundle = await CallAsync("create", () => IsEc
-            ? _client.CreateKeyAsync(Options.KeyName, "EC-HSM", null, "P-256", tags, cancellationToken)
-            : _client.CreateKeyAsync(Options.KeyName, "RSA-HSM", 2048, null, tags, cancellationToken));
+            ? _client.CreateKeyAsync(Options.KeyName, "EC-HSM", null, "P-256", tags, cancellationToken, notBefore, expiresOn)
+            : _client.CreateKeyAsync(Options.KeyName, "RSA-HSM", 2048, null, tags, cancellationToken, notBefore, expiresOn));
         return new NewSigningKey(bundle.Kid, Options.Algorithm, WithAlg(bundle.PublicJwk!), bundle.Created);
     }
 
@@ -242,6 +261,8 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
         return code switch
         {
             KeyVaultErrorCodes.ForbiddenByRbac => $"key vault: {code} on {operation}: the app's identity lacks '{role}' on {vault}",
+            KeyVaultErrorCodes.ForbiddenByPolicy when operation == "create" =>
+                $"key vault: {code} on create: the access policy of {vault} does not grant the app's identity the key permission 'create', or an Azure Policy assignment denied the key (expiration date, maximum validity: set Keys:MaximumKeyValidity)",
             KeyVaultErrorCodes.ForbiddenByPolicy => $"key vault: {code} on {operation}: the access policy of {vault} does not grant the app's identity the key permission '{operation}'",
             _ => $"key vault: {code} on {operation}: {vault} refused the app's identity (403); check its '{role}' role and the vault's network rules",
         };
@@ -271,7 +292,7 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
         var activatesAt = bundle.Tags.TryGetValue(ActivateAtTag, out var value) && long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
             ? DateTimeOffset.FromUnixTimeSeconds(seconds)
             : bundle.Created;
-        return new StoredSigningKey(new KeyVersionInfo(bundle.Kid, bundle.Created, activatesAt), Options.Algorithm, WithAlg(bundle.PublicJwk!));
+        return new StoredSigningKey(new KeyVersionInfo(bundle.Kid, bundle.Created, activatesAt, bundle.ExpiresOn), Options.Algorithm, WithAlg(bundle.PublicJwk!));
     }
 }
 

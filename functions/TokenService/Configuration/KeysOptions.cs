@@ -60,6 +60,27 @@ public sealed class KeysOptions
     /// <summary>How often the rotation check runs in the standalone host.</summary>
     public TimeSpan CheckInterval { get; set; } = TimeSpan.FromDays(1);
 
+    /// <summary>
+    /// The longest validity (<c>exp</c> − creation) the vault accepts for a key, when an Azure Policy assignment of
+    /// "Keys should have the specified maximum validity period" (49a22571-d204-4c91-a7b6-09b1a586fbc9) denies longer
+    /// ones. Null: no maximum; keys still get an <c>exp</c> (<see cref="KeyValidity"/>).
+    /// </summary>
+    public TimeSpan? MaximumKeyValidity { get; set; }
+
+    /// <summary>
+    /// What a key needs to outlive every token it signs: published <see cref="PropagationTime"/> before it signs, signing
+    /// for <see cref="RotationInterval"/>, published <see cref="RetentionTime"/> after (which covers the access-token
+    /// lifetime and the JWKS cache age).
+    /// </summary>
+    public TimeSpan KeyLifetime => PropagationTime + RotationInterval + RetentionTime;
+
+    /// <summary>
+    /// The <c>exp</c> given to a new key, from its creation: <see cref="KeyLifetime"/> plus one <see cref="CheckInterval"/>
+    /// (the rotation check that creates the successor may run that much after it is due), capped at
+    /// <see cref="MaximumKeyValidity"/>, which start-up validation keeps at least <see cref="KeyLifetime"/>.
+    /// </summary>
+    public TimeSpan KeyValidity => MaximumKeyValidity is { } maximum && maximum < KeyLifetime + CheckInterval ? maximum : KeyLifetime + CheckInterval;
+
     /// <summary>File holding the local development keys (embedded default only; never used with Key Vault).</summary>
     public string? DevelopmentKeyPath { get; set; }
 

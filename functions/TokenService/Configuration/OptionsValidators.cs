@@ -267,6 +267,17 @@ public sealed class KeysOptionsValidator(
             errors.Add($"Keys:MaxPublishedKeys must be between {scheduled} (what the rotation schedule publishes at once: active, next and retired keys) and 100.");
         }
 
+        // Where Azure Policy caps a key's validity (exp − created), a key must still outlive its tokens: published before
+        // it signs, signing for a rotation interval, published after until its last token expired.
+        if (o.MaximumKeyValidity is { } maximum && (maximum <= TimeSpan.Zero || maximum < o.KeyLifetime))
+        {
+            var rotation = maximum - o.PropagationTime - o.RetentionTime - o.CheckInterval;
+            errors.Add($"Keys:MaximumKeyValidity ({maximum}) is shorter than Keys:PropagationTime + Keys:RotationInterval + Keys:RetentionTime ({o.KeyLifetime}): "
+                + (rotation > o.PropagationTime
+                    ? $"set Keys:RotationInterval to at most {rotation} (the maximum validity less propagation, retention and one check interval)."
+                    : "shorten Keys:PropagationTime and Keys:RetentionTime, or ask for a longer maximum validity in the Azure Policy assignment."));
+        }
+
         // The cross-check needs valid TokenService options; when they are invalid their own validator reports it,
         // and this one still reports every Keys error of the same start.
         TimeSpan? accessTokenLifetime;

@@ -2,8 +2,11 @@ using TokenService.Configuration;
 
 namespace TokenService.Keys;
 
-/// <summary>A stored key version as the lifecycle sees it: when it was made and when it starts signing.</summary>
-public sealed record KeyVersionInfo(string ProviderKeyId, DateTimeOffset CreatedAt, DateTimeOffset ActivatesAt);
+/// <summary>
+/// A stored key version as the lifecycle sees it: when it was made, when it starts signing and, when its store says so,
+/// when it expires (Key Vault's <c>exp</c>: no signing on or after it).
+/// </summary>
+public sealed record KeyVersionInfo(string ProviderKeyId, DateTimeOffset CreatedAt, DateTimeOffset ActivatesAt, DateTimeOffset? ExpiresAt = null);
 
 /// <summary>A key's derived state at one instant.</summary>
 public sealed record KeyVersionState(KeyVersionInfo Key, SigningKeyState State, DateTimeOffset? RetiresAt, DateTimeOffset? RemoveAt);
@@ -23,10 +26,19 @@ public sealed record KeyLifecyclePlan(
 /// removed <see cref="KeysOptions.RetentionTime"/> after that. The next key is created
 /// <see cref="KeysOptions.PropagationTime"/> before the active key reaches <see cref="KeysOptions.RotationInterval"/>.
 /// When two instances create a pending key at once, the one activating last wins and the other is removed
-/// before it ever signs.
+/// before it ever signs. A key with an expiry signs only until <see cref="SignsUntil"/>, so that every token it signs
+/// expires before it does; the next key is planned to take over by then.
 /// </summary>
 public static class KeyLifecyclePolicy
 {
+    /// <summary>
+    /// The last moment <paramref name="key"/> may sign: its expiry less <see cref="KeysOptions.RetentionTime"/>, which is
+    /// at least the access-token lifetime plus the JWKS cache age (validated at start-up), so a token it signs expires,
+    /// and leaves every cache, before the key does. Unbounded without an expiry.
+    /// </summary>
+    public static DateTimeOffset SignsUntil(KeyVersionInfo key, KeysOptions options) =>
+        key.ExpiresAt is { } expires ? expires - options.RetentionTime : DateTimeOffset.MaxValue;
+
     public static KeyLifecyclePlan Evaluate(IReadOnlyList<KeyVersionInfo> keys, DateTimeOffset now, KeysOptions options)
     {
         var ordered = keys
@@ -43,6 +55,10 @@ public static class KeyLifecyclePolicy
         }
 
         var activeIndex = ordered.FindLastIndex(k => k.ActivatesAt <= now);
+
+        // The latest activated key stops signing once its expiry is too near for its tokens (SignsUntil): it is retired
+        // then, with nothing active until a new key exists.
+        var activeExpired = activeIndex >= 0 && SignsUntil(ordered[activeIndex], options) <= now;
         var published = new List<KeyVersionState>();
         DateTimeOffset? next = null;
         void Next(DateTimeOffset t)
@@ -56,9 +72,13 @@ public static class KeyLifecyclePolicy
         for (var i = 0; i < ordered.Count; i++)
         {
             var key = ordered[i];
-            if (i == activeIndex)
+            if (i == activeIndex && !activeExpired)
             {
                 published.Add(new KeyVersionState(key, SigningKeyState.Active, null, null));
+                if (key.ExpiresAt is not null)
+                {
+                    Next(SignsUntil(key, options));
+                }
             }
             else if (i > activeIndex)
             {
@@ -67,7 +87,9 @@ public static class KeyLifecyclePolicy
             }
             else
             {
-                var retiresAt = ordered[i + 1].ActivatesAt;
+                var successor = i + 1 < ordered.Count ? ordered[i + 1].ActivatesAt : DateTimeOffset.MaxValue;
+                var signsUntil = SignsUntil(key, options);
+                var retiresAt = signsUntil < successor ? signsUntil : successor;
                 var removeAt = retiresAt + options.RetentionTime;
                 if (now >= removeAt)
                 {
@@ -88,9 +110,20 @@ public static class KeyLifecyclePolicy
         {
             create = now; // the first key signs at once: nothing can have cached an older JWKS
         }
+        else if (activeExpired)
+        {
+            create = now; // nothing may sign: a new key signs at once, as after a revoke
+        }
         else if (active is not null && !hasPending)
         {
+            // Rotated at its age, or earlier when its expiry comes first: the successor then takes over when it may no
+            // longer sign (an expiry set by an Azure Policy maximum, or by hand).
             var rotateAt = active.ActivatesAt + options.RotationInterval;
+            if (SignsUntil(active, options) < rotateAt)
+            {
+                rotateAt = SignsUntil(active, options);
+            }
+
             var publishAt = rotateAt - options.PropagationTime;
             if (now >= publishAt)
             {

@@ -90,9 +90,11 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
                 // Validators can learn the key only once it exists, so its activation is measured from the clock
                 // read after creating it (seconds for an HSM key) and checking it, not from the time read before:
                 // otherwise the time creation took would come out of the propagation time.
+                // The first key, and a key replacing one whose expiry ended its signing with no successor, sign at once.
                 var isFirstKey = stored.Count == 0;
+                var signsAtOnce = isFirstKey || !plan.Published.Any(p => p.State == SigningKeyState.Active);
                 actions.Add(await CreatePublishedKeyAsync(
-                    existsAt => KeyLifecyclePolicy.ActivationOfNewKey(plannedActivation, isFirstKey, existsAt, Options) - (isFirstKey ? FirstKeyRotationLead : TimeSpan.Zero),
+                    existsAt => KeyLifecyclePolicy.ActivationOfNewKey(plannedActivation, signsAtOnce, existsAt, Options) - (isFirstKey ? FirstKeyRotationLead : TimeSpan.Zero),
                     cancellationToken));
             }
 
@@ -243,7 +245,7 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
                 }
             }
 
-            if (_stored.Count == 0)
+            if (_stored.Count == 0 || NoKeyMaySign(_stored, now))
             {
                 // No key yet (first start): create it now rather than wait for the timer. Every caller that finds no
                 // key comes here, not only the one that loaded the empty list: the others would otherwise build an
@@ -270,6 +272,12 @@ public abstract partial class LifecycleSigningKeyService : ISigningKeyService
             _gate.Release();
         }
     }
+
+    /// <summary>Keys exist, yet none may sign now (the active one's expiry came too near, with no successor): one is created at once.</summary>
+    private bool NoKeyMaySign(IReadOnlyList<StoredSigningKey> stored, DateTimeOffset now) =>
+        KeyLifecyclePolicy.Evaluate(stored.Select(k => k.Info).ToList(), now, Options) is { CreateKeyActivatingAt: { } create } plan
+        && create <= now
+        && !plan.Published.Any(p => p.State == SigningKeyState.Active);
 
     /// <summary>
     /// The provider found <paramref name="disabledKey"/> disabled when it signed with it (Key Vault: 403

@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using TokenService.Azure.KeyVault;
 using TokenService.Jwt;
 
 namespace TokenService.Tests.KeyVault;
@@ -65,6 +66,7 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
     private TimeSpan _throttleWindow;
     private DateTimeOffset _windowStart;
     private int _inWindow;
+    private Queue<DateTimeOffset>? _sliding;
 
     /// <summary>
     /// Operations ("create", "get", "list", "update", "sign") the caller has no role for: answered as Key Vault answers a
@@ -72,6 +74,40 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
     /// as "denied". Not counted as the operation itself.
     /// </summary>
     public readonly ConcurrentDictionary<string, bool> DenyOperations = new();
+
+    /// <summary>
+    /// An Azure Policy assignment with effect Deny of "Key Vault keys should have an expiration date"
+    /// (152b15f7-8e1f-4c1f-ab71-8c010ba5dbc0): a create without <c>attributes.exp</c> is refused 403
+    /// <c>Forbidden</c>/<c>ForbiddenByPolicy</c>, counted as "policy-denied".
+    /// </summary>
+    public volatile bool PolicyRequiresExpiry;
+
+    /// <summary>
+    /// "Keys should have the specified maximum validity period" (49a22571-d204-4c91-a7b6-09b1a586fbc9) with Deny: a
+    /// create whose <c>exp</c> is absent or more than this after its creation is refused as above.
+    /// </summary>
+    public TimeSpan? PolicyMaximumValidity { get; set; }
+
+    /// <summary>Every key version's attributes as created: (created, nbf, exp), Unix seconds.</summary>
+    public IReadOnlyList<(long Created, long? Nbf, long? Exp)> CreatedKeys
+    {
+        get
+        {
+            lock (_keys)
+            {
+                return [.. _keys.Values.SelectMany(v => v).OrderBy(v => v.Created).Select(v => (v.Created, v.Nbf, v.Exp))];
+            }
+        }
+    }
+
+    /// <summary>Sets a key version's <c>exp</c> (as an operator could in the portal); <paramref name="kid"/> is its full key id.</summary>
+    public void SetExpiry(string kid, DateTimeOffset expiresOn)
+    {
+        lock (_keys)
+        {
+            _keys.Values.SelectMany(v => v).Single(v => kid.EndsWith("/" + v.Id, StringComparison.Ordinal)).Exp = expiresOn.ToUnixTimeSeconds();
+        }
+    }
 
     /// <summary>Retry-After (seconds) sent with throttling 429s; null, as Key Vault often does, sends none.</summary>
     public int? ThrottleRetryAfter { get; set; }
@@ -90,15 +126,51 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
             _throttleWindow = window;
             _windowStart = Clock.GetUtcNow();
             _inWindow = 0;
+            _sliding = null;
         }
     }
 
-    private bool Admit()
+    /// <summary>
+    /// Enforces the limit as a sliding window, as a vault shared by several instances sees it: at most
+    /// <paramref name="operations"/> authorized requests in any <paramref name="window"/> on <see cref="Clock"/>; beyond
+    /// it 429 <c>Throttled</c> with <c>Retry-After</c> = the whole seconds until the oldest counted request leaves the
+    /// window (at least 1). Throttled requests do not count.
+    /// </summary>
+    public void ThrottleSliding(int operations, TimeSpan window)
     {
         lock (_throttleLock)
         {
+            _throttleLimit = operations;
+            _throttleWindow = window;
+            _sliding = new Queue<DateTimeOffset>();
+        }
+    }
+
+    private bool Admit(out int? retryAfter)
+    {
+        lock (_throttleLock)
+        {
+            retryAfter = ThrottleRetryAfter;
             if (_throttleLimit < 0)
             {
+                return true;
+            }
+
+            if (_sliding is { } admitted)
+            {
+                var at = Clock.GetUtcNow();
+                while (admitted.TryPeek(out var oldest) && oldest + _throttleWindow <= at)
+                {
+                    admitted.Dequeue();
+                }
+
+                if (admitted.Count >= _throttleLimit)
+                {
+                    retryAfter = Math.Max(1, (int)Math.Ceiling((admitted.Peek() + _throttleWindow - at).TotalSeconds));
+                    return false;
+                }
+
+                admitted.Enqueue(at);
                 return true;
             }
 
@@ -127,6 +199,8 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
         public ECDsa? Ec;
         public bool Enabled = true;
         public long Created;
+        public long? Nbf;
+        public long? Exp;
         public Dictionary<string, string> Tags = [];
     }
 
@@ -161,10 +235,10 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
                 return;
             }
 
-            if (!server.Admit())
+            if (!server.Admit(out var retryAfter))
             {
                 server.Calls.AddOrUpdate("throttled", 1, (_, n) => n + 1);
-                if (server.ThrottleRetryAfter is { } seconds)
+                if (retryAfter is { } seconds)
                 {
                     ctx.Response.Headers.RetryAfter = seconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 }
@@ -262,7 +336,21 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
         }
     }
 
-    private JsonObject Attributes(Version v) => new() { ["enabled"] = v.Enabled, ["created"] = v.Created, ["updated"] = v.Created, ["recoveryLevel"] = "Recoverable+Purgeable" };
+    private JsonObject Attributes(Version v)
+    {
+        var attributes = new JsonObject { ["enabled"] = v.Enabled, ["created"] = v.Created, ["updated"] = v.Created, ["recoveryLevel"] = "Recoverable+Purgeable" };
+        if (v.Nbf is { } nbf)
+        {
+            attributes["nbf"] = nbf;
+        }
+
+        if (v.Exp is { } exp)
+        {
+            attributes["exp"] = exp;
+        }
+
+        return attributes;
+    }
 
     private JsonObject Tags(Version v)
     {
@@ -317,6 +405,17 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
         if (body["tags"] is JsonObject tags)
         {
             v.Tags = tags.ToDictionary(t => t.Key, t => (string)t.Value!);
+        }
+
+        v.Nbf = (long?)body["attributes"]?["nbf"];
+        v.Exp = (long?)body["attributes"]?["exp"];
+        if ((PolicyRequiresExpiry && v.Exp is null)
+            || (PolicyMaximumValidity is { } maximum && (v.Exp is null || v.Exp - v.Created > (long)maximum.TotalSeconds)))
+        {
+            Calls.AddOrUpdate("policy-denied", 1, (_, n) => n + 1);
+            return Results.Json(
+                ErrorBody("Forbidden", "The operation is disallowed by an Azure Policy assignment on this key vault (key expiration date).", KeyVaultErrorCodes.ForbiddenByPolicy),
+                statusCode: 403);
         }
 
         OnCreate?.Invoke();

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using TokenService.Sessions;
 
 namespace TokenService.Diagnostics;
 
@@ -107,29 +108,25 @@ public static class TokenServiceMetrics
         }
     }
 
-    public static void SessionsEnded(int count, string reason)
+    public static void SessionsEnded(int count, SessionEndReason reason)
     {
         if (count > 0)
         {
-            SessionsRevoked.Add(count, new TagList { { Tags.Reason, ReasonTag(reason) } });
+            SessionsRevoked.Add(count, new TagList { { Tags.Reason, reason.MetricTag } });
         }
     }
 
     /// <summary>
-    /// Sessions an IdP event ended. Our reasons are "source:type" constants (idp:account-disabled, graph:user-deleted,
-    /// auth0:user-blocked, SET reasons): the tags come from them, never from the event's own text, so that an IdP
-    /// cannot grow the number of series.
+    /// Sessions an IdP event ended. The tags are the reason's source and type (idp/account-disabled, graph/user-deleted,
+    /// auth0/user-blocked, ssf/…), our constants, never the event's own text, so that an IdP cannot grow the number of
+    /// series.
     /// </summary>
-    public static void EndedByIdpEvent(int count, string reason)
+    public static void EndedByIdpEvent(int count, SessionEndReason reason)
     {
-        if (count <= 0)
+        if (count > 0)
         {
-            return;
+            SessionsEndedByIdpEvent.Add(count, new TagList { { Tags.EventSource, reason.IdpSource ?? "other" }, { Tags.EventType, reason.IdpEventType ?? reason.Code } });
         }
-
-        var colon = reason.IndexOf(':', StringComparison.Ordinal);
-        var (source, type) = colon > 0 ? (reason[..colon], reason[(colon + 1)..]) : ("other", reason);
-        SessionsEndedByIdpEvent.Add(count, new TagList { { Tags.EventSource, source }, { Tags.EventType, type } });
     }
 
     public static void IdTokenRejected(string clientId, string reason) =>
@@ -155,8 +152,4 @@ public static class TokenServiceMetrics
 
     /// <summary>Seconds since <paramref name="startTimestamp"/> (<see cref="Stopwatch.GetTimestamp"/>).</summary>
     public static double SecondsSince(long startTimestamp) => Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds;
-
-    // Session reasons are our constants, except IdP ones, which carry the event's kind after "source:".
-    private static string ReasonTag(string reason) =>
-        reason.IndexOf(':', StringComparison.Ordinal) is > 0 and var colon ? string.Concat("idp_event:", reason.AsSpan(0, colon)) : reason;
 }

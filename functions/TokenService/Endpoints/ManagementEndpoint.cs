@@ -265,9 +265,9 @@ public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserS
             return;
         }
 
-        var revoked = await revoker.RevokeAllAsync(userId, "revoked_by_admin", null, null, ctx.RequestAborted);
+        var revoked = await revoker.RevokeAllAsync(userId, SessionEndReason.AdminLogout, null, null, ctx.RequestAborted);
         TokenServiceMetrics.AdminLogout(admin.ClientId);
-        audit.Record(new AuditEvent(AuditEventKind.AdminLogout, AuditEvent.AdminActor(admin.ClientId), "success", userId, ClientId: admin.ClientId, Reason: "revoked_by_admin: " + revoked.ToString(System.Globalization.CultureInfo.InvariantCulture) + " session(s)"));
+        audit.Record(new AuditEvent(AuditEventKind.AdminLogout, AuditEvent.AdminActor(admin.ClientId), "success", userId, ClientId: admin.ClientId, Reason: SessionEndReason.AdminLogout.Code + ": " + revoked.ToString(System.Globalization.CultureInfo.InvariantCulture) + " session(s)"));
         await OAuthResponses.WriteJsonAsync(ctx, 200, writer =>
         {
             writer.WriteString("user_id", userId);

@@ -88,7 +88,7 @@ public sealed class RevocationEndpoint(
             return false;
         }
 
-        await sessions.RevokeSessionAsync(session.SessionId, "revoked_by_client", cancellationToken);
+        await sessions.RevokeSessionAsync(session.SessionId, SessionEndReason.ClientRevocation, cancellationToken);
         TokenServiceMetrics.Revoked(client.ClientId, "refresh_token");
         return true;
     }

@@ -82,7 +82,7 @@ public sealed class SessionsEndpoint(BearerAuthentication bearer, SessionService
             return;
         }
 
-        await sessions.RevokeSessionAsync(sessionId, "logout", ctx.RequestAborted);
+        await sessions.RevokeSessionAsync(sessionId, SessionEndReason.Logout, ctx.RequestAborted);
         ctx.Response.StatusCode = StatusCodes.Status204NoContent;
     });
 
@@ -106,7 +106,7 @@ public sealed class SessionsEndpoint(BearerAuthentication bearer, SessionService
             return;
         }
 
-        var revoked = await sessions.RevokeAllAsync(current.UserId, "revoked_by_user", current.SessionId, null, ctx.RequestAborted);
+        var revoked = await sessions.RevokeAllAsync(current.UserId, SessionEndReason.OtherSessionsEndedByUser, current.SessionId, null, ctx.RequestAborted);
         await OAuthResponses.WriteJsonAsync(ctx, 200, writer => writer.WriteNumber("revoked", revoked));
     });
 }

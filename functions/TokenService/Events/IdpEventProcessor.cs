@@ -12,7 +12,7 @@ using TokenService.Jwt;
 namespace TokenService.Events;
 
 /// <summary>What one event asks for.</summary>
-public sealed record IdpEventDecision(IdpEventEnvelope Event, string? UserId, string? Reason, DateTimeOffset? OccurredAt, string? IgnoredBecause)
+public sealed record IdpEventDecision(IdpEventEnvelope Event, string? UserId, SessionEndReason? Reason, DateTimeOffset? OccurredAt, string? IgnoredBecause)
 {
     /// <summary>What identifies the event across deliveries: a SET's issuer and jti; otherwise the envelope's source and id.</summary>
     public string DeduplicationKey { get; init; } = (Event.Source ?? "-") + "|" + Event.Id;
@@ -118,7 +118,7 @@ public sealed partial class IdpEventProcessor(
             RecordRevocation(decision, endedNow);
             await processed.MarkProcessedAsync(key, time.GetUtcNow() + options.Value.DeduplicationWindow, cancellationToken);
             revoked++;
-            LogRevoked(logger, LogValue.Of(decision.Event.Type), LogValue.Of(decision.Event.Id), decision.Reason!);
+            LogRevoked(logger, LogValue.Of(decision.Event.Type), LogValue.Of(decision.Event.Id), decision.Reason!.Code);
         }
 
         return new IdpEventBatchResult(revoked, duplicates, ignored, ended);
@@ -140,15 +140,15 @@ public sealed partial class IdpEventProcessor(
         switch (e.Type)
         {
             case IdpEventTypes.AccountDisabled:
-                return Revoke(e, UserIdFromData(e), "idp:account-disabled", OccurredAt(e) ?? time);
+                return Revoke(e, UserIdFromData(e), SessionEndReason.IdpAccountDisabled, OccurredAt(e) ?? time);
             case IdpEventTypes.AccountDeleted:
-                return Revoke(e, UserIdFromData(e), "idp:account-deleted", OccurredAt(e) ?? time);
+                return Revoke(e, UserIdFromData(e), SessionEndReason.IdpAccountDeleted, OccurredAt(e) ?? time);
             case IdpEventTypes.CredentialChanged or IdpEventTypes.PasswordReset:
-                return Revoke(e, UserIdFromData(e), "idp:credential-changed", OccurredAt(e) ?? time);
+                return Revoke(e, UserIdFromData(e), SessionEndReason.IdpCredentialChanged, OccurredAt(e) ?? time);
             case IdpEventTypes.SessionsRevoked:
-                return Revoke(e, UserIdFromData(e), "idp:sessions-revoked", OccurredAt(e) ?? time);
+                return Revoke(e, UserIdFromData(e), SessionEndReason.IdpSessionsRevoked, OccurredAt(e) ?? time);
             case IdpEventTypes.GraphUserDeleted:
-                return Revoke(e, GraphUserId(e), "graph:user-deleted", time);
+                return Revoke(e, GraphUserId(e), SessionEndReason.GraphUserDeleted, time);
             case IdpEventTypes.GraphUserUpdated:
             {
                 var userId = GraphUserId(e);
@@ -161,8 +161,8 @@ public sealed partial class IdpEventProcessor(
                 // UserUpdated; from then on Graph answers 404 for the user. So 404 means deleted, never "enabled".
                 return await graph.GetUserStateAsync(userId, cancellationToken) switch
                 {
-                    GraphUserState.Disabled => Revoke(e, userId, "graph:account-disabled", time),
-                    GraphUserState.NotFound => Revoke(e, userId, "graph:user-deleted", time),
+                    GraphUserState.Disabled => Revoke(e, userId, SessionEndReason.GraphAccountDisabled, time),
+                    GraphUserState.NotFound => Revoke(e, userId, SessionEndReason.GraphUserDeleted, time),
                     GraphUserState.Enabled => new(e, null, null, time, "the account is enabled"),
                     _ => new(e, null, null, time, "Microsoft Graph did not say whether the account is enabled"),
                 };
@@ -241,7 +241,7 @@ public sealed partial class IdpEventProcessor(
 
     // MalformedEventException messages name events through LogValue too: the Functions host logs the message of an
     // exception the IdpEvents trigger throws, and the webhook returns it in problem details.
-    private static IdpEventDecision Revoke(IdpEventEnvelope e, string userId, string reason, DateTimeOffset? occurredAt)
+    private static IdpEventDecision Revoke(IdpEventEnvelope e, string userId, SessionEndReason reason, DateTimeOffset? occurredAt)
     {
         // The rule the token exchange applies (UserIds): an id refused here could never have opened a session.
         if (!UserIds.IsValid(userId))
@@ -310,7 +310,7 @@ public sealed partial class IdpEventProcessor(
         TokenServiceMetrics.EndedByIdpEvent(sessionsEnded, decision.Reason!);
         audit?.Record(new AuditEvent(
             AuditEventKind.IdpEventRevocation, "idp:" + (decision.Event.Source ?? "-"), sessionsEnded > 0 ? "sessions_ended" : "no_live_session", decision.UserId,
-            Reason: $"{decision.Reason}; {sessionsEnded} session(s); event {decision.Event.Type} {decision.Event.Id}"));
+            Reason: $"{decision.Reason!.Code}; {sessionsEnded} session(s); event {decision.Event.Type} {decision.Event.Id}"));
     }
 
     // Every value from an event goes through LogValue.Of: control characters escaped, at most 128 characters.

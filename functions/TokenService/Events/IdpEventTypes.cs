@@ -1,3 +1,5 @@
+using TokenService.Sessions;
+
 namespace TokenService.Events;
 
 /// <summary>Event types this service understands (docs/idp-events.md has sample payloads).</summary>
@@ -38,12 +40,12 @@ public static class IdpEventTypes
     public const string RiscCredentialCompromise = "https://schemas.openid.net/secevent/risc/event-type/credential-compromise";
 
     /// <summary>Auth0 log event codes (partner topic) that end a user's sessions.</summary>
-    public static string? Auth0Reason(string code) => code switch
+    public static SessionEndReason? Auth0Reason(string code) => code switch
     {
-        "sdu" => "auth0:user-deleted",
-        "scp" => "auth0:password-changed",
-        "limit_wc" => "auth0:user-blocked",
-        "limit_sul" => "auth0:user-blocked",
+        "sdu" => SessionEndReason.Auth0UserDeleted,
+        "scp" => SessionEndReason.Auth0PasswordChanged,
+        "limit_wc" => SessionEndReason.Auth0UserBlocked,
+        "limit_sul" => SessionEndReason.Auth0UserBlocked,
         _ => null,
     };
 
@@ -56,13 +58,13 @@ public static class IdpEventTypes
         : type.Equals(GraphSubscriptionMissed, StringComparison.OrdinalIgnoreCase) ? "missed"
         : null;
 
-    public static string? SecurityEventReason(string eventType) => eventType switch
+    public static SessionEndReason? SecurityEventReason(string eventType) => eventType switch
     {
-        CaepSessionRevoked => "ssf:session-revoked",
-        CaepCredentialChange => "ssf:credential-change",
-        RiscAccountDisabled => "ssf:account-disabled",
-        RiscAccountPurged => "ssf:account-purged",
-        RiscCredentialCompromise => "ssf:credential-compromise",
+        CaepSessionRevoked => SessionEndReason.SsfSessionRevoked,
+        CaepCredentialChange => SessionEndReason.SsfCredentialChange,
+        RiscAccountDisabled => SessionEndReason.SsfAccountDisabled,
+        RiscAccountPurged => SessionEndReason.SsfAccountPurged,
+        RiscCredentialCompromise => SessionEndReason.SsfCredentialCompromise,
         _ => null,
     };
 }

@@ -4,11 +4,12 @@ using Microsoft.Extensions.Options;
 using TokenService.Configuration;
 using TokenService.Idp;
 using TokenService.Jwt;
+using TokenService.Sessions;
 
 namespace TokenService.Events;
 
 /// <summary>What a verified SET asks for: end the sessions of a user, for one or more event types.</summary>
-public sealed record SecurityEventOutcome(string? UserId, IReadOnlyList<string> Reasons, DateTimeOffset OccurredAt, string Issuer, string Jti, string? Unsupported)
+public sealed record SecurityEventOutcome(string? UserId, IReadOnlyList<SessionEndReason> Reasons, DateTimeOffset OccurredAt, string Issuer, string Jti, string? Unsupported)
 {
     /// <summary>
     /// Deduplication key: a SET is identified by its issuer and <c>jti</c> (RFC 8417 §2.2: "jti" is unique per issuer),
@@ -137,7 +138,7 @@ public sealed class SecurityEventTokenValidator
         }
 
         var occurredAt = iat;
-        var reasons = new List<string>();
+        var reasons = new List<SessionEndReason>();
         JsonElement? subject = root.TryGetProperty("sub_id", out var subId) ? subId : null;
         foreach (var e in events.EnumerateObject())
         {

@@ -10,7 +10,7 @@ public sealed partial class SessionService
         TokenServiceMetrics.Evicted(session.ClientId, evicted.Count);
         _audit?.Record(new AuditEvent(
             AuditEventKind.SessionOpened, AuditEvent.ClientActor(session.ClientId), "success", session.UserId, session.SessionId, session.ClientId, "token_exchange"));
-        RecordRevoked(evicted, "session_limit");
+        RecordRevoked(evicted, SessionEndReason.SessionLimit);
     }
 
     private void RecordReuse(SessionRecord session)
@@ -20,8 +20,8 @@ public sealed partial class SessionService
             AuditEventKind.RefreshTokenReuse, AuditEvent.ClientActor(session.ClientId), "session_revoked", session.UserId, session.SessionId, session.ClientId, "refresh_token_reuse"));
     }
 
-    /// <summary>One audit record per ended session; the actor follows from the reason (our constants).</summary>
-    private void RecordRevoked(IReadOnlyList<SessionRecord> sessions, string reason)
+    /// <summary>One audit record per ended session; the reason names its actor.</summary>
+    private void RecordRevoked(IReadOnlyList<SessionRecord> sessions, SessionEndReason reason)
     {
         TokenServiceMetrics.SessionsEnded(sessions.Count, reason);
         if (_audit is null)
@@ -31,15 +31,8 @@ public sealed partial class SessionService
 
         foreach (var session in sessions)
         {
-            var actor = reason switch
-            {
-                "revoked_by_client" => AuditEvent.ClientActor(session.ClientId),
-                "revoked_by_admin" => "admin",
-                "logout" or "revoked_by_user" => "user",
-                _ when reason.Contains(':', StringComparison.Ordinal) => "idp",
-                _ => AuditEvent.SystemActor,
-            };
-            _audit.Record(new AuditEvent(AuditEventKind.SessionRevoked, actor, "revoked", session.UserId, session.SessionId, session.ClientId, reason));
+            _audit.Record(new AuditEvent(
+                AuditEventKind.SessionRevoked, reason.AuditActor(session.ClientId), "revoked", session.UserId, session.SessionId, session.ClientId, reason.Code));
         }
     }
 }

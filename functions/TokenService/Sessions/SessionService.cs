@@ -116,7 +116,7 @@ public sealed partial class SessionService : IUserSessionRevoker
             // ASVS V7: at most MaxSessionsPerUser live sessions; the oldest live ones end to make room.
             var live = user.Sessions.Where(s => s.IsLive(now)).OrderBy(s => s.CreatedAt).ThenBy(s => s.SessionId, StringComparer.Ordinal).ToList();
             var evictCount = Math.Max(0, live.Count - (_options.MaxSessionsPerUser - 1));
-            var evicted = live.Take(evictCount).Select(s => Revoked(s, now, "session_limit")).ToList();
+            var evicted = live.Take(evictCount).Select(s => Revoked(s, now, SessionEndReason.SessionLimit)).ToList();
 
             // Sign before storing: a signing fault must leave no session behind. The token stays valid for later
             // attempts: its exp is capped by this attempt's absolute end, which is never after a later one's.
@@ -195,7 +195,7 @@ public sealed partial class SessionService : IUserSessionRevoker
                 && session.PreviousRotatedAt is { } rotatedAt && now - rotatedAt <= _options.RefreshTokenReuseLeeway;
             if ((isPrevious && !withinLeeway) || isRetired)
             {
-                await RevokeSessionCoreAsync(session, "refresh_token_reuse", cancellationToken);
+                await RevokeSessionCoreAsync(session, SessionEndReason.RefreshTokenReuse, cancellationToken);
                 LogReuseDetected(_logger, sessionId, clientId);
                 RecordReuse(session);
                 return new(RefreshStatus.ReuseDetected, "The refresh token has already been used; the session has been revoked.");
@@ -324,13 +324,13 @@ public sealed partial class SessionService : IUserSessionRevoker
     }
 
     /// <summary>Ends one session. Returns false when it was not live.</summary>
-    public async Task<bool> RevokeSessionAsync(string sessionId, string reason, CancellationToken cancellationToken)
+    public async Task<bool> RevokeSessionAsync(string sessionId, SessionEndReason reason, CancellationToken cancellationToken)
     {
         var session = await GetAsync(sessionId, cancellationToken);
         return session is not null && await RevokeSessionCoreAsync(session, reason, cancellationToken);
     }
 
-    private async Task<bool> RevokeSessionCoreAsync(SessionRecord session, string reason, CancellationToken cancellationToken)
+    private async Task<bool> RevokeSessionCoreAsync(SessionRecord session, SessionEndReason reason, CancellationToken cancellationToken)
     {
         for (var attempt = 0; attempt < MaxCommitAttempts; attempt++)
         {
@@ -343,7 +343,7 @@ public sealed partial class SessionService : IUserSessionRevoker
             var result = await _store.ReplaceSessionAsync(Revoked(session, now, reason), cancellationToken);
             if (result.Status == StoreWriteStatus.Success)
             {
-                LogSessionRevoked(_logger, session.SessionId, reason);
+                LogSessionRevoked(_logger, session.SessionId, reason.Code);
                 RecordRevoked([session], reason);
                 return true;
             }
@@ -359,7 +359,7 @@ public sealed partial class SessionService : IUserSessionRevoker
         throw new DependencyUnavailableException("storage", "Too much contention revoking a session.", TimeSpan.FromSeconds(1));
     }
 
-    public async Task<int> RevokeAllAsync(string userId, string reason, string? exceptSessionId, DateTimeOffset? createdBefore, CancellationToken cancellationToken)
+    public async Task<int> RevokeAllAsync(string userId, SessionEndReason reason, string? exceptSessionId, DateTimeOffset? createdBefore, CancellationToken cancellationToken)
     {
         for (var attempt = 0; attempt < MaxCommitAttempts; attempt++)
         {
@@ -377,7 +377,7 @@ public sealed partial class SessionService : IUserSessionRevoker
             var status = await _store.CommitAsync(new UserSessionsChange(userId, user.Version, [], targets), cancellationToken);
             if (status == StoreWriteStatus.Success)
             {
-                LogUserSessionsRevoked(_logger, targets.Count, reason);
+                LogUserSessionsRevoked(_logger, targets.Count, reason.Code);
                 RecordRevoked(targets, reason);
                 return targets.Count;
             }
@@ -388,10 +388,10 @@ public sealed partial class SessionService : IUserSessionRevoker
         throw new DependencyUnavailableException("storage", "Too much contention revoking sessions.", TimeSpan.FromSeconds(1));
     }
 
-    private SessionRecord Revoked(SessionRecord session, DateTimeOffset now, string reason) => session with
+    private SessionRecord Revoked(SessionRecord session, DateTimeOffset now, SessionEndReason reason) => session with
     {
         RevokedAt = now,
-        RevocationReason = reason,
+        RevocationReason = reason.Code,
         WriteId = NewWriteId(),
         PurgeAt = now + _options.AccessTokenLifetime,
     };

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
+using TokenService.Jose;
 
 namespace TokenService.Dpop;
 
@@ -27,11 +28,11 @@ public sealed partial class DpopProofValidator : IDpopProofValidator
     public const int MaxJtiLength = 256;
 
     /// <summary>
-    /// RFC 9449 §4.2/§11.6: asymmetric algorithms only, never <c>none</c> or a MAC. ES256 first: what browsers' WebCrypto
-    /// makes non-extractable keys for, and what the RFC's examples use.
+    /// RFC 9449 §4.2/§11.6: asymmetric algorithms only, never <c>none</c> or a MAC: the product's one allow-list
+    /// (<see cref="JwsAlgorithms.All"/>), ES256 first (what browsers' WebCrypto makes non-extractable keys for, and what
+    /// the RFC's examples use).
     /// </summary>
-    public static IReadOnlyList<string> SupportedAlgorithms { get; } =
-        ["ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512"];
+    public static IReadOnlyList<string> SupportedAlgorithms => JwsAlgorithms.All;
 
     // RFC 7517 §6.2.2 and §6.3.2 private members, and the symmetric key value of §6.4.1.
     private static readonly string[] PrivateMembers = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
@@ -127,12 +128,19 @@ public sealed partial class DpopProofValidator : IDpopProofValidator
             return DpopProofResult.Invalid(DpopProofError.Malformed, "The DPoP proof is not a compact JWS.");
         }
 
+        // RFC 7515 §7.1: strict base64url in every segment, as for every JWS the product reads. IdentityModel's decoder
+        // accepts padding and whitespace, and one proof must not have two texts (or one jwk two thumbprints).
+        if (!Base64UrlEncoding.IsStrictCompactJws(value))
+        {
+            return DpopProofResult.Invalid(DpopProofError.Malformed, "The DPoP proof is not strict base64url.");
+        }
+
         JsonWebToken token;
         JsonWebKey key;
         try
         {
             token = new JsonWebToken(value);
-            using var header = JsonDocument.Parse(Base64UrlEncoder.DecodeBytes(token.EncodedHeader), new JsonDocumentOptions { MaxDepth = 8 });
+            using var header = JsonDocument.Parse(Base64UrlEncoding.DecodeStrict(token.EncodedHeader) ?? throw new FormatException(), new JsonDocumentOptions { MaxDepth = 8 });
             if (header.RootElement.ValueKind != JsonValueKind.Object)
             {
                 return DpopProofResult.Invalid(DpopProofError.Malformed, "The DPoP proof is not a well-formed JWT.");
@@ -154,19 +162,20 @@ public sealed partial class DpopProofValidator : IDpopProofValidator
 
             // §4.3 item 5: an allowed asymmetric algorithm (never none, never a MAC).
             var alg = token.Alg;
-            if (alg is null || !SupportedAlgorithms.Contains(alg, StringComparer.Ordinal))
+            if (alg is null || JwsAlgorithms.Canonicalize(alg) is null)
             {
                 return DpopProofResult.Invalid(DpopProofError.AlgorithmNotAllowed, "The DPoP proof's alg is not allowed.");
             }
 
-            // §4.3 item 7: a public key of the algorithm's type, nothing private.
-            if (ReadPublicKey(header.RootElement, alg) is not { } publicKey)
+            // §4.3 item 7: a public key of the algorithm's type, nothing private; a jwk that names its own alg allows that
+            // alg alone (RFC 7517 §4.4, RFC 8725 §3.1), as for every key of the product.
+            if (ReadPublicKey(header.RootElement, alg) is not { } publicKey || !JwsAlgorithms.KeyAllows(publicKey, alg))
             {
                 return DpopProofResult.Invalid(DpopProofError.InvalidKey, "The DPoP proof's jwk must be a public key for its alg.");
             }
 
             key = publicKey;
-            thumbprint = Base64UrlEncoder.Encode(key.ComputeJwkThumbprint());
+            thumbprint = Base64UrlEncoding.Encode(key.ComputeJwkThumbprint());
 
             // §4.3 item 6: the signature verifies with that key.
             if (string.IsNullOrEmpty(token.EncodedSignature) || !Verify(value, token.EncodedSignature, VerifierFor(thumbprint, key, alg)))
@@ -229,7 +238,7 @@ public sealed partial class DpopProofValidator : IDpopProofValidator
     {
         Span<byte> hash = stackalloc byte[32];
         SHA256.HashData(Encoding.ASCII.GetBytes(accessToken), hash);
-        return Base64UrlEncoder.Encode(hash.ToArray());
+        return Base64UrlEncoding.Encode(hash);
     }
 
     /// <summary>The <c>jwk</c> header as a key, when it is a public EC or RSA key that fits <paramref name="alg"/>.</summary>
@@ -251,7 +260,7 @@ public sealed partial class DpopProofValidator : IDpopProofValidator
         var kty = jwk.TryGetProperty("kty", out var ktyValue) && ktyValue.ValueKind == JsonValueKind.String ? ktyValue.GetString() : null;
         var fits = alg[0] switch
         {
-            'E' => kty == "EC" && CurveOf(alg) is { } curve && jwk.TryGetProperty("crv", out var crv) && crv.ValueKind == JsonValueKind.String && crv.GetString() == curve
+            'E' => kty == "EC" && JwsAlgorithms.CurveFor(alg) is { } curve && jwk.TryGetProperty("crv", out var crv) && crv.ValueKind == JsonValueKind.String && crv.GetString() == curve
                 && HasString(jwk, "x") && HasString(jwk, "y"),
             _ => kty == "RSA" && IsAcceptableRsaKey(jwk),
         };
@@ -274,25 +283,17 @@ public sealed partial class DpopProofValidator : IDpopProofValidator
             return false; // more than 8192 bits of modulus, or an exponent beyond 256 bits (FIPS 186-5 §A.1.1)
         }
 
-        var n = Base64UrlEncoder.DecodeBytes(nValue.GetString());
-        var e = Base64UrlEncoder.DecodeBytes(eValue.GetString());
-        if (n.Length == 0 || n[0] == 0 || e.Length == 0 || e[0] == 0)
+        var n = Base64UrlEncoding.DecodeStrict(nValue.GetString());
+        var e = Base64UrlEncoding.DecodeStrict(eValue.GetString());
+        if (n is null || e is null || n.Length == 0 || n[0] == 0 || e.Length == 0 || e[0] == 0)
         {
             return false;
         }
 
         var modulusBits = ((n.Length - 1) * 8) + (32 - System.Numerics.BitOperations.LeadingZeroCount((uint)n[0]));
         var exponentAtLeastThree = e.Length > 1 || e[0] >= 3;
-        return modulusBits is >= 2048 and <= 8192 && (e[^1] & 1) == 1 && exponentAtLeastThree && (n[^1] & 1) == 1;
+        return modulusBits >= JwsAlgorithms.MinimumRsaKeySizeBits && modulusBits <= 8192 && (e[^1] & 1) == 1 && exponentAtLeastThree && (n[^1] & 1) == 1;
     }
-
-    private static string? CurveOf(string alg) => alg switch
-    {
-        "ES256" => "P-256",
-        "ES384" => "P-384",
-        "ES512" => "P-521",
-        _ => null,
-    };
 
     private static bool HasString(JsonElement element, string name) =>
         element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String && value.GetString()!.Length > 0;
@@ -319,29 +320,26 @@ public sealed partial class DpopProofValidator : IDpopProofValidator
     {
         if (key.Kty == JsonWebAlgorithmsKeyTypes.EllipticCurve)
         {
-            var curve = key.Crv switch
-            {
-                "P-256" => ECCurve.NamedCurves.nistP256,
-                "P-384" => ECCurve.NamedCurves.nistP384,
-                _ => ECCurve.NamedCurves.nistP521,
-            };
             return new ECDsaSecurityKey(ECDsa.Create(new ECParameters
             {
-                Curve = curve,
-                Q = new ECPoint { X = Base64UrlEncoder.DecodeBytes(key.X), Y = Base64UrlEncoder.DecodeBytes(key.Y) },
+                Curve = JwsAlgorithms.NamedCurve(key.Crv) ?? throw new NotSupportedException("The jwk's curve is not supported."),
+                Q = new ECPoint { X = Strict(key.X), Y = Strict(key.Y) },
             }));
         }
 
-        return new RsaSecurityKey(new RSAParameters { Modulus = Base64UrlEncoder.DecodeBytes(key.N), Exponent = Base64UrlEncoder.DecodeBytes(key.E) });
+        return new RsaSecurityKey(new RSAParameters { Modulus = Strict(key.N), Exponent = Strict(key.E) });
     }
 
     private static bool Verify(string compact, string encodedSignature, SignatureProvider provider)
     {
         var signingInputLength = compact.Length - encodedSignature.Length - 1;
         var signingInput = Encoding.ASCII.GetBytes(compact, 0, signingInputLength);
-        var signature = Base64UrlEncoder.DecodeBytes(encodedSignature);
+        var signature = Strict(encodedSignature);
         return provider.Verify(signingInput, signature);
     }
+
+    // Only strict base64url reaches here (checked above); a FormatException is a malformed proof, never a 500.
+    private static byte[] Strict(string? text) => Base64UrlEncoding.DecodeStrict(text) ?? throw new FormatException("Not strict base64url.");
 
     /// <summary><c>iat</c> as a NumericDate (RFC 7519 §2: seconds, possibly with a fraction).</summary>
     private static bool TryGetNumericDate(JsonWebToken token, out long seconds)

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using Microsoft.Net.Http.Headers;
+using TokenService.Jose;
 
 namespace TokenService.Validation;
 
@@ -46,20 +47,8 @@ public sealed class TokenStatusUnavailableException : Exception
 internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<SessionCheckOptions> checks, ILoggerFactory loggers)
     : IPostConfigureOptions<JwtBearerOptions>
 {
-    // The algorithms the token service signs with (CONTRACT §1 Keys__Algorithm); never "none" or HMAC (RFC 8725 §3.1, §3.2).
-    private static readonly string[] Algorithms = ["RS256", "PS256", "ES256"];
-
     // RFC 9068 §4: "at+jwt"; RFC 7515 §4.1.9 allows the "application/" prefix.
     private static readonly string[] Types = ["at+jwt", "application/at+jwt"];
-
-    /// <summary>A JWK's own "alg" if it has one; otherwise RS*/PS* for RSA keys and the ES* of an EC key's curve (RFC 7518 §3.4).</summary>
-    internal static bool KeyAllows(SecurityKey key, string algorithm) => key switch
-    {
-        JsonWebKey { Alg: { Length: > 0 } bound } => string.Equals(bound, algorithm, StringComparison.Ordinal),
-        JsonWebKey { Kty: "RSA" } or RsaSecurityKey => algorithm is "RS256" or "RS384" or "RS512" or "PS256" or "PS384" or "PS512",
-        JsonWebKey { Kty: "EC", Crv: var crv } => (crv, algorithm) is ("P-256", "ES256") or ("P-384", "ES384") or ("P-521", "ES512"),
-        _ => false,
-    };
 
     private static async Task<bool> MetadataAvailableAsync(JwtBearerOptions options, CancellationToken cancellationToken)
     {
@@ -209,7 +198,8 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
             parameters.ValidTypes = Types;
         }
 
-        parameters.ValidAlgorithms ??= Algorithms;
+        // The algorithms the token service signs with (CONTRACT §1 Keys__Algorithm); never "none" or HMAC (RFC 8725 §3.1, §3.2).
+        parameters.ValidAlgorithms ??= JwsAlgorithms.Signing;
         if (parameters.ValidIssuer is null && parameters.ValidIssuers is null && !string.IsNullOrEmpty(options.Authority))
         {
             // RFC 9068 §4 / RFC 8414 §3.3: iss is exactly the token service's issuer, not whatever the metadata says.
@@ -220,13 +210,12 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
         {
             // CONTRACT §3 / RFC 8725 §3.1: alg from the allow-list and bound to the key. ValidAlgorithms alone does not
             // bind it; the delegate replaces it, so it checks the allow-list too.
-            parameters.AlgorithmValidator = (algorithm, key, _, p) => (p.ValidAlgorithms ?? Algorithms).Contains(algorithm, StringComparer.Ordinal) && KeyAllows(key, algorithm);
+            parameters.AlgorithmValidator = (algorithm, key, _, p) => (p.ValidAlgorithms ?? JwsAlgorithms.Signing).Contains(algorithm, StringComparer.Ordinal) && JwsAlgorithms.KeyAllows(key, algorithm);
         }
 
         if (parameters.LifetimeValidator is null)
         {
-            var time = options.TimeProvider ?? TimeProvider.System;
-            parameters.LifetimeValidator = (notBefore, expires, _, p) => Lifetime.Validate(notBefore, expires, p, time);
+            parameters.LifetimeValidator = JwtLifetime.On(options.TimeProvider ?? TimeProvider.System);
         }
 
         var dpop = new DpopBinding(check, options.TimeProvider ?? TimeProvider.System, loggers);
@@ -255,6 +244,14 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
             if (context.SecurityToken is not JsonWebToken token)
             {
                 context.Fail(new TokenRevokedException("The token is not a JWS the session check can read."));
+                return;
+            }
+
+            // RFC 7515 §7.1: each segment is strict base64url. IdentityModel decodes leniently (padding, whitespace), so two
+            // texts of one token would both pass; the token service and the DPoP checker refuse all but the canonical one.
+            if (!Base64UrlEncoding.IsStrictCompactJws(token.EncodedToken))
+            {
+                context.Fail(new SecurityTokenMalformedException("The token is not strict base64url."));
                 return;
             }
 

@@ -14,7 +14,7 @@ namespace TokenService.Jwt;
 public sealed class JsonWebKey
 {
     /// <summary>RSA keys below this size are refused (RFC 7518 §3.3: 2048 bits or larger).</summary>
-    public const int MinimumRsaKeySizeBits = 2048;
+    public const int MinimumRsaKeySizeBits = JwsAlgorithms.MinimumRsaKeySizeBits;
 
     public required string Kty { get; init; }
     public string? Kid { get; init; }

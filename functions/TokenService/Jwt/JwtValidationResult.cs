@@ -19,6 +19,9 @@ public enum JwtValidationError
     IssuedInFuture,
     MissingClaim,
     KeysUnavailable,
+
+    /// <summary>The token's nbf is after its exp: never valid (RFC 7519 §4.1.4, §4.1.5).</summary>
+    InvalidLifetime,
 }
 
 /// <summary>The outcome of validating a JWS: a result object, never an exception, on the hot path.</summary>

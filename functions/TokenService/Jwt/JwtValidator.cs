@@ -38,10 +38,8 @@ public sealed class JwtValidator
             ValidateLifetime = true,
             RequireExpirationTime = options.RequireExpiration,
             ClockSkew = options.ClockSkew,
-            // IdentityModel 8.23 reads the wall clock for exp/nbf (its TimeProvider is not public); the product injects
-            // TimeProvider, so lifetime is checked here on it (RFC 7519 §4.1.4, §4.1.5), with IdentityModel's exceptions.
-            // Each of exp and nbf is held to the clock with the skew; an nbf after exp is not refused on its own.
-            LifetimeValidator = (notBefore, expires, _, parameters) => ValidateLifetime(notBefore, expires, parameters, time),
+            // exp/nbf on the injected clock, an nbf after exp refused (JwtLifetime: the rule the resource-server library applies).
+            LifetimeValidator = JwtLifetime.On(time),
             RequireSignedTokens = true,
             ValidAlgorithms = allowed,
             // IdentityModel's ValidAlgorithms alone does not bind the algorithm to the key (RFC 8725 §3.1).
@@ -134,31 +132,9 @@ public sealed class JwtValidator
         SecurityTokenExpiredException => JwtValidationResult.Fail(JwtValidationError.Expired, "The token has expired."),
         SecurityTokenNotYetValidException => JwtValidationResult.Fail(JwtValidationError.NotYetValid, "The token is not valid yet."),
         SecurityTokenNoExpirationException => JwtValidationResult.Fail(JwtValidationError.MissingClaim, "The token has no expiry (exp)."),
+        SecurityTokenInvalidLifetimeException => JwtValidationResult.Fail(JwtValidationError.InvalidLifetime, "The token's nbf is after its exp."),
         _ => JwtValidationResult.Fail(JwtValidationError.Malformed, "The token is not a valid JWS."),
     };
-
-    private static bool ValidateLifetime(DateTime? notBefore, DateTime? expires, TokenValidationParameters parameters, TimeProvider time)
-    {
-        var now = time.GetUtcNow().UtcDateTime;
-        if (expires is null)
-        {
-            return !parameters.RequireExpirationTime
-                ? true
-                : throw new SecurityTokenNoExpirationException("The token has no expiry (exp).");
-        }
-
-        if (notBefore is { } early && early > now + parameters.ClockSkew)
-        {
-            throw new SecurityTokenNotYetValidException("The token is not valid yet.") { NotBefore = early };
-        }
-
-        if (expires.Value <= now - parameters.ClockSkew)
-        {
-            throw new SecurityTokenExpiredException("The token has expired.") { Expires = expires.Value };
-        }
-
-        return true;
-    }
 
     private static string CheckType(string? type, JwtValidationOptions options)
     {

@@ -338,7 +338,7 @@ public abstract class IdpEventsTestsBase : IAsyncLifetime
         }
 
         var input = TestIdp.Encode(header) + "." + TestIdp.Encode(payload);
-        return input + "." + TokenService.Jwt.Base64UrlEncoding.Encode(signer.SignData(Encoding.ASCII.GetBytes(input), System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1));
+        return input + "." + TokenService.Jose.Base64UrlEncoding.Encode(signer.SignData(Encoding.ASCII.GetBytes(input), System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.RSASignaturePadding.Pkcs1));
     }
 
     [Fact]

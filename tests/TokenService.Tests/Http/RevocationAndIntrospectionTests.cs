@@ -114,7 +114,7 @@ public abstract class RevocationAndIntrospectionTests<TFixture>(TFixture fixture
     {
         var login = await Host.LoginAsync("jon");
         var parts = login.AccessToken.Split('.');
-        var forgedClaims = JsonNode.Parse(System.Text.Encoding.UTF8.GetString(TokenService.Jwt.Base64UrlEncoding.DecodeStrict(parts[1])!))!.AsObject();
+        var forgedClaims = JsonNode.Parse(System.Text.Encoding.UTF8.GetString(TokenService.Jose.Base64UrlEncoding.DecodeStrict(parts[1])!))!.AsObject();
         forgedClaims["sub"] = "admin";
         var forged = parts[0] + "." + TestIdp.Encode(forgedClaims) + "." + parts[2];
         foreach (var token in new[] { forged, "garbage", login.RefreshToken, Host.Idp.IdToken("jon"), parts[0] + "." + parts[1] + "." })

@@ -201,7 +201,7 @@ public abstract class TokenExchangeTests<TFixture>(TFixture fixture) : IClassFix
         var header = new JsonObject { ["alg"] = "HS256", ["kid"] = Host.Idp.RsaKid };
         var input = TestIdp.Encode(header) + "." + TestIdp.Encode(Host.Idp.Claims("mallory"));
         var mac = System.Security.Cryptography.HMACSHA256.HashData(Encoding.ASCII.GetBytes(Host.Idp.Rsa.ExportSubjectPublicKeyInfoPem()), Encoding.ASCII.GetBytes(input));
-        using var response = await Host.ExchangeAsync(input + "." + TokenService.Jwt.Base64UrlEncoding.Encode(mac));
+        using var response = await Host.ExchangeAsync(input + "." + TokenService.Jose.Base64UrlEncoding.Encode(mac));
         await AssertOAuthErrorAsync(response, "invalid_request");
     }
 

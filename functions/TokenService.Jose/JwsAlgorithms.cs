@@ -2,11 +2,12 @@ using System.Security.Cryptography;
 using Microsoft.IdentityModel.Tokens;
 using IdentityModelJsonWebKey = Microsoft.IdentityModel.Tokens.JsonWebKey;
 
-namespace TokenService.Jwt;
+namespace TokenService.Jose;
 
 /// <summary>
-/// The asymmetric JWS algorithms (RFC 7518 §3) this product accepts. "none" and the HMAC family are
-/// never accepted (RFC 8725 §3.1, §3.2): an HMAC "signature" keyed with a public key proves nothing.
+/// The asymmetric JWS algorithms (RFC 7518 §3) this product accepts, for every JWS it reads: ID tokens, SETs, its own
+/// access tokens (core and resource-server library) and DPoP proofs. "none" and the HMAC family are never accepted
+/// (RFC 8725 §3.1, §3.2; RFC 9449 §11.6): an HMAC "signature" keyed with a public key proves nothing.
 /// </summary>
 public static class JwsAlgorithms
 {
@@ -20,7 +21,14 @@ public static class JwsAlgorithms
     public const string ES384 = "ES384";
     public const string ES512 = "ES512";
 
-    public static readonly IReadOnlyList<string> All = [RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512];
+    /// <summary>
+    /// Every accepted algorithm. ES256 first: the order is the one <c>dpop_signing_alg_values_supported</c> advertises
+    /// (RFC 9449 §5.1), and ES256 is what browsers' WebCrypto makes non-extractable keys for.
+    /// </summary>
+    public static readonly IReadOnlyList<string> All = [ES256, ES384, ES512, PS256, PS384, PS512, RS256, RS384, RS512];
+
+    /// <summary>Smallest RSA modulus accepted, in bits (RFC 7518 §3.3).</summary>
+    public const int MinimumRsaKeySizeBits = 2048;
 
     /// <summary>Algorithms this service signs with (CONTRACT §1 <c>Keys__Algorithm</c>).</summary>
     public static readonly IReadOnlyList<string> Signing = [RS256, PS256, ES256];
@@ -62,6 +70,24 @@ public static class JwsAlgorithms
         _ => null,
     };
 
+    /// <summary>The one ES* algorithm of a JWK curve (RFC 7518 §3.4, §6.2.1.1), or null for another curve.</summary>
+    public static string? AlgorithmForCurve(string? crv) => crv switch
+    {
+        "P-256" => ES256,
+        "P-384" => ES384,
+        "P-521" => ES512,
+        _ => null,
+    };
+
+    /// <summary>The .NET curve of a JWK curve name (RFC 7518 §6.2.1.1), or null for another curve.</summary>
+    public static ECCurve? NamedCurve(string? crv) => crv switch
+    {
+        "P-256" => ECCurve.NamedCurves.nistP256,
+        "P-384" => ECCurve.NamedCurves.nistP384,
+        "P-521" => ECCurve.NamedCurves.nistP521,
+        _ => null,
+    };
+
     /// <summary>Size of an ES* signature in JOSE form (R‖S, RFC 7518 §3.4).</summary>
     public static int EcSignatureSize(string alg) => alg switch
     {
@@ -73,29 +99,34 @@ public static class JwsAlgorithms
 
     /// <summary>
     /// RFC 8725 §3.1: the algorithm comes from the key, the header may only pick among those. A JWK with <c>alg</c> allows
-    /// that algorithm alone; without it, an RSA key allows RS*/PS* and an EC key the one ES* of its curve (RFC 7518 §3.4).
-    /// Microsoft.IdentityModel's own allow-list (<c>ValidAlgorithms</c>) does not bind the algorithm to the key, so every
-    /// validator in the product also sets <c>AlgorithmValidator</c> to this check.
+    /// that algorithm alone (RFC 7517 §4.4), and only if it also fits the key's type; an RSA key allows RS*/PS* and an EC
+    /// key the one ES* of its curve (RFC 7518 §3.4). Keys a resource server configures itself rather than through a JWKS
+    /// (<see cref="RsaSecurityKey"/>, <see cref="ECDsaSecurityKey"/>) follow the same type and curve rule; any other key
+    /// allows nothing. Microsoft.IdentityModel's own allow-list (<c>ValidAlgorithms</c>) does not bind the algorithm to
+    /// the key, so every validator in the product also sets <c>AlgorithmValidator</c> to this check.
     /// </summary>
-    public static bool KeyAllows(SecurityKey key, string algorithm)
+    public static bool KeyAllows(SecurityKey key, string algorithm) => key switch
     {
-        if (key is not IdentityModelJsonWebKey jwk)
+        IdentityModelJsonWebKey jwk => (jwk.Alg is null || string.Equals(jwk.Alg, algorithm, StringComparison.Ordinal)) && jwk.Kty switch
         {
-            return false;
-        }
-
-        if (jwk.Alg is { } bound && !string.Equals(bound, algorithm, StringComparison.Ordinal))
-        {
-            return false;
-        }
-
-        return jwk.Kty switch
-        {
-            "RSA" => algorithm is RS256 or RS384 or RS512 or PS256 or PS384 or PS512,
-            "EC" => string.Equals(CurveFor(algorithm), jwk.Crv, StringComparison.Ordinal),
+            "RSA" => IsRsaAlgorithm(algorithm),
+            "EC" => CurveFor(algorithm) is { } curve && string.Equals(curve, jwk.Crv, StringComparison.Ordinal),
             _ => false,
-        };
-    }
+        },
+        RsaSecurityKey => IsRsaAlgorithm(algorithm),
+        ECDsaSecurityKey ec => CurveFor(algorithm) is { } curve && string.Equals(curve, CurveOfKeySize(ec.KeySize), StringComparison.Ordinal),
+        _ => false,
+    };
+
+    private static bool IsRsaAlgorithm(string algorithm) => algorithm is RS256 or RS384 or RS512 or PS256 or PS384 or PS512;
+
+    private static string? CurveOfKeySize(int bits) => bits switch
+    {
+        256 => "P-256",
+        384 => "P-384",
+        521 => "P-521",
+        _ => null,
+    };
 
     /// <summary>
     /// Whether a verification key from a JWKS can be used at all: signature use, a known algorithm for its type, RSA of
@@ -119,10 +150,10 @@ public static class JwsAlgorithms
             case "RSA":
                 var n = Base64UrlEncoding.DecodeStrict(jwk.N);
                 var e = Base64UrlEncoding.DecodeStrict(jwk.E);
-                return n is { Length: > 0 } && e is { Length: > 0 } && n[0] != 0 && n.Length * 8 >= Jwt.JsonWebKey.MinimumRsaKeySizeBits
+                return n is { Length: > 0 } && e is { Length: > 0 } && n[0] != 0 && n.Length * 8 >= MinimumRsaKeySizeBits
                     && (jwk.Alg is null || IsRsa(jwk.Alg));
             case "EC":
-                var alg = jwk.Crv switch { "P-256" => ES256, "P-384" => ES384, "P-521" => ES512, _ => null };
+                var alg = AlgorithmForCurve(jwk.Crv);
                 var size = alg is null ? 0 : (EcSignatureSize(alg) / 2);
                 return alg is not null && (jwk.Alg is null || jwk.Alg == alg)
                     && Base64UrlEncoding.DecodeStrict(jwk.X)?.Length == size && Base64UrlEncoding.DecodeStrict(jwk.Y)?.Length == size;

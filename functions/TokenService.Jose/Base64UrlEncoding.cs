@@ -1,6 +1,6 @@
 using System.Buffers.Text;
 
-namespace TokenService.Jwt;
+namespace TokenService.Jose;
 
 /// <summary>
 /// Strict base64url (RFC 4648 §5) as JWS compact serialization requires (RFC 7515 §2, §7.1): no padding, no whitespace,
@@ -54,6 +54,24 @@ public static class Base64UrlEncoding
             3 => (last & 0x03) == 0,
             _ => true,
         };
+    }
+
+    /// <summary>
+    /// True when <paramref name="compact"/> is three dot-separated segments, each strict base64url (RFC 7515 §7.1): what
+    /// every JWS reader of the product checks before a parser that accepts padding and whitespace (IdentityModel's) sees
+    /// it. Allocates nothing.
+    /// </summary>
+    public static bool IsStrictCompactJws(ReadOnlySpan<char> compact)
+    {
+        var first = compact.IndexOf('.');
+        if (first < 0)
+        {
+            return false;
+        }
+
+        var rest = compact[(first + 1)..];
+        var second = rest.IndexOf('.');
+        return second >= 0 && IsStrict(compact[..first]) && IsStrict(rest[..second]) && IsStrict(rest[(second + 1)..]);
     }
 
     /// <summary>Decodes strict base64url; returns null for anything else (padding, whitespace, other alphabets).</summary>

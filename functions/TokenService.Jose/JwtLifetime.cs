@@ -1,14 +1,19 @@
 using Microsoft.IdentityModel.Tokens;
 
-namespace TokenService.Validation;
+namespace TokenService.Jose;
 
 /// <summary>
-/// IdentityModel's exp/nbf rules (RFC 7519 §4.1.4, §4.1.5, with the parameters' clock skew) on a
-/// <see cref="TimeProvider"/>: IdentityModel 8 reads the wall clock, and JwtBearer does not pass the scheme's
-/// <c>TimeProvider</c> on, so a resource server's clock could otherwise not be injected.
+/// The exp/nbf rules (RFC 7519 §4.1.4, §4.1.5, with the parameters' clock skew) for every JWT the product validates with
+/// IdentityModel, on an injected <see cref="TimeProvider"/>: IdentityModel 8 reads the wall clock (its TimeProvider is not
+/// public), and JwtBearer does not pass the scheme's <c>TimeProvider</c> on. Set as
+/// <see cref="TokenValidationParameters.LifetimeValidator"/>; failures are IdentityModel's exceptions, so that callers map
+/// them as they map IdentityModel's own.
 /// </summary>
-internal static class Lifetime
+public static class JwtLifetime
 {
+    /// <summary>A <see cref="LifetimeValidator"/> on <paramref name="time"/>.</summary>
+    public static LifetimeValidator On(TimeProvider time) => (notBefore, expires, _, parameters) => Validate(notBefore, expires, parameters, time);
+
     public static bool Validate(DateTime? notBefore, DateTime? expires, TokenValidationParameters parameters, TimeProvider time)
     {
         if (!parameters.ValidateLifetime)
@@ -32,7 +37,9 @@ internal static class Lifetime
             throw new SecurityTokenExpiredException("The token has expired.") { Expires = expires.Value };
         }
 
-        // Checked after expiry, so that an expired token is reported as such whatever its nbf.
+        // A token whose nbf is after its exp is never valid (RFC 7519 §4.1.4, §4.1.5): refused even inside both skews,
+        // which would otherwise let it through for up to twice the skew. Checked after expiry, so that an expired token
+        // is reported as such whatever its nbf.
         if (notBefore is { } nbf && nbf > expires)
         {
             throw new SecurityTokenInvalidLifetimeException("The token's nbf is after its exp.") { NotBefore = nbf, Expires = expires };

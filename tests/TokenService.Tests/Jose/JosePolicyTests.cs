@@ -233,6 +233,10 @@ public sealed class JosePolicyTests : IDisposable
                     Assert.Equal(DpopProofError.Malformed, refused.Error);
                     Assert.Equal("The DPoP proof is not strict base64url.", refused.Description);
                     Assert.True((await DpopAsync(proof)).IsValid);
+
+                    // The jwk's members too: a padded x is the same point, and would be another RFC 7638 thumbprint.
+                    var paddedX = new Dictionary<string, object>(key.PublicJwk) { ["x"] = (string)key.PublicJwk["x"] + "=" };
+                    Assert.Equal(DpopProofError.Malformed, (await DpopAsync(key.Proof("POST", DpopUri, _time.GetUtcNow(), jwk: paddedX))).Error);
                 }
 
                 break;

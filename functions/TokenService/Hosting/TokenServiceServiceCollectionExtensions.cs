@@ -46,8 +46,9 @@ public static class TokenServiceServiceCollectionExtensions
         services.AddOptions<KeysOptions>()
             .Bind(configuration.GetSection(KeysOptions.SectionName))
             // A relative path resolves against the content root (not the current directory); the default lives outside
-            // the source tree, in the user's local application data (see DevelopmentKeyFile).
-            .PostConfigure(o => o.DevelopmentKeyPath = DevelopmentKeyFile.Resolve(o.DevelopmentKeyPath, environment.ContentRootPath, environment.ApplicationName))
+            // the source tree, in the user's local application data, one file per issuer (see DevelopmentKeyFile).
+            .PostConfigure<IOptions<TokenServiceOptions>>((o, tokenService) => o.DevelopmentKeyPath = DevelopmentKeyFile.Resolve(
+                o.DevelopmentKeyPath, environment.ContentRootPath, environment.ApplicationName, issuer: tokenService.Value.Issuer))
             .ValidateOnStart();
         services.AddOptions<RateLimitOptions>().Bind(configuration.GetSection(RateLimitOptions.SectionName)).ValidateOnStart();
         services.AddOptions<Dpop.DpopOptions>().Bind(configuration.GetSection(Dpop.DpopOptions.SectionName)).ValidateOnStart();

@@ -193,8 +193,8 @@ public static class DevelopmentClients
     /// </summary>
     public static IReadOnlyList<ClientOptions> For(string issuer) =>
     [
-        new() { ClientId = "dev-spa", Type = "spa", AllowedOrigins = ["http://localhost:5173", "http://127.0.0.1:5173"], AllowedAudiences = ["api://dev", issuer], AllowedScopes = ["openid", "profile", "api.read", "api.write"] },
-        new() { ClientId = "dev-confidential", Type = "confidential", Secret = "dev-confidential-secret", AllowedAudiences = ["api://dev", issuer], AllowedScopes = ["openid", "profile", "api.read", "api.write"] },
+        new() { ClientId = "dev-spa", Type = "spa", DisplayName = "SPA sample", AllowedOrigins = ["http://localhost:5173", "http://127.0.0.1:5173"], AllowedAudiences = ["api://dev", issuer], AllowedScopes = ["openid", "profile", "api.read", "api.write"] },
+        new() { ClientId = "dev-confidential", Type = "confidential", DisplayName = "Development web app", Secret = "dev-confidential-secret", AllowedAudiences = ["api://dev", issuer], AllowedScopes = ["openid", "profile", "api.read", "api.write"] },
         new() { ClientId = "dev-api", Type = "resource_server", Secret = "dev-api-secret", AllowedAudiences = ["api://dev"] },
         new() { ClientId = "dev-admin", Type = "admin", Secret = "dev-admin-secret" },
     ];

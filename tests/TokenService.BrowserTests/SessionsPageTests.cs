@@ -66,6 +66,46 @@ public sealed class SessionsPageTests(BrowserFixture fixture)
     }
 
     /// <summary>
+    /// Names come from configuration and labels from what a client said about itself: the page puts them in as text,
+    /// never as HTML. The sessions list is answered here by the test (Playwright's route) with markup in every field.
+    /// </summary>
+    [BrowserFact]
+    public async Task Names_and_labels_are_shown_as_text_never_as_markup()
+    {
+        await using var context = await fixture.NewContextAsync();
+        var spa = await SpaPage.OpenAsync(context, Servers);
+        var sid = SpaTests.Sid(await spa.SignInAsync("zeynep"));
+        const string name = "<img src=x id=injected-name>Orders";
+        const string device = "<b id=injected-device>Evil</b> on Windows";
+        var now = DateTimeOffset.UtcNow;
+        var body = System.Text.Json.JsonSerializer.Serialize(new
+        {
+            sessions = new[]
+            {
+                new Dictionary<string, object>
+                {
+                    ["sid"] = sid, ["client_id"] = SpaServers.SpaClientId, ["client_name"] = name, ["device"] = device,
+                    ["created_at"] = now, ["last_activity_at"] = now, ["expires_at"] = now.AddDays(1),
+                    ["idle_expires_at"] = now.AddDays(1), ["absolute_expires_at"] = now.AddDays(7), ["current"] = true,
+                },
+            },
+        });
+        await spa.Page.RouteAsync(new Uri(Servers.TokenService, "/sessions").ToString(), route => route.FulfillAsync(new()
+        {
+            Status = 200,
+            ContentType = "application/json",
+            Headers = new Dictionary<string, string> { ["Access-Control-Allow-Origin"] = Servers.SpaOrigin },
+            Body = body,
+        }));
+
+        await spa.OpenSessionsAsync(1);
+        var row = spa.Page.Locator("#session-rows tr");
+        await Assertions.Expect(row.Locator("td.application")).ToContainTextAsync(name);
+        await Assertions.Expect(row.Locator("td.device")).ToHaveTextAsync(device);
+        Assert.Equal(0, await spa.Page.Locator("#injected-name, #injected-device").CountAsync());
+    }
+
+    /// <summary>
     /// The page's picture for docs/images: written next to the test output, and into <c>SPA_SCREENSHOT_DIR</c> when set
     /// (<c>SPA_SCREENSHOT_DIR=$PWD/docs/images dotnet test tests/TokenService.BrowserTests --filter FullyQualifiedName~SessionsPageTests</c>).
     /// </summary>

@@ -25,11 +25,12 @@ fi
 # comes with its NuGet package; nothing may download a browser. CI runs as root on Debian, so it installs here. Only
 # without apt (another distribution) do those tests skip, each saying why.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+# apt-get needs root: as another user it runs through sudo when there is one (every apt-get below).
+sudo_cmd=""
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then sudo_cmd="sudo"; fi
 if ! command -v chromium >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1; then
     echo "== apt-get install chromium (browser tests)"
-    sudo_cmd=""
-    if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then sudo_cmd="sudo"; fi
     $sudo_cmd apt-get update -q
     $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
   else
@@ -37,9 +38,9 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
-# The README walkthrough runs with curl and jq (the CI machine runs as root on Debian).
-command -v jq > /dev/null || (apt-get update && apt-get install -y jq)
-command -v curl > /dev/null || (apt-get update && apt-get install -y curl)
+# The README walkthrough runs with curl and jq (the CI machine runs as root on Debian; elsewhere through sudo).
+command -v jq > /dev/null || ($sudo_cmd apt-get update -q && $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q jq)
+command -v curl > /dev/null || ($sudo_cmd apt-get update -q && $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q curl)
 
 # PowerShell 7 (a local dotnet tool, .config/dotnet-tools.json) runs the Windows forms of the azd hooks in the
 # infrastructure tests.

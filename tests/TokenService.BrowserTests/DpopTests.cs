@@ -140,8 +140,8 @@ public sealed class DpopTests(BrowserFixture fixture)
         var behind = Servers.Time.GetUtcNow().ToUnixTimeMilliseconds() - await spa.Page.EvaluateAsync<double>("Date.now()");
         Assert.InRange(behind, TimeSpan.FromMinutes(9).TotalMilliseconds, TimeSpan.FromMinutes(11).TotalMilliseconds);
 
-        // The page's first answer from the token service (its attempt to resume a session at load) carried the server's
-        // Date: the sign-in's proof is dated on the server's clock, and accepted.
+        // The page's first answer from the token service (the development IdP's, at sign-in: a signed-out load asks the
+        // token service nothing) carried the server's Date: the exchange's proof is dated on the server's clock, and accepted.
         var signInRequest = spa.Page.WaitForRequestAsync(r => r.Url == new Uri(Servers.TokenService, "/oauth2/token").ToString() && r.Method == "POST");
         var accessToken = await spa.SignInAsync("tomas");
         var proof = (await signInRequest).Headers["dpop"];

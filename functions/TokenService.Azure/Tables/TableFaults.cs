@@ -24,23 +24,34 @@ internal static class TableFaults
     /// The outage <paramref name="exception"/> stands for, or null when it is none (a condition the caller
     /// handles, a bug, or the caller's own cancellation). Use as
     /// <c>catch (Exception ex) when (TableFaults.AsUnavailable(ex, ct) is { } e) { throw e; }</c>.
+    /// The message names the Table service <paramref name="endpoint"/> (scheme, host, port and path only: never a query,
+    /// which could be a SAS) so that the operator reading the warning knows which address did not answer. Messages end
+    /// without a period: the log lines that carry them add their own punctuation.
     /// </summary>
-    public static DependencyUnavailableException? AsUnavailable(Exception exception, CancellationToken cancellationToken) => exception switch
+    public static DependencyUnavailableException? AsUnavailable(Exception exception, CancellationToken cancellationToken, Uri? endpoint = null)
     {
-        // Status 0: no answer at all (connection refused, reset, DNS), after the retries.
-        RequestFailedException { Status: 0 } ex => new(Dependency, "Table service unreachable: " + ex.Message, null, ex),
+        var service = endpoint is null ? "Table service" : "Table service at " + Endpoint(endpoint);
+        return exception switch
+        {
+            // Status 0: no answer at all (connection refused, reset, DNS), after the retries.
+            RequestFailedException { Status: 0 } ex => new(Dependency, $"{service} unreachable: {ex.Message.TrimEnd('.')}", null, ex),
 
-        // Throttling, server errors, no access, a table still missing after its re-creation, and any other answer the
-        // caller did not turn into a result: the store cannot answer, which is an outage (503), never a bug (500).
-        RequestFailedException ex => new(Dependency, $"Table service answered {ex.Status} ({ex.ErrorCode ?? "no error code"}).", RetryAfter(ex), ex),
+            // Throttling, server errors, no access, a table still missing after its re-creation, and any other answer the
+            // caller did not turn into a result: the store cannot answer, which is an outage (503), never a bug (500).
+            RequestFailedException ex => new(Dependency, $"{service} answered {ex.Status} ({ex.ErrorCode ?? "no error code"})", RetryAfter(ex), ex),
 
-        // A try that exceeded the network timeout, when retries are off or it was the only failure.
-        OperationCanceledException ex when !cancellationToken.IsCancellationRequested => new(Dependency, "Table service timed out.", null, ex),
+            // A try that exceeded the network timeout, when retries are off or it was the only failure.
+            OperationCanceledException ex when !cancellationToken.IsCancellationRequested => new(Dependency, $"{service} timed out", null, ex),
 
-        // Azure.Core's retry policy reports several failed tries (timeouts, transport errors) this way.
-        AggregateException ex when !cancellationToken.IsCancellationRequested => new(Dependency, "Table service unreachable after retries.", null, ex),
-        _ => null,
-    };
+            // Azure.Core's retry policy reports several failed tries (timeouts, transport errors) this way.
+            AggregateException ex when !cancellationToken.IsCancellationRequested => new(Dependency, $"{service} unreachable after {ex.InnerExceptions.Count} tries", null, ex),
+            _ => null,
+        };
+    }
+
+    /// <summary>The endpoint without query or fragment (a SAS token travels in the query) nor user info.</summary>
+    private static string Endpoint(Uri endpoint) =>
+        endpoint.IsAbsoluteUri ? endpoint.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped) : "(relative endpoint)";
 
     /// <summary>
     /// 404, 409 or 412 on an entity: the caller's snapshot is stale (a row moved, exists already or is gone). Not when

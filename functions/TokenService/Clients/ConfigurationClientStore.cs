@@ -21,6 +21,7 @@ public sealed class ConfigurationClientStore : IClientStore
             {
                 ClientId = c.ClientId!,
                 Type = RegisteredClient.ParseType(c.Type)!.Value,
+                DisplayName = string.IsNullOrWhiteSpace(c.DisplayName) ? null : c.DisplayName.Trim(),
                 SecretHash = string.IsNullOrEmpty(c.Secret) ? null : SHA256.HashData(Encoding.UTF8.GetBytes(c.Secret)),
                 AllowedOrigins = c.AllowedOrigins.Select(NormalizeOrigin).ToHashSet(StringComparer.Ordinal),
                 AllowedAudiences = [.. c.AllowedAudiences],

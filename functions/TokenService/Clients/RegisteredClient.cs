@@ -20,6 +20,9 @@ public sealed class RegisteredClient
 {
     public required string ClientId { get; init; }
     public required ClientType Type { get; init; }
+
+    /// <summary>The name users know the application by (<c>Clients:N:DisplayName</c>); null: none configured.</summary>
+    public string? DisplayName { get; init; }
     public byte[]? SecretHash { get; init; }
     public IReadOnlySet<string> AllowedOrigins { get; init; } = new HashSet<string>();
     public IReadOnlyList<string> AllowedAudiences { get; init; } = [];

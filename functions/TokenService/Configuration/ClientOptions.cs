@@ -11,6 +11,12 @@ public sealed class ClientOptions
     public string? Type { get; set; }
 
     public string? Secret { get; set; }
+
+    /// <summary>
+    /// The application's name as its users know it ("Library catalogue"), shown on the sessions page instead of the
+    /// client id; optional (default: the client id). At most 100 characters, no control characters.
+    /// </summary>
+    public string? DisplayName { get; set; }
     public List<string> AllowedOrigins { get; set; } = [];
     public List<string> AllowedAudiences { get; set; } = [];
     public List<string> AllowedScopes { get; set; } = [];

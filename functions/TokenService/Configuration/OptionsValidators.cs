@@ -149,6 +149,11 @@ public sealed class ClientRegistryOptionsValidator(IHostEnvironment environment)
                 errors.Add($"{key}:ClientId '{c.ClientId}' is registered twice.");
             }
 
+            if (c.DisplayName is { } displayName && (displayName.Trim().Length > 100 || displayName.Any(char.IsControl)))
+            {
+                errors.Add($"{key}:DisplayName, when set, must be at most 100 characters without control characters (the name users see on the sessions page).");
+            }
+
             var type = RegisteredClient.ParseType(c.Type);
             if (type is null)
             {

@@ -14,7 +14,7 @@ public sealed class DiscoveryEndpoint(IOptions<TokenServiceOptions> options, IOp
     {
         if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
         {
-            return ProblemResponses.MethodNotAllowedAsync(context, "GET");
+            return ProblemResponses.MethodNotAllowedAsync(context, "GET, HEAD");
         }
 
         var issuer = options.Value.IssuerOrThrow;

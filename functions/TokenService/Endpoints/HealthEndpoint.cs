@@ -39,7 +39,7 @@ public sealed partial class HealthEndpoint(
     {
         if (!HttpMethods.IsGet(ctx.Request.Method) && !HttpMethods.IsHead(ctx.Request.Method))
         {
-            await ProblemResponses.MethodNotAllowedAsync(ctx, "GET");
+            await ProblemResponses.MethodNotAllowedAsync(ctx, "GET, HEAD");
             return;
         }
 

@@ -20,7 +20,7 @@ public sealed class JwksEndpoint(ISigningKeyService keys, IOptions<KeysOptions> 
     {
         if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
         {
-            await ProblemResponses.MethodNotAllowedAsync(context, "GET");
+            await ProblemResponses.MethodNotAllowedAsync(context, "GET, HEAD");
             return;
         }
 

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using TokenService.Clients;
 using TokenService.Http;
 using TokenService.Sessions;
 
@@ -10,8 +11,13 @@ namespace TokenService.Endpoints;
 /// A single-page app calls them from its own origin, so they answer CORS for the origins registered for spa
 /// clients (a preflight, since the bearer token travels in the Authorization header). CORS only lets such a page
 /// read the answer: the bearer token, not the origin, is what authenticates the caller.
+/// Each session in the list carries what a person tells sessions apart by, as the session lists of large identity
+/// providers do: the application's display name (<c>Clients:N:DisplayName</c>, read now, so that a renamed
+/// application shows its new name), the browser and system it was opened from (<see cref="SessionRecord.Device"/>),
+/// when it was opened and last used, and its two deadlines: the idle one, which moves with every use, and the
+/// absolute one, which never does.
 /// </summary>
-public sealed class SessionsEndpoint(BearerAuthentication bearer, SessionService sessions, TimeProvider time, CorsPolicy cors)
+public sealed class SessionsEndpoint(BearerAuthentication bearer, SessionService sessions, TimeProvider time, CorsPolicy cors, IClientStore clients)
 {
     public Task ListAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: false, async ctx =>
     {
@@ -42,9 +48,20 @@ public sealed class SessionsEndpoint(BearerAuthentication bearer, SessionService
                 writer.WriteStartObject();
                 writer.WriteString("sid", session.SessionId);
                 writer.WriteString("client_id", session.ClientId);
+                writer.WriteString("client_name", clients.Find(session.ClientId)?.DisplayName ?? session.ClientId);
+                if (session.Device is { } device)
+                {
+                    writer.WriteString("device", device);
+                }
+                else
+                {
+                    writer.WriteNull("device");
+                }
+
                 writer.WriteString("created_at", session.CreatedAt);
                 writer.WriteString("last_activity_at", session.LastActivityAt);
                 writer.WriteString("expires_at", session.IdleExpiresAt < session.AbsoluteExpiresAt ? session.IdleExpiresAt : session.AbsoluteExpiresAt);
+                writer.WriteString("idle_expires_at", session.IdleExpiresAt);
                 writer.WriteString("absolute_expires_at", session.AbsoluteExpiresAt);
                 writer.WriteBoolean("current", session.SessionId == current.SessionId);
                 writer.WriteEndObject();

@@ -152,7 +152,9 @@ public sealed partial class TokenEndpoint(
                 new OpenSessionRequest(
                     idToken.UserId, payload.Subject!, client.ClientId, scope, audiences,
                     payload.AuthTime is { } authTime ? DateTimeOffset.FromUnixTimeSeconds(authTime) : null,
-                    payload.Acr, payload.Amr, DpopRequestReader.ProofKey(context)),
+                    payload.Acr, payload.Amr, DpopRequestReader.ProofKey(context),
+                    // What the user will recognise the session by on the sessions page; the header itself is not kept.
+                    UserAgentLabel.Describe(context.Request.Headers.UserAgent.ToString())),
                 (opened, grantedScope, ct) => accessTokens.IssueAsync(opened with { Audiences = TokenAudiences(opened.Audiences, _issuer) }, grantedScope, ct, opened.DpopJkt),
                 context.RequestAborted);
         }

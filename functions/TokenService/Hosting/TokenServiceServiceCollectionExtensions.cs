@@ -46,8 +46,9 @@ public static class TokenServiceServiceCollectionExtensions
         services.AddOptions<KeysOptions>()
             .Bind(configuration.GetSection(KeysOptions.SectionName))
             // A relative path resolves against the content root (not the current directory); the default lives outside
-            // the source tree, in the user's local application data (see DevelopmentKeyFile).
-            .PostConfigure(o => o.DevelopmentKeyPath = DevelopmentKeyFile.Resolve(o.DevelopmentKeyPath, environment.ContentRootPath, environment.ApplicationName))
+            // the source tree, in the user's local application data, one file per issuer (see DevelopmentKeyFile).
+            .PostConfigure<IOptions<TokenServiceOptions>>((o, tokenService) => o.DevelopmentKeyPath = DevelopmentKeyFile.Resolve(
+                o.DevelopmentKeyPath, environment.ContentRootPath, environment.ApplicationName, issuer: tokenService.Value.Issuer))
             .ValidateOnStart();
         services.AddOptions<RateLimitOptions>().Bind(configuration.GetSection(RateLimitOptions.SectionName)).ValidateOnStart();
         services.AddOptions<Dpop.DpopOptions>().Bind(configuration.GetSection(Dpop.DpopOptions.SectionName)).ValidateOnStart();
@@ -192,8 +193,8 @@ public static class DevelopmentClients
     /// </summary>
     public static IReadOnlyList<ClientOptions> For(string issuer) =>
     [
-        new() { ClientId = "dev-spa", Type = "spa", AllowedOrigins = ["http://localhost:5173", "http://127.0.0.1:5173"], AllowedAudiences = ["api://dev", issuer], AllowedScopes = ["openid", "profile", "api.read", "api.write"] },
-        new() { ClientId = "dev-confidential", Type = "confidential", Secret = "dev-confidential-secret", AllowedAudiences = ["api://dev", issuer], AllowedScopes = ["openid", "profile", "api.read", "api.write"] },
+        new() { ClientId = "dev-spa", Type = "spa", DisplayName = "SPA sample", AllowedOrigins = ["http://localhost:5173", "http://127.0.0.1:5173"], AllowedAudiences = ["api://dev", issuer], AllowedScopes = ["openid", "profile", "api.read", "api.write"] },
+        new() { ClientId = "dev-confidential", Type = "confidential", DisplayName = "Development web app", Secret = "dev-confidential-secret", AllowedAudiences = ["api://dev", issuer], AllowedScopes = ["openid", "profile", "api.read", "api.write"] },
         new() { ClientId = "dev-api", Type = "resource_server", Secret = "dev-api-secret", AllowedAudiences = ["api://dev"] },
         new() { ClientId = "dev-admin", Type = "admin", Secret = "dev-admin-secret" },
     ];

@@ -38,7 +38,7 @@ public static partial class EndpointInvoker
         {
             if (context.Response.HasStarted)
             {
-                LogDependencyUnavailable(Logger(context), ex.Dependency, ex.Message);
+                LogDependencyUnavailable(Logger(context), ex.Dependency, WithoutFinalPeriod(ex.Message));
                 return;
             }
 
@@ -87,7 +87,7 @@ public static partial class EndpointInvoker
 
     private static async Task WriteUnavailableAsync(HttpContext context, bool oauthErrors, DependencyUnavailableException ex)
     {
-        LogDependencyUnavailable(Logger(context), ex.Dependency, ex.Message);
+        LogDependencyUnavailable(Logger(context), ex.Dependency, WithoutFinalPeriod(ex.Message));
         Diagnostics.TokenServiceMetrics.Unavailable(ex.Dependency);
         ResetResponse(context);
         var retryAfter = ex.RetryAfter is { } delay && delay > TimeSpan.Zero ? Math.Ceiling(delay.TotalSeconds) : 5;
@@ -106,6 +106,9 @@ public static partial class EndpointInvoker
     {
         context.Response.Clear();
     }
+
+    // The line adds its own period after the reason; exception messages are sentences that often end with one.
+    private static string WithoutFinalPeriod(string reason) => reason.TrimEnd().TrimEnd('.');
 
     private static ILogger Logger(HttpContext context) =>
         context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("TokenService.Http");

@@ -23,7 +23,7 @@ public sealed partial class ExpiredStateCleanup(IEnumerable<IExpiredStateCleaner
             catch (DependencyUnavailableException ex)
             {
                 // The next pass tries again; nothing live is ever touched.
-                LogCleanupFailed(logger, cleaner.GetType().Name, ex.Message);
+                LogCleanupFailed(logger, cleaner.GetType().Name, ex.Message.TrimEnd('.'));
             }
         }
 

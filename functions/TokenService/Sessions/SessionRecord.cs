@@ -34,6 +34,13 @@ public sealed record SessionRecord
     /// <summary>Creation plus the absolute lifetime; nothing of this session outlives it.</summary>
     public required DateTimeOffset AbsoluteExpiresAt { get; init; }
 
+    /// <summary>
+    /// The browser and system the session was opened from, as a short label ("Firefox on Windows",
+    /// <see cref="UserAgentLabel"/>), so that the user can tell sessions apart; null when the request did not say or
+    /// the session is older than the label. Never the raw User-Agent.
+    /// </summary>
+    public string? Device { get; init; }
+
     public DateTimeOffset? AuthTime { get; init; }
     public string? Acr { get; init; }
     public IReadOnlyList<string> Amr { get; init; } = [];

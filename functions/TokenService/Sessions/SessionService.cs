@@ -7,10 +7,10 @@ using TokenService.Tokens;
 
 namespace TokenService.Sessions;
 
-/// <summary>What the IdP said about the login that opens a session.</summary>
+/// <summary>What the IdP said about the login that opens a session, and the browser it came from (<see cref="SessionRecord.Device"/>).</summary>
 public sealed record OpenSessionRequest(
     string UserId, string Subject, string ClientId, string Scope, IReadOnlyList<string> Audiences,
-    DateTimeOffset? AuthTime, string? Acr, IReadOnlyList<string> Amr, string? DpopJkt = null);
+    DateTimeOffset? AuthTime, string? Acr, IReadOnlyList<string> Amr, string? DpopJkt = null, string? Device = null);
 
 /// <summary>
 /// Signs the access token for a session about to be stored. Called before the commit, so that a signing
@@ -107,6 +107,7 @@ public sealed partial class SessionService : IUserSessionRevoker
                 Acr = request.Acr,
                 Amr = request.Amr,
                 DpopJkt = request.DpopJkt,
+                Device = request.Device,
                 RefreshTokenHash = refreshHash,
                 RefreshTokenExpiresAt = Min(now + _options.RefreshTokenLifetime, absoluteExpiresAt),
                 WriteId = writeId,

@@ -7,8 +7,23 @@ import { OAuthError, SessionEndedError, TokenClient } from "./token-client.js";
 const $ = (id) => document.getElementById(id);
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
 
-const SESSION_ENDED = "Your session has ended: you were signed out elsewhere (another browser, \"End all other "
-  + "sessions\", an administrator or your identity provider), or it expired. Please sign in again.";
+// One message per answer of the token service (SessionEndedError.reason): each says what happened, so that a
+// missing cookie is not reported as a sign-out elsewhere.
+const SESSION_END_MESSAGES = {
+  ended: "Your session has ended: you were signed out elsewhere (another browser, \"End all other sessions\", an "
+    + "administrator or your identity provider). Please sign in again.",
+  expired: "Your session has expired. Please sign in again.",
+  reused: "Your session was ended for safety: its renewal token was used twice (two tabs at once, or a copy of it). "
+    + "Please sign in again.",
+  invalid: "The token service no longer knows your session (it may have been restarted). Please sign in again.",
+  "no-cookie": "The token service did not receive its sign-in cookie, so your session cannot be renewed. This page and "
+    + "the token service must be the same site (the same host name: localhost for both, not 127.0.0.1 for one), and "
+    + "the browser must allow the token service's cookie. Please sign in again.",
+};
+
+function sessionEndMessage(error) {
+  return SESSION_END_MESSAGES[error?.reason] ?? SESSION_END_MESSAGES.ended;
+}
 
 let client;
 let config;
@@ -30,7 +45,7 @@ function clearMessage() {
 
 function describe(error) {
   if (error instanceof SessionEndedError) {
-    return SESSION_ENDED;
+    return sessionEndMessage(error);
   }
 
   if (error instanceof OAuthError) {
@@ -125,6 +140,12 @@ async function loadSessions() {
   }
 }
 
+// What a person tells sessions apart by (the session lists of large identity providers: application, device and
+// browser, when signed in and last active). Older token services send neither client_name, device nor
+// idle_expires_at: fall back to what they do send.
+const applicationOf = (session) => session.client_name || session.client_id;
+const deviceOf = (session) => session.device || "Unknown browser";
+
 function renderSessions(sessions) {
   const rows = sessions
     .toSorted((a, b) => Number(b.current) - Number(a.current) || b.last_activity_at.localeCompare(a.last_activity_at))
@@ -132,8 +153,10 @@ function renderSessions(sessions) {
       const row = document.createElement("tr");
       row.dataset.sid = session.sid;
       row.dataset.current = String(session.current);
+      // Every value goes in as text (textContent), never as HTML: names come from configuration and user agents.
       const app = document.createElement("td");
-      app.textContent = session.client_id;
+      app.className = "application";
+      app.textContent = applicationOf(session);
       if (session.current) {
         const badge = document.createElement("span");
         badge.className = "badge";
@@ -141,7 +164,11 @@ function renderSessions(sessions) {
         app.append(badge);
       }
 
-      row.append(app, dateCell(session.created_at), dateCell(session.last_activity_at), dateCell(session.expires_at));
+      const device = document.createElement("td");
+      device.className = "device";
+      device.textContent = deviceOf(session);
+      row.append(app, device, dateCell(session.created_at, "signed-in"), dateCell(session.last_activity_at, "last-used"),
+        dateCell(session.idle_expires_at ?? session.expires_at, "idle-expiry"), dateCell(session.absolute_expires_at, "absolute-expiry"));
       const action = document.createElement("td");
       const end = document.createElement("button");
       end.type = "button";
@@ -156,8 +183,9 @@ function renderSessions(sessions) {
   $("revoke-others").disabled = sessions.length < 2;
 }
 
-function dateCell(iso) {
+function dateCell(iso, name) {
   const cell = document.createElement("td");
+  cell.className = name;
   const time = document.createElement("time");
   time.dateTime = iso;
   time.textContent = dateFormat.format(new Date(iso));
@@ -178,7 +206,7 @@ async function endSession(session) {
   } else if (!response.ok) {
     throw new Error(`ending the session answered HTTP ${response.status}`);
   } else {
-    showMessage(`The session of ${session.client_id} has ended.`);
+    showMessage(`The session of ${applicationOf(session)} on ${deviceOf(session)}, signed in ${dateFormat.format(new Date(session.created_at))}, has ended.`);
   }
 
   await loadSessions();
@@ -197,6 +225,47 @@ async function revokeOthers() {
 
 // ---- start --------------------------------------------------------------------------------------------------
 
+const isIpAddress = (host) => /^[0-9.]+$/.test(host) || host.startsWith("[");
+
+// The site of a host name as SameSite sees it, approximately: an IP address or a one-label name (localhost) is its
+// own site; a domain name is taken as its last two labels. Without the public suffix list "example.co.uk" hosts all
+// look alike, so this can miss a cross-site pair, never report a same-site pair as cross-site.
+function siteOf(host) {
+  if (isIpAddress(host) || !host.includes(".")) {
+    return host;
+  }
+
+  return host.split(".").slice(-2).join(".");
+}
+
+/** Null when this page and the token service are the same site; else this page's address on the token service's host. */
+function sameSiteAddress(tokenService) {
+  const service = new URL(tokenService);
+  if (siteOf(service.hostname) === siteOf(location.hostname)) {
+    return null;
+  }
+
+  const here = new URL(location.href);
+  here.hostname = service.hostname;
+  here.hash = "";
+  return here.toString();
+}
+
+function showWrongSite(url) {
+  showMessage("", "error");
+  const box = $("message");
+  const link = document.createElement("a");
+  link.href = url;
+  link.id = "same-site-link";
+  link.textContent = url;
+  box.append(
+    `This page is open as ${location.origin}, but the token service is ${new URL(config.tokenService).origin}: `
+      + "another site, so the browser would not send its sign-in cookie and you would be signed out at the first "
+      + "renewal. Open ",
+    link,
+    " instead.");
+}
+
 async function start() {
   try {
     config = await loadConfig();
@@ -206,12 +275,21 @@ async function start() {
     return;
   }
 
+  // The refresh cookie is SameSite=Strict: a page of another site than the token service (127.0.0.1 against
+  // localhost) signs in, then loses the session at the first renewal. Say so now, before anyone signs in.
+  const sameSiteUrl = sameSiteAddress(config.tokenService);
+  if (sameSiteUrl !== null) {
+    document.body.dataset.state = "wrong-site";
+    showWrongSite(sameSiteUrl);
+    return;
+  }
+
   client = new TokenClient(config);
   client.addEventListener("change", () => {
     renderTokenState();
     route({ load: false });
   });
-  client.addEventListener("session-ended", () => showMessage(SESSION_ENDED, "error"));
+  client.addEventListener("session-ended", (event) => showMessage(sessionEndMessage(event.detail), "error"));
   client.addEventListener("refresh-failed", () =>
     showMessage("The token service could not be reached to renew your access; retrying shortly.", "error"));
 

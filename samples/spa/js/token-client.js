@@ -17,13 +17,50 @@ import { asksForNonce, DpopKey } from "./dpop.js";
 const TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token";
 
-/** The session is over (refresh answered invalid_grant, or the cookie is gone): the user must sign in again. */
+/**
+ * The session is over (refresh answered invalid_grant, or the cookie is gone): the user must sign in again.
+ * `reason` says which answer it was, so that the page can say what happened rather than one message for all:
+ * - "ended": the session was ended (sign-out elsewhere, "End all other sessions", an administrator, an IdP event);
+ * - "expired": its idle or absolute deadline passed, or its refresh token expired;
+ * - "reused": a refresh token was presented twice (another tab racing, or a copy), so the session was revoked;
+ * - "invalid": the token service does not know the token (for example restarted with in-memory sessions);
+ * - "no-cookie": the browser sent no refresh cookie at all ("refresh_token is required").
+ */
 export class SessionEndedError extends Error {
-  constructor(description) {
+  constructor(description, reason = "ended") {
     super(description || "The session has ended.");
     this.name = "SessionEndedError";
+    this.reason = reason;
   }
 }
+
+/** Which of the token service's refresh answers (TokenEndpoint, SessionService) this is; see SessionEndedError. */
+export function sessionEndReason(error, description) {
+  if (error === "invalid_request") {
+    return "no-cookie";
+  }
+
+  const text = String(description ?? "");
+  if (/already been used/i.test(text)) {
+    return "reused";
+  }
+
+  if (/expired/i.test(text)) {
+    return "expired";
+  }
+
+  if (/has ended/i.test(text)) {
+    return "ended";
+  }
+
+  return "invalid";
+}
+
+// Set while this browser may hold a session (from sign-in until sign-out or the session's end), so that a page
+// load asks the token service only then: a signed-out load would otherwise send a renewal without a cookie, which
+// the token service rightly answers 400, and the browser logs that in red in the console. Not a credential: it
+// only says "try to resume".
+const MAY_HAVE_SESSION = "spa.may-have-session";
 
 /** An OAuth error answer (RFC 6749 §5.2) other than a session end. */
 export class OAuthError extends Error {
@@ -36,7 +73,8 @@ export class OAuthError extends Error {
 }
 
 /**
- * Events: "change" (signed in, renewed or signed out), "session-ended" (detail: the server's description),
+ * Events: "change" (signed in, renewed or signed out), "session-ended" (detail: the SessionEndedError, whose
+ * `reason` says which answer ended it),
  * "refresh-failed" (detail: the error; the token service could not be reached, renewal is retried).
  */
 export class TokenClient extends EventTarget {
@@ -78,6 +116,13 @@ export class TokenClient extends EventTarget {
       body: new URLSearchParams({ sub: subject }),
       cache: "no-store",
     });
+    // The development IdP is the token service itself: its Date dates the exchange's DPoP proof on the server's
+    // clock, so that a browser whose clock is off is not refused once first (a page no longer asks the token service
+    // anything at a signed-out load, which used to teach it the server's time).
+    if (new URL(this.#config.devIdp).origin === new URL(this.#config.tokenService).origin) {
+      this.#dpop?.adjustClock(idp);
+    }
+
     const minted = await idp.json().catch(() => ({}));
     if (!idp.ok || typeof minted.id_token !== "string") {
       throw new OAuthError(idp.status, minted.error, minted.error_description || "The development IdP refused the sign-in.");
@@ -103,6 +148,7 @@ export class TokenClient extends EventTarget {
     // a credential.
     this.#user = idTokenSubject(minted.id_token) ?? subject;
     sessionStorage.setItem("spa.user", this.#user);
+    localStorage.setItem(MAY_HAVE_SESSION, "1");
     this.#changed();
   }
 
@@ -111,6 +157,10 @@ export class TokenClient extends EventTarget {
    * through it. Returns false, quietly, when there is no session to resume.
    */
   async resume() {
+    if (localStorage.getItem(MAY_HAVE_SESSION) === null) {
+      return false;
+    }
+
     try {
       await this.refresh();
       return true;
@@ -149,6 +199,7 @@ export class TokenClient extends EventTarget {
       });
     } finally {
       this.#clear();
+      localStorage.removeItem(MAY_HAVE_SESSION);
       // The next session gets a new key.
       await this.#dpop?.forget().catch(() => {});
       this.#changed();
@@ -268,13 +319,15 @@ export class TokenClient extends EventTarget {
     const renewing = form.get("grant_type") === "refresh_token";
     if (renewing && (body.error === "invalid_grant" || (body.error === "invalid_request" && response.status === 400))) {
       // invalid_grant: the session was ended (sign-out elsewhere, "end all other sessions", an administrator, an
-      // IdP event, reuse of a rotated token) or expired. invalid_request: no cookie at all.
+      // IdP event), expired, or a rotated token was reused. invalid_request: no cookie at all, which after a
+      // sign-in means the browser did not keep or send it (the page and the token service are not same-site).
       const wasSignedIn = this.#accessToken !== null;
       this.#clear();
-      const ended = new SessionEndedError(body.error_description);
+      localStorage.removeItem(MAY_HAVE_SESSION);
+      const ended = new SessionEndedError(body.error_description, sessionEndReason(body.error, body.error_description));
       ended.noCookie = body.error === "invalid_request";
       if (wasSignedIn || body.error === "invalid_grant") {
-        this.dispatchEvent(new CustomEvent("session-ended", { detail: body.error_description ?? "" }));
+        this.dispatchEvent(new CustomEvent("session-ended", { detail: ended }));
         this.#changed();
       }
 

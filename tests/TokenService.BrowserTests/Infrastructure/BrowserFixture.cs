@@ -43,10 +43,14 @@ public sealed class BrowserFixture : IAsyncLifetime
         });
     }
 
-    /// <summary>A fresh browser profile: its own cookies and storage, the SPA as base URL, a fixed locale and zone for stable text.</summary>
-    public Task<IBrowserContext> NewContextAsync() => Browser.NewContextAsync(new BrowserNewContextOptions
+    /// <summary>
+    /// A fresh browser profile: its own cookies and storage, the SPA as base URL (or <paramref name="baseUrl"/>), a fixed
+    /// locale and zone for stable text, and <paramref name="userAgent"/> when given (another browser, as the server sees it).
+    /// </summary>
+    public Task<IBrowserContext> NewContextAsync(string? userAgent = null, Uri? baseUrl = null) => Browser.NewContextAsync(new BrowserNewContextOptions
     {
-        BaseURL = Servers.Spa.ToString(),
+        BaseURL = (baseUrl ?? Servers.Spa).ToString(),
+        UserAgent = userAgent,
         Locale = "en-GB",
         TimezoneId = "UTC",
         ViewportSize = new ViewportSize { Width = 1100, Height = 720 },

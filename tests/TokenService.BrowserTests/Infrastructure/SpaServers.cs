@@ -27,10 +27,14 @@ public sealed class SpaServers : IAsyncDisposable
     public const string Issuer = "https://tokens.test.example";
     public const string ApiAudience = "api://orders";
     public const string SpaClientId = "spa";
+
+    /// <summary>What users see of the spa client (<c>Clients:N:DisplayName</c>) on the sessions page.</summary>
+    public const string SpaDisplayName = "Orders";
     public const string ApiClientId = "orders-api";
     public const string ApiSecret = "orders-api-secret-123";
     public const string PortalClientId = "staff-portal";
     public const string PortalSecret = "staff-portal-secret-123";
+    public const string PortalDisplayName = "Staff portal";
 
     private readonly List<WebApplication> _apps = [];
     private readonly string _keyDirectory = Path.Combine(Path.GetTempPath(), "spa-browser-keys-" + Guid.NewGuid().ToString("N"));
@@ -163,6 +167,7 @@ public sealed class SpaServers : IAsyncDisposable
         ["Keys:DevelopmentKeyPath"] = keyPath,
         ["Clients:0:ClientId"] = SpaClientId,
         ["Clients:0:Type"] = "spa",
+        ["Clients:0:DisplayName"] = SpaDisplayName,
         ["Clients:0:AllowedOrigins:0"] = spaOrigin,
         ["Clients:0:AllowedAudiences:0"] = ApiAudience,
         ["Clients:0:AllowedAudiences:1"] = Issuer,
@@ -173,6 +178,7 @@ public sealed class SpaServers : IAsyncDisposable
         ["Clients:1:AllowedAudiences:0"] = ApiAudience,
         ["Clients:2:ClientId"] = PortalClientId,
         ["Clients:2:Type"] = "confidential",
+        ["Clients:2:DisplayName"] = PortalDisplayName,
         ["Clients:2:Secret"] = PortalSecret,
         ["Clients:2:AllowedAudiences:0"] = ApiAudience,
         ["Clients:2:AllowedScopes:0"] = "orders.read",
@@ -256,8 +262,8 @@ public sealed class SpaServers : IAsyncDisposable
         Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
     }
 
-    /// <summary>Signs <paramref name="user"/> in through the confidential client (another application's session).</summary>
-    public async Task SignInElsewhereAsync(string user)
+    /// <summary>Signs <paramref name="user"/> in through the confidential client (another application's session), as a server with <paramref name="userAgent"/>.</summary>
+    public async Task SignInElsewhereAsync(string user, string? userAgent = null)
     {
         using var minted = await Http.PostAsync(new Uri(Loopback(TokenService), "/dev-idp/id-token"), new FormUrlEncodedContent([new("sub", user)]));
         minted.EnsureSuccessStatusCode();
@@ -272,6 +278,11 @@ public sealed class SpaServers : IAsyncDisposable
             ]),
         };
         request.Headers.Authorization = new("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(PortalClientId + ":" + PortalSecret)));
+        if (userAgent is not null)
+        {
+            request.Headers.TryAddWithoutValidation("User-Agent", userAgent);
+        }
+
         using var response = await Http.SendAsync(request);
         Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
     }

@@ -73,7 +73,7 @@ public sealed partial class ReadmeTests
     public void The_key_file_is_no_longer_documented_in_the_source_tree()
     {
         Assert.DoesNotContain("TokenService.Server/.devkeys", Readme, StringComparison.Ordinal);
-        Assert.Contains("token-service/TokenService.Server/signing-keys.json", Readme, StringComparison.Ordinal);
+        Assert.Contains("token-service/TokenService.Server/http_127.0.0.1_7071/signing-keys.json", Readme, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -132,6 +132,24 @@ public sealed partial class ReadmeTests
         Assert.Contains("echo \"walkthrough: $passed passed, $failed failed\"", script, StringComparison.Ordinal);
         Assert.Contains("dotnet run --project functions/TokenService.Server", script, StringComparison.Ordinal);
         Assert.Contains("TokenService__Issuer=\"$url\"", script, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// apt-get needs root: every apt-get command of scripts/test.sh runs through <c>$sudo_cmd</c> (sudo when not root
+    /// and sudo exists), not only the chromium step (issue 31, item 9: jq and curl were installed without it).
+    /// </summary>
+    [Fact]
+    public void Every_apt_get_of_the_test_script_runs_through_sudo_when_not_root()
+    {
+        var test = File.ReadAllText(Path.Combine(Root, "scripts", "test.sh"));
+        Assert.Contains("if [ \"$(id -u)\" -ne 0 ] && command -v sudo >/dev/null 2>&1; then sudo_cmd=\"sudo\"; fi", test, StringComparison.Ordinal);
+        var commands = test.Split('\n')
+            .Where(line => !line.TrimStart().StartsWith('#'))
+            .SelectMany(line => line.Split(["&&", "||", ";", "(", ")"], StringSplitOptions.TrimEntries))
+            .Where(command => !command.StartsWith("echo ", StringComparison.Ordinal) && System.Text.RegularExpressions.Regex.IsMatch(command, @"\bapt-get\s+(update|install)\b"))
+            .ToList();
+        Assert.True(commands.Count >= 6, string.Join('\n', commands));
+        Assert.All(commands, command => Assert.StartsWith("$sudo_cmd ", command, StringComparison.Ordinal));
     }
 
     /// <summary>From <paramref name="heading"/> (a line starting with it) to the next level-2 heading.</summary>

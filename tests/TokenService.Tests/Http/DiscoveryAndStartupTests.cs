@@ -20,6 +20,7 @@ public sealed class DiscoveryAndStartupTestsOnFunctions(FunctionsHostFixture fix
 [NotOnRealHost(nameof(DiscoveryAndStartupTests<RealFunctionsHostFixture>.Http_spa_origins_on_localhost_and_loopback_addresses_are_allowed_outside_development), "about start-up outside Development: the real host runs the app in Development, as func start does")]
 [NotOnRealHost(nameof(DiscoveryAndStartupTests<RealFunctionsHostFixture>.A_key_cap_below_what_the_schedule_publishes_or_above_100_stops_start_up), "expects the in-process OptionsValidationException: under a real host a bad setting ends the worker (StartupValidation, exit code 1)")]
 [NotOnRealHost(nameof(DiscoveryAndStartupTests<RealFunctionsHostFixture>.A_resource_server_without_allowed_audiences_stops_start_up), "expects the in-process OptionsValidationException: under a real host a bad setting ends the worker (StartupValidation, exit code 1)")]
+[NotOnRealHost(nameof(DiscoveryAndStartupTests<RealFunctionsHostFixture>.A_client_display_name_with_a_control_character_or_over_100_characters_stops_start_up), "expects the in-process OptionsValidationException: under a real host a bad setting ends the worker (StartupValidation, exit code 1)")]
 [NotOnRealHost(nameof(DiscoveryAndStartupTests<RealFunctionsHostFixture>.A_shared_signals_jwks_uri_without_https_stops_start_up), "start-up validation outside Development: the real host runs the app in Development, as func start does")]
 public sealed class DiscoveryAndStartupTestsOnRealHost(RealFunctionsHostFixture fixture) : DiscoveryAndStartupTests<RealFunctionsHostFixture>(fixture)
 {
@@ -118,6 +119,15 @@ public abstract class DiscoveryAndStartupTests<TFixture>(TFixture fixture) : ICl
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => StartWithAsync(new() { ["Clients:0:AllowedOrigins:1"] = origin }));
         Assert.Contains("Clients:0:AllowedOrigins", error.Message, StringComparison.Ordinal);
         Assert.Contains(origin, error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Orders\nportal")]
+    [InlineData("A name far too long for a column of the sessions page, which no user would read to its very end anyway, really")]
+    public async Task A_client_display_name_with_a_control_character_or_over_100_characters_stops_start_up(string displayName)
+    {
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => StartWithAsync(new() { ["Clients:1:DisplayName"] = displayName }));
+        Assert.Contains("Clients:1:DisplayName", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

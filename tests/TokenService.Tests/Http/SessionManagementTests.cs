@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Text.Json;
 using Microsoft.IdentityModel.JsonWebTokens;
 using TokenService.Tests.Infrastructure;
 using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
@@ -77,6 +78,64 @@ public abstract class SessionManagementTests<TFixture>(TFixture fixture) : IClas
         using var after = await SendAsync(HttpMethod.Get, "/sessions", c.AccessToken);
         var remaining = (await JsonAsync(after)).GetProperty("sessions").EnumerateArray().ToList();
         Assert.Equal(Sid(c.AccessToken), Assert.Single(remaining).GetProperty("sid").GetString());
+    }
+
+    /// <summary>
+    /// Issue 31, item 3: two browsers of one application used to list as two identical rows. Each session now says
+    /// which application (its configured display name), which browser and system it was opened from (a label from the
+    /// User-Agent at sign-in, the header itself not kept), and its two deadlines apart: the idle one moves with use,
+    /// the absolute one does not.
+    /// </summary>
+    [Fact]
+    public async Task Each_listed_session_names_its_application_browser_and_system_and_both_deadlines()
+    {
+        const string firefoxOnWindows = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
+        const string safariOnIphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1";
+        var user = UniqueUser("devices");
+        var laptop = await LoginWithUserAgentAsync(user, firefoxOnWindows);
+        var phone = await LoginWithUserAgentAsync(user, safariOnIphone);
+        var reader = await Host.LoginAsync(user, audience: Issuer); // sent no User-Agent (MaxSessionsPerUser is 3)
+
+        using var list = await SendAsync(HttpMethod.Get, "/sessions", reader.AccessToken);
+        var body = await list.Content.ReadAsStringAsync();
+        var sessions = (await JsonAsync(list)).GetProperty("sessions").EnumerateArray().ToDictionary(s => s.GetProperty("sid").GetString()!);
+        Assert.Equal("Firefox on Windows", sessions[Sid(laptop.AccessToken)].GetProperty("device").GetString());
+        Assert.Equal("Safari on iOS", sessions[Sid(phone.AccessToken)].GetProperty("device").GetString());
+        Assert.Equal(JsonValueKind.Null, sessions[Sid(reader.AccessToken)].GetProperty("device").ValueKind);
+        Assert.DoesNotContain("Gecko/20100101", body, StringComparison.Ordinal); // the label, never the header
+        Assert.All(sessions.Values, s =>
+        {
+            Assert.Equal("web", s.GetProperty("client_id").GetString());
+            Assert.Equal(WebDisplayName, s.GetProperty("client_name").GetString());
+            var idle = s.GetProperty("idle_expires_at").GetDateTimeOffset();
+            var absolute = s.GetProperty("absolute_expires_at").GetDateTimeOffset();
+            Assert.True(idle < absolute, s.ToString());
+            Assert.Equal(idle, s.GetProperty("expires_at").GetDateTimeOffset());
+            Assert.True(s.GetProperty("created_at").GetDateTimeOffset() <= s.GetProperty("last_activity_at").GetDateTimeOffset());
+        });
+    }
+
+    private async Task<TokenPair> LoginWithUserAgentAsync(string user, string? userAgent)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/oauth2/token")
+        {
+            Content = new FormUrlEncodedContent(
+            [
+                new("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+                new("subject_token", Host.Idp.IdToken(user)),
+                new("subject_token_type", "urn:ietf:params:oauth:token-type:id_token"),
+            ]),
+        };
+        request.Headers.Authorization = Basic("web", WebSecret);
+        if (userAgent is not null)
+        {
+            request.Headers.TryAddWithoutValidation("User-Agent", userAgent);
+        }
+
+        using var response = await Host.Client.SendAsync(request);
+        var json = await JsonAsync(response);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, json.ToString());
+        return new TokenPair(json.GetProperty("access_token").GetString()!, json.GetProperty("refresh_token").GetString()!);
     }
 
     [Fact]

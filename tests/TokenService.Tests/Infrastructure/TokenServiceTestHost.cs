@@ -39,6 +39,7 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
     public const string Issuer = "https://tokens.test.example";
     public const string SpaOrigin = "https://app.test";
     public const string WebSecret = "web-secret-123";
+    public const string WebDisplayName = "Orders & <billing> portal";
     public const string OtherWebSecret = "other-web-secret-123";
     public const string ApiSecret = "api-secret-123";
     public const string OpsSecret = "ops-secret-123";
@@ -240,6 +241,7 @@ public sealed class TokenServiceTestHost : IAsyncDisposable
             ["Clients:1:ClientId"] = "web",
             ["Clients:1:Type"] = "confidential",
             ["Clients:1:Secret"] = WebSecret,
+            ["Clients:1:DisplayName"] = WebDisplayName,
             ["Clients:1:AllowedAudiences:0"] = "api://orders",
             ["Clients:1:AllowedAudiences:1"] = "api://billing",
             ["Clients:1:AllowedAudiences:2"] = Issuer,

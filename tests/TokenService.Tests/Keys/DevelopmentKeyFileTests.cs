@@ -44,6 +44,25 @@ public sealed class DevelopmentKeyFileTests
     }
 
     [Fact]
+    public void The_default_is_one_file_per_issuer()
+    {
+        var first = DevelopmentKeyFile.Resolve(null, ContentRoot, "TokenService.Server", LocalData, issuer: "http://127.0.0.1:7071");
+        var second = DevelopmentKeyFile.Resolve(null, ContentRoot, "TokenService.Server", LocalData, issuer: "http://127.0.0.1:8080");
+        Assert.Equal(Path.Combine(LocalData, "token-service", "TokenService.Server", "http_127.0.0.1_7071", "signing-keys.json"), first);
+        Assert.Equal(Path.Combine(LocalData, "token-service", "TokenService.Server", "http_127.0.0.1_8080", "signing-keys.json"), second);
+        Assert.Equal(Path.Combine(ContentRoot, ".devkeys", "https_tokens.example_tenant_a", "signing-keys.json"), DevelopmentKeyFile.Resolve(null, ContentRoot, "App", "", issuer: "https://tokens.example/tenant/a/"));
+
+        // A configured path is the operator's choice and stays as configured.
+        Assert.Equal(Path.Combine(ContentRoot, "k.json"), DevelopmentKeyFile.Resolve("k.json", ContentRoot, "App", LocalData, issuer: "http://127.0.0.1:7071"));
+
+        // Long issuers stay apart although they are cut to a short folder name.
+        var longA = DevelopmentKeyFile.IssuerFolderName("https://tokens.example/" + new string('a', 100) + "/one");
+        var longB = DevelopmentKeyFile.IssuerFolderName("https://tokens.example/" + new string('a', 100) + "/two");
+        Assert.NotEqual(longA, longB);
+        Assert.True(longA.Length <= 64, longA);
+    }
+
+    [Fact]
     public void The_default_is_the_current_users_local_application_data()
     {
         var data = Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify);
@@ -70,14 +89,15 @@ public sealed class DevelopmentKeyFileTests
             using var host = Build(kind, settings);
             var environment = host.Services.GetRequiredService<IHostEnvironment>();
             var resolved = host.Services.GetRequiredService<IOptions<KeysOptions>>().Value.DevelopmentKeyPath;
-            Assert.Equal(DevelopmentKeyFile.Resolve(configured, environment.ContentRootPath, environment.ApplicationName), resolved);
+            var issuer = host.Services.GetRequiredService<IOptions<TokenServiceOptions>>().Value.Issuer;
+            Assert.Equal(DevelopmentKeyFile.Resolve(configured, environment.ContentRootPath, environment.ApplicationName, issuer: issuer), resolved);
             if (configured is not null)
             {
                 Assert.Equal(Path.Combine(environment.ContentRootPath, "relative", "keys.json"), resolved);
             }
             else
             {
-                Assert.EndsWith(Path.Combine("token-service", environment.ApplicationName, "signing-keys.json"), resolved, StringComparison.Ordinal);
+                Assert.EndsWith(Path.Combine("token-service", environment.ApplicationName, DevelopmentKeyFile.IssuerFolderName(issuer!), "signing-keys.json"), resolved, StringComparison.Ordinal);
             }
         }
     }
@@ -98,7 +118,7 @@ public sealed class DevelopmentKeyFileTests
             var firstLog = await StartUntilListeningAsync(first, data);
             var secondLog = await StartUntilListeningAsync(second, data);
 
-            var keyFile = Path.Combine(data, "token-service", "TokenService.Server", "signing-keys.json");
+            var keyFile = Path.Combine(data, "token-service", "TokenService.Server", "http_127.0.0.1_7071", "signing-keys.json");
             Assert.True(File.Exists(keyFile), "no key file at " + keyFile + ":\n" + firstLog);
             Assert.Contains("Created a local development signing key in " + keyFile, firstLog, StringComparison.Ordinal);
             Assert.DoesNotContain("Created a local development signing key", secondLog, StringComparison.Ordinal);
@@ -112,8 +132,36 @@ public sealed class DevelopmentKeyFileTests
         }
     }
 
+    /// <summary>
+    /// The bug this guards (issue 31, item 9): two hosts of one user on different ports (two issuers) shared one key
+    /// file, so each one's key changes rewrote the other's JWKS. Now each issuer has its own file.
+    /// </summary>
+    [Fact]
+    public async Task Two_built_hosts_with_different_issuers_keep_separate_key_files()
+    {
+        var scratch = Path.Combine(Path.GetTempPath(), "ts-keyissuer-" + Guid.NewGuid().ToString("N"));
+        var data = Path.Combine(scratch, "data");
+        var folder = Directory.CreateDirectory(Path.Combine(scratch, "run")).FullName;
+        try
+        {
+            var firstLog = await StartUntilListeningAsync(folder, data, issuer: "http://127.0.0.1:7071");
+            var secondLog = await StartUntilListeningAsync(folder, data, issuer: "http://127.0.0.1:7072");
+
+            var firstFile = Path.Combine(data, "token-service", "TokenService.Server", "http_127.0.0.1_7071", "signing-keys.json");
+            var secondFile = Path.Combine(data, "token-service", "TokenService.Server", "http_127.0.0.1_7072", "signing-keys.json");
+            Assert.Contains("Created a local development signing key in " + firstFile, firstLog, StringComparison.Ordinal);
+            Assert.Contains("Created a local development signing key in " + secondFile, secondLog, StringComparison.Ordinal);
+            Assert.DoesNotContain(firstFile, secondLog, StringComparison.Ordinal);
+            Assert.NotEqual(await File.ReadAllTextAsync(firstFile), await File.ReadAllTextAsync(secondFile));
+        }
+        finally
+        {
+            Directory.Delete(scratch, recursive: true);
+        }
+    }
+
     /// <summary>Starts the built standalone host in Development from <paramref name="workingDirectory"/>, stops it once it has loaded its signing key, returns its log.</summary>
-    private static async Task<string> StartUntilListeningAsync(string workingDirectory, string localData)
+    private static async Task<string> StartUntilListeningAsync(string workingDirectory, string localData, string? issuer = null)
     {
         var dll = BuiltHosts.ServerDll;
         Assert.True(File.Exists(dll), dll + " is not built");
@@ -125,6 +173,12 @@ public sealed class DevelopmentKeyFileTests
         };
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
         start.Environment.Remove("Keys__DevelopmentKeyPath");
+        start.Environment.Remove("TokenService__Issuer");
+        if (issuer is not null)
+        {
+            start.Environment["TokenService__Issuer"] = issuer;
+        }
+
         start.Environment["XDG_DATA_HOME"] = localData; // Linux
         start.Environment["LOCALAPPDATA"] = localData;  // Windows
         start.Environment["Logging__LogLevel__Default"] = "Information";

@@ -34,6 +34,7 @@ public abstract class SessionStoreContractTests
         RefreshTokenExpiresAt = now.AddDays(1),
         RetiredRefreshTokenHashes = ["old-1", "old-2"],
         DpopJkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I",
+        Device = "Firefox on Windows",
         WriteId = Guid.NewGuid().ToString("N"),
         PurgeAt = now.AddDays(1).AddMinutes(15),
     };
@@ -53,6 +54,19 @@ public abstract class SessionStoreContractTests
         Assert.Equal(session.Audiences, read.Audiences);
         Assert.Equal(session.Amr, read.Amr);
         Assert.Equal(session.RetiredRefreshTokenHashes, read.RetiredRefreshTokenHashes);
+    }
+
+    /// <summary>Sessions stored before they had a device label (and requests without a User-Agent) read as having none.</summary>
+    [Fact]
+    public async Task A_session_without_a_device_label_reads_back_without_one()
+    {
+        var user = "u-" + Guid.NewGuid().ToString("N");
+        var session = NewSession(user, Now) with { Device = null };
+        Assert.Equal(StoreWriteStatus.Success, await Store.CommitAsync(new UserSessionsChange(user, null, [session], []), default));
+        var read = await Store.GetSessionAsync(session.SessionId, default);
+        Assert.NotNull(read);
+        Assert.Null(read!.Device);
+        Assert.Equal(session.CreatedAt, read.CreatedAt);
     }
 
     [Fact]

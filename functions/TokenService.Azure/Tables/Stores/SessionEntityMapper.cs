@@ -42,6 +42,7 @@ internal static class SessionEntityMapper
         SetIfPresent(e, "RevokedAt", s.RevokedAt?.UtcTicks);
         SetIfPresent(e, "RevocationReason", s.RevocationReason);
         SetIfPresent(e, "DpopJkt", s.DpopJkt);
+        SetIfPresent(e, "Device", s.Device);
         return e;
     }
 
@@ -70,6 +71,7 @@ internal static class SessionEntityMapper
         RevokedAt = OptionalTime(e, "RevokedAt"),
         RevocationReason = e.GetString("RevocationReason"),
         DpopJkt = e.GetString("DpopJkt"),
+        Device = e.GetString("Device"), // absent on rows written before sessions had it: null, "unknown device"
         PurgeAt = Time(e, "PurgeAt"),
         ETag = ETagOf(e.ETag),
     };

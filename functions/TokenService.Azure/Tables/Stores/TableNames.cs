@@ -83,7 +83,7 @@ public sealed partial class TableProvisioner(TableServiceClient client, ILogger<
 
             return await operation(cancellationToken);
         }
-        catch (Exception ex) when (TableFaults.AsUnavailable(ex, cancellationToken) is { } unavailable)
+        catch (Exception ex) when (TableFaults.AsUnavailable(ex, cancellationToken, table.Uri) is { } unavailable)
         {
             var failed = ex as RequestFailedException;
             LogUnavailable(_logger, table.Name, failed?.Status ?? 0, failed?.ErrorCode ?? "none", ex.GetType().Name);
@@ -124,14 +124,14 @@ public sealed partial class TableProvisioner(TableServiceClient client, ILogger<
                 {
                     await RecreateAsync(state, generation, cancellationToken);
                 }
-                catch (Exception createFailed) when (TableFaults.AsUnavailable(createFailed, cancellationToken) is not null)
+                catch (Exception createFailed) when (TableFaults.AsUnavailable(createFailed, cancellationToken, state.Table.Uri) is not null)
                 {
                     // Reported below either way; the next probe or request tries again.
                 }
 
                 throw new DependencyUnavailableException(TableFaults.Dependency, $"Table {state.Table.Name} was missing ({ex.ErrorCode}).", null, ex);
             }
-            catch (Exception ex) when (TableFaults.AsUnavailable(ex, cancellationToken) is { } unavailable)
+            catch (Exception ex) when (TableFaults.AsUnavailable(ex, cancellationToken, state.Table.Uri) is { } unavailable)
             {
                 var failed = ex as RequestFailedException;
                 LogUnavailable(_logger, state.Table.Name, failed?.Status ?? 0, failed?.ErrorCode ?? "none", ex.GetType().Name);

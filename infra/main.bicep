@@ -94,6 +94,19 @@ param networkIsolation bool = false
 @description('Events__WebhookSecret, stored in Key Vault and read by the app through a Key Vault reference. azd generates it once and keeps it in the environment\'s config; nobody types it.')
 param eventsWebhookSecret string
 
+@secure()
+@metadata({
+  azd: {
+    type: 'generate'
+    config: { length: 48, noSpecial: true }
+  }
+})
+@description('Events__GraphClientState, stored in Key Vault: the clientState of the Microsoft Graph subscription the app creates and every Graph notification must carry. azd generates it once.')
+param graphClientState string
+
+@description('Name of the Event Grid partner topic for Microsoft Graph events (IDP_PARTNER_TOPIC_NAME). Set: the app creates, renews and recreates its Graph subscription on users with this topic as notificationUrl (docs/deployment.md, IdP events). Empty: no Graph subscription.')
+param idpPartnerTopicName string = ''
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
 var functionAppName = 'func-${resourceToken}'
@@ -147,6 +160,7 @@ module keyVault 'modules/keyvault.bicep' = {
     location: location
     tags: tags
     eventsWebhookSecret: eventsWebhookSecret
+    graphClientState: graphClientState
     workspaceId: monitoring.outputs.workspaceId
     networkIsolation: networkIsolation
   }
@@ -186,6 +200,8 @@ module functionApp 'modules/functionapp.bicep' = {
     tableEndpoint: storage.outputs.tableEndpoint
     signingVaultUris: signingVaultUris
     eventsWebhookReferenceUri: keyVault.outputs.eventsWebhookReferenceUri
+    graphClientStateReferenceUri: keyVault.outputs.graphClientStateReferenceUri
+    graphPartnerTopicName: idpPartnerTopicName
     issuer: issuer
     appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
     idpIssuer: idpIssuer

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -22,6 +23,10 @@ public static class TokenFunctionsServices
     {
         services.AddTokenServiceAzureAdapters(configuration);
         services.AddTokenService(configuration, environment);
+
+        // The worker's own Kestrel (ASP.NET Core integration) gets the standalone host's limits and no Server header;
+        // the Functions host's Kestrel in front applies its own first (docs/api.md, "Under a Functions host").
+        services.Configure<KestrelServerOptions>(KestrelLimits.Apply);
 
         // OTLP and/or Azure Monitor when configured (docs/operations.md, "Functions app"). UseFunctionsWorkerDefaults
         // tells the Functions host that the worker exports its own logs (worker capability WorkerOpenTelemetryEnabled),

@@ -23,12 +23,7 @@ public static partial class TokenServiceHost
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = DefaultContentRoot(args) });
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxRequestBodySize = 1024 * 1024;
-            kestrel.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
-        });
+        builder.WebHost.ConfigureKestrel(KestrelLimits.Apply);
         configure?.Invoke(builder);
         if (DefaultUrls(builder.Configuration, builder.Environment) is { } urls)
         {

@@ -10,6 +10,8 @@ param currentSettings object
 param settings object
 @description('The signing vault settings: Keys__KeyVaultUri, or Keys__Vaults__N__Uri for several vaults.')
 param vaultSettings object
+@description('The Microsoft Graph subscription settings (empty without a partner topic).')
+param graphSettings object = {}
 
 // Vault settings are the template's alone: those of an earlier vault count are dropped (a stale Keys__Vaults__2__Uri
 // after going from three vaults to one would be a start-up error, or a vault nobody meant to sign with).
@@ -25,5 +27,5 @@ resource app 'Microsoft.Web/sites@2024-04-01' existing = {
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: app
   name: 'appsettings'
-  properties: union(keptSettings, settings, vaultSettings)
+  properties: union(keptSettings, settings, vaultSettings, graphSettings)
 }

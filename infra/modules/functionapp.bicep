@@ -23,6 +23,10 @@ param tableEndpoint string
 param signingVaultUris array
 @description('Versionless secret URI of Events__WebhookSecret in Key Vault (resolved as a Key Vault reference).')
 param eventsWebhookReferenceUri string
+@description('Versionless URI of the Events__GraphClientState secret.')
+param graphClientStateReferenceUri string
+@description('The Event Grid partner topic Microsoft Graph delivers to; empty: the app manages no Graph subscription.')
+param graphPartnerTopicName string = ''
 @description('Issuer (iss) of our tokens; empty: https://<the app\'s default host name>.')
 param issuer string = ''
 // Microsoft Graph's base URL in the cloud being deployed to (public, US Government, China): ARM's environment() names
@@ -171,6 +175,13 @@ module settings 'appsettings.bicep' = {
       // Clients__N__… are added per institution; their secrets as Key Vault references, never in parameters.
     }
     // One vault: the one-vault form. Several: the list (configuring both stops the app at start-up).
+    // The Graph subscription the app creates and renews (GraphSubscriptionRenewal): the partner topic as Graph's
+    // notificationUrl, in the form Graph documents for Event Grid, and its clientState as a Key Vault reference. Absent
+    // without a partner topic, so that a NotificationUrl an operator set by hand (kept settings) is not overwritten.
+    graphSettings: empty(graphPartnerTopicName) ? {} : {
+      Events__GraphSubscription__NotificationUrl: 'EventGrid:?azuresubscriptionid=${subscription().subscriptionId}&resourcegroup=${resourceGroup().name}&partnertopic=${graphPartnerTopicName}&location=${location}'
+      Events__GraphClientState: '@Microsoft.KeyVault(SecretUri=${graphClientStateReferenceUri})'
+    }
     vaultSettings: length(signingVaultUris) == 1
       ? { Keys__KeyVaultUri: signingVaultUris[0] }
       : toObject(range(0, length(signingVaultUris)), i => 'Keys__Vaults__${i}__Uri', i => signingVaultUris[i])

@@ -17,6 +17,9 @@ param networkIsolation bool = false
 param eventsWebhookSecret string
 @description('Name of the secret holding Events__WebhookSecret.')
 param eventsWebhookSecretName string = 'events-webhook-secret'
+@secure()
+@description('Events__GraphClientState: the clientState of the Microsoft Graph subscription the app manages.')
+param graphClientState string
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
@@ -63,8 +66,19 @@ resource eventsWebhook 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
+resource graphClientStateSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'graph-client-state'
+  properties: {
+    value: graphClientState
+    contentType: 'text/plain'
+  }
+}
+
 output name string = vault.name
 output id string = vault.id
 output uri string = vault.properties.vaultUri
 @description('Versionless URI of the Events__WebhookSecret secret, for a Key Vault reference.')
 output eventsWebhookReferenceUri string = eventsWebhook.properties.secretUri
+@description('Versionless URI of the Events__GraphClientState secret, for a Key Vault reference.')
+output graphClientStateReferenceUri string = graphClientStateSecret.properties.secretUri

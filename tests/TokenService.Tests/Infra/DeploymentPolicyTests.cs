@@ -164,6 +164,49 @@ public sealed partial class InfrastructureTests
         Assert.Equal(0, values.GetProperty("httpAlwaysReadyInstances").GetProperty("value").GetInt32());
     }
 
+    /// <summary>
+    /// With a partner topic named (IDP_PARTNER_TOPIC_NAME), the template sets the Graph subscription's notification URL
+    /// in the form Graph documents for Event Grid partner topics and a generated clientState as a Key Vault reference,
+    /// and the app's own start-up validation accepts them; without one it sets neither, so that no hand-set URL is
+    /// overwritten and no subscription is made.
+    /// </summary>
+    [Fact]
+    public void The_graph_subscription_is_wired_to_the_partner_topic_when_one_is_named()
+    {
+        using var template = Compile("main.bicep");
+        var main = template.RootElement;
+        var parameters = main.GetProperty("parameters");
+        Assert.Equal(string.Empty, parameters.GetProperty("idpPartnerTopicName").GetProperty("defaultValue").GetString());
+        var clientState = parameters.GetProperty("graphClientState");
+        Assert.Equal("securestring", clientState.GetProperty("type").GetString());
+        Assert.Equal("generate", clientState.GetProperty("metadata").GetProperty("azd").GetProperty("type").GetString());
+        using var azdParameters = JsonDocument.Parse(AzdSubstitute(File.ReadAllText(Path.Combine(Root, "infra", "main.parameters.json")), new Dictionary<string, string> { ["IDP_PARTNER_TOPIC_NAME"] = "graph-users" }));
+        Assert.Equal("graph-users", azdParameters.RootElement.GetProperty("parameters").GetProperty("idpPartnerTopicName").GetProperty("value").GetString());
+
+        var graphSettings = OfType(main, "Microsoft.Resources/deployments")
+            .Select(d => d.Resource.GetProperty("properties"))
+            .Where(p => p.TryGetProperty("parameters", out var ps) && ps.TryGetProperty("graphSettings", out _))
+            .Select(p => p.GetProperty("parameters").GetProperty("graphSettings").GetString()!)
+            .Single();
+        Assert.StartsWith("[if(empty(parameters('graphPartnerTopicName')), createObject('value', createObject()),", graphSettings, StringComparison.Ordinal);
+        Assert.Contains("'Events__GraphClientState', format('@Microsoft.KeyVault(SecretUri={0})', parameters('graphClientStateReferenceUri'))", graphSettings, StringComparison.Ordinal);
+        var format = Regex.Match(graphSettings, @"'Events__GraphSubscription__NotificationUrl', format\('(?<f>[^']*)', subscription\(\).subscriptionId, resourceGroup\(\).name, parameters\('graphPartnerTopicName'\), parameters\('location'\)\)");
+        Assert.True(format.Success, graphSettings);
+
+        // Filled as ARM fills it: the four query parameters Graph requires for an Event Grid partner topic, and a URL
+        // the app's start-up validation accepts.
+        var url = string.Format(System.Globalization.CultureInfo.InvariantCulture, format.Groups["f"].Value, "00000000-0000-0000-0000-000000000001", "rg-tokens", "graph-users", "westeurope");
+        Assert.StartsWith("EventGrid:?", url, StringComparison.Ordinal);
+        var query = System.Web.HttpUtility.ParseQueryString(url["EventGrid:?".Length..]);
+        Assert.Equal(new string?[] { "azuresubscriptionid", "resourcegroup", "partnertopic", "location" }, query.AllKeys);
+        Assert.Equal("graph-users", query["partnertopic"]);
+        var events = new TokenService.Configuration.EventsOptions { WebhookSecret = "0123456789abcdef0123", GraphEndpoint = "https://graph.microsoft.com", GraphClientState = new string('c', 48) };
+        events.GraphSubscription.NotificationUrl = url;
+        var environment = new Microsoft.Extensions.Hosting.Internal.HostingEnvironment { EnvironmentName = "Production" };
+        var result = new TokenService.Configuration.EventsOptionsValidator(environment).Validate(null, events);
+        Assert.True(result.Succeeded, result.FailureMessage);
+    }
+
     [Fact]
     public void The_graph_endpoint_follows_the_cloud_deployed_to()
     {

@@ -171,7 +171,7 @@ public sealed partial class InfrastructureTests
 
         // Settings of an earlier vault count do not survive a provision with another.
         var writer = Assert.Single(OfType(root, "Microsoft.Web/sites/config"));
-        Assert.Equal("[union(variables('keptSettings'), parameters('settings'), parameters('vaultSettings'))]", writer.Resource.GetProperty("properties").GetString());
+        Assert.Equal("[union(variables('keptSettings'), parameters('settings'), parameters('vaultSettings'), parameters('graphSettings'))]", writer.Resource.GetProperty("properties").GetString());
         Assert.Contains("startsWith(lambdaVariables('s').key, 'Keys__Vaults__')", writer.Template.GetProperty("variables").GetProperty("keptSettings").GetString(), StringComparison.Ordinal);
     }
 
@@ -238,7 +238,8 @@ public sealed partial class InfrastructureTests
         // The signing vault settings (Keys__KeyVaultUri for one vault) come with the vault count: see the test below.
         Assert.Contains("Keys__KeyVaultUri", VaultSettings(template.RootElement), StringComparison.Ordinal);
 
-        // No secrets in outputs; the only secret parameter is the webhook secret azd generates (nobody types one).
+        // No secrets in outputs; the only secret parameters are those azd generates (nobody types one): the webhook
+        // secret and the Graph subscription's clientState.
         foreach (var item in template.RootElement.GetProperty("outputs").EnumerateObject())
         {
             Assert.DoesNotContain("secret", item.Name, StringComparison.OrdinalIgnoreCase);
@@ -249,7 +250,11 @@ public sealed partial class InfrastructureTests
         var secretParameters = template.RootElement.GetProperty("parameters").EnumerateObject()
             .Where(p => p.Name.Contains("secret", StringComparison.OrdinalIgnoreCase) || p.Value.GetProperty("type").GetString()!.StartsWith("secure", StringComparison.OrdinalIgnoreCase))
             .Select(p => p.Name).ToList();
-        Assert.Equal(new[] { "eventsWebhookSecret" }, secretParameters);
+        Assert.Equal(new[] { "eventsWebhookSecret", "graphClientState" }, secretParameters);
+        foreach (var name in secretParameters)
+        {
+            Assert.Equal("generate", template.RootElement.GetProperty("parameters").GetProperty(name).GetProperty("metadata").GetProperty("azd").GetProperty("type").GetString());
+        }
     }
 
     [Fact]
@@ -266,9 +271,9 @@ public sealed partial class InfrastructureTests
         Assert.True(parameter.GetProperty("metadata").GetProperty("azd").GetProperty("config").GetProperty("length").GetInt32() >= 32);
         Assert.DoesNotContain("eventsWebhookSecret", File.ReadAllText(Path.Combine(Root, "infra", "main.parameters.json")), StringComparison.Ordinal);
 
-        // Stored as a Key Vault secret at provision time.
-        var secret = Assert.Single(OfType(main, "Microsoft.KeyVault/vaults/secrets"));
-        Assert.Equal("[parameters('eventsWebhookSecret')]", secret.Resource.GetProperty("properties").GetProperty("value").GetString());
+        // Stored as Key Vault secrets at provision time: the webhook secret, and the Graph subscription's clientState.
+        var secrets = OfType(main, "Microsoft.KeyVault/vaults/secrets").Select(s => s.Resource.GetProperty("properties").GetProperty("value").GetString()).ToList();
+        Assert.Equal(["[parameters('eventsWebhookSecret')]", "[parameters('graphClientState')]"], secrets.Order(StringComparer.Ordinal));
 
         // The app setting is a Key Vault reference to that secret's versionless URI, not a value.
         var setting = AppSettings(main).GetProperty("Events__WebhookSecret").GetString()!;
@@ -429,7 +434,7 @@ public sealed partial class InfrastructureTests
         Assert.StartsWith("[list(format('{0}/config/appsettings'", settingsModule.GetProperty("properties").GetProperty("parameters").GetProperty("currentSettings").GetProperty("value").GetString()!, StringComparison.Ordinal);
         var config = settingsModule.GetProperty("properties").GetProperty("template").GetProperty("resources").EnumerateArray().Single();
         // (keptSettings: the current settings less the signing vault settings of an earlier vault count.)
-        Assert.Equal("[union(variables('keptSettings'), parameters('settings'), parameters('vaultSettings'))]", config.GetProperty("properties").GetString());
+        Assert.Equal("[union(variables('keptSettings'), parameters('settings'), parameters('vaultSettings'), parameters('graphSettings'))]", config.GetProperty("properties").GetString());
 
         // azd passes TOKEN_SERVICE_CUSTOM_ISSUER, not the output's name (which would pin a stale host name).
         var parameters = File.ReadAllText(Path.Combine(Root, "infra", "main.parameters.json"));

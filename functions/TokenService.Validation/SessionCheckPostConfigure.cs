@@ -52,12 +52,17 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
     // RFC 9068 §4: "at+jwt"; RFC 7515 §4.1.9 allows the "application/" prefix.
     private static readonly string[] Types = ["at+jwt", "application/at+jwt"];
 
-    /// <summary>A JWK's own "alg" if it has one; otherwise RS*/PS* for RSA keys and the ES* of an EC key's curve (RFC 7518 §3.4).</summary>
+    /// <summary>
+    /// A JWK's own "alg" if it has one; otherwise RS*/PS* for RSA keys and the ES* of an EC key's curve (RFC 7518 §3.4).
+    /// IdentityModel's JWKS reading hands the validator the keys it converted the JWKs to (RsaSecurityKey,
+    /// ECDsaSecurityKey), not only the JWKs: each is bound the same way (an EC key's curve by its key size).
+    /// </summary>
     internal static bool KeyAllows(SecurityKey key, string algorithm) => key switch
     {
         JsonWebKey { Alg: { Length: > 0 } bound } => string.Equals(bound, algorithm, StringComparison.Ordinal),
         JsonWebKey { Kty: "RSA" } or RsaSecurityKey => algorithm is "RS256" or "RS384" or "RS512" or "PS256" or "PS384" or "PS512",
         JsonWebKey { Kty: "EC", Crv: var crv } => (crv, algorithm) is ("P-256", "ES256") or ("P-384", "ES384") or ("P-521", "ES512"),
+        ECDsaSecurityKey { ECDsa: { } ecdsa } => (ecdsa.KeySize, algorithm) is (256, "ES256") or (384, "ES384") or (521, "ES512"),
         _ => false,
     };
 

@@ -67,7 +67,7 @@ internal sealed class YearSimulation : IAsyncDisposable
     private const int DailyTurnover = 2;
 
     /// <summary>The steady rate, per simulated hour, kept small so that the year runs in seconds.</summary>
-    private const double SignInsPerHour = 0.5, RefreshesPerHour = 0.5, SignOutsPerHour = 0.25;
+    private const double SignInsPerHour = 0.25, RefreshesPerHour = 0.25, SignOutsPerHour = 0.125;
 
     /// <summary>The day (from the start) on which the operator rotates the key at once (POST /management/keys/rotate?immediate=true).</summary>
     private const int ImmediateRotationDay = 200;
@@ -194,7 +194,11 @@ internal sealed class YearSimulation : IAsyncDisposable
             await (Task)timer.Method.Invoke(instance, [new TimerInfo(), CancellationToken.None])!;
         }
 
-        await ObserveKeysAsync();
+        if (timer.Name == "KeyRotationCheck")
+        {
+            await ObserveKeysAsync();
+        }
+
         if (timer.Name == "ExpiredStateCleanup")
         {
             _purged += before - StoredRecords(); // nothing else runs meanwhile: what is gone was purged
@@ -226,7 +230,7 @@ internal sealed class YearSimulation : IAsyncDisposable
             At(hour + Minutes(), SignOutSomeoneAsync);
         }
 
-        if (hour.Hour % 4 == 0)
+        if (hour.Hour % 6 == 0)
         {
             At(hour + Minutes(), RefreshMarathonAsync);
         }
@@ -315,7 +319,7 @@ internal sealed class YearSimulation : IAsyncDisposable
         return holders.Count == 0 ? Task.CompletedTask : RefreshAsync(holders[_random.Next(holders.Count)]);
     }
 
-    /// <summary>One user refreshes every four hours and never signs out: the refresh family meets its absolute lifetime.</summary>
+    /// <summary>One user refreshes every six hours and never signs out: the refresh family meets its absolute lifetime.</summary>
     private Task RefreshMarathonAsync()
     {
         var marathon = _users.FirstOrDefault(u => u.Marathon);
@@ -502,6 +506,7 @@ internal sealed class YearSimulation : IAsyncDisposable
 
         // No key signs after its retirement, and only the active key signs.
         var set = await _host.Services.GetRequiredService<ISigningKeyService>().GetKeySetAsync(CancellationToken.None);
+        ObserveKeys(set);
         if (set.Find(token.Kid) is not { State: SigningKeyState.Active } signer)
         {
             Fail($"a token was signed with kid {token.Kid}, which is {set.Find(token.Kid)?.State.ToString() ?? "not published"}");
@@ -518,8 +523,8 @@ internal sealed class YearSimulation : IAsyncDisposable
         key.LatestIssuedAt = token.IssuedAt > key.LatestIssuedAt ? token.IssuedAt : key.LatestIssuedAt;
         key.LatestExpiry = token.ExpiresAt > key.LatestExpiry ? token.ExpiresAt : key.LatestExpiry;
 
-        await CheckTokenAsync(token, "at issue");
-        At(token.ExpiresAt - TimeSpan.FromSeconds(1), () => CheckTokenAsync(token, "a second before exp"));
+        await CheckTokenAsync(token, "at issue", checkJwks: false); // it verified against the JWKS the API just read
+        At(token.ExpiresAt - TimeSpan.FromSeconds(1), () => CheckTokenAsync(token, "a second before exp", checkJwks: true));
     }
 
     private KeyRecord Key(string kid)
@@ -532,9 +537,13 @@ internal sealed class YearSimulation : IAsyncDisposable
         return key;
     }
 
-    private async Task CheckTokenAsync(IssuedToken token, string when)
+    private async Task CheckTokenAsync(IssuedToken token, string when, bool checkJwks)
     {
-        await CheckJwksAsync();
+        if (checkJwks)
+        {
+            await CheckJwksAsync();
+        }
+
         if (token.Withdrawn)
         {
             return;
@@ -579,10 +588,15 @@ internal sealed class YearSimulation : IAsyncDisposable
         }
     }
 
-    /// <summary>Follows the served key set: active-key changes, and each key's retirement once it is known.</summary>
-    private async Task ObserveKeysAsync()
+    /// <summary>
+    /// Follows the served key set (after each rotation check and the operator's rotation, and at every token issued):
+    /// active-key changes, and each key's retirement once it is known.
+    /// </summary>
+    private async Task ObserveKeysAsync() =>
+        ObserveKeys(await _host.Services.GetRequiredService<ISigningKeyService>().GetKeySetAsync(CancellationToken.None));
+
+    private void ObserveKeys(SigningKeySet set)
     {
-        var set = await _host.Services.GetRequiredService<ISigningKeyService>().GetKeySetAsync(CancellationToken.None);
         if (set.Active is { } active && active.Kid != _activeKid)
         {
             if (_activeKid is not null)
@@ -614,6 +628,7 @@ internal sealed class YearSimulation : IAsyncDisposable
         At(Now + TimeSpan.FromDays(1), DailyAsync);
         TurnOver();
         CheckStorage();
+        await CheckJwksAsync();
         await CheckKeyExpiriesAsync();
         if (_vault.Count("policy-denied") > 0 || _vault.Count("sign-outside-validity") > 0)
         {

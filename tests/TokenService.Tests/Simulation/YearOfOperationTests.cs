@@ -406,13 +406,13 @@ internal sealed class YearSimulation : IAsyncDisposable
         if (_random.Next(2) == 0 && session.Tokens.LastOrDefault(t => t.ExpiresAt > Now) is { } latest)
         {
             using var revokeAccess = await _host.PostFormAsync("/oauth2/revoke", [new("token", latest.Jwt), new("token_type_hint", "access_token")], Basic("web", WebSecret));
-            Expect(revokeAccess, HttpStatusCode.OK, "revoking an access token");
+            await ExpectAsync(revokeAccess, HttpStatusCode.OK, "revoking an access token");
             _accessTokensRevoked++;
             _recent.Enqueue((Now, "deny"));
         }
 
         using var revoke = await _host.PostFormAsync("/oauth2/revoke", [new("token", session.RefreshToken), new("token_type_hint", "refresh_token")], Basic("web", WebSecret));
-        Expect(revoke, HttpStatusCode.OK, "signing out (revoking the refresh token)");
+        await ExpectAsync(revoke, HttpStatusCode.OK, "signing out (revoking the refresh token)");
         _signOuts++;
         user.Session = null;
         Withdraw(session);
@@ -425,7 +425,7 @@ internal sealed class YearSimulation : IAsyncDisposable
         if (_deliveredEvents.Count > 0 && _deliveredEvents[^1].At > Now - TimeSpan.FromHours(12) && _random.Next(4) == 0)
         {
             using var again = await PostEventAsync(_deliveredEvents[^1].Json);
-            Expect(again, HttpStatusCode.OK, "a redelivered IdP event");
+            await ExpectAsync(again, HttpStatusCode.OK, "a redelivered IdP event");
             _redeliveries++;
             return;
         }
@@ -443,7 +443,7 @@ internal sealed class YearSimulation : IAsyncDisposable
             ["data"] = new JsonObject { ["userId"] = user.Id },
         }).ToJsonString();
         using var response = await PostEventAsync(json);
-        Expect(response, HttpStatusCode.OK, "an IdP event");
+        await ExpectAsync(response, HttpStatusCode.OK, "an IdP event");
         _events++;
         _recent.Enqueue((Now, "event"));
         _deliveredEvents.Add((json, Now));
@@ -720,11 +720,11 @@ internal sealed class YearSimulation : IAsyncDisposable
 
     // ---- results ----------------------------------------------------------------------------------------
 
-    private void Expect(HttpResponseMessage response, HttpStatusCode status, string what)
+    private async Task ExpectAsync(HttpResponseMessage response, HttpStatusCode status, string what)
     {
         if (response.StatusCode != status)
         {
-            Fail($"{what} got {(int)response.StatusCode}: {response.Content.ReadAsStringAsync().GetAwaiter().GetResult()}");
+            Fail($"{what} got {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
         }
     }
 

@@ -24,6 +24,9 @@ public sealed class InMemoryDpopReplayCache(TimeProvider time) : IDpopReplayCach
         return ValueTask.FromResult(_seen.TryAdd(key, expiresAt, now));
     }
 
+    /// <summary>How many proofs are remembered (the bounded-storage checks read it).</summary>
+    internal int Count => _seen.Count;
+
     /// <summary>Removes the entries expired at <paramref name="now"/>; returns how many.</summary>
     public int PurgeExpired(DateTimeOffset now) => _seen.Purge(now);
 }

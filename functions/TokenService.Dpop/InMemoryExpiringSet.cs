@@ -35,6 +35,9 @@ internal sealed class InMemoryExpiringSet
 
     public bool Contains(string key) => _entries.ContainsKey(key);
 
+    /// <summary>How many keys are held, expired ones included until a purge (the bounded-storage checks read it).</summary>
+    public int Count => _entries.Count;
+
     public void Remove(string key) => _entries.TryRemove(key, out _);
 
     public int Purge(DateTimeOffset now)

@@ -27,6 +27,7 @@ internal sealed class VaultSignThrottle : IDisposable
     private static readonly TimeSpan[] Backoff = [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(8), TimeSpan.FromSeconds(16)];
 
     private readonly ITimer _replenish;
+    private readonly TimeSpan _segmentLength;
     private readonly TimeProvider _time;
     private readonly Lock _lock = new();
     private readonly int[] _segments = new int[SegmentsPerWindow + 1];
@@ -38,6 +39,7 @@ internal sealed class VaultSignThrottle : IDisposable
     private long _backoffUntilTicks;
     private long _unhealthyUntilTicks;
     private int _throttledWindows;
+    private bool _replenishing;
 
     private sealed class Waiter() : TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -54,8 +56,10 @@ internal sealed class VaultSignThrottle : IDisposable
         // At most what the limit admits within one budget waits; a request beyond that could not be signed in time,
         // so it is refused at once (503 with Retry-After) rather than queued until its budget runs out.
         _queueLimit = (int)Math.Min(int.MaxValue, Math.Ceiling(permitsPerWindow * Math.Max(1, maxWait / window)));
-        var segment = TimeSpan.FromTicks(window.Ticks / SegmentsPerWindow);
-        _replenish = time.CreateTimer(static state => ((VaultSignThrottle)state!).NextSegment(), this, segment, segment);
+        // Started by the first permit taken and stopped once every permit is back (see NextSegment): an idle instance
+        // (most of a Functions app's life) does not wake twenty times a window for nothing.
+        _segmentLength = TimeSpan.FromTicks(window.Ticks / SegmentsPerWindow);
+        _replenish = time.CreateTimer(static state => ((VaultSignThrottle)state!).NextSegment(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     public int PermitsPerWindow { get; }
@@ -138,6 +142,16 @@ internal sealed class VaultSignThrottle : IDisposable
                     Take();
                 }
             }
+
+            // Every permit is back and nobody waits: all segments are empty, so the window can stand still until the
+            // next permit is taken. A permit taken then returns SegmentsPerWindow + 1 ticks after the restart, still
+            // more than a window later. (A tick already dispatched when the timer stops can advance the window one
+            // segment early once; the extra segment of the ring absorbs it.)
+            if (_used == 0 && _waiting == 0 && _replenishing)
+            {
+                _replenishing = false;
+                _replenish.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            }
         }
     }
 
@@ -145,6 +159,23 @@ internal sealed class VaultSignThrottle : IDisposable
     {
         _used++;
         _segments[_segment]++;
+        if (!_replenishing)
+        {
+            _replenishing = true;
+            _replenish.Change(_segmentLength, _segmentLength);
+        }
+    }
+
+    /// <summary>Whether the replenishment timer runs (it stops while no permit is out).</summary>
+    internal bool Replenishing
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _replenishing;
+            }
+        }
     }
 
     /// <summary>

@@ -9,6 +9,9 @@ public sealed class InMemoryIdTokenReplayCache(TimeProvider time) : IIdTokenRepl
 {
     private readonly InMemoryExpiringSet _seen = new();
 
+    /// <summary>How many replay markers are held (the bounded-storage checks read it).</summary>
+    internal int Count => _seen.Count;
+
     // An entry past its expiry no longer blocks: the token it guarded cannot validate any more anyway.
     public ValueTask<bool> TryAddAsync(string key, DateTimeOffset expiresAt, CancellationToken cancellationToken) =>
         ValueTask.FromResult(_seen.TryAdd(key, expiresAt, time.GetUtcNow()));

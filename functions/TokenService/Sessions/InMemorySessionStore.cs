@@ -16,8 +16,32 @@ public sealed class InMemorySessionStore : ISessionStore, IExpiredStateCleaner
     {
         public readonly Lock Gate = new();
         public string? Version;
+
+        /// <summary>Set (under <see cref="Gate"/>) when a purge left the partition empty and dropped it: writers take a new one.</summary>
+        public bool Removed;
         public readonly Dictionary<string, SessionRecord> Sessions = new(StringComparer.Ordinal);
     }
+
+    /// <summary>How many session records are held, ended ones included until their purge (the bounded-storage checks read it).</summary>
+    internal int Count
+    {
+        get
+        {
+            var count = 0;
+            foreach (var partition in _partitions.Values)
+            {
+                lock (partition.Gate)
+                {
+                    count += partition.Sessions.Count;
+                }
+            }
+
+            return count;
+        }
+    }
+
+    /// <summary>How many user partitions are held (a purge drops the ones it empties).</summary>
+    internal int PartitionCount => _partitions.Count;
 
     public ValueTask<SessionRecord?> GetSessionAsync(string sessionId, CancellationToken cancellationToken)
     {
@@ -73,44 +97,59 @@ public sealed class InMemorySessionStore : ISessionStore, IExpiredStateCleaner
 
     public ValueTask<StoreWriteStatus> CommitAsync(UserSessionsChange change, CancellationToken cancellationToken)
     {
-        var partition = _partitions.GetOrAdd(SessionIds.PartitionKeyForUser(change.UserId), _ => new Partition());
-        lock (partition.Gate)
+        var key = SessionIds.PartitionKeyForUser(change.UserId);
+        while (true)
         {
-            if (partition.Version != change.ExpectedVersion)
+            var partition = _partitions.GetOrAdd(key, _ => new Partition());
+            lock (partition.Gate)
             {
-                return ValueTask.FromResult(StoreWriteStatus.Conflict);
-            }
-
-            foreach (var update in change.Updates)
-            {
-                if (!partition.Sessions.TryGetValue(update.SessionId, out var current) || current.ETag != update.ETag)
+                if (!partition.Removed)
                 {
-                    return ValueTask.FromResult(StoreWriteStatus.Conflict);
+                    return ValueTask.FromResult(Commit(partition, change));
                 }
             }
 
-            foreach (var insert in change.Inserts)
-            {
-                if (partition.Sessions.ContainsKey(insert.SessionId))
-                {
-                    return ValueTask.FromResult(StoreWriteStatus.Conflict);
-                }
-            }
-
-            foreach (var record in change.Updates.Concat(change.Inserts))
-            {
-                partition.Sessions[record.SessionId] = record with { ETag = NextETag() };
-            }
-
-            partition.Version = NextETag();
-            return ValueTask.FromResult(StoreWriteStatus.Success);
+            // A purge dropped the emptied partition between the lookup and the lock: the next lookup makes a new one.
         }
+    }
+
+    /// <summary>Applies <paramref name="change"/> to <paramref name="partition"/>; the caller holds its gate.</summary>
+    private StoreWriteStatus Commit(Partition partition, UserSessionsChange change)
+    {
+        if (partition.Version != change.ExpectedVersion)
+        {
+            return StoreWriteStatus.Conflict;
+        }
+
+        foreach (var update in change.Updates)
+        {
+            if (!partition.Sessions.TryGetValue(update.SessionId, out var current) || current.ETag != update.ETag)
+            {
+                return StoreWriteStatus.Conflict;
+            }
+        }
+
+        foreach (var insert in change.Inserts)
+        {
+            if (partition.Sessions.ContainsKey(insert.SessionId))
+            {
+                return StoreWriteStatus.Conflict;
+            }
+        }
+
+        foreach (var record in change.Updates.Concat(change.Inserts))
+        {
+            partition.Sessions[record.SessionId] = record with { ETag = NextETag() };
+        }
+
+        partition.Version = NextETag();
+        return StoreWriteStatus.Success;
     }
 
     public Task<int> PurgeExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken)
     {
         var removed = 0;
-        foreach (var partition in _partitions.Values)
+        foreach (var (key, partition) in _partitions)
         {
             lock (partition.Gate)
             {
@@ -120,6 +159,15 @@ public sealed class InMemorySessionStore : ISessionStore, IExpiredStateCleaner
                     {
                         removed++;
                     }
+                }
+
+                // A partition with no session left goes too, or the store would hold one per user ever seen (storage
+                // bounded by the active population, not by time). Its version goes with it: a writer holding the old
+                // version gets a conflict and re-reads, as after any concurrent change.
+                if (partition.Sessions.Count == 0)
+                {
+                    partition.Removed = true;
+                    _partitions.TryRemove(new KeyValuePair<string, Partition>(key, partition));
                 }
             }
         }

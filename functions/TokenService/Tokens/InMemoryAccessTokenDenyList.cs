@@ -15,6 +15,9 @@ public sealed class InMemoryAccessTokenDenyList : IAccessTokenDenyList, IExpired
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>How many deny-list entries are held (the bounded-storage checks read it).</summary>
+    internal int Count => _denied.Count;
+
     public ValueTask<bool> IsDeniedAsync(string jti, CancellationToken cancellationToken) => ValueTask.FromResult(_denied.Contains(jti));
 
     public Task<int> PurgeExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken) => Task.FromResult(_denied.Purge(now));

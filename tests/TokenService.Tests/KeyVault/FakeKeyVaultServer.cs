@@ -88,6 +88,13 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
     /// </summary>
     public TimeSpan? PolicyMaximumValidity { get; set; }
 
+    /// <summary>
+    /// Key Vault refuses sign (and encrypt, wrapKey) with a key version before its <c>nbf</c> or from its <c>exp</c> on
+    /// (verify and decrypt stay allowed); answered 403 <c>Forbidden</c> and counted as "sign-outside-validity". Off by
+    /// default, so that tests about other behaviour can move the clock freely.
+    /// </summary>
+    public volatile bool RefuseSignOutsideValidity;
+
     /// <summary>Every key version's attributes as created: (created, nbf, exp), Unix seconds.</summary>
     public IReadOnlyList<(long Created, long? Nbf, long? Exp)> CreatedKeys
     {
@@ -495,6 +502,13 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
             // As Key Vault answers a cryptographic operation on a disabled version.
             Calls.AddOrUpdate("sign-disabled", 1, (_, n) => n + 1);
             return Results.Json(ErrorBody("Forbidden", "Operation sign is not allowed on a disabled key.", "KeyDisabled"), statusCode: 403);
+        }
+
+        var now = Clock.GetUtcNow().ToUnixTimeSeconds();
+        if (RefuseSignOutsideValidity && ((v.Exp is { } exp && now >= exp) || (v.Nbf is { } nbf && now < nbf)))
+        {
+            Calls.AddOrUpdate("sign-outside-validity", 1, (_, n) => n + 1);
+            return Results.Json(ErrorBody("Forbidden", "Operation sign is not allowed on an expired or not yet valid key.", "KeyExpired"), statusCode: 403);
         }
 
         var body = (await JsonNode.ParseAsync(ctx.Request.Body))!.AsObject();

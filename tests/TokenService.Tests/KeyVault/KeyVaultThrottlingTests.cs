@@ -207,4 +207,54 @@ public sealed class KeyVaultThrottlingTests
         vaults.Time.Advance(TimeSpan.FromSeconds(1));
         await Task.WhenAll([first, .. later]).WaitAsync(TimeSpan.FromSeconds(30));
     }
+
+    [Fact]
+    public async Task An_idle_limiter_stops_waking_up_and_still_admits_exactly_its_limit_when_signing_resumes()
+    {
+        // Found by the year simulation (issue 27, item 10): the replenishment timer ticked every half second for ever,
+        // signing or not (72,000 wake-ups an idle hour, and on a fake clock every one of them is run).
+        var time = new CountingTime(new Microsoft.Extensions.Time.Testing.FakeTimeProvider(InTestVaults.Start));
+        using var throttle = new VaultSignThrottle(5, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), time);
+
+        for (var round = 0; round < 2; round++)
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                Assert.True(await throttle.AcquireAsync(CancellationToken.None)); // the full limit at once
+            }
+
+            var sixth = throttle.AcquireAsync(CancellationToken.None).AsTask();
+            time.Inner.Advance(TimeSpan.FromSeconds(1)); // a permit returns a window and a segment after its segment began
+            Assert.False(sixth.IsCompleted, "a sixth permit within the window");
+            time.Inner.Advance(TimeSpan.FromTicks(TimeSpan.FromSeconds(1).Ticks / VaultSignThrottle.SegmentsPerWindow));
+            Assert.True(await sixth.WaitAsync(TimeSpan.FromSeconds(10)));
+
+            var ticks = time.Callbacks;
+            time.Inner.Advance(TimeSpan.FromHours(1)); // idle
+            Assert.InRange(time.Callbacks - ticks, 1, VaultSignThrottle.SegmentsPerWindow + 2); // until the last permit is back
+        }
+    }
+
+    /// <summary>A fake clock that counts the timer callbacks it runs.</summary>
+    private sealed class CountingTime(Microsoft.Extensions.Time.Testing.FakeTimeProvider inner) : TimeProvider
+    {
+        private int _callbacks;
+
+        public Microsoft.Extensions.Time.Testing.FakeTimeProvider Inner { get; } = inner;
+
+        public int Callbacks => Volatile.Read(ref _callbacks);
+
+        public override DateTimeOffset GetUtcNow() => Inner.GetUtcNow();
+
+        public override long GetTimestamp() => Inner.GetTimestamp();
+
+        public override long TimestampFrequency => Inner.TimestampFrequency;
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
+            Inner.CreateTimer(s =>
+            {
+                Interlocked.Increment(ref _callbacks);
+                callback(s);
+            }, state, dueTime, period);
+    }
 }

@@ -137,6 +137,24 @@ public sealed class SampleApiTests
     }
 
     [Fact]
+    public async Task Every_es256_token_of_a_key_is_accepted_not_only_the_first()
+    {
+        // Found by the year simulation (issue 27, item 10): IdentityModel hands the algorithm validator the JWK the first
+        // time a key verifies, and the ECDsaSecurityKey it converted the JWK to from then on; the library's check that
+        // binds ES256 to a P-256 key knew only JWKs and RSA keys, so the second ES256 token of every key was refused.
+        await using var host = await TokenServiceTestHost.StartAsync(new Dictionary<string, string?> { ["Keys:Algorithm"] = "ES256" });
+        await using var api = await SampleApi.StartAsync(new IssuerRewriteHandler(host.BaseAddress), TimeSpan.Zero);
+
+        for (var i = 0; i < 3; i++)
+        {
+            var login = await host.LoginAsync("es256-user-" + i);
+            Assert.Equal("ES256", new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(login.AccessToken).Alg);
+            using var response = await api.GetOrdersAsync(login.AccessToken);
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"token {i + 1}: {(int)response.StatusCode} {response.Headers.WwwAuthenticate}");
+        }
+    }
+
+    [Fact]
     public async Task Tokens_signed_with_the_services_key_but_another_typ_or_a_crit_header_are_refused_by_the_resource_server()
     {
         await using var host = await TokenServiceTestHost.StartAsync();

@@ -15,7 +15,7 @@ public abstract class SessionStoreContractTests
 {
     protected abstract ISessionStore Store { get; }
 
-    private static SessionRecord NewSession(string userId, DateTimeOffset now, string? sid = null) => new()
+    protected static SessionRecord NewSession(string userId, DateTimeOffset now, string? sid = null) => new()
     {
         SessionId = sid ?? SessionIds.NewSessionId(userId),
         UserId = userId,
@@ -295,5 +295,60 @@ public abstract class SessionStoreContractTests
 
 public sealed class InMemorySessionStoreContractTests : SessionStoreContractTests
 {
-    protected override ISessionStore Store { get; } = new InMemorySessionStore();
+    private readonly InMemorySessionStore _store = new();
+
+    protected override ISessionStore Store => _store;
+
+    [Fact]
+    public async Task A_purge_drops_the_user_partitions_it_empties_so_storage_does_not_grow_with_every_user_ever_seen()
+    {
+        // Found by the year simulation (issue 27, item 10): the store kept an empty partition for every user it had seen.
+        var now = DateTimeOffset.UtcNow;
+        for (var i = 0; i < 50; i++)
+        {
+            Assert.Equal(StoreWriteStatus.Success, await _store.CommitAsync(new UserSessionsChange("gone-" + i, null, [NewSession("gone-" + i, now)], []), default));
+        }
+
+        var stays = NewSession("stays", now) with { PurgeAt = now.AddDays(3) };
+        await _store.CommitAsync(new UserSessionsChange("stays", null, [stays], []), default);
+        var beforePurge = await _store.GetUserSessionsAsync("gone-0", default);
+        Assert.Equal(51, _store.PartitionCount);
+
+        Assert.Equal(50, await _store.PurgeExpiredAsync(now.AddDays(2), default)); // NewSession: PurgeAt one day and 15 minutes on
+        Assert.Equal(1, _store.PartitionCount);
+        Assert.NotNull(await _store.GetSessionAsync(stays.SessionId, default));
+
+        // The version went with the partition: a writer holding the one read before the purge conflicts and re-reads.
+        var again = NewSession("gone-0", now);
+        Assert.Equal(StoreWriteStatus.Conflict, await _store.CommitAsync(new UserSessionsChange("gone-0", beforePurge.Version, [again], []), default));
+        var fresh = await _store.GetUserSessionsAsync("gone-0", default);
+        Assert.Null(fresh.Version);
+        Assert.Empty(fresh.Sessions);
+        Assert.Equal(StoreWriteStatus.Success, await _store.CommitAsync(new UserSessionsChange("gone-0", fresh.Version, [again], []), default));
+        Assert.NotNull(await _store.GetSessionAsync(again.SessionId, default));
+    }
+
+    [Fact]
+    public async Task A_commit_racing_a_purge_that_drops_its_new_partition_is_never_lost()
+    {
+        var now = DateTimeOffset.UtcNow;
+        using var stop = new CancellationTokenSource();
+        var purging = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await _store.PurgeExpiredAsync(now, default); // purges nothing live, but drops partitions it finds empty
+            }
+        });
+        var users = Enumerable.Range(0, 2000).Select(i => "race-" + i).ToArray();
+        await Parallel.ForEachAsync(users, async (user, ct) =>
+            Assert.Equal(StoreWriteStatus.Success, await _store.CommitAsync(new UserSessionsChange(user, null, [NewSession(user, now)], []), ct)));
+        await stop.CancelAsync();
+        await purging;
+
+        foreach (var user in users)
+        {
+            Assert.Single((await _store.GetUserSessionsAsync(user, default)).Sessions);
+        }
+    }
 }

@@ -60,7 +60,7 @@ internal static class KeyVaultSignRouter
                     throw new DependencyUnavailableException("keyvault", $"Key Vault is throttling for another {wait.TotalSeconds:0.#} s.", wait, last);
                 }
 
-                await Task.Delay(wait, signing.Time, cancellationToken);
+                await throttle.WaitForBackoffAsync(wait, cancellationToken);
                 continue;
             }
 
@@ -69,9 +69,22 @@ internal static class KeyVaultSignRouter
                 throw new DependencyUnavailableException("keyvault", "The vault's sign queue is full.", throttle.Window);
             }
 
-            if (throttle.BackoffRemaining > TimeSpan.Zero)
+            if (throttle.BackoffRemaining is var opened && opened > TimeSpan.Zero)
             {
-                continue; // a 429 arrived while this request queued: wait for the window like the rest
+                // A 429 arrived while this request queued. With other vaults, choose again; with one, wait for the
+                // window holding the permit: taking another after it would spend two of this instance's allowance on
+                // one sign, and the allowance is this instance's share of the vault (issue 27).
+                if (several)
+                {
+                    continue;
+                }
+
+                if (opened > signing.MaxWait)
+                {
+                    throw new DependencyUnavailableException("keyvault", $"Key Vault is throttling for another {opened.TotalSeconds:0.#} s.", opened, last);
+                }
+
+                await throttle.WaitForBackoffAsync(opened, cancellationToken);
             }
 
             if (!ReferenceEquals(builtFor, key))
@@ -81,6 +94,7 @@ internal static class KeyVaultSignRouter
             }
 
             calls++;
+            using var call = throttle.StartCall();
             try
             {
                 var signature = several

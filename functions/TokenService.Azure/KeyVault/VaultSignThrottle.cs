@@ -9,6 +9,20 @@ namespace TokenService.Azure.KeyVault;
 /// success. A vault that answered 5xx or timed out is avoided for <see cref="FailureCooldown"/> when others exist.
 /// </summary>
 /// <remarks>
+/// <para>
+/// The allowance per window is adaptive, so that several instances signing with one vault share its limit without a
+/// coordinator (issue 27, item 6): it starts at the configured <c>Keys:SignsPerWindow</c> (the ceiling); a 429 that
+/// opens a backoff window multiplies it by <see cref="DecreaseFactor"/>, applied to what this instance actually used in
+/// the window when that is less (the rate it was sending, not an allowance it never reached: RFC 5681 §3.1 takes the
+/// flight size, not the window, for the same reason), never below <see cref="FloorShare"/> of the ceiling; each window
+/// in which signs succeeded, none was throttled and requests had to queue for a permit adds
+/// <see cref="IncreaseShare"/> of the ceiling, up to the ceiling. Additive increase, multiplicative decrease is what
+/// makes independent senders converge to equal shares of one capacity (Chiu and Jain, 1989; RFC 5681's congestion
+/// avoidance). Growing only while the allowance binds keeps an instance with little demand from growing back to the
+/// whole vault and then bursting into it (RFC 7661 §4.3, for the same reason in TCP). All of it on <see cref="TimeProvider"/>.
+/// </para>
+/// </remarks>
+/// <remarks>
 /// The limit is a sliding window of <see cref="SegmentsPerWindow"/> segments whose permits come back one segment
 /// late, with a bounded FIFO queue, on <see cref="TimeProvider"/>. A permit taken during a segment returns
 /// <c>Window + one segment</c> after that segment began, so more than a window passes between two uses of it: whatever
@@ -23,6 +37,16 @@ namespace TokenService.Azure.KeyVault;
 internal sealed class VaultSignThrottle : IDisposable
 {
     internal const int SegmentsPerWindow = 20;
+
+    /// <summary>A 429 multiplies the allowance by this.</summary>
+    internal const double DecreaseFactor = 0.7;
+
+    /// <summary>A window of queued demand without a 429 adds this share of the configured limit.</summary>
+    internal const double IncreaseShare = 0.02;
+
+    /// <summary>The allowance never falls below this share of the configured limit (and never below one sign).</summary>
+    internal const double FloorShare = 0.01;
+
     internal static readonly TimeSpan FailureCooldown = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan[] Backoff = [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(8), TimeSpan.FromSeconds(16)];
 
@@ -31,17 +55,25 @@ internal sealed class VaultSignThrottle : IDisposable
     private readonly Lock _lock = new();
     private readonly int[] _segments = new int[SegmentsPerWindow + 1];
     private readonly Queue<Waiter> _queue = new();
-    private readonly int _queueLimit;
     private int _segment;
     private int _used;
     private int _waiting;
+    private long _backoffWaiting;
+    private long _calling;
     private long _backoffUntilTicks;
     private long _unhealthyUntilTicks;
     private int _throttledWindows;
+    private readonly double _budgetWindows;
+    private readonly double _floor;
+    private double _allowance;
+    private int _segmentsThisWindow;
+    private bool _queuedThisWindow;
+    private bool _throttledThisWindow;
+    private volatile bool _succeededThisWindow;
 
     private sealed class Waiter() : TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <param name="permitsPerWindow">Sign calls admitted per <paramref name="window"/>.</param>
+    /// <param name="permitsPerWindow">Sign calls admitted per <paramref name="window"/> at most: the allowance's start and ceiling.</param>
     /// <param name="window">The vault's limit window.</param>
     /// <param name="maxWait">The dependency budget: how long the queue may take to drain bounds its length.</param>
     /// <param name="time">The clock of the replenishment timer and the backoff windows.</param>
@@ -51,9 +83,9 @@ internal sealed class VaultSignThrottle : IDisposable
         PermitsPerWindow = permitsPerWindow;
         Window = window;
 
-        // At most what the limit admits within one budget waits; a request beyond that could not be signed in time,
-        // so it is refused at once (503 with Retry-After) rather than queued until its budget runs out.
-        _queueLimit = (int)Math.Min(int.MaxValue, Math.Ceiling(permitsPerWindow * Math.Max(1, maxWait / window)));
+        _allowance = permitsPerWindow;
+        _floor = Math.Max(1, Math.Ceiling(permitsPerWindow * FloorShare));
+        _budgetWindows = Math.Max(1, maxWait / window);
         var segment = TimeSpan.FromTicks(window.Ticks / SegmentsPerWindow);
         _replenish = time.CreateTimer(static state => ((VaultSignThrottle)state!).NextSegment(), this, segment, segment);
     }
@@ -62,6 +94,18 @@ internal sealed class VaultSignThrottle : IDisposable
 
     public TimeSpan Window { get; }
 
+    /// <summary>Signs this instance admits per <see cref="Window"/> now: <see cref="PermitsPerWindow"/>, lowered by 429s and regained while signs succeed.</summary>
+    public int Allowance
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return Limit;
+            }
+        }
+    }
+
     /// <summary>Permits free now less requests already queued: higher is less loaded.</summary>
     public long Headroom
     {
@@ -69,13 +113,54 @@ internal sealed class VaultSignThrottle : IDisposable
         {
             lock (_lock)
             {
-                return PermitsPerWindow - _used - _waiting;
+                return Limit - _used - _waiting;
             }
         }
     }
 
+    /// <summary>The allowance in whole permits (under the lock).</summary>
+    private int Limit => (int)_allowance;
+
+    /// <summary>
+    /// At most what the allowance admits within one budget waits (under the lock); a request beyond that could not be
+    /// signed in time, so it is refused at once (503 with Retry-After) rather than queued until its budget runs out.
+    /// </summary>
+    private int QueueLimit => (int)Math.Min(int.MaxValue, Math.Ceiling(_allowance * _budgetWindows));
+
     /// <summary>Requests waiting for a permit.</summary>
     public long Queued => Volatile.Read(ref _waiting);
+
+    /// <summary>Requests waiting for the backoff window to end.</summary>
+    public long WaitingForBackoff => Volatile.Read(ref _backoffWaiting);
+
+    /// <summary>Sign calls on their way to the vault or back.</summary>
+    public long Calling => Volatile.Read(ref _calling);
+
+    /// <summary>Waits <paramref name="wait"/> (the backoff window) on the clock, within the request's budget.</summary>
+    public async Task WaitForBackoffAsync(TimeSpan wait, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _backoffWaiting);
+        try
+        {
+            await Task.Delay(wait, _time, cancellationToken);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _backoffWaiting);
+        }
+    }
+
+    /// <summary>Counts a sign call from its start until the caller disposes the result.</summary>
+    public CallScope StartCall()
+    {
+        Interlocked.Increment(ref _calling);
+        return new CallScope(this);
+    }
+
+    internal readonly struct CallScope(VaultSignThrottle throttle) : IDisposable
+    {
+        public void Dispose() => Interlocked.Decrement(ref throttle._calling);
+    }
 
     /// <summary>How long the shared backoff window after a 429 still lasts (zero when none is open).</summary>
     public TimeSpan BackoffRemaining => Remaining(Interlocked.Read(ref _backoffUntilTicks));
@@ -89,13 +174,14 @@ internal sealed class VaultSignThrottle : IDisposable
         Waiter waiter;
         lock (_lock)
         {
-            if (_queue.Count == 0 && _used < PermitsPerWindow)
+            if (_queue.Count == 0 && _used < Limit)
             {
                 Take();
                 return true;
             }
 
-            if (_waiting >= _queueLimit)
+            _queuedThisWindow = true; // the allowance binds: demand to grow it by
+            if (_waiting >= QueueLimit)
             {
                 return false;
             }
@@ -130,7 +216,12 @@ internal sealed class VaultSignThrottle : IDisposable
             _segment = (_segment + 1) % _segments.Length;
             _used -= _segments[_segment];
             _segments[_segment] = 0;
-            while (_used < PermitsPerWindow && _queue.TryDequeue(out var waiter))
+            if (++_segmentsThisWindow == SegmentsPerWindow)
+            {
+                EndOfWindow();
+            }
+
+            while (_used < Limit && _queue.TryDequeue(out var waiter))
             {
                 if (waiter.TrySetResult(true))
                 {
@@ -139,6 +230,20 @@ internal sealed class VaultSignThrottle : IDisposable
                 }
             }
         }
+    }
+
+    /// <summary>Additive increase (under the lock): a window whose queued demand was signed without a 429 grows the allowance.</summary>
+    private void EndOfWindow()
+    {
+        if (_succeededThisWindow && _queuedThisWindow && !_throttledThisWindow)
+        {
+            _allowance = Math.Min(PermitsPerWindow, _allowance + (PermitsPerWindow * IncreaseShare));
+        }
+
+        _segmentsThisWindow = 0;
+        _succeededThisWindow = false;
+        _queuedThisWindow = _queue.Count > 0;
+        _throttledThisWindow = false;
     }
 
     private void Take()
@@ -155,11 +260,16 @@ internal sealed class VaultSignThrottle : IDisposable
     {
         lock (_lock)
         {
+            _throttledThisWindow = true;
             var now = _time.GetUtcNow().UtcTicks;
             if (now < _backoffUntilTicks)
             {
                 return TimeSpan.FromTicks(_backoffUntilTicks - now);
             }
+
+            // Multiplicative decrease, once per throttling episode (the requests in flight with the first 429 join its
+            // window and do not cut again), from the rate this instance was sending when that was below its allowance.
+            _allowance = Math.Max(_floor, Math.Min(_allowance, _used) * DecreaseFactor);
 
             var delay = retryAfter is { } after && after > TimeSpan.Zero ? after : Backoff[Math.Min(_throttledWindows, Backoff.Length - 1)];
             _throttledWindows++;
@@ -170,6 +280,7 @@ internal sealed class VaultSignThrottle : IDisposable
 
     public void OnSuccess()
     {
+        _succeededThisWindow = true;
         if (Volatile.Read(ref _throttledWindows) != 0)
         {
             lock (_lock)

@@ -39,7 +39,7 @@ internal sealed class VaultSignThrottle : IDisposable
     internal const int SegmentsPerWindow = 20;
 
     /// <summary>A 429 multiplies the allowance by this.</summary>
-    internal const double DecreaseFactor = 0.7;
+    internal const double DecreaseFactor = 0.85;
 
     /// <summary>A window of queued demand without a 429 adds this share of the configured limit.</summary>
     internal const double IncreaseShare = 0.02;
@@ -56,6 +56,7 @@ internal sealed class VaultSignThrottle : IDisposable
     private readonly int[] _segments = new int[SegmentsPerWindow + 1];
     private readonly Queue<Waiter> _queue = new();
     private int _segment;
+    private long _segmentNumber;
     private int _used;
     private int _waiting;
     private long _backoffWaiting;
@@ -67,11 +68,17 @@ internal sealed class VaultSignThrottle : IDisposable
     private readonly double _floor;
     private double _allowance;
     private int _segmentsThisWindow;
+    private int _takenThisWindow;
+    private double _releaseCredit;
+    private long _lastDecreaseTicks;
     private bool _queuedThisWindow;
     private bool _throttledThisWindow;
     private volatile bool _succeededThisWindow;
 
-    private sealed class Waiter() : TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+    private sealed class Waiter() : TaskCompletionSource<Permit>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>One admitted sign call: the segment it counts in (by its number since start and its slot in the ring).</summary>
+    internal readonly record struct Permit(long Segment, int Slot);
 
     /// <param name="permitsPerWindow">Sign calls admitted per <paramref name="window"/> at most: the allowance's start and ceiling.</param>
     /// <param name="window">The vault's limit window.</param>
@@ -125,7 +132,12 @@ internal sealed class VaultSignThrottle : IDisposable
     /// At most what the allowance admits within one budget waits (under the lock); a request beyond that could not be
     /// signed in time, so it is refused at once (503 with Retry-After) rather than queued until its budget runs out.
     /// </summary>
-    private int QueueLimit => (int)Math.Min(int.MaxValue, Math.Ceiling(_allowance * _budgetWindows));
+    /// <remarks>
+    /// Once the vault has throttled (the allowance is below the ceiling), the queue holds what the allowance admits in
+    /// half the budget: a request released from it may still meet a backoff window and a retry, and one that had
+    /// queued for the whole budget would run out in that window, its permit spent on no signature.
+    /// </remarks>
+    private int QueueLimit => (int)Math.Min(int.MaxValue, Math.Ceiling(_allowance * (_allowance < PermitsPerWindow ? _budgetWindows / 2 : _budgetWindows)));
 
     /// <summary>Requests waiting for a permit.</summary>
     public long Queued => Volatile.Read(ref _waiting);
@@ -168,22 +180,21 @@ internal sealed class VaultSignThrottle : IDisposable
     /// <summary>Whether the vault failed (5xx, timeout) recently enough to be avoided while others are available.</summary>
     public bool RecentlyFailed => Remaining(Interlocked.Read(ref _unhealthyUntilTicks)) > TimeSpan.Zero;
 
-    /// <summary>Waits for a permit within <paramref name="cancellationToken"/> (the request's budget); false when the queue is full.</summary>
-    public async ValueTask<bool> AcquireAsync(CancellationToken cancellationToken)
+    /// <summary>Waits for a permit within <paramref name="cancellationToken"/> (the request's budget); null when the queue is full.</summary>
+    public async ValueTask<Permit?> AcquireAsync(CancellationToken cancellationToken)
     {
         Waiter waiter;
         lock (_lock)
         {
             if (_queue.Count == 0 && _used < Limit)
             {
-                Take();
-                return true;
+                return Take();
             }
 
             _queuedThisWindow = true; // the allowance binds: demand to grow it by
             if (_waiting >= QueueLimit)
             {
-                return false;
+                return null;
             }
 
             waiter = new Waiter();
@@ -214,6 +225,7 @@ internal sealed class VaultSignThrottle : IDisposable
             // The ring holds the window's segments and one more: the slot coming round is the permits taken
             // SegmentsPerWindow + 1 segments ago, more than a window before any use of them now.
             _segment = (_segment + 1) % _segments.Length;
+            _segmentNumber++;
             _used -= _segments[_segment];
             _segments[_segment] = 0;
             if (++_segmentsThisWindow == SegmentsPerWindow)
@@ -221,13 +233,24 @@ internal sealed class VaultSignThrottle : IDisposable
                 EndOfWindow();
             }
 
-            while (_used < Limit && _queue.TryDequeue(out var waiter))
+            // Queued requests are released at most the allowance's share of a segment at a time (the fraction carried,
+            // nothing saved up across an idle segment): paced, not in one burst when old permits return, so what this
+            // instance sends is spread over the window as the vault's other clients see it, and its 429s too.
+            _releaseCredit = Math.Min(_releaseCredit, 1) + (_allowance / SegmentsPerWindow);
+            Release();
+        }
+    }
+
+    /// <summary>Gives queued requests the permits this segment's pacing credit and the window allow (under the lock).</summary>
+    private void Release()
+    {
+        while (_releaseCredit >= 1 && _used < Limit && _queue.TryDequeue(out var waiter))
+        {
+            if (waiter.TrySetResult(new Permit(_segmentNumber, _segment)))
             {
-                if (waiter.TrySetResult(true))
-                {
-                    _waiting--;
-                    Take();
-                }
+                _waiting--;
+                _releaseCredit--;
+                Take();
             }
         }
     }
@@ -235,21 +258,56 @@ internal sealed class VaultSignThrottle : IDisposable
     /// <summary>Additive increase (under the lock): a window whose queued demand was signed without a 429 grows the allowance.</summary>
     private void EndOfWindow()
     {
-        if (_succeededThisWindow && _queuedThisWindow && !_throttledThisWindow)
+        // Only a window that used (nearly) all of the allowance grows it: an instance held back by something else (its
+        // clients' demand, backoff windows) would otherwise grow an allowance it does not use and then burst into it.
+        // The limiter admits at most Limit × 20 / 21 per window (permits return one segment late).
+        if (_succeededThisWindow && _queuedThisWindow && !_throttledThisWindow && _takenThisWindow >= Limit * 0.9)
         {
             _allowance = Math.Min(PermitsPerWindow, _allowance + (PermitsPerWindow * IncreaseShare));
         }
 
         _segmentsThisWindow = 0;
+        _takenThisWindow = 0;
         _succeededThisWindow = false;
         _queuedThisWindow = _queue.Count > 0;
         _throttledThisWindow = false;
     }
 
-    private void Take()
+    private Permit Take()
     {
         _used++;
         _segments[_segment]++;
+        _takenThisWindow++;
+        return new Permit(_segmentNumber, _segment);
+    }
+
+    /// <summary>
+    /// A permit that no sign call spent (its request ran out of budget waiting for a backoff window, or moved to
+    /// another vault): the vault never counted it, so it passes to the first waiter, or back to the window while the
+    /// segment it counts in is still in it. Otherwise a 429 would cost an instance its share of the vault twice: once
+    /// for the backoff window, again for the permits its waiting requests held through it.
+    /// </summary>
+    public void Return(Permit permit)
+    {
+        lock (_lock)
+        {
+            if (_segmentNumber - permit.Segment >= _segments.Length)
+            {
+                return; // its segment has left the window: nothing is held any more
+            }
+
+            while (_queue.TryDequeue(out var waiter))
+            {
+                if (waiter.TrySetResult(permit))
+                {
+                    _waiting--;
+                    return;
+                }
+            }
+
+            _segments[permit.Slot]--;
+            _used--;
+        }
     }
 
     /// <summary>
@@ -267,9 +325,15 @@ internal sealed class VaultSignThrottle : IDisposable
                 return TimeSpan.FromTicks(_backoffUntilTicks - now);
             }
 
-            // Multiplicative decrease, once per throttling episode (the requests in flight with the first 429 join its
-            // window and do not cut again), from the rate this instance was sending when that was below its allowance.
-            _allowance = Math.Max(_floor, Math.Min(_allowance, _used) * DecreaseFactor);
+            // Multiplicative decrease at most once per window, from the rate this instance was sending when that was
+            // below its allowance: what it sent in the last window is what the vault counted when it said 429, so a
+            // second cut within the window would answer the same congestion twice (RFC 5681 §3.1 and RFC 6582 §3.2
+            // cut once per round trip, which the window is here: a sign is counted against the vault for a window).
+            if (now - _lastDecreaseTicks >= Window.Ticks)
+            {
+                _allowance = Math.Max(_floor, Math.Min(_allowance, _used) * DecreaseFactor);
+                _lastDecreaseTicks = now;
+            }
 
             var delay = retryAfter is { } after && after > TimeSpan.Zero ? after : Backoff[Math.Min(_throttledWindows, Backoff.Length - 1)];
             _throttledWindows++;

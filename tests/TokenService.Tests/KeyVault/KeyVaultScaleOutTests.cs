@@ -27,6 +27,9 @@ public sealed class KeyVaultScaleOutTests(ITestOutputHelper output)
         private readonly List<(DateTimeOffset Submitted, DateTimeOffset Completed, bool Signed)> _outcomes = [];
         private long _submitted;
         private long _completed;
+
+        /// <summary>Failed requests by cause, for the output.</summary>
+        public Dictionary<string, int> Failures { get; } = [];
         private double _credit;
 
         public KeyVaultSigningKeyService Service => service;
@@ -54,6 +57,12 @@ public sealed class KeyVaultScaleOutTests(ITestOutputHelper output)
             }
             catch (Exception ex) when (ex is DependencyUnavailableException or OperationCanceledException)
             {
+                var kind = ex is OperationCanceledException ? "budget spent" : ex.Message.Contains("queue", StringComparison.Ordinal) ? "queue full" : "other";
+                lock (_lock)
+                {
+                    Failures[kind] = Failures.GetValueOrDefault(kind) + 1;
+                }
+
                 // Both answer 503 with Retry-After at the HTTP layer (EndpointInvoker).
             }
 
@@ -196,20 +205,21 @@ public sealed class KeyVaultScaleOutTests(ITestOutputHelper output)
             + $"{throttled} × 429 ({(double)throttled / signs:P1} of signs); {failedOverload} of {offeredOverload} requests 503 (offered 150 %); "
             + $"allowances now {string.Join(", ", instances.Select(x => x.Service.Throttle.Allowance))}");
         output.WriteLine("per instance: " + string.Join("; ", instances.Select((x, i) => $"{i}: {perInstance[i]:P0}, allowance {x.Service.Throttle.Allowance}")));
+        output.WriteLine("503s by cause: " + string.Join("; ", instances.Select((x, i) => $"{i}: " + string.Join(", ", x.Failures.Select(f => $"{f.Key} {f.Value}")))));
         output.WriteLine($"recovery at 50 %, from 20 s after the overload: {failedWithinLimit} of {withinLimit} requests failed");
 
         // Converged: the vault throttles a small fraction of the calls instead of the whole excess (a fixed
         // per-instance allowance of the whole limit sends the 150 % and draws 429s for two thirds of its calls). The
         // allowances themselves are not compared with the limit: one above its instance's demand does not bind.
-        Assert.True(throttled <= signs * 0.10, $"{throttled} × 429 against {signs} signs: the instances did not converge on the vault's limit");
-        // Issue 27 asks for 90 % and at least half a fair share each; measured here 85-91 % and 29-41 % for the instance
-        // that fared worst (docs/key-vault.md, "Several instances on one vault"): asserted is what holds, with a margin
-        // for the scheduling noise between runs, not the target.
-        Assert.True(aggregate >= 0.80, $"the vault signed {aggregate:P1} of its limit");
+        Assert.True(throttled <= signs * 0.03, $"{throttled} × 429 against {signs} signs: the instances did not converge on the vault's limit");
+        // Issue 27 asks for 90 % and at least half a fair share each. Measured with paced releases, one decrease per
+        // window and unspent permits returned: 95.7-96.0 % of the limit, but 22-68 % of a fair share for the instance
+        // that fared worst (docs/key-vault.md, "Several instances on one vault"): the aggregate target is asserted,
+        // the fairness target is not met and only the absence of starvation below a fifth of a share is asserted.
+        Assert.True(aggregate >= 0.90, $"the vault signed {aggregate:P1} of its limit");
         Assert.All(perInstance, share => Assert.True(share >= 0.2, $"an instance got {share:P0} of a fair share: starved"));
-        // Issue 27 asks for none; 0 in four runs of five, 90 of 4,000 in the fifth (not yet explained; see the report).
         Assert.True(withinLimit > 0);
-        Assert.True(failedWithinLimit <= withinLimit * 0.05, $"{failedWithinLimit} of {withinLimit} requests within the limit failed after the overload");
+        Assert.Equal(0, failedWithinLimit);
     }
 
     [Fact]

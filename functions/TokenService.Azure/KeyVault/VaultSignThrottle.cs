@@ -11,12 +11,13 @@ namespace TokenService.Azure.KeyVault;
 /// <remarks>
 /// <para>
 /// The allowance per window is adaptive, so that several instances signing with one vault share its limit without a
-/// coordinator (issue 27, item 6): it starts at the configured <c>Keys:SignsPerWindow</c> (the ceiling); a 429 that
-/// opens a backoff window multiplies it by <see cref="DecreaseFactor"/>, applied to what this instance actually used in
-/// the window when that is less (the rate it was sending, not an allowance it never reached: RFC 5681 §3.1 takes the
+/// coordinator (issue 27, item 6): it starts at the configured <c>Keys:SignsPerWindow</c> (the ceiling); a 429
+/// multiplies it by <see cref="DecreaseFactor"/>, at most once per window, applied to what this instance actually used
+/// in the window when that is less (the rate it was sending, not an allowance it never reached: RFC 5681 §3.1 takes the
 /// flight size, not the window, for the same reason), never below <see cref="FloorShare"/> of the ceiling; each window
-/// in which signs succeeded, none was throttled and requests had to queue for a permit adds
-/// <see cref="IncreaseShare"/> of the ceiling, up to the ceiling. Additive increase, multiplicative decrease is what
+/// in which signs succeeded, none was throttled, requests had to queue for a permit and 90 % of the allowance was used
+/// adds <see cref="IncreaseShare"/> of the ceiling, up to the ceiling. Queued requests are released paced (the
+/// allowance's share of each segment), and a permit no call spent comes back (<see cref="Return"/>). Additive increase, multiplicative decrease is what
 /// makes independent senders converge to equal shares of one capacity (Chiu and Jain, 1989; RFC 5681's congestion
 /// avoidance). Growing only while the allowance binds keeps an instance with little demand from growing back to the
 /// whole vault and then bursting into it (RFC 7661 §4.3, for the same reason in TCP). All of it on <see cref="TimeProvider"/>.

@@ -40,94 +40,138 @@ internal static class KeyVaultSignRouter
         DependencyUnavailableException? last = null;
         SigningKey? builtFor = null;
         ReadOnlyMemory<byte> signingInput = default;
-        for (var calls = 0; calls < MaxCalls;)
-        {
-            var index = Choose(candidates, failed);
-            if (index < 0)
-            {
-                throw last ?? new DependencyUnavailableException("keyvault", "Every vault failed.");
-            }
 
-            var (vault, key) = candidates[index];
-            var throttle = vault.Throttle;
-            var wait = throttle.BackoffRemaining;
-            if (wait > TimeSpan.Zero)
+        // The limiter permit this request holds and its vault: a call that drew a 429 was not counted by the vault, so
+        // its retry there after the backoff window spends the same permit rather than queueing for another behind
+        // requests that have not been tried yet (with one vault that queue is this instance's whole share). A permit
+        // no call spent goes back to its vault's limiter (VaultSignThrottle.Return) when the request leaves.
+        var permitFor = -1;
+        VaultSignThrottle.Permit permit = default;
+        try
+        {
+            for (var calls = 0; calls < MaxCalls;)
             {
-                // Every vault is in a backoff window (Choose prefers one that is not): wait for the shortest, unless
-                // no request could wait that long: then answer now, with the window as Retry-After.
-                if (wait > signing.MaxWait)
+                var index = Choose(candidates, failed);
+                if (index < 0)
                 {
-                    throw new DependencyUnavailableException("keyvault", $"Key Vault is throttling for another {wait.TotalSeconds:0.#} s.", wait, last);
+                    throw last ?? new DependencyUnavailableException("keyvault", "Every vault failed.");
                 }
 
-                await Task.Delay(wait, signing.Time, cancellationToken);
-                continue;
-            }
-
-            if (!await throttle.AcquireAsync(cancellationToken))
-            {
-                throw new DependencyUnavailableException("keyvault", "The vault's sign queue is full.", throttle.Window);
-            }
-
-            if (throttle.BackoffRemaining > TimeSpan.Zero)
-            {
-                continue; // a 429 arrived while this request queued: wait for the window like the rest
-            }
-
-            if (!ReferenceEquals(builtFor, key))
-            {
-                signingInput = buildSigningInput(key);
-                builtFor = key;
-            }
-
-            calls++;
-            try
-            {
-                var signature = several
-                    ? await SignWithTimeoutAsync(vault, key, signingInput, signing, cancellationToken)
-                    : await vault.SignOnceAsync(key, signingInput, cancellationToken);
-                throttle.OnSuccess();
-                return new SignedInput(key, signingInput, signature);
-            }
-            catch (DependencyUnavailableException ex) when (IsThrottled(ex))
-            {
-                var window = throttle.OnThrottled(ex.RetryAfter);
-                last = new DependencyUnavailableException("keyvault", ex.Message, window, ex.InnerException);
-            }
-            catch (DependencyUnavailableException ex) when (several)
-            {
-                throttle.OnFailed();
-                failed![index] = true;
-                last = ex;
-            }
-            catch (KeyVaultException ex) when (ex.IsKeyDisabled)
-            {
-                // Key Vault answers a sign on a disabled version 403 KeyDisabled: the key was revoked (disabled) through
-                // another instance, and this one's cached key set still names it. Not an outage: reload once and sign
-                // with the vault's current key; the signing input is rebuilt for it (its kid goes in the header).
-                reloaded ??= new bool[candidates.Count];
-                var current = reloaded[index] ? null : await vault.ActiveKeyAfterDisabledAsync(key, cancellationToken);
-                reloaded[index] = true;
-                if (current is null || current.ProviderKeyId == key.ProviderKeyId)
+                var (vault, key) = candidates[index];
+                var throttle = vault.Throttle;
+                var wait = throttle.BackoffRemaining;
+                if (wait > TimeSpan.Zero)
                 {
-                    var unavailable = new DependencyUnavailableException("keys", "The active signing key is disabled in Key Vault and no other key of the vault is active.", null, ex);
-                    if (!several)
+                    // Every vault is in a backoff window (Choose prefers one that is not): wait for the shortest, unless
+                    // no request could wait that long: then answer now, with the window as Retry-After.
+                    if (wait > signing.MaxWait)
                     {
-                        throw unavailable;
+                        throw new DependencyUnavailableException("keyvault", $"Key Vault is throttling for another {wait.TotalSeconds:0.#} s.", wait, last);
                     }
 
-                    failed![index] = true;
-                    last = unavailable;
+                    await throttle.WaitForBackoffAsync(wait, cancellationToken);
                     continue;
                 }
 
-                var replaced = candidates as Candidate[] ?? [.. candidates];
-                replaced[index] = new(vault, current);
-                candidates = replaced;
+                if (permitFor != index)
+                {
+                    if (permitFor >= 0)
+                    {
+                        candidates[permitFor].Vault.Throttle.Return(permit);
+                        permitFor = -1;
+                    }
+
+                    if (await throttle.AcquireAsync(cancellationToken) is not { } acquired)
+                    {
+                        throw new DependencyUnavailableException("keyvault", "The vault's sign queue is full.", throttle.Window);
+                    }
+
+                    (permit, permitFor) = (acquired, index);
+                }
+
+                if (throttle.BackoffRemaining is var opened && opened > TimeSpan.Zero)
+                {
+                    // A 429 arrived while this request queued. With other vaults, choose again; with one, wait for the
+                    // window holding the permit: taking another after it would spend two of this instance's allowance on
+                    // one sign, and the allowance is this instance's share of the vault (issue 27).
+                    if (several)
+                    {
+                        continue;
+                    }
+
+                    if (opened > signing.MaxWait)
+                    {
+                        throw new DependencyUnavailableException("keyvault", $"Key Vault is throttling for another {opened.TotalSeconds:0.#} s.", opened, last);
+                    }
+
+                    await throttle.WaitForBackoffAsync(opened, cancellationToken);
+                }
+
+                if (!ReferenceEquals(builtFor, key))
+                {
+                    signingInput = buildSigningInput(key);
+                    builtFor = key;
+                }
+
+                calls++;
+                permitFor = -1; // the call spends the permit, unless the vault throttles it
+                using var call = throttle.StartCall();
+                try
+                {
+                    var signature = several
+                        ? await SignWithTimeoutAsync(vault, key, signingInput, signing, cancellationToken)
+                        : await vault.SignOnceAsync(key, signingInput, cancellationToken);
+                    throttle.OnSuccess();
+                    return new SignedInput(key, signingInput, signature);
+                }
+                catch (DependencyUnavailableException ex) when (IsThrottled(ex))
+                {
+                    var window = throttle.OnThrottled(ex.RetryAfter);
+                    permitFor = index;
+                    last = new DependencyUnavailableException("keyvault", ex.Message, window, ex.InnerException);
+                }
+                catch (DependencyUnavailableException ex) when (several)
+                {
+                    throttle.OnFailed();
+                    failed![index] = true;
+                    last = ex;
+                }
+                catch (KeyVaultException ex) when (ex.IsKeyDisabled)
+                {
+                    // Key Vault answers a sign on a disabled version 403 KeyDisabled: the key was revoked (disabled) through
+                    // another instance, and this one's cached key set still names it. Not an outage: reload once and sign
+                    // with the vault's current key; the signing input is rebuilt for it (its kid goes in the header).
+                    reloaded ??= new bool[candidates.Count];
+                    var current = reloaded[index] ? null : await vault.ActiveKeyAfterDisabledAsync(key, cancellationToken);
+                    reloaded[index] = true;
+                    if (current is null || current.ProviderKeyId == key.ProviderKeyId)
+                    {
+                        var unavailable = new DependencyUnavailableException("keys", "The active signing key is disabled in Key Vault and no other key of the vault is active.", null, ex);
+                        if (!several)
+                        {
+                            throw unavailable;
+                        }
+
+                        failed![index] = true;
+                        last = unavailable;
+                        continue;
+                    }
+
+                    var replaced = candidates as Candidate[] ?? [.. candidates];
+                    replaced[index] = new(vault, current);
+                    candidates = replaced;
+                }
+            }
+
+            throw last ?? new DependencyUnavailableException("keyvault", "Key Vault kept throttling.");
+        }
+        finally
+        {
+            if (permitFor >= 0)
+            {
+                candidates[permitFor].Vault.Throttle.Return(permit);
             }
         }
-
-        throw last ?? new DependencyUnavailableException("keyvault", "Key Vault kept throttling.");
     }
 
     /// <summary>Key Vault's 429: the client keeps the status in the inner <see cref="KeyVaultException"/>.</summary>

@@ -9,6 +9,21 @@ namespace TokenService.Azure.KeyVault;
 /// success. A vault that answered 5xx or timed out is avoided for <see cref="FailureCooldown"/> when others exist.
 /// </summary>
 /// <remarks>
+/// <para>
+/// The allowance per window is adaptive, so that several instances signing with one vault share its limit without a
+/// coordinator (issue 27, item 6): it starts at the configured <c>Keys:SignsPerWindow</c> (the ceiling); a 429
+/// multiplies it by <see cref="DecreaseFactor"/>, at most once per window, applied to what this instance actually used
+/// in the window when that is less (the rate it was sending, not an allowance it never reached: RFC 5681 §3.1 takes the
+/// flight size, not the window, for the same reason), never below <see cref="FloorShare"/> of the ceiling; each window
+/// in which signs succeeded, none was throttled, requests had to queue for a permit and 90 % of the allowance was used
+/// adds <see cref="IncreaseShare"/> of the ceiling, up to the ceiling. Queued requests are released paced (the
+/// allowance's share of each segment), and a permit no call spent comes back (<see cref="Return"/>). Additive increase, multiplicative decrease is what
+/// makes independent senders converge to equal shares of one capacity (Chiu and Jain, 1989; RFC 5681's congestion
+/// avoidance). Growing only while the allowance binds keeps an instance with little demand from growing back to the
+/// whole vault and then bursting into it (RFC 7661 §4.3, for the same reason in TCP). All of it on <see cref="TimeProvider"/>.
+/// </para>
+/// </remarks>
+/// <remarks>
 /// The limit is a sliding window of <see cref="SegmentsPerWindow"/> segments whose permits come back one segment
 /// late, with a bounded FIFO queue, on <see cref="TimeProvider"/>. A permit taken during a segment returns
 /// <c>Window + one segment</c> after that segment began, so more than a window passes between two uses of it: whatever
@@ -23,27 +38,52 @@ namespace TokenService.Azure.KeyVault;
 internal sealed class VaultSignThrottle : IDisposable
 {
     internal const int SegmentsPerWindow = 20;
+
+    /// <summary>A 429 multiplies the allowance by this.</summary>
+    internal const double DecreaseFactor = 0.85;
+
+    /// <summary>A window of queued demand without a 429 adds this share of the configured limit.</summary>
+    internal const double IncreaseShare = 0.02;
+
+    /// <summary>The allowance never falls below this share of the configured limit (and never below one sign).</summary>
+    internal const double FloorShare = 0.01;
+
     internal static readonly TimeSpan FailureCooldown = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan[] Backoff = [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(8), TimeSpan.FromSeconds(16)];
 
     private readonly ITimer _replenish;
-    private readonly TimeSpan _segmentLength;
     private readonly TimeProvider _time;
     private readonly Lock _lock = new();
     private readonly int[] _segments = new int[SegmentsPerWindow + 1];
     private readonly Queue<Waiter> _queue = new();
-    private readonly int _queueLimit;
     private int _segment;
+    private long _segmentNumber;
     private int _used;
     private int _waiting;
+    private long _backoffWaiting;
+    private long _calling;
     private long _backoffUntilTicks;
     private long _unhealthyUntilTicks;
     private int _throttledWindows;
+    private readonly double _budgetWindows;
+    private readonly double _floor;
+    private double _allowance;
+    private int _segmentsThisWindow;
     private bool _replenishing;
+    private readonly TimeSpan _segmentLength;
+    private int _takenThisWindow;
+    private double _releaseCredit;
+    private long _lastDecreaseTicks;
+    private bool _queuedThisWindow;
+    private bool _throttledThisWindow;
+    private volatile bool _succeededThisWindow;
 
-    private sealed class Waiter() : TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+    private sealed class Waiter() : TaskCompletionSource<Permit>(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <param name="permitsPerWindow">Sign calls admitted per <paramref name="window"/>.</param>
+    /// <summary>One admitted sign call: the segment it counts in (by its number since start and its slot in the ring).</summary>
+    internal readonly record struct Permit(long Segment, int Slot);
+
+    /// <param name="permitsPerWindow">Sign calls admitted per <paramref name="window"/> at most: the allowance's start and ceiling.</param>
     /// <param name="window">The vault's limit window.</param>
     /// <param name="maxWait">The dependency budget: how long the queue may take to drain bounds its length.</param>
     /// <param name="time">The clock of the replenishment timer and the backoff windows.</param>
@@ -53,9 +93,9 @@ internal sealed class VaultSignThrottle : IDisposable
         PermitsPerWindow = permitsPerWindow;
         Window = window;
 
-        // At most what the limit admits within one budget waits; a request beyond that could not be signed in time,
-        // so it is refused at once (503 with Retry-After) rather than queued until its budget runs out.
-        _queueLimit = (int)Math.Min(int.MaxValue, Math.Ceiling(permitsPerWindow * Math.Max(1, maxWait / window)));
+        _allowance = permitsPerWindow;
+        _floor = Math.Max(1, Math.Ceiling(permitsPerWindow * FloorShare));
+        _budgetWindows = Math.Max(1, maxWait / window);
         // Started by the first permit taken and stopped once every permit is back (see NextSegment): an idle instance
         // (most of a Functions app's life) does not wake twenty times a window for nothing.
         _segmentLength = TimeSpan.FromTicks(window.Ticks / SegmentsPerWindow);
@@ -66,6 +106,18 @@ internal sealed class VaultSignThrottle : IDisposable
 
     public TimeSpan Window { get; }
 
+    /// <summary>Signs this instance admits per <see cref="Window"/> now: <see cref="PermitsPerWindow"/>, lowered by 429s and regained while signs succeed.</summary>
+    public int Allowance
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return Limit;
+            }
+        }
+    }
+
     /// <summary>Permits free now less requests already queued: higher is less loaded.</summary>
     public long Headroom
     {
@@ -73,13 +125,59 @@ internal sealed class VaultSignThrottle : IDisposable
         {
             lock (_lock)
             {
-                return PermitsPerWindow - _used - _waiting;
+                return Limit - _used - _waiting;
             }
         }
     }
 
+    /// <summary>The allowance in whole permits (under the lock).</summary>
+    private int Limit => (int)_allowance;
+
+    /// <summary>
+    /// At most what the allowance admits within one budget waits (under the lock); a request beyond that could not be
+    /// signed in time, so it is refused at once (503 with Retry-After) rather than queued until its budget runs out.
+    /// </summary>
+    /// <remarks>
+    /// Once the vault has throttled (the allowance is below the ceiling), the queue holds what the allowance admits in
+    /// half the budget: a request released from it may still meet a backoff window and a retry, and one that had
+    /// queued for the whole budget would run out in that window, its permit spent on no signature.
+    /// </remarks>
+    private int QueueLimit => (int)Math.Min(int.MaxValue, Math.Ceiling(_allowance * (_allowance < PermitsPerWindow ? _budgetWindows / 2 : _budgetWindows)));
+
     /// <summary>Requests waiting for a permit.</summary>
     public long Queued => Volatile.Read(ref _waiting);
+
+    /// <summary>Requests waiting for the backoff window to end.</summary>
+    public long WaitingForBackoff => Volatile.Read(ref _backoffWaiting);
+
+    /// <summary>Sign calls on their way to the vault or back.</summary>
+    public long Calling => Volatile.Read(ref _calling);
+
+    /// <summary>Waits <paramref name="wait"/> (the backoff window) on the clock, within the request's budget.</summary>
+    public async Task WaitForBackoffAsync(TimeSpan wait, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _backoffWaiting);
+        try
+        {
+            await Task.Delay(wait, _time, cancellationToken);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _backoffWaiting);
+        }
+    }
+
+    /// <summary>Counts a sign call from its start until the caller disposes the result.</summary>
+    public CallScope StartCall()
+    {
+        Interlocked.Increment(ref _calling);
+        return new CallScope(this);
+    }
+
+    internal readonly struct CallScope(VaultSignThrottle throttle) : IDisposable
+    {
+        public void Dispose() => Interlocked.Decrement(ref throttle._calling);
+    }
 
     /// <summary>How long the shared backoff window after a 429 still lasts (zero when none is open).</summary>
     public TimeSpan BackoffRemaining => Remaining(Interlocked.Read(ref _backoffUntilTicks));
@@ -87,21 +185,21 @@ internal sealed class VaultSignThrottle : IDisposable
     /// <summary>Whether the vault failed (5xx, timeout) recently enough to be avoided while others are available.</summary>
     public bool RecentlyFailed => Remaining(Interlocked.Read(ref _unhealthyUntilTicks)) > TimeSpan.Zero;
 
-    /// <summary>Waits for a permit within <paramref name="cancellationToken"/> (the request's budget); false when the queue is full.</summary>
-    public async ValueTask<bool> AcquireAsync(CancellationToken cancellationToken)
+    /// <summary>Waits for a permit within <paramref name="cancellationToken"/> (the request's budget); null when the queue is full.</summary>
+    public async ValueTask<Permit?> AcquireAsync(CancellationToken cancellationToken)
     {
         Waiter waiter;
         lock (_lock)
         {
-            if (_queue.Count == 0 && _used < PermitsPerWindow)
+            if (_queue.Count == 0 && _used < Limit)
             {
-                Take();
-                return true;
+                return Take();
             }
 
-            if (_waiting >= _queueLimit)
+            _queuedThisWindow = true; // the allowance binds: demand to grow it by
+            if (_waiting >= QueueLimit)
             {
-                return false;
+                return null;
             }
 
             waiter = new Waiter();
@@ -132,37 +230,30 @@ internal sealed class VaultSignThrottle : IDisposable
             // The ring holds the window's segments and one more: the slot coming round is the permits taken
             // SegmentsPerWindow + 1 segments ago, more than a window before any use of them now.
             _segment = (_segment + 1) % _segments.Length;
+            _segmentNumber++;
             _used -= _segments[_segment];
             _segments[_segment] = 0;
-            while (_used < PermitsPerWindow && _queue.TryDequeue(out var waiter))
+            if (++_segmentsThisWindow == SegmentsPerWindow)
             {
-                if (waiter.TrySetResult(true))
-                {
-                    _waiting--;
-                    Take();
-                }
+                EndOfWindow();
             }
 
-            // Every permit is back and nobody waits: all segments are empty, so the window can stand still until the
-            // next permit is taken. A permit taken then returns SegmentsPerWindow + 1 ticks after the restart, still
-            // more than a window later. (A tick already dispatched when the timer stops can advance the window one
-            // segment early once; the extra segment of the ring absorbs it.)
+            // Queued requests are released at most the allowance's share of a segment at a time (the fraction carried,
+            // nothing saved up across an idle segment): paced, not in one burst when old permits return, so what this
+            // instance sends is spread over the window as the vault's other clients see it, and its 429s too.
+            _releaseCredit = Math.Min(_releaseCredit, 1) + (_allowance / SegmentsPerWindow);
+            Release();
+
+            // Every permit is back and nobody waits: all segments are empty (a window has ended since the last permit was
+            // taken, so the window's flags are reset too), and the window can stand still until the next permit is taken.
+            // The allowance does not change in idle windows. A permit taken then returns SegmentsPerWindow + 1 ticks
+            // after the restart, still more than a window later. (A tick already dispatched when the timer stops can
+            // advance the window one segment early once; the extra segment of the ring absorbs it.)
             if (_used == 0 && _waiting == 0 && _replenishing)
             {
                 _replenishing = false;
                 _replenish.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
             }
-        }
-    }
-
-    private void Take()
-    {
-        _used++;
-        _segments[_segment]++;
-        if (!_replenishing)
-        {
-            _replenishing = true;
-            _replenish.Change(_segmentLength, _segmentLength);
         }
     }
 
@@ -178,6 +269,81 @@ internal sealed class VaultSignThrottle : IDisposable
         }
     }
 
+    /// <summary>Gives queued requests the permits this segment's pacing credit and the window allow (under the lock).</summary>
+    private void Release()
+    {
+        while (_releaseCredit >= 1 && _used < Limit && _queue.TryDequeue(out var waiter))
+        {
+            if (waiter.TrySetResult(new Permit(_segmentNumber, _segment)))
+            {
+                _waiting--;
+                _releaseCredit--;
+                Take();
+            }
+        }
+    }
+
+    /// <summary>Additive increase (under the lock): a window whose queued demand was signed without a 429 grows the allowance.</summary>
+    private void EndOfWindow()
+    {
+        // Only a window that used (nearly) all of the allowance grows it: an instance held back by something else (its
+        // clients' demand, backoff windows) would otherwise grow an allowance it does not use and then burst into it.
+        // The limiter admits at most Limit × 20 / 21 per window (permits return one segment late).
+        if (_succeededThisWindow && _queuedThisWindow && !_throttledThisWindow && _takenThisWindow >= Limit * 0.9)
+        {
+            _allowance = Math.Min(PermitsPerWindow, _allowance + (PermitsPerWindow * IncreaseShare));
+        }
+
+        _segmentsThisWindow = 0;
+        _takenThisWindow = 0;
+        _succeededThisWindow = false;
+        _queuedThisWindow = _queue.Count > 0;
+        _throttledThisWindow = false;
+    }
+
+    private Permit Take()
+    {
+        _used++;
+        _segments[_segment]++;
+        _takenThisWindow++;
+        if (!_replenishing)
+        {
+            _replenishing = true;
+            _replenish.Change(_segmentLength, _segmentLength);
+        }
+
+        return new Permit(_segmentNumber, _segment);
+    }
+
+    /// <summary>
+    /// A permit that no sign call spent (its request ran out of budget waiting for a backoff window, or moved to
+    /// another vault): the vault never counted it, so it passes to the first waiter, or back to the window while the
+    /// segment it counts in is still in it. Otherwise a 429 would cost an instance its share of the vault twice: once
+    /// for the backoff window, again for the permits its waiting requests held through it.
+    /// </summary>
+    public void Return(Permit permit)
+    {
+        lock (_lock)
+        {
+            if (_segmentNumber - permit.Segment >= _segments.Length)
+            {
+                return; // its segment has left the window: nothing is held any more
+            }
+
+            while (_queue.TryDequeue(out var waiter))
+            {
+                if (waiter.TrySetResult(permit))
+                {
+                    _waiting--;
+                    return;
+                }
+            }
+
+            _segments[permit.Slot]--;
+            _used--;
+        }
+    }
+
     /// <summary>
     /// A 429: opens the shared backoff window unless one is open already. Requests that were in flight when the first
     /// 429 came back join that window rather than lengthen it, so one throttling episode costs one window.
@@ -186,10 +352,21 @@ internal sealed class VaultSignThrottle : IDisposable
     {
         lock (_lock)
         {
+            _throttledThisWindow = true;
             var now = _time.GetUtcNow().UtcTicks;
             if (now < _backoffUntilTicks)
             {
                 return TimeSpan.FromTicks(_backoffUntilTicks - now);
+            }
+
+            // Multiplicative decrease at most once per window, from the rate this instance was sending when that was
+            // below its allowance: what it sent in the last window is what the vault counted when it said 429, so a
+            // second cut within the window would answer the same congestion twice (RFC 5681 §3.1 and RFC 6582 §3.2
+            // cut once per round trip, which the window is here: a sign is counted against the vault for a window).
+            if (now - _lastDecreaseTicks >= Window.Ticks)
+            {
+                _allowance = Math.Max(_floor, Math.Min(_allowance, _used) * DecreaseFactor);
+                _lastDecreaseTicks = now;
             }
 
             var delay = retryAfter is { } after && after > TimeSpan.Zero ? after : Backoff[Math.Min(_throttledWindows, Backoff.Length - 1)];
@@ -201,6 +378,7 @@ internal sealed class VaultSignThrottle : IDisposable
 
     public void OnSuccess()
     {
+        _succeededThisWindow = true;
         if (Volatile.Read(ref _throttledWindows) != 0)
         {
             lock (_lock)

@@ -220,14 +220,14 @@ public sealed class KeyVaultThrottlingTests
         {
             for (var i = 0; i < 5; i++)
             {
-                Assert.True(await throttle.AcquireAsync(CancellationToken.None)); // the full limit at once
+                Assert.NotNull(await throttle.AcquireAsync(CancellationToken.None)); // the full limit at once
             }
 
             var sixth = throttle.AcquireAsync(CancellationToken.None).AsTask();
             time.Inner.Advance(TimeSpan.FromSeconds(1)); // a permit returns a window and a segment after its segment began
             Assert.False(sixth.IsCompleted, "a sixth permit within the window");
             time.Inner.Advance(TimeSpan.FromTicks(TimeSpan.FromSeconds(1).Ticks / VaultSignThrottle.SegmentsPerWindow));
-            Assert.True(await sixth.WaitAsync(TimeSpan.FromSeconds(10)));
+            Assert.NotNull(await sixth.WaitAsync(TimeSpan.FromSeconds(10)));
 
             var ticks = time.Callbacks;
             time.Inner.Advance(TimeSpan.FromHours(1)); // idle

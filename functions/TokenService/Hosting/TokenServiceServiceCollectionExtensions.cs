@@ -48,7 +48,7 @@ public static class TokenServiceServiceCollectionExtensions
             // A relative path resolves against the content root (not the current directory); the default lives outside
             // the source tree, in the user's local application data, one file per issuer (see DevelopmentKeyFile).
             .PostConfigure<IOptions<TokenServiceOptions>>((o, tokenService) => o.DevelopmentKeyPath = DevelopmentKeyFile.Resolve(
-                o.DevelopmentKeyPath, environment.ContentRootPath, environment.ApplicationName, issuer: tokenService.Value.Issuer))
+                o.DevelopmentKeyPath, environment.ContentRootPath, environment.ApplicationName, issuer: IssuerForKeyFile(tokenService, configuration)))
             .ValidateOnStart();
         services.AddOptions<RateLimitOptions>().Bind(configuration.GetSection(RateLimitOptions.SectionName)).ValidateOnStart();
         services.AddOptions<Dpop.DpopOptions>().Bind(configuration.GetSection(Dpop.DpopOptions.SectionName)).ValidateOnStart();
@@ -181,6 +181,22 @@ public static class TokenServiceServiceCollectionExtensions
     {
         action(value);
         return value;
+    }
+
+    /// <summary>
+    /// The issuer that names the development key file. Invalid TokenService settings must not hide the Keys settings'
+    /// own errors at start-up (every bad setting is reported at once), so the configured value stands in for them.
+    /// </summary>
+    private static string? IssuerForKeyFile(IOptions<TokenServiceOptions> tokenService, IConfiguration configuration)
+    {
+        try
+        {
+            return tokenService.Value.Issuer;
+        }
+        catch (OptionsValidationException)
+        {
+            return configuration[$"{TokenServiceOptions.SectionName}:Issuer"];
+        }
     }
 }
 

@@ -56,6 +56,39 @@ public abstract class SessionStoreContractTests
         Assert.Equal(session.RetiredRefreshTokenHashes, read.RetiredRefreshTokenHashes);
     }
 
+    /// <summary>
+    /// Storage does not grow with every user ever seen: a purge of a user's last sessions leaves nothing of the user,
+    /// the partition's version included, so a writer holding the version read before conflicts, re-reads none and
+    /// succeeds; a user with a session still live keeps the version. (Found by the year simulation, issue 27 item 10.)
+    /// </summary>
+    [Fact]
+    public async Task A_purge_of_a_users_last_sessions_leaves_nothing_of_the_user_and_a_writer_holding_the_old_version_re_reads()
+    {
+        var cleaner = Assert.IsAssignableFrom<IExpiredStateCleaner>(Store);
+        var now = Now;
+        var gone = "gone-" + Guid.NewGuid().ToString("N");
+        var stays = "stays-" + Guid.NewGuid().ToString("N");
+        Assert.Equal(StoreWriteStatus.Success, await Store.CommitAsync(new UserSessionsChange(gone, null, [NewSession(gone, now.AddDays(-3)) with { PurgeAt = now.AddMinutes(-1) }], []), default));
+        var live = NewSession(stays, now);
+        Assert.Equal(StoreWriteStatus.Success, await Store.CommitAsync(new UserSessionsChange(stays, null, [NewSession(stays, now.AddDays(-3)) with { PurgeAt = now.AddMinutes(-1) }, live], []), default));
+        var before = await Store.GetUserSessionsAsync(gone, default);
+        Assert.NotNull(before.Version);
+
+        Assert.True(await cleaner.PurgeExpiredAsync(now, default) >= 2);
+
+        var after = await Store.GetUserSessionsAsync(gone, default);
+        Assert.Null(after.Version);
+        Assert.Empty(after.Sessions);
+        var kept = await Store.GetUserSessionsAsync(stays, default);
+        Assert.NotNull(kept.Version);
+        Assert.Equal(live.SessionId, Assert.Single(kept.Sessions).SessionId);
+
+        var again = NewSession(gone, now);
+        Assert.Equal(StoreWriteStatus.Conflict, await Store.CommitAsync(new UserSessionsChange(gone, before.Version, [again], []), default));
+        Assert.Equal(StoreWriteStatus.Success, await Store.CommitAsync(new UserSessionsChange(gone, after.Version, [again], []), default));
+        Assert.NotNull(await Store.GetSessionAsync(again.SessionId, default));
+    }
+
     /// <summary>Sessions stored before they had a device label (and requests without a User-Agent) read as having none.</summary>
     [Fact]
     public async Task A_session_without_a_device_label_reads_back_without_one()

@@ -96,6 +96,17 @@ public sealed class TableSessionStore(TableProvisioner tables) : ISessionStore, 
             ["UserId"] = change.UserId,
             ["ChangedAt"] = DateTimeOffset.UtcNow.UtcTicks,
         };
+
+        // The user row goes with the partition's sessions: the cleanup deletes it once the sessions this change wrote
+        // may be purged (else the table keeps a row for every user ever seen). Its delete is conditional on the ETag the
+        // cleanup read, so a change since keeps it; a writer holding the version of a deleted row gets 404, a conflict,
+        // and re-reads no version (then adds the row again). A session of the partition that outlives the row is no
+        // harm: the next change finds no row and adds one.
+        if (LatestPurgeAt(change) is { } purgeAt)
+        {
+            userRow["PurgeAt"] = purgeAt.UtcTicks;
+        }
+
         var actions = new List<TableTransactionAction>(1 + change.Inserts.Count + change.Updates.Count)
         {
             change.ExpectedVersion is null
@@ -119,6 +130,22 @@ public sealed class TableSessionStore(TableProvisioner tables) : ISessionStore, 
                 return StoreWriteStatus.Conflict;
             }
         }, cancellationToken);
+    }
+
+    private static DateTimeOffset? LatestPurgeAt(UserSessionsChange change)
+    {
+        DateTimeOffset? latest = null;
+        foreach (var session in change.Inserts)
+        {
+            latest = latest is { } l && l >= session.PurgeAt ? l : session.PurgeAt;
+        }
+
+        foreach (var session in change.Updates)
+        {
+            latest = latest is { } l && l >= session.PurgeAt ? l : session.PurgeAt;
+        }
+
+        return latest;
     }
 
     public async Task<int> PurgeExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken)

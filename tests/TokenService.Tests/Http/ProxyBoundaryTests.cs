@@ -44,28 +44,28 @@ public abstract class ProxyBoundaryTests<TFixture>(TFixture fixture) : IClassFix
         using var guesser = Host.CreateClientFrom(IPAddress.Parse($"127.0.0.{octet}"));
         using var bystander = Host.CreateClientFrom(IPAddress.Parse($"127.0.0.{octet + 100}"));
 
-        // The default budget is 600 a minute; an unauthenticated spa request is charged to its address. Sent until the
-        // first 429 (a bound, never a count that the test depends on), each with an address of its own in the header.
-        var refusedAfter = -1;
-        for (var i = 0; i < 3000 && refusedAfter < 0; i += 50)
+        // The default budget is 600 a minute, refilled a sixth every 10 s; an unauthenticated spa request is charged to
+        // its address. 1,500 requests, each with addresses of its own in the header: if the header bought budgets, all
+        // would pass. The bound allows every refill the elapsed time could have brought (elapsed time widens the bound
+        // on a slow machine, so it never makes the test fail; it paces nothing).
+        const int Sent = 1500;
+        var elapsed = System.Diagnostics.Stopwatch.StartNew();
+        var passed = 0;
+        for (var i = 0; i < Sent; i += 50)
         {
             var batch = await Task.WhenAll(Enumerable.Range(i, 50).Select(n => SpaExchangeAsync(guesser, $"203.0.113.{n % 250}, 198.51.100.{n % 250}")));
             foreach (var response in batch)
             {
-                if (response.StatusCode == HttpStatusCode.TooManyRequests && refusedAfter < 0)
-                {
-                    refusedAfter = i;
-                }
-
                 Assert.True(response.StatusCode is HttpStatusCode.BadRequest or HttpStatusCode.TooManyRequests, $"unexpected {(int)response.StatusCode}");
+                passed += response.StatusCode == HttpStatusCode.BadRequest ? 1 : 0;
                 response.Dispose();
             }
         }
 
-        Assert.True(refusedAfter >= 0, "3,000 requests with forged X-Forwarded-For headers were never refused: the header bought fresh budgets");
+        var refills = (int)Math.Ceiling(elapsed.Elapsed / TimeSpan.FromSeconds(10)) + 1;
+        Assert.True(passed <= 600 + (100 * refills), $"{passed} of {Sent} requests with forged X-Forwarded-For headers passed in {elapsed.Elapsed}: the header bought fresh budgets");
+        Assert.True(passed < Sent, "no request was refused");
 
-        using var forged = await SpaExchangeAsync(guesser, "192.0.2.77");
-        Assert.Equal(HttpStatusCode.TooManyRequests, forged.StatusCode);
         using var other = await SpaExchangeAsync(bystander, forwardedFor: null);
         await AssertOAuthErrorAsync(other, "invalid_request");
     }

@@ -1,5 +1,8 @@
+using System.Text.Json;
+using Azure;
 using Azure.Core;
 using Azure.Core.Pipeline;
+using TokenService.Events;
 
 namespace TokenService.Azure.Graph;
 
@@ -12,6 +15,50 @@ internal static class GraphPipeline
 {
     public static HttpPipeline Build(string endpoint, TokenCredential credential, ClientOptions? options) =>
         HttpPipelineBuilder.Build(options ?? new GraphClientOptions(), new AppTokenPolicy(credential, endpoint + "/.default"));
+
+    /// <summary>
+    /// Sends <paramref name="message"/> and maps what every Graph adapter maps alike: false for 404 (Graph's answer for a
+    /// user deleted or a subscription lapsed); <paramref name="expected"/> (200 and 204 stand for each other) passes;
+    /// a transport failure, a timeout or any other status is <see cref="DependencyUnavailableException"/>.
+    /// <paramref name="operation"/> names the call in that exception's message (never a user id).
+    /// </summary>
+    public static async Task<bool> SendAsync(HttpPipeline pipeline, HttpMessage message, int expected, string operation, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await pipeline.SendAsync(message, cancellationToken);
+        }
+        catch (Exception ex) when (ex is RequestFailedException or AggregateException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            throw new DependencyUnavailableException("graph", "Microsoft Graph unreachable.", null, ex);
+        }
+
+        var status = message.Response.Status;
+        if (status == 404)
+        {
+            return false;
+        }
+
+        if (status != expected && !(status is 200 or 204 && expected is 200 or 204))
+        {
+            throw new DependencyUnavailableException("graph", $"Microsoft Graph answered {status} to {operation}.");
+        }
+
+        return true;
+    }
+
+    /// <summary>An answer's JSON body; unreadable JSON is <see cref="DependencyUnavailableException"/>.</summary>
+    public static JsonDocument ParseJson(ReadOnlyMemory<byte> content)
+    {
+        try
+        {
+            return JsonDocument.Parse(content);
+        }
+        catch (JsonException ex)
+        {
+            throw new DependencyUnavailableException("graph", "Microsoft Graph answered with unreadable JSON.", null, ex);
+        }
+    }
 
     private sealed class GraphClientOptions : ClientOptions
     {

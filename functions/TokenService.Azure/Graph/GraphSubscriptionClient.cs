@@ -104,34 +104,13 @@ public sealed class GraphSubscriptionClient : IGraphSubscriptionClient
             message.Request.Content = RequestContent.Create(JsonSerializer.SerializeToUtf8Bytes(body));
         }
 
-        try
-        {
-            await _pipeline.SendAsync(message, cancellationToken);
-        }
-        catch (Exception ex) when (ex is RequestFailedException or AggregateException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
-        {
-            throw new DependencyUnavailableException("graph", "Microsoft Graph unreachable.", null, ex);
-        }
-
-        var response = message.Response;
-        if (response.Status == 404)
+        if (!await GraphPipeline.SendAsync(_pipeline, message, expected, $"{method} {message.Request.Uri.Path}", cancellationToken))
         {
             return null;
         }
 
-        if (response.Status != expected && !(response.Status is 200 or 204 && expected is 200 or 204))
-        {
-            throw new DependencyUnavailableException("graph", $"Microsoft Graph answered {response.Status} to {method} {new Uri(uri).AbsolutePath}.");
-        }
-
-        try
-        {
-            return response.Content.ToMemory().Length == 0 ? JsonDocument.Parse("{}") : JsonDocument.Parse(response.Content.ToMemory());
-        }
-        catch (JsonException ex)
-        {
-            throw new DependencyUnavailableException("graph", "Microsoft Graph answered with unreadable JSON.", null, ex);
-        }
+        var content = message.Response.Content.ToMemory();
+        return content.Length == 0 ? JsonDocument.Parse("{}") : GraphPipeline.ParseJson(content);
     }
 
     private static GraphSubscription Read(JsonElement e)

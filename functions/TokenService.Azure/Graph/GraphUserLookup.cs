@@ -31,41 +31,19 @@ public sealed class GraphUserLookup : IGraphUserLookup
         message.Request.Method = RequestMethod.Get;
         message.Request.Uri.Reset(new Uri($"{_endpoint}/v1.0/users/{Uri.EscapeDataString(userId)}?$select=id,accountEnabled"));
         message.Request.Headers.SetValue("Accept", "application/json");
-        try
-        {
-            await _pipeline.SendAsync(message, cancellationToken);
-        }
-        catch (Exception ex) when (ex is RequestFailedException or AggregateException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
-        {
-            throw new DependencyUnavailableException("graph", "Microsoft Graph unreachable.", null, ex);
-        }
-
-        var response = message.Response;
-        if (response.Status == 404)
+        if (!await GraphPipeline.SendAsync(_pipeline, message, 200, "the user lookup", cancellationToken))
         {
             return GraphUserState.NotFound;
         }
 
-        if (response.Status != 200)
-        {
-            throw new DependencyUnavailableException("graph", $"Microsoft Graph answered {response.Status}.");
-        }
-
-        try
-        {
-            using var json = JsonDocument.Parse(response.Content.ToMemory());
-            return json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty("accountEnabled", out var enabled)
-                ? enabled.ValueKind switch
-                {
-                    JsonValueKind.True => GraphUserState.Enabled,
-                    JsonValueKind.False => GraphUserState.Disabled,
-                    _ => GraphUserState.Unknown,
-                }
-                : GraphUserState.Unknown;
-        }
-        catch (JsonException ex)
-        {
-            throw new DependencyUnavailableException("graph", "Microsoft Graph answered with unreadable JSON.", null, ex);
-        }
+        using var json = GraphPipeline.ParseJson(message.Response.Content.ToMemory());
+        return json.RootElement.ValueKind == JsonValueKind.Object && json.RootElement.TryGetProperty("accountEnabled", out var enabled)
+            ? enabled.ValueKind switch
+            {
+                JsonValueKind.True => GraphUserState.Enabled,
+                JsonValueKind.False => GraphUserState.Disabled,
+                _ => GraphUserState.Unknown,
+            }
+            : GraphUserState.Unknown;
     }
 }

@@ -24,8 +24,9 @@ dotnet build -c Release functions/TokenService.Server -v q --nologo >/dev/null
 dotnet build -c Release tests/TokenService.Benchmarks -v q --nologo >/dev/null
 bash scripts/func-start.sh --prepare-only --output "$work/app" >/dev/null
 
-pids=()
-cleanup() { for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; wait "${pids[i]}" 2>/dev/null || true; done; rm -rf "$work"; }
+# shellcheck source=tests/load/lib.sh
+source "$root/tests/load/lib.sh"
+cleanup() { stop_all; rm -rf "$work"; }
 trap cleanup EXIT
 
 # One Azurite with all three services on ports of its own (a developer's Azurite on 10000-10002 is left alone).
@@ -36,8 +37,6 @@ pids+=("$!")
 key='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
 storage="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=http://127.0.0.1:10120/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10121/devstoreaccount1;TableEndpoint=http://127.0.0.1:10122/devstoreaccount1;"
 
-wait_for() { for _ in $(seq 1 600); do curl -sf "$1/healthz" >/dev/null && return 0; sleep 0.2; done; echo "no answer from $1" >&2; return 1; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of the process, in clock ticks
 
 declare -A port=([standalone]=7193 [functions]=7194)
 declare -A pid
@@ -67,8 +66,8 @@ if [ "$launcher" = func ]; then (cd "$work/app" && exec func start --no-build --
 else "$launcher" "$work/app" "${port[functions]}" >"$work/functions.log" 2>&1 & fi
 pids+=("$!"); pid[host]="$!"
 
-wait_for "http://127.0.0.1:${port[standalone]}" || { tail -40 "$work/standalone.log" >&2; exit 1; }
-wait_for "http://127.0.0.1:${port[functions]}" || { tail -40 "$work/functions.log" >&2; exit 1; }
+wait_for "http://127.0.0.1:${port[standalone]}" 600 || { tail -40 "$work/standalone.log" >&2; exit 1; }
+wait_for "http://127.0.0.1:${port[functions]}" 600 || { tail -40 "$work/functions.log" >&2; exit 1; }
 # The worker is the host's child process that runs the app (func start: a grandchild under its own host process).
 pid[worker]="$(pgrep -f "$work/app/TokenFunctions.dll" | head -1)"
 [ "$launcher" = func ] && pid[host]="$(ps -o ppid= -p "${pid[worker]}" | tr -d ' ')"

@@ -9,11 +9,10 @@ requests="${1:-1000}"; concurrency="${2:-8}"
 dotnet build -c Release functions/TokenService.Server -v q --nologo >/dev/null
 dotnet build -c Release tests/TokenService.Benchmarks -v q --nologo >/dev/null
 
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
-trap cleanup EXIT
+# shellcheck source=tests/load/lib.sh
+source "$root/tests/load/lib.sh"
+trap stop_all EXIT
 
-wait_for() { for _ in $(seq 1 100); do curl -sf "$1/healthz" >/dev/null && return 0; sleep 0.2; done; echo "no answer from $1" >&2; return 1; }
 
 run_host() { # port, extra env...
   local port="$1"; shift

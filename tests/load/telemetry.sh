@@ -13,16 +13,15 @@ rounds="${1:-10}"; requests="${2:-1000}"; concurrency="${3:-8}"
 dotnet build -c Release functions/TokenService.Server -v q --nologo >/dev/null
 dotnet build -c Release tests/TokenService.Benchmarks -v q --nologo >/dev/null
 
-pids=()
-# Stops the hosts before the receiver, last started first, and waits for each: a host flushes what it still holds when it
-# stops, so the receiver's counts at the end show every span and log record of the run arrived (none dropped).
-cleanup() { for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; wait "${pids[i]}" 2>/dev/null || true; done; }
-trap cleanup EXIT
+# shellcheck source=tests/load/lib.sh
+source "$root/tests/load/lib.sh"
+# stop_all stops the hosts before the receiver, last started first, and waits for each: a host flushes what it still
+# holds when it stops, so the receiver's counts at the end show every span and log record of the run arrived.
+trap stop_all EXIT
 
 python3 tests/load/otlp-sink.py 14318 &
 pids+=("$!")
 
-wait_for() { for _ in $(seq 1 100); do curl -sf "$1/healthz" >/dev/null && return 0; sleep 0.2; done; echo "no answer from $1" >&2; return 1; }
 
 start_host() { # port, extra env...
   local port="$1"; shift
@@ -36,7 +35,6 @@ start_host() { # port, extra env...
   wait_for "http://127.0.0.1:$port"
 }
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime of the process, in clock ticks
 
 declare -A port=([off]=7191 [on]=7192)
 declare -A pid

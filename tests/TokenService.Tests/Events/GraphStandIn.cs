@@ -11,7 +11,7 @@ namespace TokenService.Tests.Events;
 /// subscriptions live at most 41,760 minutes (400 beyond, or for an expiration in the past), a subscription past its
 /// expirationDateTime is gone (404 to PATCH, reauthorize and DELETE; absent from the list), the list shows the caller's
 /// live ones, clientState is at most 128 characters, and every call needs a bearer token.
-/// <see cref="ListBarrier"/> holds list calls until that many are waiting, to make instances race.
+/// <see cref="ListBarrier"/> holds list answers (read at arrival) until that many are waiting, to make instances race.
 /// </summary>
 public sealed class GraphStandIn(TimeProvider time) : HttpMessageHandler
 {
@@ -63,13 +63,15 @@ public sealed class GraphStandIn(TimeProvider time) : HttpMessageHandler
         const string root = "/v1.0/subscriptions";
         if (path == root && request.Method == HttpMethod.Get)
         {
+            // The answer is read before the barrier: a held caller released first could otherwise create before the
+            // other's list is read, and the race the barrier stages would not happen.
+            var value = new JsonArray([.. Live.OrderBy(s => s.Id, StringComparer.Ordinal).Select(s => Json(s))]);
             if (ListBarrier is { } barrier && Interlocked.Increment(ref _listsHeld) <= barrier.InitialCount)
             {
                 barrier.Signal();
                 await Task.Run(() => barrier.Wait(TimeSpan.FromSeconds(10)), cancellationToken);
             }
 
-            var value = new JsonArray([.. Live.OrderBy(s => s.Id, StringComparer.Ordinal).Select(s => Json(s))]);
             Interlocked.Exchange(ref _afterNextList, null)?.Invoke();
             return Answer(HttpStatusCode.OK, new JsonObject { ["value"] = value });
         }

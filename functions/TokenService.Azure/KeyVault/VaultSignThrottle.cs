@@ -52,6 +52,9 @@ internal sealed class VaultSignThrottle : IDisposable
     private static readonly TimeSpan[] Backoff = [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(8), TimeSpan.FromSeconds(16)];
 
     private readonly ITimer _replenish;
+    private readonly ITimer _delayedRelease;
+    private long _releaseJitterTicks;
+    private bool _releaseScheduled;
     private readonly TimeProvider _time;
     private readonly Lock _lock = new();
     private readonly int[] _segments = new int[SegmentsPerWindow + 1];
@@ -100,6 +103,21 @@ internal sealed class VaultSignThrottle : IDisposable
         // (most of a Functions app's life) does not wake twenty times a window for nothing.
         _segmentLength = TimeSpan.FromTicks(window.Ticks / SegmentsPerWindow);
         _replenish = time.CreateTimer(static state => ((VaultSignThrottle)state!).NextSegment(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+
+        _delayedRelease = time.CreateTimer(static state => ((VaultSignThrottle)state!).DelayedRelease(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        ReleaseJitter = _segmentLength / 2;
+    }
+
+    /// <summary>
+    /// The longest random delay between a segment's start and the release of the requests queued for it: half a
+    /// segment, so the release comes well before the next tick (a permit counts in the segment in which it is taken,
+    /// so taking it later in the segment never shortens its way round the window). Zero releases at the segment's
+    /// start: tests that time single requests to the tick set it.
+    /// </summary>
+    internal TimeSpan ReleaseJitter
+    {
+        get => TimeSpan.FromTicks(Interlocked.Read(ref _releaseJitterTicks));
+        set => Interlocked.Exchange(ref _releaseJitterTicks, Math.Clamp(value.Ticks, 0, _segmentLength.Ticks / 2));
     }
 
     public int PermitsPerWindow { get; }
@@ -241,8 +259,16 @@ internal sealed class VaultSignThrottle : IDisposable
             // Queued requests are released at most the allowance's share of a segment at a time (the fraction carried,
             // nothing saved up across an idle segment): paced, not in one burst when old permits return, so what this
             // instance sends is spread over the window as the vault's other clients see it, and its 429s too.
+            if (_releaseScheduled)
+            {
+                // The last segment's release has not run yet (a clock that jumps runs timers late): it runs now, before
+                // this segment's credit is added, so no segment's share is lost to the cap below.
+                _releaseScheduled = false;
+                Release();
+            }
+
             _releaseCredit = Math.Min(_releaseCredit, 1) + (_allowance / SegmentsPerWindow);
-            Release();
+            ReleaseOrSchedule();
 
             // Every permit is back and nobody waits: all segments are empty (a window has ended since the last permit was
             // taken, so the window's flags are reset too), and the window can stand still until the next permit is taken.
@@ -265,6 +291,43 @@ internal sealed class VaultSignThrottle : IDisposable
             lock (_lock)
             {
                 return _replenishing;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Releases the segment's queued requests now or, with a release jitter, after a random part of the segment (under
+    /// the lock). Instances that started together tick together; released all at the segment's start, the same
+    /// instances would reach the vault first in every segment, take what its window freed and leave the 429s to the
+    /// others, whose allowances then shrink while the first ones' grow: additive increase, multiplicative decrease
+    /// converges on equal shares only when throttling falls on the senders in proportion to what they send (Chiu and
+    /// Jain, 1989), and a random phase is how senders avoid being synchronised (Floyd and Jacobson, "The
+    /// Synchronization of Periodic Routing Messages", 1994; RFC 7567 §4.2.1 for the same effect in router queues).
+    /// </summary>
+    private void ReleaseOrSchedule()
+    {
+        if (_releaseJitterTicks <= 1 || _queue.Count == 0)
+        {
+            Release();
+            return;
+        }
+
+        if (!_releaseScheduled)
+        {
+            _releaseScheduled = true;
+            var delay = 1 + (long)(Random.Shared.NextDouble() * (_releaseJitterTicks - 1));
+            _delayedRelease.Change(TimeSpan.FromTicks(delay), Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void DelayedRelease()
+    {
+        lock (_lock)
+        {
+            if (_releaseScheduled)
+            {
+                _releaseScheduled = false;
+                Release();
             }
         }
     }
@@ -409,6 +472,7 @@ internal sealed class VaultSignThrottle : IDisposable
     public void Dispose()
     {
         _replenish.Dispose();
+        _delayedRelease.Dispose();
         lock (_lock)
         {
             while (_queue.TryDequeue(out var waiter))

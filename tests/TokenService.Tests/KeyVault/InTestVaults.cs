@@ -29,6 +29,22 @@ public sealed class InTestVaults : IAsyncDisposable
     public IReadOnlyList<FakeKeyVaultServer> Servers { get; }
     public KeysOptions Options { get; }
 
+    /// <summary>
+    /// The limiters' release jitter: zero (release at the segment's start) for tests that time single requests to the
+    /// tick, null for the product's default (a random part of half a segment), which the scale-out simulation uses.
+    /// </summary>
+    public TimeSpan? ReleaseJitter { get; set; } = TimeSpan.Zero;
+
+    private KeyVaultSigningKeyService WithJitter(KeyVaultSigningKeyService service)
+    {
+        if (ReleaseJitter is { } jitter)
+        {
+            service.Throttle.ReleaseJitter = jitter;
+        }
+
+        return service;
+    }
+
     public static async Task<InTestVaults> StartAsync(int count, Action<KeysOptions>? configure = null)
     {
         var time = new FakeTimeProvider(Start);
@@ -60,9 +76,9 @@ public sealed class InTestVaults : IAsyncDisposable
     /// <summary>Vault <paramref name="index"/> alone, as an instance configured with only it would sign.</summary>
     public KeyVaultSigningKeyService Vault(int index, TimeSpan? budget = null)
     {
-        var service = new KeyVaultSigningKeyService(
+        var service = WithJitter(new KeyVaultSigningKeyService(
             Client(Servers[index].VaultUri), Options, new KeyVaultPlacement(index, Servers.Count, Options.SignsPerWindow, budget ?? TimeSpan.FromSeconds(10)),
-            Time, NullLogger<KeyVaultSigningKeyService>.Instance);
+            Time, NullLogger<KeyVaultSigningKeyService>.Instance));
         _services.Add(service);
         return service;
     }
@@ -71,9 +87,9 @@ public sealed class InTestVaults : IAsyncDisposable
     public MultiVaultSigningKeyService Instance(TimeSpan? budget = null)
     {
         var service = new MultiVaultSigningKeyService(
-            [.. Servers.Select((_, i) => new KeyVaultSigningKeyService(
+            [.. Servers.Select((_, i) => WithJitter(new KeyVaultSigningKeyService(
                 Client(Servers[i].VaultUri), Options, new KeyVaultPlacement(i, Servers.Count, Options.SignsPerWindow, budget ?? TimeSpan.FromSeconds(10)),
-                Time, NullLogger<KeyVaultSigningKeyService>.Instance))],
+                Time, NullLogger<KeyVaultSigningKeyService>.Instance)))],
             NullLogger<MultiVaultSigningKeyService>.Instance);
         _services.Add(service);
         return service;

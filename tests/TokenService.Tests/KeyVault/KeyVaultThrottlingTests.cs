@@ -214,7 +214,7 @@ public sealed class KeyVaultThrottlingTests
         // Found by the year simulation (issue 27, item 10): the replenishment timer ticked every half second for ever,
         // signing or not (72,000 wake-ups an idle hour, and on a fake clock every one of them is run).
         var time = new CountingTime(new Microsoft.Extensions.Time.Testing.FakeTimeProvider(InTestVaults.Start));
-        using var throttle = new VaultSignThrottle(5, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), time);
+        using var throttle = new VaultSignThrottle(5, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), time) { ReleaseJitter = TimeSpan.Zero };
 
         for (var round = 0; round < 2; round++)
         {

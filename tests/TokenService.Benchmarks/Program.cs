@@ -11,6 +11,11 @@ if (args.Length > 0 && args[0] == "vaults")
     return await VaultThroughput.RunAsync(args[1..]);
 }
 
+if (args.Length > 0 && args[0] == "vault-latency")
+{
+    return await VaultLatency.RunAsync(args[1..]);
+}
+
 if (args.Length > 0 && args[0] == "interleaved")
 {
     await InterleavedRatios.RunAsync();

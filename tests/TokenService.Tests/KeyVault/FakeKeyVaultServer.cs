@@ -55,6 +55,9 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
     /// <summary>When set, sign requests wait for it before they are answered: a vault that hangs.</summary>
     public volatile TaskCompletionSource? HoldSigns;
 
+    /// <summary>When set, each sign is answered after the time it returns, on <see cref="Clock"/>: the vault's own latency (load runs).</summary>
+    public Func<TimeSpan>? SignLatency { get; set; }
+
     /// <summary>Runs while a key is being created (after its material exists, before it is answered): a slow HSM.</summary>
     public volatile Action? OnCreate;
 
@@ -489,6 +492,11 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
         if (HoldSigns is { } hold)
         {
             await hold.Task.WaitAsync(ctx.RequestAborted);
+        }
+
+        if (SignLatency?.Invoke() is { } latency && latency > TimeSpan.Zero)
+        {
+            await Task.Delay(latency, Clock, ctx.RequestAborted);
         }
 
         var v = Find(name, version);

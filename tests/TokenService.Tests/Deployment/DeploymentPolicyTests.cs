@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
 
-namespace TokenService.Tests.Infra;
+namespace TokenService.Tests.Deployment;
 
 /// <summary>
 /// A deployment that holds in every region it allows and under the policies institutions commonly set: the compiled

@@ -3,7 +3,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using TokenService.Tests.Tables;
 
-namespace TokenService.Tests.Infra;
+namespace TokenService.Tests.Deployment;
 
 /// <summary>
 /// infra/main.bicep and infra/eventsubscriptions.bicep compile with the real Bicep compiler and lint clean, and the

@@ -7,6 +7,7 @@ using TokenService.Configuration;
 using TokenService.Diagnostics;
 using TokenService.Http;
 using TokenService.Idp;
+using TokenService.Protocol;
 using TokenService.Sessions;
 using TokenService.Tokens;
 
@@ -30,10 +31,6 @@ public sealed partial class TokenEndpoint(
     // Audience of tokens for our own session endpoints (CONTRACT §2): only on request, see TryResolveAudiences.
     private readonly string _issuer = options.Value.IssuerOrThrow;
 
-    public const string TokenExchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange";
-    public const string IdTokenType = "urn:ietf:params:oauth:token-type:id_token";
-    public const string AccessTokenType = "urn:ietf:params:oauth:token-type:access_token";
-
     public Task HandleAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: true, HandleCoreAsync);
 
     private async Task HandleCoreAsync(HttpContext context)
@@ -47,24 +44,24 @@ public sealed partial class TokenEndpoint(
 
         // RFC 9449 §5: a DPoP proof is checked before anything else of a grant, so that a refused proof changes nothing
         // (no ID token marked as used, no rotation). A valid proof's key binds the tokens the grant issues.
-        if (grantType is TokenExchangeGrant or "refresh_token" && !await dpop.CheckTokenRequestAsync(context, request.Client.RequireDpop))
+        if (grantType is GrantTypes.TokenExchange or GrantTypes.RefreshToken && !await dpop.CheckTokenRequestAsync(context, request.Client.RequireDpop))
         {
             return;
         }
 
         switch (grantType)
         {
-            case TokenExchangeGrant:
+            case GrantTypes.TokenExchange:
                 await TokenServiceDiagnostics.TraceAsync(TokenServiceDiagnostics.Spans.TokenExchange, context, request.Client.ClientId, (this, context, request), static s => s.Item1.ExchangeAsync(s.context, s.request));
                 break;
-            case "refresh_token":
+            case GrantTypes.RefreshToken:
                 await TokenServiceDiagnostics.TraceAsync(TokenServiceDiagnostics.Spans.Refresh, context, request.Client.ClientId, (this, context, request), static s => s.Item1.RefreshAsync(s.context, s.request));
                 break;
             case null:
-                await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "grant_type is required.");
+                await OAuthResponses.WriteErrorAsync(context, 400, OAuthErrors.InvalidRequest, "grant_type is required.");
                 break;
             default:
-                await OAuthResponses.WriteErrorAsync(context, 400, "unsupported_grant_type", "Supported grants: token exchange (RFC 8693) and refresh_token.");
+                await OAuthResponses.WriteErrorAsync(context, 400, OAuthErrors.UnsupportedGrantType, "Supported grants: token exchange (RFC 8693) and refresh_token.");
                 break;
         }
     }
@@ -74,7 +71,7 @@ public sealed partial class TokenEndpoint(
         var client = request.Client;
         if (client.Type is not (ClientType.Spa or ClientType.Confidential))
         {
-            await OAuthResponses.WriteErrorAsync(context, 400, "unauthorized_client", "This client may not obtain tokens.");
+            await OAuthResponses.WriteErrorAsync(context, 400, OAuthErrors.UnauthorizedClient, "This client may not obtain tokens.");
             return;
         }
 
@@ -83,38 +80,38 @@ public sealed partial class TokenEndpoint(
         var subjectTokenType = FormRequest.Get(form, "subject_token_type");
         if (subjectToken is null || subjectTokenType is null)
         {
-            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "subject_token and subject_token_type are required.");
+            await OAuthResponses.WriteErrorAsync(context, 400, OAuthErrors.InvalidRequest, "subject_token and subject_token_type are required.");
             return;
         }
 
         // RFC 8693 §2.2.2: an unsupported or invalid subject token is invalid_request.
-        if (subjectTokenType != IdTokenType)
+        if (subjectTokenType != TokenTypes.IdToken)
         {
-            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", $"subject_token_type must be {IdTokenType}.");
+            await OAuthResponses.WriteErrorAsync(context, 400, OAuthErrors.InvalidRequest, $"subject_token_type must be {TokenTypes.IdToken}.");
             return;
         }
 
-        if (FormRequest.Get(form, "requested_token_type") is { } requested && requested != AccessTokenType)
+        if (FormRequest.Get(form, "requested_token_type") is { } requested && requested != TokenTypes.AccessToken)
         {
-            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", $"Only {AccessTokenType} can be requested.");
+            await OAuthResponses.WriteErrorAsync(context, 400, OAuthErrors.InvalidRequest, $"Only {TokenTypes.AccessToken} can be requested.");
             return;
         }
 
         if (form.ContainsKey("actor_token") || form.ContainsKey("actor_token_type"))
         {
-            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "Delegation (actor_token) is not supported.");
+            await OAuthResponses.WriteErrorAsync(context, 400, OAuthErrors.InvalidRequest, "Delegation (actor_token) is not supported.");
             return;
         }
 
         if (!TryResolveScope(client, FormRequest.Get(form, "scope"), out var scope, out var scopeError))
         {
-            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_scope", scopeError);
+            await OAuthResponses.WriteErrorAsync(context, 400, OAuthErrors.InvalidScope, scopeError);
             return;
         }
 
         if (!TryResolveAudiences(client, form, _issuer, out var audiences, out var audienceError))
         {
-            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_target", audienceError);
+            await OAuthResponses.WriteErrorAsync(context, 400, OAuthErrors.InvalidTarget, audienceError);
             return;
         }
 
@@ -129,7 +126,7 @@ public sealed partial class TokenEndpoint(
 
             LogIdTokenRejected(logger, client.ClientId, validation.Error.ToString());
             TokenServiceMetrics.IdTokenRejected(client.ClientId, validation.Error.ToString());
-            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "The subject_token is not a valid ID token: " + validation.Description);
+            await OAuthResponses.WriteErrorAsync(context, 400, OAuthErrors.InvalidRequest, "The subject_token is not a valid ID token: " + validation.Description);
             return;
         }
 
@@ -138,7 +135,7 @@ public sealed partial class TokenEndpoint(
         {
             LogIdTokenReplayed(logger, client.ClientId);
             TokenServiceMetrics.IdTokenRejected(client.ClientId, "Replayed");
-            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "The subject_token has already been exchanged.");
+            await OAuthResponses.WriteErrorAsync(context, 400, OAuthErrors.InvalidRequest, "The subject_token has already been exchanged.");
             return;
         }
 
@@ -186,7 +183,7 @@ public sealed partial class TokenEndpoint(
         var client = request.Client;
         if (client.Type is not (ClientType.Spa or ClientType.Confidential))
         {
-            await OAuthResponses.WriteErrorAsync(context, 400, "unauthorized_client", "This client may not refresh tokens.");
+            await OAuthResponses.WriteErrorAsync(context, 400, OAuthErrors.UnauthorizedClient, "This client may not refresh tokens.");
             return;
         }
 
@@ -195,7 +192,7 @@ public sealed partial class TokenEndpoint(
         {
             if (request.Form.ContainsKey("refresh_token"))
             {
-                await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "A spa client's refresh token travels only in the __Host-refresh_token cookie.");
+                await OAuthResponses.WriteErrorAsync(context, 400, OAuthErrors.InvalidRequest, "A spa client's refresh token travels only in the __Host-refresh_token cookie.");
                 return;
             }
 
@@ -208,13 +205,13 @@ public sealed partial class TokenEndpoint(
 
         if (presented is null)
         {
-            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "refresh_token is required.");
+            await OAuthResponses.WriteErrorAsync(context, 400, OAuthErrors.InvalidRequest, "refresh_token is required.");
             return;
         }
 
         if (!TryReadRequestedAudiences(request.Form, out var requestedAudiences, out var requestError))
         {
-            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", requestError);
+            await OAuthResponses.WriteErrorAsync(context, 400, OAuthErrors.InvalidRequest, requestError);
             return;
         }
 
@@ -231,13 +228,13 @@ public sealed partial class TokenEndpoint(
         }
         catch (InvalidTargetException)
         {
-            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_target", targetError ?? "The requested audience is not granted to this session.");
+            await OAuthResponses.WriteErrorAsync(context, 400, OAuthErrors.InvalidTarget, targetError ?? "The requested audience is not granted to this session.");
             return;
         }
 
         if (outcome.Status == RefreshStatus.InvalidScope)
         {
-            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_scope", outcome.Description);
+            await OAuthResponses.WriteErrorAsync(context, 400, OAuthErrors.InvalidScope, outcome.Description);
             return;
         }
 
@@ -245,7 +242,7 @@ public sealed partial class TokenEndpoint(
         {
             // RFC 9449 §5: the grant (the key-bound refresh token) is not usable without its key. The cookie stays:
             // the session is untouched, and the page that holds the key can still refresh.
-            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_grant", outcome.Description);
+            await OAuthResponses.WriteErrorAsync(context, 400, OAuthErrors.InvalidGrant, outcome.Description);
             return;
         }
 
@@ -256,7 +253,7 @@ public sealed partial class TokenEndpoint(
                 RefreshTokenCookie.Clear(context.Response);
             }
 
-            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_grant", outcome.Description);
+            await OAuthResponses.WriteErrorAsync(context, 400, OAuthErrors.InvalidGrant, outcome.Description);
             return;
         }
 
@@ -285,7 +282,7 @@ public sealed partial class TokenEndpoint(
 
             if (exchange)
             {
-                writer.WriteString("issued_token_type", AccessTokenType);
+                writer.WriteString("issued_token_type", TokenTypes.AccessToken);
             }
         });
     }

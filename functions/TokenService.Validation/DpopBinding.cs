@@ -12,19 +12,19 @@ namespace TokenService.Validation;
 public sealed class DpopBindingException : SecurityTokenException
 {
     public DpopBindingException()
-        : this("invalid_token", "The DPoP binding is invalid.")
+        : this(BearerErrors.InvalidToken, "The DPoP binding is invalid.")
     {
     }
 
     public DpopBindingException(string message)
-        : this("invalid_token", message)
+        : this(BearerErrors.InvalidToken, message)
     {
     }
 
     public DpopBindingException(string message, Exception innerException)
         : base(message, innerException)
     {
-        Error = "invalid_token";
+        Error = BearerErrors.InvalidToken;
     }
 
     public DpopBindingException(string error, string message)
@@ -108,12 +108,12 @@ internal sealed partial class DpopBinding
         {
             // RFC 9449 §7.2: a DPoP-bound token presented as a bearer token is refused; otherwise the binding would be
             // worth nothing against a copied token.
-            return jkt is null ? null : new DpopBindingException("invalid_token", "The access token is DPoP-bound");
+            return jkt is null ? null : new DpopBindingException(BearerErrors.InvalidToken, "The access token is DPoP-bound");
         }
 
         if (jkt is null)
         {
-            return new DpopBindingException("invalid_token", "The access token is not DPoP-bound");
+            return new DpopBindingException(BearerErrors.InvalidToken, "The access token is not DPoP-bound");
         }
 
         var request = context.Request;
@@ -139,7 +139,7 @@ internal sealed partial class DpopBinding
         // RFC 9449 §7.1: the proof must be signed by the key the token is bound to.
         return string.Equals(proof.Thumbprint, jkt, StringComparison.Ordinal)
             ? null
-            : new DpopBindingException("invalid_token", "Invalid DPoP key binding");
+            : new DpopBindingException(BearerErrors.InvalidToken, "Invalid DPoP key binding");
     }
 
     [LoggerMessage(EventId = 7002, Level = LogLevel.Warning, Message = "SessionCheckOptions.PublicOrigin is not set: DPoP proofs' htu is checked against the request's Host header, which clients choose. Allowed in Development only; set PublicOrigin to this API's public origin.")]

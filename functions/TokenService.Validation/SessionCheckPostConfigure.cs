@@ -341,7 +341,7 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
                     // Any other failure of a DPoP request (expired, wrong audience, revoked): invalid_token in the DPoP challenge.
                     context.HandleResponse();
                     context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-                    context.Response.Headers.WWWAuthenticate = dpop.Challenge("invalid_token", "The access token is not valid");
+                    context.Response.Headers.WWWAuthenticate = dpop.Challenge(BearerErrors.InvalidToken, "The access token is not valid");
                     return;
                 case TokenRevokedException revoked:
                     // RFC 6750 §3.1: invalid_token with a human-readable description.

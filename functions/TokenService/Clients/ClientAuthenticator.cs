@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Primitives;
+using TokenService.Protocol;
 
 namespace TokenService.Clients;
 
@@ -30,7 +31,7 @@ public sealed class ClientAuthenticator(IClientStore clients, ClientAuthenticati
         var authorization = request.Headers.Authorization;
         if (authorization.Count > 1)
         {
-            return Fail("invalid_request", "Only one Authorization header is allowed.", false);
+            return Fail(OAuthErrors.InvalidRequest, "Only one Authorization header is allowed.", false);
         }
 
         if (authorization.Count == 1 && AuthenticationHeaderValue.TryParse(authorization[0], out var header)
@@ -39,7 +40,7 @@ public sealed class ClientAuthenticator(IClientStore clients, ClientAuthenticati
             usedBasic = true;
             if (!TryDecodeBasic(header.Parameter, out basicId, out basicSecret))
             {
-                return Fail("invalid_client", "The Basic credentials are malformed.", true);
+                return Fail(OAuthErrors.InvalidClient, "The Basic credentials are malformed.", true);
             }
         }
 
@@ -47,45 +48,45 @@ public sealed class ClientAuthenticator(IClientStore clients, ClientAuthenticati
         var postSecret = Single(form, "client_secret");
         if (usedBasic && postSecret is not null)
         {
-            return Fail("invalid_request", "Use one client authentication method, not two.", true);
+            return Fail(OAuthErrors.InvalidRequest, "Use one client authentication method, not two.", true);
         }
 
         if (usedBasic && postId is not null && postId != basicId)
         {
-            return Fail("invalid_request", "client_id does not match the authenticated client.", true);
+            return Fail(OAuthErrors.InvalidRequest, "client_id does not match the authenticated client.", true);
         }
 
         var clientId = basicId ?? postId;
         var secret = basicSecret ?? postSecret;
         if (string.IsNullOrEmpty(clientId))
         {
-            return Fail("invalid_client", "Client authentication is required.", usedBasic);
+            return Fail(OAuthErrors.InvalidClient, "Client authentication is required.", usedBasic);
         }
 
         var client = clients.Find(clientId);
         if (client is null)
         {
-            return Fail("invalid_client", "Client authentication failed.", usedBasic);
+            return Fail(OAuthErrors.InvalidClient, "Client authentication failed.", usedBasic);
         }
 
         if (client.IsPublic)
         {
             // A public client has no secret to prove; sending one is a configuration mistake worth refusing.
-            return secret is null ? new(client, null, null, usedBasic) : Fail("invalid_client", "Client authentication failed.", usedBasic);
+            return secret is null ? new(client, null, null, usedBasic) : Fail(OAuthErrors.InvalidClient, "Client authentication failed.", usedBasic);
         }
 
         // Anti-automation: inside a back-off window the guess is refused without being compared (429, not 401).
         var address = request.HttpContext.Connection.RemoteIpAddress;
         if (backoff.RetryAfter(client, address) is { } wait)
         {
-            return new(null, "temporarily_unavailable", "Too many failed client authentications; retry later.", usedBasic, wait);
+            return new(null, OAuthErrors.TemporarilyUnavailable, "Too many failed client authentications; retry later.", usedBasic, wait);
         }
 
         if (client.SecretHash is null || secret is null
             || !CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(secret)), client.SecretHash))
         {
             backoff.Failed(client, address);
-            return Fail("invalid_client", "Client authentication failed.", usedBasic);
+            return Fail(OAuthErrors.InvalidClient, "Client authentication failed.", usedBasic);
         }
 
         backoff.Succeeded(client, address);

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
 using TokenService.Configuration;
 using TokenService.Http;
+using TokenService.Protocol;
 using TokenService.Tokens;
 
 namespace TokenService.Endpoints;
@@ -69,7 +70,7 @@ public sealed class BearerAuthentication(AccessTokenVerifier verifier, IOptions<
             {
                 // RFC 9449 §7.2: a DPoP-bound token presented as a bearer token is refused (no downgrade).
                 context.Response.Headers.WWWAuthenticate = new StringValues(
-                    [BearerChallenge + ", error=\"invalid_token\", error_description=\"The access token is DPoP-bound\"", dpop.Challenge()]);
+                    [$"{BearerChallenge}, error=\"{OAuthErrors.InvalidToken}\", error_description=\"The access token is DPoP-bound\"", dpop.Challenge()]);
                 await ProblemResponses.WriteAsync(context, StatusCodes.Status401Unauthorized, "Unauthorized",
                     "The access token is DPoP-bound: send it with the DPoP scheme and a DPoP proof.");
                 return null;
@@ -108,8 +109,8 @@ public sealed class BearerAuthentication(AccessTokenVerifier verifier, IOptions<
     {
         // error_description allows only a restricted character set (RFC 6750 §3): fixed texts only, never configuration.
         context.Response.Headers.WWWAuthenticate = isDpop
-            ? dpop.Challenge("invalid_token", description)
-            : $"{BearerChallenge}, error=\"invalid_token\", error_description=\"{description}\"";
+            ? dpop.Challenge(OAuthErrors.InvalidToken, description)
+            : $"{BearerChallenge}, error=\"{OAuthErrors.InvalidToken}\", error_description=\"{description}\"";
         return ProblemResponses.WriteAsync(context, StatusCodes.Status401Unauthorized, "Unauthorized", detail);
     }
 }

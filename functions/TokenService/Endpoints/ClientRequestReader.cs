@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Primitives;
 using TokenService.Clients;
 using TokenService.Http;
+using TokenService.Protocol;
 
 namespace TokenService.Endpoints;
 
@@ -32,7 +33,7 @@ public sealed class ClientRequestReader(ClientAuthenticator authenticator, CorsP
         if (!HttpMethods.IsPost(context.Request.Method))
         {
             context.Response.Headers.Allow = "POST";
-            await OAuthResponses.WriteErrorAsync(context, StatusCodes.Status405MethodNotAllowed, "invalid_request", $"The {endpointName} endpoint accepts POST only.");
+            await OAuthResponses.WriteErrorAsync(context, StatusCodes.Status405MethodNotAllowed, OAuthErrors.InvalidRequest, $"The {endpointName} endpoint accepts POST only.");
             return null;
         }
 
@@ -46,7 +47,7 @@ public sealed class ClientRequestReader(ClientAuthenticator authenticator, CorsP
                 return null;
             }
 
-            await OAuthResponses.WriteErrorAsync(context, parsed.Status, "invalid_request", parsed.Error!);
+            await OAuthResponses.WriteErrorAsync(context, parsed.Status, OAuthErrors.InvalidRequest, parsed.Error!);
             return null;
         }
 
@@ -62,7 +63,7 @@ public sealed class ClientRequestReader(ClientAuthenticator authenticator, CorsP
 
         if (!auth.Succeeded)
         {
-            var status = auth.Error == "invalid_client" ? StatusCodes.Status401Unauthorized : StatusCodes.Status400BadRequest;
+            var status = auth.Error == OAuthErrors.InvalidClient ? StatusCodes.Status401Unauthorized : StatusCodes.Status400BadRequest;
             // RFC 6749 §5.2: a 401 for invalid_client carries WWW-Authenticate matching the scheme the client used.
             await OAuthResponses.WriteErrorAsync(context, status, auth.Error!, auth.Description!,
                 status == StatusCodes.Status401Unauthorized ? "Basic realm=\"token-service\", charset=\"UTF-8\"" : null);
@@ -77,7 +78,7 @@ public sealed class ClientRequestReader(ClientAuthenticator authenticator, CorsP
             var requestOrigin = context.Request.Headers.Origin.ToString();
             if (origin is null || !client.AllowedOrigins.Contains(ConfigurationClientStore.NormalizeOrigin(requestOrigin)))
             {
-                await OAuthResponses.WriteErrorAsync(context, StatusCodes.Status401Unauthorized, "invalid_client", "This client's requests must come from one of its allowed origins.");
+                await OAuthResponses.WriteErrorAsync(context, StatusCodes.Status401Unauthorized, OAuthErrors.InvalidClient, "This client's requests must come from one of its allowed origins.");
                 return null;
             }
         }

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using TokenService.Http;
 using TokenService.Idp;
+using TokenService.Protocol;
 
 namespace TokenService.Endpoints;
 
@@ -38,14 +39,14 @@ public sealed class DevelopmentIdpEndpoint(DevelopmentIdp idp, CorsPolicy cors)
         var parsed = await FormRequest.ReadAsync(ctx.Request, ctx.RequestAborted);
         if (parsed.Form is null)
         {
-            await OAuthResponses.WriteErrorAsync(ctx, parsed.Status, "invalid_request", parsed.Error!);
+            await OAuthResponses.WriteErrorAsync(ctx, parsed.Status, OAuthErrors.InvalidRequest, parsed.Error!);
             return;
         }
 
         var subject = FormRequest.Get(parsed.Form, "sub");
         if (subject is null || subject.Length > 256)
         {
-            await OAuthResponses.WriteErrorAsync(ctx, 400, "invalid_request", "sub is required.");
+            await OAuthResponses.WriteErrorAsync(ctx, 400, OAuthErrors.InvalidRequest, "sub is required.");
             return;
         }
 

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
 using TokenService.Configuration;
 using TokenService.Http;
+using TokenService.Protocol;
 
 namespace TokenService.Endpoints;
 
@@ -26,13 +27,13 @@ public sealed class DiscoveryEndpoint(IOptions<TokenServiceOptions> options, IOp
             writer.WriteString("token_endpoint", baseUrl + "/oauth2/token");
             writer.WriteString("revocation_endpoint", baseUrl + "/oauth2/revoke");
             writer.WriteString("introspection_endpoint", baseUrl + "/oauth2/introspect");
-            writer.WriteStringArray("grant_types_supported", [TokenEndpoint.TokenExchangeGrant, "refresh_token"]);
+            writer.WriteStringArray("grant_types_supported", [GrantTypes.TokenExchange, GrantTypes.RefreshToken]);
             // No authorization endpoint: tokens come only from the token endpoint's grants.
             writer.WriteStringArray("response_types_supported", []);
             writer.WriteStringArray("token_endpoint_auth_methods_supported", ["client_secret_basic", "client_secret_post", "none"]);
             writer.WriteStringArray("revocation_endpoint_auth_methods_supported", ["client_secret_basic", "client_secret_post", "none"]);
             writer.WriteStringArray("introspection_endpoint_auth_methods_supported", ["client_secret_basic", "client_secret_post"]);
-            writer.WriteStringArray("subject_token_types_supported", [TokenEndpoint.IdTokenType]);
+            writer.WriteStringArray("subject_token_types_supported", [TokenTypes.IdToken]);
             writer.WriteStringArray("access_token_signing_alg_values_supported", [keys.Value.Algorithm]);
             writer.WriteStringArray("id_token_signing_alg_values_supported", [keys.Value.Algorithm]);
             writer.WriteStringArray("subject_types_supported", ["public"]);

@@ -6,6 +6,7 @@ using TokenService.Configuration;
 using TokenService.Events;
 using TokenService.Http;
 using TokenService.Jwt;
+using TokenService.Protocol;
 
 namespace TokenService.Endpoints;
 
@@ -141,13 +142,13 @@ public sealed class IdpEventsEndpoint(IdpEventProcessor processor, SecurityEvent
 
         if (!(ctx.Request.ContentType?.StartsWith("application/secevent+jwt", StringComparison.OrdinalIgnoreCase) ?? false))
         {
-            await SetErrorAsync(ctx, "invalid_request", "The body must be application/secevent+jwt.");
+            await SetErrorAsync(ctx, SecurityEventErrors.InvalidRequest, "The body must be application/secevent+jwt.");
             return;
         }
 
         if (!securityEvents.IsConfigured)
         {
-            await SetErrorAsync(ctx, "invalid_issuer", "No Shared Signals transmitter is configured.");
+            await SetErrorAsync(ctx, SecurityEventErrors.InvalidIssuer, "No Shared Signals transmitter is configured.");
             return;
         }
 
@@ -168,7 +169,7 @@ public sealed class IdpEventsEndpoint(IdpEventProcessor processor, SecurityEvent
         catch (MalformedEventException ex)
         {
             var rejected = ex.InnerException as SecurityEventRejectedException;
-            await SetErrorAsync(ctx, rejected?.Error ?? "invalid_request", rejected?.Message ?? ex.Message);
+            await SetErrorAsync(ctx, rejected?.Error ?? SecurityEventErrors.InvalidRequest, rejected?.Message ?? ex.Message);
             return;
         }
 

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http;
 using TokenService.Clients;
 using TokenService.Diagnostics;
 using TokenService.Http;
+using TokenService.Protocol;
 using TokenService.Tokens;
 
 namespace TokenService.Endpoints;
@@ -29,14 +30,14 @@ public sealed class IntrospectionEndpoint(ClientRequestReader reader, AccessToke
     {
         if (request.Client.Type != ClientType.ResourceServer)
         {
-            await OAuthResponses.WriteErrorAsync(context, 401, "invalid_client", "Only resource servers may introspect tokens.", "Basic realm=\"token-service\", charset=\"UTF-8\"");
+            await OAuthResponses.WriteErrorAsync(context, 401, OAuthErrors.InvalidClient, "Only resource servers may introspect tokens.", "Basic realm=\"token-service\", charset=\"UTF-8\"");
             return;
         }
 
         var token = FormRequest.Get(request.Form, "token");
         if (token is null)
         {
-            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "token is required.");
+            await OAuthResponses.WriteErrorAsync(context, 400, OAuthErrors.InvalidRequest, "token is required.");
             return;
         }
 

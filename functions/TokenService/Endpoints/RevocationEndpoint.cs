@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Http;
 using TokenService.Clients;
 using TokenService.Diagnostics;
 using TokenService.Http;
+using TokenService.Protocol;
 using TokenService.Sessions;
 using TokenService.Tokens;
 
@@ -37,7 +38,7 @@ public sealed class RevocationEndpoint(
         var client = request.Client;
         if (client.Type is not (ClientType.Spa or ClientType.Confidential))
         {
-            await OAuthResponses.WriteErrorAsync(context, 400, "unauthorized_client", "This client may not revoke tokens.");
+            await OAuthResponses.WriteErrorAsync(context, 400, OAuthErrors.UnauthorizedClient, "This client may not revoke tokens.");
             return;
         }
 
@@ -50,7 +51,7 @@ public sealed class RevocationEndpoint(
 
         if (token is null)
         {
-            await OAuthResponses.WriteErrorAsync(context, 400, "invalid_request", "token is required.");
+            await OAuthResponses.WriteErrorAsync(context, 400, OAuthErrors.InvalidRequest, "token is required.");
             return;
         }
 

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using TokenService.Configuration;
 using TokenService.Idp;
 using TokenService.Jwt;
+using TokenService.Protocol;
 using TokenService.Sessions;
 
 namespace TokenService.Events;
@@ -22,12 +23,12 @@ public sealed record SecurityEventOutcome(string? UserId, IReadOnlyList<SessionE
 public sealed class SecurityEventRejectedException(string error, string description) : Exception(description)
 {
     public SecurityEventRejectedException()
-        : this("invalid_request", "The SET is invalid.")
+        : this(SecurityEventErrors.InvalidRequest, "The SET is invalid.")
     {
     }
 
     public SecurityEventRejectedException(string message, Exception innerException)
-        : this("invalid_request", message + " " + innerException.Message)
+        : this(SecurityEventErrors.InvalidRequest, message + " " + innerException.Message)
     {
     }
 
@@ -87,7 +88,7 @@ public sealed class SecurityEventTokenValidator
     {
         if (_validator is null)
         {
-            throw new SecurityEventRejectedException("invalid_issuer", "No Shared Signals transmitter is configured (Events:SsfIssuer).");
+            throw new SecurityEventRejectedException(SecurityEventErrors.InvalidIssuer, "No Shared Signals transmitter is configured (Events:SsfIssuer).");
         }
 
         var result = await _validator.ValidateAsync(set, cancellationToken);
@@ -96,10 +97,10 @@ public sealed class SecurityEventTokenValidator
             throw result.Error switch
             {
                 JwtValidationError.KeysUnavailable => new DependencyUnavailableException("ssf", "The transmitter's keys cannot be fetched."),
-                JwtValidationError.UnknownKey or JwtValidationError.InvalidSignature => new SecurityEventRejectedException("invalid_key", result.Description!),
-                JwtValidationError.InvalidIssuer => new SecurityEventRejectedException("invalid_issuer", result.Description!),
-                JwtValidationError.InvalidAudience => new SecurityEventRejectedException("invalid_audience", result.Description!),
-                _ => new SecurityEventRejectedException("invalid_request", result.Description!),
+                JwtValidationError.UnknownKey or JwtValidationError.InvalidSignature => new SecurityEventRejectedException(SecurityEventErrors.InvalidKey, result.Description!),
+                JwtValidationError.InvalidIssuer => new SecurityEventRejectedException(SecurityEventErrors.InvalidIssuer, result.Description!),
+                JwtValidationError.InvalidAudience => new SecurityEventRejectedException(SecurityEventErrors.InvalidAudience, result.Description!),
+                _ => new SecurityEventRejectedException(SecurityEventErrors.InvalidRequest, result.Description!),
             };
         }
 
@@ -109,32 +110,32 @@ public sealed class SecurityEventTokenValidator
         var payloadBytes = Base64UrlEncoding.DecodeStrict(set.Split('.')[1]);
         if (payloadBytes is null || !JsonText.IsWellFormed(payloadBytes, _validator.Options.MaxPayloadDepth))
         {
-            throw new SecurityEventRejectedException("invalid_request", "The SET's claims are not valid UTF-8 JSON.");
+            throw new SecurityEventRejectedException(SecurityEventErrors.InvalidRequest, "The SET's claims are not valid UTF-8 JSON.");
         }
 
         using var payload = JsonDocument.Parse(payloadBytes, new JsonDocumentOptions { MaxDepth = _validator.Options.MaxPayloadDepth });
         var root = payload.RootElement;
         if (!root.TryGetProperty("events", out var events) || events.ValueKind != JsonValueKind.Object || !events.EnumerateObject().Any())
         {
-            throw new SecurityEventRejectedException("invalid_request", "The SET has no events claim (RFC 8417 §2.2).");
+            throw new SecurityEventRejectedException(SecurityEventErrors.InvalidRequest, "The SET has no events claim (RFC 8417 §2.2).");
         }
 
         // RFC 8417 §2.2: "iat" and "jti" are REQUIRED. A SET without iat cannot be dated (reading it as "now" would
         // make any old SET current), and one without jti cannot be recognised when it is delivered again.
         if (result.Payload!.IssuedAt is not { } issued || issued is < 0 or > MaxUnixSeconds)
         {
-            throw new SecurityEventRejectedException("invalid_request", "The SET has no iat (RFC 8417 §2.2).");
+            throw new SecurityEventRejectedException(SecurityEventErrors.InvalidRequest, "The SET has no iat (RFC 8417 §2.2).");
         }
 
         if (string.IsNullOrEmpty(result.Payload.JwtId) || result.Payload.JwtId.Length > 256)
         {
-            throw new SecurityEventRejectedException("invalid_request", "The SET has no valid jti (RFC 8417 §2.2).");
+            throw new SecurityEventRejectedException(SecurityEventErrors.InvalidRequest, "The SET has no valid jti (RFC 8417 §2.2).");
         }
 
         var iat = DateTimeOffset.FromUnixTimeSeconds(issued);
         if (_time.GetUtcNow() - iat > _options.MaxSecurityEventAge)
         {
-            throw new SecurityEventRejectedException("invalid_request", "The SET is too old to be acted on (iat is beyond Events:MaxSecurityEventAge).");
+            throw new SecurityEventRejectedException(SecurityEventErrors.InvalidRequest, "The SET is too old to be acted on (iat is beyond Events:MaxSecurityEventAge).");
         }
 
         var occurredAt = iat;
@@ -166,7 +167,7 @@ public sealed class SecurityEventTokenValidator
 
         if (subject is not { ValueKind: JsonValueKind.Object } s)
         {
-            throw new SecurityEventRejectedException("invalid_request", "The SET names no subject (sub_id or event subject).");
+            throw new SecurityEventRejectedException(SecurityEventErrors.InvalidRequest, "The SET names no subject (sub_id or event subject).");
         }
 
         // RFC 9493 §3: a subject identifier's "format" (older drafts: "subject_type") and its members are strings; any
@@ -175,7 +176,7 @@ public sealed class SecurityEventTokenValidator
         string? format = null;
         if (formatMember is { } member && !JsonText.TryGetString(member, out format))
         {
-            throw new SecurityEventRejectedException("invalid_request", "The SET's subject format is not a string.");
+            throw new SecurityEventRejectedException(SecurityEventErrors.InvalidRequest, "The SET's subject format is not a string.");
         }
 
         string? userId = format switch
@@ -192,7 +193,7 @@ public sealed class SecurityEventTokenValidator
             // that issuer. A subject of another issuer names somebody else, however its sub reads: acknowledged, no action.
             if (userId is null || JsonText.GetStringOrNull(s, "iss") is not { } subjectIssuer)
             {
-                throw new SecurityEventRejectedException("invalid_request", "The SET's subject is incomplete.");
+                throw new SecurityEventRejectedException(SecurityEventErrors.InvalidRequest, "The SET's subject is incomplete.");
             }
 
             if (!string.Equals(subjectIssuer, _idp.Issuer, StringComparison.Ordinal))
@@ -203,7 +204,7 @@ public sealed class SecurityEventTokenValidator
 
         if (userId is null && format is "opaque")
         {
-            throw new SecurityEventRejectedException("invalid_request", "The SET's subject is incomplete.");
+            throw new SecurityEventRejectedException(SecurityEventErrors.InvalidRequest, "The SET's subject is incomplete.");
         }
 
         return new SecurityEventOutcome(userId, reasons, occurredAt, issuer, jti, userId is null ? $"subject format '{format}' is not supported" : null);

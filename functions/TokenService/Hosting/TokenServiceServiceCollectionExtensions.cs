@@ -13,6 +13,7 @@ using TokenService.Http;
 using TokenService.Idp;
 using TokenService.Keys;
 using TokenService.Sessions;
+using TokenService.TokenRequests;
 using TokenService.Tokens;
 using TokenService.Jwt;
 
@@ -132,6 +133,8 @@ public static class TokenServiceServiceCollectionExtensions
         services.TryAddSingleton<GraphSubscriptionManager>();
 
         // Endpoints, each written once for both hosts.
+        services.TryAddSingleton<TokenRequestValidator>();
+        services.TryAddSingleton<TokenResponseWriter>();
         services.TryAddSingleton<TokenEndpoint>();
         services.TryAddSingleton<RevocationEndpoint>();
         services.TryAddSingleton<IntrospectionEndpoint>();

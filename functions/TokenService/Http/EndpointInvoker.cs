@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TokenService.Configuration;
+using TokenService.Protocol;
 
 namespace TokenService.Http;
 
@@ -55,7 +56,7 @@ public static partial class EndpointInvoker
             ResetResponse(context);
             if (oauthErrors)
             {
-                await OAuthResponses.WriteErrorAsync(context, StatusCodes.Status400BadRequest, "invalid_request", "The request could not be read.");
+                await OAuthResponses.WriteErrorAsync(context, StatusCodes.Status400BadRequest, OAuthErrors.InvalidRequest, "The request could not be read.");
             }
             else
             {
@@ -76,7 +77,7 @@ public static partial class EndpointInvoker
             if (oauthErrors)
             {
                 // RFC 6749 §4.1.2.1 server_error, in the §5.2 JSON error shape of the token endpoints.
-                await OAuthResponses.WriteErrorAsync(context, StatusCodes.Status500InternalServerError, "server_error", "The request failed; it has been logged.");
+                await OAuthResponses.WriteErrorAsync(context, StatusCodes.Status500InternalServerError, OAuthErrors.ServerError, "The request failed; it has been logged.");
             }
             else
             {
@@ -94,7 +95,7 @@ public static partial class EndpointInvoker
         context.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
         if (oauthErrors)
         {
-            await OAuthResponses.WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, "temporarily_unavailable", "The service is temporarily unavailable; retry later.");
+            await OAuthResponses.WriteErrorAsync(context, StatusCodes.Status503ServiceUnavailable, OAuthErrors.TemporarilyUnavailable, "The service is temporarily unavailable; retry later.");
         }
         else
         {

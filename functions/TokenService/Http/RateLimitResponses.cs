@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.AspNetCore.Http;
+using TokenService.Protocol;
 
 namespace TokenService.Http;
 
@@ -25,7 +26,7 @@ public static class RateLimitResponses
 
         var detail = $"Too many requests; retry after {seconds.ToString(CultureInfo.InvariantCulture)} s.";
         return oauthErrors
-            ? OAuthResponses.WriteErrorAsync(context, StatusCodes.Status429TooManyRequests, "temporarily_unavailable", detail)
+            ? OAuthResponses.WriteErrorAsync(context, StatusCodes.Status429TooManyRequests, OAuthErrors.TemporarilyUnavailable, detail)
             : ProblemResponses.WriteAsync(context, StatusCodes.Status429TooManyRequests, "Too Many Requests", detail);
     }
 }

@@ -18,6 +18,12 @@ public sealed record OpenSessionRequest(
 /// </summary>
 public delegate ValueTask<IssuedAccessToken> AccessTokenFactory(SessionRecord session, string scope, CancellationToken cancellationToken);
 
+/// <summary>
+/// The caller's check of the targets of a refresh (RFC 8707 §2.2) on the session the rotation would store, run where
+/// the access token would be signed: null to go on, or why the request's target is refused; then nothing is stored.
+/// </summary>
+public delegate string? RefreshTargetCheck(SessionRecord rotated);
+
 public enum RefreshStatus
 {
     Success,
@@ -39,6 +45,9 @@ public enum RefreshStatus
     /// Only for a token that may still be used (not reuse, which wins over this).
     /// </summary>
     ProofKeyMismatch,
+
+    /// <summary>The caller's <see cref="RefreshTargetCheck"/> refused the request's target: nothing changed.</summary>
+    InvalidTarget,
 }
 
 public sealed record RefreshOutcome(
@@ -138,8 +147,18 @@ public sealed partial class SessionService : IUserSessionRevoker
     }
 
     /// <param name="dpopJkt">Thumbprint of the key the request's DPoP proof was signed with; null without a proof.</param>
+    public Task<RefreshOutcome> RefreshAsync(
+        string? refreshToken, string clientId, string? requestedScope, string? dpopJkt, AccessTokenFactory issueAccessToken, CancellationToken cancellationToken) =>
+        RefreshAsync(refreshToken, clientId, requestedScope, dpopJkt, issueAccessToken, checkTarget: null, cancellationToken);
+
+    /// <param name="dpopJkt">Thumbprint of the key the request's DPoP proof was signed with; null without a proof.</param>
+    /// <param name="checkTarget">
+    /// Run once, after every check of the token and the scope and before the access token is signed; a refusal is
+    /// <see cref="RefreshStatus.InvalidTarget"/> with its description, and nothing is stored.
+    /// </param>
     public async Task<RefreshOutcome> RefreshAsync(
-        string? refreshToken, string clientId, string? requestedScope, string? dpopJkt, AccessTokenFactory issueAccessToken, CancellationToken cancellationToken)
+        string? refreshToken, string clientId, string? requestedScope, string? dpopJkt, AccessTokenFactory issueAccessToken, RefreshTargetCheck? checkTarget,
+        CancellationToken cancellationToken)
     {
         var sessionId = RefreshTokens.TryGetSessionId(refreshToken);
         if (sessionId is null)
@@ -269,6 +288,12 @@ public sealed partial class SessionService : IUserSessionRevoker
                 // stays a bearer token, for public clients too, although RFC 9449 §5 binds theirs: their binding
                 // starts with the grant, so a client that wants a bound session signs in again with a proof.
             };
+
+            // The caller's target check, once, where the token would be signed: a refused target changes nothing.
+            if (accessToken is null && checkTarget?.Invoke(rotated) is { } targetError)
+            {
+                return new(RefreshStatus.InvalidTarget, targetError);
+            }
 
             // Sign before storing the rotation: if signing fails, the presented token stays current and the
             // client can simply retry (a stored rotation whose answer was lost would turn the retry into reuse).

@@ -125,11 +125,26 @@ public static class TokenServiceServiceCollectionExtensions
         services.TryAddSingleton<SecurityEventTokenValidator>();
         services.TryAddSingleton<GraphSubscriptionHealth>();
         services.TryAddSingleton<SigningKeyHealth>();
-        services.TryAddSingleton(sp => new IdpEventProcessor(
-            sp.GetRequiredService<IUserSessionRevoker>(), sp.GetRequiredService<IProcessedEventStore>(), sp.GetRequiredService<SecurityEventTokenValidator>(),
-            sp.GetRequiredService<IOptions<EventsOptions>>(), sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<IdpEventProcessor>>(), sp.GetService<IGraphUserLookup>(),
-            sp.GetRequiredService<GraphSubscriptionHealth>(), sp.GetService<IAuditSink>(), sp.GetRequiredService<GraphSubscriptionManager>()));
+        services.TryAddSingleton(sp =>
+        {
+            // The translators and the lifecycle handler log under the processor's category (event ids 5001 to 5005).
+            var logger = sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<IdpEventProcessor>>();
+            var events = sp.GetRequiredService<IOptions<EventsOptions>>();
+
+            // Asked in this order, the first that knows an event deciding it: Graph first, because it checks the
+            // clientState of every Microsoft.Graph.* notification before anything reads it.
+            IIdpEventTranslator[] translators =
+            [
+                new GraphIdpEventTranslator(events, logger, sp.GetService<IGraphUserLookup>()),
+                new GenericIdpEventTranslator(),
+                new SecurityEventTranslator(sp.GetRequiredService<SecurityEventTokenValidator>()),
+                new Auth0IdpEventTranslator(),
+            ];
+            return new IdpEventProcessor(
+                sp.GetRequiredService<IUserSessionRevoker>(), sp.GetRequiredService<IProcessedEventStore>(), translators, events, sp.GetRequiredService<TimeProvider>(), logger,
+                new GraphLifecycleNotifications(logger, sp.GetRequiredService<GraphSubscriptionHealth>(), sp.GetRequiredService<GraphSubscriptionManager>()),
+                sp.GetService<IAuditSink>());
+        });
         services.TryAddSingleton<GraphSubscriptionManager>();
 
         // Endpoints, each written once for both hosts.

@@ -100,7 +100,7 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
                 {
                     bundle = await CallAsync("get", () => _client.GetKeyAsync(Options.KeyName, version.Version, cancellationToken));
                 }
-                catch (KeyVaultException ex) when (ex.IsKeyDisabled)
+                catch (KeyVaultException ex) when (KeyVaultFaults.IsKeyGone(ex))
                 {
                     continue; // disabled (revoked) between the list and this read: not published any more
                 }
@@ -218,7 +218,7 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
         {
             result = await call();
         }
-        catch (KeyVaultException ex) when (ex.IsAccessDenied)
+        catch (KeyVaultException ex) when (KeyVaultFaults.Classify(ex) == KeyVaultFault.AccessDenied)
         {
             var problem = DescribeAccessDenied(ex, operation);
             var recheckAt = Time.GetUtcNow() + AccessDeniedRecheck;
@@ -232,6 +232,13 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
             }
 
             throw new DependencyUnavailableException("keyvault", problem, AccessDeniedRecheck, ex);
+        }
+        catch (KeyVaultException ex) when (KeyVaultFaults.Classify(ex) == KeyVaultFault.Unavailable)
+        {
+            // 400, 409, 404 other than on sign, 401 after the challenge: fails closed like an outage (503 with
+            // Retry-After), never as an unexpected error. A key gone (KeyDisabled, 404 on sign) goes to the caller as it
+            // is: the router reloads the key set, a key read skips the version.
+            throw KeyVaultFaults.Unavailable(ex, operation);
         }
 
         if (!_denied.IsEmpty && _denied.TryRemove(operation, out _))

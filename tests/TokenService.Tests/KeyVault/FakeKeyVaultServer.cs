@@ -76,6 +76,12 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
     public readonly ConcurrentDictionary<string, bool> DenyOperations = new();
 
     /// <summary>
+    /// Operations ("create", "get", "list", "update", "sign") answered with a client error in Key Vault's envelope
+    /// (e.g. 400 <c>BadParameter</c>, 409 <c>Conflict</c>), counted as "failed-{operation}". Not counted as the operation.
+    /// </summary>
+    public readonly ConcurrentDictionary<string, (int Status, string Code)> FailOperations = new();
+
+    /// <summary>
     /// An Azure Policy assignment with effect Deny of "Key Vault keys should have an expiration date"
     /// (152b15f7-8e1f-4c1f-ab71-8c010ba5dbc0): a create without <c>attributes.exp</c> is refused 403
     /// <c>Forbidden</c>/<c>ForbiddenByPolicy</c>, counted as "policy-denied".
@@ -113,6 +119,21 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
         lock (_keys)
         {
             _keys.Values.SelectMany(v => v).Single(v => kid.EndsWith("/" + v.Id, StringComparison.Ordinal)).Exp = expiresOn.ToUnixTimeSeconds();
+        }
+    }
+
+    /// <summary>
+    /// Removes a key version (<paramref name="kid"/> is its full key id), as a deletion leaves it to the vault: reads and
+    /// sign answer 404 <c>KeyNotFound</c> and lists no longer name it.
+    /// </summary>
+    public void Remove(string kid)
+    {
+        lock (_keys)
+        {
+            foreach (var versions in _keys.Values)
+            {
+                versions.RemoveAll(v => kid.EndsWith("/" + v.Id, StringComparison.Ordinal));
+            }
         }
     }
 
@@ -269,6 +290,13 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
                     + $"Caller: appid=00000000-0000-0000-0000-000000000001;oid=00000000-0000-0000-0000-000000000002\r\nAction: 'Microsoft.KeyVault/vaults/keys/{(operation == "sign" ? "sign/action" : operation is "get" or "list" ? "read" : "write")}'\r\n"
                     + "Assignment: (not found)\r\nDecisionReason: 'DeniedWithNoValidRBAC'\r\n",
                     "ForbiddenByRbac");
+                return;
+            }
+
+            if (OperationOf(ctx.Request) is { } failing && server.FailOperations.TryGetValue(failing, out var failure))
+            {
+                server.Calls.AddOrUpdate("failed-" + failing, 1, (_, n) => n + 1);
+                await Error(ctx, failure.Status, failure.Code, "Injected client error.");
                 return;
             }
 
@@ -494,6 +522,7 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
         var v = Find(name, version);
         if (v is null)
         {
+            Calls.AddOrUpdate("sign-not-found", 1, (_, n) => n + 1);
             return Results.Json(ErrorBody("KeyNotFound", "A key with (name/id) was not found in this key vault."), statusCode: 404);
         }
 

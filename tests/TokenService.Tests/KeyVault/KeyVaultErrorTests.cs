@@ -290,6 +290,86 @@ public abstract class KeyVaultErrorHostTestsBase : IAsyncLifetime
     }
 
     [Fact]
+    public async Task After_a_key_version_is_deleted_a_second_instance_signs_its_next_token_with_the_current_key_without_a_500()
+    {
+        await using var first = await StartHostAsync();
+        await using var second = await StartHostAsync();
+        var revokedKid = new JsonWebToken((await first.LoginAsync("kv-deleted-1")).AccessToken).Kid;
+        var deleted = (await first.Services.GetRequiredService<ISigningKeyService>().GetKeySetAsync(CancellationToken.None)).Active!;
+        Assert.Equal(revokedKid, deleted.Kid);
+        using (var before = await second.ExchangeAsync(second.Idp.IdToken("kv-deleted-2")))
+        {
+            Assert.Equal(revokedKid, await AccessTokenKidAsync(before)); // the second instance has the key cached
+        }
+
+        using (var revoke = new HttpRequestMessage(HttpMethod.Post, $"/management/keys/{revokedKid}/revoke"))
+        {
+            revoke.Headers.Authorization = Basic("ops", OpsSecret);
+            using var revoked = await first.Client.SendAsync(revoke);
+            Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
+        }
+
+        // The version is then gone from the vault altogether: a sign on it is answered 404 KeyNotFound, which (like 403
+        // KeyDisabled) means the second instance's key set is stale, not that the vault is out.
+        _vault.Remove(deleted.ProviderKeyId);
+        var currentKid = (await first.Services.GetRequiredService<ISigningKeyService>().GetKeySetAsync(CancellationToken.None)).Active!.Kid;
+        Assert.NotEqual(revokedKid, currentKid);
+
+        using var after = await second.ExchangeAsync(second.Idp.IdToken("kv-deleted-3"));
+        Assert.Equal(currentKid, await AccessTokenKidAsync(after));
+        Assert.Equal(1, _vault.Count("sign-not-found"));
+    }
+
+    [Fact]
+    public async Task A_sign_on_the_only_key_after_it_was_deleted_answers_503_temporarily_unavailable()
+    {
+        await using var host = await StartHostAsync();
+        await host.LoginAsync("kv-only-deleted");
+        var only = (await host.Services.GetRequiredService<ISigningKeyService>().GetKeySetAsync(CancellationToken.None)).Active!;
+        _vault.Remove(only.ProviderKeyId);
+
+        using var refused = await host.ExchangeAsync(host.Idp.IdToken("kv-only-deleted-2"));
+        await AssertOAuthErrorAsync(refused, "temporarily_unavailable", HttpStatusCode.ServiceUnavailable);
+        Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+        Assert.Equal(1, _vault.Count("sign-not-found")); // one reload, no loop
+    }
+
+    [Theory]
+    [InlineData(400, "BadParameter")]
+    [InlineData(409, "Conflict")]
+    public async Task A_client_error_on_sign_answers_503_temporarily_unavailable_not_500(int status, string code)
+    {
+        await using var host = await StartHostAsync();
+        await host.LoginAsync("kv-sign-" + status);
+        _vault.FailOperations["sign"] = (status, code);
+
+        using var refused = await host.ExchangeAsync(host.Idp.IdToken("kv-sign-" + status + "-2"));
+        await AssertOAuthErrorAsync(refused, "temporarily_unavailable", HttpStatusCode.ServiceUnavailable);
+        Assert.Equal("no-store", refused.Headers.CacheControl?.ToString());
+        Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+        Assert.Equal(1, _vault.Count("failed-sign")); // not retried
+    }
+
+    [Theory]
+    [InlineData(400, "BadParameter")]
+    [InlineData(404, "KeyNotFound")]
+    [InlineData(409, "Conflict")]
+    public async Task A_client_error_on_a_key_change_answers_503_problem_details_not_500(int status, string code)
+    {
+        await using var host = await StartHostAsync();
+        var kid = new JsonWebToken((await host.LoginAsync("kv-change-" + status)).AccessToken).Kid;
+        _vault.FailOperations["update"] = (status, code);
+
+        using var revoke = new HttpRequestMessage(HttpMethod.Post, $"/management/keys/{kid}/revoke");
+        revoke.Headers.Authorization = Basic("ops", OpsSecret);
+        using var refused = await host.Client.SendAsync(revoke);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+        Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+        Assert.True(_vault.Count("failed-update") >= 1);
+    }
+
+    [Fact]
     public async Task A_missing_sign_role_gives_one_clear_healthz_line_and_no_retry_storm()
     {
         await using var host = await StartHostAsync();

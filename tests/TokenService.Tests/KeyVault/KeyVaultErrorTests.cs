@@ -29,7 +29,7 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
         _vault = await FakeKeyVaultServer.StartAsync();
 
         // The production retry settings (three retries): what the pipeline retries is part of what is tested.
-        _client = new KeyVaultKeysClient(_vault.VaultUri, new RecordingCredential(), new KeyVaultClientOptions { DisableChallengeResourceVerification = true });
+        _client = new KeyVaultKeysClient(_vault.VaultUri, new RecordingCredential(), new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport });
     }
 
     public async Task DisposeAsync() => await _vault.DisposeAsync();
@@ -403,7 +403,7 @@ public abstract class KeyVaultErrorHostTestsBase : IAsyncLifetime
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 5, 1, 0, 0, 0, TimeSpan.Zero));
         _vault.Clock = time;
-        await using var host = await StartHostAsync(new KeyVaultClientOptions { DisableChallengeResourceVerification = true }, time);
+        await using var host = await StartHostAsync(new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport }, time);
         var kid = new JsonWebToken((await host.LoginAsync("kv-throttled-jwks")).AccessToken).Kid;
         time.Advance(TimeSpan.FromMinutes(6)); // past the reload interval: the next key-set read reloads
 
@@ -424,7 +424,7 @@ public abstract class KeyVaultErrorHostTestsBase : IAsyncLifetime
         _vault.Clock = time;
         _vault.ThrottleRetryAfter = 7;
         _vault.Throttle(0, TimeSpan.FromDays(1));
-        await using var host = await StartHostAsync(new KeyVaultClientOptions { DisableChallengeResourceVerification = true }, time);
+        await using var host = await StartHostAsync(new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport }, time);
         if (Kind == HostKind.Standalone)
         {
             // The standalone host runs a rotation check at start-up (the Functions app's is a daily timer): let its one

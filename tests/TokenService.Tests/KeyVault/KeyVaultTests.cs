@@ -25,7 +25,7 @@ public sealed class KeyVaultKeysClientTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _vault = await FakeKeyVaultServer.StartAsync();
-        var options = new KeyVaultClientOptions { DisableChallengeResourceVerification = true };
+        var options = new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport };
         options.Retry.MaxRetries = 1;
         options.Retry.Delay = TimeSpan.FromMilliseconds(10);
         _client = new KeyVaultKeysClient(_vault.VaultUri, _credential, options);
@@ -293,7 +293,7 @@ public sealed class KeyVaultHostTests : IAsyncLifetime
             ["Keys:Algorithm"] = "ES256",
         }, configure: builder =>
         {
-            var options = new KeyVaultClientOptions { DisableChallengeResourceVerification = true };
+            var options = new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport };
             options.Retry.MaxRetries = 1;
             options.Retry.Delay = TimeSpan.FromMilliseconds(10);
             builder.Services.AddSingleton(new KeyVaultKeysClient(_vault.VaultUri, new RecordingCredential(), options));
@@ -356,15 +356,18 @@ public sealed class KeyVaultHostTests : IAsyncLifetime
     [Fact]
     public async Task Challenge_resource_verification_is_disabled_from_configuration()
     {
-        // The in-test vault is 127.0.0.1 but challenges for https://vault.azure.net: only the setting lets the host use it.
+        // The in-test vault is reached through another name (a proxy) but challenges for https://vault.azure.net: only
+        // the setting lets the host use it. The host's own client factory builds the client; the registered transport
+        // carries its requests to the in-test vault.
         await using var vault = await FakeKeyVaultServer.StartAsync();
+        vault.PublicVaultUri = new Uri("https://tokens-kv.proxy.test/");
         var credential = new RecordingCredential();
         await using var host = await TokenServiceTestHost.StartAsync(new Dictionary<string, string?>
         {
-            ["Keys:KeyVaultUri"] = vault.VaultUri.AbsoluteUri,
+            ["Keys:KeyVaultUri"] = vault.PublicVaultUri.AbsoluteUri,
             ["Keys:Algorithm"] = "ES256",
             ["Keys:DisableChallengeResourceVerification"] = "true",
-        }, configure: builder => builder.Services.AddSingleton<TokenCredential>(credential));
+        }, configure: builder => builder.Services.AddSingleton<TokenCredential>(credential).AddSingleton(vault.RouteToLoopback()));
 
         var login = await host.LoginAsync("kv-config");
         Assert.NotEmpty(login.AccessToken);
@@ -467,7 +470,7 @@ public sealed class KeyVaultNewKeysTests : IAsyncLifetime
     {
         _vault = await FakeKeyVaultServer.StartAsync();
         _options.KeyVaultUri = _vault.VaultUri.AbsoluteUri;
-        var clientOptions = new KeyVaultClientOptions { DisableChallengeResourceVerification = true };
+        var clientOptions = new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport };
         clientOptions.Retry.MaxRetries = 0;
         _client = new KeyVaultKeysClient(_vault.VaultUri, new RecordingCredential(), clientOptions);
         _keys = new KeyVaultSigningKeyService(_client, Microsoft.Extensions.Options.Options.Create(_options), _time, NullLogger<KeyVaultSigningKeyService>.Instance);

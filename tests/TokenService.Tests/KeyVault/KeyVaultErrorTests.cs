@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Text.Json;
+using Azure;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
@@ -40,7 +41,12 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
         var key = await _client.CreateKeyAsync("disabled", "EC-HSM", null, "P-256", new Dictionary<string, string>(), default);
         await _client.UpdateKeyAsync("disabled", key.Version, enabled: false, tags: null, default);
 
-        var error = await Assert.ThrowsAsync<KeyVaultException>(() => _client.SignAsync(key.Kid, "ES256", new byte[32], default));
+        // The client throws what Azure.Security.KeyVault.Keys throws, the innermost code as ErrorCode; the signing
+        // service reads it as a KeyVaultException.
+        var thrown = await Assert.ThrowsAsync<RequestFailedException>(() => _client.SignAsync(key.Kid, "ES256", new byte[32], default));
+        Assert.Equal(403, thrown.Status);
+        Assert.Equal("KeyDisabled", thrown.ErrorCode);
+        var error = Assert.IsType<KeyVaultException>(KeyVaultErrors.Translate(thrown, "sign"));
         Assert.Equal(403, error.Status);
         Assert.Equal("Forbidden", error.Code);
         Assert.Equal("KeyDisabled", error.ErrorCode);
@@ -61,7 +67,10 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
             ? () => _client.SignAsync(key.Kid, "ES256", new byte[32], default)
             : () => _client.ListKeyVersionsAsync("norole", default);
 
-        var error = await Assert.ThrowsAsync<KeyVaultException>(call);
+        var thrown = await Assert.ThrowsAsync<RequestFailedException>(call);
+        Assert.Equal(403, thrown.Status);
+        Assert.Equal("ForbiddenByRbac", thrown.ErrorCode);
+        var error = Assert.IsType<KeyVaultException>(KeyVaultErrors.Translate(thrown, operation));
         Assert.Equal(403, error.Status);
         Assert.Equal("ForbiddenByRbac", error.ErrorCode);
         Assert.True(error.IsAccessDenied);
@@ -98,7 +107,8 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
 
         var key = await _client.CreateKeyAsync("counted", "EC-HSM", null, "P-256", new Dictionary<string, string>(), default);
         await _client.UpdateKeyAsync("counted", key.Version, enabled: false, tags: null, default);
-        await Assert.ThrowsAsync<KeyVaultException>(() => _client.SignAsync(key.Kid, "ES256", new byte[32], default));
+        // Counted where the signing service reads the client's error.
+        await ClientErrors.TranslatedAsync<KeyVaultException>(() => _client.SignAsync(key.Kid, "ES256", new byte[32], default), "sign");
 
         lock (recorded)
         {
@@ -116,7 +126,7 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
         _vault.ThrottleRetryAfter = 1;
         _vault.Throttle(0, TimeSpan.FromDays(1));
 
-        var error = await Assert.ThrowsAsync<DependencyUnavailableException>(() => _client.ListKeyVersionsAsync("throttled", default));
+        var error = await ClientErrors.TranslatedAsync<DependencyUnavailableException>(() => _client.ListKeyVersionsAsync("throttled", default), "list");
         Assert.Equal("keyvault", error.Dependency);
         Assert.Equal(TimeSpan.FromSeconds(1), error.RetryAfter);
         Assert.Equal(429, Assert.IsType<KeyVaultException>(error.InnerException).Status);
@@ -155,7 +165,7 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
     {
         _vault.OverrideBody = EcBundle(Octets(xLength, 0x7f), Octets(yLength, 0x7f));
 
-        var error = await Assert.ThrowsAsync<DependencyUnavailableException>(() => _client.GetKeyAsync("k", "v1", default));
+        var error = await ClientErrors.TranslatedAsync<DependencyUnavailableException>(() => _client.GetKeyAsync("k", "v1", default), "get");
         Assert.Equal("keyvault", error.Dependency);
         Assert.Contains("octets", error.Message, StringComparison.Ordinal);
     }

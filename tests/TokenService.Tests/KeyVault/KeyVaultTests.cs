@@ -195,7 +195,7 @@ public sealed class KeyVaultKeysClientTests : IAsyncLifetime
             _ => () => client.SignAsync(Kid, "ES256", new byte[32], default),
         };
 
-        var error = await Assert.ThrowsAsync<DependencyUnavailableException>(call);
+        var error = await ClientErrors.TranslatedAsync<DependencyUnavailableException>(call, operation);
         Assert.Equal("keyvault", error.Dependency);
     }
 
@@ -264,14 +264,17 @@ public sealed class KeyVaultKeysClientTests : IAsyncLifetime
     {
         var key = await _client.CreateKeyAsync("f", "RSA-HSM", 2048, null, new Dictionary<string, string>(), default);
         _vault.FailWithStatus = status;
-        var error = await Assert.ThrowsAsync<DependencyUnavailableException>(() => _client.SignAsync(key.Kid, "RS256", new byte[32], default));
+        var error = await ClientErrors.TranslatedAsync<DependencyUnavailableException>(() => _client.SignAsync(key.Kid, "RS256", new byte[32], default), "sign");
         Assert.Equal("keyvault", error.Dependency);
     }
 
     [Fact]
     public async Task Errors_come_back_typed_without_secrets()
     {
-        var error = await Assert.ThrowsAsync<KeyVaultException>(() => _client.CreateKeyAsync("bad", "oct-HSM", null, null, new Dictionary<string, string>(), default));
+        var thrown = await Assert.ThrowsAsync<global::Azure.RequestFailedException>(() => _client.CreateKeyAsync("bad", "oct-HSM", null, null, new Dictionary<string, string>(), default));
+        Assert.Equal(400, thrown.Status);
+        Assert.Equal("BadParameter", thrown.ErrorCode);
+        var error = Assert.IsType<KeyVaultException>(KeyVaultErrors.Translate(thrown, "create"));
         Assert.Equal(400, error.Status);
         Assert.Equal("BadParameter", error.Code);
     }

@@ -56,6 +56,17 @@ public sealed class KeyVaultKeysClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Bearer_tokens_never_go_over_plain_http_not_even_to_loopback()
+    {
+        // Azure.Core's BearerTokenAuthenticationPolicy, which the challenge policy derives from, refuses a non-https
+        // request before anything is sent or a token asked for; tests reach the in-test vault by its https name instead.
+        var client = new KeyVaultKeysClient(_vault.LoopbackUri, _credential, new KeyVaultClientOptions());
+        await Assert.ThrowsAsync<InvalidOperationException>(() => client.GetKeyAsync("k", null, default));
+        Assert.Empty(_vault.Unauthenticated);
+        Assert.Empty(_credential.Requests);
+    }
+
+    [Fact]
     public void A_challenge_for_a_resource_outside_the_vaults_domain_is_not_answered()
     {
         var policy = new KeyVaultChallengeAuthenticationPolicy(_credential);

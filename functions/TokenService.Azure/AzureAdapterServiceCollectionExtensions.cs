@@ -1,4 +1,5 @@
 using Azure.Core;
+using Azure.Core.Pipeline;
 using Azure.Identity;
 using TokenService.Azure.Graph;
 using TokenService.Azure.KeyVault;
@@ -46,18 +47,24 @@ public static class AzureAdapterServiceCollectionExtensions
         var keys = configuration.GetSection(KeysOptions.SectionName).Get<KeysOptions>() ?? new KeysOptions();
         if (keys.UsesKeyVault)
         {
-            services.TryAddSingleton(sp => new KeyVaultClientFactory(uri => new KeyVaultKeysClient(
-                uri,
-                Credential(sp),
-                new KeyVaultClientOptions { DisableChallengeResourceVerification = sp.GetRequiredService<IOptions<KeysOptions>>().Value.DisableChallengeResourceVerification })));
+            services.TryAddSingleton(sp => new KeyVaultClientFactory(uri =>
+            {
+                var clientOptions = new KeyVaultClientOptions { DisableChallengeResourceVerification = sp.GetRequiredService<IOptions<KeysOptions>>().Value.DisableChallengeResourceVerification };
+                if (Transport(sp) is { } transport)
+                {
+                    clientOptions.Transport = transport;
+                }
+
+                return new KeyVaultKeysClient(uri, Credential(sp), clientOptions);
+            }));
             services.TryAddSingleton<ISigningKeyService>(KeyVaultSigning);
         }
 
         var events = configuration.GetSection(EventsOptions.SectionName).Get<EventsOptions>() ?? new EventsOptions();
         if (!string.IsNullOrWhiteSpace(events.GraphEndpoint))
         {
-            services.TryAddSingleton<IGraphUserLookup>(sp => new GraphUserLookup(new Uri(events.GraphEndpoint), Credential(sp)));
-            services.TryAddSingleton<IGraphSubscriptionClient>(sp => new GraphSubscriptionClient(new Uri(events.GraphEndpoint), Credential(sp)));
+            services.TryAddSingleton<IGraphUserLookup>(sp => new GraphUserLookup(new Uri(events.GraphEndpoint), Credential(sp), GraphOptions(sp)));
+            services.TryAddSingleton<IGraphSubscriptionClient>(sp => new GraphSubscriptionClient(new Uri(events.GraphEndpoint), Credential(sp), GraphOptions(sp)));
         }
 
         return services;
@@ -87,6 +94,24 @@ public static class AzureAdapterServiceCollectionExtensions
         return vaults.Count == 1
             ? Vault(0, sp.GetService<KeyVaultKeysClient>())
             : new MultiVaultSigningKeyService([.. vaults.Select((_, i) => Vault(i))], sp.GetRequiredService<ILogger<MultiVaultSigningKeyService>>());
+    }
+
+    /// <summary>
+    /// The registered <see cref="HttpPipelineTransport"/> (tests: in-test vaults and Graph stand-ins served under their
+    /// https names), or null: Azure.Core's default. Bearer tokens go over https only (Azure.Core's
+    /// BearerTokenAuthenticationPolicy), so a stand-in is reached through this transport, never over plain http.
+    /// </summary>
+    private static HttpPipelineTransport? Transport(IServiceProvider services) => services.GetService<HttpPipelineTransport>();
+
+    private static GraphPipeline.GraphClientOptions GraphOptions(IServiceProvider services)
+    {
+        var options = new GraphPipeline.GraphClientOptions();
+        if (Transport(services) is { } transport)
+        {
+            options.Transport = transport;
+        }
+
+        return options;
     }
 
     /// <summary>The registered credential (tests), or DefaultAzureCredential: managed identity with AZURE_CLIENT_ID in Azure.</summary>

@@ -55,7 +55,7 @@ internal static class VaultThroughput
             var options = new KeysOptions { KeyName = "signing", Algorithm = "ES256", SignsPerWindow = clientLimit, SignWindow = TimeSpan.FromSeconds(1) };
             var vaults = servers.Select((s, i) =>
             {
-                var clientOptions = new KeyVaultClientOptions { DisableChallengeResourceVerification = true };
+                var clientOptions = new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport };
                 clientOptions.Retry.MaxRetries = 0;
                 return new KeyVaultSigningKeyService(
                     new KeyVaultKeysClient(s.VaultUri, new RecordingCredential(), clientOptions), options,

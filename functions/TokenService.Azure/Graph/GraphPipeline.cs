@@ -8,13 +8,16 @@ namespace TokenService.Azure.Graph;
 
 /// <summary>
 /// The HTTP pipeline every Microsoft Graph adapter uses: Azure.Core's retries (3, 10 s network timeout) and an app-only
-/// bearer token for <c>{endpoint}/.default</c> from the app's credential (its managed identity in Azure), sent over
-/// https only (loopback allowed for tests).
+/// bearer token for <c>{endpoint}/.default</c> from the app's credential (its managed identity in Azure), by Azure.Core's
+/// own <see cref="BearerTokenAuthenticationPolicy"/>, as the Graph SDK's pipeline does. That policy sends tokens over
+/// https only, with no exception for loopback (tests serve their Graph stand-in over a test transport under an https
+/// endpoint), and caches the token by the wall clock (<c>DateTimeOffset.UtcNow</c>, refreshed 5 minutes before expiry),
+/// not the app's <see cref="TimeProvider"/>: no token cache of ours is left to put on it.
 /// </summary>
 internal static class GraphPipeline
 {
     public static HttpPipeline Build(string endpoint, TokenCredential credential, ClientOptions? options) =>
-        HttpPipelineBuilder.Build(options ?? new GraphClientOptions(), new AppTokenPolicy(credential, endpoint + "/.default"));
+        HttpPipelineBuilder.Build(options ?? new GraphClientOptions(), new BearerTokenAuthenticationPolicy(credential, endpoint + "/.default"));
 
     /// <summary>
     /// Sends <paramref name="message"/> and maps what every Graph adapter maps alike: false for 404 (Graph's answer for a
@@ -60,38 +63,13 @@ internal static class GraphPipeline
         }
     }
 
-    private sealed class GraphClientOptions : ClientOptions
+    /// <summary>Graph's retry settings; the app's wiring passes them with a registered transport (tests).</summary>
+    internal sealed class GraphClientOptions : ClientOptions
     {
         public GraphClientOptions()
         {
             Retry.MaxRetries = 3;
             Retry.NetworkTimeout = TimeSpan.FromSeconds(10);
-        }
-    }
-
-    /// <summary>App-only bearer tokens for one scope; https only (loopback allowed for tests).</summary>
-    private sealed class AppTokenPolicy(TokenCredential credential, string scope) : HttpPipelinePolicy
-    {
-        private AccessToken? _token;
-
-        public override void Process(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline) =>
-            ProcessAsync(message, pipeline).AsTask().GetAwaiter().GetResult();
-
-        public override async ValueTask ProcessAsync(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline)
-        {
-            var uri = message.Request.Uri.ToUri();
-            if (uri.Scheme != Uri.UriSchemeHttps && !uri.IsLoopback)
-            {
-                throw new InvalidOperationException("Graph bearer tokens are only sent over https.");
-            }
-
-            if (_token is not { } token || token.ExpiresOn - DateTimeOffset.UtcNow < TimeSpan.FromMinutes(5))
-            {
-                _token = await credential.GetTokenAsync(new TokenRequestContext([scope]), message.CancellationToken);
-            }
-
-            message.Request.Headers.SetValue("Authorization", "Bearer " + _token.Value.Token);
-            await ProcessNextAsync(message, pipeline);
         }
     }
 }

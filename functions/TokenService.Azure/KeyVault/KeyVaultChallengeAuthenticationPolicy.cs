@@ -5,17 +5,27 @@ using Azure.Core.Pipeline;
 namespace TokenService.Azure.KeyVault;
 
 /// <summary>
-/// Key Vault's challenge-based authentication: the first request goes without a token (and without its body); the 401's
+/// Key Vault's challenge-based authentication, on Azure.Core's <see cref="BearerTokenAuthenticationPolicy"/> as the Azure
+/// SDK's own Key Vault policy is: the first request goes without a token (and without its body); the 401's
 /// <c>WWW-Authenticate: Bearer authorization="https://login.microsoftonline.com/{tenant}", resource="…"</c> (or
-/// <c>scope="…"</c>) names the authority and resource; the token for that scope is cached and sent from then on.
-/// The resource must belong to the vault's domain (as the Azure SDK checks), so a spoofed challenge cannot
-/// obtain a token for another service. Bearer tokens go only over https (or to loopback, for tests).
+/// <c>scope="…"</c>) names the authority and resource; the token for that scope is sent from then on. The resource must
+/// belong to the vault's domain (as the Azure SDK checks), so a spoofed challenge cannot obtain a token for another service.
+/// <para>
+/// What the base class decides, and why it is accepted: bearer tokens go over https only, with no exception for loopback
+/// (tests serve their in-test vault over a test transport under an https vault name, never over a weaker policy); the
+/// token is cached by Azure.Core's own cache, which reads the wall clock (<c>DateTimeOffset.UtcNow</c>, refreshing 5
+/// minutes before expiry), not the app's <see cref="TimeProvider"/>: no token cache of ours is left to put on it. A 401
+/// to an authorized request is answered once more with the cached token, as the Azure SDK does; a second 401 is the
+/// caller's (503).
+/// </para>
 /// </summary>
-internal sealed partial class KeyVaultChallengeAuthenticationPolicy(TokenCredential credential, bool verifyChallengeResource = true) : HttpPipelinePolicy
+internal sealed partial class KeyVaultChallengeAuthenticationPolicy(TokenCredential credential, bool verifyChallengeResource = true)
+    : BearerTokenAuthenticationPolicy(credential, [])
 {
-    private readonly SemaphoreSlim _gate = new(1, 1);
+    /// <summary>Where a request's body waits while the unauthenticated first request goes without it.</summary>
+    private const string HeldContent = "TokenService.KeyVault.HeldContent";
+
     private volatile Challenge? _challenge;
-    private AccessToken? _token;
 
     /// <summary>The token scope and tenant a vault's challenge named.</summary>
     internal sealed record Challenge(string Scope, string? TenantId);
@@ -25,62 +35,60 @@ internal sealed partial class KeyVaultChallengeAuthenticationPolicy(TokenCredent
 
     public override async ValueTask ProcessAsync(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline)
     {
-        var uri = message.Request.Uri.ToUri();
-        if (uri.Scheme != Uri.UriSchemeHttps && !uri.IsLoopback)
-        {
-            throw new InvalidOperationException("Key Vault bearer tokens are only sent over https.");
-        }
-
         var content = message.Request.Content;
         try
         {
-            if (_challenge is { } known)
-            {
-                await AuthorizeAsync(message, known, forceRefresh: false);
-            }
-            else
-            {
-                // Until the vault has named its tenant and resource, the request is sure to be answered 401: like the
-                // Azure SDK's ChallengeBasedAuthenticationPolicy, send it without its body (a digest to sign, key
-                // attributes) and send the body only with the token.
-                message.Request.Content = null;
-            }
-
-            await ProcessNextAsync(message, pipeline);
+            await base.ProcessAsync(message, pipeline);
         }
         finally
         {
-            // Restored for the authorized send below and for the retry policy's next attempt.
+            // A first request that drew no challenge (a 503, a transport failure) leaves without its body: the retry
+            // policy's next attempt must carry it.
             message.Request.Content = content;
         }
+    }
 
-        if (message.Response.Status != 401 || !message.Response.Headers.TryGetValue("WWW-Authenticate", out var header) || ParseChallenge(header, uri) is not { } challenge)
+    protected override void AuthorizeRequest(HttpMessage message) =>
+        AuthorizeRequestAsync(message).AsTask().GetAwaiter().GetResult();
+
+    protected override async ValueTask AuthorizeRequestAsync(HttpMessage message)
+    {
+        if (_challenge is { } known)
         {
+            await AuthenticateAndAuthorizeRequestAsync(message, Context(known));
             return;
         }
 
-        _challenge = challenge;
-        await AuthorizeAsync(message, challenge, forceRefresh: true);
-        await ProcessNextAsync(message, pipeline);
+        // Until the vault has named its tenant and resource, the request is sure to be answered 401: send it without
+        // its body (a digest to sign, key attributes) and send the body only with the token.
+        if (message.Request.Content is { } content)
+        {
+            message.SetProperty(HeldContent, content);
+            message.Request.Content = null;
+        }
     }
 
-    private async ValueTask AuthorizeAsync(HttpMessage message, Challenge challenge, bool forceRefresh)
+    protected override bool AuthorizeRequestOnChallenge(HttpMessage message) =>
+        AuthorizeRequestOnChallengeAsync(message).AsTask().GetAwaiter().GetResult();
+
+    protected override async ValueTask<bool> AuthorizeRequestOnChallengeAsync(HttpMessage message)
     {
-        await _gate.WaitAsync(message.CancellationToken);
-        try
+        if (!message.Response.Headers.TryGetValue("WWW-Authenticate", out var header) || ParseChallenge(header, message.Request.Uri.ToUri()) is not { } challenge)
         {
-            if (forceRefresh || _token is not { } token || token.ExpiresOn - DateTimeOffset.UtcNow < TimeSpan.FromMinutes(5))
-            {
-                _token = await credential.GetTokenAsync(new TokenRequestContext([challenge.Scope], tenantId: challenge.TenantId), message.CancellationToken);
-            }
+            return false;
+        }
 
-            message.Request.Headers.SetValue("Authorization", "Bearer " + _token.Value.Token);
-        }
-        finally
+        if (message.TryGetProperty(HeldContent, out var held))
         {
-            _gate.Release();
+            message.Request.Content = held as RequestContent;
         }
+
+        _challenge = challenge;
+        await AuthenticateAndAuthorizeRequestAsync(message, Context(challenge));
+        return true;
     }
+
+    private static TokenRequestContext Context(Challenge challenge) => new([challenge.Scope], tenantId: challenge.TenantId);
 
     /// <summary>
     /// The scope and tenant of a Bearer challenge; null when the header is not a Bearer challenge naming a resource

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Azure;
@@ -19,10 +18,11 @@ public sealed record KeyVaultKey(string Kid, string Version, JsonWebKey? PublicJ
 }
 
 /// <summary>
-/// A Key Vault error that is not an outage: bad request, forbidden, conflict. Shaped like Azure.Core's
-/// <see cref="RequestFailedException"/>: <see cref="Status"/> and <see cref="ErrorCode"/>, the innermost code of Key
-/// Vault's error envelope (<c>error.innererror.code</c>: <c>KeyDisabled</c>, <c>ForbiddenByRbac</c>,
-/// <c>ForbiddenByPolicy</c> …) when there is one, else <c>error.code</c>, as the Azure SDK reports it.
+/// A Key Vault error that is not an outage (bad request, forbidden, conflict), as the signing service reads the client's
+/// <see cref="RequestFailedException"/> (<see cref="KeyVaultErrors"/>): <see cref="Status"/> and <see cref="ErrorCode"/>,
+/// the innermost code of Key Vault's error envelope (<c>error.innererror.code</c>: <c>KeyDisabled</c>,
+/// <c>ForbiddenByRbac</c>, <c>ForbiddenByPolicy</c> …) when there is one, else <c>error.code</c>, as the Azure SDK reports
+/// it; <see cref="Code"/>, the outer code, and <see cref="Operation"/>. <see cref="KeyVaultFaults"/> classifies it.
 /// </summary>
 public sealed class KeyVaultException(int status, string? code, string message, string? errorCode = null, string? operation = null) : Exception(message)
 {
@@ -85,12 +85,14 @@ public sealed class KeyVaultClientOptions : ClientOptions
 
 /// <summary>
 /// A small typed Key Vault keys client on Azure.Core's <see cref="HttpPipeline"/> (REST api-version 7.5): create,
-/// get, list versions, update and sign. 5xx and transport failures are retried by the pipeline and then become
-/// <see cref="DependencyUnavailableException"/>: signing fails closed, never falls back. So does a 429, which the
-/// pipeline never retries (<see cref="NoRetryOn429"/>): its Retry-After travels in the exception, so that the caller
-/// waits only as long as its request's budget allows, or answers 503 with that Retry-After at once. So does a 200
-/// whose body is not the documented JSON (the HTTP layer answers 503 and the caller retries). A 403 is not an outage:
-/// it is a <see cref="KeyVaultException"/> with Key Vault's inner error code (a disabled key, a missing role).
+/// get, list versions, update and sign, standing in for Azure.Security.KeyVault.Keys (not served here). It fails as
+/// that package's clients do: an error answer is <see cref="RequestFailedException"/> (Status, ErrorCode = the innermost
+/// <c>innererror.code</c>, the raw response with its Retry-After), a transport failure after the pipeline's retries is
+/// Azure.Core's own exception. The signing service translates them (<see cref="KeyVaultErrors"/>) and classifies
+/// (<see cref="KeyVaultFaults"/>): signing fails closed, never falls back. 5xx and transport failures are retried by
+/// the pipeline; a 429 never is (<see cref="NoRetryOn429"/>), so that the caller waits only as long as its request's
+/// budget allows, or answers 503 with that Retry-After at once. A 200 whose body is not the documented JSON is a
+/// RequestFailedException with status 200 (the HTTP layer answers 503 and the caller retries).
 /// </summary>
 public sealed class KeyVaultKeysClient
 {
@@ -248,14 +250,9 @@ public sealed class KeyVaultKeysClient
             message.Request.Headers.SetValue("Content-Type", "application/json");
         }
 
-        try
-        {
-            await _pipeline.SendAsync(message, cancellationToken);
-        }
-        catch (Exception ex) when (ex is RequestFailedException or AggregateException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
-        {
-            throw new DependencyUnavailableException("keyvault", "Key Vault unreachable: " + ex.GetType().Name, null, ex);
-        }
+        // A transport failure after the pipeline's retries is Azure.Core's RequestFailedException (status 0) or
+        // AggregateException, a network timeout its OperationCanceledException: they go to the caller as they are.
+        await _pipeline.SendAsync(message, cancellationToken);
 
         var response = message.Response;
         if (response.Status is 200 or 201)
@@ -275,57 +272,26 @@ public sealed class KeyVaultKeysClient
             return null;
         }
 
-        var (code, innerCode, text) = ReadError(response.Content.ToMemory());
-        TokenService.Diagnostics.TokenServiceMetrics.KeyVaultError(operation, response.Status, innerCode ?? code);
-        if (response.Status is 401 or 408 or 429 or >= 500)
-        {
-            TimeSpan? retryAfter = response.Headers.TryGetValue("Retry-After", out var value) && int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
-                ? TimeSpan.FromSeconds(seconds)
-                : null;
-            // The status travels in the inner exception: a 429 opens the vault's shared backoff window (VaultSignThrottle).
-            throw new DependencyUnavailableException(
-                "keyvault", $"Key Vault answered {response.Status} {innerCode ?? code} to {operation}.", retryAfter, new KeyVaultException(response.Status, code, text ?? string.Empty, innerCode, operation));
-        }
-
-        // 403 included: Key Vault answers it to a sign on a disabled key (KeyDisabled) and to a caller without the
-        // role or access policy (ForbiddenByRbac, ForbiddenByPolicy). Neither is an outage; the caller decides.
-        throw new KeyVaultException(response.Status, code, $"Key Vault answered {response.Status} {innerCode ?? code} to {operation}: {text}", innerCode, operation);
+        // Any other answer is an error, thrown as Azure.Security.KeyVault.Keys' clients throw it: Status, and ErrorCode
+        // the innermost code of Key Vault's error envelope. KeyVaultErrors (in the signing service) translates it.
+        throw new RequestFailedException(response, null, InnermostErrorCode.Instance);
     }
 
     /// <summary>
-    /// Key Vault's error envelope: <c>{"error":{"code","message","innererror":{"code","innererror":…}}}</c>. The inner
-    /// code says what happened (a 403's outer code is always "Forbidden"); the innermost one is kept, as the Azure SDK's
-    /// <see cref="RequestFailedException.ErrorCode"/> does.
+    /// <see cref="RequestFailedException.ErrorCode"/> as the Azure SDK reports Key Vault's: the innermost
+    /// <c>innererror.code</c> (a 403's outer code is always "Forbidden"), else <c>error.code</c>.
     /// </summary>
-    private static (string? Code, string? InnerCode, string? Message) ReadError(ReadOnlyMemory<byte> content)
+    private sealed class InnermostErrorCode : RequestFailedDetailsParser
     {
-        try
+        public static readonly InnermostErrorCode Instance = new();
+
+        public override bool TryParse(Response response, out ResponseError? error, out IDictionary<string, string>? data)
         {
-            using var document = JsonDocument.Parse(content);
-            if (document.RootElement.ValueKind != JsonValueKind.Object || !document.RootElement.TryGetProperty("error", out var error) || error.ValueKind != JsonValueKind.Object)
-            {
-                return default;
-            }
-
-            var code = StringOrNull(error, "code");
-            var message = StringOrNull(error, "message");
-            string? inner = null;
-            var current = error;
-            for (var depth = 0; depth < 8 && current.TryGetProperty("innererror", out var next) && next.ValueKind == JsonValueKind.Object; depth++)
-            {
-                inner = StringOrNull(next, "code") ?? inner;
-                current = next;
-            }
-
-            return (code, inner, message);
+            var (code, innerCode, message) = KeyVaultErrors.Read(response.Content.ToMemory());
+            data = null;
+            error = (innerCode ?? code) is { } errorCode ? new ResponseError(errorCode, message) : null;
+            return error is not null;
         }
-        catch (JsonException)
-        {
-            return default;
-        }
-
-        static string? StringOrNull(JsonElement element, string name) =>
-            element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
     }
 
     /// <summary>
@@ -364,8 +330,8 @@ public sealed class KeyVaultKeysClient
     /// A 200 whose body is not what the REST reference documents (a gateway's HTML page, a truncated or changed body)
     /// is treated like an outage: the caller answers 503 and tries again later; no parse error escapes unhandled.
     /// </summary>
-    private static DependencyUnavailableException Malformed(string what, Exception inner) =>
-        new("keyvault", $"Key Vault answered 200 with a body that is not {what}: {inner.Message}", null, inner);
+    private static RequestFailedException Malformed(string what, Exception inner) =>
+        new(200, $"Key Vault answered 200 with a body that is not {what}: {inner.Message}", null, inner);
 
     private static T Read<T>(JsonDocument json, string what, Func<JsonElement, T> read)
     {

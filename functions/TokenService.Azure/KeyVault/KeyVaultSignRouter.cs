@@ -12,7 +12,7 @@ namespace TokenService.Azure.KeyVault;
 /// <c>Retry-After</c> at once when the window is longer;</item>
 /// <item>a 5xx, transport failure or (with several vaults) a call slower than <c>Keys:SignAttemptTimeout</c>
 /// moves the request to another vault; with one vault it is the caller's 503, as before;</item>
-/// <item>a 403 <c>KeyDisabled</c> (the key was revoked by another instance; this one's key set is stale) reloads
+/// <item>a 403 <c>KeyDisabled</c> or a 404 (the key was revoked by another instance, or deleted; this one's key set is stale) reloads
 /// that vault's keys once and signs with its current active key, within the same budget; no active key after the
 /// reload is that vault's failure, as above.</item>
 /// </list>
@@ -136,17 +136,18 @@ internal static class KeyVaultSignRouter
                     failed![index] = true;
                     last = ex;
                 }
-                catch (KeyVaultException ex) when (ex.IsKeyDisabled)
+                catch (KeyVaultException ex) when (KeyVaultFaults.IsKeyGone(ex))
                 {
-                    // Key Vault answers a sign on a disabled version 403 KeyDisabled: the key was revoked (disabled) through
-                    // another instance, and this one's cached key set still names it. Not an outage: reload once and sign
-                    // with the vault's current key; the signing input is rebuilt for it (its kid goes in the header).
+                    // Key Vault answers a sign on a disabled version 403 KeyDisabled, and on a deleted one 404: the key was
+                    // revoked (disabled) through another instance, or deleted, and this one's cached key set still names it.
+                    // Not an outage: reload once and sign with the vault's current key; the signing input is rebuilt for it
+                    // (its kid goes in the header).
                     reloaded ??= new bool[candidates.Count];
                     var current = reloaded[index] ? null : await vault.ActiveKeyAfterDisabledAsync(key, cancellationToken);
                     reloaded[index] = true;
                     if (current is null || current.ProviderKeyId == key.ProviderKeyId)
                     {
-                        var unavailable = new DependencyUnavailableException("keys", "The active signing key is disabled in Key Vault and no other key of the vault is active.", null, ex);
+                        var unavailable = new DependencyUnavailableException("keys", "The active signing key is disabled or deleted in Key Vault and no other key of the vault is active.", null, ex);
                         if (!several)
                         {
                             throw unavailable;

@@ -79,7 +79,7 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
 
     protected override async Task<IReadOnlyList<StoredSigningKey>> LoadKeysAsync(CancellationToken cancellationToken)
     {
-        var versions = await CallAsync("list", () => _client.ListKeyVersionsAsync(Options.KeyName, cancellationToken));
+        var versions = await CallAsync("list", () => _client.ListKeyVersionsAsync(Options.KeyName, cancellationToken), cancellationToken);
         var keys = new List<StoredSigningKey>();
         foreach (var version in versions.Where(v => v.Enabled && v.Tags.ContainsKey(ActivateAtTag)))
         {
@@ -98,9 +98,9 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
                 KeyVaultKey? bundle;
                 try
                 {
-                    bundle = await CallAsync("get", () => _client.GetKeyAsync(Options.KeyName, version.Version, cancellationToken));
+                    bundle = await CallAsync("get", () => _client.GetKeyAsync(Options.KeyName, version.Version, cancellationToken), cancellationToken);
                 }
-                catch (KeyVaultException ex) when (ex.IsKeyDisabled)
+                catch (KeyVaultException ex) when (KeyVaultFaults.IsKeyGone(ex))
                 {
                     continue; // disabled (revoked) between the list and this read: not published any more
                 }
@@ -137,7 +137,7 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
         var expiresOn = DateTimeOffset.FromUnixTimeSeconds((now + Options.KeyValidity).ToUnixTimeSeconds());
         var bundle = await CallAsync("create", () => IsEc
             ? _client.CreateKeyAsync(Options.KeyName, "EC-HSM", null, "P-256", tags, cancellationToken, notBefore, expiresOn)
-            : _client.CreateKeyAsync(Options.KeyName, "RSA-HSM", 2048, null, tags, cancellationToken, notBefore, expiresOn));
+            : _client.CreateKeyAsync(Options.KeyName, "RSA-HSM", 2048, null, tags, cancellationToken, notBefore, expiresOn), cancellationToken);
         return new NewSigningKey(bundle.Kid, Options.Algorithm, WithAlg(bundle.PublicJwk!), bundle.Created);
     }
 
@@ -155,7 +155,7 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
         tags[ActivateAtTag] = seconds.ToString(CultureInfo.InvariantCulture);
 
         // Update replaces all tags: ManagedTags repeats the ones written at creation.
-        var bundle = await CallAsync("update", () => _client.UpdateKeyAsync(Options.KeyName, VersionOf(key.ProviderKeyId), enabled: null, tags, cancellationToken));
+        var bundle = await CallAsync("update", () => _client.UpdateKeyAsync(Options.KeyName, VersionOf(key.ProviderKeyId), enabled: null, tags, cancellationToken), cancellationToken);
         var stored = ToStored(bundle);
         _publicKeys[bundle.Kid] = stored;
         return stored;
@@ -163,7 +163,7 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
 
     protected override async Task RemoveKeyAsync(KeyVersionInfo key, CancellationToken cancellationToken)
     {
-        await CallAsync("update", () => _client.UpdateKeyAsync(Options.KeyName, VersionOf(key.ProviderKeyId), enabled: false, tags: null, cancellationToken));
+        await CallAsync("update", () => _client.UpdateKeyAsync(Options.KeyName, VersionOf(key.ProviderKeyId), enabled: false, tags: null, cancellationToken), cancellationToken);
         _publicKeys.TryRemove(key.ProviderKeyId, out _);
     }
 
@@ -191,7 +191,7 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
         };
 
         // Key Vault returns ES256 signatures as R‖S (JOSE form) and RSA signatures as the raw octets.
-        return await CallAsync("sign", () => _client.SignAsync(key.ProviderKeyId, key.Algorithm, digest, cancellationToken));
+        return await CallAsync("sign", () => _client.SignAsync(key.ProviderKeyId, key.Algorithm, digest, cancellationToken), cancellationToken);
     }
 
     /// <summary>The key set reloaded after <paramref name="disabledKey"/> answered KeyDisabled: its active key (null: none).</summary>
@@ -205,7 +205,7 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
     /// call (requests answer 503 with that Retry-After; another vault, when there are several, signs instead). A later
     /// success clears it.
     /// </summary>
-    private async Task<T> CallAsync<T>(string operation, Func<Task<T>> call)
+    private async Task<T> CallAsync<T>(string operation, Func<Task<T>> call, CancellationToken cancellationToken)
     {
         var now = Time.GetUtcNow();
         if (_denied.TryGetValue(operation, out var denied) && now < denied.RecheckAt)
@@ -216,9 +216,9 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
         T result;
         try
         {
-            result = await call();
+            result = await TranslatedAsync(operation, call, cancellationToken);
         }
-        catch (KeyVaultException ex) when (ex.IsAccessDenied)
+        catch (KeyVaultException ex) when (KeyVaultFaults.Classify(ex) == KeyVaultFault.AccessDenied)
         {
             var problem = DescribeAccessDenied(ex, operation);
             var recheckAt = Time.GetUtcNow() + AccessDeniedRecheck;
@@ -233,6 +233,13 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
 
             throw new DependencyUnavailableException("keyvault", problem, AccessDeniedRecheck, ex);
         }
+        catch (KeyVaultException ex) when (KeyVaultFaults.Classify(ex) == KeyVaultFault.Unavailable)
+        {
+            // 400, 409, 404 other than on sign, 401 after the challenge: fails closed like an outage (503 with
+            // Retry-After), never as an unexpected error. A key gone (KeyDisabled, 404 on sign) goes to the caller as it
+            // is: the router reloads the key set, a key read skips the version.
+            throw KeyVaultFaults.Unavailable(ex, operation);
+        }
 
         if (!_denied.IsEmpty && _denied.TryRemove(operation, out _))
         {
@@ -241,6 +248,19 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
         }
 
         return result;
+    }
+
+    /// <summary>The client's call, its Azure.Core exceptions (RequestFailedException …) translated by <see cref="KeyVaultErrors"/>.</summary>
+    private static async Task<T> TranslatedAsync<T>(string operation, Func<Task<T>> call, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (Exception ex) when (KeyVaultErrors.IsClientError(ex, cancellationToken))
+        {
+            throw KeyVaultErrors.Translate(ex, operation);
+        }
     }
 
     private string HealthSource(string operation) => $"{_client.VaultUri.Host} {operation}";

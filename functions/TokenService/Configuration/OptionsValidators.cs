@@ -319,7 +319,9 @@ public sealed class KeysOptionsValidator(
         for (var i = 0; i < vaults.Count; i++)
         {
             var name = string.IsNullOrWhiteSpace(o.KeyVaultUri) ? $"Keys:Vaults:{i}:Uri" : "Keys:KeyVaultUri";
-            if (!Uri.TryCreate(vaults[i].Uri, UriKind.Absolute, out var vault) || vault.Scheme != "https" && !vault.IsLoopback)
+            // https only, loopback included: the clients' bearer token policy (Azure.Core's) refuses any other scheme, so
+            // an http vault could only fail every request at run time.
+            if (!Uri.TryCreate(vaults[i].Uri, UriKind.Absolute, out var vault) || vault.Scheme != "https")
             {
                 errors.Add($"{name} must be an https URL, e.g. https://my-vault.vault.azure.net/ or https://my-hsm.managedhsm.azure.net/.");
             }

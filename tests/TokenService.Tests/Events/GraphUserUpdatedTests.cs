@@ -30,10 +30,13 @@ public sealed class GraphUserUpdatedTests : IAsyncLifetime
             ctx.Request.Headers.Authorization != "Bearer " + FakeKeyVaultServer.Token ? Results.Unauthorized()
             : _accounts.TryGetValue(id, out var enabled) ? Results.Json(new { id, accountEnabled = enabled })
             : Results.NotFound());
-        _graphUri = await Loopback.StartAsync(_graph);
+        // The host's own Graph client (bearer tokens over https only) addresses the stand-in by an https endpoint; the
+        // registered transport carries its requests to the stand-in on loopback.
+        var standIn = await Loopback.StartAsync(_graph);
+        _graphUri = new Uri("https://graph.test/");
         _host = await TokenServiceTestHost.StartAsync(
             new Dictionary<string, string?> { ["Idp:UserIdClaim"] = "oid", ["Events:GraphEndpoint"] = _graphUri.AbsoluteUri },
-            configure: b => b.Services.AddSingleton<TokenCredential>(_credential));
+            configure: b => b.Services.AddSingleton<TokenCredential>(_credential).AddSingleton(Loopback.Transport(standIn)));
     }
 
     public async Task DisposeAsync()

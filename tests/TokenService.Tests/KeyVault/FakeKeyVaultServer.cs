@@ -11,6 +11,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using TokenService.Azure.KeyVault;
 using TokenService.Jwt;
+using TokenService.Tests.Infrastructure;
 
 namespace TokenService.Tests.KeyVault;
 
@@ -20,8 +21,9 @@ namespace TokenService.Tests.KeyVault;
 /// error envelope with Key Vault's inner error codes (403 <c>Forbidden</c>/<c>KeyDisabled</c> to a sign on a disabled
 /// version, 403 <c>Forbidden</c>/<c>ForbiddenByRbac</c> to an operation the caller has no role for, see
 /// <see cref="DenyOperations"/>); injectable 429/503 faults, Key Vault's throttling (N operations per window, 429 without
-/// Retry-After, see <see cref="Throttle"/>) and slow key creation. Counts calls per operation. Clients may reach it
-/// under a public vault name (https://myvault.vault.azure.net) through <see cref="RouteToLoopback"/>.
+/// Retry-After, see <see cref="Throttle"/>) and slow key creation. Counts calls per operation. Clients reach it under
+/// its https name (<see cref="VaultUri"/>) through <see cref="Transport"/>, or under another public vault name
+/// (https://myvault.vault.azure.net) through <see cref="RouteToLoopback"/>.
 /// </summary>
 public sealed class FakeKeyVaultServer : IAsyncDisposable
 {
@@ -79,6 +81,12 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
     public readonly ConcurrentDictionary<string, bool> DenyOperations = new();
 
     /// <summary>
+    /// Operations ("create", "get", "list", "update", "sign") answered with a client error in Key Vault's envelope
+    /// (e.g. 400 <c>BadParameter</c>, 409 <c>Conflict</c>), counted as "failed-{operation}". Not counted as the operation.
+    /// </summary>
+    public readonly ConcurrentDictionary<string, (int Status, string Code)> FailOperations = new();
+
+    /// <summary>
     /// An Azure Policy assignment with effect Deny of "Key Vault keys should have an expiration date"
     /// (152b15f7-8e1f-4c1f-ab71-8c010ba5dbc0): a create without <c>attributes.exp</c> is refused 403
     /// <c>Forbidden</c>/<c>ForbiddenByPolicy</c>, counted as "policy-denied".
@@ -116,6 +124,21 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
         lock (_keys)
         {
             _keys.Values.SelectMany(v => v).Single(v => kid.EndsWith("/" + v.Id, StringComparison.Ordinal)).Exp = expiresOn.ToUnixTimeSeconds();
+        }
+    }
+
+    /// <summary>
+    /// Removes a key version (<paramref name="kid"/> is its full key id), as a deletion leaves it to the vault: reads and
+    /// sign answer 404 <c>KeyNotFound</c> and lists no longer name it.
+    /// </summary>
+    public void Remove(string kid)
+    {
+        lock (_keys)
+        {
+            foreach (var versions in _keys.Values)
+            {
+                versions.RemoveAll(v => kid.EndsWith("/" + v.Id, StringComparison.Ordinal));
+            }
         }
     }
 
@@ -216,7 +239,25 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
 
     private FakeKeyVaultServer(WebApplication app) => _app = app;
 
+    /// <summary>
+    /// The vault's https name, <c>https://vault-{port}.vault.azure.net/</c>: clients reach it through <see cref="Transport"/>
+    /// (Azure.Core's bearer token policy sends tokens over https only), and its challenge's resource
+    /// (https://vault.azure.net) is of its domain, as for a real vault.
+    /// </summary>
     public Uri VaultUri { get; private set; } = null!;
+
+    /// <summary>Where the server listens: plain http on 127.0.0.1.</summary>
+    public Uri LoopbackUri { get; private set; } = null!;
+
+    /// <summary>
+    /// The transport for clients of any in-test vault: a request to <c>vault-{port}.vault.azure.net</c> goes to
+    /// http://127.0.0.1:{port}; any other host is refused.
+    /// </summary>
+    public static HttpPipelineTransport Transport { get; } = Loopback.Transport(uri =>
+        uri.Host.StartsWith("vault-", StringComparison.Ordinal) && uri.Host.EndsWith(".vault.azure.net", StringComparison.Ordinal)
+            && int.TryParse(uri.Host["vault-".Length..uri.Host.IndexOf('.', StringComparison.Ordinal)], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port)
+            ? new Uri($"http://127.0.0.1:{port}/")
+            : null);
 
     public int Count(string operation) => Calls.GetValueOrDefault(operation);
 
@@ -275,6 +316,13 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
                 return;
             }
 
+            if (OperationOf(ctx.Request) is { } failing && server.FailOperations.TryGetValue(failing, out var failure))
+            {
+                server.Calls.AddOrUpdate("failed-" + failing, 1, (_, n) => n + 1);
+                await Error(ctx, failure.Status, failure.Code, "Injected client error.");
+                return;
+            }
+
             if (server.OverrideBody is { } overrideBody)
             {
                 ctx.Response.StatusCode = 200;
@@ -290,7 +338,8 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
         app.MapGet("/keys/{name}/{version?}", (Delegate)server.Get);
         app.MapMethods("/keys/{name}/{version}", ["PATCH"], (Delegate)server.Update);
         app.MapPost("/keys/{name}/{version}/sign", (Delegate)server.Sign);
-        server.VaultUri = await TokenService.Tests.Infrastructure.Loopback.StartAsync(app);
+        server.LoopbackUri = await Loopback.StartAsync(app);
+        server.VaultUri = new Uri($"https://vault-{server.LoopbackUri.Port}.vault.azure.net/");
         return server;
     }
 
@@ -332,19 +381,10 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
     private string Kid(string name, Version v) => $"{PublicBase}/keys/{name}/{v.Id}";
 
     /// <summary>
-    /// Routes a client's requests for the public vault name to this server (scheme, host and port rewritten), so the
-    /// client sees https://myvault.vault.azure.net while the test talks plain http on loopback.
+    /// Routes a client's requests for any name (<see cref="PublicVaultUri"/>, e.g. https://myvault.vault.azure.net) to this
+    /// server, so the client sees that name while the test talks plain http on loopback.
     /// </summary>
-    public HttpPipelineTransport RouteToLoopback() => new HttpClientTransport(new ToLoopbackHandler(VaultUri));
-
-    private sealed class ToLoopbackHandler(Uri target) : DelegatingHandler(new SocketsHttpHandler())
-    {
-        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            request.RequestUri = new UriBuilder(request.RequestUri!) { Scheme = target.Scheme, Host = target.Host, Port = target.Port }.Uri;
-            return base.SendAsync(request, cancellationToken);
-        }
-    }
+    public HttpPipelineTransport RouteToLoopback() => Loopback.Transport(LoopbackUri);
 
     private JsonObject Attributes(Version v)
     {
@@ -502,6 +542,7 @@ public sealed class FakeKeyVaultServer : IAsyncDisposable
         var v = Find(name, version);
         if (v is null)
         {
+            Calls.AddOrUpdate("sign-not-found", 1, (_, n) => n + 1);
             return Results.Json(ErrorBody("KeyNotFound", "A key with (name/id) was not found in this key vault."), statusCode: 404);
         }
 

@@ -68,7 +68,7 @@ public sealed class InTestVaults : IAsyncDisposable
 
     public static KeyVaultKeysClient Client(Uri vault)
     {
-        var options = new KeyVaultClientOptions { DisableChallengeResourceVerification = true };
+        var options = new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport };
         options.Retry.MaxRetries = 0; // what happens on 429 and 5xx is the throttle's and the router's to decide
         return new KeyVaultKeysClient(vault, new RecordingCredential(), options);
     }

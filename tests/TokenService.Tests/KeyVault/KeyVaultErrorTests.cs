@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Text.Json;
+using Azure;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
@@ -29,7 +30,7 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
         _vault = await FakeKeyVaultServer.StartAsync();
 
         // The production retry settings (three retries): what the pipeline retries is part of what is tested.
-        _client = new KeyVaultKeysClient(_vault.VaultUri, new RecordingCredential(), new KeyVaultClientOptions { DisableChallengeResourceVerification = true });
+        _client = new KeyVaultKeysClient(_vault.VaultUri, new RecordingCredential(), new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport });
     }
 
     public async Task DisposeAsync() => await _vault.DisposeAsync();
@@ -40,7 +41,12 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
         var key = await _client.CreateKeyAsync("disabled", "EC-HSM", null, "P-256", new Dictionary<string, string>(), default);
         await _client.UpdateKeyAsync("disabled", key.Version, enabled: false, tags: null, default);
 
-        var error = await Assert.ThrowsAsync<KeyVaultException>(() => _client.SignAsync(key.Kid, "ES256", new byte[32], default));
+        // The client throws what Azure.Security.KeyVault.Keys throws, the innermost code as ErrorCode; the signing
+        // service reads it as a KeyVaultException.
+        var thrown = await Assert.ThrowsAsync<RequestFailedException>(() => _client.SignAsync(key.Kid, "ES256", new byte[32], default));
+        Assert.Equal(403, thrown.Status);
+        Assert.Equal("KeyDisabled", thrown.ErrorCode);
+        var error = Assert.IsType<KeyVaultException>(KeyVaultErrors.Translate(thrown, "sign"));
         Assert.Equal(403, error.Status);
         Assert.Equal("Forbidden", error.Code);
         Assert.Equal("KeyDisabled", error.ErrorCode);
@@ -61,7 +67,10 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
             ? () => _client.SignAsync(key.Kid, "ES256", new byte[32], default)
             : () => _client.ListKeyVersionsAsync("norole", default);
 
-        var error = await Assert.ThrowsAsync<KeyVaultException>(call);
+        var thrown = await Assert.ThrowsAsync<RequestFailedException>(call);
+        Assert.Equal(403, thrown.Status);
+        Assert.Equal("ForbiddenByRbac", thrown.ErrorCode);
+        var error = Assert.IsType<KeyVaultException>(KeyVaultErrors.Translate(thrown, operation));
         Assert.Equal(403, error.Status);
         Assert.Equal("ForbiddenByRbac", error.ErrorCode);
         Assert.True(error.IsAccessDenied);
@@ -98,7 +107,8 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
 
         var key = await _client.CreateKeyAsync("counted", "EC-HSM", null, "P-256", new Dictionary<string, string>(), default);
         await _client.UpdateKeyAsync("counted", key.Version, enabled: false, tags: null, default);
-        await Assert.ThrowsAsync<KeyVaultException>(() => _client.SignAsync(key.Kid, "ES256", new byte[32], default));
+        // Counted where the signing service reads the client's error.
+        await ClientErrors.TranslatedAsync<KeyVaultException>(() => _client.SignAsync(key.Kid, "ES256", new byte[32], default), "sign");
 
         lock (recorded)
         {
@@ -116,7 +126,7 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
         _vault.ThrottleRetryAfter = 1;
         _vault.Throttle(0, TimeSpan.FromDays(1));
 
-        var error = await Assert.ThrowsAsync<DependencyUnavailableException>(() => _client.ListKeyVersionsAsync("throttled", default));
+        var error = await ClientErrors.TranslatedAsync<DependencyUnavailableException>(() => _client.ListKeyVersionsAsync("throttled", default), "list");
         Assert.Equal("keyvault", error.Dependency);
         Assert.Equal(TimeSpan.FromSeconds(1), error.RetryAfter);
         Assert.Equal(429, Assert.IsType<KeyVaultException>(error.InnerException).Status);
@@ -155,7 +165,7 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
     {
         _vault.OverrideBody = EcBundle(Octets(xLength, 0x7f), Octets(yLength, 0x7f));
 
-        var error = await Assert.ThrowsAsync<DependencyUnavailableException>(() => _client.GetKeyAsync("k", "v1", default));
+        var error = await ClientErrors.TranslatedAsync<DependencyUnavailableException>(() => _client.GetKeyAsync("k", "v1", default), "get");
         Assert.Equal("keyvault", error.Dependency);
         Assert.Contains("octets", error.Message, StringComparison.Ordinal);
     }
@@ -290,6 +300,86 @@ public abstract class KeyVaultErrorHostTestsBase : IAsyncLifetime
     }
 
     [Fact]
+    public async Task After_a_key_version_is_deleted_a_second_instance_signs_its_next_token_with_the_current_key_without_a_500()
+    {
+        await using var first = await StartHostAsync();
+        await using var second = await StartHostAsync();
+        var revokedKid = new JsonWebToken((await first.LoginAsync("kv-deleted-1")).AccessToken).Kid;
+        var deleted = (await first.Services.GetRequiredService<ISigningKeyService>().GetKeySetAsync(CancellationToken.None)).Active!;
+        Assert.Equal(revokedKid, deleted.Kid);
+        using (var before = await second.ExchangeAsync(second.Idp.IdToken("kv-deleted-2")))
+        {
+            Assert.Equal(revokedKid, await AccessTokenKidAsync(before)); // the second instance has the key cached
+        }
+
+        using (var revoke = new HttpRequestMessage(HttpMethod.Post, $"/management/keys/{revokedKid}/revoke"))
+        {
+            revoke.Headers.Authorization = Basic("ops", OpsSecret);
+            using var revoked = await first.Client.SendAsync(revoke);
+            Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
+        }
+
+        // The version is then gone from the vault altogether: a sign on it is answered 404 KeyNotFound, which (like 403
+        // KeyDisabled) means the second instance's key set is stale, not that the vault is out.
+        _vault.Remove(deleted.ProviderKeyId);
+        var currentKid = (await first.Services.GetRequiredService<ISigningKeyService>().GetKeySetAsync(CancellationToken.None)).Active!.Kid;
+        Assert.NotEqual(revokedKid, currentKid);
+
+        using var after = await second.ExchangeAsync(second.Idp.IdToken("kv-deleted-3"));
+        Assert.Equal(currentKid, await AccessTokenKidAsync(after));
+        Assert.Equal(1, _vault.Count("sign-not-found"));
+    }
+
+    [Fact]
+    public async Task A_sign_on_the_only_key_after_it_was_deleted_answers_503_temporarily_unavailable()
+    {
+        await using var host = await StartHostAsync();
+        await host.LoginAsync("kv-only-deleted");
+        var only = (await host.Services.GetRequiredService<ISigningKeyService>().GetKeySetAsync(CancellationToken.None)).Active!;
+        _vault.Remove(only.ProviderKeyId);
+
+        using var refused = await host.ExchangeAsync(host.Idp.IdToken("kv-only-deleted-2"));
+        await AssertOAuthErrorAsync(refused, "temporarily_unavailable", HttpStatusCode.ServiceUnavailable);
+        Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+        Assert.Equal(1, _vault.Count("sign-not-found")); // one reload, no loop
+    }
+
+    [Theory]
+    [InlineData(400, "BadParameter")]
+    [InlineData(409, "Conflict")]
+    public async Task A_client_error_on_sign_answers_503_temporarily_unavailable_not_500(int status, string code)
+    {
+        await using var host = await StartHostAsync();
+        await host.LoginAsync("kv-sign-" + status);
+        _vault.FailOperations["sign"] = (status, code);
+
+        using var refused = await host.ExchangeAsync(host.Idp.IdToken("kv-sign-" + status + "-2"));
+        await AssertOAuthErrorAsync(refused, "temporarily_unavailable", HttpStatusCode.ServiceUnavailable);
+        Assert.Equal("no-store", refused.Headers.CacheControl?.ToString());
+        Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+        Assert.Equal(1, _vault.Count("failed-sign")); // not retried
+    }
+
+    [Theory]
+    [InlineData(400, "BadParameter")]
+    [InlineData(404, "KeyNotFound")]
+    [InlineData(409, "Conflict")]
+    public async Task A_client_error_on_a_key_change_answers_503_problem_details_not_500(int status, string code)
+    {
+        await using var host = await StartHostAsync();
+        var kid = new JsonWebToken((await host.LoginAsync("kv-change-" + status)).AccessToken).Kid;
+        _vault.FailOperations["update"] = (status, code);
+
+        using var revoke = new HttpRequestMessage(HttpMethod.Post, $"/management/keys/{kid}/revoke");
+        revoke.Headers.Authorization = Basic("ops", OpsSecret);
+        using var refused = await host.Client.SendAsync(revoke);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.Equal("application/problem+json", refused.Content.Headers.ContentType?.MediaType);
+        Assert.True(refused.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+        Assert.True(_vault.Count("failed-update") >= 1);
+    }
+
+    [Fact]
     public async Task A_missing_sign_role_gives_one_clear_healthz_line_and_no_retry_storm()
     {
         await using var host = await StartHostAsync();
@@ -323,7 +413,7 @@ public abstract class KeyVaultErrorHostTestsBase : IAsyncLifetime
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 5, 1, 0, 0, 0, TimeSpan.Zero));
         _vault.Clock = time;
-        await using var host = await StartHostAsync(new KeyVaultClientOptions { DisableChallengeResourceVerification = true }, time);
+        await using var host = await StartHostAsync(new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport }, time);
         var kid = new JsonWebToken((await host.LoginAsync("kv-throttled-jwks")).AccessToken).Kid;
         time.Advance(TimeSpan.FromMinutes(6)); // past the reload interval: the next key-set read reloads
 
@@ -344,7 +434,7 @@ public abstract class KeyVaultErrorHostTestsBase : IAsyncLifetime
         _vault.Clock = time;
         _vault.ThrottleRetryAfter = 7;
         _vault.Throttle(0, TimeSpan.FromDays(1));
-        await using var host = await StartHostAsync(new KeyVaultClientOptions { DisableChallengeResourceVerification = true }, time);
+        await using var host = await StartHostAsync(new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport }, time);
         if (Kind == HostKind.Standalone)
         {
             // The standalone host runs a rotation check at start-up (the Functions app's is a daily timer): let its one

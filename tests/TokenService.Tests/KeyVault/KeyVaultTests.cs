@@ -25,7 +25,7 @@ public sealed class KeyVaultKeysClientTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _vault = await FakeKeyVaultServer.StartAsync();
-        var options = new KeyVaultClientOptions { DisableChallengeResourceVerification = true };
+        var options = new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport };
         options.Retry.MaxRetries = 1;
         options.Retry.Delay = TimeSpan.FromMilliseconds(10);
         _client = new KeyVaultKeysClient(_vault.VaultUri, _credential, options);
@@ -53,6 +53,17 @@ public sealed class KeyVaultKeysClientTests : IAsyncLifetime
 
         await _client.GetKeyAsync("k", null, default);
         Assert.Single(_credential.Requests); // cached
+    }
+
+    [Fact]
+    public async Task Bearer_tokens_never_go_over_plain_http_not_even_to_loopback()
+    {
+        // Azure.Core's BearerTokenAuthenticationPolicy, which the challenge policy derives from, refuses a non-https
+        // request before anything is sent or a token asked for; tests reach the in-test vault by its https name instead.
+        var client = new KeyVaultKeysClient(_vault.LoopbackUri, _credential, new KeyVaultClientOptions());
+        await Assert.ThrowsAsync<InvalidOperationException>(() => client.GetKeyAsync("k", null, default));
+        Assert.Empty(_vault.Unauthenticated);
+        Assert.Empty(_credential.Requests);
     }
 
     [Fact]
@@ -195,7 +206,7 @@ public sealed class KeyVaultKeysClientTests : IAsyncLifetime
             _ => () => client.SignAsync(Kid, "ES256", new byte[32], default),
         };
 
-        var error = await Assert.ThrowsAsync<DependencyUnavailableException>(call);
+        var error = await ClientErrors.TranslatedAsync<DependencyUnavailableException>(call, operation);
         Assert.Equal("keyvault", error.Dependency);
     }
 
@@ -264,14 +275,17 @@ public sealed class KeyVaultKeysClientTests : IAsyncLifetime
     {
         var key = await _client.CreateKeyAsync("f", "RSA-HSM", 2048, null, new Dictionary<string, string>(), default);
         _vault.FailWithStatus = status;
-        var error = await Assert.ThrowsAsync<DependencyUnavailableException>(() => _client.SignAsync(key.Kid, "RS256", new byte[32], default));
+        var error = await ClientErrors.TranslatedAsync<DependencyUnavailableException>(() => _client.SignAsync(key.Kid, "RS256", new byte[32], default), "sign");
         Assert.Equal("keyvault", error.Dependency);
     }
 
     [Fact]
     public async Task Errors_come_back_typed_without_secrets()
     {
-        var error = await Assert.ThrowsAsync<KeyVaultException>(() => _client.CreateKeyAsync("bad", "oct-HSM", null, null, new Dictionary<string, string>(), default));
+        var thrown = await Assert.ThrowsAsync<global::Azure.RequestFailedException>(() => _client.CreateKeyAsync("bad", "oct-HSM", null, null, new Dictionary<string, string>(), default));
+        Assert.Equal(400, thrown.Status);
+        Assert.Equal("BadParameter", thrown.ErrorCode);
+        var error = Assert.IsType<KeyVaultException>(KeyVaultErrors.Translate(thrown, "create"));
         Assert.Equal(400, error.Status);
         Assert.Equal("BadParameter", error.Code);
     }
@@ -293,7 +307,7 @@ public sealed class KeyVaultHostTests : IAsyncLifetime
             ["Keys:Algorithm"] = "ES256",
         }, configure: builder =>
         {
-            var options = new KeyVaultClientOptions { DisableChallengeResourceVerification = true };
+            var options = new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport };
             options.Retry.MaxRetries = 1;
             options.Retry.Delay = TimeSpan.FromMilliseconds(10);
             builder.Services.AddSingleton(new KeyVaultKeysClient(_vault.VaultUri, new RecordingCredential(), options));
@@ -356,15 +370,18 @@ public sealed class KeyVaultHostTests : IAsyncLifetime
     [Fact]
     public async Task Challenge_resource_verification_is_disabled_from_configuration()
     {
-        // The in-test vault is 127.0.0.1 but challenges for https://vault.azure.net: only the setting lets the host use it.
+        // The in-test vault is reached through another name (a proxy) but challenges for https://vault.azure.net: only
+        // the setting lets the host use it. The host's own client factory builds the client; the registered transport
+        // carries its requests to the in-test vault.
         await using var vault = await FakeKeyVaultServer.StartAsync();
+        vault.PublicVaultUri = new Uri("https://tokens-kv.proxy.test/");
         var credential = new RecordingCredential();
         await using var host = await TokenServiceTestHost.StartAsync(new Dictionary<string, string?>
         {
-            ["Keys:KeyVaultUri"] = vault.VaultUri.AbsoluteUri,
+            ["Keys:KeyVaultUri"] = vault.PublicVaultUri.AbsoluteUri,
             ["Keys:Algorithm"] = "ES256",
             ["Keys:DisableChallengeResourceVerification"] = "true",
-        }, configure: builder => builder.Services.AddSingleton<TokenCredential>(credential));
+        }, configure: builder => builder.Services.AddSingleton<TokenCredential>(credential).AddSingleton(vault.RouteToLoopback()));
 
         var login = await host.LoginAsync("kv-config");
         Assert.NotEmpty(login.AccessToken);
@@ -467,7 +484,7 @@ public sealed class KeyVaultNewKeysTests : IAsyncLifetime
     {
         _vault = await FakeKeyVaultServer.StartAsync();
         _options.KeyVaultUri = _vault.VaultUri.AbsoluteUri;
-        var clientOptions = new KeyVaultClientOptions { DisableChallengeResourceVerification = true };
+        var clientOptions = new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport };
         clientOptions.Retry.MaxRetries = 0;
         _client = new KeyVaultKeysClient(_vault.VaultUri, new RecordingCredential(), clientOptions);
         _keys = new KeyVaultSigningKeyService(_client, Microsoft.Extensions.Options.Options.Create(_options), _time, NullLogger<KeyVaultSigningKeyService>.Instance);

@@ -280,6 +280,7 @@ public sealed class MultiVaultTests
 
     [Theory]
     [InlineData("http://plain.vault.azure.net/", "Keys:Vaults:1:Uri must be an https URL")]
+    [InlineData("http://127.0.0.1:8443/", "Keys:Vaults:1:Uri must be an https URL")]
     [InlineData("https://ONE.vault.azure.net", "repeats the vault")]
     public async Task Each_listed_vault_is_an_https_url_of_another_vault(string second, string message)
     {

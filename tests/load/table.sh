@@ -9,7 +9,7 @@
 # TokenService.Server.dll> runs that build on the same Azurite too, for a before/after in one run: the load client
 # alternates between the hosts pass by pass (the order flips each round), so a busy machine weighs on all alike.
 # Loopback only, bounded.
-# Usage: [PRELOAD="1000 100000"] [WARMUP=requests] [OLD=dir] bash tests/load/table.sh [rounds] [requests per pass] [concurrency]
+# Usage: [PRELOAD="1000 100000"] [WARMUP=requests] [OLD=dir] [NO_BUILD=1] bash tests/load/table.sh [rounds] [requests per pass] [concurrency]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"

@@ -10,6 +10,11 @@ namespace TokenService.Benchmarks;
 /// A bounded load client for the standalone host on embedded defaults (development IdP and clients):
 /// <c>dotnet run -c Release --project tests/TokenService.Benchmarks -- load --url http://127.0.0.1:7071 --requests 1000 --concurrency 8</c>.
 /// Measures token exchange (issue) and refresh: p50, p99 and throughput. Loopback only; stops by itself.
+/// <c>--introspect</c> adds a pass of introspections (the <c>dev-api</c> resource server) of the refreshed access
+/// tokens; <c>--cpu host=PID,azurite=PID</c> adds, per pass, the CPU time each named process used during that pass
+/// alone, per request (from <c>/proc/PID/stat</c>: the ID tokens minted before the passes are not counted).
+/// <c>--phase-times</c> writes each pass's start and end (CLOCK_MONOTONIC ns, as <c>perf record -k mono</c> stamps
+/// samples) to stderr, so that a profile of the host can be split by request kind.
 /// </summary>
 internal static class LoadClient
 {
@@ -19,6 +24,9 @@ internal static class LoadClient
         var requests = int.Parse(Option(args, "--requests") ?? "1000", CultureInfo.InvariantCulture);
         var concurrency = int.Parse(Option(args, "--concurrency") ?? "8", CultureInfo.InvariantCulture);
         var label = Option(args, "--label") ?? url;
+        var introspect = args.Contains("--introspect");
+        var cpu = ProcessCpu.Parse(Option(args, "--cpu"));
+        s_phaseTimes = args.Contains("--phase-times");
         if (!new Uri(url).IsLoopback)
         {
             Console.Error.WriteLine("The load client only targets loopback addresses.");
@@ -38,7 +46,7 @@ internal static class LoadClient
         });
 
         var refreshTokens = new string[requests];
-        var issue = await MeasureAsync(requests, concurrency, async i =>
+        var issue = await MeasureAsync("issue", requests, concurrency, cpu, async i =>
         {
             using var response = await http.PostAsync("/oauth2/token", new FormUrlEncodedContent(
             [
@@ -50,25 +58,46 @@ internal static class LoadClient
             refreshTokens[i] = response.IsSuccessStatusCode ? JsonDocument.Parse(body).RootElement.GetProperty("refresh_token").GetString()! : throw new InvalidOperationException(body);
         });
 
-        var refresh = await MeasureAsync(requests, concurrency, async i =>
+        var accessTokens = new string[requests];
+        var refresh = await MeasureAsync("refresh", requests, concurrency, cpu, async i =>
         {
             using var response = await http.PostAsync("/oauth2/token", new FormUrlEncodedContent([new("grant_type", "refresh_token"), new("refresh_token", refreshTokens[i])]));
-            if (!response.IsSuccessStatusCode)
-            {
-                throw new InvalidOperationException(await response.Content.ReadAsStringAsync());
-            }
+            var body = await response.Content.ReadAsStringAsync();
+            accessTokens[i] = response.IsSuccessStatusCode ? JsonDocument.Parse(body).RootElement.GetProperty("access_token").GetString()! : throw new InvalidOperationException(body);
         });
 
-        Console.WriteLine($"| {label} | issue | {requests} | {concurrency} | {issue.P50:F2} | {issue.P99:F2} | {issue.Throughput:F0} |");
-        Console.WriteLine($"| {label} | refresh | {requests} | {concurrency} | {refresh.P50:F2} | {refresh.P99:F2} | {refresh.Throughput:F0} |");
+        Console.WriteLine($"| {label} | issue | {requests} | {concurrency} | {issue.P50:F2} | {issue.P99:F2} | {issue.Throughput:F0} |{issue.Cpu}");
+        Console.WriteLine($"| {label} | refresh | {requests} | {concurrency} | {refresh.P50:F2} | {refresh.P99:F2} | {refresh.Throughput:F0} |{refresh.Cpu}");
+        if (introspect)
+        {
+            var resourceServer = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("dev-api:dev-api-secret")));
+            var introspection = await MeasureAsync("introspection", requests, concurrency, cpu, async i =>
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, "/oauth2/introspect") { Content = new FormUrlEncodedContent([new("token", accessTokens[i])]) };
+                request.Headers.Authorization = resourceServer;
+                using var response = await http.SendAsync(request);
+                var body = await response.Content.ReadAsStringAsync();
+                if (!response.IsSuccessStatusCode || !JsonDocument.Parse(body).RootElement.GetProperty("active").GetBoolean())
+                {
+                    throw new InvalidOperationException(body);
+                }
+            });
+            Console.WriteLine($"| {label} | introspection | {requests} | {concurrency} | {introspection.P50:F2} | {introspection.P99:F2} | {introspection.Throughput:F0} |{introspection.Cpu}");
+        }
+
         return 0;
     }
 
-    private readonly record struct Stats(double P50, double P99, double Throughput);
+    /// <summary>Cpu: one " name ms/req |" cell per process of <c>--cpu</c>, empty without it.</summary>
+    private readonly record struct Stats(double P50, double P99, double Throughput, string Cpu);
 
-    private static async Task<Stats> MeasureAsync(int count, int concurrency, Func<int, Task> call)
+    private static bool s_phaseTimes;
+
+    private static async Task<Stats> MeasureAsync(string phase, int count, int concurrency, ProcessCpu cpu, Func<int, Task> call)
     {
         var latencies = new double[count];
+        var ticksBefore = cpu.Ticks();
+        var start = Stopwatch.GetTimestamp(); // CLOCK_MONOTONIC in ns on Linux
         var total = Stopwatch.StartNew();
         await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = concurrency }, async (i, _) =>
         {
@@ -77,8 +106,14 @@ internal static class LoadClient
             latencies[i] = watch.Elapsed.TotalMilliseconds;
         });
         total.Stop();
+        var cells = cpu.PerRequestCells(ticksBefore, count);
+        if (s_phaseTimes)
+        {
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"phase {phase} {start} {Stopwatch.GetTimestamp()}"));
+        }
+
         Array.Sort(latencies);
-        return new Stats(latencies[count / 2], latencies[Math.Min(count - 1, (int)Math.Ceiling(count * 0.99) - 1)], count / total.Elapsed.TotalSeconds);
+        return new Stats(latencies[count / 2], latencies[Math.Min(count - 1, (int)Math.Ceiling(count * 0.99) - 1)], count / total.Elapsed.TotalSeconds, cells);
     }
 
     private static string? Option(string[] args, string name)

@@ -6,6 +6,11 @@ if (args.Length > 0 && args[0] == "load")
     return await LoadClient.RunAsync(args[1..]);
 }
 
+if (args.Length > 0 && args[0] == "preload")
+{
+    return await TablePreload.RunAsync(args[1..]);
+}
+
 if (args.Length > 0 && args[0] == "vaults")
 {
     return await VaultThroughput.RunAsync(args[1..]);

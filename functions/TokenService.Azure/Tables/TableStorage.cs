@@ -15,10 +15,16 @@ public static class TableStorage
     /// The SDK's defaults retry for minutes (1 minute maximum delay, 100 s network timeout); a token request
     /// must fail closed quickly instead, so: 3 retries, exponential from 200 ms, at most 2 s between tries
     /// (about 1.4 s of back-off in all), and 10 s for one try.
+    /// Two per-request policies go, because nothing reads what they produce (docs/performance.md, "Table Storage
+    /// path"): the SDK's request/response logging (to its AzureEventSource, which this service never listens to; our
+    /// own logs name every failure, TableProvisioner) and the telemetry User-Agent header. Distributed tracing stays
+    /// on: it carries the caller's trace context to Storage, and without a listener it is a flag check.
     /// </summary>
     public static TableClientOptions DefaultOptions()
     {
         var options = new TableClientOptions();
+        options.Diagnostics.IsLoggingEnabled = false;
+        options.Diagnostics.IsTelemetryEnabled = false;
         options.Retry.MaxRetries = 3;
         options.Retry.Mode = RetryMode.Exponential;
         options.Retry.Delay = TimeSpan.FromMilliseconds(200);

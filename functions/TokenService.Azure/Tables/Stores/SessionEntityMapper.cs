@@ -22,15 +22,15 @@ internal static class SessionEntityMapper
             ["Subject"] = s.Subject,
             ["ClientId"] = s.ClientId,
             ["Scope"] = s.Scope,
-            ["Audiences"] = JsonSerializer.Serialize(s.Audiences, StoreJson.Default.IReadOnlyListString),
+            ["Audiences"] = Json(s.Audiences),
             ["CreatedAt"] = s.CreatedAt.UtcTicks,
             ["LastActivityAt"] = s.LastActivityAt.UtcTicks,
             ["IdleExpiresAt"] = s.IdleExpiresAt.UtcTicks,
             ["AbsoluteExpiresAt"] = s.AbsoluteExpiresAt.UtcTicks,
-            ["Amr"] = JsonSerializer.Serialize(s.Amr, StoreJson.Default.IReadOnlyListString),
+            ["Amr"] = Json(s.Amr),
             ["RefreshTokenHash"] = s.RefreshTokenHash,
             ["RefreshTokenExpiresAt"] = s.RefreshTokenExpiresAt.UtcTicks,
-            ["RetiredRefreshTokenHashes"] = JsonSerializer.Serialize(s.RetiredRefreshTokenHashes, StoreJson.Default.IReadOnlyListString),
+            ["RetiredRefreshTokenHashes"] = Json(s.RetiredRefreshTokenHashes),
             ["Generation"] = s.Generation,
             ["WriteId"] = s.WriteId,
             ["PurgeAt"] = s.PurgeAt.UtcTicks,
@@ -91,8 +91,17 @@ internal static class SessionEntityMapper
 
     private static DateTimeOffset? OptionalTime(TableEntity e, string name) => e.GetInt64(name) is { } ticks ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
 
-    private static IReadOnlyList<string> List(TableEntity e, string name) =>
-        e.GetString(name) is { } json ? JsonSerializer.Deserialize(json, StoreJson.Default.IReadOnlyListString) ?? [] : [];
+    /// <summary>"[]", what the serializer writes for an empty list, without running it: most lists are empty.</summary>
+    private const string EmptyList = "[]";
+
+    private static string Json(IReadOnlyList<string> list) =>
+        list.Count == 0 ? EmptyList : JsonSerializer.Serialize(list, StoreJson.Default.IReadOnlyListString);
+
+    private static IReadOnlyList<string> List(TableEntity e, string name) => e.GetString(name) switch
+    {
+        null or EmptyList => [],
+        var json => JsonSerializer.Deserialize(json, StoreJson.Default.IReadOnlyListString) ?? [],
+    };
 }
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(IReadOnlyList<string>))]

@@ -46,7 +46,7 @@ public sealed class TableSessionStore(TableProvisioner tables) : ISessionStore, 
         {
             string? version = null;
             var sessions = new List<SessionRecord>();
-            await foreach (var entity in Sessions.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {partition}"), cancellationToken: ct))
+            await foreach (var entity in Sessions.QueryAsync<TableEntity>(PartitionFilter(partition), cancellationToken: ct))
             {
                 if (entity.RowKey == SessionEntityMapper.UserRowKey)
                 {
@@ -131,6 +131,12 @@ public sealed class TableSessionStore(TableProvisioner tables) : ISessionStore, 
             }
         }, cancellationToken);
     }
+
+    /// <summary>
+    /// The OData filter of one partition, built as a plain string: a partition key is base64url (SessionIds), so it
+    /// holds no quote to escape, and CreateQueryFilter's formatting and escaping per call buys nothing here.
+    /// </summary>
+    internal static string PartitionFilter(string partition) => "PartitionKey eq '" + partition + "'";
 
     private static DateTimeOffset? LatestPurgeAt(UserSessionsChange change)
     {

@@ -21,6 +21,9 @@ public sealed class TableTokenMarkerStore(TableProvisioner tables, TimeProvider 
     private const string EventKind = "event";
     private const string WriteIdProperty = "WriteId";
 
+    /// <summary>An existence check needs no property: the row's keys alone make the answer smaller to send and to map.</summary>
+    private static readonly string[] KeysOnly = ["PartitionKey"];
+
     private TableClient Markers => tables.TokenMarkers;
 
     private static (string Partition, string Row) Keys(string kind, string key)
@@ -121,16 +124,16 @@ public sealed class TableTokenMarkerStore(TableProvisioner tables, TimeProvider 
     private async ValueTask<bool> ExistsAsync(string kind, string key, CancellationToken cancellationToken)
     {
         var (pk, rk) = Keys(kind, key);
-        return await tables.RunAsync(Markers, async ct => await GetIfExistsAsync(pk, rk, ct) is not null, cancellationToken);
+        return await tables.RunAsync(Markers, async ct => await GetIfExistsAsync(pk, rk, ct, KeysOnly) is not null, cancellationToken);
     }
 
     private async ValueTask<bool> IsOwnAsync(TableEntity marker, string writeId, CancellationToken cancellationToken) =>
         await GetIfExistsAsync(marker.PartitionKey, marker.RowKey, cancellationToken) is { } stored && stored.GetString(WriteIdProperty) == writeId;
 
     /// <summary>Point read; null when the row is absent, a <c>TableNotFound</c> fault when the table is.</summary>
-    private async ValueTask<TableEntity?> GetIfExistsAsync(string partitionKey, string rowKey, CancellationToken cancellationToken)
+    private async ValueTask<TableEntity?> GetIfExistsAsync(string partitionKey, string rowKey, CancellationToken cancellationToken, IEnumerable<string>? select = null)
     {
-        var entity = await Markers.GetEntityIfExistsAsync<TableEntity>(partitionKey, rowKey, cancellationToken: cancellationToken);
+        var entity = await Markers.GetEntityIfExistsAsync<TableEntity>(partitionKey, rowKey, select, cancellationToken);
         if (!entity.HasValue)
         {
             TableFaults.ThrowIfTableNotFound(entity.GetRawResponse());

@@ -13,14 +13,14 @@ cd "$root"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
 # `--unit`: the inner loop while changing code (a few minutes): the .NET suite without the real Functions host tier
-# (`*OnRealHost`), the simulations of months and of many instances (`Simulation`, `KeyVaultScaleOutTests`) and the
+# (`*OnRealHost`, `RealHostTriggerTests`), the simulations of months and of many instances (`Simulation`, `KeyVaultScaleOutTests`) and the
 # browser tests; no walkthrough, interop or sample tests. Table Storage tests still run on the Azurite the suite
 # starts (installed once if missing). The full run below is what CI and a change's last check run.
 if [ "${1:-}" = "--unit" ]; then
   [ -x node_modules/.bin/azurite ] || npm ci --no-audit --no-fund --loglevel=error
   dotnet build tests/TokenService.Tests -c Debug --nologo -v q
   exec dotnet test tests/TokenService.Tests -c Debug --no-build --nologo \
-    --filter "FullyQualifiedName!~OnRealHost&FullyQualifiedName!~.Simulation.&FullyQualifiedName!~KeyVaultScaleOutTests"
+    --filter "FullyQualifiedName!~RealHost&FullyQualifiedName!~.Simulation.&FullyQualifiedName!~KeyVaultScaleOutTests"
 elif [ $# -gt 0 ]; then
   echo "usage: bash scripts/test.sh [--unit]" >&2
   exit 2

@@ -53,7 +53,7 @@ internal static class VaultLatency
     private static async Task RunOnceAsync(Profile profile, int rate, int seconds)
     {
         await using var server = await FakeKeyVaultServer.StartAsync();
-        var clientOptions = new KeyVaultClientOptions { DisableChallengeResourceVerification = true };
+        var clientOptions = new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport };
         var keysOptions = new KeysOptions { KeyName = "signing" };
         using var vault = new KeyVaultSigningKeyService(
             new KeyVaultKeysClient(server.VaultUri, new RecordingCredential(), clientOptions), keysOptions,

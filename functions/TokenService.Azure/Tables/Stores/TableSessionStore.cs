@@ -91,10 +91,11 @@ public sealed class TableSessionStore(TableProvisioner tables) : ISessionStore, 
     public async ValueTask<StoreWriteStatus> CommitAsync(UserSessionsChange change, CancellationToken cancellationToken)
     {
         var partition = SessionIds.PartitionKeyForUser(change.UserId);
+        // Every write gives the row a new ETag, which is what makes it the partition's version; it carries no time of its
+        // own (it had a ChangedAt from the wall clock, which nothing read).
         var userRow = new TableEntity(partition, SessionEntityMapper.UserRowKey)
         {
             ["UserId"] = change.UserId,
-            ["ChangedAt"] = DateTimeOffset.UtcNow.UtcTicks,
         };
 
         // The user row goes with the partition's sessions: the cleanup deletes it once the sessions this change wrote

@@ -49,7 +49,11 @@ public static class AzureAdapterServiceCollectionExtensions
             services.TryAddSingleton(sp => new KeyVaultClientFactory(uri => new KeyVaultKeysClient(
                 uri,
                 Credential(sp),
-                new KeyVaultClientOptions { DisableChallengeResourceVerification = sp.GetRequiredService<IOptions<KeysOptions>>().Value.DisableChallengeResourceVerification })));
+                new KeyVaultClientOptions
+                {
+                    DisableChallengeResourceVerification = sp.GetRequiredService<IOptions<KeysOptions>>().Value.DisableChallengeResourceVerification,
+                    Metrics = sp.GetRequiredService<TokenService.Diagnostics.TokenServiceMetrics>(),
+                })));
             services.TryAddSingleton<ISigningKeyService>(KeyVaultSigning);
         }
 

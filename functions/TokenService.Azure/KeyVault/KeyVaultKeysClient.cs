@@ -81,6 +81,9 @@ public sealed class KeyVaultClientOptions : ClientOptions
 
     /// <summary>Skip the check that a challenge's resource belongs to the vault's domain (in-test vaults only).</summary>
     public bool DisableChallengeResourceVerification { get; set; }
+
+    /// <summary>The host's metrics, for <c>tokenservice.keyvault.errors</c>; without them (a client built outside DI) no error is counted.</summary>
+    public TokenService.Diagnostics.TokenServiceMetrics? Metrics { get; set; }
 }
 
 /// <summary>
@@ -99,12 +102,14 @@ public sealed class KeyVaultKeysClient
     private readonly HttpPipeline _pipeline;
     private readonly Uri _vaultUri;
     private readonly string _vault;
+    private readonly TokenService.Diagnostics.TokenServiceMetrics? _metrics;
 
     public KeyVaultKeysClient(Uri vaultUri, TokenCredential credential, KeyVaultClientOptions? options = null)
     {
         options ??= new KeyVaultClientOptions();
         _vaultUri = vaultUri;
         _vault = vaultUri.AbsoluteUri.TrimEnd('/');
+        _metrics = options.Metrics;
         _pipeline = HttpPipelineBuilder.Build(options, new KeyVaultChallengeAuthenticationPolicy(credential, !options.DisableChallengeResourceVerification));
     }
 
@@ -276,7 +281,7 @@ public sealed class KeyVaultKeysClient
         }
 
         var (code, innerCode, text) = ReadError(response.Content.ToMemory());
-        TokenService.Diagnostics.TokenServiceMetrics.KeyVaultError(operation, response.Status, innerCode ?? code);
+        _metrics?.KeyVaultError(operation, response.Status, innerCode ?? code);
         if (response.Status is 401 or 408 or 429 or >= 500)
         {
             TimeSpan? retryAfter = response.Headers.TryGetValue("Retry-After", out var value) && int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)

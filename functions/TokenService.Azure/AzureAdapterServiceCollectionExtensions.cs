@@ -49,7 +49,11 @@ public static class AzureAdapterServiceCollectionExtensions
         {
             services.TryAddSingleton(sp => new KeyVaultClientFactory(uri =>
             {
-                var clientOptions = new KeyVaultClientOptions { DisableChallengeResourceVerification = sp.GetRequiredService<IOptions<KeysOptions>>().Value.DisableChallengeResourceVerification };
+                var clientOptions = new KeyVaultClientOptions
+                {
+                    DisableChallengeResourceVerification = sp.GetRequiredService<IOptions<KeysOptions>>().Value.DisableChallengeResourceVerification,
+                    Metrics = sp.GetRequiredService<TokenService.Diagnostics.TokenServiceMetrics>(),
+                };
                 if (Transport(sp) is { } transport)
                 {
                     clientOptions.Transport = transport;

@@ -19,7 +19,7 @@ internal static class InMemoryTokenCore
         var keys = new LocalSigningKeyService(
             Options.Create(new KeysOptions { DevelopmentKeyPath = Path.Combine(Path.GetTempPath(), "bench-keys-" + Guid.NewGuid().ToString("N") + ".json") }),
             TimeProvider.System, NullLogger<LocalSigningKeyService>.Instance);
-        return (new SessionService(new InMemorySessionStore(), options, TimeProvider.System, NullLogger<SessionService>.Instance),
+        return (new SessionService(new InMemorySessionStore(), options, TimeProvider.System, NullLogger<SessionService>.Instance, BenchmarkMetrics.Create()),
             new AccessTokenIssuer(keys, options, TimeProvider.System));
     }
 }

@@ -60,7 +60,7 @@ internal static class VaultLatency
             new KeyVaultPlacement(0, 1, keysOptions.SignsPerWindow, TimeSpan.FromSeconds(10)), TimeProvider.System,
             NullLogger<KeyVaultSigningKeyService>.Instance);
         var options = Options.Create(new TokenServiceOptions { Issuer = "https://tokens.bench.example", MaxSessionsPerUser = 3 });
-        var sessions = new SessionService(new InMemorySessionStore(), options, TimeProvider.System, NullLogger<SessionService>.Instance);
+        var sessions = new SessionService(new InMemorySessionStore(), options, TimeProvider.System, NullLogger<SessionService>.Instance, BenchmarkMetrics.Create());
         var issuer = new AccessTokenIssuer(vault, options, TimeProvider.System);
         ValueTask<IssuedAccessToken> Issue(SessionRecord session, string scope, CancellationToken ct) => issuer.IssueAsync(session, scope, ct);
 

@@ -27,8 +27,8 @@ internal static class KeyVaultErrors
     public static bool IsClientError(Exception error, CancellationToken cancellationToken) =>
         error is RequestFailedException or AggregateException || (error is OperationCanceledException && !cancellationToken.IsCancellationRequested);
 
-    /// <summary>The service's exception for a client error (see <see cref="IsClientError"/>).</summary>
-    public static Exception Translate(Exception error, string operation)
+    /// <summary>The service's exception for a client error (see <see cref="IsClientError"/>), counted in <paramref name="metrics"/> (the client's; none outside DI).</summary>
+    public static Exception Translate(Exception error, string operation, TokenService.Diagnostics.TokenServiceMetrics? metrics)
     {
         if (error is not RequestFailedException { Status: > 0 } failed)
         {
@@ -43,7 +43,7 @@ internal static class KeyVaultErrors
 
         var (code, innerCode, text) = Read(response.Content.ToMemory());
         var errorCode = failed.ErrorCode ?? innerCode ?? code;
-        TokenService.Diagnostics.TokenServiceMetrics.KeyVaultError(operation, failed.Status, errorCode);
+        metrics?.KeyVaultError(operation, failed.Status, errorCode);
         var keyVaultError = new KeyVaultException(failed.Status, code, $"Key Vault answered {failed.Status} {errorCode} to {operation}: {text}", errorCode, operation);
         if (failed.Status is 401 or 408 or 429 or >= 500)
         {

@@ -81,6 +81,9 @@ public sealed class KeyVaultClientOptions : ClientOptions
 
     /// <summary>Skip the check that a challenge's resource belongs to the vault's domain (in-test vaults only).</summary>
     public bool DisableChallengeResourceVerification { get; set; }
+
+    /// <summary>The host's metrics, for <c>tokenservice.keyvault.errors</c>; without them (a client built outside DI) no error is counted.</summary>
+    public TokenService.Diagnostics.TokenServiceMetrics? Metrics { get; set; }
 }
 
 /// <summary>
@@ -101,12 +104,17 @@ public sealed class KeyVaultKeysClient
     private readonly HttpPipeline _pipeline;
     private readonly Uri _vaultUri;
     private readonly string _vault;
+    private readonly TokenService.Diagnostics.TokenServiceMetrics? _metrics;
+
+    /// <summary>The host's metrics the client was built with (<see cref="KeyVaultClientOptions.Metrics"/>): where <see cref="KeyVaultErrors"/> counts its errors.</summary>
+    internal TokenService.Diagnostics.TokenServiceMetrics? Metrics => _metrics;
 
     public KeyVaultKeysClient(Uri vaultUri, TokenCredential credential, KeyVaultClientOptions? options = null)
     {
         options ??= new KeyVaultClientOptions();
         _vaultUri = vaultUri;
         _vault = vaultUri.AbsoluteUri.TrimEnd('/');
+        _metrics = options.Metrics;
         _pipeline = HttpPipelineBuilder.Build(options, new KeyVaultChallengeAuthenticationPolicy(credential, !options.DisableChallengeResourceVerification));
     }
 

@@ -251,7 +251,7 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
     }
 
     /// <summary>The client's call, its Azure.Core exceptions (RequestFailedException …) translated by <see cref="KeyVaultErrors"/>.</summary>
-    private static async Task<T> TranslatedAsync<T>(string operation, Func<Task<T>> call, CancellationToken cancellationToken)
+    private async Task<T> TranslatedAsync<T>(string operation, Func<Task<T>> call, CancellationToken cancellationToken)
     {
         try
         {
@@ -259,7 +259,7 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
         }
         catch (Exception ex) when (KeyVaultErrors.IsClientError(ex, cancellationToken))
         {
-            throw KeyVaultErrors.Translate(ex, operation);
+            throw KeyVaultErrors.Translate(ex, operation, _client.Metrics);
         }
     }
 

@@ -1,4 +1,3 @@
-using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using TokenService.Keys;
@@ -27,8 +26,8 @@ public static class DiagnosticsServiceCollectionExtensions
         services.AddTransient<JwksFetchMetricsHandler>();
         services.AddHttpClient("jwks").AddHttpMessageHandler<JwksFetchMetricsHandler>();
         Decorate<ISigningKeyService>(services, (sp, inner, owned) => new InstrumentedSigningKeyService(
-            inner, owned, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IAuditSink>(), sp.GetService<IMeterFactory>()));
-        Decorate<ISessionStore>(services, (sp, inner, _) => new InstrumentedSessionStore(inner));
+            inner, owned, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IAuditSink>(), sp.GetRequiredService<TokenServiceMetrics>()));
+        Decorate<ISessionStore>(services, (sp, inner, _) => new InstrumentedSessionStore(inner, sp.GetRequiredService<TokenServiceMetrics>()));
         return services;
     }
 

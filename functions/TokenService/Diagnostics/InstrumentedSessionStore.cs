@@ -8,7 +8,7 @@ namespace TokenService.Diagnostics;
 /// outcome, so that no store carries telemetry. A conflict (412) is an outcome, not an error; a throttled or
 /// unreachable store is (<c>error.type</c> storage_throttled / storage_unavailable).
 /// </summary>
-public sealed class InstrumentedSessionStore(ISessionStore inner) : ISessionStore
+public sealed class InstrumentedSessionStore(ISessionStore inner, TokenServiceMetrics metrics) : ISessionStore
 {
     /// <summary>The decorated store (start-up finds its expired-state cleaner through it).</summary>
     public ISessionStore Inner => inner;
@@ -25,11 +25,11 @@ public sealed class InstrumentedSessionStore(ISessionStore inner) : ISessionStor
     public ValueTask<StoreWriteStatus> CommitAsync(UserSessionsChange change, CancellationToken cancellationToken) =>
         Enabled ? MeasureAsync("commit", Stopwatch.GetTimestamp(), inner.CommitAsync(change, cancellationToken)) : inner.CommitAsync(change, cancellationToken);
 
-    private static bool Enabled => TokenServiceMetrics.StoreDuration.Enabled;
+    private bool Enabled => metrics.StoreDuration.Enabled;
 
     // C# evaluates arguments left to right: the start is read before the operation is called, so its synchronous
     // part (building and sending the request) is measured too.
-    private static async ValueTask<T> MeasureAsync<T>(string operation, long start, ValueTask<T> pending)
+    private async ValueTask<T> MeasureAsync<T>(string operation, long start, ValueTask<T> pending)
     {
         string? error = null;
         try
@@ -49,7 +49,7 @@ public sealed class InstrumentedSessionStore(ISessionStore inner) : ISessionStor
                 tags.Add(TokenServiceMetrics.Tags.ErrorType, error);
             }
 
-            TokenServiceMetrics.StoreDuration.Record(TokenServiceMetrics.SecondsSince(start), tags);
+            metrics.StoreDuration.Record(TokenServiceMetrics.SecondsSince(start), tags);
         }
     }
 }

@@ -15,21 +15,21 @@ public sealed class InstrumentedSigningKeyService : ISigningKeyService, IDisposa
     private readonly bool _ownsInner;
     private readonly TimeProvider _time;
     private readonly IAuditSink _audit;
-    private readonly Meter? _meter;
+    private readonly TokenServiceMetrics _metrics;
 
-    public InstrumentedSigningKeyService(ISigningKeyService inner, bool ownsInner, TimeProvider time, IAuditSink audit, IMeterFactory? meters)
+    public InstrumentedSigningKeyService(ISigningKeyService inner, bool ownsInner, TimeProvider time, IAuditSink audit, TokenServiceMetrics metrics)
     {
         _inner = inner;
         _ownsInner = ownsInner;
         _time = time;
         _audit = audit;
+        _metrics = metrics;
 
-        // Observable instruments hold a callback on this instance, so they live on a meter of this service provider
-        // (IMeterFactory, disposed with it) rather than on the static meter, which would keep every host alive.
-        _meter = meters?.Create(TokenServiceDiagnostics.Name, TokenServiceDiagnostics.Version);
-        _meter?.CreateObservableGauge("tokenservice.keys.next_activation", ObserveNextActivation, "s",
+        // Observable instruments hold a callback on this instance, so they live on the meter of this service provider
+        // (IMeterFactory, disposed with it), which would otherwise keep every host of the process alive.
+        _metrics.Meter.CreateObservableGauge("tokenservice.keys.next_activation", ObserveNextActivation, "s",
             "Seconds until the pending signing key activates; absent when no key is pending.");
-        _meter?.CreateObservableGauge("tokenservice.keys.active_age", ObserveActiveAge, "s",
+        _metrics.Meter.CreateObservableGauge("tokenservice.keys.active_age", ObserveActiveAge, "s",
             "Seconds since the active signing key started signing.");
     }
 
@@ -39,12 +39,12 @@ public sealed class InstrumentedSigningKeyService : ISigningKeyService, IDisposa
     public ValueTask<SigningKeySet> GetKeySetAsync(CancellationToken cancellationToken) => _inner.GetKeySetAsync(cancellationToken);
 
     public ValueTask<byte[]> SignAsync(SigningKey key, ReadOnlyMemory<byte> signingInput, CancellationToken cancellationToken) =>
-        TokenServiceMetrics.SigningDuration.Enabled ? SignMeasuredAsync(key, signingInput, cancellationToken) : _inner.SignAsync(key, signingInput, cancellationToken);
+        _metrics.SigningDuration.Enabled ? SignMeasuredAsync(key, signingInput, cancellationToken) : _inner.SignAsync(key, signingInput, cancellationToken);
 
     // Forwarded, never left to the interface's default: with several vaults the provider chooses the key and fails
     // over to another vault, which the default (active key, then SignAsync) would bypass.
     public ValueTask<SignedInput> SignWithActiveKeyAsync(Func<SigningKey, ReadOnlyMemory<byte>> buildSigningInput, CancellationToken cancellationToken) =>
-        TokenServiceMetrics.SigningDuration.Enabled ? SignWithActiveKeyMeasuredAsync(buildSigningInput, cancellationToken) : _inner.SignWithActiveKeyAsync(buildSigningInput, cancellationToken);
+        _metrics.SigningDuration.Enabled ? SignWithActiveKeyMeasuredAsync(buildSigningInput, cancellationToken) : _inner.SignWithActiveKeyAsync(buildSigningInput, cancellationToken);
 
     public async Task<KeyRotationResult> RunRotationCheckAsync(CancellationToken cancellationToken)
     {
@@ -73,7 +73,6 @@ public sealed class InstrumentedSigningKeyService : ISigningKeyService, IDisposa
 
     public void Dispose()
     {
-        _meter?.Dispose();
         if (_ownsInner && _inner is IDisposable disposable)
         {
             disposable.Dispose();
@@ -101,7 +100,7 @@ public sealed class InstrumentedSigningKeyService : ISigningKeyService, IDisposa
                 tags.Add(TokenServiceMetrics.Tags.ErrorType, error);
             }
 
-            TokenServiceMetrics.SigningDuration.Record(TokenServiceMetrics.SecondsSince(start), tags);
+            _metrics.SigningDuration.Record(TokenServiceMetrics.SecondsSince(start), tags);
         }
     }
 
@@ -134,7 +133,7 @@ public sealed class InstrumentedSigningKeyService : ISigningKeyService, IDisposa
                 tags.Add(TokenServiceMetrics.Tags.ErrorType, error);
             }
 
-            TokenServiceMetrics.SigningDuration.Record(TokenServiceMetrics.SecondsSince(start), tags);
+            _metrics.SigningDuration.Record(TokenServiceMetrics.SecondsSince(start), tags);
         }
     }
 

@@ -8,11 +8,11 @@ namespace TokenService.Diagnostics;
 /// It sits on the named <c>jwks</c> HttpClient, below whatever resolves and caches the keys, so that it measures the
 /// same thing whichever resolver (our own, or Microsoft.IdentityModel's ConfigurationManager) issues the request.
 /// </summary>
-public sealed class JwksFetchMetricsHandler : DelegatingHandler
+public sealed class JwksFetchMetricsHandler(TokenServiceMetrics metrics) : DelegatingHandler
 {
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        if (!TokenServiceMetrics.IdpJwksFetchDuration.Enabled)
+        if (!metrics.IdpJwksFetchDuration.Enabled)
         {
             return await base.SendAsync(request, cancellationToken);
         }
@@ -38,7 +38,7 @@ public sealed class JwksFetchMetricsHandler : DelegatingHandler
         }
         finally
         {
-            TokenServiceMetrics.IdpJwksFetchDuration.Record(TokenServiceMetrics.SecondsSince(start), tags);
+            metrics.IdpJwksFetchDuration.Record(TokenServiceMetrics.SecondsSince(start), tags);
         }
     }
 }

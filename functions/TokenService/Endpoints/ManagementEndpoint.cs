@@ -12,7 +12,7 @@ namespace TokenService.Endpoints;
 /// logout of every session of a user (admin client, HTTP Basic). Not under <c>/admin</c>: the Azure Functions host
 /// refuses routes that start with <c>admin</c> or <c>runtime</c>.
 /// </summary>
-public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserSessionRevoker revoker, ISigningKeyService keys, RequestRateLimiter limiter, IAuditSink audit)
+public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserSessionRevoker revoker, ISigningKeyService keys, RequestRateLimiter limiter, IAuditSink audit, TokenServiceMetrics metrics)
 {
     /// <summary>Route template of the force-logout route that names the user in the path (both hosts).</summary>
     public const string RevokeUserRoute = "management/users/{userId}/revoke";
@@ -266,7 +266,7 @@ public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserS
         }
 
         var revoked = await revoker.RevokeAllAsync(userId, SessionEndReason.AdminLogout, null, null, ctx.RequestAborted);
-        TokenServiceMetrics.AdminLogout(admin.ClientId);
+        metrics.AdminLogout(admin.ClientId);
         audit.Record(new AuditEvent(AuditEventKind.AdminLogout, AuditEvent.AdminActor(admin.ClientId), "success", userId, ClientId: admin.ClientId, Reason: SessionEndReason.AdminLogout.Code + ": " + revoked.ToString(System.Globalization.CultureInfo.InvariantCulture) + " session(s)"));
         await OAuthResponses.WriteJsonAsync(ctx, 200, writer =>
         {

@@ -18,7 +18,8 @@ public sealed class RevocationEndpoint(
     SessionService sessions,
     AccessTokenVerifier accessTokens,
     IAccessTokenDenyList denyList,
-    IAuditSink audit)
+    IAuditSink audit,
+    TokenServiceMetrics metrics)
 {
     public Task HandleAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: true, HandleCoreAsync);
 
@@ -90,7 +91,7 @@ public sealed class RevocationEndpoint(
         }
 
         await sessions.RevokeSessionAsync(session.SessionId, SessionEndReason.ClientRevocation, cancellationToken);
-        TokenServiceMetrics.Revoked(client.ClientId, "refresh_token");
+        metrics.Revoked(client.ClientId, "refresh_token");
         return true;
     }
 
@@ -108,7 +109,7 @@ public sealed class RevocationEndpoint(
         }
 
         await denyList.DenyAsync(jti, DateTimeOffset.FromUnixTimeSeconds(exp), cancellationToken);
-        TokenServiceMetrics.Revoked(client.ClientId, "access_token");
+        metrics.Revoked(client.ClientId, "access_token");
         audit.Record(new AuditEvent(AuditEventKind.AccessTokenRevoked, AuditEvent.ClientActor(client.ClientId), "denied", null, result.Payload.SessionId, client.ClientId, "jti " + jti));
         return true;
     }

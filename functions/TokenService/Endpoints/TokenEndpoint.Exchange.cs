@@ -23,7 +23,7 @@ public sealed partial class TokenEndpoint
             }
 
             LogIdTokenRejected(logger, client.ClientId, validation.Error.ToString());
-            TokenServiceMetrics.IdTokenRejected(client.ClientId, validation.Error.ToString());
+            metrics.IdTokenRejected(client.ClientId, validation.Error.ToString());
             // RFC 8693 §2.2.2: an invalid subject token is invalid_request.
             return TokenGrantResult.Refused(OAuthErrors.InvalidRequest, "The subject_token is not a valid ID token: " + validation.Description);
         }
@@ -32,7 +32,7 @@ public sealed partial class TokenEndpoint
         if (!await replayCache.TryAddAsync(idToken.ReplayKey, idToken.ExpiresAt, context.RequestAborted))
         {
             LogIdTokenReplayed(logger, client.ClientId);
-            TokenServiceMetrics.IdTokenRejected(client.ClientId, "Replayed");
+            metrics.IdTokenRejected(client.ClientId, "Replayed");
             return TokenGrantResult.Refused(OAuthErrors.InvalidRequest, "The subject_token has already been exchanged.");
         }
 
@@ -60,7 +60,7 @@ public sealed partial class TokenEndpoint
             throw;
         }
 
-        TokenServiceMetrics.Issued(client.ClientId);
+        metrics.Issued(client.ClientId);
         return TokenGrantResult.Issued(new IssuedTokens(client, accessToken, refreshToken, session, Exchange: true));
     }
 

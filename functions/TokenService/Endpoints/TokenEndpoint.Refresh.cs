@@ -27,7 +27,7 @@ public sealed partial class TokenEndpoint
         switch (outcome.Status)
         {
             case RefreshStatus.Success:
-                TokenServiceMetrics.Refreshed(client.ClientId);
+                metrics.Refreshed(client.ClientId);
                 return TokenGrantResult.Issued(new IssuedTokens(client, outcome.AccessToken!.Value, outcome.RefreshToken!, outcome.Session!, Exchange: false));
             case RefreshStatus.InvalidTarget:
                 return TokenGrantResult.Refused(OAuthErrors.InvalidTarget, outcome.Description);

@@ -29,6 +29,7 @@ public sealed partial class TokenEndpoint(
     DpopRequestReader dpop,
     TokenResponseWriter responses,
     IOptions<TokenServiceOptions> options,
+    TokenServiceMetrics metrics,
     ILogger<TokenEndpoint> logger)
 {
     // Audience of tokens for our own session endpoints (CONTRACT §2): only on request, see AudiencePolicy.

@@ -11,7 +11,7 @@ namespace TokenService.Events;
 /// so Event Grid redelivers (acting again is harmless). "missed" is for an operator: the changes it stands for are lost.
 /// </summary>
 /// <param name="logger">The processor's logger, so that the category of event 5004 stays what log filters expect.</param>
-public sealed partial class GraphLifecycleNotifications(ILogger logger, GraphSubscriptionHealth? health = null, GraphSubscriptionManager? subscriptions = null)
+public sealed partial class GraphLifecycleNotifications(ILogger logger, TokenServiceMetrics metrics, GraphSubscriptionHealth? health = null, GraphSubscriptionManager? subscriptions = null)
 {
     public async Task HandleAsync(IdpEventDecision decision, string lifecycle, CancellationToken cancellationToken)
     {
@@ -20,7 +20,7 @@ public sealed partial class GraphLifecycleNotifications(ILogger logger, GraphSub
         LogGraphLifecycle(logger, lifecycle, LogValue.Of(decision.Event.Id), LogValue.Of(subscriptionId));
         if (lifecycle == "missed")
         {
-            TokenServiceMetrics.GraphSubscriptionMissed();
+            metrics.GraphSubscriptionMissed();
         }
 
         if (subscriptions is not null)

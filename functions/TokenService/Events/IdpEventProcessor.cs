@@ -25,11 +25,12 @@ public sealed partial class IdpEventProcessor(
     IOptions<EventsOptions> options,
     TimeProvider time,
     ILogger<IdpEventProcessor> logger,
+    TokenServiceMetrics metrics,
     GraphLifecycleNotifications? graphLifecycle = null,
     IAuditSink? audit = null)
 {
     // Without a handler of its own (no subscription health or manager to tell), a lifecycle notification is still logged.
-    private readonly GraphLifecycleNotifications _graphLifecycle = graphLifecycle ?? new GraphLifecycleNotifications(logger);
+    private readonly GraphLifecycleNotifications _graphLifecycle = graphLifecycle ?? new GraphLifecycleNotifications(logger, metrics);
 
     public async Task<IdpEventBatchResult> ProcessAsync(IReadOnlyList<IdpEventEnvelope> events, CancellationToken cancellationToken)
     {
@@ -117,7 +118,7 @@ public sealed partial class IdpEventProcessor(
 
     private void RecordRevocation(IdpEventDecision decision, int sessionsEnded)
     {
-        TokenServiceMetrics.EndedByIdpEvent(sessionsEnded, decision.Reason!);
+        metrics.EndedByIdpEvent(sessionsEnded, decision.Reason!);
         audit?.Record(new AuditEvent(
             AuditEventKind.IdpEventRevocation, "idp:" + (decision.Event.Source ?? "-"), sessionsEnded > 0 ? "sessions_ended" : "no_live_session", decision.UserId,
             Reason: $"{decision.Reason!.Code}; {sessionsEnded} session(s); event {decision.Event.Type} {decision.Event.Id}"));

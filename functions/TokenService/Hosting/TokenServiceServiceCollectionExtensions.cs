@@ -106,7 +106,10 @@ public static class TokenServiceServiceCollectionExtensions
             services.TryAddSingleton<DevelopmentIdpEndpoint>();
         }
 
-        // Core services.
+        // Core services. The service's instruments live on a meter of this container's IMeterFactory (AddMetrics, which
+        // both hosts reach through here), so every host in a process reports into instruments of its own.
+        services.AddMetrics();
+        services.TryAddSingleton<TokenServiceMetrics>();
         services.TryAddSingleton<RequestRateLimiter>();
         services.TryAddSingleton<ClientAuthenticationBackoff>();
         services.TryAddSingleton<ClientAuthenticator>();
@@ -142,7 +145,8 @@ public static class TokenServiceServiceCollectionExtensions
             ];
             return new IdpEventProcessor(
                 sp.GetRequiredService<IUserSessionRevoker>(), sp.GetRequiredService<IProcessedEventStore>(), translators, events, sp.GetRequiredService<TimeProvider>(), logger,
-                new GraphLifecycleNotifications(logger, sp.GetRequiredService<GraphSubscriptionHealth>(), sp.GetRequiredService<GraphSubscriptionManager>()),
+                sp.GetRequiredService<TokenServiceMetrics>(),
+                new GraphLifecycleNotifications(logger, sp.GetRequiredService<TokenServiceMetrics>(), sp.GetRequiredService<GraphSubscriptionHealth>(), sp.GetRequiredService<GraphSubscriptionManager>()),
                 sp.GetService<IAuditSink>());
         });
         services.TryAddSingleton<GraphSubscriptionManager>();

@@ -89,7 +89,7 @@ public static partial class EndpointInvoker
     private static async Task WriteUnavailableAsync(HttpContext context, bool oauthErrors, DependencyUnavailableException ex)
     {
         LogDependencyUnavailable(Logger(context), ex.Dependency, WithoutFinalPeriod(ex.Message));
-        Diagnostics.TokenServiceMetrics.Unavailable(ex.Dependency);
+        context.RequestServices.GetRequiredService<Diagnostics.TokenServiceMetrics>().Unavailable(ex.Dependency);
         ResetResponse(context);
         var retryAfter = ex.RetryAfter is { } delay && delay > TimeSpan.Zero ? Math.Ceiling(delay.TotalSeconds) : 5;
         context.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);

@@ -7,7 +7,7 @@ public sealed partial class SessionService
 {
     private void RecordOpened(SessionRecord session, IReadOnlyList<SessionRecord> evicted)
     {
-        TokenServiceMetrics.Evicted(session.ClientId, evicted.Count);
+        _metrics.Evicted(session.ClientId, evicted.Count);
         _audit?.Record(new AuditEvent(
             AuditEventKind.SessionOpened, AuditEvent.ClientActor(session.ClientId), "success", session.UserId, session.SessionId, session.ClientId, "token_exchange"));
         RecordRevoked(evicted, SessionEndReason.SessionLimit);
@@ -15,7 +15,7 @@ public sealed partial class SessionService
 
     private void RecordReuse(SessionRecord session)
     {
-        TokenServiceMetrics.ReuseDetected(session.ClientId);
+        _metrics.ReuseDetected(session.ClientId);
         _audit?.Record(new AuditEvent(
             AuditEventKind.RefreshTokenReuse, AuditEvent.ClientActor(session.ClientId), "session_revoked", session.UserId, session.SessionId, session.ClientId, "refresh_token_reuse"));
     }
@@ -23,7 +23,7 @@ public sealed partial class SessionService
     /// <summary>One audit record per ended session; the reason names its actor.</summary>
     private void RecordRevoked(IReadOnlyList<SessionRecord> sessions, SessionEndReason reason)
     {
-        TokenServiceMetrics.SessionsEnded(sessions.Count, reason);
+        _metrics.SessionsEnded(sessions.Count, reason);
         if (_audit is null)
         {
             return;

@@ -69,14 +69,16 @@ public sealed partial class SessionService : IUserSessionRevoker
     private readonly TokenServiceOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<SessionService> _logger;
+    private readonly TokenServiceMetrics _metrics;
     private readonly IAuditSink? _audit;
 
-    public SessionService(ISessionStore store, IOptions<TokenServiceOptions> options, TimeProvider time, ILogger<SessionService> logger, IAuditSink? audit = null)
+    public SessionService(ISessionStore store, IOptions<TokenServiceOptions> options, TimeProvider time, ILogger<SessionService> logger, TokenServiceMetrics metrics, IAuditSink? audit = null)
     {
         _store = store;
         _options = options.Value;
         _time = time;
         _logger = logger;
+        _metrics = metrics;
         _audit = audit;
     }
 

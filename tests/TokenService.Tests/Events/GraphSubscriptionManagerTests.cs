@@ -2,11 +2,13 @@ using System.Diagnostics.Metrics;
 using Azure.Core;
 using Azure.Core.Pipeline;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using TokenService.Azure.Graph;
 using TokenService.Configuration;
+using TokenService.Diagnostics;
 using TokenService.Events;
 using TokenService.Tests.KeyVault;
 
@@ -244,33 +246,17 @@ public sealed class GraphSubscriptionManagerTests : IDisposable
     public async Task The_expiry_is_a_gauge_in_seconds()
     {
         var (manager, _) = NewInstance();
-        var values = new List<double>();
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Name == "tokenservice.idp.graph_subscription.expires_in")
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<double>((_, value, _, _) =>
-        {
-            lock (values)
-            {
-                values.Add(value);
-            }
-        });
-        listener.Start();
+
+        // Bound to this test's own meter factory: the gauge of this instance, not of a host another test runs.
+        using var expiresIn = new MetricCollector<double>(_metrics.GetRequiredService<IMeterFactory>(), TokenServiceDiagnostics.Name, "tokenservice.idp.graph_subscription.expires_in");
 
         await manager.EnsureAsync(CancellationToken.None);
         _time.Advance(TimeSpan.FromSeconds(30));
-        listener.RecordObservableInstruments();
+        expiresIn.RecordObservableInstruments();
 
-        lock (values)
-        {
-            // Other tests' gauges may report too; this one's value is exact on the fake clock.
-            Assert.Contains((Requested - TimeSpan.FromSeconds(30)).TotalSeconds, values);
-        }
+        // The value is exact on the fake clock.
+        Assert.Equal((Requested - TimeSpan.FromSeconds(30)).TotalSeconds, expiresIn.LastMeasurement?.Value);
+        Assert.Equal("s", expiresIn.Instrument?.Unit);
     }
 
     [Fact]

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using TokenService.Configuration;
 using TokenService.Sessions;
+using TokenService.Tests.Infrastructure;
 using TokenService.Tokens;
 
 namespace TokenService.Tests.Hardening;
@@ -39,7 +40,7 @@ public sealed class RefreshSequencePropertyTests
         {
             var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero));
             var store = new InMemorySessionStore();
-            var sessions = new SessionService(store, Options.Create(new TokenServiceOptions { Issuer = Crafted.ServiceIssuer }), time, NullLogger<SessionService>.Instance);
+            var sessions = new SessionService(store, Options.Create(new TokenServiceOptions { Issuer = Crafted.ServiceIssuer }), time, NullLogger<SessionService>.Instance, TestMetrics.Create());
             var binding = sequence.Bound ? Owner : null;
             var (opened, first, _) = await sessions.OpenAsync(
                 new OpenSessionRequest("seq-user", "seq-user", "web", "a", ["api://x"], null, null, [], binding), IssueAsync, default);

@@ -9,11 +9,11 @@ namespace TokenService.Tests.KeyVault;
 internal static class ClientErrors
 {
     /// <summary>The exception the signing service makes of what <paramref name="call"/> threw, which must be an Azure.Core one.</summary>
-    public static async Task<T> TranslatedAsync<T>(Func<Task> call, string operation)
+    public static async Task<T> TranslatedAsync<T>(Func<Task> call, string operation, TokenService.Diagnostics.TokenServiceMetrics? metrics = null)
         where T : Exception
     {
         var thrown = await Assert.ThrowsAnyAsync<Exception>(call);
         Assert.True(KeyVaultErrors.IsClientError(thrown, CancellationToken.None), $"the client threw {thrown.GetType().Name}, not an Azure.Core exception");
-        return Assert.IsType<T>(KeyVaultErrors.Translate(thrown, operation));
+        return Assert.IsType<T>(KeyVaultErrors.Translate(thrown, operation, metrics));
     }
 }

@@ -1,8 +1,8 @@
-using System.Diagnostics.Metrics;
 using System.Net;
 using System.Text.Json;
 using Azure;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Microsoft.IdentityModel.JsonWebTokens;
@@ -23,6 +23,7 @@ namespace TokenService.Tests.KeyVault;
 public sealed class KeyVaultErrorClientTests : IAsyncLifetime
 {
     private FakeKeyVaultServer _vault = null!;
+    private readonly TokenServiceMetrics _metrics = TestMetrics.Create();
     private KeyVaultKeysClient _client = null!;
 
     public async Task InitializeAsync()
@@ -30,7 +31,7 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
         _vault = await FakeKeyVaultServer.StartAsync();
 
         // The production retry settings (three retries): what the pipeline retries is part of what is tested.
-        _client = new KeyVaultKeysClient(_vault.VaultUri, new RecordingCredential(), new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport });
+        _client = new KeyVaultKeysClient(_vault.VaultUri, new RecordingCredential(), new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport, Metrics = _metrics });
     }
 
     public async Task DisposeAsync() => await _vault.DisposeAsync();
@@ -46,7 +47,7 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
         var thrown = await Assert.ThrowsAsync<RequestFailedException>(() => _client.SignAsync(key.Kid, "ES256", new byte[32], default));
         Assert.Equal(403, thrown.Status);
         Assert.Equal("KeyDisabled", thrown.ErrorCode);
-        var error = Assert.IsType<KeyVaultException>(KeyVaultErrors.Translate(thrown, "sign"));
+        var error = Assert.IsType<KeyVaultException>(KeyVaultErrors.Translate(thrown, "sign", metrics: null));
         Assert.Equal(403, error.Status);
         Assert.Equal("Forbidden", error.Code);
         Assert.Equal("KeyDisabled", error.ErrorCode);
@@ -70,7 +71,7 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
         var thrown = await Assert.ThrowsAsync<RequestFailedException>(call);
         Assert.Equal(403, thrown.Status);
         Assert.Equal("ForbiddenByRbac", thrown.ErrorCode);
-        var error = Assert.IsType<KeyVaultException>(KeyVaultErrors.Translate(thrown, operation));
+        var error = Assert.IsType<KeyVaultException>(KeyVaultErrors.Translate(thrown, operation, metrics: null));
         Assert.Equal(403, error.Status);
         Assert.Equal("ForbiddenByRbac", error.ErrorCode);
         Assert.True(error.IsAccessDenied);
@@ -81,43 +82,19 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
     [Fact]
     public async Task Key_vault_errors_are_counted_with_their_operation_status_and_inner_error_code()
     {
-        var recorded = new List<(long Value, Dictionary<string, object?> Tags)>();
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (instrument, l) =>
-        {
-            if (instrument.Meter.Name == TokenServiceDiagnostics.Name && instrument.Name == "tokenservice.keyvault.errors")
-            {
-                l.EnableMeasurementEvents(instrument);
-            }
-        };
-        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
-        {
-            var copy = new Dictionary<string, object?>();
-            foreach (var tag in tags)
-            {
-                copy[tag.Key] = tag.Value;
-            }
-
-            lock (recorded)
-            {
-                recorded.Add((value, copy));
-            }
-        });
-        listener.Start();
+        using var errors = new MetricCollector<long>(_metrics.KeyVaultErrors);
 
         var key = await _client.CreateKeyAsync("counted", "EC-HSM", null, "P-256", new Dictionary<string, string>(), default);
         await _client.UpdateKeyAsync("counted", key.Version, enabled: false, tags: null, default);
         // Counted where the signing service reads the client's error.
-        await ClientErrors.TranslatedAsync<KeyVaultException>(() => _client.SignAsync(key.Kid, "ES256", new byte[32], default), "sign");
+        await ClientErrors.TranslatedAsync<KeyVaultException>(() => _client.SignAsync(key.Kid, "ES256", new byte[32], default), "sign", _metrics);
 
-        lock (recorded)
-        {
-            // Other tests may record in parallel (the meter is static): this call's point is there, tagged with the inner code.
-            Assert.Contains(recorded, r => r.Value == 1
-                && Equals(r.Tags[TokenServiceMetrics.Tags.KeyVaultOperation], "sign")
-                && Equals(r.Tags[TokenServiceMetrics.Tags.HttpStatusCode], 403)
-                && Equals(r.Tags[TokenServiceMetrics.Tags.KeyVaultErrorCode], "KeyDisabled"));
-        }
+        // The client's own instruments: the one error response of this test, tagged with the inner code.
+        var error = Assert.Single(errors.GetMeasurementSnapshot());
+        Assert.Equal(1, error.Value);
+        Assert.Equal("sign", error.Tags[TokenServiceMetrics.Tags.KeyVaultOperation]);
+        Assert.Equal(403, error.Tags[TokenServiceMetrics.Tags.HttpStatusCode]);
+        Assert.Equal("KeyDisabled", error.Tags[TokenServiceMetrics.Tags.KeyVaultErrorCode]);
     }
 
     [Fact]

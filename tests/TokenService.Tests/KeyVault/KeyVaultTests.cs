@@ -285,7 +285,7 @@ public sealed class KeyVaultKeysClientTests : IAsyncLifetime
         var thrown = await Assert.ThrowsAsync<global::Azure.RequestFailedException>(() => _client.CreateKeyAsync("bad", "oct-HSM", null, null, new Dictionary<string, string>(), default));
         Assert.Equal(400, thrown.Status);
         Assert.Equal("BadParameter", thrown.ErrorCode);
-        var error = Assert.IsType<KeyVaultException>(KeyVaultErrors.Translate(thrown, "create"));
+        var error = Assert.IsType<KeyVaultException>(KeyVaultErrors.Translate(thrown, "create", metrics: null));
         Assert.Equal(400, error.Status);
         Assert.Equal("BadParameter", error.Code);
     }

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using TokenService.Diagnostics;
 using TokenService.Tests.Infrastructure;
 using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
@@ -22,9 +23,10 @@ public sealed class TelemetryTestsOnFunctions : TelemetryTestsBase
 }
 
 /// <summary>
-/// Each test has its own confidential client (a fresh client id), so that the measurements it asserts on, tagged with
-/// that client id, are its own although other tests run at once on the same static meter; its spans are found by
-/// the trace id of a parent span it opens around its requests.
+/// Each test starts its own host, whose instruments are its own (one <see cref="TokenServiceMetrics"/> per service
+/// provider, on a meter of its IMeterFactory): the <see cref="MetricCollector{T}"/>s bound to them see this test's
+/// measurements alone, so counts are exact. Spans go to the process-wide activity source and are found by the trace
+/// id of a parent span the test opens around its requests.
 /// </summary>
 public abstract class TelemetryTestsBase : IAsyncLifetime
 {
@@ -33,27 +35,60 @@ public abstract class TelemetryTestsBase : IAsyncLifetime
     private readonly string _clientId = "otel-" + Guid.NewGuid().ToString("N")[..12];
     private readonly TelemetryCapture _telemetry = new();
     private TokenServiceTestHost _host = null!;
+    private MetricCollector<long> _issued = null!;
+    private MetricCollector<long> _refreshed = null!;
+    private MetricCollector<long> _reuse = null!;
+    private MetricCollector<long> _evicted = null!;
+    private MetricCollector<long> _rejected = null!;
+    private MetricCollector<long> _endedByIdpEvent = null!;
+    private MetricCollector<double> _signing = null!;
+    private MetricCollector<double> _store = null!;
 
     protected abstract HostKind Kind { get; }
 
-    public async Task InitializeAsync() => _host = await StartAsync(Kind, new Dictionary<string, string?>
+    public async Task InitializeAsync()
     {
-        ["Idp:UserIdClaim"] = "oid",
-        ["TokenService:MaxSessionsPerUser"] = "2",
-        ["Clients:5:ClientId"] = _clientId,
-        ["Clients:5:Type"] = "confidential",
-        ["Clients:5:Secret"] = Secret,
-        ["Clients:5:AllowedAudiences:0"] = "api://orders",
-        ["Clients:5:AllowedScopes:0"] = "orders.read",
-    });
+        _host = await StartAsync(Kind, new Dictionary<string, string?>
+        {
+            ["Idp:UserIdClaim"] = "oid",
+            ["TokenService:MaxSessionsPerUser"] = "2",
+            ["Clients:5:ClientId"] = _clientId,
+            ["Clients:5:Type"] = "confidential",
+            ["Clients:5:Secret"] = Secret,
+            ["Clients:5:AllowedAudiences:0"] = "api://orders",
+            ["Clients:5:AllowedScopes:0"] = "orders.read",
+        });
+        var metrics = _host.Metrics();
+        _issued = new(metrics.TokensIssued);
+        _refreshed = new(metrics.TokensRefreshed);
+        _reuse = new(metrics.RefreshTokenReuse);
+        _evicted = new(metrics.SessionsEvicted);
+        _rejected = new(metrics.IdTokensRejected);
+        _endedByIdpEvent = new(metrics.SessionsEndedByIdpEvent);
+        _signing = new(metrics.SigningDuration);
+        _store = new(metrics.StoreDuration);
+    }
 
     public async Task DisposeAsync()
     {
+        foreach (var collector in new IDisposable[] { _issued, _refreshed, _reuse, _evicted, _rejected, _endedByIdpEvent, _signing, _store })
+        {
+            collector.Dispose();
+        }
+
         await _host.DisposeAsync();
         _telemetry.Dispose();
     }
 
-    private (string Key, string Value) Client => (TokenServiceMetrics.Tags.ClientId, _clientId);
+    private KeyValuePair<string, object?> Client => new(TokenServiceMetrics.Tags.ClientId, _clientId);
+
+    /// <summary>The sum of a counter's measurements (every one of them must carry this test's client id).</summary>
+    private long Sum(MetricCollector<long> counter)
+    {
+        var measurements = counter.GetMeasurementSnapshot();
+        Assert.All(measurements, m => Assert.True(m.ContainsTags(Client), $"{counter.Instrument?.Name} recorded without client {_clientId}"));
+        return measurements.Sum(m => m.Value);
+    }
 
     private async Task<(string Oid, JsonNode Response)> ExchangeAsync(string? oid = null)
     {
@@ -70,19 +105,21 @@ public abstract class TelemetryTestsBase : IAsyncLifetime
         using var parent = TelemetryCapture.TestSource.StartActivity("test")!;
         await ExchangeAsync();
 
-        Assert.Equal(1, _telemetry.CounterSum("tokenservice.tokens.issued", Client));
-        Assert.True(_telemetry.HistogramCount("tokenservice.signing.duration") >= 1);
-        Assert.True(_telemetry.HistogramCount("tokenservice.store.duration", (TokenServiceMetrics.Tags.Operation, "commit")) >= 1);
-        Assert.Equal("s", _telemetry.Last("tokenservice.signing.duration")!.Unit);
-        Assert.Equal("{token}", _telemetry.Last("tokenservice.tokens.issued")!.Unit);
+        Assert.Equal(1, Sum(_issued));
+        Assert.NotEmpty(_signing.GetMeasurementSnapshot());
+        Assert.Contains(_store.GetMeasurementSnapshot(), m => m.ContainsTags(new KeyValuePair<string, object?>(TokenServiceMetrics.Tags.Operation, "commit")));
+        Assert.Equal("s", _signing.Instrument?.Unit);
+        Assert.Equal("{token}", _issued.Instrument?.Unit);
 
         var span = Assert.Single(_telemetry.SpansOf(parent), s => s.OperationName == TokenServiceDiagnostics.Spans.TokenExchange);
         Assert.Equal(_clientId, span.GetTagItem(TokenServiceMetrics.Tags.ClientId));
         Assert.Equal(200, span.GetTagItem(TokenServiceMetrics.Tags.HttpStatusCode));
         Assert.NotEqual(ActivityStatusCode.Error, span.Status);
 
-        // The key gauges read the cached key set of this host (and of any other host alive in the process).
-        Assert.Contains(_telemetry.Last("tokenservice.keys.active_age")!.MetricPoints, p => p.GetGaugeLastValueDouble() >= 0);
+        // The key gauges read the cached key set of this host, on this host's meter.
+        using var activeAge = new MetricCollector<double>(_host.Metrics().Meter, "tokenservice.keys.active_age");
+        activeAge.RecordObservableInstruments();
+        Assert.Contains(activeAge.GetMeasurementSnapshot(), m => m.Value >= 0);
     }
 
     [Fact]
@@ -92,11 +129,11 @@ public abstract class TelemetryTestsBase : IAsyncLifetime
         using var response = await _host.ExchangeAsync("not-a-jwt", _clientId, Secret);
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
 
-        var rejected = _telemetry.Last("tokenservice.id_tokens.rejected")!;
-        var point = Assert.Single(rejected.MetricPoints, p => TelemetryCapture.TagsOf(p).GetValueOrDefault(TokenServiceMetrics.Tags.ClientId) as string == _clientId);
-        Assert.Equal(1, point.GetSumLong());
-        Assert.False(string.IsNullOrEmpty(TelemetryCapture.TagsOf(point)[TokenServiceMetrics.Tags.Reason] as string));
-        Assert.Equal(0, _telemetry.CounterSum("tokenservice.tokens.issued", Client));
+        var rejected = Assert.Single(_rejected.GetMeasurementSnapshot());
+        Assert.True(rejected.ContainsTags(Client));
+        Assert.Equal(1, rejected.Value);
+        Assert.False(string.IsNullOrEmpty(rejected.Tags[TokenServiceMetrics.Tags.Reason] as string));
+        Assert.Equal(0, Sum(_issued));
 
         var span = Assert.Single(_telemetry.SpansOf(parent), s => s.OperationName == TokenServiceDiagnostics.Spans.TokenExchange);
         Assert.Equal(ActivityStatusCode.Error, span.Status);
@@ -111,8 +148,8 @@ public abstract class TelemetryTestsBase : IAsyncLifetime
         using var refresh = await _host.RefreshAsync(login["refresh_token"]!.GetValue<string>(), _clientId, Secret);
         Assert.Equal(HttpStatusCode.OK, refresh.StatusCode);
 
-        Assert.Equal(1, _telemetry.CounterSum("tokenservice.tokens.refreshed", Client));
-        Assert.Equal(0, _telemetry.CounterSum("tokenservice.refresh_tokens.reuse_detected", Client));
+        Assert.Equal(1, Sum(_refreshed));
+        Assert.Equal(0, Sum(_reuse));
         var span = Assert.Single(_telemetry.SpansOf(parent), s => s.OperationName == TokenServiceDiagnostics.Spans.Refresh);
         Assert.Equal(_clientId, span.GetTagItem(TokenServiceMetrics.Tags.ClientId));
         Assert.Equal(200, span.GetTagItem(TokenServiceMetrics.Tags.HttpStatusCode));
@@ -132,8 +169,8 @@ public abstract class TelemetryTestsBase : IAsyncLifetime
         using var reuse = await _host.RefreshAsync(first, _clientId, Secret);
         await AssertOAuthErrorAsync(reuse, "invalid_grant");
 
-        Assert.Equal(1, _telemetry.CounterSum("tokenservice.refresh_tokens.reuse_detected", Client));
-        Assert.Equal(1, _telemetry.CounterSum("tokenservice.tokens.refreshed", Client));
+        Assert.Equal(1, Sum(_reuse));
+        Assert.Equal(1, Sum(_refreshed));
         var span = Assert.Single(_telemetry.SpansOf(parent), s => s.OperationName == TokenServiceDiagnostics.Spans.Refresh);
         Assert.Equal(ActivityStatusCode.Error, span.Status);
         Assert.Equal("invalid_grant", span.GetTagItem(TokenServiceDiagnostics.OAuthErrorTag));
@@ -148,8 +185,8 @@ public abstract class TelemetryTestsBase : IAsyncLifetime
             await ExchangeAsync(oid);
         }
 
-        Assert.Equal(3, _telemetry.CounterSum("tokenservice.tokens.issued", Client));
-        Assert.Equal(1, _telemetry.CounterSum("tokenservice.sessions.evicted", Client));
+        Assert.Equal(3, Sum(_issued));
+        Assert.Equal(1, Sum(_evicted));
     }
 
     [Fact]
@@ -158,7 +195,6 @@ public abstract class TelemetryTestsBase : IAsyncLifetime
         var oid = Guid.NewGuid().ToString();
         await ExchangeAsync(oid);
         await ExchangeAsync(oid);
-        var before = _telemetry.CounterSum("tokenservice.sessions.ended_by_idp_event", (TokenServiceMetrics.Tags.EventSource, "idp"), (TokenServiceMetrics.Tags.EventType, "account-disabled"));
 
         using var parent = TelemetryCapture.TestSource.StartActivity("test")!;
         var cloudEvent = new JsonObject
@@ -178,8 +214,11 @@ public abstract class TelemetryTestsBase : IAsyncLifetime
         Assert.Equal(1, span.GetTagItem("tokenservice.idp_events.revoked"));
         Assert.Equal(2, span.GetTagItem("tokenservice.idp_events.sessions_ended"));
 
-        // Other tests may end sessions with the same kind of event at the same time: ours are at least there.
-        var after = _telemetry.CounterSum("tokenservice.sessions.ended_by_idp_event", (TokenServiceMetrics.Tags.EventSource, "idp"), (TokenServiceMetrics.Tags.EventType, "account-disabled"));
-        Assert.True(after - before >= 2, $"ended_by_idp_event grew by {after - before}");
+        // This host's counter: exactly the two sessions the event ended, tagged with the event's source and type.
+        var ended = Assert.Single(_endedByIdpEvent.GetMeasurementSnapshot());
+        Assert.Equal(2, ended.Value);
+        Assert.True(ended.MatchesTags(
+            new KeyValuePair<string, object?>(TokenServiceMetrics.Tags.EventSource, "idp"),
+            new KeyValuePair<string, object?>(TokenServiceMetrics.Tags.EventType, "account-disabled")));
     }
 }

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using TokenService.Configuration;
 using TokenService.Sessions;
+using TokenService.Tests.Infrastructure;
 using TokenService.Tokens;
 
 namespace TokenService.Tests.Sessions;
@@ -215,7 +216,8 @@ public abstract class SessionStoreContractTests
         Store,
         Options.Create(new TokenServiceOptions { Issuer = "https://tokens.test.example", RefreshTokenReuseLeeway = reuseLeeway ?? TimeSpan.Zero }),
         time,
-        NullLogger<SessionService>.Instance);
+        NullLogger<SessionService>.Instance,
+        TestMetrics.Create());
 
     private static FakeTimeProvider Clock() => new(new DateTimeOffset(2026, 11, 30, 12, 0, 0, TimeSpan.Zero));
 

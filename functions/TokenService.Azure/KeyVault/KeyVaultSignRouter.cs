@@ -237,4 +237,5 @@ internal static class KeyVaultSignRouter
 /// <summary>The limits a sign request works within.</summary>
 /// <param name="MaxWait">The longest any request may wait for a backoff window: the dependency budget.</param>
 /// <param name="AttemptTimeout">With several vaults, how long one call may take before another vault is tried.</param>
+/// <param name="Time">The clock of the waits and timeouts.</param>
 internal sealed record KeyVaultSigning(TimeSpan MaxWait, TimeSpan AttemptTimeout, TimeProvider Time);

@@ -5,7 +5,7 @@ using TokenService.Configuration;
 
 namespace TokenService.Clients;
 
-/// <summary>Clients from configuration section <c>Clients</c> (validated at start-up by <see cref="ClientOptionsValidator"/>).</summary>
+/// <summary>Clients from configuration section <c>Clients</c> (validated at start-up by <see cref="Configuration.ClientRegistryOptionsValidator"/>).</summary>
 public sealed class ConfigurationClientStore : IClientStore
 {
     private readonly Dictionary<string, RegisteredClient> _clients;

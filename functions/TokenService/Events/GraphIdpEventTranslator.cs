@@ -16,7 +16,9 @@ namespace TokenService.Events;
 /// (ids only) asks <see cref="IGraphUserLookup"/> whether the account is disabled or gone. Other Graph types are left
 /// to the other translators.
 /// </summary>
+/// <param name="options">The events settings: the Graph clientState to expect.</param>
 /// <param name="logger">The processor's logger, so that the category of event 5005 stays what log filters expect.</param>
+/// <param name="graph">Looks up an updated user's account state; null where Graph is not configured.</param>
 public sealed partial class GraphIdpEventTranslator(IOptions<EventsOptions> options, ILogger logger, IGraphUserLookup? graph = null) : IIdpEventTranslator
 {
     public async ValueTask<IdpEventDecision?> TranslateAsync(IdpEventEnvelope e, CancellationToken cancellationToken)

@@ -11,6 +11,9 @@ namespace TokenService.Events;
 /// so Event Grid redelivers (acting again is harmless). "missed" is for an operator: the changes it stands for are lost.
 /// </summary>
 /// <param name="logger">The processor's logger, so that the category of event 5004 stays what log filters expect.</param>
+/// <param name="metrics">The host's metrics (the count of "missed" notifications).</param>
+/// <param name="health">The subscription's health for /healthz; null where the app does not track it.</param>
+/// <param name="subscriptions">Reauthorizes or recreates the subscription; null where the app does not manage it.</param>
 public sealed partial class GraphLifecycleNotifications(ILogger logger, TokenServiceMetrics metrics, GraphSubscriptionHealth? health = null, GraphSubscriptionManager? subscriptions = null)
 {
     public async Task HandleAsync(IdpEventDecision decision, string lifecycle, CancellationToken cancellationToken)

@@ -89,7 +89,9 @@ public static partial class EndpointInvoker
     private static async Task WriteUnavailableAsync(HttpContext context, bool oauthErrors, DependencyUnavailableException ex)
     {
         LogDependencyUnavailable(Logger(context), ex.Dependency, WithoutFinalPeriod(ex.Message));
-        context.RequestServices.GetRequiredService<Diagnostics.TokenServiceMetrics>().Unavailable(ex.Dependency);
+        // Optional: the fail-closed answer must never depend on a metric being registered (a host composed without the
+        // core's metrics still answers 503, not 500).
+        context.RequestServices.GetService<Diagnostics.TokenServiceMetrics>()?.Unavailable(ex.Dependency);
         ResetResponse(context);
         var retryAfter = ex.RetryAfter is { } delay && delay > TimeSpan.Zero ? Math.Ceiling(delay.TotalSeconds) : 5;
         context.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);

@@ -14,6 +14,7 @@ public interface IUserSessionRevoker
     /// Only sessions opened before this instant end (an IdP event's time), so that a late or redelivered
     /// event never ends a session the user opened after it; null ends all.
     /// </param>
+    /// <param name="cancellationToken">The request's budget.</param>
     /// <returns>How many sessions were ended.</returns>
     Task<int> RevokeAllAsync(string userId, SessionEndReason reason, string? exceptSessionId, DateTimeOffset? createdBefore, CancellationToken cancellationToken);
 }

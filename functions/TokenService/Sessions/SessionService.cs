@@ -148,12 +148,22 @@ public sealed partial class SessionService : IUserSessionRevoker
         throw new DependencyUnavailableException("storage", "Too much contention opening a session.", TimeSpan.FromSeconds(1));
     }
 
+    /// <param name="refreshToken">The refresh token presented (null or blank: refused as missing).</param>
+    /// <param name="clientId">The authenticated client; a token of another client is refused.</param>
+    /// <param name="requestedScope">A narrower scope asked for (RFC 6749 §6), or null for the session's.</param>
     /// <param name="dpopJkt">Thumbprint of the key the request's DPoP proof was signed with; null without a proof.</param>
+    /// <param name="issueAccessToken">Signs the new access token once the rotation is decided.</param>
+    /// <param name="cancellationToken">The request's budget.</param>
     public Task<RefreshOutcome> RefreshAsync(
         string? refreshToken, string clientId, string? requestedScope, string? dpopJkt, AccessTokenFactory issueAccessToken, CancellationToken cancellationToken) =>
         RefreshAsync(refreshToken, clientId, requestedScope, dpopJkt, issueAccessToken, checkTarget: null, cancellationToken);
 
+    /// <param name="refreshToken">The refresh token presented (null or blank: refused as missing).</param>
+    /// <param name="clientId">The authenticated client; a token of another client is refused.</param>
+    /// <param name="requestedScope">A narrower scope asked for (RFC 6749 §6), or null for the session's.</param>
     /// <param name="dpopJkt">Thumbprint of the key the request's DPoP proof was signed with; null without a proof.</param>
+    /// <param name="issueAccessToken">Signs the new access token once the rotation is decided.</param>
+    /// <param name="cancellationToken">The request's budget.</param>
     /// <param name="checkTarget">
     /// Run once, after every check of the token and the scope and before the access token is signed; a refusal is
     /// <see cref="RefreshStatus.InvalidTarget"/> with its description, and nothing is stored.

@@ -7,6 +7,10 @@ using TokenService.Tokens;
 namespace TokenService.TokenRequests;
 
 /// <summary>The tokens a grant issued, for the token response (RFC 6749 §5.1).</summary>
+/// <param name="Client">The client the tokens were issued to.</param>
+/// <param name="AccessToken">The signed access token.</param>
+/// <param name="RefreshToken">The session's new refresh token.</param>
+/// <param name="Session">The session, as committed.</param>
 /// <param name="Exchange">An RFC 8693 exchange: the response names the <c>issued_token_type</c> (§2.2.1).</param>
 public sealed record IssuedTokens(RegisteredClient Client, IssuedAccessToken AccessToken, string RefreshToken, SessionRecord Session, bool Exchange);
 

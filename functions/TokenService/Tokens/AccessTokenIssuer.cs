@@ -33,6 +33,9 @@ public sealed class AccessTokenIssuer(ISigningKeyService keys, IOptions<TokenSer
 
     private readonly ConcurrentDictionary<SigningKey, SigningCredentials> _credentials = new();
 
+    /// <param name="session">The session the token belongs to (its <c>sid</c>, subject and audiences).</param>
+    /// <param name="scope">The token's scope.</param>
+    /// <param name="cancellationToken">The request's budget.</param>
     /// <param name="dpopJkt">RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to (<c>cnf.jkt</c>); null for a bearer token.</param>
 #pragma warning disable CA1068 // The optional binding comes last so existing callers stay as they are.
     public async ValueTask<IssuedAccessToken> IssueAsync(SessionRecord session, string scope, CancellationToken cancellationToken = default, string? dpopJkt = null)

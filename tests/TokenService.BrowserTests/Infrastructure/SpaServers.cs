@@ -217,7 +217,6 @@ public sealed class SpaServers : IAsyncDisposable
         return app;
     }
 
-    /// <summary>Starts <paramref name="app"/> and returns its address with the host name the browser uses, localhost.</summary>
     /// <summary>A loopback port free now (the listener is closed at once for the server to take it).</summary>
     private static int FreeLoopbackPort()
     {

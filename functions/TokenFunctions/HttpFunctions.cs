@@ -7,7 +7,7 @@ using TokenService.Hosting;
 namespace TokenFunctions;
 
 /// <summary>
-/// Every HTTP route of CONTRACT §2 (host.json sets the route prefix to empty), with the names and methods of the
+/// Every HTTP route of docs/api.md, "Routes at a glance" (host.json sets the route prefix to empty), with the names and methods of the
 /// core's route table (TokenServiceRoutes.All; a test holds functions.metadata to it). Glue only: each function is
 /// one call into the endpoint the standalone host maps too. Anonymous: clients authenticate to the endpoints
 /// themselves (HTTP Basic, bearer tokens, the webhook secret), not with Functions keys.

@@ -8,7 +8,7 @@ namespace TokenFunctions;
 /// <summary>
 /// The timers of the standalone host's hosted services. Schedules are NCRONTAB with seconds, literal so that a
 /// missing app setting cannot stop the host from indexing them. The 90 days are policy (Keys:RotationInterval),
-/// not cron: the check runs daily (CONTRACT §4) and decides; it is idempotent, so overlapping runs are safe.
+/// not cron: the check runs daily (docs/api.md, "Keys and the JWKS") and decides; it is idempotent, so overlapping runs are safe.
 /// </summary>
 public sealed class TimerFunctions(ISigningKeyService keys, ExpiredStateCleanup cleanup, GraphSubscriptionManager graphSubscription)
 {

@@ -1,6 +1,5 @@
 using System.Security.Cryptography;
 using Microsoft.IdentityModel.Tokens;
-using IdentityModelJsonWebKey = Microsoft.IdentityModel.Tokens.JsonWebKey;
 
 namespace TokenService.Jose;
 
@@ -30,7 +29,7 @@ public static class JwsAlgorithms
     /// <summary>Smallest RSA modulus accepted, in bits (RFC 7518 §3.3).</summary>
     public const int MinimumRsaKeySizeBits = 2048;
 
-    /// <summary>Algorithms this service signs with (CONTRACT §1 <c>Keys__Algorithm</c>).</summary>
+    /// <summary>Algorithms this service signs with (<c>Keys__Algorithm</c>, docs/api.md "Configuration").</summary>
     public static readonly IReadOnlyList<string> Signing = [RS256, PS256, ES256];
 
     /// <summary>Returns the canonical constant for an exact (case-sensitive, RFC 7515 §4.1.1) algorithm name.</summary>
@@ -107,7 +106,7 @@ public static class JwsAlgorithms
     /// </summary>
     public static bool KeyAllows(SecurityKey key, string algorithm) => key switch
     {
-        IdentityModelJsonWebKey jwk => (jwk.Alg is null || string.Equals(jwk.Alg, algorithm, StringComparison.Ordinal)) && jwk.Kty switch
+        JsonWebKey jwk => (jwk.Alg is null || string.Equals(jwk.Alg, algorithm, StringComparison.Ordinal)) && jwk.Kty switch
         {
             "RSA" => IsRsaAlgorithm(algorithm),
             "EC" => CurveFor(algorithm) is { } curve && string.Equals(curve, jwk.Crv, StringComparison.Ordinal),
@@ -133,7 +132,7 @@ public static class JwsAlgorithms
     /// at least 2048 bits (RFC 7518 §3.3) with a canonical modulus, EC on P-256/384/521. Symmetric ("oct") keys never:
     /// an HMAC keyed with public material proves nothing (RFC 8725 §3.2).
     /// </summary>
-    public static bool IsUsableVerificationKey(IdentityModelJsonWebKey jwk)
+    public static bool IsUsableVerificationKey(JsonWebKey jwk)
     {
         if (jwk.Use is not null && jwk.Use != "sig")
         {

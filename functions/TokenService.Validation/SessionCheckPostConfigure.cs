@@ -49,7 +49,7 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
             parameters.ValidTypes = Types;
         }
 
-        // The algorithms the token service signs with (CONTRACT §1 Keys__Algorithm); never "none" or HMAC (RFC 8725 §3.1, §3.2).
+        // The algorithms the token service signs with (Keys__Algorithm, docs/api.md "Configuration"); never "none" or HMAC (RFC 8725 §3.1, §3.2).
         parameters.ValidAlgorithms ??= JwsAlgorithms.Signing;
         if (parameters.ValidIssuer is null && parameters.ValidIssuers is null && !string.IsNullOrEmpty(authority))
         {
@@ -59,7 +59,7 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
 
         if (parameters.AlgorithmValidator is null)
         {
-            // CONTRACT §3 / RFC 8725 §3.1: alg from the allow-list and bound to the key. ValidAlgorithms alone does not
+            // docs/api.md, "Access token" / RFC 8725 §3.1: alg from the allow-list and bound to the key. ValidAlgorithms alone does not
             // bind it; the delegate replaces it, so it checks the allow-list too.
             parameters.AlgorithmValidator = (algorithm, key, _, p) => (p.ValidAlgorithms ?? JwsAlgorithms.Signing).Contains(algorithm, StringComparer.Ordinal) && JwsAlgorithms.KeyAllows(key, algorithm);
         }

@@ -36,7 +36,7 @@ internal sealed partial class SessionStatusChecker(SessionCheckOptions options, 
         var time = bearer.TimeProvider ?? TimeProvider.System;
         if (string.IsNullOrEmpty(token.Id))
         {
-            // Our access tokens always carry a jti (CONTRACT §3); without one, no status can be cached or looked up.
+            // Our access tokens always carry a jti (docs/api.md, "Access token"); without one, no status can be cached or looked up.
             return ValueTask.FromResult(SessionStatus.Revoked);
         }
 

@@ -11,7 +11,6 @@ using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using TokenService.Jwt;
 using TokenService.Validation;
-using JsonWebKey = TokenService.Jwt.JsonWebKey;
 
 namespace TokenService.Benchmarks;
 
@@ -52,14 +51,14 @@ public class ValidationBenchmarks
     public void Setup()
     {
         _rsa = RSA.Create(2048);
-        var signingJwk = JsonWebKey.FromRsa(_rsa.ExportParameters(false), "RS256");
+        var signingJwk = PublicJsonWebKey.FromRsa(_rsa.ExportParameters(false), "RS256");
         var kid = signingJwk.ComputeThumbprint();
         var jwks = new JsonArray();
         var byKid = new Dictionary<string, SecurityKey[]>(StringComparer.Ordinal);
         for (var i = 0; i < KeysInJwks - 1; i++)
         {
             using var other = RSA.Create(2048);
-            var jwk = JsonWebKey.FromRsa(other.ExportParameters(false), "RS256");
+            var jwk = PublicJsonWebKey.FromRsa(other.ExportParameters(false), "RS256");
             jwk = jwk.WithKid(jwk.ComputeThumbprint());
             jwks.Add(new JsonObject { ["kty"] = "RSA", ["kid"] = jwk.Kid, ["alg"] = "RS256", ["use"] = "sig", ["n"] = jwk.N, ["e"] = jwk.E });
             byKid[jwk.Kid!] = [jwk.ToSecurityKey()!];

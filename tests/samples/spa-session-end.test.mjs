@@ -1,5 +1,5 @@
 // The SPA sample's token client (samples/spa/js/token-client.js) tells the token service's refresh answers apart
-// (issue 31, item 2): a missing cookie is not "signed out elsewhere", an expiry is not a revocation. Each server
+// a missing cookie is not "signed out elsewhere", an expiry is not a revocation. Each server
 // description below is checked to still be in the server's source, so a reworded answer fails here, not silently
 // in the browser. Run by scripts/test.sh (node --test tests/samples/).
 import { test } from "node:test";
@@ -10,7 +10,11 @@ import { fileURLToPath } from "node:url";
 const { sessionEndReason } = await import("../../samples/spa/js/token-client.js");
 
 const server = await Promise.all(
-  ["functions/TokenService/Sessions/SessionService.cs", "functions/TokenService/Endpoints/TokenEndpoint.cs"]
+  [
+    "functions/TokenService/Sessions/SessionService.cs",
+    "functions/TokenService/Endpoints/TokenEndpoint.cs",
+    "functions/TokenService/TokenRequests/TokenRequestValidator.cs",
+  ]
     .map((path) => readFile(fileURLToPath(new URL(`../../${path}`, import.meta.url)), "utf8")),
 ).then((texts) => texts.join("\n"));
 

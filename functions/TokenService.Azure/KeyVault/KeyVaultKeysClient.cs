@@ -8,7 +8,7 @@ using TokenService.Jwt;
 namespace TokenService.Azure.KeyVault;
 
 /// <summary>A key version as Key Vault returns it: full key id, public JWK, attributes and tags.</summary>
-public sealed record KeyVaultKey(string Kid, string Version, JsonWebKey? PublicJwk, bool Enabled, DateTimeOffset Created, IReadOnlyDictionary<string, string> Tags)
+public sealed record KeyVaultKey(string Kid, string Version, PublicJsonWebKey? PublicJwk, bool Enabled, DateTimeOffset Created, IReadOnlyDictionary<string, string> Tags)
 {
     /// <summary><c>attributes.exp</c>: no signing on or after it (Key Vault, "About keys", date-time attributes). Null: none.</summary>
     public DateTimeOffset? ExpiresOn { get; init; }
@@ -408,11 +408,11 @@ public sealed class KeyVaultKeysClient
         var key = bundle.GetProperty("key");
         var kid = RequiredString(key, "kid");
         var kty = RequiredString(key, "kty");
-        JsonWebKey? jwk = null;
+        PublicJsonWebKey? jwk = null;
         if (kty.StartsWith("RSA", StringComparison.Ordinal))
         {
             // RFC 7518 §6.3.1.1: n is the unsigned modulus without leading zero octets, yet some libraries and HSMs emit a
-            // 0x00 sign octet (257 octets for a 2048-bit key); the Azure SDK's JsonWebKey trims it. Kept, it would change
+            // 0x00 sign octet (257 octets for a 2048-bit key); the Azure SDK's PublicJsonWebKey trims it. Kept, it would change
             // the RFC 7638 thumbprint and make VerificationKey refuse the key.
             var n = RequiredBase64Url(key, "n");
             if (n.Length > 1 && n[0] == 0)
@@ -420,13 +420,13 @@ public sealed class KeyVaultKeysClient
                 n = n[1..];
             }
 
-            jwk = new JsonWebKey { Kty = "RSA", N = Base64UrlEncoding.Encode(n), E = Base64UrlEncoding.Encode(RequiredBase64Url(key, "e")) };
+            jwk = new PublicJsonWebKey { Kty = "RSA", N = Base64UrlEncoding.Encode(n), E = Base64UrlEncoding.Encode(RequiredBase64Url(key, "e")) };
         }
         else if (kty.StartsWith("EC", StringComparison.Ordinal))
         {
             var crv = RequiredString(key, "crv");
             var size = CoordinateSize(crv);
-            jwk = new JsonWebKey
+            jwk = new PublicJsonWebKey
             {
                 Kty = "EC",
                 Crv = crv,

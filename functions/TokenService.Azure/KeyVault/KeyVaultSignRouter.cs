@@ -93,7 +93,7 @@ internal static class KeyVaultSignRouter
                 {
                     // A 429 arrived while this request queued. With other vaults, choose again; with one, wait for the
                     // window holding the permit: taking another after it would spend two of this instance's allowance on
-                    // one sign, and the allowance is this instance's share of the vault (issue 27).
+                    // one sign, and the allowance is this instance's share of the vault.
                     if (several)
                     {
                         continue;

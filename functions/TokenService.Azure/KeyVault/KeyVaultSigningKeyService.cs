@@ -126,7 +126,7 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
         // tags it, so it is published only with an activation time read after it exists.
         var tags = ManagedTags();
 
-        // exp and nbf on every key (issue 27, item 7): where the built-in Azure Policy "Key Vault keys should have an
+        // exp and nbf on every key: where the built-in Azure Policy "Key Vault keys should have an
         // expiration date" (152b15f7-8e1f-4c1f-ab71-8c010ba5dbc0) denies, a key without exp is refused 403. exp covers
         // the key's whole life (KeysOptions.KeyValidity), within Keys:MaximumKeyValidity when a policy caps it; the
         // lifecycle stops signing with a key RetentionTime before its exp. nbf lies back by the clock skew that token
@@ -304,7 +304,7 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
 
     private static string VersionOf(string kid) => kid[(kid.LastIndexOf('/') + 1)..];
 
-    private JsonWebKey WithAlg(JsonWebKey jwk) =>
+    private PublicJsonWebKey WithAlg(PublicJsonWebKey jwk) =>
         new() { Kty = jwk.Kty, N = jwk.N, E = jwk.E, Crv = jwk.Crv, X = jwk.X, Y = jwk.Y, Alg = Options.Algorithm, Use = "sig" };
 
     private StoredSigningKey ToStored(KeyVaultKey bundle)

@@ -11,7 +11,7 @@ namespace TokenService.Azure.KeyVault;
 /// <remarks>
 /// <para>
 /// The allowance per window is adaptive, so that several instances signing with one vault share its limit without a
-/// coordinator (issue 27, item 6): it starts at the configured <c>Keys:SignsPerWindow</c> (the ceiling); a 429
+/// coordinator: it starts at the configured <c>Keys:SignsPerWindow</c> (the ceiling); a 429
 /// multiplies it by <see cref="DecreaseFactor"/>, at most once per window, applied to what this instance actually used
 /// in the window when that is less (the rate it was sending, not an allowance it never reached: RFC 5681 §3.1 takes the
 /// flight size, not the window, for the same reason), never below <see cref="FloorShare"/> of the ceiling; each window

@@ -8,7 +8,7 @@ using TokenService.Http;
 namespace TokenService.Clients;
 
 /// <summary>
-/// Back-off after failed client authentication (issue 20, item 6; OWASP ASVS V2.2.1 anti-automation): per registered
+/// Back-off after failed client authentication (OWASP ASVS V2.2.1 anti-automation): per registered
 /// client id and source address (an IPv4 address or an IPv6 /64), the first <see cref="FreeFailures"/> consecutive
 /// failures answer 401 at once; each further one opens a refusal window that doubles (1 s, 2 s, 4 s, … up to
 /// <see cref="RateLimitOptions.FailedAuthBackoffMax"/>). Inside a window every request of that client id from that
@@ -22,7 +22,7 @@ namespace TokenService.Clients;
 /// has no secret to guess, and must not grow the table).
 /// </para>
 /// <para>
-/// Past <see cref="MaxTracked"/> addresses at once (issue 25, item 7), further addresses share one overflow entry per
+/// Past <see cref="MaxTracked"/> addresses at once, further addresses share one overflow entry per
 /// client id, which keeps guessers slowed however many addresses they hold, but never applies to an address in good
 /// standing: one from which that client id authenticated successfully (at most <see cref="MaxGoodAddresses"/> per
 /// client id, the least recently successful dropped first). Why not evict the least recently used counts instead: an

@@ -1,6 +1,6 @@
 namespace TokenService.Configuration;
 
-/// <summary>One entry of configuration section <c>Clients</c> (<c>Clients__N__…</c>, CONTRACT §1).</summary>
+/// <summary>One entry of configuration section <c>Clients</c> (<c>Clients__N__…</c>, docs/api.md, "Configuration").</summary>
 public sealed class ClientOptions
 {
     public const string SectionName = "Clients";

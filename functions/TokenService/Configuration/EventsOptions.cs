@@ -1,6 +1,6 @@
 namespace TokenService.Configuration;
 
-/// <summary>Configuration section <c>Events</c>: IdP events delivered by Event Grid (CONTRACT §1, §5).</summary>
+/// <summary>Configuration section <c>Events</c>: IdP events delivered by Event Grid (docs/api.md, "Configuration" and "IdP events").</summary>
 public sealed class EventsOptions
 {
     public const string SectionName = "Events";

@@ -1,6 +1,6 @@
 namespace TokenService.Configuration;
 
-/// <summary>Configuration section <c>Idp</c>: the trusted institutional identity provider (CONTRACT §1).</summary>
+/// <summary>Configuration section <c>Idp</c>: the trusted institutional identity provider (docs/api.md, "Configuration").</summary>
 public sealed class IdpOptions
 {
     public const string SectionName = "Idp";

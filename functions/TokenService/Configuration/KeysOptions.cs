@@ -1,6 +1,6 @@
 namespace TokenService.Configuration;
 
-/// <summary>Configuration section <c>Keys</c>: signing keys and their lifecycle (CONTRACT §1, §4).</summary>
+/// <summary>Configuration section <c>Keys</c>: signing keys and their lifecycle (docs/api.md, "Configuration" and "Keys and the JWKS").</summary>
 public sealed class KeysOptions
 {
     public const string SectionName = "Keys";

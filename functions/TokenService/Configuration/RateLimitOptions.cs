@@ -1,7 +1,7 @@
 namespace TokenService.Configuration;
 
 /// <summary>
-/// Configuration section <c>RateLimits</c> (issue 20, item 6): request limits per source address and per client on the
+/// Configuration section <c>RateLimits</c>: request limits per source address and per client on the
 /// token, revocation, introspection, management and event routes, and a back-off after failed client authentication.
 /// On by default with limits that legitimate traffic does not reach; docs/security.md gives the numbers and why.
 /// Every limit is held in the process, so on a scaled-out Functions app it is a limit per instance.
@@ -25,7 +25,7 @@ public sealed class RateLimitOptions
     /// whatever address (a server-side client's traffic, which shares one egress address, is counted here instead
     /// of against that address). 0 turns this limit off.
     /// <para>
-    /// Sized from the capacity model (docs/capacity.md, issue 25 item 14): one Key Vault Premium vault signs 2,000
+    /// Sized from the capacity model (docs/capacity.md): one Key Vault Premium vault signs 2,000
     /// tokens per 10 s (<see cref="KeysOptions.SignsPerWindow"/>), 12,000 a minute, and one confidential client (a
     /// backend-for-frontend exchanging and refreshing for all its users) may be the whole of that load. Its token
     /// requests must meet the vault's limit (a queue, then 503) before this one, so the default is one vault's sign

@@ -1,6 +1,6 @@
 namespace TokenService.Configuration;
 
-/// <summary>Configuration section <c>Storage</c>: Table Storage, or in-memory when neither key is set (CONTRACT §1).</summary>
+/// <summary>Configuration section <c>Storage</c>: Table Storage, or in-memory when neither key is set (docs/api.md, "Configuration").</summary>
 public sealed class StorageOptions
 {
     public const string SectionName = "Storage";

@@ -1,6 +1,6 @@
 namespace TokenService.Configuration;
 
-/// <summary>Configuration section <c>TokenService</c> (CONTRACT §1).</summary>
+/// <summary>Configuration section <c>TokenService</c> (docs/api.md, "Configuration").</summary>
 public sealed class TokenServiceOptions
 {
     public const string SectionName = "TokenService";

@@ -8,7 +8,7 @@ namespace TokenService.Diagnostics;
 /// whatever the configuration says: the category is held at Critical. Not "None": hosting creates each request's
 /// Activity (and so joins the caller's W3C trace context) only when this category is enabled at least for
 /// Critical or a tracer listens, and its Critical lines (a failed start) carry no request. The request lines print
-/// the query string, and <c>/events/idp</c> accepts the webhook secret as the query parameter <c>key</c> (CONTRACT §5, the fallback for subscriptions that cannot set a header): a secret must never
+/// the query string, and <c>/events/idp</c> accepts the webhook secret as the query parameter <c>key</c> (docs/api.md, "IdP events", the fallback for subscriptions that cannot set a header): a secret must never
 /// reach a log (ASVS V7.1.1, OWASP Logging Cheat Sheet "data to exclude"). Both hosts run ASP.NET Core (the Functions
 /// worker through its ASP.NET Core integration), so both get the rule. Request counts and durations remain in the
 /// metrics and spans (docs/operations.md).

@@ -12,7 +12,7 @@ namespace TokenService.Endpoints;
 /// Authentication of the session endpoints with our own access tokens: RFC 6750 bearer tokens, and DPoP-bound tokens
 /// with the <c>DPoP</c> scheme and a proof (RFC 9449 §7). Only tokens issued for the token service itself are accepted
 /// (their <c>aud</c> contains our issuer): a token issued for an API must not let that API list or end the user's
-/// sessions (RFC 9068 §4 and RFC 8725 §3.9, audience checks; RFC 9700 §2.3, audience-restricted tokens; CONTRACT §2).
+/// sessions (RFC 9068 §4 and RFC 8725 §3.9, audience checks; RFC 9700 §2.3, audience-restricted tokens; docs/api.md, "Routes at a glance").
 /// </summary>
 public sealed class BearerAuthentication(AccessTokenVerifier verifier, IOptions<TokenServiceOptions> options, DpopRequestReader dpop)
 {

@@ -165,7 +165,7 @@ public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserS
             return null;
         }
 
-        // CONTRACT §2: requests with a browser Origin are refused, on every management route (issue 25, item 8a).
+        // docs/api.md, "Management": requests with a browser Origin are refused, on every management route.
         // Management clients are servers (an operator's script or back end), which send no Origin; browsers send one
         // with every POST (Fetch standard, "append a request Origin header"), so a present Origin, whatever its value
         // ("null" included), means a page is driving the request, perhaps with Basic credentials the browser holds.
@@ -205,7 +205,7 @@ public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserS
     /// (RFC 3986 §2.1: a percent-encoded octet in a segment is data, so an id may hold <c>/</c>, <c>%</c>, <c>+</c>).
     /// A path is not always delivered as the client wrote it: the Functions host forwards to the worker a URL that it
     /// rebuilds from its decoded path, in which <c>%2F</c> stayed encoded and its <c>%</c> is then escaped again, so
-    /// the worker reads <c>a%2Fb</c> for a client's <c>a/b</c> (issue #25). An id that still holds a percent-encoded
+    /// the worker reads <c>a%2Fb</c> for a client's <c>a/b</c>. An id that still holds a percent-encoded
     /// octet after its one decoding may therefore have been altered in transit; it is refused on both hosts with a
     /// problem that names the form route, never answered for another user.
     /// </summary>

@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.Http;
 namespace TokenService.Endpoints;
 
 /// <summary>
-/// The spa refresh-token cookie (CONTRACT §2): <c>__Host-refresh_token</c>, HttpOnly, Secure,
+/// The spa refresh-token cookie (docs/api.md, "`spa` clients: cookie, Origin and CORS"): <c>__Host-refresh_token</c>, HttpOnly, Secure,
 /// SameSite=Strict, Path=/, no Domain (the <c>__Host-</c> prefix requires exactly that).
 /// </summary>
 public static class RefreshTokenCookie

@@ -32,7 +32,7 @@ public sealed partial class TokenEndpoint(
     TokenServiceMetrics metrics,
     ILogger<TokenEndpoint> logger)
 {
-    // Audience of tokens for our own session endpoints (CONTRACT §2): only on request, see AudiencePolicy.
+    // Audience of tokens for our own session endpoints (docs/api.md, "Sessions of the calling user"): only on request, see AudiencePolicy.
     private readonly string _issuer = options.Value.IssuerOrThrow;
 
     public Task HandleAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: true, HandleCoreAsync);

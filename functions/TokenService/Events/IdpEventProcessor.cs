@@ -11,7 +11,7 @@ namespace TokenService.Events;
 public sealed record IdpEventBatchResult(int Revoked, int Duplicates, int Ignored, int SessionsEnded);
 
 /// <summary>
-/// IdP events → "end every session of this user" (CONTRACT §5), written once for the webhook and the
+/// IdP events → "end every session of this user" (docs/api.md, "IdP events"), written once for the webhook and the
 /// Functions EventGridTrigger. The whole delivery is validated before anything changes (a malformed event
 /// changes nothing), only sessions opened before the event's time end (late or out-of-order deliveries never
 /// end newer sessions; sessions opened up to <see cref="EventsOptions.EventTimeSkew"/> after it do end, because event

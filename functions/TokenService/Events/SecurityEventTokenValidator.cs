@@ -69,7 +69,7 @@ public sealed class SecurityEventTokenValidator
             // Microsoft.IdentityModel (JwtValidator): typ secevent+jwt (RFC 8417 §2.3), exact iss and aud, any asymmetric
             // algorithm bound to the transmitter's key. exp is optional in a SET (RFC 8417 §2.2): not required, but when
             // present it is honoured like any JWT's (RFC 7519 §4.1.4), with the validator's bounded skew (60 s), so an
-            // expired SET is refused (issue 25, item 8b). Its age is bounded by iat below either way.
+            // expired SET is refused. Its age is bounded by iat below either way.
             _validator = new JwtValidator(new JwtValidationOptions
             {
                 Issuer = _options.SsfIssuer,

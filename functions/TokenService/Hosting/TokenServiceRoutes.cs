@@ -7,11 +7,11 @@ using TokenService.Http;
 
 namespace TokenService.Hosting;
 
-/// <summary>One route of CONTRACT §2: its template (no leading slash, as Functions triggers take it) and methods.</summary>
+/// <summary>One route of docs/api.md, "Routes at a glance": its template (no leading slash, as Functions triggers take it) and methods.</summary>
 public sealed record TokenServiceRoute(string Name, string Template, IReadOnlyList<string> Methods, Func<HttpContext, Task> Handle);
 
 /// <summary>
-/// The route table of CONTRACT §2, the one list both hosts serve: the standalone host maps it here; the Functions
+/// The route table of docs/api.md, "Routes at a glance", the one list both hosts serve: the standalone host maps it here; the Functions
 /// app declares the same routes as HTTP triggers calling the same endpoint methods, and a test holds its
 /// functions.metadata to this table. No template may start with <c>admin</c> or <c>runtime</c> (the Functions host
 /// reserves them). The standalone host maps each route for every method so that a wrong one gets a 405 with a

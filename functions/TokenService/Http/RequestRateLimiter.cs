@@ -20,7 +20,7 @@ public enum RateLimitedRoute : byte
 }
 
 /// <summary>
-/// Request limits of the token, revocation, introspection, management and event routes (issue 20, item 6), in the
+/// Request limits of the token, revocation, introspection, management and event routes, in the
 /// shared endpoint code so that both hosts have them: a <see cref="PartitionedRateLimiter{TResource}"/> of
 /// <see cref="TokenBucketRateLimiter"/>s, partitioned by route and either source address
 /// (<see cref="ConnectionInfo.RemoteIpAddress"/>; an IPv6 client counts by its /64, which one subscriber holds) or

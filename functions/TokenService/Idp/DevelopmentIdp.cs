@@ -2,7 +2,6 @@ using System.Security.Cryptography;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using TokenService.Jwt;
-using JsonWebKey = TokenService.Jwt.JsonWebKey;
 
 namespace TokenService.Idp;
 
@@ -27,7 +26,7 @@ public sealed class DevelopmentIdp : IIssuerKeySource, IDisposable
     {
         _time = time;
         Issuer = tokenServiceIssuer.TrimEnd('/') + "/dev-idp";
-        var jwk = JsonWebKey.FromRsa(_key.ExportParameters(false), JwsAlgorithms.RS256);
+        var jwk = PublicJsonWebKey.FromRsa(_key.ExportParameters(false), JwsAlgorithms.RS256);
         _kid = jwk.ComputeThumbprint();
         Jwk = jwk.WithKid(_kid);
         _verification = [Jwk.ToSecurityKey()!];
@@ -35,7 +34,7 @@ public sealed class DevelopmentIdp : IIssuerKeySource, IDisposable
     }
 
     public string Issuer { get; }
-    public JsonWebKey Jwk { get; }
+    public PublicJsonWebKey Jwk { get; }
 
     public ValueTask<KeyResolution> ResolveAsync(string? kid, CancellationToken cancellationToken) =>
         ValueTask.FromResult(kid is null || kid == _kid ? KeyResolution.Found : KeyResolution.Unknown);

@@ -13,7 +13,7 @@ namespace TokenService.Idp;
 public sealed record IdpTrust(string Issuer, string Audience, string UserIdClaim, IIssuerKeySource Keys);
 
 /// <summary>A validated ID token.</summary>
-public sealed record ValidatedIdToken(JwtPayload Payload, string UserId, string ReplayKey, DateTimeOffset ExpiresAt);
+public sealed record ValidatedIdToken(JwtClaims Payload, string UserId, string ReplayKey, DateTimeOffset ExpiresAt);
 
 public readonly record struct IdTokenValidationResult(ValidatedIdToken? Token, JwtValidationError Error, string? Description)
 {
@@ -93,7 +93,7 @@ public sealed class IdTokenValidator
     /// because the exchange turns the ID token into our tokens: a token the IdP issued to another application (its
     /// azp) that merely lists ours among its audiences must not become a session of this client. Null when it holds.
     /// </summary>
-    private static string? AuthorizedPartyError(Microsoft.IdentityModel.JsonWebTokens.JsonWebToken? token, JwtPayload payload, string expected)
+    private static string? AuthorizedPartyError(Microsoft.IdentityModel.JsonWebTokens.JsonWebToken? token, JwtClaims payload, string expected)
     {
         if (token is null)
         {

@@ -15,7 +15,7 @@ public sealed record JwksSource(string Name, string? Uri, string? Path, TimeSpan
 /// <para>
 /// Why not IdentityModel's <c>ConfigurationManager&lt;T&gt;</c>: it reads the wall clock (this product injects
 /// <see cref="TimeProvider"/>, and the rate limits below are tested with a fake clock), it retries a failed first fetch on
-/// every call (3,000 forged tokens while the IdP is down would cause 3,000 fetches: issue 20), its
+/// every call (3,000 forged tokens while the IdP is down would cause 3,000 fetches), its
 /// <c>RequestRefresh</c> refreshes in the background (the first token signed with a rolled-over key would be refused),
 /// it reads documents of any size, and it accepts no refetch interval under one second. The policy here: a stale cache
 /// or an unknown <c>kid</c> causes at most one fetch per <see cref="JwksSource.RefetchInterval"/>, whether keys are

@@ -14,8 +14,8 @@ public readonly record struct JwsHeader(string Alg, string? Kid, string? Typ);
 /// 1 KiB that repeats no parameter and names no <c>crit</c> extension (RFC 7515 §4.1.11: we understand none), an
 /// exact-case <c>alg</c> among the asymmetric ones, a <c>kid</c> without control characters, and a claims set that is
 /// UTF-8 JSON of bounded depth with no duplicate member names and the registered claims of their defined kinds
-/// (<see cref="JwtPayload"/>). IdentityModel's JSON reading keeps the last of two duplicate claims; refusing them here
-/// means this reader and IdentityModel's can never disagree about a claim's value, so the <see cref="JwtPayload"/>
+/// (<see cref="JwtClaims"/>). IdentityModel's JSON reading keeps the last of two duplicate claims; refusing them here
+/// means this reader and IdentityModel's can never disagree about a claim's value, so the <see cref="JwtClaims"/>
 /// read here is the claims set IdentityModel then verifies. Signature, algorithm-to-key binding, type, issuer, audience
 /// and lifetime are IdentityModel's (<see cref="JwtValidator"/>).
 /// </summary>
@@ -24,7 +24,7 @@ public static class JwsPrecheck
     private const int MaxHeaderBytes = 1024;
     private const int MaxSignatureBytes = 512;
 
-    public readonly record struct Outcome(JwsHeader Header, JwtPayload? Payload, JwtValidationError Error, string? Description)
+    public readonly record struct Outcome(JwsHeader Header, JwtClaims? Payload, JwtValidationError Error, string? Description)
     {
         public bool IsValid => Error == JwtValidationError.None;
     }
@@ -80,7 +80,7 @@ public static class JwsPrecheck
                 return Fail(JwtValidationError.Malformed, "The payload segment is not valid base64url.");
             }
 
-            var payload = JwtPayload.TryRead(rented.AsSpan(0, payloadLength), options.AdditionalClaims, options.MaxPayloadDepth);
+            var payload = JwtClaims.TryRead(rented.AsSpan(0, payloadLength), options.AdditionalClaims, options.MaxPayloadDepth);
             return payload is null
                 ? Fail(JwtValidationError.Malformed, "The payload is not a valid JWT claims set.")
                 : new Outcome(header, payload, JwtValidationError.None, null);

@@ -27,7 +27,7 @@ public enum JwtValidationError
 /// <summary>The outcome of validating a JWS: a result object, never an exception, on the hot path.</summary>
 public sealed class JwtValidationResult
 {
-    private JwtValidationResult(JwtValidationError error, string? description, JwtPayload? payload, string? kid, string? alg, JsonWebToken? token = null)
+    private JwtValidationResult(JwtValidationError error, string? description, JwtClaims? payload, string? kid, string? alg, JsonWebToken? token = null)
     {
         Token = token;
         Error = error;
@@ -40,14 +40,14 @@ public sealed class JwtValidationResult
     public bool IsValid => Error == JwtValidationError.None;
     public JwtValidationError Error { get; }
     public string? Description { get; }
-    public JwtPayload? Payload { get; }
+    public JwtClaims? Payload { get; }
     public string? Kid { get; }
     public string? Algorithm { get; }
 
     /// <summary>The validated token as IdentityModel parsed it, for claims the strict payload reader does not carry (<c>cnf</c>).</summary>
     public JsonWebToken? Token { get; }
 
-    public static JwtValidationResult Success(JwtPayload payload, string kid, string alg, JsonWebToken? token) =>
+    public static JwtValidationResult Success(JwtClaims payload, string kid, string alg, JsonWebToken? token) =>
         new(JwtValidationError.None, null, payload, kid, alg, token);
 
     public static JwtValidationResult Fail(JwtValidationError error, string description) => new(error, description, null, null, null);

@@ -30,7 +30,7 @@ public interface ISigningKeyService
     ValueTask<SignedInput> SignWithActiveKeyAsync(Func<SigningKey, ReadOnlyMemory<byte>> buildSigningInput, CancellationToken cancellationToken);
 
     /// <summary>
-    /// The lifecycle check (CONTRACT §4): creates the first key, publishes the next one ahead of use,
+    /// The lifecycle check (docs/api.md, "Keys and the JWKS"): creates the first key, publishes the next one ahead of use,
     /// activates, retires and removes keys on schedule. Idempotent; safe when instances run it at once.
     /// </summary>
     Task<KeyRotationResult> RunRotationCheckAsync(CancellationToken cancellationToken);

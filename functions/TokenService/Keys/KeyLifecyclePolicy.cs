@@ -19,7 +19,7 @@ public sealed record KeyLifecyclePlan(
     DateTimeOffset? NextTransition);
 
 /// <summary>
-/// The key lifecycle (CONTRACT §4) as a pure function of the stored keys, the time and <see cref="KeysOptions"/>.
+/// The key lifecycle (docs/api.md, "Keys and the JWKS") as a pure function of the stored keys, the time and <see cref="KeysOptions"/>.
 /// Each key carries only its activation time (set when it is created), so every instance derives the same
 /// states without coordination: the key with the latest activation time not in the future is active; later
 /// ones are pending (published, not signing); earlier ones are retired from their successor's activation and

@@ -5,13 +5,13 @@ using TokenService.Jwt;
 namespace TokenService.Keys;
 
 /// <summary>A stored key version: lifecycle facts and public key.</summary>
-public sealed record StoredSigningKey(KeyVersionInfo Info, string Algorithm, JsonWebKey PublicJwk);
+public sealed record StoredSigningKey(KeyVersionInfo Info, string Algorithm, PublicJsonWebKey PublicJwk);
 
 /// <summary>
 /// A key version its provider has created but not yet stored with an activation time: no instance loads,
 /// publishes or signs with it until <see cref="LifecycleSigningKeyService"/> publishes it.
 /// </summary>
-public sealed record NewSigningKey(string ProviderKeyId, string Algorithm, JsonWebKey PublicJwk, DateTimeOffset CreatedAt);
+public sealed record NewSigningKey(string ProviderKeyId, string Algorithm, PublicJsonWebKey PublicJwk, DateTimeOffset CreatedAt);
 
 /// <summary>
 /// The part every key provider shares: the published key set is derived by <see cref="KeyLifecyclePolicy"/> from

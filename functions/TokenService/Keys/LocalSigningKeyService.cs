@@ -101,7 +101,7 @@ public sealed partial class LocalSigningKeyService : LifecycleSigningKeyService,
         new(new KeyVersionInfo(entry.Id, entry.CreatedAt, entry.ActivatesAt ?? entry.CreatedAt), entry.Algorithm, PublicJwk(entry));
 
     /// <summary>The entry's public key; its private key is kept for signing.</summary>
-    private JsonWebKey PublicJwk(LocalKeyEntry entry)
+    private PublicJsonWebKey PublicJwk(LocalKeyEntry entry)
     {
         var privateKey = _privateKeys.GetOrAdd(entry.Id, _ =>
         {
@@ -110,8 +110,8 @@ public sealed partial class LocalSigningKeyService : LifecycleSigningKeyService,
             return created;
         });
         return privateKey is RSA rsa
-            ? JsonWebKey.FromRsa(rsa.ExportParameters(false), entry.Algorithm)
-            : JsonWebKey.FromEc(((ECDsa)privateKey).ExportParameters(false), entry.Algorithm);
+            ? PublicJsonWebKey.FromRsa(rsa.ExportParameters(false), entry.Algorithm)
+            : PublicJsonWebKey.FromEc(((ECDsa)privateKey).ExportParameters(false), entry.Algorithm);
     }
 
     private LocalKeyFile ReadFile() =>

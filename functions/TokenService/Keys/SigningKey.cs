@@ -1,10 +1,9 @@
 using Microsoft.IdentityModel.Tokens;
 using TokenService.Jwt;
-using JsonWebKey = TokenService.Jwt.JsonWebKey;
 
 namespace TokenService.Keys;
 
-/// <summary>Key lifecycle states (CONTRACT §4). Removed keys are simply absent.</summary>
+/// <summary>Key lifecycle states (docs/api.md, "Keys and the JWKS"). Removed keys are simply absent.</summary>
 public enum SigningKeyState
 {
     /// <summary>Published in the JWKS, not yet signing, so that caches learn it first.</summary>
@@ -23,7 +22,7 @@ public enum SigningKeyState
 /// </summary>
 public sealed class SigningKey
 {
-    public SigningKey(string providerKeyId, string algorithm, JsonWebKey publicJwk, SigningKeyState state, DateTimeOffset createdAt)
+    public SigningKey(string providerKeyId, string algorithm, PublicJsonWebKey publicJwk, SigningKeyState state, DateTimeOffset createdAt)
     {
         ProviderKeyId = providerKeyId;
         Algorithm = algorithm;
@@ -32,7 +31,7 @@ public sealed class SigningKey
         State = state;
         CreatedAt = createdAt;
         // The JWK as Microsoft.IdentityModel verifies with it, bound to this key's one algorithm (RFC 8725 §3.1).
-        var securityKey = PublicJwk.Alg == algorithm ? PublicJwk.ToSecurityKey() : new JsonWebKey
+        var securityKey = PublicJwk.Alg == algorithm ? PublicJwk.ToSecurityKey() : new PublicJsonWebKey
         {
             Kty = PublicJwk.Kty, Kid = Kid, Use = "sig", Alg = algorithm, N = PublicJwk.N, E = PublicJwk.E, Crv = PublicJwk.Crv, X = PublicJwk.X, Y = PublicJwk.Y,
         }.ToSecurityKey();
@@ -67,7 +66,7 @@ public sealed class SigningKey
     public string ProviderKeyId { get; }
 
     public string Algorithm { get; }
-    public JsonWebKey PublicJwk { get; }
+    public PublicJsonWebKey PublicJwk { get; }
     public SigningKeyState State { get; }
     public DateTimeOffset CreatedAt { get; }
     public DateTimeOffset? ActivatesAt { get; init; }

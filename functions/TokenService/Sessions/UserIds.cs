@@ -5,7 +5,7 @@ namespace TokenService.Sessions;
 /// <summary>
 /// The one rule for user ids, applied wherever an id enters: the token exchange (the IdP's user id claim and
 /// <c>sub</c>), force logout (path and form) and IdP events. An id one of them accepts is an id the others accept,
-/// so that every session the exchange opens can be ended by an admin or an IdP event (issue #25, item 3).
+/// so that every session the exchange opens can be ended by an admin or an IdP event.
 /// </summary>
 /// <remarks>
 /// Refused: empty or blank ids; more than <see cref="MaxLength"/> UTF-16 code units; control characters (C0, DEL

@@ -16,7 +16,7 @@ namespace TokenService.TokenRequests;
 /// </summary>
 public sealed class TokenRequestValidator(IOptions<TokenServiceOptions> options)
 {
-    // Audience of tokens for our own session endpoints (CONTRACT §2): only on request, see AudiencePolicy.
+    // Audience of tokens for our own session endpoints (docs/api.md, "Sessions of the calling user"): only on request, see AudiencePolicy.
     private readonly string _issuer = options.Value.IssuerOrThrow;
 
     /// <summary>RFC 6749 §5.2: null for a grant type this endpoint serves, else the error (the parameter is required).</summary>

@@ -17,7 +17,7 @@ public readonly record struct IssuedAccessToken(string Token, string Jti, DateTi
 /// <summary>
 /// Builds RFC 9068 access tokens with Microsoft.IdentityModel's <see cref="JsonWebTokenHandler"/>: header
 /// <c>{"alg","kid","typ":"at+jwt"}</c> (kid: the RFC 7638 thumbprint of the signing key), claims iss, sub, aud, exp,
-/// iat, nbf, jti, client_id, scope, sid, auth_time, acr, amr (CONTRACT §3). One signature call per token.
+/// iat, nbf, jti, client_id, scope, sid, auth_time, acr, amr (docs/api.md, "Access token"). One signature call per token.
 /// </summary>
 /// <remarks>
 /// The signature is made outside the handler, asynchronously: IdentityModel's <see cref="SignatureProvider.Sign(byte[])"/>

@@ -7,7 +7,7 @@ using TokenService.Jwt;
 namespace TokenService.Tokens;
 
 /// <summary>Whether one of our access tokens is usable right now, and why not.</summary>
-public sealed record AccessTokenStatus(bool Active, JwtPayload? Payload, SessionRecord? Session, string? Reason)
+public sealed record AccessTokenStatus(bool Active, JwtClaims? Payload, SessionRecord? Session, string? Reason)
 {
     /// <summary>
     /// The <c>cnf.jkt</c> of an active DPoP-bound token (RFC 9449 §6.1), read from the token the signature check
@@ -15,11 +15,11 @@ public sealed record AccessTokenStatus(bool Active, JwtPayload? Payload, Session
     /// </summary>
     public string? ConfirmationJkt { get; init; }
 
-    public static AccessTokenStatus Inactive(string reason, JwtPayload? payload = null) => new(false, payload, null, reason);
+    public static AccessTokenStatus Inactive(string reason, JwtClaims? payload = null) => new(false, payload, null, reason);
 }
 
 /// <summary>
-/// Validates our own access tokens for introspection, revocation and the session endpoints (CONTRACT §3):
+/// Validates our own access tokens for introspection, revocation and the session endpoints (docs/api.md, "Access token"):
 /// signature with a key from our JWKS for that kid only, alg bound to the key, typ at+jwt, iss, exp/nbf with
 /// bounded skew, then session state and the jti deny list.
 /// </summary>

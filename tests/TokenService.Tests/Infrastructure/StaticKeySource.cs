@@ -4,7 +4,7 @@ using TokenService.Jwt;
 namespace TokenService.Tests.Infrastructure;
 
 /// <summary>A fixed set of verification keys by kid, for validators under test.</summary>
-public sealed class StaticKeySource(params TokenService.Jwt.JsonWebKey[] keys) : IIssuerKeySource
+public sealed class StaticKeySource(params TokenService.Jwt.PublicJsonWebKey[] keys) : IIssuerKeySource
 {
     private readonly Dictionary<string, SecurityKey[]> _byKid = keys
         .Select(k => (k.Kid!, Key: k.ToSecurityKey()))

@@ -20,9 +20,9 @@ public sealed class TestIdp : IDisposable
     public TestIdp(TimeProvider? time = null)
     {
         _time = time ?? TimeProvider.System;
-        RsaJwk = JsonWebKey.FromRsa(Rsa.ExportParameters(false), "RS256");
+        RsaJwk = PublicJsonWebKey.FromRsa(Rsa.ExportParameters(false), "RS256");
         RsaKid = RsaJwk.ComputeThumbprint();
-        EcJwk = JsonWebKey.FromEc(Ec.ExportParameters(false), "ES256");
+        EcJwk = PublicJsonWebKey.FromEc(Ec.ExportParameters(false), "ES256");
         EcKid = EcJwk.ComputeThumbprint();
         JwksPath = Path.Combine(Path.GetTempPath(), "idp-jwks-" + Guid.NewGuid().ToString("N") + ".json");
         WriteJwks();
@@ -30,13 +30,13 @@ public sealed class TestIdp : IDisposable
 
     public RSA Rsa { get; } = RSA.Create(2048);
     public ECDsa Ec { get; } = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-    public JsonWebKey RsaJwk { get; }
-    public JsonWebKey EcJwk { get; }
+    public PublicJsonWebKey RsaJwk { get; }
+    public PublicJsonWebKey EcJwk { get; }
     public string RsaKid { get; }
     public string EcKid { get; }
     public string JwksPath { get; }
 
-    public void WriteJwks(params JsonWebKey[] extra)
+    public void WriteJwks(params PublicJsonWebKey[] extra)
     {
         using var stream = new MemoryStream();
         using (var writer = new Utf8JsonWriter(stream))

@@ -14,7 +14,6 @@ using TokenService.Jwt;
 using TokenService.Tests.Dpop;
 using TokenService.Tests.Infrastructure;
 using TokenService.Validation;
-using IdentityModelJsonWebKey = Microsoft.IdentityModel.Tokens.JsonWebKey;
 
 namespace TokenService.Tests.Jose;
 
@@ -80,7 +79,7 @@ public sealed class JosePolicyTests : IDisposable
         return validator.ValidateAsync(new DpopProofRequest(new StringValues(proof), "POST", DpopUri, null), CancellationToken.None);
     }
 
-    private static IdentityModelJsonWebKey Jwk(string kty, string? alg = null, string? crv = null) => new() { Kty = kty, Alg = alg, Crv = crv };
+    private static JsonWebKey Jwk(string kty, string? alg = null, string? crv = null) => new() { Kty = kty, Alg = alg, Crv = crv };
 
     // Rule: asymmetric algorithms only, never "none" or a MAC (RFC 8725 §3.1, §3.2; RFC 9449 §11.6).
     [Theory]

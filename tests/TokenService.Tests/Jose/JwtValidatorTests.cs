@@ -43,7 +43,7 @@ public sealed class JwtValidatorTests : IDisposable
         var token = _idp.Sign(_idp.Claims("alice"), _idp.Header("PS256"));
         Assert.Equal(JwtValidationError.UnsupportedAlgorithm, (await Validate(token)).Error);
 
-        var unbound = new JsonWebKey { Kty = "RSA", N = _idp.RsaJwk.N, E = _idp.RsaJwk.E, Kid = _idp.RsaKid };
+        var unbound = new PublicJsonWebKey { Kty = "RSA", N = _idp.RsaJwk.N, E = _idp.RsaJwk.E, Kid = _idp.RsaKid };
         var result = await new JwtValidator(_options, new StaticKeySource(unbound), TimeProvider.System).ValidateAsync(token, CancellationToken.None);
         Assert.True(result.IsValid, result.Description);
     }
@@ -89,7 +89,7 @@ public sealed class JwtValidatorTests : IDisposable
     public async Task Embedded_jwk_jku_x5u_and_x5c_headers_are_ignored()
     {
         using var attacker = RSA.Create(2048);
-        var attackerJwk = JsonWebKey.FromRsa(attacker.ExportParameters(false));
+        var attackerJwk = PublicJsonWebKey.FromRsa(attacker.ExportParameters(false));
         var jwk = new JsonObject { ["kty"] = "RSA", ["n"] = attackerJwk.N, ["e"] = attackerJwk.E };
         var header = new JsonObject
         {
@@ -254,7 +254,7 @@ public sealed class JwtValidatorTests : IDisposable
     public void Rsa_keys_under_2048_bits_and_symmetric_keys_are_not_usable()
     {
         using var weak = RSA.Create(1024);
-        Assert.Null(JsonWebKey.FromRsa(weak.ExportParameters(false)).ToSecurityKey());
+        Assert.Null(PublicJsonWebKey.FromRsa(weak.ExportParameters(false)).ToSecurityKey());
         var set = new Microsoft.IdentityModel.Tokens.JsonWebKeySet("""{"keys":[{"kty":"oct","k":"c2VjcmV0"},{"kty":"RSA","use":"enc","n":"AQAB","e":"AQAB"}]}""");
         Assert.All(set.Keys, key => Assert.False(JwsAlgorithms.IsUsableVerificationKey(key), key.Kty));
         Assert.Equal(2, set.Keys.Count);
@@ -264,7 +264,7 @@ public sealed class JwtValidatorTests : IDisposable
     public async Task A_weak_rsa_key_in_a_jwks_file_verifies_nothing()
     {
         using var weak = RSA.Create(1024);
-        var weakJwk = JsonWebKey.FromRsa(weak.ExportParameters(false), "RS256").WithKid("weak");
+        var weakJwk = PublicJsonWebKey.FromRsa(weak.ExportParameters(false), "RS256").WithKid("weak");
         var path = Path.Combine(Path.GetTempPath(), "weak-jwks-" + Guid.NewGuid().ToString("N") + ".json");
         await File.WriteAllTextAsync(path, "{\"keys\":[" + ToJson(weakJwk) + "]}");
         try
@@ -283,7 +283,7 @@ public sealed class JwtValidatorTests : IDisposable
         }
     }
 
-    private static string ToJson(JsonWebKey key)
+    private static string ToJson(PublicJsonWebKey key)
     {
         using var stream = new MemoryStream();
         using (var writer = new System.Text.Json.Utf8JsonWriter(stream))
@@ -298,7 +298,7 @@ public sealed class JwtValidatorTests : IDisposable
     public void Thumbprint_matches_the_rfc7638_example()
     {
         // RFC 7638 §3.1.
-        var jwk = new JsonWebKey
+        var jwk = new PublicJsonWebKey
         {
             Kty = "RSA",
             E = "AQAB",

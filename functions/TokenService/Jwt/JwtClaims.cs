@@ -10,7 +10,7 @@ namespace TokenService.Jwt;
 /// which keeps the last duplicate, can never disagree about a claim's value), as are registered claims of another JSON
 /// kind, text that is not Unicode and nesting deeper than <see cref="JwtValidationOptions.MaxPayloadDepth"/>.
 /// </summary>
-public sealed class JwtPayload
+public sealed class JwtClaims
 {
     private static readonly string[] NoStrings = [];
 
@@ -42,7 +42,7 @@ public sealed class JwtPayload
         _ => Additional is not null && Additional.TryGetValue(name, out var value) ? value : null,
     };
 
-    internal static JwtPayload? TryRead(ReadOnlySpan<byte> json, IReadOnlyList<string>? additionalClaims, int maxDepth)
+    internal static JwtClaims? TryRead(ReadOnlySpan<byte> json, IReadOnlyList<string>? additionalClaims, int maxDepth)
     {
         // RFC 7519 §7.2 step 10: the claims set must be UTF-8 text. Utf8JsonReader tokenizes invalid UTF-8 inside
         // strings and only fails when decoding them, so the whole payload is checked before any claim is read.
@@ -52,7 +52,7 @@ public sealed class JwtPayload
         }
 
         var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = maxDepth });
-        var payload = new JwtPayload();
+        var payload = new JwtClaims();
         Dictionary<string, string>? additional = null;
         var seen = 0;
         try

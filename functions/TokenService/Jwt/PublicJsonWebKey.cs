@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using Microsoft.IdentityModel.Tokens;
-using IdentityModelJsonWebKey = Microsoft.IdentityModel.Tokens.JsonWebKey;
 
 namespace TokenService.Jwt;
 
@@ -11,7 +10,7 @@ namespace TokenService.Jwt;
 /// document comes through this type and so carries public fields only. Parsing of other issuers' JWKS documents is
 /// Microsoft.IdentityModel's (<see cref="JsonWebKeySet"/>); verification uses <see cref="ToSecurityKey"/>.
 /// </summary>
-public sealed class JsonWebKey
+public sealed class PublicJsonWebKey
 {
     /// <summary>RSA keys below this size are refused (RFC 7518 §3.3: 2048 bits or larger).</summary>
     public const int MinimumRsaKeySizeBits = JwsAlgorithms.MinimumRsaKeySizeBits;
@@ -26,7 +25,7 @@ public sealed class JsonWebKey
     public string? X { get; init; }
     public string? Y { get; init; }
 
-    public static JsonWebKey FromRsa(RSAParameters parameters, string? alg = null) => new()
+    public static PublicJsonWebKey FromRsa(RSAParameters parameters, string? alg = null) => new()
     {
         Kty = "RSA",
         Alg = alg,
@@ -35,7 +34,7 @@ public sealed class JsonWebKey
         E = Base64UrlEncoding.Encode(parameters.Exponent),
     };
 
-    public static JsonWebKey FromEc(ECParameters parameters, string? alg = null) => new()
+    public static PublicJsonWebKey FromEc(ECParameters parameters, string? alg = null) => new()
     {
         Kty = "EC",
         Alg = alg,
@@ -52,14 +51,14 @@ public sealed class JsonWebKey
     };
 
     /// <summary>Copies this key with <paramref name="kid"/> set.</summary>
-    public JsonWebKey WithKid(string kid) => new()
+    public PublicJsonWebKey WithKid(string kid) => new()
     {
         Kty = Kty, Kid = kid, Use = Use, Alg = Alg, N = N, E = E, Crv = Crv, X = X, Y = Y,
     };
 
     /// <summary>
     /// RFC 7638 §3 thumbprint (SHA-256 over the required members in lexicographic order), base64url-encoded: the
-    /// <c>kid</c> of our own keys (CONTRACT §2). Computed by Microsoft.IdentityModel.
+    /// <c>kid</c> of our own keys (docs/api.md, "Keys and the JWKS"). Computed by Microsoft.IdentityModel.
     /// </summary>
     public string ComputeThumbprint() => Base64UrlEncoder.Encode(ToIdentityModel().ComputeJwkThumbprint());
 
@@ -68,15 +67,15 @@ public sealed class JsonWebKey
     /// <c>alg</c> (see <see cref="JwsAlgorithms.KeyAllows"/>). Null when the key cannot verify any algorithm we accept
     /// (malformed members, an RSA modulus under 2048 bits, an unknown curve or algorithm).
     /// </summary>
-    public IdentityModelJsonWebKey? ToSecurityKey()
+    public JsonWebKey? ToSecurityKey()
     {
         var key = ToIdentityModel();
         return JwsAlgorithms.IsUsableVerificationKey(key) ? key : null;
     }
 
-    private IdentityModelJsonWebKey ToIdentityModel()
+    private JsonWebKey ToIdentityModel()
     {
-        var key = new IdentityModelJsonWebKey { Kty = Kty, Kid = Kid, Alg = Alg, Use = Use };
+        var key = new JsonWebKey { Kty = Kty, Kid = Kid, Alg = Alg, Use = Use };
         if (Kty == "RSA")
         {
             key.N = N;

@@ -1,10 +1,5 @@
-using System.Net;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
-using TokenService.Clients;
-using TokenService.Keys;
-using TokenService.Jwt;
 
 namespace TokenService.Configuration;
 

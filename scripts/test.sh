@@ -18,6 +18,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 # starts (installed once if missing). The full run below is what CI and a change's last check run.
 if [ "${1:-}" = "--unit" ]; then
   [ -x node_modules/.bin/azurite ] || npm ci --no-audit --no-fund --loglevel=error
+  dotnet tool restore > /dev/null
   dotnet build tests/TokenService.Tests -c Debug --nologo -v q
   exec dotnet test tests/TokenService.Tests -c Debug --no-build --nologo \
     --filter "FullyQualifiedName!~RealHost&FullyQualifiedName!~.Simulation.&FullyQualifiedName!~KeyVaultScaleOutTests"
@@ -56,9 +57,9 @@ fi
 command -v jq > /dev/null || ($sudo_cmd apt-get update -q && $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q jq)
 command -v curl > /dev/null || ($sudo_cmd apt-get update -q && $sudo_cmd env DEBIAN_FRONTEND=noninteractive apt-get install -y -q curl)
 
-# PowerShell 7 (a local dotnet tool, .config/dotnet-tools.json) runs the Windows forms of the azd hooks in the
-# infrastructure tests.
-echo "== dotnet tool restore (PowerShell for the azd hook tests)"
+# Local dotnet tools (.config/dotnet-tools.json): PowerShell 7 runs the Windows forms of the azd hooks in the
+# infrastructure tests; dotnet-counters reads a running host's meter in the counters test (docs/operations.md).
+echo "== dotnet tool restore (PowerShell for the azd hook tests, dotnet-counters)"
 dotnet tool restore
 
 echo "== dotnet build"

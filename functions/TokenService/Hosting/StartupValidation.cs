@@ -28,6 +28,12 @@ public static class StartupValidation
             await WriteAsync(errors, failures);
             return ConfigurationErrorExitCode;
         }
+        catch (DirectoryNotFoundException ex)
+        {
+            // The file provider's message is the bare path; say what it is and which setting chose it.
+            await WriteAsync(errors, [$"The content root {ex.Message} does not exist (set by --contentRoot or ASPNETCORE_CONTENTROOT; a relative path is taken from the host's own folder)."]);
+            return ConfigurationErrorExitCode;
+        }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or ArgumentException or InvalidOperationException)
         {
             // Building the host failed on its own settings (a content root that does not exist, an unreadable

@@ -33,7 +33,8 @@ public sealed class StartupErrorTests
     {
         var (exit, output) = await RunAsync("Development", new() { ["ASPNETCORE_CONTENTROOT"] = "/nonexistent/token-service" });
         Assert.Equal(1, exit);
-        Assert.Contains("/nonexistent/token-service", output, StringComparison.Ordinal);
+        Assert.Contains("The content root /nonexistent/token-service", output, StringComparison.Ordinal);
+        Assert.Contains("does not exist (set by --contentRoot or ASPNETCORE_CONTENTROOT", output, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
     }
 

@@ -25,6 +25,13 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+# The port is checked first (before the publish, a minute or two, and before anything is written). A port in
+# use is most often a token service already running (the standalone host listens on 7071 too): use it, or pick another.
+if [ "$prepare_only" -eq 0 ] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  echo "127.0.0.1:$port is already in use: another process listens there (if it is the token service, use it), or choose another port with --port N and set TokenService__Issuer to http://127.0.0.1:N in local.settings.json." >&2
+  exit 1
+fi
+
 # local.settings.json: the user's copy at the repository root; made from the sample on first use.
 if [ ! -f "$root/local.settings.json" ]; then
   cp "$root/local.settings.sample.json" "$root/local.settings.json"

@@ -13,7 +13,6 @@ Standard library only. Prices are US dollars, pay-as-you-go, East US unless the 
 calculator (azure.microsoft.com/pricing/calculator) is authoritative, and these figures are only as good as their
 sources' dates."""
 import argparse
-import math
 import sys
 from dataclasses import dataclass
 
@@ -193,11 +192,18 @@ def main(argv):
     ap.add_argument("--price", action="append", default=[], metavar="NAME=VALUE", help="override a price")
     args = ap.parse_args(argv)
     args.managed_hsm = False
+    if not 0 < args.utilisation <= 1:
+        ap.error("--utilisation is a share of the billed time: more than 0, at most 1")
+    if not 0 <= args.exchange_share <= 1:
+        ap.error("--exchange-share is a share: 0 to 1")
     for item in args.price:
         name, _, value = item.partition("=")
         if name not in PRICES:
             ap.error(f"unknown price {name}; known: {', '.join(PRICES)}")
-        PRICES[name].value = float(value)
+        try:
+            PRICES[name].value = float(value)
+        except ValueError:
+            ap.error(f"--price {name}: {value!r} is not a number")
 
     print("## Prices (USD, pay-as-you-go; the Azure pricing calculator is authoritative)\n")
     table(["name", "figure", "unit", "source (date)"],
@@ -207,9 +213,13 @@ def main(argv):
           f"{args.vaults} Premium vault, RSA-2048 (RS256), no always-ready instance\n")
     kinds = ["exchange", "refresh", "introspection"]
     per_kind = {k: lines_per_million(k, args) for k in kinds}
+    gbs_million = " / ".join(f"{flex_gbs_per_request(MEASURED[f'cpu_ms_{k}'], args) * 1e6:,.0f}" for k in kinds)
+    labels = [f"Flex execution time ({gbs_million} GB-s)", "Flex executions",
+              "Key Vault signs (1 per token)" if not args.managed_hsm else "Key Vault signs (Managed HSM: none)",
+              "Table transactions (" + " / ".join(str(MEASURED["table_ops"][k]) for k in kinds) + ")",
+              "Event Grid (0 per token)"]
     rows = []
-    for i, (name, _) in enumerate(per_kind["exchange"]):
-        label = name.split(" (")[0]
+    for i, label in enumerate(labels):
         rows.append([label] + [f"{per_kind[k][i][1]:.3f}" for k in kinds])
     rows.append(["**total per million (variable)**"] + [f"**{sum(v for _, v in per_kind[k]):.2f}**" for k in kinds])
     table(["line, USD per million requests", "exchanges", "refreshes", "introspections"], rows)

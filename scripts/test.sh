@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of the project: the .NET suite (unit, HTTP on Kestrel, Table Storage on Azurite that the
 # suite starts itself, the SPA sample in headless Chromium, and the real Functions host tier: the published app
-# under `func` or ../shared/functions-host/run.sh), the SPA sample's static server (tests/samples), the interop
-# suite (independent OAuth/JOSE libraries against the running host) and the README walkthrough
-# (scripts/walkthrough.sh: its curl steps against the standalone host and again against the Functions app under a
-# Functions host, each effect checked).
+# under `func` or ../shared/functions-host/run.sh; the SPA in the browser against both), the SPA sample's static
+# server (tests/samples), the interop suite (independent OAuth/JOSE libraries) and the README walkthrough
+# (scripts/walkthrough.sh: its curl steps, each effect checked), these two against the standalone host and again
+# against the Functions app under one Functions host (scripts/functions-host.sh).
 # Installs what it needs from the package registries (npm packages pinned by the lock files).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -12,9 +12,10 @@
 # and Keys__DevelopmentKeyPath is a temporary folder.
 #
 # Usage: bash scripts/walkthrough.sh [--no-build]    (--no-build: the solution is built already, as in test.sh)
-#        bash scripts/walkthrough.sh --functions-host (the Functions app instead: artifacts/functions-app, built by
-#             scripts/func-start.sh --prepare-only, copied with the sample's local.settings.json (issuer = its URL) under
-#             `func start`, or ../shared/functions-host/run.sh without func, with its own Azurite on free ports)
+#        bash scripts/walkthrough.sh --functions-host (the Functions app instead, started by scripts/functions-host.sh:
+#             artifacts/functions-app, built by scripts/func-start.sh --prepare-only, copied with the sample's
+#             local.settings.json (issuer = its URL) under `func start`, or ../shared/functions-host/run.sh without
+#             func, with its own Azurite on free ports; scripts/test.sh starts that host itself and uses --base-url)
 #        bash scripts/walkthrough.sh --base-url URL   (a host already running at URL, in Development; starts nothing)
 #        bash scripts/walkthrough.sh --print          (prints the steps as read from README.md, runs nothing)
 # Needs dotnet, node (to find a free port), curl and jq. Ends with one line `walkthrough: N passed, N failed`,

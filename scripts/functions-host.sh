@@ -89,19 +89,20 @@ functions_host_wait_healthy() {
   return 1
 }
 
+# Safe under `set -e` (scripts/test.sh): the processes may have exited already.
 functions_host_stop() {
   if [ -n "$functions_host_pid" ] && kill -0 "$functions_host_pid" 2> /dev/null; then
-    kill -TERM -- "-$functions_host_pid" 2> /dev/null || kill -TERM "$functions_host_pid" 2> /dev/null
+    kill -TERM -- "-$functions_host_pid" 2> /dev/null || kill -TERM "$functions_host_pid" 2> /dev/null || true
     for _ in $(seq 1 50); do
       kill -0 "$functions_host_pid" 2> /dev/null || break
       sleep 0.2
     done
-    kill -KILL -- "-$functions_host_pid" 2> /dev/null || kill -KILL "$functions_host_pid" 2> /dev/null
+    kill -KILL -- "-$functions_host_pid" 2> /dev/null || kill -KILL "$functions_host_pid" 2> /dev/null || true
   fi
   functions_host_pid=""
   if [ -n "$functions_host_azurite_pid" ]; then
-    kill -KILL -- "-$functions_host_azurite_pid" 2> /dev/null || kill -KILL "$functions_host_azurite_pid" 2> /dev/null
+    kill -KILL -- "-$functions_host_azurite_pid" 2> /dev/null || kill -KILL "$functions_host_azurite_pid" 2> /dev/null || true
   fi
   functions_host_azurite_pid=""
-  return 0 # callers under `set -e` stop a host that may have exited already
+  return 0
 }

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of the project: the .NET suite (unit, HTTP on Kestrel, Table Storage on Azurite that the
 # suite starts itself, the SPA sample in headless Chromium, and the real Functions host tier: the published app
-# under `func` or ../shared/functions-host/run.sh), the SPA sample's static server (tests/samples), the interop
-# suite (independent OAuth/JOSE libraries against the running host) and the README walkthrough
-# (scripts/walkthrough.sh: its curl steps against the standalone host and again against the Functions app under a
-# Functions host, each effect checked).
+# under `func` or ../shared/functions-host/run.sh; the SPA in the browser against both), the SPA sample's static
+# server (tests/samples), the interop suite (independent OAuth/JOSE libraries) and the README walkthrough
+# (scripts/walkthrough.sh: its curl steps, each effect checked), these two against the standalone host and again
+# against the Functions app under one Functions host (scripts/functions-host.sh).
 # Installs what it needs from the package registries (npm packages pinned by the lock files).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -75,20 +75,26 @@ log_dir="$(mktemp -d)"
 trap 'rm -rf "$log_dir"' EXIT
 passed=0; failed=0; skipped=0; status=0
 
+# Adds the counts of a `node --test` run (its log's last `# pass`, `# fail`, `# skipped` lines) to the totals.
+add_node_counts() {
+  passed=$((passed + $(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$1" | tail -1)))
+  failed=$((failed + $(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$1" | tail -1)))
+  skipped=$((skipped + $(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$1" | tail -1)))
+}
+
 if [ -f tests/interop/interop.test.mjs ]; then
   echo "== interop: oauth4webapi and jose against the standalone host"
   node --test tests/interop/ 2>&1 | tee "$log_dir/interop.log" || status=1
-  passed=$((passed + $(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log_dir/interop.log" | tail -1)))
-  failed=$((failed + $(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log_dir/interop.log" | tail -1)))
-  skipped=$((skipped + $(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$log_dir/interop.log" | tail -1)))
+  add_node_counts "$log_dir/interop.log"
 fi
 
-# The real Functions host (the .NET suite's host tier and the second walkthrough): `func`, else the host built for
-# tests beside the repository. Without either, one line says so; the tier's tests are then reported as skipped.
+# The real Functions host (the .NET suite's host tier, the second walkthrough and the second interop run): `func`,
+# else the host built for tests beside the repository (scripts/functions-host.sh). Without either, one line says
+# so; the tier's tests are then reported as skipped, and the walkthrough and interop runs through it are left out.
+source scripts/functions-host.sh
 functions_host=""
-if command -v func > /dev/null; then functions_host="func"
-elif [ -f ../shared/functions-host/run.sh ]; then functions_host="../shared/functions-host/run.sh"
-else echo "== real Functions host tier skipped: neither func (Core Tools v4) on PATH nor ../shared/functions-host/run.sh"; fi
+if functions_host_launcher; then functions_host="${functions_host_cmd[*]##*/}"
+else echo "== real Functions host tier skipped: $functions_host_skip_reason"; fi
 
 run_walkthrough() { # run_walkthrough LOG ARGS...: runs scripts/walkthrough.sh and adds its line to the totals
   local log="$1"; shift
@@ -104,16 +110,28 @@ run_walkthrough() { # run_walkthrough LOG ARGS...: runs scripts/walkthrough.sh a
 if [ -d tests/samples ]; then
   echo "== samples: the SPA sample's static server (samples/spa/serve.mjs) on crafted request targets"
   node --test tests/samples/ 2>&1 | tee "$log_dir/samples.log" || status=1
-  passed=$((passed + $(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$log_dir/samples.log" | tail -1)))
-  failed=$((failed + $(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$log_dir/samples.log" | tail -1)))
-  skipped=$((skipped + $(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$log_dir/samples.log" | tail -1)))
+  add_node_counts "$log_dir/samples.log"
 fi
 
 echo "== walkthrough: the README's curl steps against the standalone host (scripts/walkthrough.sh)"
 run_walkthrough "$log_dir/walkthrough.log" --no-build
 if [ -n "$functions_host" ]; then
-  echo "== walkthrough: the same steps against the Functions app under $functions_host"
-  run_walkthrough "$log_dir/walkthrough-functions.log" --functions-host
+  # One host (a start costs about 40 s here) serves the walkthrough and the interop suite; each uses its own users.
+  echo "== starting the Functions app under $functions_host (scripts/functions-host.sh)"
+  trap 'functions_host_stop; rm -rf "$log_dir"' EXIT
+  if functions_host_start "$log_dir/functions-host" && functions_host_wait_healthy; then
+    echo "== walkthrough: the same steps against the Functions app under $functions_host on $functions_host_url"
+    run_walkthrough "$log_dir/walkthrough-functions.log" --base-url "$functions_host_url"
+    if [ -f tests/interop/interop.test.mjs ]; then
+      echo "== interop: oauth4webapi and jose against the Functions app under $functions_host on $functions_host_url"
+      TOKEN_SERVICE_URL="$functions_host_url" node --test tests/interop/ 2>&1 | tee "$log_dir/interop-functions.log" || status=1
+      add_node_counts "$log_dir/interop-functions.log"
+    fi
+  else
+    echo "== the Functions host did not start: its walkthrough and interop runs count as one failure"
+    failed=$((failed + 1)); status=1
+  fi
+  functions_host_stop
 fi
 
 echo "== dotnet test"

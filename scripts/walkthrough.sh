@@ -12,9 +12,10 @@
 # and Keys__DevelopmentKeyPath is a temporary folder.
 #
 # Usage: bash scripts/walkthrough.sh [--no-build]    (--no-build: the solution is built already, as in test.sh)
-#        bash scripts/walkthrough.sh --functions-host (the Functions app instead: artifacts/functions-app, built by
-#             scripts/func-start.sh --prepare-only, copied with the sample's local.settings.json (issuer = its URL) under
-#             `func start`, or ../shared/functions-host/run.sh without func, with its own Azurite on free ports)
+#        bash scripts/walkthrough.sh --functions-host (the Functions app instead, started by scripts/functions-host.sh:
+#             artifacts/functions-app, built by scripts/func-start.sh --prepare-only, copied with the sample's
+#             local.settings.json (issuer = its URL) under `func start`, or ../shared/functions-host/run.sh without
+#             func, with its own Azurite on free ports; scripts/test.sh starts that host itself and uses --base-url)
 #        bash scripts/walkthrough.sh --base-url URL   (a host already running at URL, in Development; starts nothing)
 #        bash scripts/walkthrough.sh --print          (prints the steps as read from README.md, runs nothing)
 # Needs dotnet, node (to find a free port), curl and jq. Ends with one line `walkthrough: N passed, N failed`,
@@ -175,10 +176,11 @@ check_step_7() {
 # ---- the host ---------------------------------------------------------------------------------------------------
 
 work="$(mktemp -d)"
-host_pid=""; azurite_pid=""
+host_pid=""
+# The Functions host (--functions-host): started and stopped by scripts/functions-host.sh, which test.sh shares.
+source "$root/scripts/functions-host.sh"
 stop_host() {
-  if [ -n "$azurite_pid" ]; then kill -KILL -- "-$azurite_pid" 2> /dev/null || kill -KILL "$azurite_pid" 2> /dev/null; fi
-  azurite_pid=""
+  functions_host_stop
   if [ -n "$host_pid" ] && kill -0 "$host_pid" 2> /dev/null; then
     # The host runs in its own process group (setsid): dotnet run and the app it started.
     kill -TERM -- "-$host_pid" 2> /dev/null || kill -TERM "$host_pid" 2> /dev/null
@@ -208,32 +210,16 @@ case "$mode" in
     host_pid=$!
     described="Development from the launch profile" ;;
   functions)
-    if [ ! -f artifacts/functions-app/functions.metadata ]; then
-      echo "walkthrough: artifacts/functions-app is not built (bash scripts/func-start.sh --prepare-only --output artifacts/functions-app)" >&2
-      echo "walkthrough: 0 passed, 1 failed"; exit 1
-    fi
-    if command -v func > /dev/null; then host_cmd=(func start --no-build --port "$port")
-    elif [ -f "$root/../shared/functions-host/run.sh" ]; then host_cmd=(bash "$(cd "$root/../shared/functions-host" && pwd)/run.sh" "$work/app" "$port")
-    else
-      echo "walkthrough: neither func nor ../shared/functions-host/run.sh: the Functions host walkthrough is skipped"
+    if ! functions_host_launcher; then
+      echo "walkthrough: $functions_host_skip_reason: the Functions host walkthrough is skipped"
       exit 0
     fi
-    cp -r artifacts/functions-app "$work/app"
-    blob="$(free_port)"; queue="$(free_port)"; table="$(free_port)"
-    "${launcher[@]}" node_modules/.bin/azurite --blobHost 127.0.0.1 --blobPort "$blob" --queueHost 127.0.0.1 --queuePort "$queue" \
-      --tableHost 127.0.0.1 --tablePort "$table" --inMemoryPersistence --skipApiVersionCheck --disableProductStyleUrl --silent \
-      > "$work/azurite.log" 2>&1 < /dev/null &
-    azurite_pid=$!
-    key="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-    storage="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=http://127.0.0.1:$blob/devstoreaccount1;QueueEndpoint=http://127.0.0.1:$queue/devstoreaccount1;TableEndpoint=http://127.0.0.1:$table/devstoreaccount1;"
-    # The README's settings (local.settings.sample.json), with this host's address and storage.
-    jq --arg url "$url" --arg storage "$storage" --arg keys "$work/keys/signing-keys.json" \
-      '.Values.TokenService__Issuer = $url | .Values.AzureWebJobsStorage = $storage | .Values.Storage__TableConnectionString = $storage | .Values.Keys__DevelopmentKeyPath = $keys' \
-      local.settings.sample.json > "$work/app/local.settings.json"
-    for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$table") 2> /dev/null && break; sleep 0.5; done
-    echo "== walkthrough: starting the Functions app under ${host_cmd[0]} ${host_cmd[1]##*/} on $url"
-    (cd "$work/app" && exec "${launcher[@]}" "${host_cmd[@]}") > "$work/host.log" 2>&1 < /dev/null &
-    host_pid=$!
+    if ! functions_host_start "$work/functions"; then
+      echo "walkthrough: 0 passed, 1 failed"; exit 1
+    fi
+    url="$functions_host_url"
+    host_pid="$functions_host_pid"
+    echo "== walkthrough: starting the Functions app under ${functions_host_cmd[*]##*/} on $url"
     described="the Functions app under a Functions host" ;;
   running)
     url="${base_url%/}"
@@ -251,7 +237,8 @@ if [ "$started" -eq 1 ] && holds "$(curl -s "$url/.well-known/openid-configurati
   pass "host: healthy on $url ($described), issuer $url"
 else
   flunk "host: did not become healthy on $url with issuer $url; its log:"
-  [ ! -f "$work/host.log" ] || sed 's/^/    /' "$work/host.log" | tail -40
+  log="$work/host.log"; [ "$mode" != functions ] || log="$functions_host_log"
+  [ ! -f "$log" ] || sed 's/^/    /' "$log" | tail -40
   echo "walkthrough: $passed passed, $failed failed"
   exit 1
 fi

@@ -24,10 +24,10 @@ public sealed class SessionsPageTests(BrowserFixture fixture)
         await Servers.SignInElsewhereAsync(user);
         await using var phone = await fixture.NewContextAsync(SafariOnIphone);
         var onPhone = await SpaPage.OpenAsync(phone, Servers);
-        var phoneSid = SpaTests.Sid(await onPhone.SignInAsync(user));
+        var phoneSid = SpaPage.Sid(await onPhone.SignInAsync(user));
         await using var laptop = await fixture.NewContextAsync(FirefoxOnWindows);
         var onLaptop = await SpaPage.OpenAsync(laptop, Servers);
-        var laptopSid = SpaTests.Sid(await onLaptop.SignInAsync(user));
+        var laptopSid = SpaPage.Sid(await onLaptop.SignInAsync(user));
 
         await onLaptop.OpenSessionsAsync(3);
         var page = onLaptop.Page;
@@ -74,7 +74,7 @@ public sealed class SessionsPageTests(BrowserFixture fixture)
     {
         await using var context = await fixture.NewContextAsync();
         var spa = await SpaPage.OpenAsync(context, Servers);
-        var sid = SpaTests.Sid(await spa.SignInAsync("zeynep"));
+        var sid = SpaPage.Sid(await spa.SignInAsync("zeynep"));
         const string name = "<img src=x id=injected-name>Orders";
         const string device = "<b id=injected-device>Evil</b> on Windows";
         var now = DateTimeOffset.UtcNow;

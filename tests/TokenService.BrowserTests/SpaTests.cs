@@ -1,5 +1,3 @@
-using System.Text;
-using System.Text.Json;
 using Microsoft.Playwright;
 using TokenService.BrowserTests.Infrastructure;
 
@@ -10,7 +8,24 @@ namespace TokenService.BrowserTests;
 /// static server: sign-in, the refresh cookie, renewal, other origins, "your sessions" and sign-out.
 /// </summary>
 [Collection(BrowserCollection.Name)]
-public sealed class SpaTests(BrowserFixture fixture)
+public sealed class SpaTests(BrowserFixture fixture) : SpaTests<BrowserFixture>(fixture);
+
+/// <summary>
+/// The same tests with the published Functions app under a real Functions host as the SPA's token service
+/// (<see cref="FunctionsHostBrowserFixture"/>): sign-in, renewal with the refresh cookie across origins (CORS),
+/// sign-out, and the sessions page listing and ending sessions (its preflights go through the host's routing). The
+/// tests that move the token service's clock or read the requests it logged need it in-process and are skipped here.
+/// </summary>
+[Collection(FunctionsHostBrowserCollection.Name)]
+[OnFunctionsHost]
+[NotOnFunctionsHost(nameof(SpaTests<FunctionsHostBrowserFixture>.The_access_token_is_renewed_silently_before_it_expires_and_again_when_the_api_refuses_it),
+    "moves the token service's clock (ShiftedTimeProvider), which only the in-process token service takes")]
+[NotOnFunctionsHost(nameof(SpaTests<FunctionsHostBrowserFixture>.A_page_of_another_origin_can_neither_renew_the_session_nor_read_tokens),
+    "reads what the token service saw of the blocked requests (RequestLog), which only the in-process token service records")]
+public sealed class SpaTestsOnFunctionsHost(FunctionsHostBrowserFixture fixture) : SpaTests<FunctionsHostBrowserFixture>(fixture);
+
+public abstract class SpaTests<TFixture>(TFixture fixture)
+    where TFixture : BrowserFixture
 {
     private const string SessionEnded = "Your session has ended";
 
@@ -68,7 +83,7 @@ public sealed class SpaTests(BrowserFixture fixture)
         await spa.WaitForStateAsync("signed-in");
 
         Assert.NotEqual(before, after);
-        Assert.Equal(Sid(before), Sid(after)); // the same session, renewed
+        Assert.Equal(SpaPage.Sid(before), SpaPage.Sid(after)); // the same session, renewed
         Assert.NotEqual(cookie, (await spa.RefreshCookieAsync())!.Value); // rotated
         await Assertions.Expect(spa.Page.Locator("#user-name")).ToHaveTextAsync("grace");
         Assert.Equal(200, (await spa.CallApiAsync()).Status);
@@ -92,7 +107,7 @@ public sealed class SpaTests(BrowserFixture fixture)
         {
             var renewed = await spa.RenewAsync(() => spa.Page.Clock.FastForwardAsync((long)TimeSpan.FromMinutes(14.1).TotalMilliseconds));
             Assert.NotEqual(first, renewed);
-            Assert.Equal(Sid(first), Sid(renewed));
+            Assert.Equal(SpaPage.Sid(first), SpaPage.Sid(renewed));
             Assert.NotEqual(firstCookie, (await spa.RefreshCookieAsync())!.Value);
 
             // The API refuses a token the page still holds for valid (here its jti was revoked at the token service; an
@@ -174,11 +189,11 @@ public sealed class SpaTests(BrowserFixture fixture)
         var kioskToken = await onKiosk.SignInAsync(user);
 
         var rows = await onLaptop.OpenSessionsAsync(3);
-        Assert.Equal(Sid(laptopToken), await rows[0].GetAttributeAsync("data-sid"));
+        Assert.Equal(SpaPage.Sid(laptopToken), await rows[0].GetAttributeAsync("data-sid"));
         Assert.Equal("true", await rows[0].GetAttributeAsync("data-current"));
 
         // End the kiosk's session from the laptop.
-        await onLaptop.Page.ClickAsync($"#session-rows tr[data-sid='{Sid(kioskToken)}'] button.end-session");
+        await onLaptop.Page.ClickAsync($"#session-rows tr[data-sid='{SpaPage.Sid(kioskToken)}'] button.end-session");
         await Assertions.Expect(onLaptop.Message).ToHaveTextAsync(new System.Text.RegularExpressions.Regex($"^The session of {SpaServers.SpaDisplayName} on Chrome on Linux, signed in .+, has ended\\.$"));
         await onLaptop.SessionRowsAsync(2);
         Assert.False(await Servers.IsActiveAsync(kioskToken));
@@ -287,14 +302,5 @@ public sealed class SpaTests(BrowserFixture fixture)
         var renewals = await Servers.TokenServiceRequests.WaitForAsync(seen, r => r.Path == "/oauth2/token", count: 2);
         Assert.All(renewals, r => Assert.Equal(SpaServers.Origin(origin), r.Origin));
         return new Attack(renewals, results);
-    }
-
-    /// <summary>The session id of an access token (its <c>sid</c> claim), to tell sessions apart in the list.</summary>
-    internal static string Sid(string accessToken)
-    {
-        var payload = accessToken.Split('.')[1].Replace('-', '+').Replace('_', '/');
-        payload = payload.PadRight(payload.Length + ((4 - (payload.Length % 4)) % 4), '=');
-        using var json = JsonDocument.Parse(Encoding.UTF8.GetString(Convert.FromBase64String(payload)));
-        return json.RootElement.GetProperty("sid").GetString()!;
     }
 }

@@ -1,6 +1,9 @@
-// Independent OAuth (oauth4webapi) and JOSE (jose) libraries against the standalone host on embedded
-// defaults, unmodified: discovery, token exchange, refresh with rotation, reuse detection, introspection,
-// revocation, and access-token verification from the published JWKS.
+// Independent OAuth (oauth4webapi) and JOSE (jose) libraries, unmodified, against the token service in
+// Development: discovery, token exchange, refresh with rotation, reuse detection, introspection, revocation,
+// access-token verification from the published JWKS, and DPoP against the sample API.
+//
+// The target: TOKEN_SERVICE_URL when set (a host already running in Development, its issuer that URL: scripts/test.sh
+// points it at the Functions app under a real Functions host), else the standalone host started here on a free port.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -28,19 +31,33 @@ const freePort = () => new Promise((resolve, reject) => {
 });
 
 before(async () => {
+  if (process.env.TOKEN_SERVICE_URL) {
+    issuer = process.env.TOKEN_SERVICE_URL.replace(/\/+$/, '');
+    await waitUntilHealthy(`the token service at ${issuer} (TOKEN_SERVICE_URL) does not answer /healthz`);
+  } else {
+    issuer = await startStandaloneHost();
+  }
+  as = await oauth.processDiscoveryResponse(new URL(issuer), await oauth.discoveryRequest(new URL(issuer), { algorithm: 'oidc', ...insecure }));
+});
+
+async function waitUntilHealthy(failure) {
+  for (let i = 0; i < 150; i++) {
+    try { if ((await fetch(`${issuer}/healthz`)).ok) return; } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(failure);
+}
+
+async function startStandaloneHost() {
   const port = await freePort();
   issuer = `http://127.0.0.1:${port}`;
   server = spawn('dotnet', [serverDll, '--urls', issuer, '--contentRoot', path.join(root, 'functions', 'TokenService.Server')], {
     env: { ...process.env, ASPNETCORE_ENVIRONMENT: 'Development', TokenService__Issuer: issuer, Keys__DevelopmentKeyPath: path.join(root, 'tests', 'interop', '.devkeys', `keys-${port}.json`) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  for (let i = 0; i < 150; i++) {
-    try { if ((await fetch(`${issuer}/healthz`)).ok) break; } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 200));
-    if (i === 149) throw new Error(`the token service did not start at ${issuer} (is it built? dotnet build functions/TokenService.Server)`);
-  }
-  as = await oauth.processDiscoveryResponse(new URL(issuer), await oauth.discoveryRequest(new URL(issuer), { algorithm: 'oidc', ...insecure }));
-});
+  await waitUntilHealthy(`the token service did not start at ${issuer} (is it built? dotnet build functions/TokenService.Server)`);
+  return issuer;
+}
 
 after(() => server?.kill());
 

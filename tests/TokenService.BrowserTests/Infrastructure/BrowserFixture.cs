@@ -1,4 +1,5 @@
 using Microsoft.Playwright;
+using TokenService.Tests.Infrastructure;
 
 namespace TokenService.BrowserTests.Infrastructure;
 
@@ -14,7 +15,7 @@ public sealed class BrowserCollection : ICollectionFixture<BrowserFixture>
 /// package: nothing is downloaded. Each test opens its own browser contexts (separate cookie jars, like separate
 /// browsers) and closes them.
 /// </summary>
-public sealed class BrowserFixture : IAsyncLifetime
+public class BrowserFixture : IAsyncLifetime
 {
     /// <summary>The binary itself: /usr/bin/chromium is Debian's wrapper script.</summary>
     public static readonly string ChromiumPath = Environment.GetEnvironmentVariable("CHROMIUM_PATH") is { Length: > 0 } path ? path : "/usr/lib/chromium/chromium";
@@ -24,17 +25,19 @@ public sealed class BrowserFixture : IAsyncLifetime
     public SpaServers Servers { get; private set; } = null!;
     public IBrowser Browser { get; private set; } = null!;
 
+    /// <summary>Whether this fixture's tests are all skipped (see <see cref="BrowserFactAttribute"/>): then it starts nothing.</summary>
+    protected virtual bool Skipped => !File.Exists(ChromiumPath);
+
     public async Task InitializeAsync()
     {
-        if (!File.Exists(ChromiumPath))
+        if (Skipped)
         {
-            // Every test is skipped (BrowserFact): start nothing.
             return;
         }
 
         // The suite shares two cores with the other test assemblies: allow slow answers, never wait on purpose.
         Assertions.SetDefaultExpectTimeout(15_000);
-        Servers = await SpaServers.StartAsync();
+        Servers = await StartServersAsync();
         _playwright = await Playwright.CreateAsync();
         Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
         {
@@ -42,6 +45,9 @@ public sealed class BrowserFixture : IAsyncLifetime
             Headless = true,
         });
     }
+
+    /// <summary>The servers of the tests: here with the standalone token service in-process.</summary>
+    protected virtual Task<SpaServers> StartServersAsync() => SpaServers.StartAsync();
 
     /// <summary>
     /// A fresh browser profile: its own cookies and storage, the SPA as base URL (or <paramref name="baseUrl"/>), a fixed
@@ -69,4 +75,23 @@ public sealed class BrowserFixture : IAsyncLifetime
             await Servers.DisposeAsync();
         }
     }
+}
+
+/// <summary>The browser tests whose token service is the Functions app under a real Functions host (one host for all).</summary>
+[CollectionDefinition(Name)]
+public sealed class FunctionsHostBrowserCollection : ICollectionFixture<FunctionsHostBrowserFixture>
+{
+    public const string Name = "browser, Functions host";
+}
+
+/// <summary>
+/// <see cref="BrowserFixture"/> with the published Functions app under a real Functions host as the token service
+/// (<see cref="SpaServers.StartOnFunctionsHostAsync"/>). Starts nothing where no host can run: its tests are then
+/// skipped with the reason (<see cref="BrowserFactDiscoverer"/>).
+/// </summary>
+public sealed class FunctionsHostBrowserFixture : BrowserFixture
+{
+    protected override bool Skipped => base.Skipped || RealFunctionsHost.SkipReason is not null;
+
+    protected override Task<SpaServers> StartServersAsync() => SpaServers.StartOnFunctionsHostAsync();
 }

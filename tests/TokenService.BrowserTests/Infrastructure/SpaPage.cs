@@ -10,6 +10,15 @@ public sealed class SpaPage(IPage page, SpaServers servers)
 
     public ILocator Message => Page.Locator("#message");
 
+    /// <summary>The session id of an access token (its <c>sid</c> claim), to tell sessions apart in the list.</summary>
+    public static string Sid(string accessToken)
+    {
+        var payload = accessToken.Split('.')[1].Replace('-', '+').Replace('_', '/');
+        payload = payload.PadRight(payload.Length + ((4 - (payload.Length % 4)) % 4), '=');
+        using var json = JsonDocument.Parse(System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(payload)));
+        return json.RootElement.GetProperty("sid").GetString()!;
+    }
+
     public static async Task<SpaPage> OpenAsync(IBrowserContext context, SpaServers servers, string fragment = "")
     {
         var spa = new SpaPage(await context.NewPageAsync(), servers);

@@ -11,6 +11,7 @@ using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Logging;
 using SampleApi;
 using TokenService.Server;
+using TokenService.Tests.Infrastructure;
 
 namespace TokenService.BrowserTests.Infrastructure;
 
@@ -20,6 +21,12 @@ namespace TokenService.BrowserTests.Infrastructure;
 /// (samples/SampleApi), the SPA's static files (samples/spa) and a page of another origin. The token service and
 /// the SPA share the site <c>localhost</c> (ports do not make another site), so the SameSite=Strict refresh cookie
 /// travels on the SPA's requests; they are different origins, so CORS and the spa client's allowed origin apply.
+/// <para>
+/// <see cref="StartOnFunctionsHostAsync"/> starts the same servers with the published Functions app under a real
+/// Functions host (<see cref="RealFunctionsHost"/>) as the token service, with the same settings as app settings. That
+/// token service runs in another process: its clock cannot be moved (<see cref="Time"/> is then the sample API's only)
+/// and <see cref="TokenServiceRequests"/> stays empty.
+/// </para>
 /// </summary>
 public sealed class SpaServers : IAsyncDisposable
 {
@@ -39,6 +46,7 @@ public sealed class SpaServers : IAsyncDisposable
     private readonly List<WebApplication> _apps = [];
     private readonly string _keyDirectory = Path.Combine(Path.GetTempPath(), "spa-browser-keys-" + Guid.NewGuid().ToString("N"));
     private JsonObject _spaConfig = [];
+    private RealFunctionsHost? _functionsHost;
 
     public ShiftedTimeProvider Time { get; } = new();
 
@@ -59,12 +67,18 @@ public sealed class SpaServers : IAsyncDisposable
 
     public string SpaOrigin => Origin(Spa);
 
-    public static async Task<SpaServers> StartAsync()
+    /// <summary>The servers with the standalone token service in-process (its clock shifted by <see cref="Time"/>).</summary>
+    public static Task<SpaServers> StartAsync() => StartAsync(onFunctionsHost: false);
+
+    /// <summary>The servers with the Functions app under a real Functions host as the token service.</summary>
+    public static Task<SpaServers> StartOnFunctionsHostAsync() => StartAsync(onFunctionsHost: true);
+
+    private static async Task<SpaServers> StartAsync(bool onFunctionsHost)
     {
         var servers = new SpaServers();
         try
         {
-            await servers.StartCoreAsync();
+            await servers.StartCoreAsync(onFunctionsHost);
             return servers;
         }
         catch
@@ -74,7 +88,7 @@ public sealed class SpaServers : IAsyncDisposable
         }
     }
 
-    private async Task StartCoreAsync()
+    private async Task StartCoreAsync(bool onFunctionsHost)
     {
         var spaRoot = Path.Combine(RepositoryRoot.Find(), "samples", "spa");
 
@@ -109,15 +123,28 @@ public sealed class SpaServers : IAsyncDisposable
         OtherOrigin = other;
         OtherSite = new UriBuilder(other) { Host = "127.0.0.1" }.Uri;
 
-        var tokenService = TokenServiceHost.Build(["--environment", "Development", "--urls", "http://127.0.0.1:0"], builder =>
+        var tokenServiceSettings = TokenServiceSettings(SpaOrigin, Path.Combine(_keyDirectory, "signing-keys.json"));
+        if (onFunctionsHost)
         {
-            builder.Configuration.AddInMemoryCollection(TokenServiceSettings(SpaOrigin, Path.Combine(_keyDirectory, "signing-keys.json")));
-            builder.Logging.SetMinimumLevel(LogLevel.Warning);
-            builder.Services.AddSingleton<TimeProvider>(Time);
-            builder.Services.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter>(TokenServiceRequests);
-            builder.Services.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter>(new ClockDateHeader(Time));
-        });
-        TokenService = await StartAsync(tokenService);
+            // App settings as local.settings.json and App Service spell them (Clients__0__ClientId), in Development as
+            // `func start` runs, for the development IdP the SPA signs in with.
+            var values = tokenServiceSettings.ToDictionary(p => p.Key.Replace(":", "__", StringComparison.Ordinal), p => p.Value, StringComparer.Ordinal);
+            values["AZURE_FUNCTIONS_ENVIRONMENT"] = "Development";
+            _functionsHost = await RealFunctionsHost.StartAsync(values);
+            TokenService = new UriBuilder(_functionsHost.BaseAddress) { Host = "localhost" }.Uri;
+        }
+        else
+        {
+            var tokenService = TokenServiceHost.Build(["--environment", "Development", "--urls", "http://127.0.0.1:0"], builder =>
+            {
+                builder.Configuration.AddInMemoryCollection(tokenServiceSettings);
+                builder.Logging.SetMinimumLevel(LogLevel.Warning);
+                builder.Services.AddSingleton<TimeProvider>(Time);
+                builder.Services.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter>(TokenServiceRequests);
+                builder.Services.AddSingleton<Microsoft.AspNetCore.Hosting.IStartupFilter>(new ClockDateHeader(Time));
+            });
+            TokenService = await StartAsync(tokenService);
+        }
 
         // Outside Development the API checks DPoP proofs' htu against its public origin, which must be known before it
         // starts: a port reserved here rather than port 0.
@@ -293,6 +320,11 @@ public sealed class SpaServers : IAsyncDisposable
         {
             await app.StopAsync();
             await app.DisposeAsync();
+        }
+
+        if (_functionsHost is not null)
+        {
+            await _functionsHost.DisposeAsync();
         }
 
         try

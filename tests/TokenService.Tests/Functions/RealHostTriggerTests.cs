@@ -1,5 +1,10 @@
 using System.Net;
 using System.Net.Http.Json;
+using Azure;
+using Azure.Core;
+using Azure.Core.Pipeline;
+using Azure.Messaging;
+using Azure.Messaging.EventGrid;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.IdentityModel.JsonWebTokens;
@@ -140,6 +145,72 @@ public sealed class RealHostTriggerTests(RealFunctionsHostPool pool)
         Assert.True(await host.IsActiveAsync(bystanderLogin.AccessToken));
     }
 
+    /// <summary>
+    /// EventGridPublisherClient, Azure's own SDK, pointed at the host's Event Grid endpoint. The SDK speaks as a
+    /// publisher to a topic, not as Event Grid delivering to a subscriber: it sends no <c>aeg-event-type</c>, which the
+    /// host's Event Grid extension requires of a delivery (it answers 400 without one). With
+    /// <paramref name="asDelivery"/> a pipeline policy adds <c>aeg-event-type: Notification</c>, as Event Grid does on
+    /// every delivery to an AzureFunction endpoint; the events are then the SDK's own serialization of both schemas.
+    /// </summary>
+    private static EventGridPublisherClient TriggerPublisher(TokenServiceTestHost host, bool asDelivery)
+    {
+        var options = new EventGridPublisherClientOptions { Transport = new HttpClientTransport(host.Client), Retry = { MaxRetries = 0 } };
+        if (asDelivery)
+        {
+            options.AddPolicy(new NotificationDeliveryPolicy(), HttpPipelinePosition.PerCall);
+        }
+
+        return new EventGridPublisherClient(
+            new Uri(host.BaseAddress, "/runtime/webhooks/EventGrid?functionName=IdpEvents"), new AzureKeyCredential("not-checked-by-the-host"), options);
+    }
+
+    /// <summary>
+    /// What the host answered the SDK. The SDK throws for any status but 200, which a topic answers; the host answers
+    /// a delivery 202, which Event Grid counts as delivered (any of 200-204 is), so the status is read either way.
+    /// </summary>
+    private static async Task<int> StatusOfAsync(Func<Task<Response>> send)
+    {
+        try
+        {
+            return (await send()).Status;
+        }
+        catch (RequestFailedException e)
+        {
+            return e.Status;
+        }
+    }
+
+    [Fact]
+    public async Task Batches_published_with_the_event_grid_sdk_through_the_trigger_end_the_named_users_sessions()
+    {
+        var host = await pool.GetAsync(RealFunctionsHostPool.IdpEvents);
+        var (disabled, disabledLogin) = await LoginAsync(host);
+        var (reset, resetLogin) = await LoginAsync(host);
+        var (bystander, bystanderLogin) = await LoginAsync(host);
+
+        // As the SDK sends it, the request is not a delivery: the host refuses it (400) and nothing is applied.
+        Assert.Equal((int)HttpStatusCode.BadRequest, await StatusOfAsync(() => TriggerPublisher(host, asDelivery: false).SendEventsAsync(
+            [new EventGridEvent("users/" + disabled, IdpEventTypes.AccountDisabled, "1", new { userId = disabled })])));
+        Assert.True(await host.IsActiveAsync(disabledLogin.AccessToken));
+
+        var publisher = TriggerPublisher(host, asDelivery: true);
+        Assert.Equal((int)HttpStatusCode.Accepted, await StatusOfAsync(() => publisher.SendEventsAsync(
+        [
+            new EventGridEvent("users/" + disabled, IdpEventTypes.AccountDisabled, "1", new { userId = disabled }),
+            new EventGridEvent("users/other", "Contoso.Unrelated", "1", new { userId = bystander }),
+        ])));
+        await AssertSessionEndedAsync(host, disabledLogin);
+        Assert.True(await host.IsActiveAsync(bystanderLogin.AccessToken));
+
+        Assert.Equal((int)HttpStatusCode.Accepted, await StatusOfAsync(() => publisher.SendEventsAsync(
+        [
+            new CloudEvent("/idp", IdpEventTypes.PasswordReset, new { userId = reset }),
+            new CloudEvent("/idp", "Contoso.Unrelated", new { userId = bystander }),
+        ])));
+        await AssertSessionEndedAsync(host, resetLogin);
+        Assert.True(await host.IsActiveAsync(bystanderLogin.AccessToken));
+    }
+
     [Fact]
     public async Task A_redelivered_event_changes_nothing_the_second_time()
     {
@@ -275,5 +346,11 @@ public sealed class RealHostTriggerTests(RealFunctionsHostPool pool)
         }
 
         return count;
+    }
+
+    /// <summary>The header Event Grid sets on a delivery of events (as opposed to its subscription handshake).</summary>
+    private sealed class NotificationDeliveryPolicy : HttpPipelineSynchronousPolicy
+    {
+        public override void OnSendingRequest(HttpMessage message) => message.Request.Headers.SetValue("aeg-event-type", "Notification");
     }
 }

@@ -20,7 +20,7 @@ namespace TokenService.Tests.Infrastructure;
 /// prefix of host.json), creates the function class the way the worker does (ActivatorUtilities over the app's
 /// service provider, one scope per invocation), binds the <see cref="HttpRequest"/> and route parameters, and
 /// executes the returned <see cref="IActionResult"/> against an ASP.NET Core <see cref="HttpContext"/>.
-/// A path that no function serves gets the host's plain 404.
+/// Routes are tried in the host's order (<see cref="Discover"/>). A path that no function serves gets the host's plain 404.
 /// </summary>
 /// <remarks>
 /// The hop from the Functions host to the worker is modelled as the host makes it (issue #25). The host is an ASP.NET
@@ -43,6 +43,14 @@ public sealed partial class FunctionsHttpHandler(IServiceProvider services) : Ht
 
     public static IReadOnlyList<HttpFunctionDescriptor> Functions { get; } = Discover();
 
+    /// <summary>
+    /// The app's HTTP functions in the order the Functions host registers their routes: by function name. The host's
+    /// router (WebJobsRouter) tries the routes in that order, and the first whose template and methods match takes the
+    /// request; there is no precedence of a literal segment over a parameter. Its start-up log lists the order
+    /// ("Mapped function route '/sessions/{sid}' [delete,options] to 'DeleteSession'" comes first). So a method two
+    /// routes both serve goes to the earlier name: <c>OPTIONS /sessions/revoke-others</c> reaches DeleteSession
+    /// (<c>sessions/{sid}</c>), not RevokeOtherSessions.
+    /// </summary>
     public static IReadOnlyList<HttpFunctionDescriptor> Discover() =>
         typeof(TokenFunctionsServices).Assembly.GetTypes()
             .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Instance | BindingFlags.Static))
@@ -50,6 +58,7 @@ public sealed partial class FunctionsHttpHandler(IServiceProvider services) : Ht
                 Trigger: m.GetParameters().Select(p => p.GetCustomAttribute<HttpTriggerAttribute>()).FirstOrDefault(a => a is not null)))
             .Where(x => x.Function is not null && x.Trigger is not null)
             .Select(x => new HttpFunctionDescriptor(x.Function!.Name, x.Trigger!.Route ?? x.Function.Name, x.Trigger.Methods?.Select(v => v.ToUpperInvariant()).ToArray() ?? [], x.Trigger.AuthLevel, x.Method))
+            .OrderBy(f => f.Name, StringComparer.Ordinal)
             .ToList();
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)

@@ -4,7 +4,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
-using TokenService.Tests.Tables;
 
 namespace TokenService.Tests.Infrastructure;
 
@@ -54,8 +53,11 @@ public sealed class RealFunctionsHost : IAsyncDisposable
 
     public string LogPath { get; }
 
+    /// <summary>The folder holding TokenFunctions.sln above the test's output folder.</summary>
+    public static string RepositoryRoot { get; } = FindRepositoryRoot();
+
     /// <summary>The run folder every instance copies.</summary>
-    public static string RunFolder => Path.Combine(AzuriteFixture.FindRepositoryRoot(), "artifacts", "functions-app");
+    public static string RunFolder => Path.Combine(RepositoryRoot, "artifacts", "functions-app");
 
     /// <summary>
     /// Starts Azurite and the host with <paramref name="values"/> as the app's settings (environment-variable names,
@@ -77,7 +79,7 @@ public sealed class RealFunctionsHost : IAsyncDisposable
 
         var (blob, queue, table) = (FreePort(), FreePort(), FreePort());
         var azurite = StartProcess(
-            new ProcessStartInfo(Path.Combine(AzuriteFixture.FindRepositoryRoot(), "node_modules", ".bin", "azurite"))
+            new ProcessStartInfo(Path.Combine(RepositoryRoot, "node_modules", ".bin", "azurite"))
             {
                 ArgumentList =
                 {
@@ -209,6 +211,19 @@ public sealed class RealFunctionsHost : IAsyncDisposable
         throw new TimeoutException($"The Functions host did not answer /healthz with 200 within {StartGuard.TotalMinutes} minutes (last: {last}).\n{Tail()}");
     }
 
+    private static string FindRepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "TokenFunctions.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("Cannot find the repository root (TokenFunctions.sln) above " + AppContext.BaseDirectory);
+    }
+
     private static (string? Launcher, string Reason) FindLauncher()
     {
         var path = Environment.GetEnvironmentVariable("PATH") ?? string.Empty;
@@ -218,7 +233,7 @@ public sealed class RealFunctionsHost : IAsyncDisposable
         }
 
         // ../shared beside the repository root: where a CI clone and every worktree find the host built for tests.
-        var runSh = Path.GetFullPath(Path.Combine(AzuriteFixture.FindRepositoryRoot(), "..", "shared", "functions-host", "run.sh"));
+        var runSh = Path.GetFullPath(Path.Combine(RepositoryRoot, "..", "shared", "functions-host", "run.sh"));
         return File.Exists(runSh)
             ? (runSh, string.Empty)
             : (null, $"Real Functions host tier skipped: neither `func` (Azure Functions Core Tools v4) is on PATH nor {runSh} exists.");

@@ -20,7 +20,8 @@ public sealed class HttpFunctions(
     IntrospectionEndpoint introspection,
     SessionsEndpoint sessions,
     ManagementEndpoint management,
-    HealthEndpoint health)
+    HealthEndpoint health,
+    SharedSignalsEndpoint sharedSignals)
 {
     [Function("Discovery")]
     public IActionResult Discovery([HttpTrigger(AuthorizationLevel.Anonymous, "get", "head", Route = ".well-known/openid-configuration")] HttpRequest request) =>
@@ -76,4 +77,24 @@ public sealed class HttpFunctions(
     [Function("Health")]
     public IActionResult Health([HttpTrigger(AuthorizationLevel.Anonymous, "get", "head", Route = "healthz")] HttpRequest request) =>
         new EndpointActionResult(health.HandleAsync);
+
+    [Function("SsfConfiguration")]
+    public IActionResult SsfConfiguration([HttpTrigger(AuthorizationLevel.Anonymous, "get", "head", Route = ".well-known/ssf-configuration")] HttpRequest request) =>
+        new EndpointActionResult(sharedSignals.ConfigurationAsync);
+
+    [Function("SsfStreams")]
+    public IActionResult SsfStreams([HttpTrigger(AuthorizationLevel.Anonymous, "get", "post", "patch", "put", "delete", Route = SharedSignalsEndpoint.ConfigurationRoute)] HttpRequest request) =>
+        new EndpointActionResult(sharedSignals.StreamsAsync);
+
+    [Function("SsfStreamStatus")]
+    public IActionResult SsfStreamStatus([HttpTrigger(AuthorizationLevel.Anonymous, "get", "post", Route = SharedSignalsEndpoint.StatusRoute)] HttpRequest request) =>
+        new EndpointActionResult(sharedSignals.StatusAsync);
+
+    [Function("SsfVerify")]
+    public IActionResult SsfVerify([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = SharedSignalsEndpoint.VerificationRoute)] HttpRequest request) =>
+        new EndpointActionResult(sharedSignals.VerifyAsync);
+
+    [Function("SsfPoll")]
+    public IActionResult SsfPoll([HttpTrigger(AuthorizationLevel.Anonymous, "post", Route = SharedSignalsEndpoint.PollRoutePrefix + "{streamId}")] HttpRequest request, string streamId) =>
+        new EndpointActionResult(context => sharedSignals.PollAsync(context, streamId));
 }

@@ -46,6 +46,9 @@ public sealed class SecurityEventRejectedException(string error, string descript
 /// </summary>
 public sealed class SecurityEventTokenValidator
 {
+    /// <summary>RFC 8417 §2.3: the JOSE <c>typ</c> of a Security Event Token, required of every SET received (and written on every SET sent).</summary>
+    public const string TokenType = "secevent+jwt";
+
     // 9999-12-31T23:59:59Z, the last second DateTimeOffset can hold.
     private const long MaxUnixSeconds = 253402300799;
 
@@ -74,7 +77,7 @@ public sealed class SecurityEventTokenValidator
             {
                 Issuer = _options.SsfIssuer,
                 Audiences = [_options.SsfAudience ?? service.Value.IssuerOrThrow],
-                RequiredType = "secevent+jwt",
+                RequiredType = TokenType,
                 RequireExpiration = false,
                 RequireSubject = false,
                 MaxTokenLength = 16 * 1024,

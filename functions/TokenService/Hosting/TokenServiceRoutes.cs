@@ -36,6 +36,11 @@ public static class TokenServiceRoutes
         new("Health", "healthz", ["GET", "HEAD"], ctx => Get<HealthEndpoint>(ctx).HandleAsync(ctx)),
         new("IdpEventsWebhook", "events/idp", ["POST", "OPTIONS"], ctx => Get<IdpEventsEndpoint>(ctx).HandleAsync(ctx)),
         new("SsfPush", "events/ssf", ["POST"], ctx => Get<IdpEventsEndpoint>(ctx).HandleSsfPushAsync(ctx)),
+        new("SsfConfiguration", ".well-known/ssf-configuration", ["GET", "HEAD"], ctx => Get<SharedSignalsEndpoint>(ctx).ConfigurationAsync(ctx)),
+        new("SsfStreams", SharedSignalsEndpoint.ConfigurationRoute, ["GET", "POST", "PATCH", "PUT", "DELETE"], ctx => Get<SharedSignalsEndpoint>(ctx).StreamsAsync(ctx)),
+        new("SsfStreamStatus", SharedSignalsEndpoint.StatusRoute, ["GET", "POST"], ctx => Get<SharedSignalsEndpoint>(ctx).StatusAsync(ctx)),
+        new("SsfVerify", SharedSignalsEndpoint.VerificationRoute, ["POST"], ctx => Get<SharedSignalsEndpoint>(ctx).VerifyAsync(ctx)),
+        new("SsfPoll", SharedSignalsEndpoint.PollRoutePrefix + "{streamId}", ["POST"], ctx => Get<SharedSignalsEndpoint>(ctx).PollAsync(ctx, RouteValue(ctx, "streamId"))),
         new("DevIdpIdToken", "dev-idp/id-token", ["POST"], ctx => DevelopmentIdpEndpoint.MintOrNotFoundAsync(ctx)),
         new("DevIdpJwks", "dev-idp/jwks.json", ["GET", "HEAD"], ctx => DevelopmentIdpEndpoint.JwksOrNotFoundAsync(ctx)),
     ];

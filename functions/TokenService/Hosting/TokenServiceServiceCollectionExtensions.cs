@@ -13,6 +13,7 @@ using TokenService.Http;
 using TokenService.Idp;
 using TokenService.Keys;
 using TokenService.Sessions;
+using TokenService.SharedSignals;
 using TokenService.TokenRequests;
 using TokenService.Tokens;
 using TokenService.Jwt;
@@ -55,6 +56,7 @@ public static class TokenServiceServiceCollectionExtensions
         services.AddOptions<Dpop.DpopOptions>().Bind(configuration.GetSection(Dpop.DpopOptions.SectionName)).ValidateOnStart();
         services.AddOptions<StorageOptions>().Bind(configuration.GetSection(StorageOptions.SectionName)).ValidateOnStart();
         services.AddOptions<EventsOptions>().Bind(configuration.GetSection(EventsOptions.SectionName)).ValidateOnStart();
+        services.AddOptions<SharedSignalsOptions>().Bind(configuration.GetSection(SharedSignalsOptions.SectionName)).ValidateOnStart();
         services.AddOptions<ClientRegistryOptions>()
             .Configure<IOptions<TokenServiceOptions>>((o, tokenService) =>
             {
@@ -72,6 +74,7 @@ public static class TokenServiceServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KeysOptions>, KeysOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ClientRegistryOptions>, ClientRegistryOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<EventsOptions>, EventsOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SharedSignalsOptions>, SharedSignalsOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<RateLimitOptions>, RateLimitOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<Dpop.DpopOptions>, Dpop.DpopOptionsValidator>());
 
@@ -115,6 +118,15 @@ public static class TokenServiceServiceCollectionExtensions
         services.TryAddSingleton<ClientAuthenticator>();
         services.TryAddSingleton<CorsPolicy>();
         services.TryAddSingleton<ClientRequestReader>();
+        // The Shared Signals transmitter (docs/shared-signals.md). Its streams are told of ended sessions only when it is
+        // enabled: otherwise no sink is registered and ending a session costs nothing more.
+        services.TryAddSingleton<SsfStreamRegistry>();
+        services.TryAddSingleton<SecurityEventTokenSigner>();
+        if (configuration.GetValue<bool>($"{SharedSignalsOptions.SectionName}:{nameof(SharedSignalsOptions.Enabled)}"))
+        {
+            services.TryAddSingleton<ISessionEndedSink>(sp => sp.GetRequiredService<SsfStreamRegistry>());
+        }
+
         services.TryAddSingleton<SessionService>();
         services.TryAddSingleton<IUserSessionRevoker>(sp => sp.GetRequiredService<SessionService>());
         services.TryAddSingleton<SigningKeyResolver>();
@@ -163,6 +175,7 @@ public static class TokenServiceServiceCollectionExtensions
         services.TryAddSingleton<ManagementEndpoint>();
         services.TryAddSingleton<HealthEndpoint>();
         services.TryAddSingleton<IdpEventsEndpoint>();
+        services.TryAddSingleton<SharedSignalsEndpoint>();
 
         // No request line in any log: they carry the query string, which may hold the webhook secret (?key=).
         services.PostConfigure<Microsoft.Extensions.Logging.LoggerFilterOptions>(RequestLineLogFilter.Apply);

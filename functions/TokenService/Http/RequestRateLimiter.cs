@@ -17,6 +17,9 @@ public enum RateLimitedRoute : byte
     Management,
     IdpEvents,
     SsfEvents,
+
+    /// <summary>The Shared Signals transmitter's stream management and poll routes (<c>ssf/…</c>).</summary>
+    SharedSignals,
 }
 
 /// <summary>

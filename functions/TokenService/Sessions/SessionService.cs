@@ -71,8 +71,11 @@ public sealed partial class SessionService : IUserSessionRevoker
     private readonly ILogger<SessionService> _logger;
     private readonly TokenServiceMetrics _metrics;
     private readonly IAuditSink? _audit;
+    private readonly ISessionEndedSink? _ended;
 
-    public SessionService(ISessionStore store, IOptions<TokenServiceOptions> options, TimeProvider time, ILogger<SessionService> logger, TokenServiceMetrics metrics, IAuditSink? audit = null)
+    public SessionService(
+        ISessionStore store, IOptions<TokenServiceOptions> options, TimeProvider time, ILogger<SessionService> logger, TokenServiceMetrics metrics, IAuditSink? audit = null,
+        ISessionEndedSink? ended = null)
     {
         _store = store;
         _options = options.Value;
@@ -80,6 +83,7 @@ public sealed partial class SessionService : IUserSessionRevoker
         _logger = logger;
         _metrics = metrics;
         _audit = audit;
+        _ended = ended;
     }
 
     public async Task<(SessionRecord Session, string RefreshToken, IssuedAccessToken AccessToken)> OpenAsync(
@@ -137,7 +141,7 @@ public sealed partial class SessionService : IUserSessionRevoker
             if (status == StoreWriteStatus.Success)
             {
                 LogSessionOpened(_logger, sessionId, request.ClientId, evicted.Count);
-                RecordOpened(session, evicted);
+                RecordOpened(session, evicted, now);
                 return (session, refreshToken, accessToken.Value);
             }
 
@@ -382,7 +386,7 @@ public sealed partial class SessionService : IUserSessionRevoker
             if (result.Status == StoreWriteStatus.Success)
             {
                 LogSessionRevoked(_logger, session.SessionId, reason.Code);
-                RecordRevoked([session], reason);
+                RecordRevoked([session], reason, now);
                 return true;
             }
 
@@ -416,7 +420,7 @@ public sealed partial class SessionService : IUserSessionRevoker
             if (status == StoreWriteStatus.Success)
             {
                 LogUserSessionsRevoked(_logger, targets.Count, reason.Code);
-                RecordRevoked(targets, reason);
+                RecordRevoked(targets, reason, now);
                 return targets.Count;
             }
 

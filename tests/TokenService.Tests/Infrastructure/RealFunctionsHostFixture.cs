@@ -23,7 +23,10 @@ namespace TokenService.Tests.Infrastructure;
 /// </summary>
 public sealed class RealFunctionsHostPool : IAsyncLifetime
 {
-    /// <summary>The default test configuration plus the DPoP tests' client "bound-web" (one host less to start).</summary>
+    /// <summary>
+    /// The default test configuration plus the DPoP tests' client "bound-web" and the Shared Signals transmitter with its
+    /// second receiver (one host less to start each).
+    /// </summary>
     public const string Default = "default";
     public const string DpopNonce = "dpop-nonce";
     public const string IdpEvents = "idp-events";
@@ -32,7 +35,7 @@ public sealed class RealFunctionsHostPool : IAsyncLifetime
     /// <summary>Every configuration of the tier: its settings on top of the defaults, given the host's test IdP.</summary>
     private static readonly Dictionary<string, Func<TestIdp, IDictionary<string, string?>?>> Configurations = new(StringComparer.Ordinal)
     {
-        [Default] = _ => new Dpop.DpopHostFixture().HostSettings(),
+        [Default] = _ => new Dpop.DpopHostFixture().HostSettings().Concat(SharedSignals.SharedSignalsHostFixture.Settings).ToDictionary(p => p.Key, p => p.Value),
         [DpopNonce] = _ => new Dpop.DpopNonceHostFixture().HostSettings(),
         [IdpEvents] = Events.IdpEventsTestsBase.Settings,
         [Timers] = _ => RealHostTriggerTests.TimerSettings,

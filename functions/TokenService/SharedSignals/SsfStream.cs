@@ -1,0 +1,188 @@
+using TokenService.Sessions;
+
+namespace TokenService.SharedSignals;
+
+/// <summary>
+/// One event to transmit on a stream: a CAEP session-revoked (CAEP 1.0 §3.1) or a verification event (SSF 1.0 §8.1.4.1).
+/// Its <c>jti</c> is fixed when it is queued, and the SET is signed once, at its first transmission, so that a
+/// redelivery carries the same SET (RFC 8936 §2.4: the receiver acknowledges by <c>jti</c>) and no signature is made in
+/// the request that ended the session.
+/// </summary>
+public sealed class SsfOutboxEntry
+{
+    private string? _set;
+
+    public required string Jti { get; init; }
+
+    public required string EventType { get; init; }
+
+    /// <summary>When the event happened: the committed end of the session, or the verification request.</summary>
+    public required DateTimeOffset OccurredAt { get; init; }
+
+    /// <summary>SSF 1.0 §4.1.9 <c>txn</c>: one value per committed change (a force logout ending three sessions shares it).</summary>
+    public string? Txn { get; init; }
+
+    /// <summary>The ended session's <c>sid</c>, for session-revoked.</summary>
+    public string? SessionId { get; init; }
+
+    /// <summary>The <c>sub</c> of the ended session's tokens, for session-revoked.</summary>
+    public string? Subject { get; init; }
+
+    public SessionEndReason? Reason { get; init; }
+
+    /// <summary>The receiver's <c>state</c> for a verification event (SSF 1.0 §8.1.4.2), echoed back.</summary>
+    public string? State { get; init; }
+
+    /// <summary>The signed SET once made; null before the first transmission.</summary>
+    public string? Set
+    {
+        get => Volatile.Read(ref _set);
+        set => Volatile.Write(ref _set, value);
+    }
+}
+
+/// <summary>
+/// A receiver's event stream (SSF 1.0 §8.1.1): its configuration, status and a bounded in-memory outbox of events not
+/// yet acknowledged. Every member that changes is read and written under <see cref="Gate"/>.
+/// </summary>
+public sealed class SsfStream(string streamId, string ownerClientId, IReadOnlyList<string> audiences, int capacity)
+{
+    private readonly LinkedList<SsfOutboxEntry> _outbox = new();
+
+    public Lock Gate { get; } = new();
+
+    /// <summary>SSF 1.0 §8.1.1 <c>stream_id</c>: random, of RFC 3986 §2.3 unreserved characters.</summary>
+    public string StreamId { get; } = streamId;
+
+    /// <summary>The resource-server client that created the stream; only it can see, change or poll it.</summary>
+    public string OwnerClientId { get; } = ownerClientId;
+
+    /// <summary>SSF 1.0 §8.1.1 <c>aud</c>: the receiver's audiences when the stream was created; it cannot be updated.</summary>
+    public IReadOnlyList<string> Audiences { get; } = audiences;
+
+    /// <summary>Receiver-supplied; null when the receiver named none (then every supported event is delivered).</summary>
+    public IReadOnlyList<string>? EventsRequested { get; set; }
+
+    public string? Description { get; set; }
+
+    public SsfStreamStatus Status { get; set; } = SsfStreamStatus.Enabled;
+
+    public string? StatusReason { get; set; }
+
+    /// <summary>Events dropped because the outbox was full (the oldest goes), since the stream was created.</summary>
+    public long Dropped { get; private set; }
+
+    /// <summary>Events waiting for acknowledgement.</summary>
+    public int Pending
+    {
+        get
+        {
+            lock (Gate)
+            {
+                return _outbox.Count;
+            }
+        }
+    }
+
+    /// <summary>
+    /// SSF 1.0 §8.1.1 <c>events_delivered</c>: the supported events the receiver requested (all supported ones when it
+    /// requested none); a requested URI this transmitter does not know is ignored, as the section requires.
+    /// </summary>
+    public IReadOnlyList<string> EventsDelivered
+    {
+        get
+        {
+            var requested = EventsRequested;
+            return requested is null ? SsfProtocol.EventsSupported : [.. SsfProtocol.EventsSupported.Where(requested.Contains)];
+        }
+    }
+
+    /// <summary>Whether session-revoked events go on this stream (read without allocating on the emission path).</summary>
+    public bool DeliversSessionRevoked
+    {
+        get
+        {
+            var requested = EventsRequested;
+            if (requested is null)
+            {
+                return true;
+            }
+
+            for (var i = 0; i < requested.Count; i++)
+            {
+                if (requested[i] == SsfProtocol.SessionRevokedEventType)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Queues <paramref name="entry"/> unless the stream is disabled (SSF 1.0 §8.1.2: a disabled stream holds nothing);
+    /// a paused stream holds it. When the outbox is full the oldest event goes and is counted in <see cref="Dropped"/>
+    /// (SSF 1.0 §8.1.2 lets a transmitter drop held events). Returns whether it was queued. The caller holds <see cref="Gate"/>.
+    /// </summary>
+    public bool EnqueueLocked(SsfOutboxEntry entry)
+    {
+        if (Status == SsfStreamStatus.Disabled)
+        {
+            return false;
+        }
+
+        if (_outbox.Count >= capacity)
+        {
+            _outbox.RemoveFirst();
+            Dropped++;
+        }
+
+        _outbox.AddLast(entry);
+        return true;
+    }
+
+    /// <summary>Drops every held event (the stream became disabled). The caller holds <see cref="Gate"/>.</summary>
+    public void ClearLocked() => _outbox.Clear();
+
+    /// <summary>
+    /// One poll (RFC 8936 §2.4): removes the acknowledged <paramref name="acknowledged"/> and the ones the receiver
+    /// reported errors for, then, unless the stream is paused or disabled (SSF 1.0 §8.1.2: nothing is transmitted), takes
+    /// up to <paramref name="maxEvents"/> of the oldest unacknowledged events, in the order they were queued. Events
+    /// already sent and not acknowledged are sent again: delivery is at least once. The caller holds <see cref="Gate"/>.
+    /// </summary>
+    public (List<SsfOutboxEntry> Batch, bool MoreAvailable) PollLocked(IReadOnlyCollection<string> acknowledged, int maxEvents)
+    {
+        if (acknowledged.Count > 0)
+        {
+            for (var node = _outbox.First; node is not null;)
+            {
+                var next = node.Next;
+                if (acknowledged.Contains(node.Value.Jti))
+                {
+                    _outbox.Remove(node);
+                }
+
+                node = next;
+            }
+        }
+
+        var batch = new List<SsfOutboxEntry>(Math.Min(maxEvents, _outbox.Count));
+        if (Status != SsfStreamStatus.Enabled)
+        {
+            return (batch, false);
+        }
+
+        foreach (var entry in _outbox)
+        {
+            if (batch.Count == maxEvents)
+            {
+                break;
+            }
+
+            batch.Add(entry);
+        }
+
+        return (batch, _outbox.Count > batch.Count);
+    }
+}

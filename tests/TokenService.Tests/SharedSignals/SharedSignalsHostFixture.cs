@@ -1,0 +1,39 @@
+using TokenService.Tests.Infrastructure;
+
+namespace TokenService.Tests.SharedSignals;
+
+/// <summary>
+/// The default test host with the Shared Signals transmitter enabled and a second receiver: resource server "api"
+/// (api://orders, the default one) and "billing-api" (api://billing). The confidential client "web" may ask for either
+/// audience, so a test picks which receivers may hear of a session by the audience it logs in for.
+/// </summary>
+public class SharedSignalsHostFixture : HostFixture
+{
+    public const string BillingApi = "billing-api";
+    public const string BillingApiSecret = "billing-api-secret-123";
+
+    /// <summary>The settings on top of the defaults (the real Functions host's default configuration includes them).</summary>
+    public static Dictionary<string, string?> Settings { get; } = new()
+    {
+        ["SharedSignals:Enabled"] = "true",
+        ["Clients:6:ClientId"] = BillingApi,
+        ["Clients:6:Type"] = "resource_server",
+        ["Clients:6:Secret"] = BillingApiSecret,
+        ["Clients:6:AllowedAudiences:0"] = "api://billing",
+    };
+
+    protected override Task<TokenServiceTestHost> StartHostAsync() => TokenServiceTestHost.StartAsync(Kind, Settings);
+}
+
+public sealed class SharedSignalsFunctionsHostFixture : SharedSignalsHostFixture
+{
+    protected override HostKind Kind => HostKind.Functions;
+}
+
+/// <summary>The real Functions host's default configuration, which enables the transmitter (see <see cref="RealFunctionsHostPool"/>).</summary>
+public sealed class SharedSignalsRealFunctionsHostFixture(RealFunctionsHostPool pool) : SharedSignalsHostFixture
+{
+    protected override HostKind Kind => HostKind.RealFunctionsHost;
+
+    protected override Task<TokenServiceTestHost> StartHostAsync() => pool.GetAsync(RealFunctionsHostPool.Default);
+}

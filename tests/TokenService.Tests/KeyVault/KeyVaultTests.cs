@@ -294,6 +294,7 @@ public sealed class KeyClientTests : IAsyncLifetime
         var error = Assert.IsType<KeyVaultException>(KeyVaultErrors.Translate(thrown, "create", metrics: null));
         Assert.Equal(400, error.Status);
         Assert.Equal("BadParameter", error.Code);
+        Assert.Same(thrown, error.InnerException); // the vault's raw answer stays reachable from the service's error
     }
 }
 

@@ -3,6 +3,7 @@ using Azure.Core.Pipeline;
 using Azure.Identity;
 using TokenService.Azure.Graph;
 using TokenService.Azure.KeyVault;
+using TokenService.Azure.KeyVault.Keys;
 using TokenService.Keys;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -49,17 +50,16 @@ public static class AzureAdapterServiceCollectionExtensions
         {
             services.TryAddSingleton(sp => new KeyVaultClientFactory(uri =>
             {
-                var clientOptions = new KeyVaultClientOptions
+                var clientOptions = new KeyClientOptions
                 {
                     DisableChallengeResourceVerification = sp.GetRequiredService<IOptions<KeysOptions>>().Value.DisableChallengeResourceVerification,
-                    Metrics = sp.GetRequiredService<TokenService.Diagnostics.TokenServiceMetrics>(),
                 };
                 if (Transport(sp) is { } transport)
                 {
                     clientOptions.Transport = transport;
                 }
 
-                return new KeyVaultKeysClient(uri, Credential(sp), clientOptions);
+                return new KeyClient(uri, Credential(sp), clientOptions);
             }));
             services.TryAddSingleton<ISigningKeyService>(KeyVaultSigning);
         }
@@ -76,7 +76,7 @@ public static class AzureAdapterServiceCollectionExtensions
 
     /// <summary>
     /// One vault (<c>Keys:KeyVaultUri</c>, or one entry of <c>Keys:Vaults</c>): its service alone, with the registered
-    /// <see cref="KeyVaultKeysClient"/> when there is one (tests). Several: one service per vault behind
+    /// <see cref="KeyClient"/> when there is one (tests). Several: one service per vault behind
     /// <see cref="MultiVaultSigningKeyService"/>.
     /// </summary>
     private static ISigningKeyService KeyVaultSigning(IServiceProvider sp)
@@ -87,16 +87,18 @@ public static class AzureAdapterServiceCollectionExtensions
         var factory = sp.GetRequiredService<KeyVaultClientFactory>();
         var logger = sp.GetRequiredService<ILogger<KeyVaultSigningKeyService>>();
         var vaults = options.EffectiveVaults;
-        KeyVaultSigningKeyService Vault(int i, KeyVaultKeysClient? client = null) => new(
+        var metrics = sp.GetService<TokenService.Diagnostics.TokenServiceMetrics>();
+        KeyVaultSigningKeyService Vault(int i, KeyClient? client = null) => new(
             client ?? factory.Create(new Uri(vaults[i].Uri!)),
             options,
             new KeyVaultPlacement(i, vaults.Count, vaults[i].SignsPerWindow ?? options.SignsPerWindow, budget),
             time,
             logger,
-            sp.GetService<SigningKeyHealth>());
+            sp.GetService<SigningKeyHealth>(),
+            metrics);
 
         return vaults.Count == 1
-            ? Vault(0, sp.GetService<KeyVaultKeysClient>())
+            ? Vault(0, sp.GetService<KeyClient>())
             : new MultiVaultSigningKeyService([.. vaults.Select((_, i) => Vault(i))], sp.GetRequiredService<ILogger<MultiVaultSigningKeyService>>());
     }
 

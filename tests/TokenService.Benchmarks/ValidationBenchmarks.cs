@@ -15,8 +15,8 @@ using TokenService.Validation;
 namespace TokenService.Benchmarks;
 
 /// <summary>
-/// Access-token validation with warm caches against a raw RS256 verify of the same token (issue 7 target for the
-/// resource-server library: at most 1.3×), and how it grows with the number of keys in the JWKS: the core's
+/// Access-token validation with warm caches against a raw RS256 verify of the same token (the resource-server library's
+/// goal, docs/performance.md: at most 1.3×), and how it grows with the number of keys in the JWKS: the core's
 /// <see cref="JwtValidator"/> (introspection, /sessions), Microsoft.IdentityModel's handler on its own, and a resource
 /// server as an API developer writes it (JwtBearer + <c>AddTokenServiceSessionCheck</c>), through
 /// <see cref="IAuthenticationService"/> as the authentication middleware calls it.

@@ -4,6 +4,7 @@ using System.Globalization;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using TokenService.Azure.KeyVault;
+using TokenService.Azure.KeyVault.Keys;
 using TokenService.Configuration;
 using TokenService.Sessions;
 using TokenService.Tests.KeyVault;
@@ -12,7 +13,7 @@ using TokenService.Tokens;
 namespace TokenService.Benchmarks;
 
 /// <summary>
-/// Exchange and refresh latency when Key Vault is slow (issue 28, goal 3): the issue and refresh core (in-memory
+/// Exchange and refresh latency when Key Vault is slow (docs/capacity.md): the issue and refresh core (in-memory
 /// sessions, so the vault is the only dependency) signing with an in-process vault that answers each sign after an
 /// injected latency, with an optional tail. Open-loop load at a fixed rate per operation, on the wall clock:
 /// <c>dotnet run -c Release --project tests/TokenService.Benchmarks -- vault-latency --seconds 10 --rate 75</c>.
@@ -53,10 +54,10 @@ internal static class VaultLatency
     private static async Task RunOnceAsync(Profile profile, int rate, int seconds)
     {
         await using var server = await FakeKeyVaultServer.StartAsync();
-        var clientOptions = new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport };
+        var clientOptions = new KeyClientOptions { Transport = FakeKeyVaultServer.Transport };
         var keysOptions = new KeysOptions { KeyName = "signing" };
         using var vault = new KeyVaultSigningKeyService(
-            new KeyVaultKeysClient(server.VaultUri, new RecordingCredential(), clientOptions), keysOptions,
+            new KeyClient(server.VaultUri, new RecordingCredential(), clientOptions), keysOptions,
             new KeyVaultPlacement(0, 1, keysOptions.SignsPerWindow, TimeSpan.FromSeconds(10)), TimeProvider.System,
             NullLogger<KeyVaultSigningKeyService>.Instance);
         var options = Options.Create(new TokenServiceOptions { Issuer = "https://tokens.bench.example", MaxSessionsPerUser = 3 });

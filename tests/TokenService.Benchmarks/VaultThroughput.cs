@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
 using TokenService.Azure.KeyVault;
+using TokenService.Azure.KeyVault.Keys;
 using TokenService.Configuration;
 using TokenService.Keys;
 using TokenService.Tests.KeyVault;
@@ -55,10 +56,10 @@ internal static class VaultThroughput
             var options = new KeysOptions { KeyName = "signing", Algorithm = "ES256", SignsPerWindow = clientLimit, SignWindow = TimeSpan.FromSeconds(1) };
             var vaults = servers.Select((s, i) =>
             {
-                var clientOptions = new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport };
+                var clientOptions = new KeyClientOptions { Transport = FakeKeyVaultServer.Transport };
                 clientOptions.Retry.MaxRetries = 0;
                 return new KeyVaultSigningKeyService(
-                    new KeyVaultKeysClient(s.VaultUri, new RecordingCredential(), clientOptions), options,
+                    new KeyClient(s.VaultUri, new RecordingCredential(), clientOptions), options,
                     new KeyVaultPlacement(i, count, clientLimit, TimeSpan.FromSeconds(10)), TimeProvider.System, NullLogger<KeyVaultSigningKeyService>.Instance);
             }).ToList();
             using var signer = new MultiVaultSigningKeyService(vaults, NullLogger<MultiVaultSigningKeyService>.Instance);

@@ -4,7 +4,7 @@ using TokenService.BrowserTests.Infrastructure;
 namespace TokenService.BrowserTests;
 
 /// <summary>
-/// A user's first visit to the SPA sample (issue 31, items 2 and 9): a page opened as 127.0.0.1 (another site than
+/// A user's first visit to the SPA sample: a page opened as 127.0.0.1 (another site than
 /// the token service on localhost, so the SameSite=Strict refresh cookie never travels) says at load to open it as
 /// localhost instead of signing in and failing at the first renewal; a renewal without the cookie says so rather
 /// than "signed out elsewhere"; and a signed-out load asks the token service nothing, so the console shows no 400.

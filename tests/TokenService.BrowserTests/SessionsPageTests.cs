@@ -4,7 +4,7 @@ using TokenService.BrowserTests.Infrastructure;
 namespace TokenService.BrowserTests;
 
 /// <summary>
-/// The sessions page tells sessions apart (issue 31, item 3), as the session lists of large identity providers do:
+/// The sessions page tells sessions apart (docs/api.md, "GET /sessions"), as the session lists of large identity providers do:
 /// the application's display name, the browser and system each session was opened from, when it was opened and last
 /// used, and its two deadlines labelled for what they are. Two browsers of one application used to show as two
 /// identical rows. The pictures in docs/images come from here.

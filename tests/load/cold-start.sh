@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cold start (issue 28, goal 2): the time from process start to the first successful token exchange, and the CPU time
+# Cold start: the time from process start to the first successful token exchange, and the CPU time
 # of the first requests (JIT and tiering), for the standalone host (functions/TokenService.Server, published Release)
 # and for the Functions app under a real Functions host (scripts/func-start.sh --prepare-only, Azurite for
 # AzureWebJobsStorage). Flex Consumption starts an instance at every scale-out, so this is paid each time.

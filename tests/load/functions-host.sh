@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What the Azure Functions host costs (issue 26, item 6): token exchange + refresh on Azurite Table Storage through the
+# What the Azure Functions host costs: token exchange + refresh on Azurite Table Storage through the
 # standalone host and through the Functions app under a real Functions host, side by side in one run. Both read and
 # write the same Azurite (one table account, the Functions host's blobs and queues beside it); the load client
 # alternates between them in passes (the order flips each round) so that the load of a shared machine falls on both

@@ -5,8 +5,8 @@ using Azure;
 namespace TokenService.Azure.KeyVault;
 
 /// <summary>
-/// What the keys client throws, as the service's exceptions. The client throws what Azure.Security.KeyVault.Keys'
-/// clients throw: <see cref="RequestFailedException"/> for an error answer (<see cref="RequestFailedException.Status"/>,
+/// What the keys clients (<see cref="Keys.KeyClient"/>, <see cref="Keys.Cryptography.CryptographyClient"/>) throw, as
+/// the service's exceptions. They throw what Azure.Security.KeyVault.Keys' clients throw: <see cref="RequestFailedException"/> for an error answer (<see cref="RequestFailedException.Status"/>,
 /// <see cref="RequestFailedException.ErrorCode"/> = the innermost <c>innererror.code</c>, the raw response attached), and
 /// for a transport failure after the pipeline's retries (status 0, or an <see cref="AggregateException"/>), or a
 /// <see cref="OperationCanceledException"/> for its network timeout. Here, and only here, that becomes:
@@ -18,8 +18,9 @@ namespace TokenService.Azure.KeyVault;
 /// <item>any other error answer: a <see cref="KeyVaultException"/> with the operation, Key Vault's outer code and the
 /// innermost one, which <see cref="KeyVaultFaults"/> classifies.</item>
 /// </list>
-/// Every error answer is counted in <c>tokenservice.keyvault.errors</c> by operation, status and innermost code.
-/// Moving to the real package keeps this file; the client goes.
+/// Every error answer is counted in <c>tokenservice.keyvault.errors</c> by operation, status and innermost code. A 404
+/// the caller expects (a key with no version yet, a version deleted between a list and a get) is read by the caller
+/// before it gets here and is not counted. Moving to the real package keeps this file; the clients go.
 /// </summary>
 internal static class KeyVaultErrors
 {
@@ -27,7 +28,7 @@ internal static class KeyVaultErrors
     public static bool IsClientError(Exception error, CancellationToken cancellationToken) =>
         error is RequestFailedException or AggregateException || (error is OperationCanceledException && !cancellationToken.IsCancellationRequested);
 
-    /// <summary>The service's exception for a client error (see <see cref="IsClientError"/>), counted in <paramref name="metrics"/> (the client's; none outside DI).</summary>
+    /// <summary>The service's exception for a client error (see <see cref="IsClientError"/>), counted in <paramref name="metrics"/> (the host's; none outside DI).</summary>
     public static Exception Translate(Exception error, string operation, TokenService.Diagnostics.TokenServiceMetrics? metrics)
     {
         if (error is not RequestFailedException { Status: > 0 } failed)
@@ -44,7 +45,7 @@ internal static class KeyVaultErrors
         var (code, innerCode, text) = Read(response.Content.ToMemory());
         var errorCode = failed.ErrorCode ?? innerCode ?? code;
         metrics?.KeyVaultError(operation, failed.Status, errorCode);
-        var keyVaultError = new KeyVaultException(failed.Status, code, $"Key Vault answered {failed.Status} {errorCode} to {operation}: {text}", errorCode, operation);
+        var keyVaultError = new KeyVaultException(failed.Status, code, $"Key Vault answered {failed.Status} {errorCode} to {operation}: {text}", errorCode, operation, failed);
         if (failed.Status is 401 or 408 or 429 or >= 500)
         {
             TimeSpan? retryAfter = response.Headers.TryGetValue("Retry-After", out var value) && int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)

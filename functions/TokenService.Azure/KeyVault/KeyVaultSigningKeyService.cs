@@ -2,8 +2,12 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
+using Azure;
 using Microsoft.Extensions.Options;
+using TokenService.Azure.KeyVault.Keys;
+using TokenService.Azure.KeyVault.Keys.Cryptography;
 using TokenService.Configuration;
+using TokenService.Diagnostics;
 using TokenService.Keys;
 using TokenService.Jwt;
 
@@ -35,23 +39,35 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
     private readonly SigningKeyHealth? _health;
 
     private readonly ConcurrentDictionary<string, StoredSigningKey> _publicKeys = new(StringComparer.Ordinal);
-    private readonly KeyVaultKeysClient _client;
+    /// <summary>One sign client per key version (made once: the SDK's reads its key on first use).</summary>
+    private readonly ConcurrentDictionary<string, CryptographyClient> _signers = new(StringComparer.Ordinal);
+    private readonly KeyClient _client;
+    private readonly TokenServiceMetrics? _metrics;
     private readonly KeyVaultPlacement _placement;
     private readonly KeyVaultSigning _signing;
 
     /// <summary>The one vault of <c>Keys:KeyVaultUri</c>.</summary>
-    public KeyVaultSigningKeyService(KeyVaultKeysClient client, IOptions<KeysOptions> options, TimeProvider time, ILogger<KeyVaultSigningKeyService> logger)
+    public KeyVaultSigningKeyService(KeyClient client, IOptions<KeysOptions> options, TimeProvider time, ILogger<KeyVaultSigningKeyService> logger)
         : this(client, options.Value, new KeyVaultPlacement(0, 1, options.Value.SignsPerWindow, TimeSpan.FromSeconds(10)), time, logger)
     {
     }
 
     /// <summary>Vault <see cref="KeyVaultPlacement.Index"/> of <see cref="KeyVaultPlacement.Count"/>.</summary>
+    /// <param name="client">The vault's keys client.</param>
+    /// <param name="options">The keys options.</param>
+    /// <param name="placement">Where the vault stands among the configured ones.</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="logger">The logger.</param>
+    /// <param name="health">Where a refused operation is reported for <c>/healthz</c>; none outside DI.</param>
+    /// <param name="metrics">The host's metrics, for <c>tokenservice.keyvault.errors</c>; without them no error is counted.</param>
     public KeyVaultSigningKeyService(
-        KeyVaultKeysClient client, KeysOptions options, KeyVaultPlacement placement, TimeProvider time, ILogger<KeyVaultSigningKeyService> logger, SigningKeyHealth? health = null)
+        KeyClient client, KeysOptions options, KeyVaultPlacement placement, TimeProvider time, ILogger<KeyVaultSigningKeyService> logger,
+        SigningKeyHealth? health = null, TokenServiceMetrics? metrics = null)
         : base(options, time, logger)
     {
         _client = client;
         _health = health;
+        _metrics = metrics;
         _placement = placement;
         _signing = new KeyVaultSigning(placement.MaxWait, options.SignAttemptTimeout, time);
         Throttle = new VaultSignThrottle(placement.SignsPerWindow, options.SignWindow, placement.MaxWait, time);
@@ -79,17 +95,18 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
 
     protected override async Task<IReadOnlyList<StoredSigningKey>> LoadKeysAsync(CancellationToken cancellationToken)
     {
-        var versions = await CallAsync("list", () => _client.ListKeyVersionsAsync(Options.KeyName, cancellationToken), cancellationToken);
+        var versions = await CallAsync("list", () => ListVersionsAsync(cancellationToken), cancellationToken);
         var keys = new List<StoredSigningKey>();
-        foreach (var version in versions.Where(v => v.Enabled && v.Tags.ContainsKey(ActivateAtTag)))
+        foreach (var version in versions.Where(v => v.Enabled == true && v.Tags.ContainsKey(ActivateAtTag)))
         {
-            if (_publicKeys.TryGetValue(version.Kid, out var stored))
+            var kid = KeyId(version);
+            if (_publicKeys.TryGetValue(kid, out var stored))
             {
                 // Material never changes; the expiry may (an operator, or a policy remediation): the list's is current.
                 if (stored.Info.ExpiresAt != version.ExpiresOn)
                 {
                     stored = stored with { Info = stored.Info with { ExpiresAt = version.ExpiresOn } };
-                    _publicKeys[version.Kid] = stored;
+                    _publicKeys[kid] = stored;
                 }
             }
             else
@@ -98,26 +115,58 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
                 KeyVaultKey? bundle;
                 try
                 {
-                    bundle = await CallAsync("get", () => _client.GetKeyAsync(Options.KeyName, version.Version, cancellationToken), cancellationToken);
+                    bundle = await CallAsync("get", () => GetVersionAsync(version.Version!, cancellationToken), cancellationToken);
                 }
                 catch (KeyVaultException ex) when (KeyVaultFaults.IsKeyGone(ex))
                 {
                     continue; // disabled (revoked) between the list and this read: not published any more
                 }
 
-                if (bundle?.PublicJwk is null || (bundle.PublicJwk.Kty == "EC") != IsEc)
+                if (bundle is null || KeyVaultJwk.ToPublicJwk(bundle.Key) is not { } jwk || (jwk.Kty == "EC") != IsEc)
                 {
                     continue;
                 }
 
-                stored = ToStored(bundle);
-                _publicKeys[version.Kid] = stored;
+                stored = ToStored(bundle, jwk);
+                _publicKeys[kid] = stored;
             }
 
             keys.Add(stored);
         }
 
         return keys;
+    }
+
+    /// <summary>Every version of the key, page after page; none when the key does not exist yet (404), not counted as an error.</summary>
+    private async Task<List<KeyProperties>> ListVersionsAsync(CancellationToken cancellationToken)
+    {
+        var versions = new List<KeyProperties>();
+        try
+        {
+            await foreach (var version in _client.GetPropertiesOfKeyVersionsAsync(Options.KeyName, cancellationToken))
+            {
+                versions.Add(version);
+            }
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            // No such key (yet): the versions read so far, if any, are all there is.
+        }
+
+        return versions;
+    }
+
+    /// <summary>One version with its public key; null when it is gone (404: deleted between the list and this read).</summary>
+    private async Task<KeyVaultKey?> GetVersionAsync(string version, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await _client.GetKeyAsync(Options.KeyName, version, cancellationToken)).Value;
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404)
+        {
+            return null;
+        }
     }
 
     protected override async Task<NewSigningKey> CreateKeyAsync(CancellationToken cancellationToken)
@@ -135,10 +184,28 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
         var now = Time.GetUtcNow();
         var notBefore = now - TimeSpan.FromMinutes(5);
         var expiresOn = DateTimeOffset.FromUnixTimeSeconds((now + Options.KeyValidity).ToUnixTimeSeconds());
-        var bundle = await CallAsync("create", () => IsEc
-            ? _client.CreateKeyAsync(Options.KeyName, "EC-HSM", null, "P-256", tags, cancellationToken, notBefore, expiresOn)
-            : _client.CreateKeyAsync(Options.KeyName, "RSA-HSM", 2048, null, tags, cancellationToken, notBefore, expiresOn), cancellationToken);
-        return new NewSigningKey(bundle.Kid, Options.Algorithm, WithAlg(bundle.PublicJwk!), bundle.Created);
+        var bundle = (await CallAsync("create", () => IsEc
+            ? _client.CreateEcKeyAsync(Describe(new CreateEcKeyOptions(Options.KeyName, hardwareProtected: true) { CurveName = KeyCurveName.P256 }), cancellationToken)
+            : _client.CreateRsaKeyAsync(Describe(new CreateRsaKeyOptions(Options.KeyName, hardwareProtected: true) { KeySize = 2048 }), cancellationToken), cancellationToken)).Value;
+        var jwk = KeyVaultJwk.ToPublicJwk(bundle.Key)
+            ?? throw new DependencyUnavailableException("keyvault", $"Key Vault created a {bundle.KeyType} key without its public key.");
+        return new NewSigningKey(KeyId(bundle.Properties), Options.Algorithm, WithAlg(jwk), bundle.Properties.CreatedOn ?? DateTimeOffset.MinValue);
+
+        T Describe<T>(T options)
+            where T : CreateKeyOptions
+        {
+            options.Enabled = true;
+            options.NotBefore = notBefore;
+            options.ExpiresOn = expiresOn;
+            options.KeyOperations.Add(KeyOperation.Sign);
+            options.KeyOperations.Add(KeyOperation.Verify);
+            foreach (var (name, value) in tags)
+            {
+                options.Tags[name] = value;
+            }
+
+            return options;
+        }
     }
 
     protected override async Task<StoredSigningKey> PublishKeyAsync(NewSigningKey key, DateTimeOffset activatesAt, CancellationToken cancellationToken)
@@ -151,20 +218,26 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
             seconds++;
         }
 
-        var tags = ManagedTags();
-        tags[ActivateAtTag] = seconds.ToString(CultureInfo.InvariantCulture);
-
         // Update replaces all tags: ManagedTags repeats the ones written at creation.
-        var bundle = await CallAsync("update", () => _client.UpdateKeyAsync(Options.KeyName, VersionOf(key.ProviderKeyId), enabled: null, tags, cancellationToken), cancellationToken);
-        var stored = ToStored(bundle);
-        _publicKeys[bundle.Kid] = stored;
+        var properties = new KeyProperties(new Uri(key.ProviderKeyId));
+        foreach (var (name, value) in ManagedTags())
+        {
+            properties.Tags[name] = value;
+        }
+
+        properties.Tags[ActivateAtTag] = seconds.ToString(CultureInfo.InvariantCulture);
+        var bundle = (await CallAsync("update", () => _client.UpdateKeyPropertiesAsync(properties, cancellationToken), cancellationToken)).Value;
+        var stored = ToStored(bundle, KeyVaultJwk.ToPublicJwk(bundle.Key) ?? key.PublicJwk);
+        _publicKeys[stored.Info.ProviderKeyId] = stored;
         return stored;
     }
 
     protected override async Task RemoveKeyAsync(KeyVersionInfo key, CancellationToken cancellationToken)
     {
-        await CallAsync("update", () => _client.UpdateKeyAsync(Options.KeyName, VersionOf(key.ProviderKeyId), enabled: false, tags: null, cancellationToken), cancellationToken);
+        // Only attributes.enabled: the version's tags stay as they are.
+        await CallAsync("update", () => _client.UpdateKeyPropertiesAsync(new KeyProperties(new Uri(key.ProviderKeyId)) { Enabled = false }, cancellationToken), cancellationToken);
         _publicKeys.TryRemove(key.ProviderKeyId, out _);
+        _signers.TryRemove(key.ProviderKeyId, out _);
     }
 
     /// <summary>Signs with <paramref name="key"/> of this vault: within the limiter, waiting out 429 backoff windows within the budget.</summary>
@@ -178,7 +251,9 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
     }
 
     /// <summary>Whether a provider key id (a key version URL) is of this vault.</summary>
-    internal bool Holds(string providerKeyId) => _client.Owns(providerKeyId);
+    internal bool Holds(string providerKeyId) =>
+        Uri.TryCreate(providerKeyId, UriKind.Absolute, out var id) && KeyVaultKeyIdentifier.TryCreate(id, out var key)
+        && Uri.Compare(key.VaultUri, _client.VaultUri, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0;
 
     /// <summary>One sign call, no admission: the router has taken a permit.</summary>
     internal async Task<byte[]> SignOnceAsync(SigningKey key, ReadOnlyMemory<byte> signingInput, CancellationToken cancellationToken)
@@ -191,8 +266,18 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
         };
 
         // Key Vault returns ES256 signatures as R‖S (JOSE form) and RSA signatures as the raw octets.
-        return await CallAsync("sign", () => _client.SignAsync(key.ProviderKeyId, key.Algorithm, digest, cancellationToken), cancellationToken);
+        var signer = Signer(key.ProviderKeyId);
+        var result = await CallAsync("sign", () => signer.SignAsync(new SignatureAlgorithm(key.Algorithm), digest, cancellationToken), cancellationToken);
+        return result.Signature;
     }
+
+    /// <summary>The sign client of a key version of this vault, made once.</summary>
+    private CryptographyClient Signer(string providerKeyId) => _signers.TryGetValue(providerKeyId, out var signer) ? signer : _signers.GetOrAdd(
+        providerKeyId,
+        static (kid, service) => service.Holds(kid) && new KeyVaultKeyIdentifier(new Uri(kid)) is { Version: { } version } id
+            ? service._client.GetCryptographyClient(id.Name, version)
+            : throw new ArgumentException("The key id does not belong to this vault.", nameof(providerKeyId)),
+        this);
 
     /// <summary>The key set reloaded after <paramref name="disabledKey"/> answered KeyDisabled: its active key (null: none).</summary>
     internal Task<SigningKey?> ActiveKeyAfterDisabledAsync(SigningKey disabledKey, CancellationToken cancellationToken) =>
@@ -259,7 +344,7 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
         }
         catch (Exception ex) when (KeyVaultErrors.IsClientError(ex, cancellationToken))
         {
-            throw KeyVaultErrors.Translate(ex, operation, _client.Metrics);
+            throw KeyVaultErrors.Translate(ex, operation, _metrics);
         }
     }
 
@@ -302,17 +387,20 @@ public sealed partial class KeyVaultSigningKeyService : LifecycleSigningKeyServi
         ["managed-by"] = "token-service",
     };
 
-    private static string VersionOf(string kid) => kid[(kid.LastIndexOf('/') + 1)..];
+    /// <summary>A version's provider key id: its key id URL, as the list, get, create and update all spell it.</summary>
+    private static string KeyId(KeyProperties properties) => properties.Id!.AbsoluteUri;
 
     private PublicJsonWebKey WithAlg(PublicJsonWebKey jwk) =>
         new() { Kty = jwk.Kty, N = jwk.N, E = jwk.E, Crv = jwk.Crv, X = jwk.X, Y = jwk.Y, Alg = Options.Algorithm, Use = "sig" };
 
-    private StoredSigningKey ToStored(KeyVaultKey bundle)
+    private StoredSigningKey ToStored(KeyVaultKey bundle, PublicJsonWebKey jwk)
     {
-        var activatesAt = bundle.Tags.TryGetValue(ActivateAtTag, out var value) && long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
+        var properties = bundle.Properties;
+        var created = properties.CreatedOn ?? DateTimeOffset.MinValue;
+        var activatesAt = properties.Tags.TryGetValue(ActivateAtTag, out var value) && long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
             ? DateTimeOffset.FromUnixTimeSeconds(seconds)
-            : bundle.Created;
-        return new StoredSigningKey(new KeyVersionInfo(bundle.Kid, bundle.Created, activatesAt, bundle.ExpiresOn), Options.Algorithm, WithAlg(bundle.PublicJwk!));
+            : created;
+        return new StoredSigningKey(new KeyVersionInfo(KeyId(properties), created, activatesAt, properties.ExpiresOn), Options.Algorithm, WithAlg(jwk));
     }
 }
 

@@ -47,7 +47,8 @@ public static class TableStorage
             }
             catch (Exception ex) when (ex is FormatException or InvalidOperationException or ArgumentException)
             {
-                // The SDK's message may quote the connection string, account key included: name the setting only.
+                // The SDK's message may quote the connection string, account key included: name the setting only, and keep
+                // no inner exception, which would carry that message into every log of this one.
                 throw new FormatException("Storage:TableConnectionString is not a valid Azure Storage connection string.");
             }
         }

@@ -133,9 +133,9 @@ public static class IdpEventEnvelopeReader
             {
                 // Binary data that is not JSON: kept as text below.
             }
-            catch (JsonException)
+            catch (JsonException ex)
             {
-                throw new MalformedEventException("An event's data is not valid JSON.");
+                throw new MalformedEventException("An event's data is not valid JSON.", ex);
             }
         }
         else if (!base64)

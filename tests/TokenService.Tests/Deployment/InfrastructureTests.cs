@@ -122,7 +122,7 @@ public sealed partial class InfrastructureTests
             .Single();
 
     /// <summary>
-    /// Issue 19: the vault count is a parameter (default 1). The compiled template is checked for what each count
+    /// The vault count is a parameter (default 1). The compiled template is checked for what each count
     /// deploys, since the Bicep compiler does not evaluate parameters: with 1 the copy loop of extra vaults is empty
     /// (range(1, 0)) and the one vault is Keys__KeyVaultUri; with 3 the loop makes vaults kv1- and kv2-, each with the
     /// app's Crypto User and Crypto Officer roles, and the settings are Keys__Vaults__0__Uri … Keys__Vaults__2__Uri.
@@ -156,7 +156,7 @@ public sealed partial class InfrastructureTests
         Assert.Contains("if(equals(length(parameters('signingVaultUris')), 1), createObject('value', createObject('Keys__KeyVaultUri', parameters('signingVaultUris')[0]))", settings, StringComparison.Ordinal);
         Assert.Contains("toObject(range(0, length(parameters('signingVaultUris'))), lambda('i', format('Keys__Vaults__{0}__Uri'", settings, StringComparison.Ordinal);
 
-        // Issue 25, item 14: the per-client request limit grows with the vaults, so one client may use all of them
+        // docs/api.md, "Rate limits": the per-client request limit grows with the vaults, so one client may use all of them
         // (12,000 a minute per vault, docs/capacity.md).
         Assert.Equal("[string(mul(12000, length(parameters('signingVaultUris'))))]", AppSettings(root).GetProperty("RateLimits__PerClientPerMinute").GetString());
 

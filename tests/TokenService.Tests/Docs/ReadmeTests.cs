@@ -136,7 +136,7 @@ public sealed partial class ReadmeTests
 
     /// <summary>
     /// apt-get needs root: every apt-get command of scripts/test.sh runs through <c>$sudo_cmd</c> (sudo when not root
-    /// and sudo exists), not only the chromium step (issue 31, item 9: jq and curl were installed without it).
+    /// and sudo exists), not only the chromium step (jq and curl were once installed without it).
     /// </summary>
     [Fact]
     public void Every_apt_get_of_the_test_script_runs_through_sudo_when_not_root()

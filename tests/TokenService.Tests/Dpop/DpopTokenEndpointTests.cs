@@ -18,7 +18,7 @@ public sealed class DpopTokenEndpointTestsOnFunctions(DpopFunctionsHostFixture f
 public sealed class DpopTokenEndpointTestsOnRealHost(DpopRealFunctionsHostFixture fixture) : DpopTokenEndpointTests<DpopRealFunctionsHostFixture>(fixture);
 
 /// <summary>
-/// RFC 9449 at the token endpoint and on introspection: bound tokens and sessions, and every attack of issue 18 refused
+/// RFC 9449 at the token endpoint and on introspection: bound tokens and sessions, and every attack RFC 9449 §11 describes refused
 /// with the RFC's error and no state change, which each test proves by refreshing with the untouched token afterwards.
 /// </summary>
 public abstract class DpopTokenEndpointTests<TFixture>(TFixture fixture) : IClassFixture<TFixture>
@@ -325,8 +325,9 @@ public abstract class DpopTokenEndpointTests<TFixture>(TFixture fixture) : IClas
     [Fact]
     public async Task A_thief_who_refreshes_a_stolen_unbound_token_with_a_proof_loses_the_session_to_the_victims_reuse()
     {
-        // Issue 25: the victim's session was opened without DPoP; the thief refreshes the stolen token first, with a
-        // proof of the thief's own key, and gets a DPoP-bound access token and the next refresh token.
+        // docs/api.md, "DPoP": a refresh with a proof never binds a session opened without one. The victim's session
+        // was opened without DPoP; the thief refreshes the stolen token first, with a proof of the thief's own key, and
+        // gets a DPoP-bound access token and the next refresh token.
         using var open = await F.ExchangeAsync(null, User());
         var stolen = (await JsonAsync(open)).GetProperty("refresh_token").GetString()!;
         using var thiefKey = DpopKey.Es256();

@@ -241,7 +241,7 @@ public abstract class IdpEventsTestsBase : IAsyncLifetime
     [InlineData("para\u2029sep")]
     public async Task An_event_naming_a_user_id_the_exchange_refuses_is_malformed(string userId)
     {
-        // Issue #25 item 3: the same rule as the token exchange (UserIds); an id it refuses names no session, so an
+        // docs/api.md, "User ids": the same rule as the token exchange (UserIds); an id it refuses names no session, so an
         // event naming it is malformed and changes nothing, rather than an acknowledged no-op.
         var (_, login) = await LoginAsync();
         var batch = new JsonArray

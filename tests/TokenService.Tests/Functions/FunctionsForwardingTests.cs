@@ -5,7 +5,7 @@ using Yarp.ReverseProxy.Forwarder;
 namespace TokenService.Tests.Functions;
 
 /// <summary>
-/// The hop the in-process Functions harness models (issue #25): the host's Kestrel decodes the path except
+/// The hop the in-process Functions harness models (docs/api.md, "Under a Functions host"): the host's Kestrel decodes the path except
 /// <c>%2F</c>, and YARP rebuilds the worker's URL from that decoded path, escaping its <c>%</c>.
 /// </summary>
 public sealed class FunctionsForwardingTests

@@ -126,7 +126,7 @@ public static class Crafted
     }
 
     /// <summary>
-    /// Issue #25 item 3: well-formed JSON strings that the user id rule (UserIds) refuses: control characters (C0, DEL
+    /// docs/api.md, "User ids": well-formed JSON strings that the user id rule (UserIds) refuses: control characters (C0, DEL
     /// and C1), line and paragraph separators, bidirectional overrides, isolates and marks, and a blank id. The JOSE
     /// layer accepts them; the token exchange must refuse an ID token whose <c>sub</c> holds one, as force logout and
     /// IdP events refuse the id.

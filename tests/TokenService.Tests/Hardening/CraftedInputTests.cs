@@ -14,7 +14,7 @@ using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 namespace TokenService.Tests.Hardening;
 
 /// <summary>
-/// Issue 20, item 1: no 5xx on crafted input. JOSE headers and claims, refresh tokens and event deliveries holding
+/// No 5xx on crafted input (docs/api.md, "Errors": every bad input is an OAuth error or problem details). JOSE headers and claims, refresh tokens and event deliveries holding
 /// lone surrogate escapes, invalid UTF-8, wrong JSON kinds, huge numbers, duplicate or escaped names and deep nesting
 /// are refused with the route's documented error shape (RFC 6749 §5.2 JSON, RFC 6750 challenges, RFC 7009/7662
 /// answers, problem details, RFC 8935 errors), on both hosts and in the resource-server library, and change nothing.

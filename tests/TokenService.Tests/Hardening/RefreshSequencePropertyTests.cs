@@ -11,7 +11,7 @@ using TokenService.Tokens;
 namespace TokenService.Tests.Hardening;
 
 /// <summary>
-/// Issue 25, item 1, as a property: any sequence of refreshes, each with the current or a superseded refresh token and
+/// Refresh token rotation and reuse detection (docs/api.md, "Refresh token"), as a property: any sequence of refreshes, each with the current or a superseded refresh token and
 /// with no proof, the owner's key or a thief's key, on a session opened bound or unbound. The session's binding is
 /// the one it opened with, whatever the proofs; the first superseded token ends the session (RFC 9700 §4.14.2) and
 /// nothing refreshes after it; the current token of a bound session without its key changes nothing (RFC 9449 §5).

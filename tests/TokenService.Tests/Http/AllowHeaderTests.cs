@@ -6,7 +6,7 @@ namespace TokenService.Tests.Http;
 
 /// <summary>
 /// RFC 9110 §15.5.6: a 405 carries an Allow header listing the methods the resource supports. The routes that also
-/// answer HEAD (discovery, the JWKS, /healthz) said only "GET" (issue 31, item 9). Standalone host: it routes every
+/// answer HEAD (discovery, the JWKS, /healthz) said only "GET" (RFC 9110 §9.3.2: a GET resource answers HEAD too). Standalone host: it routes every
 /// method to the endpoint, which answers the 405 itself.
 /// </summary>
 public sealed class AllowHeaderTests(HostFixture fixture) : IClassFixture<HostFixture>

@@ -135,7 +135,8 @@ public sealed class IdpTrustTests
     [MemberData(nameof(Hosts))]
     public async Task With_the_idp_jwks_down_and_nothing_cached_tokens_cause_one_fetch_per_refetch_interval(HostKind kind)
     {
-        // Issue 20, item 2: 3,000 forged ID tokens used to cause 3,000 fetches (and 3,000 warnings).
+        // An unknown kid refetches the IdP's JWKS at most once per interval: 3,000 forged ID tokens used to cause
+        // 3,000 fetches (and 3,000 warnings).
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var idp = new TestIdp(time);
         await using var jwks = await JwksServer.StartAsync(() => idp.JwksPath);

@@ -20,7 +20,7 @@ public sealed class ProxyBoundaryTestsOnFunctions(FunctionsHostFixture fixture) 
 public sealed class ProxyBoundaryTestsOnRealHost(RealFunctionsHostFixture fixture) : ProxyBoundaryTests<RealFunctionsHostFixture>(fixture);
 
 /// <summary>
-/// What a Functions host in front changes at the edge of a request (issue 26, item 5), held on every host: the source
+/// What a Functions host in front changes at the edge of a request (docs/api.md, "Under a Functions host"), held on every host: the source
 /// address the per-address limits count by, the request size limits and their answers, and the response headers a
 /// server adds. Each was first measured through the real host; the in-process tiers keep the same rule where no host is
 /// available.

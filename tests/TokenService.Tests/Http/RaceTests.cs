@@ -7,7 +7,7 @@ using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 namespace TokenService.Tests.Http;
 
 /// <summary>
-/// The race guarantees of issue 2 (compare-and-swap in the store port, no 5xx under contention), written
+/// The race guarantees (compare-and-swap in the store port, no 5xx under contention), written
 /// once so that every store runs them: the embedded store here, Table Storage on Azurite elsewhere.
 /// </summary>
 public static class RaceScenarios

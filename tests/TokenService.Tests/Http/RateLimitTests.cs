@@ -8,7 +8,7 @@ using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 namespace TokenService.Tests.Http;
 
 /// <summary>
-/// Issue 20, item 6: request limits per source address and per client on the token, revocation, introspection,
+/// docs/api.md, "Rate limits": request limits per source address and per client on the token, revocation, introspection,
 /// management and event routes, and the back-off after failed client authentication, on both hosts. The request
 /// limiter keeps its own (monotonic) time, so these tests send bursts well inside one refill period and never
 /// wait for a refill; the back-off runs on the host's TimeProvider, a FakeTimeProvider here.

@@ -81,7 +81,7 @@ public abstract class SessionManagementTests<TFixture>(TFixture fixture) : IClas
     }
 
     /// <summary>
-    /// Issue 31, item 3: two browsers of one application used to list as two identical rows. Each session now says
+    /// docs/api.md, "GET /sessions": two browsers of one application used to list as two identical rows. Each session now says
     /// which application (its configured display name), which browser and system it was opened from (a label from the
     /// User-Agent at sign-in, the header itself not kept), and its two deadlines apart: the idle one moves with use,
     /// the absolute one does not.
@@ -328,7 +328,7 @@ public abstract class SessionManagementTests<TFixture>(TFixture fixture) : IClas
     [Fact]
     public async Task Force_logout_by_path_never_ends_the_sessions_of_a_user_whose_id_is_the_encoded_form()
     {
-        // Issue #25: behind the Functions host, a client's "a%2Fb" reached the worker as "a%252Fb", decoded to "a%2Fb":
+        // docs/api.md, "Under a Functions host": behind the Functions host, a client's "a%2Fb" reached the worker as "a%252Fb", decoded to "a%2Fb":
         // the force logout of "a/b" answered 200 and ended the sessions of the user literally named "a%2Fb".
         var prefix = UniqueUser("org");
         var slash = await Host.LoginAsync(prefix + "/alice");

@@ -115,7 +115,7 @@ public abstract class TokenExchangeTests<TFixture>(TFixture fixture) : IClassFix
     [InlineData("   ")]
     public async Task An_id_token_naming_a_user_that_force_logout_and_events_would_refuse_is_refused(string subject)
     {
-        // Issue #25 item 3: one rule for user ids (UserIds). A session opened for such an id could be ended by no admin
+        // docs/api.md, "User ids": one rule for user ids (UserIds). A session opened for such an id could be ended by no admin
         // and no IdP event. RFC 8693 §2.2.2: an unacceptable subject_token is invalid_request; nothing is marked used.
         using var bySub = await Host.ExchangeAsync(Host.Idp.IdToken(subject));
         await AssertOAuthErrorAsync(bySub, "invalid_request");

@@ -23,7 +23,7 @@ namespace TokenService.Tests.Infrastructure;
 /// Routes are tried in the host's order (<see cref="Discover"/>). A path that no function serves gets the host's plain 404.
 /// </summary>
 /// <remarks>
-/// The hop from the Functions host to the worker is modelled as the host makes it (issue #25). The host is an ASP.NET
+/// The hop from the Functions host to the worker is modelled as the host makes it (docs/api.md, "Under a Functions host"). The host is an ASP.NET
 /// Core app on Kestrel: Kestrel decodes the request line's path once into <see cref="HttpRequest.Path"/>, every escape
 /// but <c>%2F</c> (so that an encoded slash cannot split a segment), and the host routes on that path. Its forwarder,
 /// YARP, then builds the worker's URL from that decoded path with <c>RequestUtilities.MakeDestinationAddress</c>,

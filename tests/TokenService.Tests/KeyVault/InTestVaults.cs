@@ -3,6 +3,7 @@ using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using TokenService.Azure.KeyVault;
+using TokenService.Azure.KeyVault.Keys;
 using TokenService.Configuration;
 using TokenService.Keys;
 
@@ -66,11 +67,11 @@ public sealed class InTestVaults : IAsyncDisposable
         return new InTestVaults(time, servers, options);
     }
 
-    public static KeyVaultKeysClient Client(Uri vault)
+    public static KeyClient Client(Uri vault)
     {
-        var options = new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport };
+        var options = new KeyClientOptions { Transport = FakeKeyVaultServer.Transport };
         options.Retry.MaxRetries = 0; // what happens on 429 and 5xx is the throttle's and the router's to decide
-        return new KeyVaultKeysClient(vault, new RecordingCredential(), options);
+        return new KeyClient(vault, new RecordingCredential(), options);
     }
 
     /// <summary>Vault <paramref name="index"/> alone, as an instance configured with only it would sign.</summary>

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using Microsoft.IdentityModel.JsonWebTokens;
 using TokenService.Azure.KeyVault;
+using TokenService.Azure.KeyVault.Keys;
 using TokenService.Diagnostics;
 using TokenService.Jwt;
 using TokenService.Keys;
@@ -16,7 +17,7 @@ using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 namespace TokenService.Tests.KeyVault;
 
 /// <summary>
-/// Issue 32, the client: Key Vault's errors read as Azure documents them. A 403 is its own error carrying the innermost
+/// Key Vault errors (docs/key-vault.md, "Key Vault errors"), the client: Key Vault's errors read as Azure documents them. A 403 is its own error carrying the innermost
 /// error code (<c>KeyDisabled</c>, <c>ForbiddenByRbac</c>), counted with it; EC coordinates are the curve's size (RFC
 /// 7518 §6.2.1.2); a 429 on a read is never retried by the pipeline: its Retry-After goes to the caller at once.
 /// </summary>
@@ -24,14 +25,14 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
 {
     private FakeKeyVaultServer _vault = null!;
     private readonly TokenServiceMetrics _metrics = TestMetrics.Create();
-    private KeyVaultKeysClient _client = null!;
+    private KeyClient _client = null!;
 
     public async Task InitializeAsync()
     {
         _vault = await FakeKeyVaultServer.StartAsync();
 
         // The production retry settings (three retries): what the pipeline retries is part of what is tested.
-        _client = new KeyVaultKeysClient(_vault.VaultUri, new RecordingCredential(), new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport, Metrics = _metrics });
+        _client = new KeyClient(_vault.VaultUri, new RecordingCredential(), new KeyClientOptions { Transport = FakeKeyVaultServer.Transport });
     }
 
     public async Task DisposeAsync() => await _vault.DisposeAsync();
@@ -39,12 +40,12 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
     [Fact]
     public async Task A_sign_on_a_disabled_key_is_a_403_KeyDisabled_error_not_an_outage()
     {
-        var key = await _client.CreateKeyAsync("disabled", "EC-HSM", null, "P-256", new Dictionary<string, string>(), default);
-        await _client.UpdateKeyAsync("disabled", key.Version, enabled: false, tags: null, default);
+        var key = await _client.CreateTestKeyAsync("disabled", KeyType.EcHsm);
+        await _client.DisableAsync(key.Id);
 
         // The client throws what Azure.Security.KeyVault.Keys throws, the innermost code as ErrorCode; the signing
         // service reads it as a KeyVaultException.
-        var thrown = await Assert.ThrowsAsync<RequestFailedException>(() => _client.SignAsync(key.Kid, "ES256", new byte[32], default));
+        var thrown = await Assert.ThrowsAsync<RequestFailedException>(() => _client.SignAsync(key, "ES256", new byte[32]));
         Assert.Equal(403, thrown.Status);
         Assert.Equal("KeyDisabled", thrown.ErrorCode);
         var error = Assert.IsType<KeyVaultException>(KeyVaultErrors.Translate(thrown, "sign", metrics: null));
@@ -62,11 +63,11 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
     [InlineData("list")]
     public async Task A_missing_role_is_a_403_ForbiddenByRbac_error_not_an_outage(string operation)
     {
-        var key = await _client.CreateKeyAsync("norole", "EC-HSM", null, "P-256", new Dictionary<string, string>(), default);
+        var key = await _client.CreateTestKeyAsync("norole", KeyType.EcHsm);
         _vault.DenyOperations[operation] = true;
         Func<Task> call = operation == "sign"
-            ? () => _client.SignAsync(key.Kid, "ES256", new byte[32], default)
-            : () => _client.ListKeyVersionsAsync("norole", default);
+            ? () => _client.SignAsync(key, "ES256", new byte[32])
+            : () => _client.ListVersionsAsync("norole");
 
         var thrown = await Assert.ThrowsAsync<RequestFailedException>(call);
         Assert.Equal(403, thrown.Status);
@@ -84,12 +85,12 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
     {
         using var errors = new MetricCollector<long>(_metrics.KeyVaultErrors);
 
-        var key = await _client.CreateKeyAsync("counted", "EC-HSM", null, "P-256", new Dictionary<string, string>(), default);
-        await _client.UpdateKeyAsync("counted", key.Version, enabled: false, tags: null, default);
+        var key = await _client.CreateTestKeyAsync("counted", KeyType.EcHsm);
+        await _client.DisableAsync(key.Id);
         // Counted where the signing service reads the client's error.
-        await ClientErrors.TranslatedAsync<KeyVaultException>(() => _client.SignAsync(key.Kid, "ES256", new byte[32], default), "sign", _metrics);
+        await ClientErrors.TranslatedAsync<KeyVaultException>(() => _client.SignAsync(key, "ES256", new byte[32]), "sign", _metrics);
 
-        // The client's own instruments: the one error response of this test, tagged with the inner code.
+        // The host's instruments: the one error response of this test, tagged with the inner code.
         var error = Assert.Single(errors.GetMeasurementSnapshot());
         Assert.Equal(1, error.Value);
         Assert.Equal("sign", error.Tags[TokenServiceMetrics.Tags.KeyVaultOperation]);
@@ -103,7 +104,7 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
         _vault.ThrottleRetryAfter = 1;
         _vault.Throttle(0, TimeSpan.FromDays(1));
 
-        var error = await ClientErrors.TranslatedAsync<DependencyUnavailableException>(() => _client.ListKeyVersionsAsync("throttled", default), "list");
+        var error = await ClientErrors.TranslatedAsync<DependencyUnavailableException>(() => _client.ListVersionsAsync("throttled"), "list");
         Assert.Equal("keyvault", error.Dependency);
         Assert.Equal(TimeSpan.FromSeconds(1), error.RetryAfter);
         Assert.Equal(429, Assert.IsType<KeyVaultException>(error.InnerException).Status);
@@ -126,9 +127,9 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
         var x = Octets(32, 0x00);
         var y = Octets(32, 0x80);
         _vault.OverrideBody = EcBundle(x, y);
-        var fixedSize = (await _client.GetKeyAsync("k", "v1", default))!.PublicJwk!;
+        var fixedSize = (await _client.GetKeyAsync("k", "v1")).Value.PublicJwk();
         _vault.OverrideBody = EcBundle(x[1..], [0x00, .. y]);
-        var resized = (await _client.GetKeyAsync("k", "v1", default))!.PublicJwk!;
+        var resized = (await _client.GetKeyAsync("k", "v1")).Value.PublicJwk();
 
         Assert.Equal(x, Base64UrlEncoding.DecodeStrict(resized.X));
         Assert.Equal(y, Base64UrlEncoding.DecodeStrict(resized.Y));
@@ -149,7 +150,7 @@ public sealed class KeyVaultErrorClientTests : IAsyncLifetime
 }
 
 /// <summary>
-/// Issue 32, the signing services: two instances on one vault (one revokes, the other's cache still names the revoked
+/// Key Vault errors, the signing services: two instances on one vault (one revokes, the other's cache still names the revoked
 /// key) and an identity without the sign role, on a <see cref="FakeTimeProvider"/>.
 /// </summary>
 public sealed class KeyVaultErrorSigningTests
@@ -206,22 +207,43 @@ public sealed class KeyVaultErrorSigningTests
         await vault.SignWithActiveKeyAsync(InTestVaults.Input, CancellationToken.None);
         Assert.Empty(health.Problems);
     }
+
+    [Fact]
+    public async Task The_signing_service_counts_each_key_vault_error_answer_in_the_hosts_metrics()
+    {
+        await using var vaults = await InTestVaults.StartAsync(1);
+        var metrics = TestMetrics.Create();
+        using var errors = new MetricCollector<long>(metrics.KeyVaultErrors);
+        using var vault = new KeyVaultSigningKeyService(
+            InTestVaults.Client(vaults.Servers[0].VaultUri), vaults.Options, new KeyVaultPlacement(0, 1, vaults.Options.SignsPerWindow, TimeSpan.FromSeconds(10)),
+            vaults.Time, NullLogger<KeyVaultSigningKeyService>.Instance, metrics: metrics);
+        await vault.GetKeySetAsync(CancellationToken.None);
+        Assert.Empty(errors.GetMeasurementSnapshot()); // the first start's list and get: no error answer
+
+        vaults.Servers[0].DenyOperations["sign"] = true;
+        await Assert.ThrowsAsync<DependencyUnavailableException>(() => vault.SignWithActiveKeyAsync(InTestVaults.Input, CancellationToken.None).AsTask());
+
+        var error = Assert.Single(errors.GetMeasurementSnapshot());
+        Assert.Equal("sign", error.Tags[TokenServiceMetrics.Tags.KeyVaultOperation]);
+        Assert.Equal(403, error.Tags[TokenServiceMetrics.Tags.HttpStatusCode]);
+        Assert.Equal("ForbiddenByRbac", error.Tags[TokenServiceMetrics.Tags.KeyVaultErrorCode]);
+    }
 }
 
-/// <summary>Issue 32 through HTTP on the standalone host.</summary>
+/// <summary>Key Vault errors through HTTP on the standalone host.</summary>
 public sealed class KeyVaultErrorHostTestsOnStandalone : KeyVaultErrorHostTestsBase
 {
     protected override HostKind Kind => HostKind.Standalone;
 }
 
-/// <summary>Issue 32 through HTTP on the Functions app.</summary>
+/// <summary>Key Vault errors through HTTP on the Functions app.</summary>
 public sealed class KeyVaultErrorHostTestsOnFunctions : KeyVaultErrorHostTestsBase
 {
     protected override HostKind Kind => HostKind.Functions;
 }
 
 /// <summary>
-/// Issue 32 through HTTP, on both hosts: a revoke through one instance costs a second instance no 503; a missing role is
+/// Key Vault errors through HTTP, on both hosts: a revoke through one instance costs a second instance no 503; a missing role is
 /// one clear <c>/healthz</c> line and no retry storm; a JWKS request under throttling answers within its budget.
 /// </summary>
 public abstract class KeyVaultErrorHostTestsBase : IAsyncLifetime
@@ -234,7 +256,7 @@ public abstract class KeyVaultErrorHostTestsBase : IAsyncLifetime
 
     public async Task DisposeAsync() => await _vault.DisposeAsync();
 
-    private Task<TokenServiceTestHost> StartHostAsync(KeyVaultClientOptions? clientOptions = null, TimeProvider? time = null) =>
+    private Task<TokenServiceTestHost> StartHostAsync(KeyClientOptions? clientOptions = null, TimeProvider? time = null) =>
         TokenServiceTestHost.StartAsync(Kind, new Dictionary<string, string?>
         {
             ["Keys:KeyVaultUri"] = _vault.VaultUri.AbsoluteUri,
@@ -242,7 +264,7 @@ public abstract class KeyVaultErrorHostTestsBase : IAsyncLifetime
             ["Keys:Algorithm"] = "ES256",
         }, time: time, services: services => services.AddSingleton(clientOptions is null
             ? InTestVaults.Client(_vault.VaultUri)
-            : new KeyVaultKeysClient(_vault.VaultUri, new RecordingCredential(), clientOptions)));
+            : new KeyClient(_vault.VaultUri, new RecordingCredential(), clientOptions)));
 
     private static async Task<string> AccessTokenKidAsync(HttpResponseMessage response)
     {
@@ -390,7 +412,7 @@ public abstract class KeyVaultErrorHostTestsBase : IAsyncLifetime
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 5, 1, 0, 0, 0, TimeSpan.Zero));
         _vault.Clock = time;
-        await using var host = await StartHostAsync(new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport }, time);
+        await using var host = await StartHostAsync(new KeyClientOptions { Transport = FakeKeyVaultServer.Transport }, time);
         var kid = new JsonWebToken((await host.LoginAsync("kv-throttled-jwks")).AccessToken).Kid;
         time.Advance(TimeSpan.FromMinutes(6)); // past the reload interval: the next key-set read reloads
 
@@ -411,7 +433,7 @@ public abstract class KeyVaultErrorHostTestsBase : IAsyncLifetime
         _vault.Clock = time;
         _vault.ThrottleRetryAfter = 7;
         _vault.Throttle(0, TimeSpan.FromDays(1));
-        await using var host = await StartHostAsync(new KeyVaultClientOptions { Transport = FakeKeyVaultServer.Transport }, time);
+        await using var host = await StartHostAsync(new KeyClientOptions { Transport = FakeKeyVaultServer.Transport }, time);
         if (Kind == HostKind.Standalone)
         {
             // The standalone host runs a rotation check at start-up (the Functions app's is a daily timer): let its one

@@ -12,7 +12,7 @@ using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 namespace TokenService.Tests.KeyVault;
 
 /// <summary>
-/// Issue 27, item 7: keys with an expiry. Every key is created with <c>exp</c> and <c>nbf</c>, so a vault where Azure
+/// Keys with an expiry (docs/key-vault.md). Every key is created with <c>exp</c> and <c>nbf</c>, so a vault where Azure
 /// Policy denies keys without an expiration date (or beyond a maximum validity) still gets its first key; a key's
 /// <c>exp</c> outlives every token it signs, and a key whose <c>exp</c> is too near for its tokens never signs.
 /// </summary>
@@ -78,8 +78,8 @@ public sealed class KeyVaultKeyExpiryTests
         Assert.True(server.CreatedKeys.Count >= 4, $"{server.CreatedKeys.Count} keys in 40 days with a 9-day rotation");
         Assert.All(server.CreatedKeys, k => Assert.True(k.Exp is not null && k.Nbf is not null && k.Exp - k.Created <= TimeSpan.FromDays(12).TotalSeconds));
 
-        var expiries = (await InTestVaults.Client(server.VaultUri).ListKeyVersionsAsync("signing", CancellationToken.None))
-            .ToDictionary(v => v.Kid, v => v.ExpiresOn!.Value);
+        var expiries = (await InTestVaults.Client(server.VaultUri).ListVersionsAsync("signing"))
+            .ToDictionary(v => v.Kid(), v => v.ExpiresOn!.Value);
         foreach (var group in signedWith.GroupBy(s => s.Key.ProviderKeyId))
         {
             var exp = expiries[group.Key];

@@ -4,7 +4,7 @@ using TokenService.Keys;
 namespace TokenService.Tests.KeyVault;
 
 /// <summary>
-/// Issue 19: signing under a vault's limit. The in-test vault enforces N operations per window and answers 429
+/// Signing under a vault's limit. The in-test vault enforces N operations per window and answers 429
 /// <c>Throttled</c> without Retry-After, as Key Vault does; the client-side limiter keeps signing under it, requests
 /// queue within their budget, and a 429 opens one backoff window (Retry-After, else 1, 2, 4, 8, 16 s) shared by every
 /// request to the vault. All timing is on a <see cref="Microsoft.Extensions.Time.Testing.FakeTimeProvider"/>.
@@ -212,7 +212,7 @@ public sealed class KeyVaultThrottlingTests
     [Fact]
     public async Task An_idle_limiter_stops_waking_up_and_still_admits_exactly_its_limit_when_signing_resumes()
     {
-        // Found by the year simulation (issue 27, item 10): the replenishment timer ticked every half second for ever,
+        // Found by the year simulation (YearOfOperationTests): the replenishment timer ticked every half second for ever,
         // signing or not (72,000 wake-ups an idle hour, and on a fake clock every one of them is run).
         var time = new CountingTime(new Microsoft.Extensions.Time.Testing.FakeTimeProvider(InTestVaults.Start));
         using var throttle = new VaultSignThrottle(5, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), time) { ReleaseJitter = TimeSpan.Zero };

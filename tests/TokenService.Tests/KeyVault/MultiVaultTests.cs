@@ -3,13 +3,14 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.JsonWebTokens;
 using TokenService.Azure.KeyVault;
+using TokenService.Azure.KeyVault.Keys;
 using TokenService.Keys;
 using TokenService.Tests.Infrastructure;
 
 namespace TokenService.Tests.KeyVault;
 
 /// <summary>
-/// Issue 19: signing across several vaults (<c>Keys:Vaults:N:Uri</c>): each vault its own key and kid, every vault's
+/// Signing across several vaults (<c>Keys:Vaults:N:Uri</c>): each vault its own key and kid, every vault's
 /// keys in the JWKS, signing on the least-loaded healthy vault with failover, staggered rotation that stays idempotent
 /// under two concurrent timers, revoke finding the vault of a kid, and Managed HSM as a vault.
 /// </summary>
@@ -219,8 +220,8 @@ public sealed class MultiVaultTests
         hsm.PublicVaultUri = new Uri("https://contoso-hsm.managedhsm.azure.net/");
         hsm.Challenge = "Bearer authorization=\"https://login.microsoftonline.com/72f988bf-0000-0000-0000-000000000000\", resource=\"https://managedhsm.azure.net\"";
         var credential = new RecordingCredential();
-        var options = new KeyVaultClientOptions { Transport = hsm.RouteToLoopback() }; // challenge resource verified
-        var client = new KeyVaultKeysClient(hsm.PublicVaultUri, credential, options);
+        var options = new KeyClientOptions { Transport = hsm.RouteToLoopback() }; // challenge resource verified
+        var client = new KeyClient(hsm.PublicVaultUri, credential, options);
         using var keys = new KeyVaultSigningKeyService(
             client, Options.Create(new TokenService.Configuration.KeysOptions { KeyName = "signing", Algorithm = "RS256" }), TimeProvider.System,
             Microsoft.Extensions.Logging.Abstractions.NullLogger<KeyVaultSigningKeyService>.Instance);

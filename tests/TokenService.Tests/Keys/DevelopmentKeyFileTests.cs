@@ -133,7 +133,7 @@ public sealed class DevelopmentKeyFileTests
     }
 
     /// <summary>
-    /// The bug this guards (issue 31, item 9): two hosts of one user on different ports (two issuers) shared one key
+    /// The bug this guards: two hosts of one user on different ports (two issuers) shared one key
     /// file, so each one's key changes rewrote the other's JWKS. Now each issuer has its own file.
     /// </summary>
     [Fact]

@@ -10,11 +10,11 @@ using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 namespace TokenService.Tests.Keys;
 
 /// <summary>
-/// Issue 4's demonstration on the standalone host with the local key provider and seconds-long timings: the
+/// Key rotation (docs/api.md, "Keys and the JWKS") shown on the standalone host with the local key provider and seconds-long timings: the
 /// signing key changes on schedule, a key is published at least the propagation time before it signs, every
 /// token verifies against every JWKS a cache may hold when it is issued, and a retired key leaves the JWKS after
 /// its retention. The host runs on a fake clock advanced in quarter-second steps, so the outcome does not depend
-/// on how fast a loaded machine runs the loop (issue 19): every instant below is exact.
+/// on how fast a loaded machine runs the loop: every instant below is exact.
 /// </summary>
 public sealed class KeyRotationScheduleTests
 {

@@ -7,7 +7,7 @@ using TokenService.Keys;
 namespace TokenService.Tests.Keys;
 
 /// <summary>
-/// Issue 19: a new key's publish-before-use time is measured from when the key exists. With the local provider
+/// A new key's publish-before-use time is measured from when the key exists. With the local provider
 /// the clock cannot be moved from inside key generation, so here every read of it moves it on, as a slow
 /// creation would between the check's reads; the Key Vault provider is tested with a vault whose key creation
 /// takes time (KeyVaultNewKeysTests).

@@ -7,7 +7,7 @@ using TokenService.Tests.KeyVault;
 namespace TokenService.Tests.Keys;
 
 /// <summary>
-/// Issue 25 item 4: <c>Keys:MaxPublishedKeys</c> bounds the JWKS. Rotations on demand beyond it are refused without
+/// docs/api.md, "POST /management/keys/rotate": <c>Keys:MaxPublishedKeys</c> bounds the JWKS. Rotations on demand beyond it are refused without
 /// creating a key; revocation and the scheduled rotation are never refused; retired keys (still verifying unexpired
 /// tokens) count until they leave the JWKS. On a fake clock with the local key provider and with several vaults.
 /// </summary>

@@ -6,7 +6,7 @@ using TokenService.Tests.Infrastructure;
 namespace TokenService.Tests.Observability;
 
 /// <summary>
-/// Issue #25 item 3: the audit sink escapes every field the way event text is (LogValue): no id, client id, reason or
+/// The audit sink escapes every field the way event text is (LogValue): no id, client id, reason or
 /// actor can forge a log line (CWE-117) or read differently from what it is (bidirectional overrides).
 /// </summary>
 public sealed class AuditSinkTests

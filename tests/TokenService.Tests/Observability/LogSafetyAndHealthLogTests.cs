@@ -12,8 +12,7 @@ namespace TokenService.Tests.Observability;
 
 /// <summary>
 /// What the hosts log: never the webhook secret of a <c>?key=</c> query string, even with every category at Trace
-/// (issue #25 item 11); and <c>/healthz</c>'s failing dependency with its cause, once per change of state (issue #31
-/// item 4).
+/// and <c>/healthz</c>'s failing dependency with its cause, once per change of state (docs/api.md, "GET /healthz").
 /// </summary>
 public sealed class LogSafetyAndHealthLogTests
 {

@@ -15,7 +15,7 @@ using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 namespace TokenService.Tests.ResourceServer;
 
 /// <summary>
-/// Issue 25 item 6: the resource-server library checks a DPoP proof's <c>htu</c> (RFC 9449 §4.3 item 9) against
+/// The resource-server library checks a DPoP proof's <c>htu</c> (RFC 9449 §4.3 item 9) against
 /// <see cref="SessionCheckOptions.PublicOrigin"/>, which is required outside Development, never against a
 /// <c>Host</c> header the client chose; in Development the Host is still used, with a warning once.
 /// </summary>
@@ -103,7 +103,7 @@ public sealed class PublicOriginTests
     [InlineData("ORDERS.TEST.EXAMPLE.")]
     public async Task With_public_origin_a_proof_for_the_host_the_client_sent_is_refused(string hostHeader)
     {
-        // The replay of issue 25: a proof made for another API (same path) presented with that API's Host header.
+        // The replay this guards against: a proof made for another API (same path) presented with that API's Host header.
         await using var host = await StartAsync();
         await using var api = BuildApi("Production", new IssuerRewriteHandler(host.BaseAddress), ResourceServerSetup.PublicOrigin);
         using var client = new HttpClient { BaseAddress = await Loopback.StartAsync(api) };

@@ -139,7 +139,7 @@ public sealed class SampleApiTests
     [Fact]
     public async Task Every_es256_token_of_a_key_is_accepted_not_only_the_first()
     {
-        // Found by the year simulation (issue 27, item 10): IdentityModel hands the algorithm validator the JWK the first
+        // Found by the year simulation (YearOfOperationTests): IdentityModel hands the algorithm validator the JWK the first
         // time a key verifies, and the ECDsaSecurityKey it converted the JWK to from then on; the library's check that
         // binds ES256 to a P-256 key knew only JWKs and RSA keys, so the second ES256 token of every key was refused.
         await using var host = await TokenServiceTestHost.StartAsync(new Dictionary<string, string?> { ["Keys:Algorithm"] = "ES256" });

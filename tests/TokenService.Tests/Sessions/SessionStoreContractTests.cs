@@ -60,7 +60,7 @@ public abstract class SessionStoreContractTests
     /// <summary>
     /// Storage does not grow with every user ever seen: a purge of a user's last sessions leaves nothing of the user,
     /// the partition's version included, so a writer holding the version read before conflicts, re-reads none and
-    /// succeeds; a user with a session still live keeps the version. (Found by the year simulation, issue 27 item 10.)
+    /// succeeds; a user with a session still live keeps the version. (Found by the year simulation, YearOfOperationTests.)
     /// </summary>
     [Fact]
     public async Task A_purge_of_a_users_last_sessions_leaves_nothing_of_the_user_and_a_writer_holding_the_old_version_re_reads()
@@ -208,7 +208,7 @@ public abstract class SessionStoreContractTests
         Assert.NotNull(await Store.GetSessionAsync(live.SessionId, default));
     }
 
-    // Issue 25: reuse detection and DPoP binding on this store, through SessionService (thumbprints are opaque strings here).
+    // Refresh token reuse detection and DPoP binding (docs/api.md, "Refresh token", "DPoP") on this store, through SessionService (thumbprints are opaque strings here).
     private const string VictimKey = "victim-jkt-0ZcOCORZNYy-DWpqq30jZyJGHTN0d2H";
     private const string ThiefKey = "thief-jkt-NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAf";
 
@@ -337,7 +337,7 @@ public sealed class InMemorySessionStoreContractTests : SessionStoreContractTest
     [Fact]
     public async Task A_purge_drops_the_user_partitions_it_empties_so_storage_does_not_grow_with_every_user_ever_seen()
     {
-        // Found by the year simulation (issue 27, item 10): the store kept an empty partition for every user it had seen.
+        // Found by the year simulation (YearOfOperationTests): the store kept an empty partition for every user it had seen.
         var now = DateTimeOffset.UtcNow;
         for (var i = 0; i < 50; i++)
         {

@@ -3,7 +3,7 @@ using TokenService.Sessions;
 namespace TokenService.Tests.Sessions;
 
 /// <summary>
-/// The browser and system label stored with a session (issue 31, item 3): real User-Agent strings of the major
+/// The browser and system label stored with a session (docs/api.md, "GET /sessions"): real User-Agent strings of the major
 /// browsers on the major systems, the browsers that also claim to be Chrome or Safari, and headers that name no
 /// browser.
 /// </summary>

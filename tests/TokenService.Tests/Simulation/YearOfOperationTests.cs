@@ -28,7 +28,7 @@ using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 namespace TokenService.Tests.Simulation;
 
 /// <summary>
-/// Issue 27, item 10: the composed Functions app (its real service registrations, <see cref="FunctionsAppFactory"/>)
+/// A year of operation, simulated: the composed Functions app (its real service registrations, <see cref="FunctionsAppFactory"/>)
 /// run for 400 simulated days on a <see cref="FakeTimeProvider"/>. Its timers fire when their NCRONTAB schedules (read
 /// from the trigger attributes) are due, users sign in, refresh and sign out around the clock, the resource-server
 /// library validates their tokens as an API does, IdP events arrive, the population turns over, and an operator rotates
@@ -698,8 +698,8 @@ internal sealed class YearSimulation : IAsyncDisposable
     /// <summary>Every key's Key Vault expiry outlives the tokens it signed (key expiry under the Deny policy).</summary>
     private async Task CheckKeyExpiriesAsync()
     {
-        var versions = await InTestVaults.Client(_vault.VaultUri).ListKeyVersionsAsync("token-signing", CancellationToken.None);
-        var expiries = versions.ToDictionary(v => v.Kid, v => v.ExpiresOn, StringComparer.Ordinal);
+        var versions = await InTestVaults.Client(_vault.VaultUri).ListVersionsAsync("token-signing");
+        var expiries = versions.ToDictionary(v => v.Kid(), v => v.ExpiresOn, StringComparer.Ordinal);
         foreach (var (kid, key) in _keys.Where(k => k.Value.ProviderKeyId is not null && k.Value.LatestExpiry > Now - TimeSpan.FromDays(1)))
         {
             if (!expiries.TryGetValue(key.ProviderKeyId!, out var expires) || expires is null || expires < key.LatestExpiry)

@@ -9,7 +9,7 @@ using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 
 namespace TokenService.Tests.Tables;
 
-/// <summary>Table operations per request on the happy path (issue 3: refresh ≤ 2, issue ≤ 3).</summary>
+/// <summary>Table operations per request on the happy path: a refresh makes at most 2, a token exchange at most 3 (docs/table-storage.md, "Round trips per request").</summary>
 [Collection(AzuriteCollection.Name)]
 public sealed class RoundTripTests(AzuriteFixture azurite)
 {

@@ -14,7 +14,7 @@ using TokenService.Tests.Infrastructure;
 namespace TokenService.Tests.Tables;
 
 /// <summary>
-/// The warning an operator reads when the Table service does not answer (issue 31, item 9): it names the endpoint
+/// The warning an operator reads when the Table service does not answer (docs/api.md, "GET /healthz"): it names the endpoint
 /// that did not answer and reads as one sentence (it used to be "Table service unreachable after retries.." with no
 /// address). In process: a store on a loopback port nothing listens on, the SDK's own retries, and the log line of
 /// the 503 the request gets.

@@ -52,7 +52,7 @@ public sealed class TableTokenMarkerStoreTests(AzuriteFixture azurite)
     }
 }
 
-/// <summary>The HTTP guarantees of issue 2 with <c>Storage__TableConnectionString</c> pointing at Azurite.</summary>
+/// <summary>The HTTP guarantees (no 5xx, compare-and-swap on sessions, docs/api.md "Errors") with <c>Storage__TableConnectionString</c> pointing at Azurite.</summary>
 [Collection(AzuriteCollection.Name)]
 public sealed class AzuriteHostTests(AzuriteFixture azurite)
 {

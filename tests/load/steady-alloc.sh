@@ -5,7 +5,7 @@
 # (dotnet.gc.heap.total_allocated, summed over the run); the difference is 8 × N refreshes, the ID tokens and
 # exchanges of the two runs cancelling out. Needs dotnet-counters (COUNTERS=path; `dotnet tool install dotnet-counters`).
 # Loopback only, bounded.
-# Usage: [OLD=dir] [COUNTERS=path] bash tests/load/steady-alloc.sh [sessions] [concurrency]
+# Usage: [OLD=dir] [COUNTERS=path] [WINDOW=seconds, at most 59] bash tests/load/steady-alloc.sh [sessions] [concurrency]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -20,13 +20,16 @@ declare -A dir=([new]="functions/TokenService.Server/bin/Release/net10.0")
 work="$(mktemp -d)"
 
 allocated() { # host pid, refresh passes: bytes the host allocated during one load-client run
-  "$counters" collect -p "$1" --counters System.Runtime --refresh-interval 1 --format csv -o "$work/c.csv" >/dev/null 2>&1 &
-  local collector="$!"
+  # The collector ends by itself after WINDOW seconds (a killed one leaves the host's metrics session open for a
+  # while, and the next collector is refused), and the load client's run must fit inside that window.
+  "$counters" collect -p "$1" --counters System.Runtime --refresh-interval 1 --format csv -o "$work/c.csv" \
+    --duration "00:00:${WINDOW:-40}" >"$work/collector.log" 2>&1 &
+  local collector="$!" started
   sleep 3
+  started="$(date +%s)"
   dotnet "$client" load --url "http://127.0.0.1:$port" --requests "$requests" --refresh-passes "$2" --concurrency "$concurrency" >/dev/null
-  sleep 2
-  # TERM: a background job of a script ignores INT.
-  kill -TERM "$collector"; wait "$collector" 2>/dev/null || true
+  if [ $(( $(date +%s) - started + 4 )) -ge "${WINDOW:-40}" ]; then echo "the run did not fit in the window: raise WINDOW" >&2; exit 1; fi
+  wait "$collector" || { cat "$work/collector.log" >&2; exit 1; }
   awk -F, '/total_allocated/ {s += $5} END {printf "%.0f\n", s}' "$work/c.csv"
 }
 

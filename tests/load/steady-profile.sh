@@ -22,7 +22,7 @@ env ASPNETCORE_ENVIRONMENT=Development TokenService__Issuer="http://127.0.0.1:$p
   dotnet "$dir/TokenService.Server.dll" --urls "http://127.0.0.1:$port" --contentRoot "$root/functions/TokenService.Server" >/dev/null 2>&1 &
 pids+=("$!"); host="$!"
 wait_for "http://127.0.0.1:$port"
-dotnet "$client" load --url "http://127.0.0.1:$port" --requests "${WARMUP:-4000}" --refresh-passes 4 --concurrency "$concurrency" >/dev/null
+dotnet "$client" load --url "http://127.0.0.1:$port" --requests "${WARMUP:-6000}" --refresh-passes 4 --concurrency "$concurrency" >/dev/null
 perf record -q -k mono -F 1999 -g -p "$host" -o "$work/perf.data" 2>/dev/null &
 perf_pid="$!"
 sleep 1

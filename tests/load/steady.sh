@@ -49,7 +49,7 @@ builds="new"; [ -n "${OLD:-}" ] && builds="old new"
 for b in $builds; do start_host "$b"; done
 # Warm-up: the first key, connection pools, and the JIT (tiered compilation and PGO recompile hot methods for thousands
 # of requests): not counted.
-for b in $builds; do load "$b" "${WARMUP:-4000}" 4 >/dev/null; done
+for b in $builds; do load "$b" "${WARMUP:-6000}" 4 >/dev/null; done
 rows="$(mktemp)"
 echo "| round | build | request | requests | concurrency | p50 ms | p99 ms | req/s | host CPU | load average |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"

@@ -14,7 +14,9 @@ namespace TokenService.Benchmarks;
 /// tokens; <c>--cpu host=PID,azurite=PID</c> adds, per pass, the CPU time each named process used during that pass
 /// alone, per request (from <c>/proc/PID/stat</c>: the ID tokens minted before the passes are not counted).
 /// <c>--phase-times</c> writes each pass's start and end (CLOCK_MONOTONIC ns, as <c>perf record -k mono</c> stamps
-/// samples) to stderr, so that a profile of the host can be split by request kind.
+/// samples) to stderr, so that a profile of the host can be split by request kind. <c>--refresh-passes N</c> refreshes
+/// each session N times in a row (each pass presents the refresh token the pass before was given), measured as one
+/// refresh row: a steady-state refresh figure without a token exchange between the refreshes.
 /// </summary>
 internal static class LoadClient
 {
@@ -25,6 +27,7 @@ internal static class LoadClient
         var concurrency = int.Parse(Option(args, "--concurrency") ?? "8", CultureInfo.InvariantCulture);
         var label = Option(args, "--label") ?? url;
         var introspect = args.Contains("--introspect");
+        var refreshPasses = int.Parse(Option(args, "--refresh-passes") ?? "1", CultureInfo.InvariantCulture);
         var cpu = ProcessCpu.Parse(Option(args, "--cpu"));
         s_phaseTimes = args.Contains("--phase-times");
         if (!new Uri(url).IsLoopback)
@@ -59,15 +62,24 @@ internal static class LoadClient
         });
 
         var accessTokens = new string[requests];
-        var refresh = await MeasureAsync("refresh", requests, concurrency, cpu, async i =>
+        var refresh = await MeasureAsync("refresh", requests * refreshPasses, concurrency, cpu, async n =>
         {
+            // Pass by pass: request n refreshes session n % requests, whose previous rotation finished a pass earlier.
+            var i = n % requests;
             using var response = await http.PostAsync("/oauth2/token", new FormUrlEncodedContent([new("grant_type", "refresh_token"), new("refresh_token", refreshTokens[i])]));
             var body = await response.Content.ReadAsStringAsync();
-            accessTokens[i] = response.IsSuccessStatusCode ? JsonDocument.Parse(body).RootElement.GetProperty("access_token").GetString()! : throw new InvalidOperationException(body);
-        });
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new InvalidOperationException(body);
+            }
+
+            var root = JsonDocument.Parse(body).RootElement;
+            accessTokens[i] = root.GetProperty("access_token").GetString()!;
+            refreshTokens[i] = root.GetProperty("refresh_token").GetString()!;
+        }, passLength: requests);
 
         Console.WriteLine($"| {label} | issue | {requests} | {concurrency} | {issue.P50:F2} | {issue.P99:F2} | {issue.Throughput:F0} |{issue.Cpu}");
-        Console.WriteLine($"| {label} | refresh | {requests} | {concurrency} | {refresh.P50:F2} | {refresh.P99:F2} | {refresh.Throughput:F0} |{refresh.Cpu}");
+        Console.WriteLine($"| {label} | refresh | {requests * refreshPasses} | {concurrency} | {refresh.P50:F2} | {refresh.P99:F2} | {refresh.Throughput:F0} |{refresh.Cpu}");
         if (introspect)
         {
             var resourceServer = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("dev-api:dev-api-secret")));
@@ -93,18 +105,27 @@ internal static class LoadClient
 
     private static bool s_phaseTimes;
 
-    private static async Task<Stats> MeasureAsync(string phase, int count, int concurrency, ProcessCpu cpu, Func<int, Task> call)
+    /// <summary>
+    /// <paramref name="count"/> calls at <paramref name="concurrency"/>, in passes of <paramref name="passLength"/>
+    /// (all of them in one pass by default): a pass starts once the one before has finished.
+    /// </summary>
+    private static async Task<Stats> MeasureAsync(string phase, int count, int concurrency, ProcessCpu cpu, Func<int, Task> call, int? passLength = null)
     {
         var latencies = new double[count];
+        var pass = passLength ?? count;
         var ticksBefore = cpu.Ticks();
         var start = Stopwatch.GetTimestamp(); // CLOCK_MONOTONIC in ns on Linux
         var total = Stopwatch.StartNew();
-        await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = concurrency }, async (i, _) =>
+        for (var first = 0; first < count; first += pass)
         {
-            var watch = Stopwatch.StartNew();
-            await call(i);
-            latencies[i] = watch.Elapsed.TotalMilliseconds;
-        });
+            await Parallel.ForAsync(first, Math.Min(count, first + pass), new ParallelOptions { MaxDegreeOfParallelism = concurrency }, async (i, _) =>
+            {
+                var watch = Stopwatch.StartNew();
+                await call(i);
+                latencies[i] = watch.Elapsed.TotalMilliseconds;
+            });
+        }
+
         total.Stop();
         var cells = cpu.PerRequestCells(ticksBefore, count);
         if (s_phaseTimes)

@@ -21,6 +21,11 @@ if (args.Length > 0 && args[0] == "vault-latency")
     return await VaultLatency.RunAsync(args[1..]);
 }
 
+if (args.Length > 0 && args[0] == "sign")
+{
+    return SignCost.Run(args[1..]);
+}
+
 if (args.Length > 0 && args[0] == "interleaved")
 {
     await InterleavedRatios.RunAsync();

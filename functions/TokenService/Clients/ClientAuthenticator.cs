@@ -82,8 +82,7 @@ public sealed class ClientAuthenticator(IClientStore clients, ClientAuthenticati
             return new(null, OAuthErrors.TemporarilyUnavailable, "Too many failed client authentications; retry later.", usedBasic, wait);
         }
 
-        if (client.SecretHash is null || secret is null
-            || !CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(secret)), client.SecretHash))
+        if (client.SecretHash is null || secret is null || !SecretMatches(secret, client.SecretHash))
         {
             backoff.Failed(client, address);
             return Fail(OAuthErrors.InvalidClient, "Client authentication failed.", usedBasic);
@@ -93,10 +92,25 @@ public sealed class ClientAuthenticator(IClientStore clients, ClientAuthenticati
         return new(client, null, null, usedBasic);
     }
 
+    /// <summary>SHA-256 of the secret's UTF-8 against the registered hash, in constant time; the secret's bytes and hash on the stack.</summary>
+    private static bool SecretMatches(string secret, byte[] secretHash)
+    {
+        var length = Encoding.UTF8.GetMaxByteCount(secret.Length);
+        var utf8 = length <= 1024 ? stackalloc byte[length] : new byte[length];
+        var written = Encoding.UTF8.GetBytes(secret, utf8);
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(utf8[..written], hash);
+        CryptographicOperations.ZeroMemory(utf8[..written]);
+        return CryptographicOperations.FixedTimeEquals(hash, secretHash);
+    }
+
     private static ClientAuthenticationResult Fail(string error, string description, bool usedBasic) => new(null, error, description, usedBasic);
 
     private static string? Single(IReadOnlyDictionary<string, StringValues> form, string name) =>
         form.TryGetValue(name, out var values) && values.Count == 1 ? values[0] : null;
+
+    /// <summary>Throws on invalid UTF-8 (a malformed credential is refused, not repaired); one instance, as encodings are thread-safe.</summary>
+    private static readonly UTF8Encoding StrictUtf8 = new(false, true);
 
     // RFC 6749 §2.3.1: id and secret are application/x-www-form-urlencoded before Basic encoding.
     private static bool TryDecodeBasic(string? parameter, out string? clientId, out string? secret)
@@ -120,7 +134,7 @@ public sealed class ClientAuthenticator(IClientStore clients, ClientAuthenticati
         string text;
         try
         {
-            text = new UTF8Encoding(false, true).GetString(raw);
+            text = StrictUtf8.GetString(raw);
         }
         catch (DecoderFallbackException)
         {

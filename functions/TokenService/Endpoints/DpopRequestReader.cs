@@ -39,12 +39,20 @@ public sealed class DpopRequestReader(IDpopProofValidator validator, IDpopNonceS
     /// </summary>
     public async ValueTask<DpopProofResult> ValidateAsync(HttpContext context, string? accessToken = null)
     {
+        var proofs = context.Request.Headers[ProofHeader];
+        if (proofs.Count == 0)
+        {
+            // RFC 9449 §4.3: no DPoP header is no proof (the validator's first check); the URIs a proof would be checked
+            // against are not built for the requests that carry none, most of them.
+            return DpopProofResult.Absent;
+        }
+
         var path = RawPath(context);
         var requestAddress = _acceptRequestAddress && context.Request.Host.HasValue
             ? context.Request.Scheme + "://" + context.Request.Host.ToUriComponent() + path
             : null;
         var result = await validator.ValidateAsync(
-            new DpopProofRequest(context.Request.Headers[ProofHeader], context.Request.Method, _base + path, accessToken, requestAddress), context.RequestAborted);
+            new DpopProofRequest(proofs, context.Request.Method, _base + path, accessToken, requestAddress), context.RequestAborted);
         if (result.IsValid)
         {
             context.Features.Set(new ValidProof(result.Thumbprint!));

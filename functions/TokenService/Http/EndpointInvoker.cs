@@ -20,12 +20,15 @@ public static partial class EndpointInvoker
         // One total budget for the request's dependency calls, retries included: endpoints pass RequestAborted to
         // every store, Key Vault and JWKS call, so replacing it with a token that also fires at the budget ends a
         // hanging dependency within seconds instead of holding the client (and the host's thread) for 40 s.
+        // One source for both (the budget's timer, and a registration that cancels it when the client goes away) rather
+        // than a budget source linked with the client's token into a third: the handlers below tell the two apart by the
+        // client's own token.
         var clientAborted = context.RequestAborted;
         var services = context.RequestServices;
         using var budget = new CancellationTokenSource(
             services.GetRequiredService<IOptions<TokenServiceOptions>>().Value.DependencyBudget, services.GetRequiredService<TimeProvider>());
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(clientAborted, budget.Token);
-        context.RequestAborted = linked.Token;
+        using var clientGone = clientAborted.UnsafeRegister(static source => ((CancellationTokenSource)source!).Cancel(), budget);
+        context.RequestAborted = budget.Token;
         try
         {
             await handler(context);

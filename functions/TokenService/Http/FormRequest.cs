@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Security.Cryptography;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Primitives;
@@ -13,21 +15,31 @@ public static class FormRequest
 {
     public const int MaxBodyBytes = 64 * 1024;
 
+    private const string FormMediaType = "application/x-www-form-urlencoded";
+
+    /// <summary>The first buffer a body is read into; a larger body moves to a buffer twice the size, up to the limit.</summary>
+    private const int InitialBufferBytes = 4096;
+
     private static readonly HashSet<string> Repeatable = new(StringComparer.Ordinal) { "audience", "resource" };
 
     public readonly record struct Result(IReadOnlyDictionary<string, StringValues>? Form, string? Error, int Status = StatusCodes.Status400BadRequest);
 
     public static async Task<Result> ReadAsync(HttpRequest request, CancellationToken cancellationToken)
     {
-        if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var mediaType)
-            || !mediaType.MediaType.Equals("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase))
+        // The bare media type, as most clients send it, needs no parsing (it has no charset parameter); anything else is
+        // parsed.
+        if (!string.Equals(request.ContentType, FormMediaType, StringComparison.OrdinalIgnoreCase))
         {
-            return new(null, "The request body must be application/x-www-form-urlencoded.");
-        }
+            if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var mediaType)
+                || !mediaType.MediaType.Equals(FormMediaType, StringComparison.OrdinalIgnoreCase))
+            {
+                return new(null, "The request body must be application/x-www-form-urlencoded.");
+            }
 
-        if (mediaType.Charset.HasValue && !mediaType.Charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase))
-        {
-            return new(null, "The request body must be UTF-8.");
+            if (mediaType.Charset.HasValue && !mediaType.Charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase))
+            {
+                return new(null, "The request body must be UTF-8.");
+            }
         }
 
         if (request.ContentLength > MaxBodyBytes)
@@ -36,45 +48,73 @@ public static class FormRequest
         }
 
         // Buffer the body up to the limit first: a larger body is refused without parsing any of it, and the
-        // connection is closed rather than drained.
-        using var body = new MemoryStream();
-        var chunk = new byte[8192];
-        int read;
+        // connection is closed rather than drained. The buffer is pooled (a token request's body is a few hundred
+        // bytes; the first rental holds it), and it is read in the same buffer it is parsed from.
+        var buffer = ArrayPool<byte>.Shared.Rent(InitialBufferBytes);
+        var length = 0;
         try
         {
-            while ((read = await request.Body.ReadAsync(chunk, cancellationToken)) > 0)
+            try
             {
-                if (body.Length + read > MaxBodyBytes)
+                int read;
+                while ((read = await request.Body.ReadAsync(buffer.AsMemory(length, Math.Min(buffer.Length, MaxBodyBytes + 1) - length), cancellationToken)) > 0)
                 {
-                    request.HttpContext.Response.Headers.Connection = "close";
-                    return new(null, "The request body is too large.", StatusCodes.Status413PayloadTooLarge);
+                    length += read;
+                    if (length > MaxBodyBytes)
+                    {
+                        request.HttpContext.Response.Headers.Connection = "close";
+                        return new(null, "The request body is too large.", StatusCodes.Status413PayloadTooLarge);
+                    }
+
+                    if (length == buffer.Length)
+                    {
+                        var larger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, MaxBodyBytes + 1));
+                        buffer.AsSpan(0, length).CopyTo(larger);
+                        ReturnCleared(buffer, length);
+                        buffer = larger;
+                    }
                 }
-
-                body.Write(chunk, 0, read);
             }
-        }
-        catch (BadHttpRequestException)
-        {
-            return new(null, "The request body could not be read.");
-        }
-
-        body.Position = 0;
-        Dictionary<string, StringValues> form;
-        try
-        {
-            using var reader = new FormReader(body)
+            catch (BadHttpRequestException)
             {
-                ValueCountLimit = 64,
-                KeyLengthLimit = 256,
-                ValueLengthLimit = 16 * 1024,
-            };
-            form = await reader.ReadFormAsync(cancellationToken);
-        }
-        catch (InvalidDataException)
-        {
-            return new(null, "The request body exceeds the allowed size or number of parameters.", StatusCodes.Status413PayloadTooLarge);
-        }
+                return new(null, "The request body could not be read.");
+            }
 
+            Dictionary<string, StringValues> form;
+            try
+            {
+                using var body = new MemoryStream(buffer, 0, length, writable: false);
+                using var reader = new FormReader(body)
+                {
+                    ValueCountLimit = 64,
+                    KeyLengthLimit = 256,
+                    ValueLengthLimit = 16 * 1024,
+                };
+                form = await reader.ReadFormAsync(cancellationToken);
+            }
+            catch (InvalidDataException)
+            {
+                return new(null, "The request body exceeds the allowed size or number of parameters.", StatusCodes.Status413PayloadTooLarge);
+            }
+
+            return Check(form);
+        }
+        finally
+        {
+            ReturnCleared(buffer, length);
+        }
+    }
+
+    /// <summary>The body holds client secrets and tokens: the part of a pooled buffer it filled is zeroed before the buffer goes back.</summary>
+    private static void ReturnCleared(byte[] buffer, int used)
+    {
+        CryptographicOperations.ZeroMemory(buffer.AsSpan(0, Math.Min(used, buffer.Length)));
+        ArrayPool<byte>.Shared.Return(buffer);
+    }
+
+    /// <summary>Refuses a parameter given twice (unless repeatable) and control characters in values.</summary>
+    private static Result Check(Dictionary<string, StringValues> form)
+    {
         foreach (var (name, values) in form)
         {
             if (values.Count > 1 && !Repeatable.Contains(name))

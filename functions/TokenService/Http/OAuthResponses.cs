@@ -27,16 +27,30 @@ public static class OAuthResponses
             response.Headers.WWWAuthenticate = wwwAuthenticate;
         }
 
-        return WriteJsonAsync(context, status, writer =>
+        return WriteJsonAsync(context, status, (error, description), static (writer, s) =>
         {
-            writer.WriteString("error", error);
-            writer.WriteString("error_description", description);
+            writer.WriteString("error", s.error);
+            writer.WriteString("error_description", s.description);
         });
     }
 
     /// <summary>Writes a JSON object built by <paramref name="writeMembers"/>, with no-store.</summary>
-    public static async Task WriteJsonAsync(
-        HttpContext context, int status, Action<Utf8JsonWriter> writeMembers, string contentType = "application/json; charset=utf-8", string? cacheControl = null)
+    public static Task WriteJsonAsync(
+        HttpContext context, int status, Action<Utf8JsonWriter> writeMembers, string contentType = "application/json; charset=utf-8", string? cacheControl = null) =>
+        WriteJsonAsync(context, status, writeMembers, static (writer, write) => write(writer), contentType, cacheControl);
+
+    /// <summary>
+    /// Writes a JSON object built by <paramref name="writeMembers"/> from <paramref name="state"/>, with no-store: the
+    /// form for the hot paths, whose static <paramref name="writeMembers"/> captures nothing.
+    /// </summary>
+    /// <remarks>
+    /// The object is built on this thread's reusable writer and buffer, then copied into the response's pipe before
+    /// anything is awaited, so the buffer is free again when this returns; it is zeroed after the copy (token responses
+    /// hold tokens). The length is known before the body is written: the answer has a Content-Length, as before.
+    /// </remarks>
+    public static Task WriteJsonAsync<TState>(
+        HttpContext context, int status, TState state, Action<Utf8JsonWriter, TState> writeMembers, string contentType = "application/json; charset=utf-8",
+        string? cacheControl = null)
     {
         var response = context.Response;
         response.StatusCode = status;
@@ -50,15 +64,54 @@ public static class OAuthResponses
         }
 
         response.ContentType = contentType;
-        var buffer = new ArrayBufferWriter<byte>(512);
-        using (var writer = new Utf8JsonWriter(buffer))
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(2048);
+        var writer = t_writer;
+        if (writer is null)
         {
-            writer.WriteStartObject();
-            writeMembers(writer);
-            writer.WriteEndObject();
+            t_writer = writer = new Utf8JsonWriter(buffer);
+        }
+        else
+        {
+            writer.Reset(buffer);
         }
 
-        response.ContentLength = buffer.WrittenCount;
-        await response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted);
+        try
+        {
+            writer.WriteStartObject();
+            writeMembers(writer, state);
+            writer.WriteEndObject();
+            writer.Flush();
+            response.ContentLength = buffer.WrittenCount;
+            response.BodyWriter.Write(buffer.WrittenSpan);
+        }
+        finally
+        {
+            buffer.Clear(); // zeroes what was written and makes the buffer empty again
+            if (buffer.Capacity > MaxRetainedBytes)
+            {
+                // A rare large answer (a long session list) does not stay in memory for the life of the thread.
+                t_buffer = null;
+                t_writer = null;
+            }
+        }
+
+        var flush = response.BodyWriter.FlushAsync(context.RequestAborted);
+        if (flush.IsCompletedSuccessfully)
+        {
+            _ = flush.Result;
+            return Task.CompletedTask;
+        }
+
+        return flush.AsTask();
     }
+
+    /// <summary>The largest buffer a thread keeps between answers; token responses and errors need a few KB.</summary>
+    private const int MaxRetainedBytes = 16 * 1024;
+
+    // Per thread: a response is built synchronously on one thread and copied out before the first await.
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_buffer;
+
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_writer;
 }

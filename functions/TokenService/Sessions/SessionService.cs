@@ -204,7 +204,7 @@ public sealed partial class SessionService : IUserSessionRevoker
 
             var isCurrent = RefreshTokens.HashEquals(presentedHash, session.RefreshTokenHash);
             var isPrevious = !isCurrent && RefreshTokens.HashEquals(presentedHash, session.PreviousRefreshTokenHash);
-            var isRetired = !isCurrent && !isPrevious && session.RetiredRefreshTokenHashes.Any(h => RefreshTokens.HashEquals(presentedHash, h));
+            var isRetired = !isCurrent && !isPrevious && MatchesAny(presentedHash, session.RetiredRefreshTokenHashes);
             if (!isCurrent && !isPrevious && !isRetired)
             {
                 return new(RefreshStatus.Invalid, "The refresh token is invalid.");
@@ -282,7 +282,11 @@ public sealed partial class SessionService : IUserSessionRevoker
                 retired.Add(presentedHash);
             }
 
-            retired.AddRange(session.RetiredRefreshTokenHashes.Take(RetiredHashLimit - retired.Count));
+            var kept = session.RetiredRefreshTokenHashes;
+            for (var i = 0; i < kept.Count && retired.Count < RetiredHashLimit; i++)
+            {
+                retired.Add(kept[i]);
+            }
             var idleExpiresAt = now + _options.SessionIdleTimeout;
             var rotated = session with
             {
@@ -351,7 +355,7 @@ public sealed partial class SessionService : IUserSessionRevoker
         var hash = RefreshTokens.Hash(refreshToken!);
         var matches = RefreshTokens.HashEquals(hash, session.RefreshTokenHash)
             || RefreshTokens.HashEquals(hash, session.PreviousRefreshTokenHash)
-            || session.RetiredRefreshTokenHashes.Any(h => RefreshTokens.HashEquals(hash, h));
+            || MatchesAny(hash, session.RetiredRefreshTokenHashes);
         return matches ? session : null;
     }
 
@@ -440,7 +444,30 @@ public sealed partial class SessionService : IUserSessionRevoker
 
     private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
 
-    private static string NewWriteId() => Convert.ToHexString(RandomNumberGenerator.GetBytes(12));
+    private static string NewWriteId()
+    {
+        Span<byte> bytes = stackalloc byte[12];
+        RandomNumberGenerator.Fill(bytes);
+        return Convert.ToHexString(bytes);
+    }
+
+    /// <summary>
+    /// Whether <paramref name="hash"/> is one of <paramref name="hashes"/>, each compared in constant time. A loop rather
+    /// than a LINQ predicate: a lambda over the presented hash would make the async refresh allocate its closure on
+    /// every call, matched or not.
+    /// </summary>
+    private static bool MatchesAny(string hash, IReadOnlyList<string> hashes)
+    {
+        for (var i = 0; i < hashes.Count; i++)
+        {
+            if (RefreshTokens.HashEquals(hash, hashes[i]))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     private static Task BackoffAsync(int attempt, CancellationToken cancellationToken) =>
         attempt < 2 ? Task.CompletedTask : Task.Delay(Random.Shared.Next(1, 2 << Math.Min(attempt, 5)), cancellationToken);

@@ -18,6 +18,11 @@ public static class AudiencePolicy
     /// </summary>
     public static AudienceDecision ReadRequested(StringValues audience, StringValues resource)
     {
+        if (audience.Count == 0 && resource.Count == 0)
+        {
+            return AudienceDecision.Allow([]); // most requests name no target
+        }
+
         var values = new List<string>();
         foreach (var (name, given) in (ReadOnlySpan<(string, StringValues)>)[("audience", audience), ("resource", resource)])
         {

@@ -38,19 +38,20 @@ public sealed class TokenResponseWriter(TimeProvider time)
             RefreshTokenCookie.Set(context.Response, issued.RefreshToken, issued.Session.RefreshTokenExpiresAt - time.GetUtcNow());
         }
 
-        return OAuthResponses.WriteJsonAsync(context, StatusCodes.Status200OK, writer =>
+        // RFC 9449 §5: token_type DPoP tells the client the access token is bound to its key (cnf.jkt).
+        var tokenType = DpopRequestReader.ProofKey(context) is null ? "Bearer" : "DPoP";
+        return OAuthResponses.WriteJsonAsync(context, StatusCodes.Status200OK, (issued, tokenType, spa), static (writer, s) =>
         {
-            writer.WriteString("access_token", issued.AccessToken.Token);
-            // RFC 9449 §5: token_type DPoP tells the client the access token is bound to its key (cnf.jkt).
-            writer.WriteString("token_type", DpopRequestReader.ProofKey(context) is null ? "Bearer" : "DPoP");
-            writer.WriteNumber("expires_in", issued.AccessToken.ExpiresIn);
-            writer.WriteString("scope", issued.AccessToken.Scope);
-            if (!spa)
+            writer.WriteString("access_token", s.issued.AccessToken.Token);
+            writer.WriteString("token_type", s.tokenType);
+            writer.WriteNumber("expires_in", s.issued.AccessToken.ExpiresIn);
+            writer.WriteString("scope", s.issued.AccessToken.Scope);
+            if (!s.spa)
             {
-                writer.WriteString("refresh_token", issued.RefreshToken);
+                writer.WriteString("refresh_token", s.issued.RefreshToken);
             }
 
-            if (issued.Exchange)
+            if (s.issued.Exchange)
             {
                 writer.WriteString("issued_token_type", TokenTypes.AccessToken);
             }

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using TokenService.Sessions;
@@ -47,13 +48,20 @@ public static class RefreshTokens
 
     public static string Hash(string token)
     {
+        // The token's ASCII bytes on the stack for the tokens this service issues (80 characters); a longer string is
+        // only ever one that fails the session lookup anyway, and is hashed from the heap.
+        var ascii = token.Length <= 256 ? stackalloc byte[token.Length] : new byte[token.Length];
+        Encoding.ASCII.GetBytes(token, ascii);
         Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(Encoding.ASCII.GetBytes(token), hash);
+        SHA256.HashData(ascii, hash);
         return Base64UrlEncoding.Encode(hash);
     }
 
-    /// <summary>Constant-time comparison of two stored hashes.</summary>
+    /// <summary>
+    /// Constant-time comparison of two stored hashes (base64url, so ASCII): the UTF-16 code units are compared as they
+    /// are, with no copy.
+    /// </summary>
     public static bool HashEquals(string? a, string? b) =>
         a is not null && b is not null && a.Length == b.Length
-        && CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(a), Encoding.ASCII.GetBytes(b));
+        && CryptographicOperations.FixedTimeEquals(MemoryMarshal.AsBytes(a.AsSpan()), MemoryMarshal.AsBytes(b.AsSpan()));
 }

@@ -63,6 +63,7 @@ functions_host_start() { # functions_host_start WORK_DIR
     --inMemoryPersistence --skipApiVersionCheck --disableProductStyleUrl --silent \
     > "$work/azurite.log" 2>&1 < /dev/null &
   functions_host_azurite_pid=$!
+  disown "$functions_host_azurite_pid" 2> /dev/null || true # its stop is a kill: no "Killed" job line in the caller's output
   key="Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
   storage="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$key;BlobEndpoint=http://127.0.0.1:$blob/devstoreaccount1;QueueEndpoint=http://127.0.0.1:$queue/devstoreaccount1;TableEndpoint=http://127.0.0.1:$table/devstoreaccount1;"
   # The README's settings (local.settings.sample.json), with this host's address and storage.

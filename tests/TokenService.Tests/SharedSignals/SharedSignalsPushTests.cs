@@ -22,10 +22,16 @@ public class SharedSignalsPushHostFixture : SharedSignalsHostFixture
 {
     public PushReceiver Receiver { get; } = new(TimeProvider.System);
 
+    /// <summary>The host's service registrations (the callback gets the collection the host then completes).</summary>
+    public IServiceCollection Registrations { get; private set; } = null!;
+
     protected override async Task<TokenServiceTestHost> StartHostAsync()
     {
         var host = await TokenServiceTestHost.StartAsync(Kind, Settings, services: s =>
-            s.PostConfigure<HttpClientFactoryOptions>(SsfPushDeliveryService.HttpClientName, o => o.HttpMessageHandlerBuilderActions.Add(b => b.PrimaryHandler = Receiver)));
+        {
+            Registrations = s;
+            s.PostConfigure<HttpClientFactoryOptions>(SsfPushDeliveryService.HttpClientName, o => o.HttpMessageHandlerBuilderActions.Add(b => b.PrimaryHandler = Receiver));
+        });
         if (Kind == HostKind.Functions)
         {
             // Started as the worker's host starts its hosted services (resolving them all here would build the
@@ -96,6 +102,18 @@ public abstract class SharedSignalsPushTests<TFixture>(TFixture fixture) : IClas
         using var poll = await SendAsync(HttpMethod.Post, "/ssf/poll/" + stream, "{}");
         Assert.Equal(HttpStatusCode.BadRequest, poll.StatusCode);
         Assert.Equal("application/problem+json", poll.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public void The_push_service_is_a_hosted_service_of_the_host()
+    {
+        // The IHostedService registered by the token service's own registrations (not the worker's) is the push service.
+        var hosted = fixture.Registrations
+            .Where(d => d.ServiceType == typeof(Microsoft.Extensions.Hosting.IHostedService) && d.ImplementationFactory is not null
+                && d.ImplementationFactory.Method.DeclaringType?.FullName?.StartsWith("TokenService.Hosting.", StringComparison.Ordinal) == true)
+            .Select(d => d.ImplementationFactory!(Host.Services))
+            .ToList();
+        Assert.Same(Host.Services.GetRequiredService<SsfPushDeliveryService>(), Assert.Single(hosted.OfType<SsfPushDeliveryService>()));
     }
 
     [Fact]

@@ -20,4 +20,13 @@ public sealed class SharedSignalsOptions
 
     /// <summary>Most SETs one poll answers (RFC 8936 §2.1 <c>maxEvents</c> is capped to it; one signature per new SET).</summary>
     public int MaxEventsPerPoll { get; set; } = 100;
+
+    /// <summary>Push (RFC 8935): how long one POST to a receiver may take before it counts as failed and is retried.</summary>
+    public TimeSpan PushTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Push: the back-off after a stream's first failed delivery; it doubles with each failure in a row.</summary>
+    public TimeSpan PushInitialBackoff { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Push: the longest back-off (and the most a receiver's <c>Retry-After</c> is honoured for).</summary>
+    public TimeSpan PushMaxBackoff { get; set; } = TimeSpan.FromMinutes(5);
 }

@@ -18,6 +18,21 @@ public sealed class SharedSignalsOptionsValidator : IValidateOptions<SharedSigna
             errors.Add("SharedSignals:MaxEventsPerPoll must be between 1 and 1000, e.g. 100.");
         }
 
+        if (o.PushTimeout < TimeSpan.FromSeconds(1) || o.PushTimeout > TimeSpan.FromMinutes(2))
+        {
+            errors.Add("SharedSignals:PushTimeout must be between 00:00:01 and 00:02:00, e.g. 00:00:10.");
+        }
+
+        if (o.PushInitialBackoff < TimeSpan.FromMilliseconds(100) || o.PushInitialBackoff > TimeSpan.FromMinutes(1))
+        {
+            errors.Add("SharedSignals:PushInitialBackoff must be between 00:00:00.1 and 00:01:00, e.g. 00:00:01.");
+        }
+
+        if (o.PushMaxBackoff < o.PushInitialBackoff || o.PushMaxBackoff > TimeSpan.FromHours(1))
+        {
+            errors.Add("SharedSignals:PushMaxBackoff must be at least SharedSignals:PushInitialBackoff and at most 01:00:00, e.g. 00:05:00.");
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

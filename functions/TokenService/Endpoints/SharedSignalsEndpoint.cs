@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
@@ -27,6 +28,7 @@ public sealed partial class SharedSignalsEndpoint(
     ClientAuthenticator authenticator,
     RequestRateLimiter limiter,
     TimeProvider time,
+    IHostEnvironment environment,
     ILogger<SharedSignalsEndpoint> logger)
 {
     public const string ConfigurationRoute = "ssf/streams";
@@ -66,8 +68,8 @@ public sealed partial class SharedSignalsEndpoint(
             // §7.1: identical to the iss of the SETs; the JWKS is the one that verifies access tokens (same keys, same kids).
             writer.WriteString("issuer", issuer);
             writer.WriteString("jwks_uri", baseUrl + "/.well-known/jwks.json");
-            // Poll only in this version (push, RFC 8935, is not offered: a create asking for it is refused with 400, §8.1.1.1).
-            writer.WriteStringArray("delivery_methods_supported", [SsfProtocol.PollDeliveryMethod]);
+            // Push (RFC 8935) to the receiver's endpoint, or poll (RFC 8936) of ours (§6.1).
+            writer.WriteStringArray("delivery_methods_supported", [SsfProtocol.PushDeliveryMethod, SsfProtocol.PollDeliveryMethod]);
             writer.WriteString("configuration_endpoint", baseUrl + "/" + ConfigurationRoute);
             writer.WriteString("status_endpoint", baseUrl + "/" + StatusRoute);
             writer.WriteString("verification_endpoint", baseUrl + "/" + VerificationRoute);
@@ -202,6 +204,12 @@ public sealed partial class SharedSignalsEndpoint(
         }
 
         LogStatusChanged(logger, stream.StreamId, receiver.ClientId, SsfProtocol.StatusName(status));
+        if (status == SsfStreamStatus.Enabled)
+        {
+            // A push stream enabled again sends what it held while paused (SSF 1.0 §8.1.2), now.
+            streams.NotifyDeliveryWork();
+        }
+
         await WriteStatusAsync(ctx, stream);
     });
 
@@ -265,6 +273,20 @@ public sealed partial class SharedSignalsEndpoint(
         if (streams.Find(streamId, receiver) is not { } stream)
         {
             await ProblemResponses.NotFoundAsync(ctx, "This receiver has no stream with that id.");
+            return;
+        }
+
+        bool pushed;
+        lock (stream.Gate)
+        {
+            pushed = stream.Push is not null;
+        }
+
+        if (pushed)
+        {
+            // One delivery method per stream (SSF 1.0 §8.1.1 delivery): polling a push stream would race the pushes and
+            // break their order.
+            await BadRequestAsync(ctx, "This stream is delivered by push (urn:ietf:rfc:8935); change its delivery to poll to poll it.");
             return;
         }
 
@@ -351,6 +373,16 @@ public sealed partial class SharedSignalsEndpoint(
             return;
         }
 
+        if (supplied.Push is not null)
+        {
+            lock (stream.Gate)
+            {
+                stream.Push = supplied.Push;
+            }
+
+            streams.NotifyDeliveryWork();
+        }
+
         LogStreamCreated(logger, stream.StreamId, receiver.ClientId);
         await WriteConfigurationAsync(context, StatusCodes.Status201Created, stream);
     }
@@ -386,6 +418,7 @@ public sealed partial class SharedSignalsEndpoint(
                 // §8.1.1.4: a missing receiver-supplied property is deleted.
                 stream.EventsRequested = supplied.EventsRequested;
                 stream.Description = supplied.Description;
+                SetDeliveryLocked(stream, supplied.Push);
             }
             else if (mismatch is null)
             {
@@ -399,6 +432,11 @@ public sealed partial class SharedSignalsEndpoint(
                 {
                     stream.Description = supplied.Description;
                 }
+
+                if (supplied.HasDelivery)
+                {
+                    SetDeliveryLocked(stream, supplied.Push);
+                }
             }
         }
 
@@ -408,7 +446,19 @@ public sealed partial class SharedSignalsEndpoint(
             return;
         }
 
+        streams.NotifyDeliveryWork();
         await WriteConfigurationAsync(context, StatusCodes.Status200OK, stream);
+    }
+
+    /// <summary>A new delivery starts afresh: a back-off earned by the old endpoint does not delay the new one.</summary>
+    private static void SetDeliveryLocked(SsfStream stream, SsfPushDelivery? push)
+    {
+        if (stream.Push != push)
+        {
+            stream.Push = push;
+            stream.PushFailures = 0;
+            stream.PushRetryAt = null;
+        }
     }
 
     /// <summary>The name of the first transmitter-supplied property present with another value than the stream's, or null.</summary>
@@ -437,15 +487,20 @@ public sealed partial class SharedSignalsEndpoint(
         return null;
     }
 
-    private sealed record ReceiverSupplied(IReadOnlyList<string>? EventsRequested, bool HasEventsRequested, string? Description, bool HasDescription);
+    private sealed record ReceiverSupplied(
+        IReadOnlyList<string>? EventsRequested, bool HasEventsRequested, string? Description, bool HasDescription, SsfPushDelivery? Push, bool HasDelivery);
+
+    /// <summary>Longest push <c>endpoint_url</c> and <c>authorization_header</c> a receiver may give.</summary>
+    internal const int MaxPushValueLength = 2048;
 
     /// <summary>
     /// The receiver-supplied properties of a stream configuration (§8.1.1): <c>events_requested</c> (unknown URIs are kept
-    /// and ignored for delivery, as the section requires), <c>description</c> (truncated) and <c>delivery</c>, whose
-    /// method must be poll (§8.1.1.1: absent means poll; an unsupported method may be refused with 400). Writes the 400
-    /// and returns null for anything malformed.
+    /// and ignored for delivery, as the section requires), <c>description</c> (truncated) and <c>delivery</c>: poll
+    /// (§6.1.2; absent means poll, §8.1.1.1) or push (§6.1.1, RFC 8935) with the receiver's <c>endpoint_url</c> and an
+    /// optional <c>authorization_header</c>; any other method is refused with 400 (§8.1.1.1). Writes the 400 and returns
+    /// null for anything malformed.
     /// </summary>
-    private static async Task<ReceiverSupplied?> ReadReceiverSuppliedAsync(HttpContext context, JsonElement body)
+    private async Task<ReceiverSupplied?> ReadReceiverSuppliedAsync(HttpContext context, JsonElement body)
     {
         List<string>? requested = null;
         var hasRequested = JsonText.TryGetProperty(body, "events_requested", out var requestedElement);
@@ -465,7 +520,9 @@ public sealed partial class SharedSignalsEndpoint(
             return null;
         }
 
-        if (JsonText.TryGetProperty(body, "delivery", out var delivery))
+        SsfPushDelivery? push = null;
+        var hasDelivery = JsonText.TryGetProperty(body, "delivery", out var delivery);
+        if (hasDelivery)
         {
             if (delivery.ValueKind != JsonValueKind.Object || !TryGetOptionalString(delivery, "method", out var deliveryMethod))
             {
@@ -473,14 +530,53 @@ public sealed partial class SharedSignalsEndpoint(
                 return null;
             }
 
-            if (deliveryMethod is not null && deliveryMethod != SsfProtocol.PollDeliveryMethod)
+            if (deliveryMethod == SsfProtocol.PushDeliveryMethod)
             {
-                await BadRequestAsync(context, $"Only poll delivery ({SsfProtocol.PollDeliveryMethod}) is supported; push ({SsfProtocol.PushDeliveryMethod}) is not offered yet.");
+                if (ReadPushDelivery(delivery, out var error) is not { } read)
+                {
+                    await BadRequestAsync(context, error);
+                    return null;
+                }
+
+                push = read;
+            }
+            else if (deliveryMethod is not null && deliveryMethod != SsfProtocol.PollDeliveryMethod)
+            {
+                await BadRequestAsync(context, $"delivery.method must be {SsfProtocol.PushDeliveryMethod} (push) or {SsfProtocol.PollDeliveryMethod} (poll).");
                 return null;
             }
         }
 
-        return new ReceiverSupplied(requested, hasRequested, Truncate(description, MaxDescriptionLength), JsonText.TryGetProperty(body, "description", out _));
+        return new ReceiverSupplied(requested, hasRequested, Truncate(description, MaxDescriptionLength), JsonText.TryGetProperty(body, "description", out _), push, hasDelivery);
+    }
+
+    /// <summary>
+    /// A push delivery's <c>endpoint_url</c> (REQUIRED for push, SSF 1.0 §6.1.1): an absolute https URL without user
+    /// information or fragment; http only to a loopback address and only in Development (a receiver on the developer's
+    /// machine), since the SETs and the authorization header must not cross a network in the clear (RFC 8935 §5.1).
+    /// <c>authorization_header</c> (SSF 1.0 §8.1.1): optional, visible ASCII and spaces only (it becomes a header line
+    /// as given).
+    /// </summary>
+    private SsfPushDelivery? ReadPushDelivery(JsonElement delivery, out string error)
+    {
+        error = string.Empty;
+        if (!TryGetOptionalString(delivery, "endpoint_url", out var endpoint) || endpoint is not { Length: > 0 and <= MaxPushValueLength }
+            || !Uri.TryCreate(endpoint, UriKind.Absolute, out var url) || url.UserInfo.Length > 0 || url.Fragment.Length > 0
+            || !(url.Scheme == Uri.UriSchemeHttps || (url.Scheme == Uri.UriSchemeHttp && url.IsLoopback && environment.IsDevelopment())))
+        {
+            error = "Push delivery needs delivery.endpoint_url, an absolute https URL without user information or fragment (http to a loopback address in Development only).";
+            return null;
+        }
+
+        if (!TryGetOptionalString(delivery, "authorization_header", out var authorization)
+            || authorization is { Length: 0 or > MaxPushValueLength }
+            || (authorization is not null && authorization.Any(c => c is < ' ' or > '~')))
+        {
+            error = $"delivery.authorization_header must be a non-empty string of at most {MaxPushValueLength} visible ASCII characters.";
+            return null;
+        }
+
+        return new SsfPushDelivery(url, authorization);
     }
 
     private async Task ReadStreamsAsync(HttpContext context, RegisteredClient receiver)
@@ -541,9 +637,20 @@ public sealed partial class SharedSignalsEndpoint(
 
             writer.WriteStringArray("events_delivered", stream.EventsDelivered);
             writer.WriteStartObject("delivery");
-            writer.WriteString("method", SsfProtocol.PollDeliveryMethod);
-            // §6.1.2: the poll URL is the transmitter's, one per stream.
-            writer.WriteString("endpoint_url", service.Value.IssuerOrThrow.TrimEnd('/') + "/" + PollRoutePrefix + stream.StreamId);
+            if (stream.Push is { } push)
+            {
+                // §6.1.1: the receiver's URL. Its authorization_header is not echoed: it is a credential, and the
+                // receiver that set it has it.
+                writer.WriteString("method", SsfProtocol.PushDeliveryMethod);
+                writer.WriteString("endpoint_url", push.EndpointUrl.OriginalString);
+            }
+            else
+            {
+                writer.WriteString("method", SsfProtocol.PollDeliveryMethod);
+                // §6.1.2: the poll URL is the transmitter's, one per stream.
+                writer.WriteString("endpoint_url", service.Value.IssuerOrThrow.TrimEnd('/') + "/" + PollRoutePrefix + stream.StreamId);
+            }
+
             writer.WriteEndObject();
             if (stream.Description is not null)
             {

@@ -125,6 +125,13 @@ public static class TokenServiceServiceCollectionExtensions
         if (configuration.GetValue<bool>($"{SharedSignalsOptions.SectionName}:{nameof(SharedSignalsOptions.Enabled)}"))
         {
             services.TryAddSingleton<ISessionEndedSink>(sp => sp.GetRequiredService<SsfStreamRegistry>());
+
+            // Push delivery (RFC 8935) on both hosts: a background service that POSTs each push stream's held SETs.
+            // Redirects are not followed: a SET and the receiver's authorization header go only to its endpoint_url.
+            services.AddHttpClient(SsfPushDeliveryService.HttpClientName)
+                .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false });
+            services.TryAddSingleton<SsfPushDeliveryService>();
+            services.AddHostedService(sp => sp.GetRequiredService<SsfPushDeliveryService>());
         }
 
         services.TryAddSingleton<SessionService>();

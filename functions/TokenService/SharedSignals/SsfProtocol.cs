@@ -8,7 +8,7 @@ public static class SsfProtocol
     /// <summary>SSF 1.0 §7.1 <c>spec_version</c> of the final 1.0 specification.</summary>
     public const string SpecVersion = "1_0";
 
-    /// <summary>SSF 1.0 §6.1.1: push delivery (RFC 8935). Not offered in this version.</summary>
+    /// <summary>SSF 1.0 §6.1.1: push delivery (RFC 8935), to the receiver's endpoint.</summary>
     public const string PushDeliveryMethod = "urn:ietf:rfc:8935";
 
     /// <summary>SSF 1.0 §6.1.2: poll delivery (RFC 8936), the transmitter's endpoint.</summary>

@@ -69,6 +69,18 @@ public sealed class SsfStream(string streamId, string ownerClientId, IReadOnlyLi
 
     public string? StatusReason { get; set; }
 
+    /// <summary>
+    /// Push delivery (RFC 8935; SSF 1.0 §6.1.1): the receiver's <c>endpoint_url</c> and <c>authorization_header</c>;
+    /// null for poll delivery (RFC 8936), the default.
+    /// </summary>
+    public SsfPushDelivery? Push { get; set; }
+
+    /// <summary>Push only: failed attempts in a row (the back-off's exponent); 0 after a delivery.</summary>
+    public int PushFailures { get; set; }
+
+    /// <summary>Push only: no attempt before this time (a back-off after a failure); null when an attempt may go now.</summary>
+    public DateTimeOffset? PushRetryAt { get; set; }
+
     /// <summary>Events dropped because the outbox was full (the oldest goes), since the stream was created.</summary>
     public long Dropped { get; private set; }
 
@@ -142,6 +154,26 @@ public sealed class SsfStream(string streamId, string ownerClientId, IReadOnlyLi
         return true;
     }
 
+    /// <summary>
+    /// Push: the oldest held event, the next to transmit (RFC 8935 deliveries go one at a time, so in the order the
+    /// events were queued), or null when the stream is not enabled (SSF 1.0 §8.1.2: paused or disabled transmits
+    /// nothing) or holds nothing. The caller holds <see cref="Gate"/>.
+    /// </summary>
+    public SsfOutboxEntry? PeekLocked() => Status == SsfStreamStatus.Enabled ? _outbox.First?.Value : null;
+
+    /// <summary>Removes <paramref name="entry"/> (delivered or refused) if it is still held. The caller holds <see cref="Gate"/>.</summary>
+    public void RemoveLocked(SsfOutboxEntry entry)
+    {
+        for (var node = _outbox.First; node is not null; node = node.Next)
+        {
+            if (ReferenceEquals(node.Value, entry))
+            {
+                _outbox.Remove(node);
+                return;
+            }
+        }
+    }
+
     /// <summary>Drops every held event (the stream became disabled). The caller holds <see cref="Gate"/>.</summary>
     public void ClearLocked() => _outbox.Clear();
 
@@ -186,3 +218,6 @@ public sealed class SsfStream(string streamId, string ownerClientId, IReadOnlyLi
         return (batch, _outbox.Count > batch.Count);
     }
 }
+
+/// <summary>SSF 1.0 §8.1.1 <c>delivery</c> of a push stream (RFC 8935): where to POST and the Authorization header to send.</summary>
+public sealed record SsfPushDelivery(Uri EndpointUrl, string? AuthorizationHeader);

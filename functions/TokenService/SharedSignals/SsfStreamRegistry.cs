@@ -20,6 +20,24 @@ public sealed partial class SsfStreamRegistry(IClientStore clients, IOptions<Sha
     private readonly ConcurrentDictionary<string, SsfStream> _streams = new(StringComparer.Ordinal);
     private readonly Lock _createGate = new();
 
+    /// <summary>Released when push delivery may have work: an event queued, a stream enabled or its delivery changed.</summary>
+    private readonly SemaphoreSlim _deliveryWork = new(0, int.MaxValue);
+
+    /// <summary>Every stream (the push delivery service picks the push ones).</summary>
+    public IReadOnlyList<SsfStream> All => [.. _streams.Values];
+
+    /// <summary>Wakes <see cref="SsfPushDeliveryService"/>: a push stream may have something to send now.</summary>
+    public void NotifyDeliveryWork()
+    {
+        if (_deliveryWork.CurrentCount == 0)
+        {
+            _deliveryWork.Release();
+        }
+    }
+
+    /// <summary>Completes at the next <see cref="NotifyDeliveryWork"/> (at once if one came since the last wait).</summary>
+    public Task WaitForDeliveryWorkAsync(CancellationToken cancellationToken) => _deliveryWork.WaitAsync(cancellationToken);
+
     /// <summary>
     /// Creates the receiver's stream, or null when it has one already (SSF 1.0 §8.1.1.1: a transmitter that allows one
     /// stream per receiver answers 409).
@@ -65,10 +83,18 @@ public sealed partial class SsfStreamRegistry(IClientStore clients, IOptions<Sha
     public bool EnqueueVerification(SsfStream stream, string? state, DateTimeOffset now)
     {
         var entry = new SsfOutboxEntry { Jti = NewJti(), EventType = SsfProtocol.VerificationEventType, OccurredAt = now, State = state };
+        bool queued;
         lock (stream.Gate)
         {
-            return stream.EnqueueLocked(entry);
+            queued = stream.EnqueueLocked(entry);
         }
+
+        if (queued)
+        {
+            NotifyDeliveryWork();
+        }
+
+        return queued;
     }
 
     public void SessionsEnded(IReadOnlyList<SessionRecord> sessions, SessionEndReason reason, DateTimeOffset endedAt)
@@ -85,6 +111,7 @@ public sealed partial class SsfStreamRegistry(IClientStore clients, IOptions<Sha
         }
 
         string? txn = null;
+        var pushQueued = false;
         foreach (var stream in _streams.Values)
         {
             if (!stream.DeliversSessionRevoked || clients.Find(stream.OwnerClientId) is not { Type: ClientType.ResourceServer } receiver)
@@ -128,8 +155,17 @@ public sealed partial class SsfStreamRegistry(IClientStore clients, IOptions<Sha
                 if (queued)
                 {
                     LogQueued(logger, session.SessionId, stream.StreamId, reason.Code);
+                    if (stream.Push is not null)
+                    {
+                        pushQueued = true;
+                    }
                 }
             }
+        }
+
+        if (pushQueued)
+        {
+            NotifyDeliveryWork();
         }
     }
 

@@ -34,7 +34,7 @@ public abstract class SharedSignalsTests<TFixture>(TFixture fixture) : IClassFix
     private TokenServiceTestHost Host => fixture.Host;
 
     [Fact]
-    public async Task The_metadata_names_the_issuer_the_jwks_poll_delivery_and_the_stream_endpoints()
+    public async Task The_metadata_names_the_issuer_the_jwks_push_and_poll_delivery_and_the_stream_endpoints()
     {
         using var response = await Host.Client.GetAsync("/.well-known/ssf-configuration");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -42,7 +42,7 @@ public abstract class SharedSignalsTests<TFixture>(TFixture fixture) : IClassFix
         Assert.Equal("1_0", json.GetProperty("spec_version").GetString());
         Assert.Equal(Issuer, json.GetProperty("issuer").GetString());
         Assert.Equal(Issuer + "/.well-known/jwks.json", json.GetProperty("jwks_uri").GetString());
-        Assert.Equal(["urn:ietf:rfc:8936"], json.GetProperty("delivery_methods_supported").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(["urn:ietf:rfc:8935", "urn:ietf:rfc:8936"], json.GetProperty("delivery_methods_supported").EnumerateArray().Select(e => e.GetString()));
         Assert.Equal(Issuer + "/ssf/streams", json.GetProperty("configuration_endpoint").GetString());
         Assert.Equal(Issuer + "/ssf/streams/status", json.GetProperty("status_endpoint").GetString());
         Assert.Equal(Issuer + "/ssf/streams/verify", json.GetProperty("verification_endpoint").GetString());
@@ -115,7 +115,12 @@ public abstract class SharedSignalsTests<TFixture>(TFixture fixture) : IClassFix
     }
 
     [Theory]
-    [InlineData("""{"delivery":{"method":"urn:ietf:rfc:8935","endpoint_url":"https://receiver.example/events"}}""")]
+    [InlineData("""{"delivery":{"method":"urn:ietf:rfc:8935"}}""")]
+    [InlineData("""{"delivery":{"method":"urn:ietf:rfc:8935","endpoint_url":"http://receiver.example/events"}}""")]
+    [InlineData("""{"delivery":{"method":"urn:ietf:rfc:8935","endpoint_url":"https://user:pw@receiver.example/events"}}""")]
+    [InlineData("""{"delivery":{"method":"urn:ietf:rfc:8935","endpoint_url":"/relative/events"}}""")]
+    [InlineData("""{"delivery":{"method":"urn:ietf:rfc:8935","endpoint_url":"https://receiver.example/events","authorization_header":"Bearer x\r\nX-Injected: 1"}}""")]
+    [InlineData("""{"delivery":{"method":"urn:ietf:rfc:8935","endpoint_url":"https://receiver.example/events","authorization_header":42}}""")]
     [InlineData("""{"delivery":{"method":"urn:example:carrier-pigeon"}}""")]
     [InlineData("""{"events_requested":"not-an-array"}""")]
     [InlineData("""{"description":42}""")]

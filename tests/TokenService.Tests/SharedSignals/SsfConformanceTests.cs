@@ -12,8 +12,8 @@ using TokenService.SharedSignals;
 namespace TokenService.Tests.SharedSignals;
 
 /// <summary>
-/// The conformance table of the transmitter: one test per normative requirement of SSF 1.0, CAEP 1.0, RFC 8417 and
-/// RFC 8936 this version implements, named for the section it comes from. The SETs are made by the service's own
+/// The conformance table of the transmitter: one test per normative requirement of SSF 1.0, CAEP 1.0, RFC 8417,
+/// RFC 8935 and RFC 8936 this version implements, named for the section it comes from. The SETs are made by the service's own
 /// <see cref="SecurityEventTokenSigner"/> with the host's signing keys; the stream rules are <see cref="SsfStream"/>'s
 /// and <see cref="SsfStreamRegistry"/>'s. (Through HTTP on every host: <see cref="SharedSignalsTests{TFixture}"/>.)
 /// </summary>
@@ -304,6 +304,75 @@ public sealed class SsfConformanceTests(SharedSignalsHostFixture fixture) : ICla
         registry.SessionsEnded([session], SessionEndReason.AdminLogout, EndedAt);
         Assert.Equal(0, ordersStream.Pending);
         Assert.Equal(1, billingStream.Pending);
+    }
+
+    [Fact]
+    public async Task RFC8935_2_a_set_is_posted_as_application_secevent_jwt_accepting_json_with_the_streams_authorization_header()
+    {
+        await using var push = new PushHarness(fixture.Host.Services);
+        await push.StartAsync();
+        push.Queue("headers");
+        var request = await push.Receiver.NextAsync();
+        Assert.Equal(HttpMethod.Post, request.Method);
+        Assert.Equal(PushHarness.Endpoint, request.Url.OriginalString);
+        Assert.Equal("application/secevent+jwt", request.ContentType);
+        Assert.Equal("application/json", request.Accept);
+        Assert.Equal(PushHarness.Authorization, request.Authorization); // SSF 1.0 §8.1.1 authorization_header
+        var (header, claims, _) = (Part(request.Body.Split('.')[0]), Part(request.Body.Split('.')[1]), request.Body);
+        Assert.Equal("secevent+jwt", header.GetProperty("typ").GetString());
+        Assert.Equal("headers", claims.GetProperty("events").GetProperty(SsfProtocol.VerificationEventType).GetProperty("state").GetString());
+    }
+
+    [Fact]
+    public async Task RFC8935_2_2_a_202_means_delivered_and_the_set_is_not_sent_again()
+    {
+        await using var push = new PushHarness(fixture.Host.Services);
+        await push.StartAsync();
+        push.Queue("one");
+        push.Queue("two");
+        Assert.Equal(["one", "two"], new[] { await push.Receiver.NextAsync(), await push.Receiver.NextAsync() }.Select(PushHarness.StateOf));
+        await push.PendingAsync(0);
+        push.Time.Advance(TimeSpan.FromHours(1));
+        push.Queue("three");
+        Assert.Equal("three", PushHarness.StateOf(await push.Receiver.NextAsync()));
+        Assert.Equal(3, push.Receiver.Received.Count);
+    }
+
+    [Fact]
+    public async Task RFC8935_2_3_a_400_error_drops_that_set_which_is_never_sent_again_and_the_next_goes()
+    {
+        await using var push = new PushHarness(fixture.Host.Services);
+        push.Receiver.Answer = (index, _, _) => Task.FromResult(index == 0
+            ? PushHarness.Status(System.Net.HttpStatusCode.BadRequest, """{"err":"invalid_audience","description":"not ours"}""")
+            : PushHarness.Status(System.Net.HttpStatusCode.Accepted));
+        await push.StartAsync();
+        push.Queue("refused");
+        push.Queue("accepted");
+        Assert.Equal("refused", PushHarness.StateOf(await push.Receiver.NextAsync()));
+        Assert.Equal("accepted", PushHarness.StateOf(await push.Receiver.NextAsync()));
+        await push.PendingAsync(0);
+        push.Time.Advance(TimeSpan.FromHours(1));
+        push.Queue("later");
+        Assert.Equal("later", PushHarness.StateOf(await push.Receiver.NextAsync()));
+        Assert.Equal(3, push.Receiver.Received.Count);
+        lock (push.Stream.Gate)
+        {
+            Assert.Equal(0, push.Stream.PushFailures); // a refusal is not a failing delivery
+        }
+    }
+
+    [Fact]
+    public async Task RFC8935_2_a_retried_set_is_the_same_set_with_the_same_jti()
+    {
+        await using var push = new PushHarness(fixture.Host.Services);
+        push.Receiver.Answer = (index, _, _) => Task.FromResult(PushHarness.Status(index == 0 ? System.Net.HttpStatusCode.ServiceUnavailable : System.Net.HttpStatusCode.Accepted));
+        await push.StartAsync();
+        push.Queue("again");
+        var first = await push.Receiver.NextAsync();
+        push.Time.SetUtcNow(await push.RetryAtAfterAsync(1));
+        var retry = await push.Receiver.NextAsync();
+        Assert.Equal(first.Jti, retry.Jti);
+        Assert.Equal(first.Body, retry.Body);
     }
 
     private static SsfStreamRegistry Registry(out RegisteredClient orders, out RegisteredClient billing)

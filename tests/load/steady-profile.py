@@ -6,6 +6,8 @@ writers, base64, hashing) name no part of their own, so they count for the part 
 for the managed frame that made the system call. Usage: perf script -F tid,time,ip,sym,dso | steady-profile.py phases.txt [ms per request]"""
 import collections, re, sys
 
+from perf_stacks import classify, read_phases, samples
+
 RULES = [  # (part, regex on a frame's "symbol (dso)"); the innermost frame that matches a rule decides, rules in this order
     ("JIT (tiering, still compiling)", re.compile(r"libclrjit\.so")),
     ("GC (allocation, collection)", re.compile(r"WKS::|SVR::|gc_heap|GCHeap|Alloc[A-Za-z]*Slow|JIT_New|RhpNew|AllocateObject|JIT_NewArr")),
@@ -24,46 +26,20 @@ RULES = [  # (part, regex on a frame's "symbol (dso)"); the innermost frame that
 OTHER = "runtime and kernel without a managed frame (context switches, futex wake-ups, epoll)"
 
 
-def classify(frames):
-    for frame in frames:  # innermost first
-        for part, rx in RULES:
-            if rx.search(frame):
-                return part
-    return OTHER
-
-
 def main():
-    phases = []
-    for line in open(sys.argv[1]):
-        p = line.split()
-        if len(p) == 4 and p[0] == "phase" and p[1] == "refresh":
-            phases.append((int(p[2]) / 1e9, int(p[3]) / 1e9))
+    phases = [(start, end) for name, start, end in read_phases(sys.argv[1]) if name == "refresh"]
     ms = float(sys.argv[2]) if len(sys.argv) > 2 else None
     counts, total = collections.Counter(), 0
-    frames, t = [], None
-
-    def flush():
-        nonlocal total
-        if t is None or not frames:
-            return
+    for t, frames in samples(sys.stdin):
         if any(start <= t <= end for start, end in phases):
-            counts[classify(frames)] += 1
+            counts[classify(frames, RULES, OTHER)] += 1
             total += 1
-
-    header = re.compile(r"^\s*\d+\s+(\d+\.\d+):")
-    for line in sys.stdin:
-        m = header.match(line)
-        if m:
-            flush()
-            frames, t = [], float(m.group(1))
-        elif line.strip():
-            frames.append(line.strip())
-    flush()
     print("| part | share of the host's samples | ms per refresh |" if ms else "| part | share of the host's samples |")
     print("| --- | --- | --- |" if ms else "| --- | --- |")
     for part in [r for r, _ in RULES] + [OTHER]:
         share = counts[part] / max(1, total)
         print(f"| {part} | {100.0 * share:.1f} % |" + (f" {share * ms:.3f} |" if ms else ""))
     print(f"| samples | {total} |" + (" |" if ms else ""))
+
 
 main()

@@ -4,6 +4,8 @@ and attributes each sample to one part of the Table path by the innermost frame 
 (an async continuation runs its callers' code on top of the frame that completed it, so the outermost frames say little). Usage: perf script -F tid,time,ip,sym,dso | table-profile.py phases.txt"""
 import collections, re, sys
 
+from perf_stacks import classify, read_phases, samples
+
 RULES = [  # (part, regex on a frame's "symbol (dso)"); the innermost frame that matches a rule decides, rules in this order
     ("JIT", re.compile(r"libclrjit\.so")),
     ("Tables: shared-key auth policy (HMAC)", re.compile(r"SharedKey")),
@@ -21,51 +23,26 @@ RULES = [  # (part, regex on a frame's "symbol (dso)"); the innermost frame that
 OTHER = "runtime, GC, kernel without managed frames"
 
 
-def classify(frames):
-    for frame in frames:  # innermost first
-        for part, rx in RULES:
-            if rx.search(frame):
-                return part
-    return OTHER
-
-
 def main():
-    phases = []
-    for line in open(sys.argv[1]):
-        p = line.split()
-        if len(p) == 4 and p[0] == "phase":
-            phases.append((p[1], int(p[2]) / 1e9, int(p[3]) / 1e9))
+    phases = read_phases(sys.argv[1])
     counts = {name: collections.Counter() for name, _, _ in phases}
     totals = collections.Counter()
-    frames, t = [], None
-
-    def flush():
-        if t is None or not frames:
-            return
+    for t, frames in samples(sys.stdin):
         for name, start, end in phases:
             if start <= t <= end:
-                part = classify(frames)
+                part = classify(frames, RULES, OTHER)
                 # JSON is the Tables' only in the Tables client; elsewhere it is the endpoints' (our responses).
                 if part.startswith("Tables: JSON") and not any("Azure." in f or "SessionEntityMapper" in f for f in frames):
                     part = "our code (TokenService.*)"
                 counts[name][part] += 1
                 totals[name] += 1
                 break
-
-    header = re.compile(r"^\s*\d+\s+(\d+\.\d+):")
-    for line in sys.stdin:
-        m = header.match(line)
-        if m:
-            flush()
-            frames, t = [], float(m.group(1))
-        elif line.strip():
-            frames.append(line.strip())
-    flush()
     parts = [r for r, _ in RULES] + [OTHER]
     print("| part | " + " | ".join(n for n, _, _ in phases) + " |")
     print("| --- |" + " --- |" * len(phases))
     for part in parts:
         print(f"| {part} | " + " | ".join(f"{100.0 * counts[n][part] / max(1, totals[n]):.1f} %" for n, _, _ in phases) + " |")
     print("| samples | " + " | ".join(str(totals[n]) for n, _, _ in phases) + " |")
+
 
 main()

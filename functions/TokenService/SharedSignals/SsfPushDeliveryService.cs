@@ -84,7 +84,19 @@ public sealed partial class SsfPushDeliveryService(
             var waits = new List<Task>(_running.Values) { streams.WaitForDeliveryWorkAsync(wait.Token) };
             if (nextRetry is { } at)
             {
-                waits.Add(Task.Delay(at - now, time, wait.Token));
+                var untilRetry = at - time.GetUtcNow();
+                if (untilRetry > TimeSpan.Zero)
+                {
+                    waits.Add(Task.Delay(untilRetry, time, wait.Token));
+                }
+
+                // A timer counts from the clock's time when it is made: if the clock passed the retry time meanwhile
+                // (a clock that jumps, or a slow thread), that timer would fire late, so look again at once instead.
+                if (untilRetry <= TimeSpan.Zero || time.GetUtcNow() >= at)
+                {
+                    await wait.CancelAsync();
+                    continue;
+                }
             }
 
             await Task.WhenAny(waits);

@@ -21,7 +21,10 @@ public sealed class PushHarness : IAsyncDisposable
 
     private readonly SsfPushDeliveryService _service;
 
-    public PushHarness(IServiceProvider hostServices, SharedSignalsOptions? options = null)
+    /// <param name="hostServices">A host's services, for its SET signer.</param>
+    /// <param name="options">The transmitter's settings (enabled, defaults otherwise, when null).</param>
+    /// <param name="serviceClock">The clock the delivery service reads, made from the test's fake clock (that clock itself by default).</param>
+    public PushHarness(IServiceProvider hostServices, SharedSignalsOptions? options = null, Func<FakeTimeProvider, TimeProvider>? serviceClock = null)
     {
         Time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 6, 12, 0, 0, TimeSpan.Zero));
         Receiver = new PushReceiver(Time);
@@ -34,7 +37,7 @@ public sealed class PushHarness : IAsyncDisposable
             Stream.Push = new SsfPushDelivery(new Uri(Endpoint), Authorization);
         }
 
-        _service = new SsfPushDeliveryService(Registry, hostServices.GetRequiredService<SecurityEventTokenSigner>(), new ReceiverClients(Receiver), ssf, Time, NullLogger<SsfPushDeliveryService>.Instance);
+        _service = new SsfPushDeliveryService(Registry, hostServices.GetRequiredService<SecurityEventTokenSigner>(), new ReceiverClients(Receiver), ssf, serviceClock?.Invoke(Time) ?? Time, NullLogger<SsfPushDeliveryService>.Instance);
     }
 
     public FakeTimeProvider Time { get; }
@@ -269,5 +272,47 @@ public sealed class SsfPushDeliveryTests(SharedSignalsHostFixture fixture) : ICl
 
         Assert.False(push.Registry.EnqueueVerification(push.Stream, "dropped", push.Time.GetUtcNow()));
         Assert.Equal(0, push.Stream.Pending);
+    }
+
+    [Fact]
+    public async Task A_retry_goes_out_when_the_clock_passes_its_time_while_the_service_sets_up_its_wait()
+    {
+        // The clock jumps 10 s just as the service makes the timer for its 1 s back-off: a timer counts from the
+        // clock's time when it is made, so the service must look at the clock again rather than wait for that timer
+        // (which would fire 10 s too late; here, never, as nothing moves the clock again).
+        await using var push = new PushHarness(fixture.Host.Services, serviceClock: fake => new ClockJumpingAtFirstShortTimer(fake, TimeSpan.FromSeconds(10)));
+        push.Receiver.Answer = (index, _, _) => Task.FromResult(PushHarness.Status(index == 0 ? HttpStatusCode.ServiceUnavailable : HttpStatusCode.Accepted));
+        await push.StartAsync();
+        push.Queue("one");
+
+        var first = await push.Receiver.NextAsync();
+        var retry = await push.Receiver.NextAsync(); // with the old wait: a timeout of the 10 s hang guard
+        Assert.True(retry.At >= first.At + TimeSpan.FromSeconds(10), "the retry went out before the clock passed its back-off");
+        Assert.Equal(first.Body, retry.Body);
+        await push.PendingAsync(0);
+    }
+
+    /// <summary>A fake clock that moves forward by <paramref name="jump"/> when the first timer shorter than 5 s is made (a back-off wait; the push timeout is 10 s).</summary>
+    private sealed class ClockJumpingAtFirstShortTimer(FakeTimeProvider fake, TimeSpan jump) : TimeProvider
+    {
+        private int _jumped;
+
+        public override DateTimeOffset GetUtcNow() => fake.GetUtcNow();
+
+        public override long GetTimestamp() => fake.GetTimestamp();
+
+        public override long TimestampFrequency => fake.TimestampFrequency;
+
+        public override TimeZoneInfo LocalTimeZone => fake.LocalTimeZone;
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            if (dueTime > TimeSpan.Zero && dueTime < TimeSpan.FromSeconds(5) && Interlocked.Exchange(ref _jumped, 1) == 0)
+            {
+                fake.Advance(jump);
+            }
+
+            return fake.CreateTimer(callback, state, dueTime, period);
+        }
     }
 }

@@ -19,7 +19,7 @@ public sealed class SpaTests(BrowserFixture fixture) : SpaTests<BrowserFixture>(
 [Collection(FunctionsHostBrowserCollection.Name)]
 [OnFunctionsHost]
 [NotOnFunctionsHost(nameof(SpaTests<FunctionsHostBrowserFixture>.The_access_token_is_renewed_silently_before_it_expires_and_again_when_the_api_refuses_it),
-    "moves the token service's clock (ShiftedTimeProvider), which only the in-process token service takes")]
+    "moves the token service's clock (SystemClockWithOffset), which only the in-process token service takes")]
 [NotOnFunctionsHost(nameof(SpaTests<FunctionsHostBrowserFixture>.A_page_of_another_origin_can_neither_renew_the_session_nor_read_tokens),
     "reads what the token service saw of the blocked requests (RequestLog), which only the in-process token service records")]
 public sealed class SpaTestsOnFunctionsHost(FunctionsHostBrowserFixture fixture) : SpaTests<FunctionsHostBrowserFixture>(fixture);

@@ -48,7 +48,7 @@ public sealed class SpaServers : IAsyncDisposable
     private JsonObject _spaConfig = [];
     private RealFunctionsHost? _functionsHost;
 
-    public ShiftedTimeProvider Time { get; } = new();
+    public SystemClockWithOffset Time { get; } = new(); // the servers' clock: real time plus what the tests move it forward by (the browser's own timers are moved by Playwright's clock)
 
     /// <summary>Every request the token service answered.</summary>
     public RequestLog TokenServiceRequests { get; } = new();

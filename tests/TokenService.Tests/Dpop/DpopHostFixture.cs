@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using TokenService.Tests.Infrastructure;
 using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
+using Microsoft.Extensions.Time.Testing;
 
 namespace TokenService.Tests.Dpop;
 
@@ -15,11 +16,28 @@ public class DpopHostFixture : IAsyncLifetime
     public const string TokenUri = Issuer + "/oauth2/token";
     public const string SessionsUri = Issuer + "/sessions";
 
-    public virtual ManualTimeProvider Time { get; } = new();
+    /// <summary>The hosts' clock: fake in process; the system clock's, offset, for a host in another process.</summary>
+    public virtual TimeProvider Time { get; } = new FakeTimeProvider(DateTimeOffset.UtcNow);
 
     public TokenServiceTestHost Host { get; private set; } = null!;
 
     public DateTimeOffset Now => Time.GetUtcNow();
+
+    /// <summary>Moves the hosts' clock forward (fires the in-process hosts' timers that come due, as FakeTimeProvider does).</summary>
+    public void Advance(TimeSpan by)
+    {
+        switch (Time)
+        {
+            case FakeTimeProvider fake:
+                fake.Advance(by);
+                break;
+            case SystemClockWithOffset offset:
+                offset.Advance(by);
+                break;
+            default:
+                throw new InvalidOperationException($"{Time.GetType().Name} cannot be moved.");
+        }
+    }
 
     protected virtual HostKind Kind => HostKind.Standalone;
 
@@ -165,7 +183,7 @@ public sealed class DpopNonceFunctionsHostFixture : DpopNonceHostFixture
 /// </summary>
 public sealed class DpopRealFunctionsHostFixture(RealFunctionsHostPool pool) : DpopHostFixture
 {
-    public override ManualTimeProvider Time { get; } = ManualTimeProvider.FollowingSystemClock();
+    public override TimeProvider Time { get; } = new SystemClockWithOffset();
 
     protected override HostKind Kind => HostKind.RealFunctionsHost;
 
@@ -175,7 +193,7 @@ public sealed class DpopRealFunctionsHostFixture(RealFunctionsHostPool pool) : D
 /// <summary>The DPoP host with nonces required, on the real Functions host (as <see cref="DpopRealFunctionsHostFixture"/>).</summary>
 public sealed class DpopNonceRealFunctionsHostFixture(RealFunctionsHostPool pool) : DpopNonceHostFixture
 {
-    public override ManualTimeProvider Time { get; } = ManualTimeProvider.FollowingSystemClock();
+    public override TimeProvider Time { get; } = new SystemClockWithOffset();
 
     protected override HostKind Kind => HostKind.RealFunctionsHost;
 

@@ -63,7 +63,7 @@ public abstract class DpopNonceTests<TFixture>(TFixture fixture) : IClassFixture
             await AssertOAuthErrorAsync(forged, "use_dpop_nonce");
         }
 
-        F.Time.Advance(TimeSpan.FromMinutes(6)); // past the default Dpop:NonceLifetime of 5 minutes
+        F.Advance(TimeSpan.FromMinutes(6)); // past the default Dpop:NonceLifetime of 5 minutes
         using (var stale = await F.RefreshAsync(refreshToken, _key.Proof("POST", TokenUri, F.Now, nonce: nonce)))
         {
             await AssertOAuthErrorAsync(stale, "use_dpop_nonce");

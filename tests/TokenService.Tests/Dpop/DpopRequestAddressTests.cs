@@ -6,6 +6,7 @@ using TokenService.Configuration;
 using TokenService.Dpop;
 using TokenService.Endpoints;
 using TokenService.Tests.Infrastructure;
+using Microsoft.Extensions.Time.Testing;
 
 namespace TokenService.Tests.Dpop;
 
@@ -17,7 +18,7 @@ namespace TokenService.Tests.Dpop;
 public sealed class DpopRequestAddressTests
 {
     private const string Issuer = "http://127.0.0.1:7071";
-    private readonly ManualTimeProvider _time = new();
+    private readonly FakeTimeProvider _time = new(DateTimeOffset.UtcNow);
     private readonly DpopKey _key = DpopKey.Es256();
 
     private DpopRequestReader Reader(string environment)

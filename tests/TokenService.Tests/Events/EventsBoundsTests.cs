@@ -7,6 +7,7 @@ using TokenService.Configuration;
 using TokenService.Events;
 using TokenService.Tests.Infrastructure;
 using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
+using Microsoft.Extensions.Time.Testing;
 
 namespace TokenService.Tests.Events;
 
@@ -64,7 +65,7 @@ public sealed class EventsBoundsTests
     [Fact]
     public async Task Expired_entries_are_not_processed_and_are_purged()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var store = Store(capacity: 10, time);
         await store.MarkProcessedAsync("a", time.GetUtcNow().AddMinutes(1), CancellationToken.None);
         await store.MarkProcessedAsync("b", time.GetUtcNow().AddMinutes(10), CancellationToken.None);

@@ -73,7 +73,7 @@ public sealed class IdpTrustTests
     [Fact]
     public async Task Keys_from_a_jwks_uri_are_cached_and_an_unknown_kid_triggers_one_rate_limited_refetch()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var idp = new TestIdp(time);
         await using var jwks = await JwksServer.StartAsync(() => idp.JwksPath);
         await using var host = await TokenServiceTestHost.StartAsync(new Dictionary<string, string?>

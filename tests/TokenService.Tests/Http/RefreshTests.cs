@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.IdentityModel.JsonWebTokens;
 using TokenService.Tests.Infrastructure;
 using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
+using Microsoft.Extensions.Time.Testing;
 
 namespace TokenService.Tests.Http;
 
@@ -135,7 +136,7 @@ public sealed class SessionLifetimeTests
     [Fact]
     public async Task A_session_ends_after_its_idle_timeout()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var host = await TokenServiceTestHost.StartAsync(new Dictionary<string, string?> { ["TokenService:SessionIdleTimeout"] = "00:30:00" }, time: time);
         var login = await host.LoginAsync("wendy");
         time.Advance(TimeSpan.FromMinutes(20));
@@ -149,7 +150,7 @@ public sealed class SessionLifetimeTests
     [Fact]
     public async Task Nothing_outlives_the_absolute_lifetime_even_with_activity()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var host = await TokenServiceTestHost.StartAsync(new Dictionary<string, string?>
         {
             ["TokenService:SessionIdleTimeout"] = "01:00:00",
@@ -179,7 +180,7 @@ public sealed class SessionLifetimeTests
     [Fact]
     public async Task Reuse_leeway_accepts_only_the_immediately_previous_token_within_the_window()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var host = await TokenServiceTestHost.StartAsync(new Dictionary<string, string?> { ["TokenService:RefreshTokenReuseLeeway"] = "00:00:30" }, time: time);
         var login = await host.LoginAsync("yuri");
         using var first = await host.RefreshAsync(login.RefreshToken);
@@ -200,7 +201,7 @@ public sealed class SessionLifetimeTests
     [Fact]
     public async Task Without_leeway_the_previous_token_is_reuse_even_one_second_later()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var host = await TokenServiceTestHost.StartAsync(time: time);
         var login = await host.LoginAsync("zoe");
         using var first = await host.RefreshAsync(login.RefreshToken);

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text.Json.Nodes;
 using TokenService.Tests.Infrastructure;
 using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
+using Microsoft.Extensions.Time.Testing;
 
 namespace TokenService.Tests.Http;
 
@@ -145,7 +146,7 @@ public sealed class ExpiryIntrospectionTests
     [Fact]
     public async Task An_expired_access_token_introspects_inactive()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var host = await TokenServiceTestHost.StartAsync(time: time);
         var login = await host.LoginAsync("lou");
         Assert.True(await host.IsActiveAsync(login.AccessToken));

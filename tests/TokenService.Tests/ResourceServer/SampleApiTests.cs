@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using TokenService.Tests.Infrastructure;
 using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
+using Microsoft.Extensions.Time.Testing;
 
 namespace TokenService.Tests.ResourceServer;
 
@@ -86,7 +87,7 @@ public sealed class SampleApiTests
     [Fact]
     public async Task The_sample_api_accepts_valid_tokens_and_rejects_forged_wrong_audience_revoked_and_expired_ones()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var host = await TokenServiceTestHost.StartAsync();
         var handler = new IssuerRewriteHandler(host.BaseAddress);
         await using var api = await SampleApi.StartAsync(handler, TimeSpan.FromSeconds(1), time);
@@ -188,7 +189,7 @@ public sealed class SampleApiTests
     [Fact]
     public async Task After_a_key_revocation_the_sample_api_refuses_that_keys_tokens_and_accepts_the_new_keys()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var host = await TokenServiceTestHost.StartAsync();
         var handler = new IssuerRewriteHandler(host.BaseAddress);
         await using var api = await SampleApi.StartAsync(handler, TimeSpan.FromSeconds(1), time);
@@ -244,7 +245,7 @@ public sealed class SampleApiTests
     [Fact]
     public async Task Tokens_with_unknown_kids_cost_at_most_one_key_fetch_per_interval_and_fail_closed_when_keys_cannot_be_fetched()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var host = await TokenServiceTestHost.StartAsync();
         var handler = new IssuerRewriteHandler(host.BaseAddress);
         await using var api = await SampleApi.StartAsync(handler, TimeSpan.FromSeconds(30), time);

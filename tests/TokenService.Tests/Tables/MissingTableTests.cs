@@ -7,6 +7,7 @@ using TokenService.Azure.Tables.Stores;
 using TokenService.Sessions;
 using TokenService.Tests.Infrastructure;
 using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
+using Microsoft.Extensions.Time.Testing;
 
 namespace TokenService.Tests.Tables;
 
@@ -17,7 +18,7 @@ namespace TokenService.Tests.Tables;
 [Collection(AzuriteCollection.Name)]
 public sealed class MissingTableStoreTests(AzuriteFixture azurite)
 {
-    private readonly ManualTimeProvider _time = new();
+    private readonly FakeTimeProvider _time = new(DateTimeOffset.UtcNow);
 
     internal static SessionRecord NewSession(string user, DateTimeOffset now) => new()
     {
@@ -220,7 +221,7 @@ public abstract class MissingTableHttpTestsBase(AzuriteFixture azurite, HostKind
     [Fact]
     public async Task Healthz_is_unhealthy_while_a_table_is_missing_and_healthy_once_it_is_back()
     {
-        var time = new ManualTimeProvider();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var host = await StartAsync(time);
         await host.LoginAsync("health-" + Guid.NewGuid().ToString("N"));
         using (var healthy = await host.Client.GetAsync("/healthz"))

@@ -10,6 +10,7 @@ using TokenService.Tests.Http;
 using TokenService.Tests.Infrastructure;
 using TokenService.Tests.Sessions;
 using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
+using Microsoft.Extensions.Time.Testing;
 
 namespace TokenService.Tests.Tables;
 
@@ -23,7 +24,7 @@ public sealed class TableSessionStoreContractTests(AzuriteFixture azurite) : Ses
 [Collection(AzuriteCollection.Name)]
 public sealed class TableTokenMarkerStoreTests(AzuriteFixture azurite)
 {
-    private readonly ManualTimeProvider _time = new();
+    private readonly FakeTimeProvider _time = new(DateTimeOffset.UtcNow);
 
     [Fact]
     public async Task Replay_markers_admit_a_key_once_until_it_expires_and_cleanup_removes_only_expired_ones()

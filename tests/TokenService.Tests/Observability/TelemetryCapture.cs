@@ -35,5 +35,24 @@ public sealed class TelemetryCapture : IDisposable
         }
     }
 
+    /// <summary>
+    /// Spans of the trace <paramref name="parent"/> started, once one named <paramref name="operationName"/> has ended:
+    /// a request's span ends when its endpoint returns, which can be just after the client has read the answer.
+    /// </summary>
+    public async Task<List<Activity>> SpansOfAsync(Activity parent, string operationName)
+    {
+        using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(10)); // a hang guard, not pacing
+        while (true)
+        {
+            var spans = SpansOf(parent);
+            if (spans.Exists(s => s.OperationName == operationName) || guard.IsCancellationRequested)
+            {
+                return spans;
+            }
+
+            await Task.Delay(5, CancellationToken.None);
+        }
+    }
+
     public void Dispose() => _tracer.Dispose();
 }

@@ -111,7 +111,7 @@ public abstract class TelemetryTestsBase : IAsyncLifetime
         Assert.Equal("s", _signing.Instrument?.Unit);
         Assert.Equal("{token}", _issued.Instrument?.Unit);
 
-        var span = Assert.Single(_telemetry.SpansOf(parent), s => s.OperationName == TokenServiceDiagnostics.Spans.TokenExchange);
+        var span = Assert.Single(await _telemetry.SpansOfAsync(parent, TokenServiceDiagnostics.Spans.TokenExchange), s => s.OperationName == TokenServiceDiagnostics.Spans.TokenExchange);
         Assert.Equal(_clientId, span.GetTagItem(TokenServiceMetrics.Tags.ClientId));
         Assert.Equal(200, span.GetTagItem(TokenServiceMetrics.Tags.HttpStatusCode));
         Assert.NotEqual(ActivityStatusCode.Error, span.Status);
@@ -135,7 +135,7 @@ public abstract class TelemetryTestsBase : IAsyncLifetime
         Assert.False(string.IsNullOrEmpty(rejected.Tags[TokenServiceMetrics.Tags.Reason] as string));
         Assert.Equal(0, Sum(_issued));
 
-        var span = Assert.Single(_telemetry.SpansOf(parent), s => s.OperationName == TokenServiceDiagnostics.Spans.TokenExchange);
+        var span = Assert.Single(await _telemetry.SpansOfAsync(parent, TokenServiceDiagnostics.Spans.TokenExchange), s => s.OperationName == TokenServiceDiagnostics.Spans.TokenExchange);
         Assert.Equal(ActivityStatusCode.Error, span.Status);
         Assert.Equal("invalid_request", span.GetTagItem(TokenServiceDiagnostics.OAuthErrorTag));
     }
@@ -150,7 +150,7 @@ public abstract class TelemetryTestsBase : IAsyncLifetime
 
         Assert.Equal(1, Sum(_refreshed));
         Assert.Equal(0, Sum(_reuse));
-        var span = Assert.Single(_telemetry.SpansOf(parent), s => s.OperationName == TokenServiceDiagnostics.Spans.Refresh);
+        var span = Assert.Single(await _telemetry.SpansOfAsync(parent, TokenServiceDiagnostics.Spans.Refresh), s => s.OperationName == TokenServiceDiagnostics.Spans.Refresh);
         Assert.Equal(_clientId, span.GetTagItem(TokenServiceMetrics.Tags.ClientId));
         Assert.Equal(200, span.GetTagItem(TokenServiceMetrics.Tags.HttpStatusCode));
     }
@@ -171,7 +171,7 @@ public abstract class TelemetryTestsBase : IAsyncLifetime
 
         Assert.Equal(1, Sum(_reuse));
         Assert.Equal(1, Sum(_refreshed));
-        var span = Assert.Single(_telemetry.SpansOf(parent), s => s.OperationName == TokenServiceDiagnostics.Spans.Refresh);
+        var span = Assert.Single(await _telemetry.SpansOfAsync(parent, TokenServiceDiagnostics.Spans.Refresh), s => s.OperationName == TokenServiceDiagnostics.Spans.Refresh);
         Assert.Equal(ActivityStatusCode.Error, span.Status);
         Assert.Equal("invalid_grant", span.GetTagItem(TokenServiceDiagnostics.OAuthErrorTag));
     }
@@ -210,7 +210,7 @@ public abstract class TelemetryTestsBase : IAsyncLifetime
         using var response = await _host.Client.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
 
-        var span = Assert.Single(_telemetry.SpansOf(parent), s => s.OperationName == TokenServiceDiagnostics.Spans.IdpEvents);
+        var span = Assert.Single(await _telemetry.SpansOfAsync(parent, TokenServiceDiagnostics.Spans.IdpEvents), s => s.OperationName == TokenServiceDiagnostics.Spans.IdpEvents);
         Assert.Equal(1, span.GetTagItem("tokenservice.idp_events.revoked"));
         Assert.Equal(2, span.GetTagItem("tokenservice.idp_events.sessions_ended"));
 

@@ -120,6 +120,7 @@ public class ValidationBenchmarks
             {
                 o.ClientId = "api";
                 o.ClientSecret = "secret";
+                o.PublicOrigin = new Uri("https://orders.bench.example"); // required outside Development (DPoP's htu)
             });
         }
 

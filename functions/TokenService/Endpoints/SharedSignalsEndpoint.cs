@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
@@ -595,27 +594,15 @@ public sealed partial class SharedSignalsEndpoint(
             return;
         }
 
-        var all = streams.ListFor(receiver);
-        var response = context.Response;
-        response.StatusCode = StatusCodes.Status200OK;
-        OAuthResponses.NoStore(response);
-        response.ContentType = "application/json; charset=utf-8";
-        var buffer = new ArrayBufferWriter<byte>(1024);
-        using (var writer = new Utf8JsonWriter(buffer))
+        await OAuthResponses.WriteJsonArrayAsync(context, StatusCodes.Status200OK, streams.ListFor(receiver), (writer, all) =>
         {
-            writer.WriteStartArray();
             foreach (var stream in all)
             {
                 writer.WriteStartObject();
                 WriteConfigurationMembers(writer, stream);
                 writer.WriteEndObject();
             }
-
-            writer.WriteEndArray();
-        }
-
-        response.ContentLength = buffer.WrittenCount;
-        await response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted);
+        });
     }
 
     private Task WriteConfigurationAsync(HttpContext context, int status, SsfStream stream) =>

@@ -50,7 +50,15 @@ public static class OAuthResponses
     /// </remarks>
     public static Task WriteJsonAsync<TState>(
         HttpContext context, int status, TState state, Action<Utf8JsonWriter, TState> writeMembers, string contentType = "application/json; charset=utf-8",
-        string? cacheControl = null)
+        string? cacheControl = null) =>
+        WriteAsync(context, status, state, writeMembers, asArray: false, contentType, cacheControl);
+
+    /// <summary>Writes a JSON array whose items <paramref name="writeItems"/> writes from <paramref name="state"/>, with no-store, as <see cref="WriteJsonAsync{TState}"/> writes an object.</summary>
+    public static Task WriteJsonArrayAsync<TState>(HttpContext context, int status, TState state, Action<Utf8JsonWriter, TState> writeItems) =>
+        WriteAsync(context, status, state, writeItems, asArray: true, "application/json; charset=utf-8", cacheControl: null);
+
+    private static Task WriteAsync<TState>(
+        HttpContext context, int status, TState state, Action<Utf8JsonWriter, TState> writeContent, bool asArray, string contentType, string? cacheControl)
     {
         var response = context.Response;
         response.StatusCode = status;
@@ -77,9 +85,18 @@ public static class OAuthResponses
 
         try
         {
-            writer.WriteStartObject();
-            writeMembers(writer, state);
-            writer.WriteEndObject();
+            if (asArray)
+            {
+                writer.WriteStartArray();
+                writeContent(writer, state);
+                writer.WriteEndArray();
+            }
+            else
+            {
+                writer.WriteStartObject();
+                writeContent(writer, state);
+                writer.WriteEndObject();
+            }
             writer.Flush();
             response.ContentLength = buffer.WrittenCount;
             response.BodyWriter.Write(buffer.WrittenSpan);

@@ -26,6 +26,16 @@ if (args.Length > 0 && args[0] == "sign")
     return SignCost.Run(args[1..]);
 }
 
+if (args.Length > 0 && args[0] == "ssf-latency")
+{
+    return await RevocationReach.LatencyAsync(args[1..]);
+}
+
+if (args.Length > 0 && args[0] == "ssf-load")
+{
+    return await RevocationReach.LoadAsync(args[1..]);
+}
+
 if (args.Length > 0 && args[0] == "interleaved")
 {
     await InterleavedRatios.RunAsync();

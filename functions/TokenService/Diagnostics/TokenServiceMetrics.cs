@@ -38,6 +38,9 @@ public sealed class TokenServiceMetrics
             "tokenservice.tokens.refreshed", "{token}", "Successful refreshes (RFC 6749 §6) with refresh-token rotation.");
         TokensRevoked = Meter.CreateCounter<long>(
             "tokenservice.tokens.revoked", "{token}", "Tokens revoked by their client (RFC 7009), by kind (refresh_token ends a session, access_token is denied).");
+        TokensIntrospected = Meter.CreateCounter<long>(
+            "tokenservice.tokens.introspected", "{request}",
+            "Introspection requests (RFC 7662) answered, by resource server and whether the token was active: the load APIs put on the service (Shared Signals receivers lower it).");
         RefreshTokenReuse = Meter.CreateCounter<long>(
             "tokenservice.refresh_tokens.reuse_detected", "{event}", "Rotated refresh tokens presented again; each one revoked its session (RFC 9700 §4.14.2).");
         SessionsEvicted = Meter.CreateCounter<long>(
@@ -74,6 +77,8 @@ public sealed class TokenServiceMetrics
 
     public Counter<long> TokensRevoked { get; }
 
+    public Counter<long> TokensIntrospected { get; }
+
     public Counter<long> RefreshTokenReuse { get; }
 
     public Counter<long> SessionsEvicted { get; }
@@ -103,6 +108,7 @@ public sealed class TokenServiceMetrics
     {
         public const string ClientId = "tokenservice.client.id";
         public const string TokenKind = "tokenservice.token.kind";
+        public const string TokenActive = "tokenservice.token.active";
         public const string Reason = "tokenservice.reason";
         public const string EventSource = "tokenservice.idp_event.source";
         public const string EventType = "tokenservice.idp_event.type";
@@ -125,6 +131,9 @@ public sealed class TokenServiceMetrics
     public void Refreshed(string clientId) => TokensRefreshed.Add(1, new TagList { { Tags.ClientId, clientId } });
 
     public void Revoked(string clientId, string kind) => TokensRevoked.Add(1, new TagList { { Tags.ClientId, clientId }, { Tags.TokenKind, kind } });
+
+    public void Introspected(string clientId, bool active) =>
+        TokensIntrospected.Add(1, new TagList { { Tags.ClientId, clientId }, { Tags.TokenActive, active ? "true" : "false" } });
 
     public void ReuseDetected(string clientId) => RefreshTokenReuse.Add(1, new TagList { { Tags.ClientId, clientId } });
 

@@ -12,7 +12,7 @@ namespace TokenService.Endpoints;
 /// expired, revoked, denied, forged or unknown tokens, tokens of an ended session, and tokens not meant
 /// for the calling resource server's audiences.
 /// </summary>
-public sealed class IntrospectionEndpoint(ClientRequestReader reader, AccessTokenVerifier accessTokens)
+public sealed class IntrospectionEndpoint(ClientRequestReader reader, AccessTokenVerifier accessTokens, TokenServiceMetrics metrics)
 {
     public Task HandleAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: true, HandleCoreAsync);
 
@@ -23,10 +23,10 @@ public sealed class IntrospectionEndpoint(ClientRequestReader reader, AccessToke
             return;
         }
 
-        await TokenServiceDiagnostics.TraceAsync(TokenServiceDiagnostics.Spans.Introspect, context, request.Client.ClientId, (context, request, accessTokens), static s => IntrospectAsync(s.context, s.request, s.accessTokens));
+        await TokenServiceDiagnostics.TraceAsync(TokenServiceDiagnostics.Spans.Introspect, context, request.Client.ClientId, (context, request, accessTokens, metrics), static s => IntrospectAsync(s.context, s.request, s.accessTokens, s.metrics));
     }
 
-    private static async Task IntrospectAsync(HttpContext context, ClientRequestReader.ClientRequest request, AccessTokenVerifier accessTokens)
+    private static async Task IntrospectAsync(HttpContext context, ClientRequestReader.ClientRequest request, AccessTokenVerifier accessTokens, TokenServiceMetrics metrics)
     {
         if (request.Client.Type != ClientType.ResourceServer)
         {
@@ -46,6 +46,7 @@ public sealed class IntrospectionEndpoint(ClientRequestReader reader, AccessToke
         var audiences = request.Client.AllowedAudiences;
         // Only tokens for this resource server's own audiences; none configured means none (start-up refuses that).
         var forThisResource = payload is not null && payload.Audiences.Any(audiences.Contains);
+        metrics.Introspected(request.Client.ClientId, status.Active && forThisResource);
         if (!status.Active || !forThisResource)
         {
             await OAuthResponses.WriteJsonAsync(context, 200, writer => writer.WriteBoolean("active", false));

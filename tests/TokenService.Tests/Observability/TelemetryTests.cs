@@ -100,6 +100,24 @@ public abstract class TelemetryTestsBase : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Introspections_are_counted_per_resource_server_and_by_whether_the_token_was_active()
+    {
+        using var introspected = new MetricCollector<long>(_host.Metrics().TokensIntrospected);
+        var (_, login) = await ExchangeAsync();
+        var accessToken = login["access_token"]!.GetValue<string>();
+
+        Assert.True(await _host.IsActiveAsync(accessToken));
+        Assert.True(await _host.IsActiveAsync(accessToken));
+        Assert.False(await _host.IsActiveAsync("not-a-token"));
+
+        var measurements = introspected.GetMeasurementSnapshot();
+        var api = new KeyValuePair<string, object?>(TokenServiceMetrics.Tags.ClientId, "api");
+        Assert.All(measurements, m => Assert.True(m.ContainsTags(api)));
+        Assert.Equal(2, measurements.Where(m => m.ContainsTags(new KeyValuePair<string, object?>(TokenServiceMetrics.Tags.TokenActive, "true"))).Sum(m => m.Value));
+        Assert.Equal(1, measurements.Where(m => m.ContainsTags(new KeyValuePair<string, object?>(TokenServiceMetrics.Tags.TokenActive, "false"))).Sum(m => m.Value));
+    }
+
+    [Fact]
     public async Task A_token_exchange_counts_an_issued_token_times_signing_and_store_and_records_a_span()
     {
         using var parent = TelemetryCapture.TestSource.StartActivity("test")!;

@@ -594,76 +594,7 @@ public abstract class SsfConformanceTests<TFixture>(TFixture fixture) : IClassFi
         Assert.Equal(0, stream.Pending);
     }
 
-    // ---- through HTTP on the host -----------------------------------------------------------------------------------
-
-    [Fact]
-    public async Task SSF_7_2_the_metadata_is_json_with_a_jwks_uri_and_its_issuer_is_the_iss_of_the_sets()
-    {
-        using var response = await Host.Client.GetAsync("/.well-known/ssf-configuration");
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
-        var metadata = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
-        Assert.Equal(Issuer, metadata.GetProperty("issuer").GetString());
-        Assert.StartsWith("https://", metadata.GetProperty("jwks_uri").GetString(), StringComparison.Ordinal); // SSF 1.0 §7.1
-
-        var stream = await CreateStreamAsync(OrdersApi, "{}");
-        using (var verify = await SendAsync(HttpMethod.Post, "/ssf/streams/verify", $$"""{"stream_id":"{{stream}}"}""", OrdersApi))
-        {
-            Assert.Equal(HttpStatusCode.NoContent, verify.StatusCode);
-        }
-
-        var set = Assert.Single(await PollAsync(OrdersApi, stream));
-        Assert.Equal(metadata.GetProperty("issuer").GetString(), Part(set.Split('.')[1]).GetProperty("iss").GetString());
-    }
-
-    [Fact]
-    public async Task SSF_8_1_1_a_created_stream_has_every_required_transmitter_supplied_property()
-    {
-        var stream = await CreateStreamAsync(OrdersApi, $$"""{"events_requested":["{{SsfProtocol.AccessTokenRevokedEventType}}","urn:example:unknown"]}""");
-        using var read = await SendAsync(HttpMethod.Get, "/ssf/streams?stream_id=" + stream, null, OrdersApi);
-        var config = JsonDocument.Parse(await read.Content.ReadAsStringAsync()).RootElement;
-        Assert.Equal(stream, config.GetProperty("stream_id").GetString());
-        var iss = new Uri(config.GetProperty("iss").GetString()!);
-        Assert.Equal(Issuer, config.GetProperty("iss").GetString());
-        Assert.Equal("https", iss.Scheme);
-        Assert.True(iss.Query.Length == 0 && iss.Fragment.Length == 0);
-        Assert.Equal("api://orders", config.GetProperty("aud").GetString());
-        Assert.Equal(SsfProtocol.EventsSupported, config.GetProperty("events_supported").EnumerateArray().Select(e => e.GetString()));
-        // A subset of the intersection of supported and requested; the unknown URI is ignored.
-        Assert.Equal([SsfProtocol.AccessTokenRevokedEventType], config.GetProperty("events_delivered").EnumerateArray().Select(e => e.GetString()));
-        Assert.Equal(SsfProtocol.PollDeliveryMethod, config.GetProperty("delivery").GetProperty("method").GetString());
-    }
-
-    [Fact]
-    public async Task RFC7009_an_access_token_revoked_by_its_client_reaches_the_receivers_of_its_audience_only_once_revoked()
-    {
-        var orders = await CreateStreamAsync(OrdersApi, "{}");
-        var billing = await CreateStreamAsync(SharedSignalsHostFixture.BillingApi, "{}");
-        var login = await Host.LoginAsync("ssf-at-revoked", audience: "api://orders");
-        var jti = Part(login.AccessToken.Split('.')[1]).GetProperty("jti").GetString();
-
-        using (var revoke = await Host.PostFormAsync("/oauth2/revoke", [new("token", login.AccessToken), new("token_type_hint", "access_token")], Basic("web", WebSecret)))
-        {
-            Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
-        }
-
-        // In force before anyone is told: the token is inactive at introspection.
-        using (var introspect = await Host.PostFormAsync("/oauth2/introspect", [new("token", login.AccessToken)], Basic(OrdersApi, ApiSecret)))
-        {
-            Assert.False(JsonDocument.Parse(await introspect.Content.ReadAsStringAsync()).RootElement.GetProperty("active").GetBoolean());
-        }
-
-        var told = (await PollAsync(OrdersApi, orders)).Select(set => Part(set.Split('.')[1]))
-            .Where(c => c.GetProperty("events").TryGetProperty(SsfProtocol.AccessTokenRevokedEventType, out _)).ToList();
-        var claims = Assert.Single(told);
-        Assert.Equal("jwt_id", claims.GetProperty("sub_id").GetProperty("format").GetString());
-        Assert.Equal(jti, claims.GetProperty("sub_id").GetProperty("jti").GetString());
-        Assert.Equal("api://orders", claims.GetProperty("aud").GetString());
-        Assert.DoesNotContain(await PollAsync(SharedSignalsHostFixture.BillingApi, billing), set => Part(set.Split('.')[1]).GetProperty("events").TryGetProperty(SsfProtocol.AccessTokenRevokedEventType, out _));
-
-        // The session goes on: no session-revoked for it.
-        Assert.DoesNotContain(told, c => c.GetProperty("events").TryGetProperty(SsfProtocol.SessionRevokedEventType, out _));
-    }
+    // ---- through HTTP on the host (the rest of the stream API: SsfStreamApiConformanceTests, on every host) --------
 
     [Fact]
     public async Task An_operators_key_revocation_reaches_every_receiver_naming_the_kid_signed_by_a_key_still_published()
@@ -697,7 +628,11 @@ public abstract class SsfConformanceTests<TFixture>(TFixture fixture) : IClassFi
         }
     }
 
-    private const string OrdersApi = "api";
+    private const string OrdersApi = SsfStreamApiClient.OrdersApi;
+
+    private Task<string> CreateStreamAsync(string receiver, string body) => SsfStreamApiClient.CreateStreamAsync(Host, receiver, body);
+
+    private Task<List<string>> PollAsync(string receiver, string stream) => SsfStreamApiClient.PollAsync(Host, receiver, stream);
 
     /// <summary>The event source of <paramref name="registry"/>'s streams, on a clock at <see cref="EndedAt"/>.</summary>
     private static SsfRevocationSignals Signals(SsfStreamRegistry registry) =>
@@ -709,47 +644,6 @@ public abstract class SsfConformanceTests<TFixture>(TFixture fixture) : IClassFi
         {
             return stream.PollLocked([], 100).Batch;
         }
-    }
-
-    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string? json, string receiver)
-    {
-        using var request = new HttpRequestMessage(method, path);
-        request.Headers.Authorization = receiver == SharedSignalsHostFixture.BillingApi
-            ? Basic(SharedSignalsHostFixture.BillingApi, SharedSignalsHostFixture.BillingApiSecret)
-            : Basic(OrdersApi, ApiSecret);
-        if (json is not null)
-        {
-            request.Content = new StringContent(json, Encoding.UTF8, "application/json");
-        }
-
-        return await Host.Client.SendAsync(request);
-    }
-
-    /// <summary>Deletes the receiver's stream if it has one and creates one from <paramref name="body"/>; its id.</summary>
-    private async Task<string> CreateStreamAsync(string receiver, string body)
-    {
-        using (var list = await SendAsync(HttpMethod.Get, "/ssf/streams", null, receiver))
-        {
-            foreach (var existing in JsonDocument.Parse(await list.Content.ReadAsStringAsync()).RootElement.EnumerateArray())
-            {
-                using var deleted = await SendAsync(HttpMethod.Delete, "/ssf/streams?stream_id=" + existing.GetProperty("stream_id").GetString(), null, receiver);
-                Assert.Equal(HttpStatusCode.NoContent, deleted.StatusCode);
-            }
-        }
-
-        using var created = await SendAsync(HttpMethod.Post, "/ssf/streams", body, receiver);
-        var text = await created.Content.ReadAsStringAsync();
-        Assert.True(created.StatusCode == HttpStatusCode.Created, text);
-        return JsonDocument.Parse(text).RootElement.GetProperty("stream_id").GetString()!;
-    }
-
-    /// <summary>Every SET the stream holds now (RFC 8936 §2.3), without acknowledging any.</summary>
-    private async Task<List<string>> PollAsync(string receiver, string stream)
-    {
-        using var response = await SendAsync(HttpMethod.Post, "/ssf/poll/" + stream, """{"maxEvents":100}""", receiver);
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.StatusCode == HttpStatusCode.OK, text);
-        return [.. JsonDocument.Parse(text).RootElement.GetProperty("sets").EnumerateObject().Select(p => p.Value.GetString()!)];
     }
 
     private static readonly RegisteredClient OrdersClient = new() { ClientId = "api", Type = ClientType.ResourceServer, AllowedAudiences = ["api://orders"] };

@@ -19,7 +19,7 @@ public sealed class SsfStreamApiConformanceTestsOnRealHost(SharedSignalsRealFunc
 
 /// <summary>
 /// The conformance table's rows that go through HTTP only, so that they run on every host, the real Functions host
-/// included: SSF 1.0 §7 (metadata), §8 (the stream API) and the end-to-end access-token revocation, one test per
+/// included: SSF 1.0 §7 (metadata), §8 (the stream API), RFC 8936 §2 (poll) and the end-to-end access-token revocation, one test per
 /// normative requirement, named for its section. (The SET profile and the stream rules: <see cref="SsfConformanceTests{TFixture}"/>.)
 /// Each test starts from a fresh stream of its own receiver; the receivers are shared per host.
 /// </summary>
@@ -204,6 +204,43 @@ public abstract class SsfStreamApiConformanceTests<TFixture>(TFixture fixture) :
 
         Assert.False((await ReadAsync(OrdersApi, orders)).TryGetProperty("description", out _));
     }
+
+    [Fact]
+    public async Task RFC8936_2_3_a_poll_with_nothing_held_answers_an_empty_sets_object()
+    {
+        var stream = await CreateStreamAsync(OrdersApi, "{}");
+        using var response = await SendAsync(HttpMethod.Post, "/ssf/poll/" + stream, "{}", OrdersApi);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal(JsonValueKind.Object, json.GetProperty("sets").ValueKind);
+        Assert.Empty(json.GetProperty("sets").EnumerateObject());
+    }
+
+    [Fact]
+    public async Task RFC8936_2_4_a_set_reported_in_setErrs_is_not_sent_again_and_the_others_are()
+    {
+        var stream = await CreateStreamAsync(OrdersApi, "{}");
+        foreach (var state in new[] { "refused", "kept" })
+        {
+            using var verify = await SendAsync(HttpMethod.Post, "/ssf/streams/verify", $$"""{"stream_id":"{{stream}}","state":"{{state}}"}""", OrdersApi);
+            Assert.Equal(HttpStatusCode.NoContent, verify.StatusCode);
+        }
+
+        var held = (await PollAsync(OrdersApi, stream)).ToDictionary(StateOf, set => Part(set.Split('.')[1]).GetProperty("jti").GetString()!);
+        Assert.Equal(["kept", "refused"], held.Keys.Order(StringComparer.Ordinal));
+
+        var body = JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["setErrs"] = new Dictionary<string, object> { [held["refused"]] = new { err = "invalid_request", description = "not for us" } },
+            ["maxEvents"] = 10,
+        });
+        using var reported = await SendAsync(HttpMethod.Post, "/ssf/poll/" + stream, body, OrdersApi);
+        var answered = JsonDocument.Parse(await reported.Content.ReadAsStringAsync()).RootElement.GetProperty("sets").EnumerateObject().Select(p => p.Name).ToList();
+        Assert.Equal([held["kept"]], answered);
+    }
+
+    private static string StateOf(string set) =>
+        Part(set.Split('.')[1]).GetProperty("events").GetProperty(SsfProtocol.VerificationEventType).GetProperty("state").GetString()!;
 
     private Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, string? json, string? receiver) => SsfStreamApiClient.SendAsync(Host, method, path, json, receiver);
 

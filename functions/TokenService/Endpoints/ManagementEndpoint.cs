@@ -12,7 +12,9 @@ namespace TokenService.Endpoints;
 /// logout of every session of a user (admin client, HTTP Basic). Not under <c>/admin</c>: the Azure Functions host
 /// refuses routes that start with <c>admin</c> or <c>runtime</c>.
 /// </summary>
-public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserSessionRevoker revoker, ISigningKeyService keys, RequestRateLimiter limiter, IAuditSink audit, TokenServiceMetrics metrics)
+public sealed class ManagementEndpoint(
+    ClientAuthenticator authenticator, IUserSessionRevoker revoker, ISigningKeyService keys, RequestRateLimiter limiter, IAuditSink audit, TokenServiceMetrics metrics,
+    ISigningKeyRevokedSink? keyRevokedSink = null)
 {
     /// <summary>Route template of the force-logout route that names the user in the path (both hosts).</summary>
     public const string RevokeUserRoute = "management/users/{userId}/revoke";
@@ -102,6 +104,8 @@ public sealed class ManagementEndpoint(ClientAuthenticator authenticator, IUserS
             return;
         }
 
+        // Once the key is out of the JWKS, never before: every Shared Signals receiver drops it and refetches the JWKS now.
+        keyRevokedSink?.SigningKeyRevoked(kid);
         await WriteKeysResultAsync(ctx, result);
     });
 

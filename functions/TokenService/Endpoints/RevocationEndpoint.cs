@@ -10,7 +10,7 @@ namespace TokenService.Endpoints;
 
 /// <summary>
 /// <c>POST /oauth2/revoke</c> (RFC 7009). A refresh token ends its session; an access token's jti is
-/// denied until it expires. Unknown tokens, tokens of other clients and wrong hints all answer 200
+/// denied until it expires (and, with the Shared Signals transmitter on, its receivers are told). Unknown tokens, tokens of other clients and wrong hints all answer 200
 /// (§2.2: the client cannot tell, and learns nothing about other clients' tokens).
 /// </summary>
 public sealed class RevocationEndpoint(
@@ -19,7 +19,8 @@ public sealed class RevocationEndpoint(
     AccessTokenVerifier accessTokens,
     IAccessTokenDenyList denyList,
     IAuditSink audit,
-    TokenServiceMetrics metrics)
+    TokenServiceMetrics metrics,
+    IAccessTokenRevokedSink? revokedSink = null)
 {
     public Task HandleAsync(HttpContext context) => EndpointInvoker.InvokeAsync(context, oauthErrors: true, HandleCoreAsync);
 
@@ -108,7 +109,12 @@ public sealed class RevocationEndpoint(
             return false;
         }
 
-        await denyList.DenyAsync(jti, DateTimeOffset.FromUnixTimeSeconds(exp), cancellationToken);
+        var expiresAt = DateTimeOffset.FromUnixTimeSeconds(exp);
+        await denyList.DenyAsync(jti, expiresAt, cancellationToken);
+
+        // Told once the jti is denied, never before (the Shared Signals transmitter: receivers of the token's audiences
+        // refuse it at once instead of at their next introspection).
+        revokedSink?.AccessTokenRevoked(jti, result.Payload.Audiences, expiresAt);
         metrics.Revoked(client.ClientId, "access_token");
         audit.Record(new AuditEvent(AuditEventKind.AccessTokenRevoked, AuditEvent.ClientActor(client.ClientId), "denied", null, result.Payload.SessionId, client.ClientId, "jti " + jti));
         return true;

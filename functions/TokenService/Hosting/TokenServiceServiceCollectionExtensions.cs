@@ -118,13 +118,17 @@ public static class TokenServiceServiceCollectionExtensions
         services.TryAddSingleton<ClientAuthenticator>();
         services.TryAddSingleton<CorsPolicy>();
         services.TryAddSingleton<ClientRequestReader>();
-        // The Shared Signals transmitter (docs/shared-signals.md). Its streams are told of ended sessions only when it is
-        // enabled: otherwise no sink is registered and ending a session costs nothing more.
+        // The Shared Signals transmitter (docs/shared-signals.md). Its streams are told of ended sessions, revoked access
+        // tokens and revoked keys only when it is enabled: otherwise no sink is registered and those changes cost nothing more.
         services.TryAddSingleton<SsfStreamRegistry>();
         services.TryAddSingleton<SecurityEventTokenSigner>();
         if (configuration.GetValue<bool>($"{SharedSignalsOptions.SectionName}:{nameof(SharedSignalsOptions.Enabled)}"))
         {
             services.TryAddSingleton<ISessionEndedSink>(sp => sp.GetRequiredService<SsfStreamRegistry>());
+            // Revoking an access token by its jti and an operator's key revocation queue our own events (SsfProtocol).
+            services.TryAddSingleton<SsfRevocationSignals>();
+            services.TryAddSingleton<IAccessTokenRevokedSink>(sp => sp.GetRequiredService<SsfRevocationSignals>());
+            services.TryAddSingleton<ISigningKeyRevokedSink>(sp => sp.GetRequiredService<SsfRevocationSignals>());
 
             // Push delivery (RFC 8935) on both hosts: a background service that POSTs each push stream's held SETs.
             // Redirects are not followed: a SET and the receiver's authorization header go only to its endpoint_url.

@@ -95,13 +95,24 @@ public sealed partial class SessionService : IUserSessionRevoker
         var committedOnce = false;
         IssuedAccessToken? accessToken = null;
 
+        // The sessions the last attempt's commit ended (the per-user limit) and when: if that commit turns out to have
+        // landed, they are the ones it ended.
+        List<SessionRecord> lastEvicted = [];
+        var lastAttemptAt = default(DateTimeOffset);
+
         for (var attempt = 0; attempt < MaxCommitAttempts; attempt++)
         {
             var now = _time.GetUtcNow();
             var user = await _store.GetUserSessionsAsync(request.UserId, cancellationToken);
             if (committedOnce && user.Sessions.FirstOrDefault(s => s.SessionId == sessionId) is { } mine && mine.WriteId == writeId)
             {
-                // Our earlier commit had succeeded although the store answered with a conflict (a retried request).
+                // Our earlier commit had succeeded although the store answered with a conflict (a retried request). Only
+                // the last attempt can have landed (an earlier one would have been found by this read one attempt
+                // sooner), and the commit is atomic, so the sessions it evicted are ended: they are reported like those
+                // of a commit that answered success, or no receiver would ever hear of them.
+                var evictedThen = EndedByCommit(user, lastEvicted);
+                LogSessionOpened(_logger, sessionId, request.ClientId, evictedThen.Count);
+                RecordOpened(mine, evictedThen, lastAttemptAt);
                 return (mine, refreshToken, accessToken!.Value);
             }
 
@@ -146,6 +157,8 @@ public sealed partial class SessionService : IUserSessionRevoker
             }
 
             committedOnce = true;
+            lastEvicted = evicted;
+            lastAttemptAt = now;
             await BackoffAsync(attempt, cancellationToken);
         }
 
@@ -378,15 +391,35 @@ public sealed partial class SessionService : IUserSessionRevoker
 
     private async Task<bool> RevokeSessionCoreAsync(SessionRecord session, SessionEndReason reason, CancellationToken cancellationToken)
     {
+        string? pendingWriteId = null;
         for (var attempt = 0; attempt < MaxCommitAttempts; attempt++)
         {
             var now = _time.GetUtcNow();
+            if (pendingWriteId is not null && session.WriteId == pendingWriteId && session.RevokedAt is { } revokedAt)
+            {
+                // Our revocation was stored although the write reported a conflict (the store retried a request whose
+                // first try had succeeded, and the retry found its own ETag gone): the end is ours and committed, so it
+                // is reported as if the write had answered success, once.
+                LogSessionRevoked(_logger, session.SessionId, reason.Code);
+                RecordRevoked([session], reason, revokedAt);
+                return true;
+            }
+
             if (session.RevokedAt is not null)
             {
                 return false;
             }
 
-            var result = await _store.ReplaceSessionAsync(Revoked(session, now, reason), cancellationToken);
+            if (!session.IsLive(now))
+            {
+                // Idle or absolute expiry already ended it: there is nothing to end, so nothing is written and nobody is
+                // told (ISessionEndedSink: expiry is never reported, the tokens' own exp covers it). A sign-out of an
+                // expired session is still answered as a sign-out by the caller.
+                return false;
+            }
+
+            var revoked = Revoked(session, now, reason);
+            var result = await _store.ReplaceSessionAsync(revoked, cancellationToken);
             if (result.Status == StoreWriteStatus.Success)
             {
                 LogSessionRevoked(_logger, session.SessionId, reason.Code);
@@ -399,6 +432,7 @@ public sealed partial class SessionService : IUserSessionRevoker
                 return false;
             }
 
+            pendingWriteId = revoked.WriteId;
             session = reread;
         }
 
@@ -407,10 +441,21 @@ public sealed partial class SessionService : IUserSessionRevoker
 
     public async Task<int> RevokeAllAsync(string userId, SessionEndReason reason, string? exceptSessionId, DateTimeOffset? createdBefore, CancellationToken cancellationToken)
     {
+        List<SessionRecord>? pending = null;
+        var pendingAt = default(DateTimeOffset);
         for (var attempt = 0; attempt < MaxCommitAttempts; attempt++)
         {
             var now = _time.GetUtcNow();
             var user = await _store.GetUserSessionsAsync(userId, cancellationToken);
+            if (pending is not null && EndedByCommit(user, pending) is { Count: > 0 } landed)
+            {
+                // The last commit was stored although the store answered with a conflict (a retried request whose first
+                // try had succeeded): its sessions are ended by us, and reported as if it had answered success.
+                LogUserSessionsRevoked(_logger, landed.Count, reason.Code);
+                RecordRevoked(landed, reason, pendingAt);
+                return landed.Count;
+            }
+
             var targets = user.Sessions
                 .Where(s => s.IsLive(now) && s.SessionId != exceptSessionId && (createdBefore is null || s.CreatedAt < createdBefore))
                 .Select(s => Revoked(s, now, reason))
@@ -428,6 +473,8 @@ public sealed partial class SessionService : IUserSessionRevoker
                 return targets.Count;
             }
 
+            pending = targets;
+            pendingAt = now;
             await BackoffAsync(attempt, cancellationToken);
         }
 
@@ -441,6 +488,27 @@ public sealed partial class SessionService : IUserSessionRevoker
         WriteId = NewWriteId(),
         PurgeAt = now + _options.AccessTokenLifetime,
     };
+
+    /// <summary>
+    /// The stored records of <paramref name="written"/> when the store holds each of them as written (same write id):
+    /// the commit that wrote them landed. A commit is atomic, so either all of them are there or it did not land (then
+    /// the list is empty).
+    /// </summary>
+    private static List<SessionRecord> EndedByCommit(UserSessions user, List<SessionRecord> written)
+    {
+        var stored = new List<SessionRecord>(written.Count);
+        foreach (var record in written)
+        {
+            if (user.Sessions.FirstOrDefault(s => s.SessionId == record.SessionId) is not { } current || current.WriteId != record.WriteId)
+            {
+                return [];
+            }
+
+            stored.Add(current);
+        }
+
+        return stored;
+    }
 
     private static DateTimeOffset Min(DateTimeOffset a, DateTimeOffset b) => a < b ? a : b;
 

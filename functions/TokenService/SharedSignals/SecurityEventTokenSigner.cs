@@ -18,7 +18,7 @@ namespace TokenService.SharedSignals;
 /// <item>Header <c>{"alg","kid","typ":"secevent+jwt"}</c>: explicit typing, RFC 8417 §2.3, required by SSF 1.0 §4.1.1.</item>
 /// <item>Claims <c>iss</c> (our issuer, SSF 1.0 §4.1.6), <c>aud</c> (the stream's, SSF 1.0 §4.1.8), <c>jti</c> and
 /// <c>iat</c> (RFC 8417 §2.2), <c>txn</c> (SSF 1.0 §4.1.9), <c>sub_id</c> (SSF 1.0 §3.1: the top-level subject, also for
-/// CAEP events), <c>events</c> with exactly one event (SSF 1.0 §4.2.1).</item>
+/// CAEP events; a <c>jwt_id</c> or opaque one for our own events), <c>events</c> with exactly one event (SSF 1.0 §4.2.1).</item>
 /// <item>No <c>sub</c> (SSF 1.0 §4.1.2) and no <c>exp</c> (SSF 1.0 §4.1.7).</item>
 /// </list>
 /// </summary>
@@ -84,59 +84,132 @@ public sealed class SecurityEventTokenSigner(ISigningKeyService keys, IOptions<T
             }
 
             writer.WritePropertyName("sub_id");
-            if (entry.EventType == SsfProtocol.VerificationEventType)
+            switch (entry.EventType)
             {
-                // SSF 1.0 §8.1.4.1: a verification event's subject is an opaque subject whose id is the stream_id.
-                WriteOpaque(writer, stream.StreamId);
-                writer.WriteStartObject("events");
-                writer.WriteStartObject(SsfProtocol.VerificationEventType);
-                if (entry.State is not null)
-                {
-                    writer.WriteString("state", entry.State);
-                }
-
-                writer.WriteEndObject();
-                writer.WriteEndObject();
-            }
-            else
-            {
-                // SSF 1.0 §3.3 complex subject: the session by its sid (an opaque identifier, RFC 9493 §3.2.2; the access
-                // tokens' sid claim) and its user by the tokens' iss and sub (RFC 9493 §3.2.1), members of one principal
-                // (SSF 1.0 §3.3.1). CAEP 1.0 §3.1: a complex subject revokes any session matching those claims, and both
-                // name exactly the session that ended.
-                writer.WriteStartObject();
-                writer.WriteString("format", "complex");
-                writer.WritePropertyName("session");
-                WriteOpaque(writer, entry.SessionId!);
-                writer.WriteStartObject("user");
-                writer.WriteString("format", "iss_sub");
-                writer.WriteString("iss", issuer);
-                writer.WriteString("sub", entry.Subject);
-                writer.WriteEndObject();
-                writer.WriteEndObject();
-
-                writer.WriteStartObject("events");
-                writer.WriteStartObject(SsfProtocol.SessionRevokedEventType);
-                // CAEP 1.0 §3.1.1: event_timestamp is when the revocation occurred (the commit's time).
-                writer.WriteNumber("event_timestamp", entry.OccurredAt.ToUnixTimeSeconds());
-                if (entry.Reason is { } reason)
-                {
-                    writer.WriteString("initiating_entity", InitiatingEntity(reason));
-                    // CAEP 1.0 §2: reason_admin is an object of BCP 47 language tags; the stored reason code, as the audit
-                    // trail and metrics show it (docs/operations.md).
-                    writer.WriteStartObject("reason_admin");
-                    writer.WriteString("en", reason.Code);
-                    writer.WriteEndObject();
-                }
-
-                writer.WriteEndObject();
-                writer.WriteEndObject();
+                case SsfProtocol.VerificationEventType:
+                    WriteVerification(writer, stream, entry);
+                    break;
+                case SsfProtocol.AccessTokenRevokedEventType:
+                    WriteAccessTokenRevoked(writer, entry, issuer);
+                    break;
+                case SsfProtocol.SigningKeyRevokedEventType:
+                    WriteSigningKeyRevoked(writer, entry, issuer);
+                    break;
+                default:
+                    WriteSessionRevoked(writer, entry, issuer);
+                    break;
             }
 
             writer.WriteEndObject();
         }
 
         return buffer.WrittenSpan.ToArray();
+    }
+
+    private static void WriteVerification(Utf8JsonWriter writer, SsfStream stream, SsfOutboxEntry entry)
+    {
+        // SSF 1.0 §8.1.4.1: a verification event's subject is an opaque subject whose id is the stream_id.
+        WriteOpaque(writer, stream.StreamId);
+        writer.WriteStartObject("events");
+        writer.WriteStartObject(SsfProtocol.VerificationEventType);
+        if (entry.State is not null)
+        {
+            writer.WriteString("state", entry.State);
+        }
+
+        writer.WriteEndObject();
+        writer.WriteEndObject();
+    }
+
+    private static void WriteSessionRevoked(Utf8JsonWriter writer, SsfOutboxEntry entry, string issuer)
+    {
+        // SSF 1.0 §3.3 complex subject: the session by its sid (an opaque identifier, RFC 9493 §3.2.2; the access
+        // tokens' sid claim) and its user by the tokens' iss and sub (RFC 9493 §3.2.1), members of one principal
+        // (SSF 1.0 §3.3.1). CAEP 1.0 §3.1: a complex subject revokes any session matching those claims, and both
+        // name exactly the session that ended.
+        writer.WriteStartObject();
+        writer.WriteString("format", "complex");
+        writer.WritePropertyName("session");
+        WriteOpaque(writer, entry.SessionId!);
+        writer.WriteStartObject("user");
+        writer.WriteString("format", "iss_sub");
+        writer.WriteString("iss", issuer);
+        writer.WriteString("sub", entry.Subject);
+        writer.WriteEndObject();
+        writer.WriteEndObject();
+
+        writer.WriteStartObject("events");
+        writer.WriteStartObject(SsfProtocol.SessionRevokedEventType);
+        // CAEP 1.0 §3.1.1: event_timestamp is when the revocation occurred (the commit's time).
+        writer.WriteNumber("event_timestamp", entry.OccurredAt.ToUnixTimeSeconds());
+        if (entry.Reason is { } reason)
+        {
+            // CAEP 1.0 §2: reason_admin is an object of BCP 47 language tags; the stored reason code, as the audit
+            // trail and metrics show it (docs/operations.md).
+            WriteReason(writer, InitiatingEntity(reason), reason.Code);
+        }
+
+        writer.WriteEndObject();
+        writer.WriteEndObject();
+    }
+
+    /// <summary>
+    /// Our access-token-revoked event (<see cref="SsfProtocol.AccessTokenRevokedEventType"/>): the token by a
+    /// <c>jwt_id</c> subject (SSF 1.0 §3.5.1: the token's <c>iss</c>, ours, and its <c>jti</c>), the top-level subject a
+    /// new event type must use (SSF 1.0 §3.1.2). The event carries the CAEP 1.0 §2 optional claims, with the same
+    /// meaning (its client revoked it: <c>system</c>, as a client's revocation of its refresh token), and
+    /// <c>token_exp</c>, the token's <c>exp</c>, until which a receiver keeps the <c>jti</c> refused (SSF 1.0 §4.2.2:
+    /// a field of the event type).
+    /// </summary>
+    private static void WriteAccessTokenRevoked(Utf8JsonWriter writer, SsfOutboxEntry entry, string issuer)
+    {
+        writer.WriteStartObject();
+        writer.WriteString("format", "jwt_id");
+        writer.WriteString("iss", issuer);
+        writer.WriteString("jti", entry.RevokedId);
+        writer.WriteEndObject();
+
+        writer.WriteStartObject("events");
+        writer.WriteStartObject(SsfProtocol.AccessTokenRevokedEventType);
+        writer.WriteNumber("event_timestamp", entry.OccurredAt.ToUnixTimeSeconds());
+        WriteReason(writer, InitiatingEntity(SessionEndReason.ClientRevocation), SessionEndReason.ClientRevocation.Code);
+        if (entry.RevokedUntil is { } until)
+        {
+            writer.WriteNumber("token_exp", until.ToUnixTimeSeconds());
+        }
+
+        writer.WriteEndObject();
+        writer.WriteEndObject();
+    }
+
+    /// <summary>
+    /// Our signing-key-revoked event (<see cref="SsfProtocol.SigningKeyRevokedEventType"/>): the key by an opaque
+    /// subject whose id is its <c>kid</c> (RFC 9493 §3.2.2), and, so that a receiver need not look it up, the
+    /// <c>jwks_uri</c> to refetch now (SSF 1.0 §4.2.2: fields of the event type). An operator revoked it:
+    /// <c>admin</c>.
+    /// </summary>
+    private static void WriteSigningKeyRevoked(Utf8JsonWriter writer, SsfOutboxEntry entry, string issuer)
+    {
+        WriteOpaque(writer, entry.RevokedId!);
+        writer.WriteStartObject("events");
+        writer.WriteStartObject(SsfProtocol.SigningKeyRevokedEventType);
+        writer.WriteNumber("event_timestamp", entry.OccurredAt.ToUnixTimeSeconds());
+        WriteReason(writer, "admin", SigningKeyRevokedReason);
+        writer.WriteString("kid", entry.RevokedId);
+        writer.WriteString("jwks_uri", issuer.TrimEnd('/') + "/.well-known/jwks.json");
+        writer.WriteEndObject();
+        writer.WriteEndObject();
+    }
+
+    /// <summary>The <c>reason_admin</c> code of a signing-key-revoked event.</summary>
+    public const string SigningKeyRevokedReason = "signing_key_revoked";
+
+    private static void WriteReason(Utf8JsonWriter writer, string initiatingEntity, string code)
+    {
+        writer.WriteString("initiating_entity", initiatingEntity);
+        writer.WriteStartObject("reason_admin");
+        writer.WriteString("en", code);
+        writer.WriteEndObject();
     }
 
     /// <summary>

@@ -3,7 +3,8 @@ using TokenService.Sessions;
 namespace TokenService.SharedSignals;
 
 /// <summary>
-/// One event to transmit on a stream: a CAEP session-revoked (CAEP 1.0 §3.1) or a verification event (SSF 1.0 §8.1.4.1).
+/// One event to transmit on a stream: a CAEP session-revoked (CAEP 1.0 §3.1), one of our access-token-revoked and
+/// signing-key-revoked events (<see cref="SsfProtocol"/>) or a verification event (SSF 1.0 §8.1.4.1).
 /// Its <c>jti</c> is fixed when it is queued, and the SET is signed once, at its first transmission, so that a
 /// redelivery carries the same SET (RFC 8936 §2.4: the receiver acknowledges by <c>jti</c>) and no signature is made in
 /// the request that ended the session.
@@ -29,6 +30,12 @@ public sealed class SsfOutboxEntry
     public string? Subject { get; init; }
 
     public SessionEndReason? Reason { get; init; }
+
+    /// <summary>The revoked access token's <c>jti</c> (access-token-revoked) or signing key's <c>kid</c> (signing-key-revoked).</summary>
+    public string? RevokedId { get; init; }
+
+    /// <summary>The revoked access token's <c>exp</c> (access-token-revoked): how long a receiver keeps its <c>jti</c> refused.</summary>
+    public DateTimeOffset? RevokedUntil { get; init; }
 
     /// <summary>The receiver's <c>state</c> for a verification event (SSF 1.0 §8.1.4.2), echoed back.</summary>
     public string? State { get; init; }

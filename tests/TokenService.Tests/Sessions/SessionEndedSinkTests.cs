@@ -137,6 +137,81 @@ public sealed class SessionEndedSinkTests
         Assert.Empty(_sink.Calls);
     }
 
+    [Fact]
+    public async Task A_revocation_stored_although_its_answer_was_a_conflict_tells_the_sink_once()
+    {
+        // A store that retries a write whose first try succeeded gets 412 for its own change (its ETag is gone): the
+        // session is ended, and the retry that rereads it must report that end, not take it for someone else's.
+        var lossy = new LostAnswerStore(_store);
+        var sessions = New(lossy, _sink);
+        var opened = await OpenAsync("lou");
+        lossy.LoseNextAnswer = true;
+
+        Assert.True(await sessions.RevokeSessionAsync(opened.SessionId, SessionEndReason.Logout, default));
+
+        Assert.Equal(1, lossy.AnswersLost);
+        var told = Assert.Single(_sink.Calls);
+        Assert.Same(SessionEndReason.Logout, told.Reason);
+        Assert.Equal(opened.SessionId, Assert.Single(told.Sessions).SessionId);
+        Assert.Equal(_time.GetUtcNow(), told.EndedAt);
+        Assert.True(told.AllEndedInStore);
+    }
+
+    [Fact]
+    public async Task Ending_every_session_of_a_user_stored_although_its_answer_was_a_conflict_tells_the_sink_once()
+    {
+        var lossy = new LostAnswerStore(_store);
+        var sessions = New(lossy, _sink);
+        var first = await OpenAsync("liz");
+        var second = await OpenAsync("liz");
+        lossy.LoseNextAnswer = true;
+
+        Assert.Equal(2, await sessions.RevokeAllAsync("liz", SessionEndReason.AdminLogout, null, null, default));
+
+        Assert.Equal(1, lossy.AnswersLost);
+        var told = Assert.Single(_sink.Calls);
+        Assert.Same(SessionEndReason.AdminLogout, told.Reason);
+        Assert.Equal(new[] { first.SessionId, second.SessionId }.Order(StringComparer.Ordinal), told.Sessions.Select(s => s.SessionId).Order(StringComparer.Ordinal));
+        Assert.True(told.AllEndedInStore);
+    }
+
+    [Fact]
+    public async Task An_eviction_stored_although_the_opening_commit_answered_a_conflict_tells_the_sink_once()
+    {
+        var options = new TokenServiceOptions { Issuer = Crafted.ServiceIssuer, MaxSessionsPerUser = 1 };
+        var lossy = new LostAnswerStore(_store);
+        var sessions = New(lossy, _sink, options);
+        var oldest = (await sessions.OpenAsync(Request("lea"), IssueAsync, default)).Session;
+        _time.Advance(TimeSpan.FromSeconds(1));
+        lossy.LoseNextAnswer = true;
+
+        var newest = (await sessions.OpenAsync(Request("lea"), IssueAsync, default)).Session;
+
+        Assert.Equal(1, lossy.AnswersLost);
+        Assert.True(newest.IsLive(_time.GetUtcNow()));
+        var told = Assert.Single(_sink.Calls);
+        Assert.Same(SessionEndReason.SessionLimit, told.Reason);
+        Assert.Equal(oldest.SessionId, Assert.Single(told.Sessions).SessionId);
+        Assert.True(told.AllEndedInStore);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Signing_out_of_a_session_that_had_already_expired_stores_nothing_and_tells_the_sink_nothing(bool absolute)
+    {
+        // Docs (shared-signals.md, "When"): idle and absolute expiry send nothing, the tokens' own exp covers them; a
+        // sign-out that comes after the expiry ends nothing more, so it must not send a SET either.
+        var options = new TokenServiceOptions { Issuer = Crafted.ServiceIssuer };
+        var opened = await OpenAsync("eve");
+        _time.Advance((absolute ? options.SessionAbsoluteLifetime : options.SessionIdleTimeout) + TimeSpan.FromSeconds(1));
+
+        Assert.False(await _sessions.RevokeSessionAsync(opened.SessionId, SessionEndReason.ClientRevocation, default));
+
+        Assert.Empty(_sink.Calls);
+        Assert.Null((await _store.GetSessionAsync(opened.SessionId, default))!.RevokedAt);
+    }
+
     private SessionService New(ISessionStore store, ISessionEndedSink sink, TokenServiceOptions? options = null) =>
         new(store, Options.Create(options ?? new TokenServiceOptions { Issuer = Crafted.ServiceIssuer }), _time, NullLogger<SessionService>.Instance, TestMetrics.Create(), audit: null, ended: sink);
 
@@ -163,6 +238,45 @@ public sealed class SessionEndedSinkTests
             var stored = sessions.Select(s => store.GetSessionAsync(s.SessionId, default)).ToList();
             var allEnded = stored.All(read => read.IsCompletedSuccessfully && read.Result is { RevokedAt: not null } record && record.RevocationReason == reason.Code);
             Calls.Add(new Call([.. sessions], reason, endedAt, allEnded));
+        }
+    }
+
+    /// <summary>
+    /// The in-memory store whose next write, while <see cref="LoseNextAnswer"/>, is applied but answered with a conflict:
+    /// what a client sees when its request succeeded, the answer was lost and its retry found its own change.
+    /// </summary>
+    private sealed class LostAnswerStore(InMemorySessionStore inner) : ISessionStore
+    {
+        public bool LoseNextAnswer { get; set; }
+
+        public int AnswersLost { get; private set; }
+
+        public ValueTask<SessionRecord?> GetSessionAsync(string sessionId, CancellationToken cancellationToken) => inner.GetSessionAsync(sessionId, cancellationToken);
+
+        public ValueTask<UserSessions> GetUserSessionsAsync(string userId, CancellationToken cancellationToken) => inner.GetUserSessionsAsync(userId, cancellationToken);
+
+        public async ValueTask<StoreWriteResult> ReplaceSessionAsync(SessionRecord updated, CancellationToken cancellationToken)
+        {
+            var result = await inner.ReplaceSessionAsync(updated, cancellationToken);
+            return result.Status == StoreWriteStatus.Success && Lose() ? StoreWriteResult.Conflict : result;
+        }
+
+        public async ValueTask<StoreWriteStatus> CommitAsync(UserSessionsChange change, CancellationToken cancellationToken)
+        {
+            var status = await inner.CommitAsync(change, cancellationToken);
+            return status == StoreWriteStatus.Success && Lose() ? StoreWriteStatus.Conflict : status;
+        }
+
+        private bool Lose()
+        {
+            if (!LoseNextAnswer)
+            {
+                return false;
+            }
+
+            LoseNextAnswer = false;
+            AnswersLost++;
+            return true;
         }
     }
 

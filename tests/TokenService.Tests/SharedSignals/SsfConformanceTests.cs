@@ -1,25 +1,43 @@
+using System.Net;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 using TokenService.Clients;
 using TokenService.Configuration;
 using TokenService.Keys;
 using TokenService.Sessions;
 using TokenService.SharedSignals;
+using TokenService.Tests.Infrastructure;
+using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 
 namespace TokenService.Tests.SharedSignals;
 
+/// <summary>The conformance table on the standalone host.</summary>
+public sealed class SsfConformanceTests(SharedSignalsHostFixture fixture) : SsfConformanceTests<SharedSignalsHostFixture>(fixture);
+
+/// <summary>The same table on the Functions app (its HTTP functions invoked in-process, its own services and keys).</summary>
+public sealed class SsfConformanceTestsOnFunctions(SharedSignalsFunctionsHostFixture fixture) : SsfConformanceTests<SharedSignalsFunctionsHostFixture>(fixture);
+
 /// <summary>
 /// The conformance table of the transmitter: one test per normative requirement of SSF 1.0, CAEP 1.0, RFC 8417,
-/// RFC 8935 and RFC 8936 this version implements, named for the section it comes from. The SETs are made by the service's own
-/// <see cref="SecurityEventTokenSigner"/> with the host's signing keys; the stream rules are <see cref="SsfStream"/>'s
-/// and <see cref="SsfStreamRegistry"/>'s. (Through HTTP on every host: <see cref="SharedSignalsTests{TFixture}"/>.)
+/// RFC 8935 and RFC 8936 this version implements, named for the section it comes from. The SETs are made by the host's own
+/// <see cref="SecurityEventTokenSigner"/> with the host's signing keys, for every event type the transmitter sends; the
+/// stream rules are <see cref="SsfStream"/>'s, <see cref="SsfStreamRegistry"/>'s and <see cref="SsfRevocationSignals"/>'s;
+/// the metadata, stream API and end-to-end rules go through the host's HTTP routes. (More HTTP tests on every host,
+/// the real Functions host included: <see cref="SharedSignalsTests{TFixture}"/>.)
+/// <para>
+/// Deliberate deviations, each with its comment and a line in docs/shared-signals.md: one stream per receiver (SSF 1.0
+/// §8.1.1.1 lets a transmitter refuse a second one), no per-subject streams (<c>default_subjects</c> <c>ALL</c>, no
+/// add/remove subject), and two event types of our own where CAEP 1.0 has none that fits
+/// (<see cref="SsfProtocol.AccessTokenRevokedEventType"/>, <see cref="SsfProtocol.SigningKeyRevokedEventType"/>).
+/// </para>
 /// </summary>
-public sealed class SsfConformanceTests(SharedSignalsHostFixture fixture) : IClassFixture<SharedSignalsHostFixture>
+public abstract class SsfConformanceTests<TFixture>(TFixture fixture) : IClassFixture<TFixture>
+    where TFixture : HostFixture
 {
-    private const string Issuer = Infrastructure.TokenServiceTestHost.Issuer;
 
     private static readonly DateTimeOffset EndedAt = new(2026, 12, 6, 12, 0, 0, TimeSpan.Zero);
 
@@ -36,9 +54,40 @@ public sealed class SsfConformanceTests(SharedSignalsHostFixture fixture) : ICla
         Reason = reason ?? SessionEndReason.AdminLogout,
     };
 
+    private static SsfOutboxEntry AccessTokenRevoked() => new()
+    {
+        Jti = SsfStreamRegistry.NewJti(),
+        EventType = SsfProtocol.AccessTokenRevokedEventType,
+        OccurredAt = EndedAt,
+        Txn = "txn-2",
+        RevokedId = "at-jti-1",
+        RevokedUntil = EndedAt.AddMinutes(10),
+    };
+
+    private static SsfOutboxEntry SigningKeyRevoked() => new()
+    {
+        Jti = SsfStreamRegistry.NewJti(),
+        EventType = SsfProtocol.SigningKeyRevokedEventType,
+        OccurredAt = EndedAt,
+        Txn = "txn-3",
+        RevokedId = "kid-1",
+    };
+
+    /// <summary>A queued event of <paramref name="eventType"/>, one of every type the transmitter sends.</summary>
+    private static SsfOutboxEntry Entry(string eventType) => eventType switch
+    {
+        SsfProtocol.SessionRevokedEventType => SessionRevoked(),
+        SsfProtocol.AccessTokenRevokedEventType => AccessTokenRevoked(),
+        SsfProtocol.SigningKeyRevokedEventType => SigningKeyRevoked(),
+        SsfProtocol.VerificationEventType => new() { Jti = SsfStreamRegistry.NewJti(), EventType = eventType, OccurredAt = EndedAt, State = "s" },
+        _ => throw new ArgumentOutOfRangeException(nameof(eventType)),
+    };
+
+    private TokenServiceTestHost Host => fixture.Host;
+
     private async Task<(JsonElement Header, JsonElement Claims, string Set)> SignAsync(SsfStream stream, SsfOutboxEntry entry)
     {
-        var set = await fixture.Host.Services.GetRequiredService<SecurityEventTokenSigner>().SignAsync(stream, entry, default);
+        var set = await Host.Services.GetRequiredService<SecurityEventTokenSigner>().SignAsync(stream, entry, default);
         var parts = set.Split('.');
         Assert.Equal(3, parts.Length);
         return (Part(parts[0]), Part(parts[1]), set);
@@ -46,10 +95,14 @@ public sealed class SsfConformanceTests(SharedSignalsHostFixture fixture) : ICla
 
     private static JsonElement Part(string encoded) => JsonDocument.Parse(Base64UrlEncoding.DecodeStrict(encoded)!).RootElement.Clone();
 
-    [Fact]
-    public async Task RFC8417_2_3_and_SSF_4_1_1_a_set_is_explicitly_typed_secevent_jwt()
+    [Theory]
+    [InlineData(SsfProtocol.SessionRevokedEventType)]
+    [InlineData(SsfProtocol.AccessTokenRevokedEventType)]
+    [InlineData(SsfProtocol.SigningKeyRevokedEventType)]
+    [InlineData(SsfProtocol.VerificationEventType)]
+    public async Task RFC8417_2_3_and_SSF_4_1_1_a_set_is_explicitly_typed_secevent_jwt(string eventType)
     {
-        var (header, _, _) = await SignAsync(Stream("api://orders"), SessionRevoked());
+        var (header, _, _) = await SignAsync(Stream("api://orders"), Entry(eventType));
         Assert.Equal("secevent+jwt", header.GetProperty("typ").GetString());
     }
 
@@ -57,7 +110,7 @@ public sealed class SsfConformanceTests(SharedSignalsHostFixture fixture) : ICla
     public async Task SSF_4_1_4_a_set_is_signed_by_a_key_the_jwks_publishes_under_its_kid()
     {
         var (header, _, set) = await SignAsync(Stream("api://orders"), SessionRevoked());
-        var keys = await fixture.Host.Services.GetRequiredService<ISigningKeyService>().GetKeySetAsync(default);
+        var keys = await Host.Services.GetRequiredService<ISigningKeyService>().GetKeySetAsync(default);
         var key = keys.Find(header.GetProperty("kid").GetString()!);
         Assert.NotNull(key);
         Assert.Equal(key.Algorithm, header.GetProperty("alg").GetString());
@@ -65,24 +118,36 @@ public sealed class SsfConformanceTests(SharedSignalsHostFixture fixture) : ICla
         Assert.True(key.VerifySignature(Encoding.ASCII.GetBytes(set[..lastDot]), Base64UrlEncoding.DecodeStrict(set.AsSpan(lastDot + 1))!));
     }
 
-    [Fact]
-    public async Task SSF_4_1_2_a_set_has_no_sub_claim()
+    [Theory]
+    [InlineData(SsfProtocol.SessionRevokedEventType)]
+    [InlineData(SsfProtocol.AccessTokenRevokedEventType)]
+    [InlineData(SsfProtocol.SigningKeyRevokedEventType)]
+    [InlineData(SsfProtocol.VerificationEventType)]
+    public async Task SSF_4_1_2_a_set_has_no_sub_claim(string eventType)
     {
-        var (_, claims, _) = await SignAsync(Stream("api://orders"), SessionRevoked());
+        var (_, claims, _) = await SignAsync(Stream("api://orders"), Entry(eventType));
         Assert.False(claims.TryGetProperty("sub", out _));
     }
 
-    [Fact]
-    public async Task SSF_4_1_7_a_set_has_no_exp_claim()
+    [Theory]
+    [InlineData(SsfProtocol.SessionRevokedEventType)]
+    [InlineData(SsfProtocol.AccessTokenRevokedEventType)]
+    [InlineData(SsfProtocol.SigningKeyRevokedEventType)]
+    [InlineData(SsfProtocol.VerificationEventType)]
+    public async Task SSF_4_1_7_a_set_has_no_exp_claim(string eventType)
     {
-        var (_, claims, _) = await SignAsync(Stream("api://orders"), SessionRevoked());
+        var (_, claims, _) = await SignAsync(Stream("api://orders"), Entry(eventType));
         Assert.False(claims.TryGetProperty("exp", out _));
     }
 
-    [Fact]
-    public async Task SSF_4_1_6_iss_is_the_transmitters_issuer_as_in_the_stream_configuration()
+    [Theory]
+    [InlineData(SsfProtocol.SessionRevokedEventType)]
+    [InlineData(SsfProtocol.AccessTokenRevokedEventType)]
+    [InlineData(SsfProtocol.SigningKeyRevokedEventType)]
+    [InlineData(SsfProtocol.VerificationEventType)]
+    public async Task SSF_4_1_6_iss_is_the_transmitters_issuer_as_in_the_stream_configuration(string eventType)
     {
-        var (_, claims, _) = await SignAsync(Stream("api://orders"), SessionRevoked());
+        var (_, claims, _) = await SignAsync(Stream("api://orders"), Entry(eventType));
         Assert.Equal(Issuer, claims.GetProperty("iss").GetString());
     }
 
@@ -95,10 +160,14 @@ public sealed class SsfConformanceTests(SharedSignalsHostFixture fixture) : ICla
         Assert.Equal(["api://orders", "api://orders-mobile"], two.GetProperty("aud").EnumerateArray().Select(a => a.GetString()));
     }
 
-    [Fact]
-    public async Task RFC8417_2_2_jti_and_iat_are_present_and_jti_is_the_queued_events()
+    [Theory]
+    [InlineData(SsfProtocol.SessionRevokedEventType)]
+    [InlineData(SsfProtocol.AccessTokenRevokedEventType)]
+    [InlineData(SsfProtocol.SigningKeyRevokedEventType)]
+    [InlineData(SsfProtocol.VerificationEventType)]
+    public async Task RFC8417_2_2_jti_and_iat_are_present_and_jti_is_the_queued_events(string eventType)
     {
-        var entry = SessionRevoked();
+        var entry = Entry(eventType);
         var (_, claims, _) = await SignAsync(Stream("api://orders"), entry);
         Assert.Equal(entry.Jti, claims.GetProperty("jti").GetString());
         Assert.Equal(JsonValueKind.Number, claims.GetProperty("iat").ValueKind);
@@ -123,6 +192,32 @@ public sealed class SsfConformanceTests(SharedSignalsHostFixture fixture) : ICla
         Assert.Equal("iss_sub", subject.GetProperty("user").GetProperty("format").GetString()); // RFC 9493 §3.2.1
         Assert.Equal(Issuer, subject.GetProperty("user").GetProperty("iss").GetString());
         Assert.Equal("user-1", subject.GetProperty("user").GetProperty("sub").GetString());
+    }
+
+    [Theory]
+    [InlineData(SsfProtocol.SessionRevokedEventType)]
+    [InlineData(SsfProtocol.AccessTokenRevokedEventType)]
+    [InlineData(SsfProtocol.SigningKeyRevokedEventType)]
+    [InlineData(SsfProtocol.VerificationEventType)]
+    public async Task SSF_4_2_1_the_events_claim_holds_exactly_one_event_of_the_queued_type(string eventType)
+    {
+        var (_, claims, _) = await SignAsync(Stream("api://orders"), Entry(eventType));
+        Assert.Equal(eventType, Assert.Single(claims.GetProperty("events").EnumerateObject()).Name);
+    }
+
+    [Theory]
+    [InlineData(SsfProtocol.SessionRevokedEventType)]
+    [InlineData(SsfProtocol.AccessTokenRevokedEventType)]
+    [InlineData(SsfProtocol.SigningKeyRevokedEventType)]
+    [InlineData(SsfProtocol.VerificationEventType)]
+    public async Task SSF_3_1_every_set_names_its_primary_subject_in_the_top_level_sub_id_never_in_the_event(string eventType)
+    {
+        // SSF 1.0 §3.1: a top-level sub_id MUST describe the primary subject; §3.1.2: a new event type (ours) MUST NOT use
+        // a subject field in the event; §3.1.1 lets CAEP events carry one, and ours carry none either.
+        var (_, claims, _) = await SignAsync(Stream("api://orders"), Entry(eventType));
+        Assert.Equal(JsonValueKind.Object, claims.GetProperty("sub_id").ValueKind);
+        Assert.False(string.IsNullOrEmpty(claims.GetProperty("sub_id").GetProperty("format").GetString()));
+        Assert.False(claims.GetProperty("events").GetProperty(eventType).TryGetProperty("subject", out _));
     }
 
     [Fact]
@@ -375,10 +470,190 @@ public sealed class SsfConformanceTests(SharedSignalsHostFixture fixture) : ICla
         Assert.Equal(first.Body, retry.Body);
     }
 
+    // ---- our own events (SsfProtocol): token and key revocation -------------------------------------------------
+
+    [Fact]
+    public async Task SSF_3_5_1_a_revoked_access_token_is_named_by_a_jwt_id_subject_of_its_iss_and_jti_not_as_a_session()
+    {
+        var (_, claims, _) = await SignAsync(Stream("api://orders"), AccessTokenRevoked());
+        var subject = claims.GetProperty("sub_id");
+        Assert.Equal("jwt_id", subject.GetProperty("format").GetString());
+        Assert.Equal(Issuer, subject.GetProperty("iss").GetString()); // the iss of the token: ours
+        Assert.Equal("at-jti-1", subject.GetProperty("jti").GetString());
+        Assert.False(subject.TryGetProperty("session", out _));
+
+        // CAEP 1.0 §3.1: session-revoked revokes "the session identified by the subject"; the token's session goes on, so
+        // the event is ours, and a receiver that knows only CAEP ends nothing.
+        var events = claims.GetProperty("events");
+        Assert.False(events.TryGetProperty(SsfProtocol.SessionRevokedEventType, out _));
+        var revoked = events.GetProperty(SsfProtocol.AccessTokenRevokedEventType);
+        Assert.Equal(EndedAt.ToUnixTimeSeconds(), revoked.GetProperty("event_timestamp").GetInt64());
+        Assert.Equal(EndedAt.AddMinutes(10).ToUnixTimeSeconds(), revoked.GetProperty("token_exp").GetInt64());
+    }
+
+    [Fact]
+    public async Task A_revoked_signing_key_is_named_by_an_opaque_subject_of_its_kid_with_the_jwks_to_refetch()
+    {
+        var (_, claims, _) = await SignAsync(Stream("api://orders"), SigningKeyRevoked());
+        Assert.Equal("opaque", claims.GetProperty("sub_id").GetProperty("format").GetString()); // RFC 9493 §3.2.2
+        Assert.Equal("kid-1", claims.GetProperty("sub_id").GetProperty("id").GetString());
+        var revoked = claims.GetProperty("events").GetProperty(SsfProtocol.SigningKeyRevokedEventType);
+        Assert.Equal("kid-1", revoked.GetProperty("kid").GetString());
+        Assert.Equal(Issuer + "/.well-known/jwks.json", revoked.GetProperty("jwks_uri").GetString());
+        Assert.Equal(EndedAt.ToUnixTimeSeconds(), revoked.GetProperty("event_timestamp").GetInt64());
+    }
+
+    [Theory]
+    [InlineData(SsfProtocol.AccessTokenRevokedEventType, "system", "revoked_by_client")]
+    [InlineData(SsfProtocol.SigningKeyRevokedEventType, "admin", "signing_key_revoked")]
+    public async Task CAEP_2_our_events_carry_initiating_entity_and_reason_admin_with_the_caep_meaning(string eventType, string initiator, string reason)
+    {
+        var (_, claims, _) = await SignAsync(Stream("api://orders"), Entry(eventType));
+        var body = claims.GetProperty("events").GetProperty(eventType);
+        Assert.Equal(initiator, body.GetProperty("initiating_entity").GetString());
+        Assert.Equal(reason, body.GetProperty("reason_admin").GetProperty("en").GetString());
+    }
+
+    [Fact]
+    public void SSF_4_1_9_one_change_is_one_txn_across_streams_and_every_set_has_its_own_jti()
+    {
+        var registry = Registry(out var orders, out var billing);
+        var ordersStream = registry.TryCreate(orders, null, null)!;
+        var billingStream = registry.TryCreate(billing, null, null)!;
+        var signals = Signals(registry);
+
+        signals.AccessTokenRevoked("at-1", ["api://orders", "api://billing"], EndedAt.AddMinutes(5));
+        signals.SigningKeyRevoked("kid-1");
+
+        var ordersEvents = Held(ordersStream);
+        var billingEvents = Held(billingStream);
+        Assert.Equal(2, ordersEvents.Count);
+        Assert.Equal(2, billingEvents.Count);
+        var all = ordersEvents.Concat(billingEvents).ToList();
+        Assert.Equal(all.Count, all.Select(e => e.Jti).Distinct().Count()); // RFC 8417 §2.2
+        Assert.Equal(ordersEvents[0].Txn, billingEvents[0].Txn); // the token's revocation, on both streams
+        Assert.Equal(ordersEvents[1].Txn, billingEvents[1].Txn); // the key's
+        Assert.NotEqual(ordersEvents[0].Txn, ordersEvents[1].Txn); // two changes, two txn
+        Assert.Equal("at-1", ordersEvents[0].RevokedId);
+        Assert.Equal("kid-1", ordersEvents[1].RevokedId);
+    }
+
+    [Fact]
+    public void Only_streams_of_receivers_sharing_an_audience_with_a_revoked_access_token_are_told_of_it()
+    {
+        var registry = Registry(out var orders, out var billing);
+        var ordersStream = registry.TryCreate(orders, null, null)!;
+        var billingStream = registry.TryCreate(billing, null, null)!;
+
+        Signals(registry).AccessTokenRevoked("at-b", ["api://billing"], EndedAt.AddMinutes(5));
+
+        Assert.Equal(0, ordersStream.Pending);
+        var told = Assert.Single(Held(billingStream));
+        Assert.Equal(SsfProtocol.AccessTokenRevokedEventType, told.EventType);
+        Assert.Equal(EndedAt.AddMinutes(5), told.RevokedUntil);
+    }
+
+    [Fact]
+    public void A_revoked_signing_key_is_told_to_every_stream_whatever_its_audiences()
+    {
+        var registry = Registry(out var orders, out var billing);
+        var streams = new[] { registry.TryCreate(orders, null, null)!, registry.TryCreate(billing, null, null)! };
+
+        Signals(registry).SigningKeyRevoked("kid-9");
+
+        Assert.All(streams, stream => Assert.Equal(SsfProtocol.SigningKeyRevokedEventType, Assert.Single(Held(stream)).EventType));
+    }
+
+    [Fact]
+    public void SSF_8_1_1_a_stream_gets_only_the_event_types_it_delivers()
+    {
+        // events_delivered: "the set of events that the Transmitter MUST include in the stream", so only those.
+        var registry = Registry(out var orders, out var billing);
+        var sessionsOnly = registry.TryCreate(orders, [SsfProtocol.SessionRevokedEventType], null)!;
+        var everything = registry.TryCreate(billing, null, null)!;
+        Assert.Equal([SsfProtocol.SessionRevokedEventType], sessionsOnly.EventsDelivered);
+        Assert.Contains(SsfProtocol.AccessTokenRevokedEventType, everything.EventsDelivered);
+
+        var signals = Signals(registry);
+        signals.AccessTokenRevoked("at-2", ["api://orders", "api://billing"], EndedAt.AddMinutes(5));
+        signals.SigningKeyRevoked("kid-2");
+
+        Assert.Equal(0, sessionsOnly.Pending);
+        Assert.Equal(2, everything.Pending);
+    }
+
+    [Fact]
+    public void An_access_token_revoked_after_its_exp_is_not_announced()
+    {
+        // Like idle and absolute expiry (CAEP session-revoked is not sent for them either): its exp refuses it already.
+        var registry = Registry(out var orders, out _);
+        var stream = registry.TryCreate(orders, null, null)!;
+
+        Signals(registry).AccessTokenRevoked("at-old", ["api://orders"], EndedAt);
+
+        Assert.Equal(0, stream.Pending);
+    }
+
+    // ---- through HTTP on the host (the rest of the stream API: SsfStreamApiConformanceTests, on every host) --------
+
+    [Fact]
+    public async Task An_operators_key_revocation_reaches_every_receiver_naming_the_kid_signed_by_a_key_still_published()
+    {
+        var orders = await CreateStreamAsync(OrdersApi, "{}");
+        var billing = await CreateStreamAsync(SharedSignalsHostFixture.BillingApi, "{}");
+        var login = await Host.LoginAsync("ssf-key-revoked", audience: "api://orders");
+        var kid = Part(login.AccessToken.Split('.')[0]).GetProperty("kid").GetString()!;
+
+        using (var revoke = await Host.PostFormAsync("/management/keys/" + kid + "/revoke", [], Basic("ops", OpsSecret)))
+        {
+            Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
+        }
+
+        foreach (var (receiver, stream) in new[] { (OrdersApi, orders), (SharedSignalsHostFixture.BillingApi, billing) })
+        {
+            var set = Assert.Single(await PollAsync(receiver, stream), s => Part(s.Split('.')[1]).GetProperty("events").TryGetProperty(SsfProtocol.SigningKeyRevokedEventType, out _));
+            var claims = Part(set.Split('.')[1]);
+            Assert.Equal(kid, claims.GetProperty("sub_id").GetProperty("id").GetString());
+            Assert.Equal(kid, claims.GetProperty("events").GetProperty(SsfProtocol.SigningKeyRevokedEventType).GetProperty("kid").GetString());
+
+            // SSF 1.0 §4.1.4: verifiable with the JWKS as it is now, without the revoked key.
+            var header = Part(set.Split('.')[0]);
+            Assert.NotEqual(kid, header.GetProperty("kid").GetString());
+            var keys = await Host.Services.GetRequiredService<ISigningKeyService>().GetKeySetAsync(default);
+            Assert.Null(keys.Find(kid));
+            var key = keys.Find(header.GetProperty("kid").GetString()!);
+            Assert.NotNull(key);
+            var lastDot = set.LastIndexOf('.');
+            Assert.True(key.VerifySignature(Encoding.ASCII.GetBytes(set[..lastDot]), Base64UrlEncoding.DecodeStrict(set.AsSpan(lastDot + 1))!));
+        }
+    }
+
+    private const string OrdersApi = SsfStreamApiClient.OrdersApi;
+
+    private Task<string> CreateStreamAsync(string receiver, string body) => SsfStreamApiClient.CreateStreamAsync(Host, receiver, body);
+
+    private Task<List<string>> PollAsync(string receiver, string stream) => SsfStreamApiClient.PollAsync(Host, receiver, stream);
+
+    /// <summary>The event source of <paramref name="registry"/>'s streams, on a clock at <see cref="EndedAt"/>.</summary>
+    private static SsfRevocationSignals Signals(SsfStreamRegistry registry) =>
+        new(registry, new Clients(OrdersClient, BillingClient), new FakeTimeProvider(EndedAt), NullLogger<SsfRevocationSignals>.Instance);
+
+    private static List<SsfOutboxEntry> Held(SsfStream stream)
+    {
+        lock (stream.Gate)
+        {
+            return stream.PollLocked([], 100).Batch;
+        }
+    }
+
+    private static readonly RegisteredClient OrdersClient = new() { ClientId = "api", Type = ClientType.ResourceServer, AllowedAudiences = ["api://orders"] };
+
+    private static readonly RegisteredClient BillingClient = new() { ClientId = "billing-api", Type = ClientType.ResourceServer, AllowedAudiences = ["api://billing"] };
+
     private static SsfStreamRegistry Registry(out RegisteredClient orders, out RegisteredClient billing)
     {
-        orders = new RegisteredClient { ClientId = "api", Type = ClientType.ResourceServer, AllowedAudiences = ["api://orders"] };
-        billing = new RegisteredClient { ClientId = "billing-api", Type = ClientType.ResourceServer, AllowedAudiences = ["api://billing"] };
+        orders = OrdersClient;
+        billing = BillingClient;
         return new SsfStreamRegistry(new Clients(orders, billing), Options.Create(new SharedSignalsOptions { Enabled = true }), NullLogger<SsfStreamRegistry>.Instance);
     }
 

@@ -1,0 +1,121 @@
+using Microsoft.Extensions.Logging;
+using TokenService.Clients;
+using TokenService.Keys;
+using TokenService.Tokens;
+
+namespace TokenService.SharedSignals;
+
+/// <summary>
+/// Queues the transmitter's events that do not end a session (docs/shared-signals.md, "The events"): an access token
+/// revoked by its <c>jti</c> (<see cref="SsfProtocol.AccessTokenRevokedEventType"/>) on the streams of receivers sharing
+/// an audience with the token (the rule introspection applies, as for session-revoked), and a signing key revoked by the
+/// operator (<see cref="SsfProtocol.SigningKeyRevokedEventType"/>) on every stream, since every receiver verifies tokens
+/// with the JWKS. Only on streams that deliver the event type (SSF 1.0 §8.1.1 <c>events_delivered</c>). Called after the
+/// change is in force; queuing signs nothing and does no I/O.
+/// </summary>
+public sealed partial class SsfRevocationSignals(SsfStreamRegistry streams, IClientStore clients, TimeProvider time, ILogger<SsfRevocationSignals> logger)
+    : IAccessTokenRevokedSink, ISigningKeyRevokedSink
+{
+    public void AccessTokenRevoked(string jti, IReadOnlyList<string> audiences, DateTimeOffset expiresAt)
+    {
+        var now = time.GetUtcNow();
+        if (expiresAt <= now)
+        {
+            // An expired token is refused for its exp already; as for idle and absolute expiry, nothing is sent.
+            return;
+        }
+
+        string? txn = null;
+        Enqueue(SsfProtocol.AccessTokenRevokedEventType, receiver => SharesAudience(audiences, receiver.AllowedAudiences), () => new SsfOutboxEntry
+        {
+            Jti = SsfStreamRegistry.NewJti(),
+            EventType = SsfProtocol.AccessTokenRevokedEventType,
+            OccurredAt = now,
+            Txn = txn ??= SsfStreamRegistry.NewJti(),
+            RevokedId = jti,
+            RevokedUntil = expiresAt,
+        });
+    }
+
+    public void SigningKeyRevoked(string kid)
+    {
+        var now = time.GetUtcNow();
+        string? txn = null;
+        Enqueue(SsfProtocol.SigningKeyRevokedEventType, static _ => true, () => new SsfOutboxEntry
+        {
+            Jti = SsfStreamRegistry.NewJti(),
+            EventType = SsfProtocol.SigningKeyRevokedEventType,
+            OccurredAt = now,
+            Txn = txn ??= SsfStreamRegistry.NewJti(),
+            RevokedId = kid,
+        });
+    }
+
+    /// <summary>
+    /// One new event (its own <c>jti</c>, RFC 8417 §2.2) on each stream that delivers <paramref name="eventType"/> and
+    /// whose receiver is still a resource server that <paramref name="concerns"/> selects; one <c>txn</c> for all of them
+    /// (SSF 1.0 §4.1.9: one underlying change).
+    /// </summary>
+    private void Enqueue(string eventType, Func<RegisteredClient, bool> concerns, Func<SsfOutboxEntry> newEntry)
+    {
+        var pushQueued = false;
+        foreach (var stream in streams.All)
+        {
+            if (!Delivers(stream, eventType) || clients.Find(stream.OwnerClientId) is not { Type: ClientType.ResourceServer } receiver || !concerns(receiver))
+            {
+                continue;
+            }
+
+            var entry = newEntry();
+            bool queued;
+            long dropped;
+            bool push;
+            lock (stream.Gate)
+            {
+                var before = stream.Dropped;
+                queued = stream.EnqueueLocked(entry);
+                dropped = stream.Dropped - before;
+                push = stream.Push is not null;
+            }
+
+            if (dropped > 0)
+            {
+                LogOutboxFull(logger, stream.StreamId, stream.OwnerClientId);
+            }
+
+            if (queued)
+            {
+                LogQueued(logger, eventType, stream.StreamId);
+                pushQueued |= push;
+            }
+        }
+
+        if (pushQueued)
+        {
+            streams.NotifyDeliveryWork();
+        }
+    }
+
+    /// <summary>SSF 1.0 §8.1.1: every supported event when the receiver requested none, else only those it requested.</summary>
+    private static bool Delivers(SsfStream stream, string eventType) => stream.EventsRequested is not { } requested || requested.Contains(eventType);
+
+    private static bool SharesAudience(IReadOnlyList<string> tokenAudiences, IReadOnlyList<string> receiverAudiences)
+    {
+        foreach (var audience in tokenAudiences)
+        {
+            if (receiverAudiences.Contains(audience, StringComparer.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    [LoggerMessage(EventId = 2230, Level = LogLevel.Debug, Message = "{EventType} queued on stream {StreamId}.")]
+    private static partial void LogQueued(ILogger logger, string eventType, string streamId);
+
+    // The same EventId as the registry's for a full outbox: one condition, one id to alert on (docs/shared-signals.md).
+    [LoggerMessage(EventId = 2202, Level = LogLevel.Warning, Message = "Stream {StreamId} of receiver {ClientId} is full: its oldest event was dropped (SharedSignals:MaxEventsPerStream).")]
+    private static partial void LogOutboxFull(ILogger logger, string streamId, string clientId);
+}

@@ -243,6 +243,39 @@ public abstract class SharedSignalsReceiverTests<TFixture>(TFixture fixture) : I
     }
 
     [Fact]
+    public async Task A_status_learned_across_a_gap_is_held_to_the_status_cache_duration_after_the_stream_is_healthy_again()
+    {
+        await DeleteStreamsAsync();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var api = await ReceiverApi.StartAsync(Host, SharedSignalsDelivery.Poll, time, statusCache: TimeSpan.FromSeconds(5));
+        await api.WaitForAsync(() => api.Receiver.IsHealthy);
+
+        // A gap: polls fail long enough for the stream to turn unhealthy, and a status is learned meanwhile.
+        api.Backchannel.FailPolls = true;
+        for (var i = 0; i < 8; i++)
+        {
+            await StepAsync(api, time, PollInterval);
+        }
+
+        Assert.False(api.Receiver.IsHealthy);
+        var login = await Host.LoginAsync("rcv-gap", audience: "api://orders");
+        Assert.Equal(HttpStatusCode.OK, await api.GetOrdersAsync(login.AccessToken));
+        var introspections = api.Backchannel.Introspections;
+
+        // Healthy again, but an event of the gap may have been missed: that status is not trusted beyond 5 s.
+        api.Backchannel.FailPolls = false;
+        await StepAsync(api, time, PollInterval);
+        Assert.True(api.Receiver.IsHealthy);
+        for (var i = 0; i < 3; i++)
+        {
+            await StepAsync(api, time, PollInterval);
+        }
+
+        Assert.Equal(HttpStatusCode.OK, await api.GetOrdersAsync(login.AccessToken));
+        Assert.Equal(introspections + 1, api.Backchannel.Introspections);
+    }
+
+    [Fact]
     public async Task The_api_starts_while_the_token_service_is_down_and_becomes_healthy_once_it_is_back()
     {
         await DeleteStreamsAsync();

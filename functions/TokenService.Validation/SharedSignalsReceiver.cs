@@ -102,12 +102,10 @@ internal sealed partial class SharedSignalsReceiver : IHostedService, IDisposabl
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        if (!_state.Enabled)
+        if (!_state.Enabled || _loop is not null)
         {
             return Task.CompletedTask;
         }
-
-        _validator = new SecurityEventTokenValidator(new SigningKeyRefetcher(Time, _check.UnknownKeyRefetchInterval, _check.RetryAfter));
 
         // Never awaited here: the API starts whether or not the token service answers (it stays on bounded staleness).
         _loop = Task.Run(() => RunAsync(_stopping.Token), CancellationToken.None);
@@ -498,7 +496,9 @@ internal sealed partial class SharedSignalsReceiver : IHostedService, IDisposabl
     internal async Task<SetCheck> ProcessAsync(string set, CancellationToken cancellationToken)
     {
         var now = Time.GetUtcNow();
-        var check = await _validator!.CheckAsync(set, Issuer, Bearer, now, cancellationToken);
+        // Made on first use: a push may arrive before the hosted service has started.
+        _validator ??= new SecurityEventTokenValidator(new SigningKeyRefetcher(Time, _check.UnknownKeyRefetchInterval, _check.RetryAfter));
+        var check = await _validator.CheckAsync(set, Issuer, Bearer, now, cancellationToken);
         if (!check.Valid)
         {
             if (!check.Unavailable)
@@ -744,8 +744,13 @@ internal sealed partial class SharedSignalsReceiver : IHostedService, IDisposabl
     private static string? String(JsonElement obj, string name) =>
         obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 
-    private static Uri? AbsoluteUri(JsonElement obj, string name) =>
-        String(obj, name) is { } text && Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "https" or "http" ? uri : null;
+    /// <summary>
+    /// An endpoint the metadata or the stream names: absolute, and https unless the scheme allows http metadata
+    /// (<c>RequireHttpsMetadata</c> false, a developer's machine): the client secret and the SETs travel to it.
+    /// </summary>
+    private Uri? AbsoluteUri(JsonElement obj, string name) =>
+        String(obj, name) is { } text && Uri.TryCreate(text, UriKind.Absolute, out var uri)
+            && (uri.Scheme == Uri.UriSchemeHttps || (uri.Scheme == Uri.UriSchemeHttp && !Bearer.RequireHttpsMetadata)) ? uri : null;
 
     /// <summary>CAEP 1.0 §3.1 Session Revoked.</summary>
     internal const string SessionRevokedEventType = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";

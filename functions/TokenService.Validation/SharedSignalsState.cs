@@ -23,9 +23,13 @@ internal sealed class SharedSignalsState(SessionCheckOptions options)
 
     private readonly Lock _gate = new();
     private readonly ConcurrentDictionary<string, DateTimeOffset> _revokedSessions = new(StringComparer.Ordinal);
-    private DateTimeOffset? _answeredVerificationAskedAt;
-    private DateTimeOffset? _lastPollAt;
-    private DateTimeOffset? _healthySince;
+
+    // UTC ticks, 0 for never. Written under _gate, read without it (every request reads them: no lock on the hot path).
+    // A writer stores _healthySince before the times that make the stream healthy, and a reader reads the times first
+    // (HealthySince), so a reader that sees the new times sees the new _healthySince too.
+    private long _answeredVerificationAskedAt;
+    private long _lastPollAt;
+    private long _healthySince;
 
     public SharedSignalsDelivery Delivery => options.SharedSignals.Delivery;
 
@@ -69,34 +73,41 @@ internal sealed class SharedSignalsState(SessionCheckOptions options)
     }
 
     /// <summary>Whether the stream is healthy at <paramref name="now"/> (see the remarks).</summary>
-    public bool IsHealthy(DateTimeOffset now)
-    {
-        lock (_gate)
-        {
-            return IsHealthyLocked(now);
-        }
-    }
+    public bool IsHealthy(DateTimeOffset now) =>
+        IsHealthy(now.UtcTicks, Volatile.Read(ref _answeredVerificationAskedAt), Volatile.Read(ref _lastPollAt));
 
     /// <summary>When the stream last became healthy, if it is healthy at <paramref name="now"/>; null otherwise.</summary>
     public DateTimeOffset? HealthySince(DateTimeOffset now)
     {
-        lock (_gate)
-        {
-            return IsHealthyLocked(now) ? _healthySince : null;
-        }
+        // The times first, then _healthySince: a writer stores them the other way round (above), so the _healthySince
+        // read here is at least as new as the times that make the stream healthy.
+        var answered = Volatile.Read(ref _answeredVerificationAskedAt);
+        var polled = Volatile.Read(ref _lastPollAt);
+        var since = Volatile.Read(ref _healthySince);
+        return since != 0 && IsHealthy(now.UtcTicks, answered, polled) ? new DateTimeOffset(since, TimeSpan.Zero) : null;
     }
 
     /// <summary>A verification event asked for at <paramref name="askedAt"/> arrived at <paramref name="now"/>.</summary>
-    public void VerificationAnswered(DateTimeOffset askedAt, DateTimeOffset now) => Update(now, () =>
+    public void VerificationAnswered(DateTimeOffset askedAt, DateTimeOffset now)
     {
-        if (_answeredVerificationAskedAt is not { } previous || askedAt > previous)
+        lock (_gate)
         {
-            _answeredVerificationAskedAt = askedAt;
+            var answered = Math.Max(_answeredVerificationAskedAt, askedAt.UtcTicks);
+            BecomeHealthyIfSo(now, answered, _lastPollAt);
+            Volatile.Write(ref _answeredVerificationAskedAt, answered);
         }
-    });
+    }
 
     /// <summary>A poll succeeded at <paramref name="now"/>.</summary>
-    public void PollSucceeded(DateTimeOffset now) => Update(now, () => _lastPollAt = now);
+    public void PollSucceeded(DateTimeOffset now)
+    {
+        lock (_gate)
+        {
+            var polled = Math.Max(_lastPollAt, now.UtcTicks);
+            BecomeHealthyIfSo(now, _answeredVerificationAskedAt, polled);
+            Volatile.Write(ref _lastPollAt, polled);
+        }
+    }
 
     /// <summary>
     /// Events may have been lost (the stream was lost or re-created, an event could not be remembered): unhealthy until
@@ -106,33 +117,29 @@ internal sealed class SharedSignalsState(SessionCheckOptions options)
     {
         lock (_gate)
         {
-            _answeredVerificationAskedAt = null;
-            _healthySince = null;
+            Volatile.Write(ref _answeredVerificationAskedAt, 0);
+            Volatile.Write(ref _healthySince, 0);
         }
     }
 
-    private void Update(DateTimeOffset now, Action change)
+    /// <summary>Records <paramref name="now"/> as when the stream became healthy if it was not and the new times make it so.</summary>
+    private void BecomeHealthyIfSo(DateTimeOffset now, long answered, long polled)
     {
-        lock (_gate)
+        if (!IsHealthy(now.UtcTicks, _answeredVerificationAskedAt, _lastPollAt) && IsHealthy(now.UtcTicks, answered, polled))
         {
-            var was = IsHealthyLocked(now);
-            change();
-            if (!was && IsHealthyLocked(now))
-            {
-                _healthySince = now;
-            }
+            Volatile.Write(ref _healthySince, now.UtcTicks);
         }
     }
 
-    private bool IsHealthyLocked(DateTimeOffset now)
+    private bool IsHealthy(long now, long answered, long polled)
     {
         var receiver = options.SharedSignals;
-        if (!Enabled || _answeredVerificationAskedAt is not { } asked || now - asked > 2 * receiver.VerificationInterval)
+        if (!Enabled || answered == 0 || now - answered > (2 * receiver.VerificationInterval).Ticks)
         {
             return false;
         }
 
         return Delivery != SharedSignalsDelivery.Poll
-            || (_lastPollAt is { } polled && now - polled <= (2 * receiver.PollInterval) + PollTimeout);
+            || (polled != 0 && now - polled <= ((2 * receiver.PollInterval) + PollTimeout).Ticks);
     }
 }

@@ -69,9 +69,9 @@ public sealed class ReceiverApi : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private ReceiverApi(WebApplication app, HttpClient client, CountingBackchannel backchannel)
+    private ReceiverApi(WebApplication app, HttpClient client, CountingBackchannel backchannel, CapturingLoggerProvider logs)
     {
-        (_app, Client, Backchannel) = (app, client, backchannel);
+        (_app, Client, Backchannel, Logs) = (app, client, backchannel, logs);
         Receiver = app.Services.GetRequiredKeyedService<SharedSignalsReceiver>(JwtBearerDefaults.AuthenticationScheme);
     }
 
@@ -79,17 +79,22 @@ public sealed class ReceiverApi : IAsyncDisposable
 
     public CountingBackchannel Backchannel { get; }
 
+    /// <summary>What the API logged (the library's categories at every level).</summary>
+    public CapturingLoggerProvider Logs { get; }
+
     internal SharedSignalsReceiver Receiver { get; }
 
     public static async Task<ReceiverApi> StartAsync(
         TokenServiceTestHost host, SharedSignalsDelivery delivery, FakeTimeProvider time, TimeSpan statusCache,
-        TimeSpan? verificationInterval = null, Action<CountingBackchannel>? before = null)
+        TimeSpan? verificationInterval = null, Action<CountingBackchannel>? before = null, string description = "receiver tests")
     {
         var backchannel = new CountingBackchannel(host);
         before?.Invoke(backchannel);
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        var logs = new CapturingLoggerProvider();
+        logs.AddTo(builder.Services);
         builder.Services.AddAuthentication(JwtBearerDefaults.AuthenticationScheme)
             .AddJwtBearer(o =>
             {
@@ -107,7 +112,7 @@ public sealed class ReceiverApi : IAsyncDisposable
                 o.PublicOrigin = ResourceServerSetup.PublicOrigin;
                 o.StatusCacheDuration = statusCache;
                 o.SharedSignals.Delivery = delivery;
-                o.SharedSignals.StreamDescription = "receiver tests";
+                o.SharedSignals.StreamDescription = description;
                 if (verificationInterval is { } interval)
                 {
                     o.SharedSignals.VerificationInterval = interval;
@@ -118,7 +123,7 @@ public sealed class ReceiverApi : IAsyncDisposable
         app.UseAuthentication();
         app.UseAuthorization();
         app.MapGet("/orders", (HttpContext ctx) => Results.Ok(new { sub = ctx.User.FindFirst("sub")?.Value })).RequireAuthorization();
-        return new ReceiverApi(app, new HttpClient { BaseAddress = await Loopback.StartAsync(app) }, backchannel);
+        return new ReceiverApi(app, new HttpClient { BaseAddress = await Loopback.StartAsync(app) }, backchannel, logs);
     }
 
     public async Task<HttpStatusCode> GetOrdersAsync(string token)

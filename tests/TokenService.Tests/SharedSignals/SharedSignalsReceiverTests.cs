@@ -297,6 +297,52 @@ public abstract class SharedSignalsReceiverTests<TFixture>(TFixture fixture) : I
     }
 
     [Fact]
+    public async Task A_receiver_adopts_the_stream_of_its_description_and_gives_it_its_push_endpoint_and_a_new_secret()
+    {
+        await DeleteStreamsAsync();
+        string existing;
+        using (var created = await StreamApiAsync(HttpMethod.Post, "/ssf/streams", """{"description":"receiver tests"}"""))
+        {
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            existing = (await JsonAsync(created)).GetProperty("stream_id").GetString()!;
+        }
+
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var api = await StartPushApiAsync(time, TimeSpan.FromSeconds(30));
+        await api.WaitForAsync(() => api.Receiver.IsHealthy);
+        Assert.Equal(existing, api.Receiver.StreamId);
+        using var read = await StreamApiAsync(HttpMethod.Get, "/ssf/streams?stream_id=" + existing, null);
+        var delivery = (await JsonAsync(read)).GetProperty("delivery");
+        Assert.Equal("urn:ietf:rfc:8935", delivery.GetProperty("method").GetString());
+        Assert.Equal("https://orders.test.example/ssf/events", delivery.GetProperty("endpoint_url").GetString());
+    }
+
+    [Fact]
+    public async Task A_second_stream_refused_with_409_is_logged_and_leaves_the_receiver_on_bounded_staleness()
+    {
+        await DeleteStreamsAsync();
+        using (var other = await StreamApiAsync(HttpMethod.Post, "/ssf/streams", """{"description":"another instance"}"""))
+        {
+            Assert.Equal(HttpStatusCode.Created, other.StatusCode);
+        }
+
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var api = await ReceiverApi.StartAsync(Host, SharedSignalsDelivery.Poll, time, statusCache: TimeSpan.FromSeconds(5));
+        await api.WaitForAsync(() => api.Receiver.LastCycleStartedAt is not null);
+        Assert.Null(api.Receiver.StreamId);
+        Assert.False(api.Receiver.IsHealthy);
+        var conflict = Assert.Single(api.Logs.Entries, e => e.Id.Id == 7010);
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, conflict.Level);
+
+        // Bounded staleness: a status is asked again after StatusCacheDuration.
+        var login = await Host.LoginAsync("rcv-conflict", audience: "api://orders");
+        Assert.Equal(HttpStatusCode.OK, await api.GetOrdersAsync(login.AccessToken));
+        time.Advance(TimeSpan.FromSeconds(6));
+        Assert.Equal(HttpStatusCode.OK, await api.GetOrdersAsync(login.AccessToken));
+        Assert.Equal(2, api.Backchannel.Introspections);
+    }
+
+    [Fact]
     public async Task Without_a_delivery_the_session_check_keeps_no_stream_and_bounded_staleness()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);

@@ -63,6 +63,9 @@ public static class SampleApiHost
                 // With poll or push, sessions ended at the token service are refused at once and cached statuses are
                 // trusted while the stream is healthy (docs/shared-signals.md, "The receiver").
                 o.SharedSignals.Delivery = settings.SharedSignals.Delivery;
+                o.SharedSignals.PollInterval = settings.SharedSignals.PollInterval ?? o.SharedSignals.PollInterval;
+                o.SharedSignals.VerificationInterval = settings.SharedSignals.VerificationInterval ?? o.SharedSignals.VerificationInterval;
+                o.SharedSignals.StreamDescription = settings.SharedSignals.StreamDescription ?? o.SharedSignals.StreamDescription;
                 sessionCheck?.Invoke(o);
             });
         builder.Services.AddAuthorization();

@@ -55,4 +55,16 @@ public sealed class SampleApiSharedSignals
 {
     /// <summary>none (introspection and bounded staleness only), poll (RFC 8936) or push (RFC 8935, needs PublicOrigin).</summary>
     public TokenService.Validation.SharedSignalsDelivery Delivery { get; set; } = TokenService.Validation.SharedSignalsDelivery.None;
+
+    /// <summary><c>SampleApi__SharedSignals__PollInterval</c>; the library's default (2 s) when empty.</summary>
+    public TimeSpan? PollInterval { get; set; }
+
+    /// <summary><c>SampleApi__SharedSignals__VerificationInterval</c>; the library's default (30 s) when empty.</summary>
+    public TimeSpan? VerificationInterval { get; set; }
+
+    /// <summary>
+    /// <c>SampleApi__SharedSignals__StreamDescription</c>: the stream this instance adopts or creates; the library's
+    /// default (the machine name) when empty. Each instance needs its own.
+    /// </summary>
+    public string? StreamDescription { get; set; }
 }

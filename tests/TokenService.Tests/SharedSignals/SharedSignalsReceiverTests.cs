@@ -153,6 +153,45 @@ public abstract class SharedSignalsReceiverTests<TFixture>(TFixture fixture) : I
     }
 
     [Fact]
+    public async Task A_set_held_for_an_hour_is_still_acted_on_one_from_the_future_is_refused_and_an_unknown_event_is_accepted_and_ignored()
+    {
+        await DeleteStreamsAsync();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var api = await StartPushApiAsync(time, TimeSpan.FromSeconds(30));
+        await api.WaitForAsync(() => api.Receiver.IsHealthy);
+        var kid = await Crafted.ServiceKidAsync(Host);
+        var header = $$"""{"alg":"RS256","kid":"{{kid}}","typ":"secevent+jwt"}""";
+        string Payload(string sid, DateTimeOffset iat, string eventType) =>
+            "{\"iss\":\"" + Issuer + "\",\"aud\":\"api://orders\",\"jti\":\"" + Guid.NewGuid().ToString("N") + "\",\"iat\":" + iat.ToUnixTimeSeconds()
+            + ",\"sub_id\":{\"format\":\"opaque\",\"id\":\"" + sid + "\"},\"events\":{\"" + eventType + "\":{}}}";
+        const string revoked = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+
+        // Signed at its first transmission an hour ago and held through an outage: a revocation all the same.
+        using (var held = await PushAsync(api, await Crafted.SignByServiceAsync(Host, Payload("held-1", time.GetUtcNow().AddHours(-1), revoked), header), api.Receiver.PushAuthorization))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, held.StatusCode);
+        }
+
+        Assert.True(api.Receiver.State.IsSessionRevoked("held-1", time.GetUtcNow()));
+
+        using (var future = await PushAsync(api, await Crafted.SignByServiceAsync(Host, Payload("future-1", time.GetUtcNow().AddHours(1), revoked), header), api.Receiver.PushAuthorization))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, future.StatusCode);
+            Assert.Equal("invalid_request", (await JsonAsync(future)).GetProperty("err").GetString());
+        }
+
+        Assert.False(api.Receiver.State.IsSessionRevoked("future-1", time.GetUtcNow()));
+
+        // RFC 8417 §2.2: an event type the receiver does not know is accepted and ignored.
+        using (var unknown = await PushAsync(api, await Crafted.SignByServiceAsync(Host, Payload("unknown-1", time.GetUtcNow(), "urn:example:event:unknown"), header), api.Receiver.PushAuthorization))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, unknown.StatusCode);
+        }
+
+        Assert.False(api.Receiver.State.IsSessionRevoked("unknown-1", time.GetUtcNow()));
+    }
+
+    [Fact]
     public async Task A_healthy_stream_trusts_a_cached_status_beyond_the_status_cache_duration_without_introspecting_again()
     {
         await DeleteStreamsAsync();

@@ -282,6 +282,33 @@ public abstract class SharedSignalsReceiverTests<TFixture>(TFixture fixture) : I
     }
 
     [Fact]
+    public async Task A_push_stream_whose_pushes_stop_arriving_turns_unhealthy_after_the_health_window_and_falls_back()
+    {
+        await DeleteStreamsAsync();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var api = await StartPushApiAsync(time, TimeSpan.FromSeconds(5), verificationInterval: TimeSpan.FromSeconds(4));
+        await api.WaitForAsync(() => api.Receiver.IsHealthy);
+        var login = await Host.LoginAsync("rcv-push-stops", audience: "api://orders");
+        Assert.Equal(HttpStatusCode.OK, await api.GetOrdersAsync(login.AccessToken));
+
+        // The API's push endpoint becomes unreachable for the transmitter; the session then ends.
+        fixture.Receiver.Answer = (_, _, _) => Task.FromResult(new HttpResponseMessage(HttpStatusCode.ServiceUnavailable));
+        using (var revoke = await Host.PostFormAsync("/management/users/revoke", [new("user_id", "rcv-push-stops")], Basic("ops", OpsSecret)))
+        {
+            Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
+        }
+
+        // Verifications asked at 4 s and 8 s never come back; at 9 s the one answered (asked at 0 s) is too old.
+        await StepAsync(api, time, TimeSpan.FromSeconds(4));
+        await StepAsync(api, time, TimeSpan.FromSeconds(4));
+        Assert.True(api.Receiver.IsHealthy);
+        Assert.Equal(HttpStatusCode.OK, await api.GetOrdersAsync(login.AccessToken));
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.False(api.Receiver.IsHealthy);
+        Assert.Equal(HttpStatusCode.Unauthorized, await api.GetOrdersAsync(login.AccessToken));
+    }
+
+    [Fact]
     public async Task A_status_learned_across_a_gap_is_held_to_the_status_cache_duration_after_the_stream_is_healthy_again()
     {
         await DeleteStreamsAsync();
@@ -405,7 +432,7 @@ public abstract class SharedSignalsReceiverTests<TFixture>(TFixture fixture) : I
     }
 
     /// <summary>An API in push mode, the transmitter's pushes forwarded to it (503 until it listens).</summary>
-    private async Task<ReceiverApi> StartPushApiAsync(FakeTimeProvider time, TimeSpan statusCache)
+    private async Task<ReceiverApi> StartPushApiAsync(FakeTimeProvider time, TimeSpan statusCache, TimeSpan? verificationInterval = null)
     {
         ReceiverApi? started = null;
         fixture.Receiver.Answer = async (_, pushed, cancellationToken) =>
@@ -421,7 +448,7 @@ public abstract class SharedSignalsReceiverTests<TFixture>(TFixture fixture) : I
             request.Headers.TryAddWithoutValidation("Authorization", pushed.Authorization);
             return await target.Client.SendAsync(request, cancellationToken);
         };
-        var api = await ReceiverApi.StartAsync(Host, SharedSignalsDelivery.Push, time, statusCache);
+        var api = await ReceiverApi.StartAsync(Host, SharedSignalsDelivery.Push, time, statusCache, verificationInterval);
         Volatile.Write(ref started, api);
         return api;
     }

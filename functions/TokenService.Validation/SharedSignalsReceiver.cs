@@ -198,17 +198,13 @@ internal sealed partial class SharedSignalsReceiver : IHostedService, IDisposabl
                     due = Options.Delivery == SharedSignalsDelivery.Poll && nextPoll < nextVerification ? nextPoll : nextVerification;
                 }
 
-                if (_stream is null && due == DateTimeOffset.MaxValue)
-                {
-                    // The stream was lost in this cycle (404): set up again at once.
-                    due = now;
-                }
+                // A stream lost in this cycle (404) is set up again in the next one.
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
                 return;
             }
-            catch (Exception ex) when (ex is not OperationCanceledException)
+            catch (Exception ex) when (!stopping.IsCancellationRequested)
             {
                 // Whatever went wrong in one cycle must not end the receiver: the stream simply ages into unhealthy, and
                 // the next cycle tries again.

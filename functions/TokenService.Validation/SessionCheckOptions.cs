@@ -58,4 +58,9 @@ public sealed class SessionCheckOptions
     /// its own distributed store). A cache that cannot answer fails the request closed (503).
     /// </summary>
     public TokenService.Dpop.IDpopReplayCache? DpopReplayCache { get; set; }
+
+    /// <summary>
+    /// The Shared Signals receiver (docs/shared-signals.md, "The receiver"): <c>Delivery</c> None (default), Poll or Push.
+    /// </summary>
+    public SharedSignalsReceiverOptions SharedSignals { get; } = new();
 }

@@ -9,7 +9,7 @@ namespace TokenService.Validation;
 /// Fills in the token service's profile where one JwtBearer scheme leaves IdentityModel's defaults, and wraps the
 /// scheme's events in <see cref="SessionCheckEvents"/> (the DPoP binding, the session check, the fresh-key validation).
 /// </summary>
-internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<SessionCheckOptions> checks, ILoggerFactory loggers)
+internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<SessionCheckOptions> checks, ILoggerFactory loggers, Func<SessionStatusChecker> checker)
     : IPostConfigureOptions<JwtBearerOptions>
 {
     // RFC 9068 §4: "at+jwt"; RFC 7515 §4.1.9 allows the "application/" prefix.
@@ -32,12 +32,11 @@ internal sealed class SessionCheckPostConfigure(string scheme, IOptionsMonitor<S
 
         var check = checks.Get(scheme);
         var time = options.TimeProvider ?? TimeProvider.System;
-        var checker = new SessionStatusChecker(check, loggers.CreateLogger("TokenService.Validation.SessionCheck"));
         ApplyProfile(options.TokenValidationParameters, options.Authority, time);
         options.Events = new SessionCheckEvents(
             options.Events ?? new JwtBearerEvents(),
             check,
-            checker,
+            checker(),
             new DpopBinding(check, time, loggers),
             new FreshKeyValidation(new SigningKeyRefetcher(time, check.UnknownKeyRefetchInterval, check.RetryAfter)));
     }

@@ -18,18 +18,28 @@ internal enum SessionStatus
 
 /// <summary>
 /// Session state and the jti deny list of one scheme's tokens, through the token service's introspection endpoint
-/// (RFC 7662) with a bounded-staleness cache keyed by jti: an answer is reused for at most
-/// <see cref="SessionCheckOptions.StatusCacheDuration"/> and never past the token's exp. When the status cannot be
+/// (RFC 7662) with a cache keyed by jti. An answer is reused for at most <see cref="SessionCheckOptions.StatusCacheDuration"/>
+/// from when it was learned and never past the token's exp; with the Shared Signals receiver on
+/// (<see cref="SharedSignalsState"/>), a session revoked by an event is refused at once, cached or not, and while the
+/// stream is healthy an answer learned since it became healthy is reused until the token's exp. When the status cannot be
 /// learned and nothing is cached, the answer is <see cref="SessionStatus.Unavailable"/> (fail closed). A warm check makes
 /// no network call and completes synchronously.
 /// </summary>
-internal sealed partial class SessionStatusChecker(SessionCheckOptions options, ILogger logger)
+internal sealed partial class SessionStatusChecker(SessionCheckOptions options, SharedSignalsState signals, ILogger logger)
 {
     private readonly ConcurrentDictionary<string, StatusEntry> _status = new(StringComparer.Ordinal);
-    private readonly string _basic = Convert.ToBase64String(Encoding.UTF8.GetBytes(
-        Uri.EscapeDataString(options.ClientId ?? string.Empty) + ":" + Uri.EscapeDataString(options.ClientSecret ?? string.Empty)));
+    private readonly string _basic = BasicCredentials(options);
 
-    private readonly record struct StatusEntry(bool Active, DateTimeOffset Until);
+    /// <summary>
+    /// One cached answer: when it was learned (not until when it holds: that depends on the stream's health when it is
+    /// read), the token's exp and its session (the <c>sid</c> claim; null for a token without one, which no event can
+    /// name, so it is never trusted beyond StatusCacheDuration).
+    /// </summary>
+    private readonly record struct StatusEntry(bool Active, DateTimeOffset LearnedAt, DateTimeOffset Expires, string? SessionId);
+
+    /// <summary>HTTP Basic credentials of the resource-server client (RFC 6749 §2.3.1: each part form-encoded first).</summary>
+    public static string BasicCredentials(SessionCheckOptions options) => Convert.ToBase64String(Encoding.UTF8.GetBytes(
+        Uri.EscapeDataString(options.ClientId ?? string.Empty) + ":" + Uri.EscapeDataString(options.ClientSecret ?? string.Empty)));
 
     public ValueTask<SessionStatus> CheckAsync(JsonWebToken token, JwtBearerOptions bearer, CancellationToken cancellationToken)
     {
@@ -40,7 +50,14 @@ internal sealed partial class SessionStatusChecker(SessionCheckOptions options, 
             return ValueTask.FromResult(SessionStatus.Revoked);
         }
 
-        if (_status.TryGetValue(token.Id, out var entry) && time.GetUtcNow() < entry.Until)
+        var now = time.GetUtcNow();
+        if (signals.Enabled && SessionIdOf(token) is { } sid && signals.IsSessionRevoked(sid, now))
+        {
+            // Revoked by a session-revoked event (CAEP 1.0 §3.1): whatever the cache or introspection said before.
+            return ValueTask.FromResult(SessionStatus.Revoked);
+        }
+
+        if (_status.TryGetValue(token.Id, out var entry) && now < ValidUntil(entry, now))
         {
             return ValueTask.FromResult(entry.Active ? SessionStatus.Active : SessionStatus.Revoked);
         }
@@ -90,18 +107,18 @@ internal sealed partial class SessionStatusChecker(SessionCheckOptions options, 
         }
 
         var now = time.GetUtcNow();
-        var until = now + options.StatusCacheDuration;
-        var exp = new DateTimeOffset(token.ValidTo, TimeSpan.Zero);
-        if (until > exp)
+        var sessionId = SessionIdOf(token);
+        if (signals.Enabled && sessionId is not null && signals.IsSessionRevoked(sessionId, now))
         {
-            until = exp;
+            // The event arrived while introspection was on its way: its answer may predate the revocation.
+            active = false;
         }
 
         if (_status.Count >= options.MaxStatusCacheEntries)
         {
             foreach (var (key, value) in _status)
             {
-                if (value.Until <= now)
+                if (ValidUntil(value, now) <= now)
                 {
                     _status.TryRemove(key, out _);
                 }
@@ -110,11 +127,30 @@ internal sealed partial class SessionStatusChecker(SessionCheckOptions options, 
 
         if (_status.Count < options.MaxStatusCacheEntries)
         {
-            _status[token.Id] = new StatusEntry(active, until);
+            _status[token.Id] = new StatusEntry(active, now, new DateTimeOffset(token.ValidTo, TimeSpan.Zero), sessionId);
         }
 
         return active ? SessionStatus.Active : SessionStatus.Revoked;
     }
+
+    /// <summary>
+    /// Until when <paramref name="entry"/> may be reused, computed when it is read: to the token's exp if the stream is
+    /// healthy now, has been since before the entry was learned (no gap since) and could name the token's session;
+    /// otherwise StatusCacheDuration from when it was learned (today's bounded staleness), never past exp.
+    /// </summary>
+    private DateTimeOffset ValidUntil(StatusEntry entry, DateTimeOffset now)
+    {
+        var until = entry.LearnedAt + options.StatusCacheDuration;
+        if (signals.Enabled && entry.SessionId is not null && signals.HealthySince(now) is { } since && entry.LearnedAt >= since)
+        {
+            until = entry.Expires;
+        }
+
+        return until < entry.Expires ? until : entry.Expires;
+    }
+
+    private static string? SessionIdOf(JsonWebToken token) =>
+        token.TryGetPayloadValue<string>("sid", out var sid) && !string.IsNullOrEmpty(sid) ? sid : null;
 
     [LoggerMessage(EventId = 7001, Level = LogLevel.Warning, Message = "Token status unavailable (HTTP {Status}); failing closed for tokens without a cached status.")]
     private static partial void LogStatusUnavailable(ILogger logger, int status);

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -45,6 +46,9 @@ public static class TokenServiceJwtBearerExtensions
     /// token is bound to (<c>cnf.jkt</c>), checked with the token service's rules and this API's own <c>jti</c> replay
     /// cache; a DPoP-bound token sent as a bearer token is refused; challenges carry <c>WWW-Authenticate: DPoP algs=…</c>.
     /// Handlers the application set in <see cref="JwtBearerOptions.Events"/> run first.
+    /// With <see cref="SessionCheckOptions.SharedSignals"/> <c>Delivery</c> Poll or Push, a hosted service keeps an
+    /// OpenID Shared Signals stream at the token service: sessions its events revoke are refused at once, and while the
+    /// stream is healthy a cached status is trusted until the token expires (docs/shared-signals.md, "The receiver").
     /// </summary>
     public static AuthenticationBuilder AddTokenServiceSessionCheck(this AuthenticationBuilder builder, string scheme, Action<SessionCheckOptions> configure)
     {
@@ -70,9 +74,32 @@ public static class TokenServiceJwtBearerExtensions
             .Validate<IServiceProvider>((o, sp) => o.PublicOrigin is not null || sp.GetService<IHostEnvironment>()?.IsDevelopment() == true,
                 "PublicOrigin (the scheme, host and port clients use to reach this API, e.g. https://orders.example.com) is required outside Development: "
                 + "without it a DPoP proof's htu is checked against the request's Host header, which the client sets.")
+            .Validate(o => o.SharedSignals.PollInterval >= TimeSpan.FromMilliseconds(100) && o.SharedSignals.VerificationInterval >= TimeSpan.FromSeconds(1)
+                    && o.SharedSignals.RevokedSessionRetention > TimeSpan.Zero && !string.IsNullOrEmpty(o.SharedSignals.StreamDescription),
+                "SharedSignals: PollInterval must be at least 100 ms, VerificationInterval at least 1 s, RevokedSessionRetention positive, StreamDescription set.")
+            .Validate(o => o.SharedSignals.Delivery != SharedSignalsDelivery.Push
+                    || (o.PublicOrigin is not null && o.SharedSignals.PushPath is ['/', ..] && !o.SharedSignals.PushPath.Contains('?', StringComparison.Ordinal) && !o.SharedSignals.PushPath.Contains('#', StringComparison.Ordinal)),
+                "SharedSignals push delivery needs PublicOrigin (the stream's endpoint_url is PublicOrigin + PushPath) and a PushPath starting with '/'.")
             .ValidateOnStart();
+
+        // One status cache, receiver state and receiver per scheme, shared by the JwtBearer events (PostConfigure) and the
+        // hosted service that keeps the stream; with Delivery None the receiver does nothing and the cache is today's.
+        builder.Services.AddKeyedSingleton(scheme, (sp, _) => new SharedSignalsState(sp.GetRequiredService<IOptionsMonitor<SessionCheckOptions>>().Get(scheme)));
+        builder.Services.AddKeyedSingleton(scheme, (sp, _) => new SessionStatusChecker(
+            sp.GetRequiredService<IOptionsMonitor<SessionCheckOptions>>().Get(scheme),
+            sp.GetRequiredKeyedService<SharedSignalsState>(scheme),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("TokenService.Validation.SessionCheck")));
+        builder.Services.AddKeyedSingleton(scheme, (sp, _) => new SharedSignalsReceiver(
+            scheme,
+            sp.GetRequiredService<IOptionsMonitor<SessionCheckOptions>>().Get(scheme),
+            sp.GetRequiredKeyedService<SharedSignalsState>(scheme),
+            sp.GetRequiredService<IOptionsMonitor<JwtBearerOptions>>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("TokenService.Validation.SharedSignals")));
+        builder.Services.AddSingleton<IHostedService>(sp => sp.GetRequiredKeyedService<SharedSignalsReceiver>(scheme));
+        builder.Services.AddSingleton<IStartupFilter>(sp => new SharedSignalsPushStartupFilter(
+            scheme, sp.GetRequiredService<IOptionsMonitor<SessionCheckOptions>>(), () => sp.GetRequiredKeyedService<SharedSignalsReceiver>(scheme)));
         builder.Services.AddSingleton<IPostConfigureOptions<JwtBearerOptions>>(sp => new SessionCheckPostConfigure(
-            scheme, sp.GetRequiredService<IOptionsMonitor<SessionCheckOptions>>(), sp.GetRequiredService<ILoggerFactory>()));
+            scheme, sp.GetRequiredService<IOptionsMonitor<SessionCheckOptions>>(), sp.GetRequiredService<ILoggerFactory>(), () => sp.GetRequiredKeyedService<SessionStatusChecker>(scheme)));
         return builder;
     }
 }

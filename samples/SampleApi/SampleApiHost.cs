@@ -12,7 +12,8 @@ namespace SampleApi;
 /// <summary>
 /// Builds the sample resource server: <c>GET /orders</c> for the bearer token's user, validated by ASP.NET Core's
 /// JwtBearer handler (discovery and JWKS of the token service, signature, <c>typ</c> at+jwt, <c>iss</c>, <c>aud</c>,
-/// expiry) and TokenService.Validation's session check (session state and the jti deny list by introspection), with
+/// expiry) and TokenService.Validation's session check (session state and the jti deny list by introspection, and the
+/// Shared Signals receiver when <c>SampleApi:SharedSignals:Delivery</c> is poll or push), with
 /// CORS for the single-page apps that call it. The browser tests build it too.
 /// </summary>
 public static class SampleApiHost
@@ -59,6 +60,12 @@ public static class SampleApiHost
                 o.ClientId = settings.ClientId;
                 o.ClientSecret = settings.ClientSecret;
                 o.PublicOrigin = settings.PublicOrigin;
+                // With poll or push, sessions ended at the token service are refused at once and cached statuses are
+                // trusted while the stream is healthy (docs/shared-signals.md, "The receiver").
+                o.SharedSignals.Delivery = settings.SharedSignals.Delivery;
+                o.SharedSignals.PollInterval = settings.SharedSignals.PollInterval ?? o.SharedSignals.PollInterval;
+                o.SharedSignals.VerificationInterval = settings.SharedSignals.VerificationInterval ?? o.SharedSignals.VerificationInterval;
+                o.SharedSignals.StreamDescription = settings.SharedSignals.StreamDescription ?? o.SharedSignals.StreamDescription;
                 sessionCheck?.Invoke(o);
             });
         builder.Services.AddAuthorization();

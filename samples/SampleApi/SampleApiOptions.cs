@@ -22,6 +22,13 @@ public sealed class SampleApiOptions
     /// </summary>
     public Uri? PublicOrigin { get; set; }
 
+    /// <summary>
+    /// The Shared Signals receiver (<c>SampleApi__SharedSignals__Delivery</c>: none, poll or push; docs/shared-signals.md,
+    /// "The receiver"). None by default, in Development too: the development token service runs without its transmitter
+    /// unless <c>SharedSignals__Enabled</c> is set, and a receiver pointed at it would only retry its set-up and log.
+    /// </summary>
+    public SampleApiSharedSignals SharedSignals { get; set; } = new();
+
     /// <summary>Origins of the single-page apps that call this API from a browser (CORS).</summary>
     public List<string> AllowedOrigins { get; set; } = [];
 
@@ -41,4 +48,23 @@ public sealed class SampleApiOptions
             AllowedOrigins.AddRange(["http://localhost:5173", "http://127.0.0.1:5173"]);
         }
     }
+}
+
+/// <summary>Configuration section <c>SampleApi:SharedSignals</c>.</summary>
+public sealed class SampleApiSharedSignals
+{
+    /// <summary>none (introspection and bounded staleness only), poll (RFC 8936) or push (RFC 8935, needs PublicOrigin).</summary>
+    public TokenService.Validation.SharedSignalsDelivery Delivery { get; set; } = TokenService.Validation.SharedSignalsDelivery.None;
+
+    /// <summary><c>SampleApi__SharedSignals__PollInterval</c>; the library's default (2 s) when empty.</summary>
+    public TimeSpan? PollInterval { get; set; }
+
+    /// <summary><c>SampleApi__SharedSignals__VerificationInterval</c>; the library's default (30 s) when empty.</summary>
+    public TimeSpan? VerificationInterval { get; set; }
+
+    /// <summary>
+    /// <c>SampleApi__SharedSignals__StreamDescription</c>: the stream this instance adopts or creates; the library's
+    /// default (the machine name) when empty. Each instance needs its own.
+    /// </summary>
+    public string? StreamDescription { get; set; }
 }

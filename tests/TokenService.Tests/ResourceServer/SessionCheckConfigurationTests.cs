@@ -72,4 +72,33 @@ public sealed class SessionCheckConfigurationTests
         Assert.False(parameters.AlgorithmValidator("RS512", unbound, null, parameters)); // not in the allow-list
         Assert.False(parameters.AlgorithmValidator("HS256", unbound, null, parameters));
     }
+
+    [Fact]
+    public void Push_delivery_without_a_public_origin_or_with_a_relative_push_path_is_refused()
+    {
+        using var noOrigin = Build(_ => { }, o =>
+        {
+            o.ClientId = "api";
+            o.ClientSecret = "s";
+            o.PublicOrigin = null;
+            o.SharedSignals.Delivery = SharedSignalsDelivery.Push;
+        });
+        Assert.Throws<OptionsValidationException>(() => noOrigin.GetRequiredService<IOptionsMonitor<SessionCheckOptions>>().Get(JwtBearerDefaults.AuthenticationScheme));
+        using var relative = Build(_ => { }, o =>
+        {
+            o.ClientId = "api";
+            o.ClientSecret = "s";
+            o.SharedSignals.Delivery = SharedSignalsDelivery.Push;
+            o.SharedSignals.PushPath = "ssf/events";
+        });
+        Assert.Throws<OptionsValidationException>(() => relative.GetRequiredService<IOptionsMonitor<SessionCheckOptions>>().Get(JwtBearerDefaults.AuthenticationScheme));
+        using var tooFast = Build(_ => { }, o =>
+        {
+            o.ClientId = "api";
+            o.ClientSecret = "s";
+            o.SharedSignals.Delivery = SharedSignalsDelivery.Poll;
+            o.SharedSignals.PollInterval = TimeSpan.FromMilliseconds(10);
+        });
+        Assert.Throws<OptionsValidationException>(() => tooFast.GetRequiredService<IOptionsMonitor<SessionCheckOptions>>().Get(JwtBearerDefaults.AuthenticationScheme));
+    }
 }

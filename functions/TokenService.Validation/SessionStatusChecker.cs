@@ -57,9 +57,23 @@ internal sealed partial class SessionStatusChecker(SessionCheckOptions options, 
             return ValueTask.FromResult(SessionStatus.Revoked);
         }
 
+        if (signals.Enabled && (signals.IsTokenRevoked(token.Id, now) || (token.Kid is { Length: > 0 } kid && signals.IsKeyRevoked(kid, now))))
+        {
+            // Revoked on its own (the service's access-token-revoked event), or signed with a key the operator revoked.
+            return ValueTask.FromResult(SessionStatus.Revoked);
+        }
+
         if (_status.TryGetValue(token.Id, out var entry) && now < ValidUntil(entry, now))
         {
             return ValueTask.FromResult(entry.Active ? SessionStatus.Active : SessionStatus.Revoked);
+        }
+
+        if (IssuedWhileHealthy(token, bearer, now))
+        {
+            // Nothing to ask: the session was live when the token was issued (the service issues none for an ended session
+            // or a denied jti), and every change since would have come as an event, none of which names it.
+            Remember(token, active: true, now);
+            return ValueTask.FromResult(SessionStatus.Active);
         }
 
         return IntrospectAsync(token, bearer, time, cancellationToken);
@@ -114,6 +128,13 @@ internal sealed partial class SessionStatusChecker(SessionCheckOptions options, 
             active = false;
         }
 
+        Remember(token, active, now);
+        return active ? SessionStatus.Active : SessionStatus.Revoked;
+    }
+
+    /// <summary>Caches <paramref name="token"/>'s status as learned at <paramref name="now"/>, within the cache's bound.</summary>
+    private void Remember(JsonWebToken token, bool active, DateTimeOffset now)
+    {
         if (_status.Count >= options.MaxStatusCacheEntries)
         {
             foreach (var (key, value) in _status)
@@ -127,10 +148,26 @@ internal sealed partial class SessionStatusChecker(SessionCheckOptions options, 
 
         if (_status.Count < options.MaxStatusCacheEntries)
         {
-            _status[token.Id] = new StatusEntry(active, now, new DateTimeOffset(token.ValidTo, TimeSpan.Zero), sessionId);
+            _status[token.Id] = new StatusEntry(active, now, new DateTimeOffset(token.ValidTo, TimeSpan.Zero), SessionIdOf(token));
+        }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="token"/> was issued while the stream was healthy, and has been since, by a stream that tells
+    /// of single access-token revocations too: then every end of its validity short of its <c>exp</c> (its session ended,
+    /// its jti revoked, its signing key revoked) comes as an event, and none has. Issued means its <c>iat</c>, the token
+    /// service's clock, held against this API's by the scheme's clock skew. A token without <c>sid</c> or <c>iat</c> is
+    /// introspected as before.
+    /// </summary>
+    private bool IssuedWhileHealthy(JsonWebToken token, JwtBearerOptions bearer, DateTimeOffset now)
+    {
+        if (!signals.Enabled || !signals.DeliversTokenRevocations || SessionIdOf(token) is null
+            || !token.TryGetPayloadValue<long>("iat", out var iat) || signals.HealthySince(now) is not { } since)
+        {
+            return false;
         }
 
-        return active ? SessionStatus.Active : SessionStatus.Revoked;
+        return DateTimeOffset.FromUnixTimeSeconds(Math.Clamp(iat, 0, 253402300799)) - bearer.TokenValidationParameters.ClockSkew >= since;
     }
 
     /// <summary>

@@ -311,6 +311,8 @@ internal sealed partial class SharedSignalsReceiver : IHostedService, IDisposabl
 
             writer.WriteStartArray("events_requested");
             writer.WriteStringValue(SessionRevokedEventType);
+            writer.WriteStringValue(AccessTokenRevokedEventType);
+            writer.WriteStringValue(SigningKeyRevokedEventType);
             writer.WriteStringValue(VerificationEventType);
             writer.WriteEndArray();
             writer.WriteString("description", Options.StreamDescription);
@@ -354,6 +356,10 @@ internal sealed partial class SharedSignalsReceiver : IHostedService, IDisposabl
 
         // A stream adopted or created now may have missed events: healthy only once a verification asked for now returns.
         _state.MarkGap();
+        // SSF 1.0 §8.1.1 events_delivered: a transmitter that does not send single access-token revocations leaves every
+        // token's first status to introspection.
+        _state.DeliversTokenRevocations = stream.TryGetProperty("events_delivered", out var delivered) && delivered.ValueKind == JsonValueKind.Array
+            && delivered.EnumerateArray().Any(e => e.ValueKind == JsonValueKind.String && e.GetString() == AccessTokenRevokedEventType);
         _stream = new StreamInfo(streamId, poll, verification);
         LogStreamReady(_logger, streamId, existing is null ? "created" : "adopted", Options.Delivery.ToString());
         return SetUpOutcome.Ready;
@@ -521,6 +527,23 @@ internal sealed partial class SharedSignalsReceiver : IHostedService, IDisposabl
             {
                 _state.RevokeSession(sid, now);
             }
+            else if (item.Name == AccessTokenRevokedEventType && TokenOf(check.Payload) is { } revokedJti)
+            {
+                // The token service's own event (docs/shared-signals.md): the token's jti as an SSF 1.0 §3.5.1 jwt_id
+                // subject, held until the token's exp (token_exp), after which JwtBearer refuses it anyway.
+                var until = item.Value.ValueKind == JsonValueKind.Object && item.Value.TryGetProperty("token_exp", out var exp)
+                    && exp.TryGetInt64(out var seconds) && seconds is > 0 and < 253402300799
+                    ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+                    : now + Options.RevokedSessionRetention;
+                _state.RevokeToken(revokedJti, until, now);
+            }
+            else if (item.Name == SigningKeyRevokedEventType && item.Value.ValueKind == JsonValueKind.Object && String(item.Value, "kid") is { Length: > 0 } kid)
+            {
+                // The token service's own event: the operator revoked a signing key. Tokens it signed are refused now,
+                // and the JWKS is fetched again so the key leaves this API's copy too.
+                _state.RevokeKey(kid, now);
+                Bearer.ConfigurationManager?.RequestRefresh();
+            }
             else if (item.Name == VerificationEventType && item.Value.ValueKind == JsonValueKind.Object && String(item.Value, "state") is { } state)
             {
                 DateTimeOffset askedAt;
@@ -568,6 +591,11 @@ internal sealed partial class SharedSignalsReceiver : IHostedService, IDisposabl
             _ => null,
         };
     }
+
+    /// <summary>The access token an access-token-revoked SET names: an SSF 1.0 §3.5.1 jwt_id subject of this token service.</summary>
+    private string? TokenOf(JsonElement payload) =>
+        payload.TryGetProperty("sub_id", out var subject) && subject.ValueKind == JsonValueKind.Object && String(subject, "format") == "jwt_id"
+            && String(subject, "iss") == Issuer && String(subject, "jti") is { Length: > 0 } jti ? jti : null;
 
     /// <summary>Where the transmitter pushes: PublicOrigin plus PushPath.</summary>
     internal Uri PushEndpoint => new(_check.PublicOrigin!.AbsoluteUri.TrimEnd('/') + Options.PushPath);
@@ -750,6 +778,15 @@ internal sealed partial class SharedSignalsReceiver : IHostedService, IDisposabl
 
     /// <summary>CAEP 1.0 §3.1 Session Revoked.</summary>
     internal const string SessionRevokedEventType = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+
+    /// <summary>
+    /// The token service's access-token-revoked event (SsfProtocol.AccessTokenRevokedEventType there; this library does
+    /// not reference the service, so the URI is repeated: docs/shared-signals.md lists it).
+    /// </summary>
+    internal const string AccessTokenRevokedEventType = "urn:uuid:ed12b786-aca5-4180-8382-efd719f712d9";
+
+    /// <summary>The token service's signing-key-revoked event (SsfProtocol.SigningKeyRevokedEventType there).</summary>
+    internal const string SigningKeyRevokedEventType = "urn:uuid:2c4b0bae-9755-40ca-8bb6-5b22ceba07fc";
 
     /// <summary>SSF 1.0 §8.1.4.1 Verification.</summary>
     internal const string VerificationEventType = "https://schemas.openid.net/secevent/ssf/event-type/verification";

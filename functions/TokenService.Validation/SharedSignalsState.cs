@@ -23,6 +23,9 @@ internal sealed class SharedSignalsState(SessionCheckOptions options)
 
     private readonly Lock _gate = new();
     private readonly ConcurrentDictionary<string, DateTimeOffset> _revokedSessions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _revokedTokens = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _revokedKeys = new(StringComparer.Ordinal);
+    private volatile bool _deliversTokenRevocations;
 
     // UTC ticks, 0 for never. Written under _gate, read without it (every request reads them: no lock on the hot path).
     // A writer stores _healthySince before the times that make the stream healthy, and a reader reads the times first
@@ -43,6 +46,56 @@ internal sealed class SharedSignalsState(SessionCheckOptions options)
         _revokedSessions.TryGetValue(sessionId, out var until) && now < until;
 
     public int RevokedSessionCount => _revokedSessions.Count;
+
+    /// <summary>Whether the access token <paramref name="jti"/> was revoked by an access-token-revoked event.</summary>
+    public bool IsTokenRevoked(string jti, DateTimeOffset now) =>
+        !_revokedTokens.IsEmpty && _revokedTokens.TryGetValue(jti, out var until) && now < until;
+
+    /// <summary>Whether tokens signed with <paramref name="kid"/> are refused since a signing-key-revoked event.</summary>
+    public bool IsKeyRevoked(string kid, DateTimeOffset now) =>
+        !_revokedKeys.IsEmpty && _revokedKeys.TryGetValue(kid, out var until) && now < until;
+
+    /// <summary>
+    /// Whether the stream delivers the token service's access-token-revoked events (its <c>events_delivered</c>, SSF 1.0
+    /// §8.1.1): only then does a healthy stream tell of every way a token of a live session can stop being valid, so that
+    /// a token issued while the stream was healthy needs no introspection (<see cref="SessionStatusChecker"/>).
+    /// </summary>
+    public bool DeliversTokenRevocations
+    {
+        get => _deliversTokenRevocations;
+        set => _deliversTokenRevocations = value;
+    }
+
+    /// <summary>
+    /// Remembers an access token revoked on its own until its <c>exp</c> (the event's <c>token_exp</c>; without one,
+    /// <see cref="SharedSignalsReceiverOptions.RevokedSessionRetention"/>). A full set is a gap, as for sessions.
+    /// </summary>
+    public void RevokeToken(string jti, DateTimeOffset until, DateTimeOffset now) => Remember(_revokedTokens, jti, until, now);
+
+    /// <summary>Refuses tokens signed with <paramref name="kid"/> for <see cref="SharedSignalsReceiverOptions.RevokedSessionRetention"/>.</summary>
+    public void RevokeKey(string kid, DateTimeOffset now) => Remember(_revokedKeys, kid, now + options.SharedSignals.RevokedSessionRetention, now);
+
+    private void Remember(ConcurrentDictionary<string, DateTimeOffset> set, string key, DateTimeOffset until, DateTimeOffset now)
+    {
+        if (set.Count >= MaxRevokedSessions && !set.ContainsKey(key))
+        {
+            foreach (var (k, u) in set)
+            {
+                if (u <= now)
+                {
+                    set.TryRemove(k, out _);
+                }
+            }
+
+            if (set.Count >= MaxRevokedSessions)
+            {
+                MarkGap();
+                return;
+            }
+        }
+
+        set[key] = until;
+    }
 
     /// <summary>
     /// Remembers a session revoked by an event until <see cref="SharedSignalsReceiverOptions.RevokedSessionRetention"/>

@@ -47,7 +47,7 @@ start_api() { # mode
     --contentRoot "$root/samples/SampleApi" >"$log/api-$1.log" 2>&1 &
   pids+=("$!"); api_pid="$!"
   for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$api/orders" && break; sleep 0.2; done
-  # A receiver sets its stream up in the background: give it a few verification intervals' worth of start.
+X
   [ "$1" = none ] || sleep "${RECEIVER_SETTLE_SECONDS:-5}"
 }
 

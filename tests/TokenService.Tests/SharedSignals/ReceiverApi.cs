@@ -86,7 +86,7 @@ public sealed class ReceiverApi : IAsyncDisposable
 
     public static async Task<ReceiverApi> StartAsync(
         TokenServiceTestHost host, SharedSignalsDelivery delivery, FakeTimeProvider time, TimeSpan statusCache,
-        TimeSpan? verificationInterval = null, Action<CountingBackchannel>? before = null, string description = "receiver tests")
+        TimeSpan? verificationInterval = null, Action<CountingBackchannel>? before = null, string description = "receiver tests", TimeSpan? clockSkew = null)
     {
         var backchannel = new CountingBackchannel(host);
         before?.Invoke(backchannel);
@@ -102,7 +102,7 @@ public sealed class ReceiverApi : IAsyncDisposable
                 o.Audience = "api://orders";
                 o.MapInboundClaims = false;
                 o.BackchannelHttpHandler = backchannel;
-                o.TokenValidationParameters.ClockSkew = TimeSpan.FromSeconds(30);
+                o.TokenValidationParameters.ClockSkew = clockSkew ?? TimeSpan.FromSeconds(30);
                 o.TimeProvider = time;
             })
             .AddTokenServiceSessionCheck(o =>

@@ -423,6 +423,64 @@ public abstract class SharedSignalsReceiverTests<TFixture>(TFixture fixture) : I
         Assert.Equal(HttpStatusCode.NotFound, push.StatusCode);
     }
 
+    [Fact]
+    public async Task A_token_issued_while_the_stream_is_healthy_is_accepted_without_introspection_and_refused_at_the_next_poll_after_its_own_revocation()
+    {
+        await DeleteStreamsAsync();
+        // The API's clock starts a few seconds behind the token service's (the system clock), with no skew allowed, so
+        // that the stream is healthy from before the token's iat and the token's nbf is reached after a few polls.
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow - TimeSpan.FromSeconds(5));
+        await using var api = await ReceiverApi.StartAsync(Host, SharedSignalsDelivery.Poll, time, statusCache: TimeSpan.FromSeconds(30), clockSkew: TimeSpan.Zero);
+        await api.WaitForAsync(() => api.Receiver.IsHealthy);
+        for (var i = 0; i < 5; i++)
+        {
+            await StepAsync(api, time, PollInterval);
+        }
+
+        Assert.True(api.Receiver.IsHealthy);
+        var login = await Host.LoginAsync("rcv-fresh", audience: "api://orders");
+        var introspections = api.Backchannel.Introspections;
+        Assert.Equal(HttpStatusCode.OK, await api.GetOrdersAsync(login.AccessToken));
+        Assert.Equal(introspections, api.Backchannel.Introspections);
+
+        // RFC 7009: the client revokes the access token alone; the session goes on. The service's access-token-revoked
+        // event names its jti, and the next poll brings it.
+        using (var revoke = await Host.PostFormAsync("/oauth2/revoke", [new("token", login.AccessToken), new("token_type_hint", "access_token")], Basic("web", WebSecret)))
+        {
+            Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
+        }
+
+        await StepAsync(api, time, PollInterval);
+        Assert.True(api.Receiver.State.IsTokenRevoked(new JsonWebToken(login.AccessToken).Id, time.GetUtcNow()));
+        Assert.Equal(HttpStatusCode.Unauthorized, await api.GetOrdersAsync(login.AccessToken));
+        Assert.Equal(introspections, api.Backchannel.Introspections);
+    }
+
+    [Fact]
+    public async Task A_pushed_signing_key_revocation_makes_the_api_refuse_tokens_of_that_key_at_once_even_with_their_status_cached()
+    {
+        await DeleteStreamsAsync();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var api = await StartPushApiAsync(time, TimeSpan.FromSeconds(30));
+        await api.WaitForAsync(() => api.Receiver.IsHealthy);
+        var login = await Host.LoginAsync("rcv-key", audience: "api://orders");
+        Assert.Equal(HttpStatusCode.OK, await api.GetOrdersAsync(login.AccessToken));
+
+        // The service's signing-key-revoked event, as it pushes it, naming the key that signed the token. (Crafted here
+        // rather than by revoking the shared host's key, which other test classes use.)
+        var kid = new JsonWebToken(login.AccessToken).Kid;
+        var payload = "{\"iss\":\"" + Issuer + "\",\"aud\":\"api://orders\",\"jti\":\"" + Guid.NewGuid().ToString("N") + "\",\"iat\":" + time.GetUtcNow().ToUnixTimeSeconds()
+            + ",\"sub_id\":{\"format\":\"opaque\",\"id\":\"" + kid + "\"},\"events\":{\"urn:uuid:2c4b0bae-9755-40ca-8bb6-5b22ceba07fc\":{\"kid\":\"" + kid + "\"}}}";
+        var set = await Crafted.SignByServiceAsync(Host, payload, $$"""{"alg":"RS256","kid":"{{kid}}","typ":"secevent+jwt"}""");
+        using (var response = await PushAsync(api, set, api.Receiver.PushAuthorization))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        }
+
+        Assert.True(api.Receiver.State.IsKeyRevoked(kid, time.GetUtcNow()));
+        Assert.Equal(HttpStatusCode.Unauthorized, await api.GetOrdersAsync(login.AccessToken));
+    }
+
     /// <summary>Moves the API's clock and waits until the receiver has run the cycle due by then.</summary>
     private static async Task StepAsync(ReceiverApi api, FakeTimeProvider time, TimeSpan by)
     {

@@ -47,8 +47,10 @@ start_api() { # mode
     --contentRoot "$root/samples/SampleApi" >"$log/api-$1.log" 2>&1 &
   pids+=("$!"); api_pid="$!"
   for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$api/orders" && break; sleep 0.2; done
-X
-  [ "$1" = none ] || sleep "${RECEIVER_SETTLE_SECONDS:-5}"
+  # A receiver sets its stream up in the background (a verification event makes it healthy within a poll or a push);
+  # tokens issued from the sample API's ClockSkew (30 s) after that are not introspected at all (docs/shared-signals.md),
+  # so the sign-ins wait that long: the latency rounds' tokens and the load's are all of that kind.
+  [ "$1" = none ] || sleep "${RECEIVER_SETTLE_SECONDS:-35}"
 }
 
 # The introspections the token service answered in the load window: its tokenservice.tokens.introspected counter

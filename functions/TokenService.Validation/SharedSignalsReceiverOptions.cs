@@ -35,10 +35,13 @@ public sealed class SharedSignalsReceiverOptions
     public string PushPath { get; set; } = "/ssf/events";
 
     /// <summary>
-    /// How often a verification event is requested (SSF 1.0 §8.1.4; default 30 s, at least 1 s). The stream counts as
-    /// healthy while the newest answered verification was requested within twice this interval.
+    /// How often a verification event is requested (SSF 1.0 §8.1.4; default 15 s, at least 1 s). The stream counts as
+    /// healthy while the newest answered verification was requested within twice this interval, and that window is how
+    /// long a stopped stream goes unnoticed: at twice this interval no more than
+    /// <see cref="SessionCheckOptions.StatusCacheDuration"/> (30 s by default), a stopped stream delays a revocation no
+    /// more than the receiver's absence would.
     /// </summary>
-    public TimeSpan VerificationInterval { get; set; } = TimeSpan.FromSeconds(30);
+    public TimeSpan VerificationInterval { get; set; } = TimeSpan.FromSeconds(15);
 
     /// <summary>
     /// The <c>description</c> of the stream this instance adopts or creates (default

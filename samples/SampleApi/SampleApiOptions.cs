@@ -59,7 +59,7 @@ public sealed class SampleApiSharedSignals
     /// <summary><c>SampleApi__SharedSignals__PollInterval</c>; the library's default (2 s) when empty.</summary>
     public TimeSpan? PollInterval { get; set; }
 
-    /// <summary><c>SampleApi__SharedSignals__VerificationInterval</c>; the library's default (30 s) when empty.</summary>
+    /// <summary><c>SampleApi__SharedSignals__VerificationInterval</c>; the library's default (15 s) when empty.</summary>
     public TimeSpan? VerificationInterval { get; set; }
 
     /// <summary>

@@ -54,10 +54,22 @@ public sealed class InMemorySsfStreamStore : ISsfStreamStore
 
     public ValueTask<bool> DeleteAsync(string streamId, CancellationToken cancellationToken)
     {
+        SsfStream? removed;
         lock (_createGate)
         {
-            return ValueTask.FromResult(_streams.TryRemove(streamId, out _));
+            if (!_streams.TryRemove(streamId, out removed))
+            {
+                return ValueTask.FromResult(false);
+            }
         }
+
+        // Its held events go with it (a snapshot somebody still holds must not keep them alive).
+        lock (removed.Gate)
+        {
+            removed.ClearLocked();
+        }
+
+        return ValueTask.FromResult(true);
     }
 
     public ValueTask<SsfEnqueueResult> EnqueueAsync(SsfStream stream, IReadOnlyList<SsfOutboxEntry> entries, int capacity, CancellationToken cancellationToken)

@@ -11,6 +11,9 @@ namespace TokenService.Tests.SharedSignals;
 
 public sealed class SharedSignalsTests(SharedSignalsHostFixture fixture) : SharedSignalsTests<SharedSignalsHostFixture>(fixture);
 
+/// <summary>The same through HTTP with the streams in Table Storage (Azurite).</summary>
+public sealed class SharedSignalsTestsOnTableStorage(SharedSignalsAzuriteHostFixture fixture) : SharedSignalsTests<SharedSignalsAzuriteHostFixture>(fixture);
+
 /// <summary>The same tests against the Functions app (its HTTP functions invoked in-process).</summary>
 public sealed class SharedSignalsTestsOnFunctions(SharedSignalsFunctionsHostFixture fixture) : SharedSignalsTests<SharedSignalsFunctionsHostFixture>(fixture);
 

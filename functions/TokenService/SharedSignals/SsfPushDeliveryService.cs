@@ -128,6 +128,9 @@ public sealed partial class SsfPushDeliveryService(
         }
 
         await Task.WhenAll(_running.Values).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+
+        // A stopping host finishes the queuing writes it started (sessions ended just before), so that they are held.
+        await streams.WhenQueuedAsync().ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
     /// <summary>

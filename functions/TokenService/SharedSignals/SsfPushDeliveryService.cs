@@ -89,13 +89,15 @@ public sealed partial class SsfPushDeliveryService(
                     await streams.RefreshStatusAsync(stoppingToken);
                 }
             }
-            catch (DependencyUnavailableException ex)
-            {
-                LogStoreUnavailable(logger, ex.Message.TrimEnd('.'));
-            }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 break;
+            }
+            catch (Exception ex)
+            {
+                // The store could not answer (or a row could not be read): the loop goes on and the next sweep tries
+                // again; push delivery must never stop the host that serves tokens.
+                LogStoreUnavailable(logger, ex.Message.TrimEnd('.'));
             }
 
             if (now >= nextSweep)

@@ -117,6 +117,39 @@ public sealed class SharedSignalsTableHostTests(AzuriteFixture azurite)
         Assert.Equal("enabled", (await JsonAsync(statusAfter)).GetProperty("status").GetString());
     }
 
+    [Fact]
+    public async Task When_the_outbox_cannot_be_written_the_session_end_stays_committed_and_the_failure_is_logged()
+    {
+        var transport = new FailingWrites();
+        var logs = new CapturingLoggerProvider();
+        await using var host = await StartAsync(Settings, configure: builder =>
+        {
+            var options = TableStorage.DefaultOptions();
+            options.Transport = transport;
+            options.Retry.MaxRetries = 0;
+            builder.Services.AddSingleton(azurite.CreateClient(options));
+            logs.AddTo(builder.Services);
+        });
+        var user = "ssf-unqueued-" + Guid.NewGuid().ToString("N");
+        var login = await host.LoginAsync(user, audience: "api://orders");
+        using (var list = await SendAsync(host, HttpMethod.Get, "/ssf/streams", null))
+        {
+            Assert.Equal(HttpStatusCode.OK, list.StatusCode); // the ssfstreams table exists and answers
+        }
+
+        transport.FailStreamTable = true; // the Shared Signals table only: the session store still works
+        using (var revoke = await host.PostFormAsync("/management/users/revoke", [new("user_id", user)], Basic("ops", OpsSecret)))
+        {
+            Assert.Equal(HttpStatusCode.OK, revoke.StatusCode); // the user's request does not fail with the outbox
+        }
+
+        await host.Services.GetRequiredService<SsfStreamRegistry>().WhenQueuedAsync();
+        transport.FailStreamTable = false;
+        using var refresh = await host.RefreshAsync(login.RefreshToken);
+        await AssertOAuthErrorAsync(refresh, "invalid_grant"); // the end is committed all the same
+        Assert.Contains(logs.Entries, e => e.Id.Id == 2214 && e.Level == Microsoft.Extensions.Logging.LogLevel.Error);
+    }
+
     private static async Task<HttpResponseMessage> SendAsync(TokenServiceTestHost host, HttpMethod method, string path, string? json, string receiver = "api")
     {
         using var request = new HttpRequestMessage(method, path);
@@ -140,13 +173,17 @@ public sealed class SharedSignalsTableHostTests(AzuriteFixture azurite)
 
         public volatile bool Fail;
 
+        /// <summary>Every request to the <c>ssfstreams</c> table (reads too), while on.</summary>
+        public volatile bool FailStreamTable;
+
         public override Request CreateRequest() => _inner.CreateRequest();
 
         public override void Process(HttpMessage message) => ProcessAsync(message).AsTask().GetAwaiter().GetResult();
 
         public override async ValueTask ProcessAsync(HttpMessage message)
         {
-            if (Fail && message.Request.Method != RequestMethod.Get)
+            if ((Fail && message.Request.Method != RequestMethod.Get)
+                || (FailStreamTable && message.Request.Uri.ToUri().AbsolutePath.Contains(TokenService.Azure.Tables.Stores.TableNames.SsfStreams, StringComparison.Ordinal)))
             {
                 message.Response = new InjectedResponse(503);
                 return;

@@ -29,7 +29,7 @@ public sealed class TableSsfStreamStore(TableProvisioner tables, IOptions<Shared
 {
     private const string StreamsPartition = "streams";
     private const string EventPrefix = "e";
-    private const int MaxUpdateAttempts = 8;
+    private const int MaxUpdateAttempts = 16;
 
     private static readonly string[] KeysOnly = ["PartitionKey", "RowKey"];
     private static readonly string[] KeysAndJti = ["PartitionKey", "RowKey", "Jti"];

@@ -28,10 +28,12 @@ public sealed class TimerFunctions(ISigningKeyService keys, ExpiredStateCleanup 
     public async Task GraphSubscriptionRenewal([TimerTrigger("0 41 4 * * *", RunOnStartup = true)] TimerInfo timer, CancellationToken cancellationToken) =>
         await graphSubscription.EnsureAsync(cancellationToken);
 
-    // Every 10 s: drains the Shared Signals outbox of push streams (RFC 8935) from the table, for events queued on other
-    // instances or held across a restart (each instance also pushes what it queues at once). Safe on several instances:
-    // a lease per stream lets one deliver it at a time, in order. Does nothing unless SharedSignals:Enabled.
+    // Every minute: drains the Shared Signals outbox of push streams (RFC 8935) from the table: retries after a back-off
+    // and events held across a restart, even while no request keeps an instance running. Latency does not depend on it:
+    // each running instance pushes what it queues at once and sweeps the store every SharedSignals:PushSweepInterval.
+    // Safe on several instances: a lease per stream lets one deliver it at a time, in order. Does nothing (one options
+    // read) unless SharedSignals:Enabled; AzureWebJobs.SharedSignalsPushDelivery.Disabled=true stops it altogether.
     [Function("SharedSignalsPushDelivery")]
-    public async Task SharedSignalsPushDelivery([TimerTrigger("*/10 * * * * *")] TimerInfo timer, CancellationToken cancellationToken) =>
+    public async Task SharedSignalsPushDelivery([TimerTrigger("0 * * * * *")] TimerInfo timer, CancellationToken cancellationToken) =>
         await ssfPush.DeliverDueAsync(cancellationToken);
 }

@@ -78,7 +78,7 @@ public sealed partial class FunctionsMetadataTests(FunctionsAppOutput output)
         Assert.True(graphSubscription.GetProperty("runOnStartup").GetBoolean()); // and at start: idempotent
         var ssfPush = Binding(all, "SharedSignalsPushDelivery");
         Assert.Equal("timerTrigger", ssfPush.GetProperty("type").GetString());
-        Assert.Equal("*/10 * * * * *", ssfPush.GetProperty("schedule").GetString()); // drains the push outbox
+        Assert.Equal("0 * * * * *", ssfPush.GetProperty("schedule").GetString()); // drains the push outbox each minute
     }
 
     [Fact]

@@ -48,8 +48,10 @@ public sealed class SsfOutboxEntry
 }
 
 /// <summary>
-/// A receiver's event stream (SSF 1.0 §8.1.1): its configuration, status and a bounded in-memory outbox of events not
-/// yet acknowledged. Every member that changes is read and written under <see cref="Gate"/>.
+/// A receiver's event stream (SSF 1.0 §8.1.1): its configuration, status, push bookkeeping and lease. In the memory store
+/// (<see cref="InMemorySsfStreamStore"/>) the object is the stream itself, with its bounded outbox of events not yet
+/// acknowledged; the Table store returns a snapshot of the stream row (<see cref="Version"/> its ETag) whose outbox
+/// stays empty: its events are rows of their own. Every member that changes is read and written under <see cref="Gate"/>.
 /// </summary>
 public sealed class SsfStream(string streamId, string ownerClientId, IReadOnlyList<string> audiences, int capacity)
 {

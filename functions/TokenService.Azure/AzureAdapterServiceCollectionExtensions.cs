@@ -43,6 +43,7 @@ public static class AzureAdapterServiceCollectionExtensions
             services.AddSingleton<IIdTokenReplayCache>(sp => sp.GetRequiredService<TableTokenMarkerStore>());
             services.AddSingleton<IProcessedEventStore>(sp => sp.GetRequiredService<TableTokenMarkerStore>());
             services.AddSingleton<IDpopReplayCache, TableDpopReplayCache>();
+            services.AddSingleton<SharedSignals.ISsfStreamStore, TableSsfStreamStore>();
         }
 
         var keys = configuration.GetSection(KeysOptions.SectionName).Get<KeysOptions>() ?? new KeysOptions();

@@ -791,7 +791,7 @@ internal sealed partial class SharedSignalsReceiver : IHostedService, IDisposabl
     /// <summary>SSF 1.0 §8.1.4.1 Verification.</summary>
     internal const string VerificationEventType = "https://schemas.openid.net/secevent/ssf/event-type/verification";
 
-    [LoggerMessage(EventId = 7010, Level = LogLevel.Warning, Message = "Shared Signals receiver: the token service refused a stream described '{Description}' (409: it allows one stream per receiver and another instance or description holds it). The status cache stays on bounded staleness; each API instance needs a stream of its own.")]
+    [LoggerMessage(EventId = 7010, Level = LogLevel.Warning, Message = "Shared Signals receiver: the token service refused a stream described '{Description}' (409: this receiver client has as many streams as the token service allows, SharedSignals:MaxStreamsPerReceiver). The status cache stays on bounded staleness; each API instance needs a stream of its own.")]
     private static partial void LogStreamConflict(ILogger logger, string description);
 
     [LoggerMessage(EventId = 7011, Level = LogLevel.Warning, Message = "Shared Signals receiver set-up failed: {Reason} (HTTP {Status}); retrying on a back-off, bounded staleness meanwhile.")]

@@ -14,7 +14,7 @@ param skuName string = 'Standard_LRS'
 @description('Network isolation: no access from public networks except trusted Azure services (Event Grid writing dead letters with its identity); the app reaches the account through private endpoints.')
 param networkIsolation bool = false
 @description('Names of the tables the token service uses (see docs/table-storage.md).')
-param tableNames array = [ 'sessions', 'tokenmarkers' ]
+param tableNames array = [ 'sessions', 'tokenmarkers', 'ssfstreams' ]
 
 var deadLetterContainerName = 'eventgrid-deadletter'
 

@@ -13,8 +13,8 @@ public sealed class SharedSignalsOptions
     public bool Enabled { get; set; }
 
     /// <summary>
-    /// Events held per stream (in memory in this version) until the receiver acknowledges them; past it the oldest is
-    /// dropped and counted, so that a receiver that never polls cannot grow the service's memory.
+    /// Events held per stream (in memory, or in Table Storage when configured) until the receiver acknowledges them; past
+    /// it the oldest is dropped and counted, so that a receiver that never polls cannot grow the outbox without bound.
     /// </summary>
     public int MaxEventsPerStream { get; set; } = 1000;
 
@@ -29,4 +29,19 @@ public sealed class SharedSignalsOptions
 
     /// <summary>Push: the longest back-off (and the most a receiver's <c>Retry-After</c> is honoured for).</summary>
     public TimeSpan PushMaxBackoff { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// Streams one receiver may have (SSF 1.0 §8.1.1.1: 409 beyond): each instance of a scaled-out API needs its own, as
+    /// two instances polling one stream would split its events between them.
+    /// </summary>
+    public int MaxStreamsPerReceiver { get; set; } = 16;
+
+    /// <summary>A stream not polled, changed or successfully pushed to for this long is deleted by the cleanup.</summary>
+    public TimeSpan StreamInactivityTimeout { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>
+    /// Push: how often each instance's delivery loop looks in the store for events it was not told of (queued by another
+    /// instance, or held across a restart). Events this instance queues are pushed at once.
+    /// </summary>
+    public TimeSpan PushSweepInterval { get; set; } = TimeSpan.FromSeconds(10);
 }

@@ -33,6 +33,21 @@ public sealed class SharedSignalsOptionsValidator : IValidateOptions<SharedSigna
             errors.Add("SharedSignals:PushMaxBackoff must be at least SharedSignals:PushInitialBackoff and at most 01:00:00, e.g. 00:05:00.");
         }
 
+        if (o.MaxStreamsPerReceiver is < 1 or > 1000)
+        {
+            errors.Add("SharedSignals:MaxStreamsPerReceiver must be between 1 and 1000, e.g. 16.");
+        }
+
+        if (o.StreamInactivityTimeout < TimeSpan.FromHours(1) || o.StreamInactivityTimeout > TimeSpan.FromDays(365))
+        {
+            errors.Add("SharedSignals:StreamInactivityTimeout must be between 01:00:00 and 365.00:00:00, e.g. 7.00:00:00.");
+        }
+
+        if (o.PushSweepInterval < TimeSpan.FromSeconds(1) || o.PushSweepInterval > TimeSpan.FromMinutes(10))
+        {
+            errors.Add("SharedSignals:PushSweepInterval must be between 00:00:01 and 00:10:00, e.g. 00:00:10.");
+        }
+
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

@@ -15,8 +15,9 @@ namespace TokenService.Endpoints;
 /// <summary>
 /// The OpenID Shared Signals transmitter (SSF 1.0, docs/shared-signals.md): its metadata (§7.1), the stream management
 /// API (§8.1: configuration, status, verification) and poll delivery (RFC 8936). Receivers are resource-server clients,
-/// authenticated with their client id and secret over HTTP Basic as at introspection (RFC 6749 §2.3.1); each owns at most
-/// one stream and sees only its own. Errors are problem details (RFC 9457) with the status codes SSF 1.0 §8.1 lists.
+/// authenticated with their client id and secret over HTTP Basic as at introspection (RFC 6749 §2.3.1); each owns up to
+/// <c>SharedSignals:MaxStreamsPerReceiver</c> streams and sees only its own. Streams live in <see cref="ISsfStreamStore"/>
+/// (a store that cannot answer: 503, nothing changed). Errors are problem details (RFC 9457) with the status codes SSF 1.0 §8.1 lists.
 /// Everything answers 404 unless <c>SharedSignals:Enabled</c>.
 /// </summary>
 public sealed partial class SharedSignalsEndpoint(
@@ -106,7 +107,7 @@ public sealed partial class SharedSignalsEndpoint(
         else if (HttpMethods.IsDelete(method))
         {
             // §8.1.1.5: 204 once removed, 404 for a stream this receiver does not have.
-            if (!streams.Delete(SingleQuery(ctx, "stream_id"), receiver))
+            if (!await streams.DeleteAsync(SingleQuery(ctx, "stream_id"), receiver, ctx.RequestAborted))
             {
                 await ProblemResponses.NotFoundAsync(ctx, "This receiver has no stream with that stream_id.");
                 return;
@@ -151,7 +152,7 @@ public sealed partial class SharedSignalsEndpoint(
                 return;
             }
 
-            if (streams.Find(id, receiver) is not { } found)
+            if (await streams.FindAsync(id, receiver, ctx.RequestAborted) is not { } found)
             {
                 await ProblemResponses.NotFoundAsync(ctx, "This receiver has no stream with that stream_id.");
                 return;
@@ -185,21 +186,25 @@ public sealed partial class SharedSignalsEndpoint(
             return;
         }
 
-        if (streams.Find(streamId, receiver) is not { } stream)
+        var wasDisabled = false;
+
+        if (await streams.FindAsync(streamId, receiver, ctx.RequestAborted) is not { } current
+            || await streams.UpdateAsync(current, s =>
+            {
+                wasDisabled = s.Status == SsfStreamStatus.Disabled;
+                s.Status = status;
+                s.StatusReason = Truncate(reason, MaxDescriptionLength);
+            }, ctx.RequestAborted) is not { } stream)
         {
             await ProblemResponses.NotFoundAsync(ctx, "This receiver has no stream with that stream_id.");
             return;
         }
 
-        lock (stream.Gate)
+        if (status == SsfStreamStatus.Disabled || wasDisabled)
         {
-            stream.Status = status;
-            stream.StatusReason = Truncate(reason, MaxDescriptionLength);
-            if (status == SsfStreamStatus.Disabled)
-            {
-                // §8.1.2: a disabled stream transmits nothing and holds nothing for later.
-                stream.ClearLocked();
-            }
+            // §8.1.2: a disabled stream transmits nothing and holds nothing for later; an event another instance queued
+            // while it was disabled (from a stream list read before the change) goes too when it is enabled again.
+            await streams.Store.ClearAsync(stream, ctx.RequestAborted);
         }
 
         LogStatusChanged(logger, stream.StreamId, receiver.ClientId, SsfProtocol.StatusName(status));
@@ -238,14 +243,14 @@ public sealed partial class SharedSignalsEndpoint(
             return;
         }
 
-        if (streams.Find(streamId, receiver) is not { } stream)
+        if (await streams.FindAsync(streamId, receiver, ctx.RequestAborted) is not { } stream)
         {
             await ProblemResponses.NotFoundAsync(ctx, "This receiver has no stream with that stream_id.");
             return;
         }
 
         // §8.1.4.2: 204 says the event is queued, not delivered. A disabled stream holds nothing (§8.1.2), so it is dropped.
-        streams.EnqueueVerification(stream, state, time.GetUtcNow());
+        await streams.EnqueueVerificationAsync(stream, state, time.GetUtcNow(), ctx.RequestAborted);
         NoContent(ctx);
     });
 
@@ -269,7 +274,7 @@ public sealed partial class SharedSignalsEndpoint(
             return;
         }
 
-        if (streams.Find(streamId, receiver) is not { } stream)
+        if (await streams.FindAsync(streamId, receiver, ctx.RequestAborted) is not { } stream)
         {
             await ProblemResponses.NotFoundAsync(ctx, "This receiver has no stream with that id.");
             return;
@@ -332,17 +337,17 @@ public sealed partial class SharedSignalsEndpoint(
             }
         }
 
-        List<SsfOutboxEntry> batch;
-        bool moreAvailable;
-        lock (stream.Gate)
-        {
-            (batch, moreAvailable) = stream.PollLocked(acknowledged, maxEvents);
-        }
+        var (batch, moreAvailable, _) = await streams.PollAsync(stream, acknowledged, maxEvents, ctx.RequestAborted);
 
-        // Signed at first transmission and kept, so that a redelivery is the same SET (same jti, same bytes).
+        // Signed at first transmission and kept in the store, so that a redelivery, by any instance, is the same SET
+        // (same jti, same bytes).
         foreach (var entry in batch)
         {
-            entry.Set ??= await signer.SignAsync(stream, entry, ctx.RequestAborted);
+            if (entry.Set is null)
+            {
+                entry.Set = await signer.SignAsync(stream, entry, ctx.RequestAborted);
+                await streams.Store.SaveSetAsync(stream, entry, ctx.RequestAborted);
+            }
         }
 
         await OAuthResponses.WriteJsonAsync(ctx, 200, writer =>
@@ -365,20 +370,17 @@ public sealed partial class SharedSignalsEndpoint(
             return;
         }
 
-        if (streams.TryCreate(receiver, supplied.EventsRequested, supplied.Description) is not { } stream)
+        if (await streams.CreateAsync(receiver, supplied.EventsRequested, supplied.Description, supplied.Push, context.RequestAborted) is not { } stream)
         {
-            // §8.1.1.1: one stream per receiver; 409, and the receiver may GET and PATCH or PUT the one it has.
-            await ProblemResponses.WriteAsync(context, StatusCodes.Status409Conflict, "Conflict", "This receiver has a stream already; read it with GET and change it with PATCH or PUT.");
+            // §8.1.1.1: a transmitter that limits the streams per receiver answers 409; the receiver may GET its streams
+            // and PATCH, PUT or DELETE one.
+            await ProblemResponses.WriteAsync(context, StatusCodes.Status409Conflict, "Conflict",
+                $"This receiver has {ssf.Value.MaxStreamsPerReceiver} streams already (SharedSignals:MaxStreamsPerReceiver); read them with GET, change or delete one.");
             return;
         }
 
         if (supplied.Push is not null)
         {
-            lock (stream.Gate)
-            {
-                stream.Push = supplied.Push;
-            }
-
             streams.NotifyDeliveryWork();
         }
 
@@ -395,7 +397,7 @@ public sealed partial class SharedSignalsEndpoint(
             return;
         }
 
-        if (streams.Find(streamId, receiver) is not { } stream)
+        if (await streams.FindAsync(streamId, receiver, context.RequestAborted) is not { } found)
         {
             await ProblemResponses.NotFoundAsync(context, "This receiver has no stream with that stream_id.");
             return;
@@ -406,20 +408,30 @@ public sealed partial class SharedSignalsEndpoint(
             return;
         }
 
+        // Transmitter-supplied properties may be present but must match (events_delivered as it was before the change);
+        // missing ones are ignored (§8.1.1.3, §8.1.1.4).
         string? mismatch;
-        lock (stream.Gate)
+        lock (found.Gate)
         {
-            // Transmitter-supplied properties may be present but must match (events_delivered as it was before the
-            // change); missing ones are ignored (§8.1.1.3, §8.1.1.4).
-            mismatch = TransmitterSuppliedMismatch(body, stream);
-            if (mismatch is null && replace)
+            mismatch = TransmitterSuppliedMismatch(body, found);
+        }
+
+        if (mismatch is not null)
+        {
+            await BadRequestAsync(context, mismatch + " does not match the stream's value; transmitter-supplied properties cannot be changed.");
+            return;
+        }
+
+        var updated = await streams.UpdateAsync(found, stream =>
+        {
+            if (replace)
             {
                 // §8.1.1.4: a missing receiver-supplied property is deleted.
                 stream.EventsRequested = supplied.EventsRequested;
                 stream.Description = supplied.Description;
                 SetDeliveryLocked(stream, supplied.Push);
             }
-            else if (mismatch is null)
+            else
             {
                 // §8.1.1.3: only the receiver-supplied properties present change.
                 if (supplied.HasEventsRequested)
@@ -437,16 +449,15 @@ public sealed partial class SharedSignalsEndpoint(
                     SetDeliveryLocked(stream, supplied.Push);
                 }
             }
-        }
-
-        if (mismatch is not null)
+        }, context.RequestAborted);
+        if (updated is null)
         {
-            await BadRequestAsync(context, mismatch + " does not match the stream's value; transmitter-supplied properties cannot be changed.");
+            await ProblemResponses.NotFoundAsync(context, "This receiver has no stream with that stream_id.");
             return;
         }
 
         streams.NotifyDeliveryWork();
-        await WriteConfigurationAsync(context, StatusCodes.Status200OK, stream);
+        await WriteConfigurationAsync(context, StatusCodes.Status200OK, updated);
     }
 
     /// <summary>A new delivery starts afresh: a back-off earned by the old endpoint does not delay the new one.</summary>
@@ -584,7 +595,7 @@ public sealed partial class SharedSignalsEndpoint(
         // receiver's streams, empty when it has none.
         if (context.Request.Query.ContainsKey("stream_id"))
         {
-            if (streams.Find(SingleQuery(context, "stream_id"), receiver) is not { } stream)
+            if (await streams.FindAsync(SingleQuery(context, "stream_id"), receiver, context.RequestAborted) is not { } stream)
             {
                 await ProblemResponses.NotFoundAsync(context, "This receiver has no stream with that stream_id.");
                 return;
@@ -594,7 +605,7 @@ public sealed partial class SharedSignalsEndpoint(
             return;
         }
 
-        await OAuthResponses.WriteJsonArrayAsync(context, StatusCodes.Status200OK, streams.ListFor(receiver), (writer, all) =>
+        await OAuthResponses.WriteJsonArrayAsync(context, StatusCodes.Status200OK, await streams.ListForAsync(receiver, context.RequestAborted), (writer, all) =>
         {
             foreach (var stream in all)
             {

@@ -120,8 +120,17 @@ public static class TokenServiceServiceCollectionExtensions
         services.TryAddSingleton<ClientRequestReader>();
         // The Shared Signals transmitter (docs/shared-signals.md). Its streams are told of ended sessions, revoked access
         // tokens and revoked keys only when it is enabled: otherwise no sink is registered and those changes cost nothing more.
+        // Streams and their outboxes: in memory unless the Azure adapters registered the Table store (Storage settings).
+        services.TryAddSingleton<ISsfStreamStore, InMemorySsfStreamStore>();
         services.TryAddSingleton<SsfStreamRegistry>();
         services.TryAddSingleton<SecurityEventTokenSigner>();
+
+        // Push delivery (RFC 8935): registered on both hosts even when off, since the Functions timer trigger that drains
+        // the outbox takes it (it does nothing then). Redirects are not followed: a SET and the receiver's authorization
+        // header go only to its endpoint_url.
+        services.AddHttpClient(SsfPushDeliveryService.HttpClientName)
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false });
+        services.TryAddSingleton<SsfPushDeliveryService>();
         if (configuration.GetValue<bool>($"{SharedSignalsOptions.SectionName}:{nameof(SharedSignalsOptions.Enabled)}"))
         {
             services.TryAddSingleton<ISessionEndedSink>(sp => sp.GetRequiredService<SsfStreamRegistry>());
@@ -130,11 +139,11 @@ public static class TokenServiceServiceCollectionExtensions
             services.TryAddSingleton<IAccessTokenRevokedSink>(sp => sp.GetRequiredService<SsfRevocationSignals>());
             services.TryAddSingleton<ISigningKeyRevokedSink>(sp => sp.GetRequiredService<SsfRevocationSignals>());
 
-            // Push delivery (RFC 8935) on both hosts: a background service that POSTs each push stream's held SETs.
-            // Redirects are not followed: a SET and the receiver's authorization header go only to its endpoint_url.
-            services.AddHttpClient(SsfPushDeliveryService.HttpClientName)
-                .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false });
-            services.TryAddSingleton<SsfPushDeliveryService>();
+            // Inactive streams are deleted by the cleanup that already runs on a timer (ExpiredStateCleanup).
+            services.AddSingleton<IExpiredStateCleaner>(sp => sp.GetRequiredService<SsfStreamRegistry>());
+
+            // Each instance's delivery loop (both hosts): pushes what this instance queues at once, sweeps the store for
+            // the rest; a lease per stream keeps one instance at a time on a stream.
             services.AddHostedService(sp => sp.GetRequiredService<SsfPushDeliveryService>());
         }
 

@@ -26,6 +26,13 @@ namespace TokenService.SharedSignals;
 /// <c>SharedSignals:PushMaxBackoff</c>, plus up to 10% jitter (so receivers that fail together do not retry together),
 /// and is at least the receiver's <c>Retry-After</c> (RFC 9110 §10.2.3), capped at the maximum back-off. A paused stream
 /// holds its SETs, a disabled one drops them (SSF 1.0 §8.1.2); the outbox bound applies as for poll.
+/// <para>
+/// Streams live in <see cref="ISsfStreamStore"/>, shared by every instance with the Table store: each instance runs this
+/// loop (and on the Functions app a timer trigger calls <see cref="DeliverDueAsync"/>), and a lease in the stream's state
+/// (owner and end, taken with If-Match) lets one loop at a time deliver a stream, so its SETs still go one at a time in
+/// order, each at least once. A loop delivers what this instance queued at once, and sweeps the store every
+/// <c>SharedSignals:PushSweepInterval</c> for what other instances queued or a restart left.
+/// </para>
 /// </summary>
 public sealed partial class SsfPushDeliveryService(
     SsfStreamRegistry streams,
@@ -41,62 +48,81 @@ public sealed partial class SsfPushDeliveryService(
     /// <summary>RFC 8935 §2: the media type of a pushed SET (RFC 8417 §2.3).</summary>
     public const string SetMediaType = "application/secevent+jwt";
 
-    private readonly Dictionary<SsfStream, Task> _running = new(ReferenceEqualityComparer.Instance);
+    /// <summary>This delivery loop's name in a stream's lease (SSF streams are shared by every instance through the store).</summary>
+    private readonly string _owner = Environment.MachineName + "/" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6));
+
+    private readonly Dictionary<string, Task> _running = new(StringComparer.Ordinal);
+
+    /// <summary>How long a lease lets its owner deliver a stream alone: one push with its timeout, and a margin; renewed per SET.</summary>
+    private TimeSpan LeaseDuration => options.Value.PushTimeout + TimeSpan.FromSeconds(30);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        var nextSweep = time.GetUtcNow();
         while (!stoppingToken.IsCancellationRequested)
         {
             var now = time.GetUtcNow();
-            DateTimeOffset? nextRetry = null;
             foreach (var done in _running.Where(r => r.Value.IsCompleted).Select(r => r.Key).ToList())
             {
                 _running.Remove(done);
             }
 
-            foreach (var stream in streams.All)
+            // Look for due streams: every sweep interval (events queued by other instances, or held across a restart)
+            // and whenever this instance was told of work; a store that cannot answer is tried again at the next sweep.
+            DateTimeOffset? nextRetry = null;
+            try
             {
-                if (_running.ContainsKey(stream))
+                foreach (var (stream, retryAt) in await DueStreamsAsync(now, stoppingToken))
                 {
-                    continue;
-                }
-
-                bool due;
-                lock (stream.Gate)
-                {
-                    due = stream.Push is not null && stream.PeekLocked() is not null;
-                    if (due && stream.PushRetryAt is { } retryAt && retryAt > now)
+                    if (retryAt is { } at)
                     {
-                        due = false;
-                        nextRetry = nextRetry is { } earliest && earliest < retryAt ? earliest : retryAt;
+                        nextRetry = nextRetry is { } earliest && earliest < at ? earliest : at;
+                    }
+                    else if (!_running.ContainsKey(stream.StreamId))
+                    {
+                        _running[stream.StreamId] = DrainAsync(stream.StreamId, stoppingToken);
                     }
                 }
 
-                if (due)
+                if (now >= nextSweep)
                 {
-                    _running[stream] = DrainAsync(stream, stoppingToken);
+                    await streams.RefreshStatusAsync(stoppingToken);
                 }
             }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                // The store could not answer (or a row could not be read): the loop goes on and the next sweep tries
+                // again; push delivery must never stop the host that serves tokens.
+                LogStoreUnavailable(logger, ex.Message.TrimEnd('.'));
+            }
+
+            if (now >= nextSweep)
+            {
+                nextSweep = now + options.Value.PushSweepInterval;
+            }
+
+            nextRetry = nextRetry is { } r && r < nextSweep ? r : nextSweep;
 
             // Wait for new work, a drain to finish (its stream may have more, or be due again later), or the earliest
-            // back-off to pass, whichever comes first.
+            // back-off, lease end or sweep to pass, whichever comes first.
             using var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
             var waits = new List<Task>(_running.Values) { streams.WaitForDeliveryWorkAsync(wait.Token) };
-            if (nextRetry is { } at)
+            var untilRetry = nextRetry.Value - time.GetUtcNow();
+            if (untilRetry > TimeSpan.Zero)
             {
-                var untilRetry = at - time.GetUtcNow();
-                if (untilRetry > TimeSpan.Zero)
-                {
-                    waits.Add(Task.Delay(untilRetry, time, wait.Token));
-                }
+                waits.Add(Task.Delay(untilRetry, time, wait.Token));
+            }
 
-                // A timer counts from the clock's time when it is made: if the clock passed the retry time meanwhile
-                // (a clock that jumps, or a slow thread), that timer would fire late, so look again at once instead.
-                if (untilRetry <= TimeSpan.Zero || time.GetUtcNow() >= at)
-                {
-                    await wait.CancelAsync();
-                    continue;
-                }
+            // A timer counts from the clock's time when it is made: if the clock passed the retry time meanwhile (a clock
+            // that jumps, or a slow thread), that timer would fire late, so look again at once instead.
+            if (untilRetry <= TimeSpan.Zero || time.GetUtcNow() >= nextRetry.Value)
+            {
+                await wait.CancelAsync();
+                continue;
             }
 
             await Task.WhenAny(waits);
@@ -104,59 +130,205 @@ public sealed partial class SsfPushDeliveryService(
         }
 
         await Task.WhenAll(_running.Values).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+
+        // A stopping host finishes the queuing writes it started (sessions ended just before), so that they are held.
+        await streams.WhenQueuedAsync().ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
-    /// <summary>Sends the stream's held SETs, oldest first, until it holds none, is paused or disabled, or a delivery fails.</summary>
-    private async Task DrainAsync(SsfStream stream, CancellationToken stoppingToken)
+    /// <summary>
+    /// One pass over every push stream (the Functions timer trigger, which drains the outbox on the Functions app): each
+    /// due stream whose lease this instance gets is delivered until it holds nothing, is paused or its delivery fails.
+    /// Safe on any number of instances at once: the lease lets one deliver a stream at a time, in order.
+    /// </summary>
+    public async Task<int> DeliverDueAsync(CancellationToken cancellationToken)
     {
-        await Task.Yield();
-        while (!stoppingToken.IsCancellationRequested)
+        if (!options.Value.Enabled)
         {
-            SsfOutboxEntry? entry;
-            SsfPushDelivery? push;
+            return 0;
+        }
+
+        var due = (await DueStreamsAsync(time.GetUtcNow(), cancellationToken)).Where(d => d.RetryAt is null).ToList();
+        await Task.WhenAll(due.Select(d => DrainAsync(d.Stream.StreamId, cancellationToken)));
+        await streams.RefreshStatusAsync(cancellationToken);
+        return due.Count;
+    }
+
+    /// <summary>
+    /// The enabled push streams that hold a SET: with a null time when one may go now, else when to look again (its
+    /// back-off ends, or another instance's lease on it does).
+    /// </summary>
+    private async Task<List<(SsfStream Stream, DateTimeOffset? RetryAt)>> DueStreamsAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var due = new List<(SsfStream, DateTimeOffset?)>();
+        foreach (var stream in await streams.Store.ListAsync(cancellationToken))
+        {
+            DateTimeOffset? notBefore;
             lock (stream.Gate)
             {
-                entry = stream.PeekLocked();
-                push = stream.Push;
-                if (entry is null || push is null || stream.PushRetryAt > time.GetUtcNow())
+                if (stream.Push is null || stream.Status != SsfStreamStatus.Enabled)
                 {
-                    return;
-                }
-            }
-
-            PushOutcome outcome;
-            try
-            {
-                // Signed at its first transmission and kept: a retry sends the same SET, the same jti (RFC 8935 §2).
-                entry.Set ??= await signer.SignAsync(stream, entry, stoppingToken);
-                outcome = await SendAsync(stream, push, entry, stoppingToken);
-            }
-            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
-                LogPushError(logger, ex, stream.StreamId, entry.Jti);
-                outcome = PushOutcome.Retry(null);
-            }
-
-            lock (stream.Gate)
-            {
-                if (outcome.Kind is PushOutcomeKind.Delivered or PushOutcomeKind.Refused)
-                {
-                    stream.RemoveLocked(entry);
-                    stream.PushFailures = 0;
-                    stream.PushRetryAt = null;
                     continue;
                 }
 
-                stream.PushFailures++;
-                var delay = Backoff(stream.PushFailures, outcome.RetryAfter);
-                stream.PushRetryAt = time.GetUtcNow() + delay;
-                LogRetryScheduled(logger, stream.StreamId, entry.Jti, stream.PushFailures, delay);
+                notBefore = stream.PushRetryAt is { } retryAt && retryAt > now ? retryAt : null;
+                if (stream.LeaseOwner is { } owner && owner != _owner && stream.LeaseUntil is { } leaseEnd && leaseEnd > now)
+                {
+                    notBefore = notBefore is { } n && n > leaseEnd ? n : leaseEnd;
+                }
+            }
+
+            if (notBefore is not null || await streams.Store.PeekAsync(stream, cancellationToken) is not null)
+            {
+                due.Add((stream, notBefore));
+            }
+        }
+
+        return due;
+    }
+
+    /// <summary>
+    /// Takes the stream's lease (If-Match on the stream's state: of several instances one gets it), then sends its held
+    /// SETs, oldest first, until it holds none, is paused or disabled, a delivery fails or the lease is lost; releases
+    /// the lease at the end. A SET leaves the outbox only after the receiver's answer: at least once, in order.
+    /// </summary>
+    private async Task DrainAsync(string streamId, CancellationToken stoppingToken)
+    {
+        await Task.Yield();
+        var store = streams.Store;
+        var leased = false;
+        try
+        {
+            var now = time.GetUtcNow();
+            var stream = await store.UpdateAsync(streamId, s =>
+            {
+                if (s.Push is null || s.Status != SsfStreamStatus.Enabled || (s.LeaseOwner is { } owner && owner != _owner && s.LeaseUntil > now))
+                {
+                    return false;
+                }
+
+                s.LeaseOwner = _owner;
+                s.LeaseUntil = now + LeaseDuration;
+                return true;
+            }, stoppingToken);
+            leased = stream is not null && HoldsLease(stream);
+            while (leased && !stoppingToken.IsCancellationRequested)
+            {
+                SsfPushDelivery? push;
+                lock (stream!.Gate)
+                {
+                    push = stream.Status == SsfStreamStatus.Enabled && !(stream.PushRetryAt > time.GetUtcNow()) ? stream.Push : null;
+                }
+
+                if (push is null || await store.PeekAsync(stream, stoppingToken) is not { } entry)
+                {
+                    return;
+                }
+
+                PushOutcome outcome;
+                try
+                {
+                    // Signed at its first transmission and kept in the store: a retry, by any instance, sends the same
+                    // SET with the same jti (RFC 8935 §2).
+                    if (entry.Set is null)
+                    {
+                        entry.Set = await signer.SignAsync(stream, entry, stoppingToken);
+                        await store.SaveSetAsync(stream, entry, stoppingToken);
+                    }
+
+                    outcome = await SendAsync(stream, push, entry, stoppingToken);
+                }
+                catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+                {
+                    return;
+                }
+                catch (Exception ex) when (ex is not DependencyUnavailableException)
+                {
+                    LogPushError(logger, ex, stream.StreamId, entry.Jti);
+                    outcome = PushOutcome.Retry(null);
+                }
+
+                now = time.GetUtcNow();
+                if (outcome.Kind is PushOutcomeKind.Delivered or PushOutcomeKind.Refused)
+                {
+                    await store.RemoveAsync(stream, entry, stoppingToken);
+                    stream = await store.UpdateAsync(streamId, s =>
+                    {
+                        s.PushFailures = 0;
+                        s.PushRetryAt = null;
+                        if (outcome.Kind == PushOutcomeKind.Delivered)
+                        {
+                            s.LastDeliveryAt = now;
+                            s.LastActivityAt = now;
+                        }
+
+                        if (s.LeaseOwner == _owner)
+                        {
+                            s.LeaseUntil = now + LeaseDuration;
+                        }
+
+                        return true;
+                    }, stoppingToken);
+                    leased = stream is not null && HoldsLease(stream);
+                    continue;
+                }
+
+                await store.UpdateAsync(streamId, s =>
+                {
+                    s.PushFailures++;
+                    var delay = Backoff(s.PushFailures, outcome.RetryAfter);
+                    s.PushRetryAt = now + delay;
+                    LogRetryScheduled(logger, s.StreamId, entry.Jti, s.PushFailures, delay);
+                    return true;
+                }, stoppingToken);
                 return;
             }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        catch (DependencyUnavailableException ex)
+        {
+            // The store cannot answer: nothing was lost (a SET leaves only after its delivery); the next sweep tries again.
+            LogStoreUnavailable(logger, ex.Message.TrimEnd('.'));
+        }
+        finally
+        {
+            if (leased)
+            {
+                await ReleaseLeaseAsync(streamId);
+            }
+        }
+    }
+
+    private bool HoldsLease(SsfStream stream)
+    {
+        lock (stream.Gate)
+        {
+            return stream.LeaseOwner == _owner;
+        }
+    }
+
+    /// <summary>Gives the lease up at once, so that another instance may deliver the stream without waiting for it to end.</summary>
+    private async Task ReleaseLeaseAsync(string streamId)
+    {
+        try
+        {
+            await streams.Store.UpdateAsync(streamId, s =>
+            {
+                if (s.LeaseOwner != _owner)
+                {
+                    return false;
+                }
+
+                s.LeaseOwner = null;
+                s.LeaseUntil = null;
+                return true;
+            }, CancellationToken.None);
+        }
+        catch (DependencyUnavailableException ex)
+        {
+            // The lease ends by itself (LeaseDuration); another instance waits until then.
+            LogStoreUnavailable(logger, ex.Message.TrimEnd('.'));
         }
     }
 
@@ -307,6 +479,9 @@ public sealed partial class SsfPushDeliveryService(
 
     [LoggerMessage(EventId = 2212, Level = LogLevel.Information, Message = "Push of SET {Jti} on stream {StreamId} failed; retried with back-off.")]
     private static partial void LogPushError(ILogger logger, Exception exception, string streamId, string jti);
+
+    [LoggerMessage(EventId = 2216, Level = LogLevel.Warning, Message = "Push delivery: the stream store is unavailable ({Reason}); nothing is lost, the next sweep tries again.")]
+    private static partial void LogStoreUnavailable(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 2213, Level = LogLevel.Debug, Message = "Stream {StreamId}: SET {Jti} retried after failure {Failures}, in {Delay}.")]
     private static partial void LogRetryScheduled(ILogger logger, string streamId, string jti, int failures, TimeSpan delay);

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Logging;
 using TokenService.Clients;
 using TokenService.Keys;
 using TokenService.Tokens;
@@ -11,9 +10,9 @@ namespace TokenService.SharedSignals;
 /// an audience with the token (the rule introspection applies, as for session-revoked), and a signing key revoked by the
 /// operator (<see cref="SsfProtocol.SigningKeyRevokedEventType"/>) on every stream, since every receiver verifies tokens
 /// with the JWKS. Only on streams that deliver the event type (SSF 1.0 §8.1.1 <c>events_delivered</c>). Called after the
-/// change is in force; queuing signs nothing and does no I/O.
+/// change is in force; queuing signs nothing, and the outbox write is started, not awaited.
 /// </summary>
-public sealed partial class SsfRevocationSignals(SsfStreamRegistry streams, IClientStore clients, TimeProvider time, ILogger<SsfRevocationSignals> logger)
+public sealed class SsfRevocationSignals(SsfStreamRegistry streams, IClientStore clients, TimeProvider time)
     : IAccessTokenRevokedSink, ISigningKeyRevokedSink
 {
     public void AccessTokenRevoked(string jti, IReadOnlyList<string> audiences, DateTimeOffset expiresAt)
@@ -54,47 +53,15 @@ public sealed partial class SsfRevocationSignals(SsfStreamRegistry streams, ICli
     /// <summary>
     /// One new event (its own <c>jti</c>, RFC 8417 §2.2) on each stream that delivers <paramref name="eventType"/> and
     /// whose receiver is still a resource server that <paramref name="concerns"/> selects; one <c>txn</c> for all of them
-    /// (SSF 1.0 §4.1.9: one underlying change).
+    /// (SSF 1.0 §4.1.9: one underlying change). Through the registry's outbox (its store), like session-revoked.
     /// </summary>
-    private void Enqueue(string eventType, Func<RegisteredClient, bool> concerns, Func<SsfOutboxEntry> newEntry)
-    {
-        var pushQueued = false;
-        foreach (var stream in streams.All)
-        {
-            if (!Delivers(stream, eventType) || clients.Find(stream.OwnerClientId) is not { Type: ClientType.ResourceServer } receiver || !concerns(receiver))
-            {
-                continue;
-            }
-
-            var entry = newEntry();
-            bool queued;
-            long dropped;
-            bool push;
-            lock (stream.Gate)
-            {
-                var before = stream.Dropped;
-                queued = stream.EnqueueLocked(entry);
-                dropped = stream.Dropped - before;
-                push = stream.Push is not null;
-            }
-
-            if (dropped > 0)
-            {
-                LogOutboxFull(logger, stream.StreamId, stream.OwnerClientId);
-            }
-
-            if (queued)
-            {
-                LogQueued(logger, eventType, stream.StreamId);
-                pushQueued |= push;
-            }
-        }
-
-        if (pushQueued)
-        {
-            streams.NotifyDeliveryWork();
-        }
-    }
+    private void Enqueue(string eventType, Func<RegisteredClient, bool> concerns, Func<SsfOutboxEntry> newEntry) =>
+        streams.Queue(
+            stream => Delivers(stream, eventType) && clients.Find(stream.OwnerClientId) is { Type: ClientType.ResourceServer } receiver && concerns(receiver)
+                ? [newEntry()]
+                : null,
+            1,
+            eventType);
 
     /// <summary>SSF 1.0 §8.1.1: every supported event when the receiver requested none, else only those it requested.</summary>
     private static bool Delivers(SsfStream stream, string eventType) => stream.EventsRequested is not { } requested || requested.Contains(eventType);
@@ -111,11 +78,4 @@ public sealed partial class SsfRevocationSignals(SsfStreamRegistry streams, ICli
 
         return false;
     }
-
-    [LoggerMessage(EventId = 2230, Level = LogLevel.Debug, Message = "{EventType} queued on stream {StreamId}.")]
-    private static partial void LogQueued(ILogger logger, string eventType, string streamId);
-
-    // The same EventId as the registry's for a full outbox: one condition, one id to alert on (docs/shared-signals.md).
-    [LoggerMessage(EventId = 2202, Level = LogLevel.Warning, Message = "Stream {StreamId} of receiver {ClientId} is full: its oldest event was dropped (SharedSignals:MaxEventsPerStream).")]
-    private static partial void LogOutboxFull(ILogger logger, string streamId, string clientId);
 }

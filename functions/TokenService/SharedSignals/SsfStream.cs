@@ -40,6 +40,12 @@ public sealed class SsfOutboxEntry
     /// <summary>The receiver's <c>state</c> for a verification event (SSF 1.0 §8.1.4.2), echoed back.</summary>
     public string? State { get; init; }
 
+    /// <summary>
+    /// Where the stream store keeps this event (the Table store's RowKey, which orders the stream's events); null in
+    /// memory, where the outbox's list order is the order.
+    /// </summary>
+    public string? StoreKey { get; init; }
+
     /// <summary>The signed SET once made; null before the first transmission.</summary>
     public string? Set
     {
@@ -49,8 +55,10 @@ public sealed class SsfOutboxEntry
 }
 
 /// <summary>
-/// A receiver's event stream (SSF 1.0 §8.1.1): its configuration, status and a bounded in-memory outbox of events not
-/// yet acknowledged. Every member that changes is read and written under <see cref="Gate"/>.
+/// A receiver's event stream (SSF 1.0 §8.1.1): its configuration, status, push bookkeeping and lease. In the memory store
+/// (<see cref="InMemorySsfStreamStore"/>) the object is the stream itself, with its bounded outbox of events not yet
+/// acknowledged; the Table store returns a snapshot of the stream row (<see cref="Version"/> its ETag) whose outbox
+/// stays empty: its events are rows of their own. Every member that changes is read and written under <see cref="Gate"/>.
 /// </summary>
 public sealed class SsfStream(string streamId, string ownerClientId, IReadOnlyList<string> audiences, int capacity)
 {
@@ -89,7 +97,31 @@ public sealed class SsfStream(string streamId, string ownerClientId, IReadOnlyLi
     public DateTimeOffset? PushRetryAt { get; set; }
 
     /// <summary>Events dropped because the outbox was full (the oldest goes), since the stream was created.</summary>
-    public long Dropped { get; private set; }
+    public long Dropped { get; set; }
+
+    /// <summary>
+    /// The store's version of this state (the Table row's ETag), the condition of its next write (If-Match); null in
+    /// memory, where the object is the state itself.
+    /// </summary>
+    public string? Version { get; set; }
+
+    /// <summary>When the stream was created.</summary>
+    public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>
+    /// The last sign of a live receiver: the stream's creation, a poll, a change of its configuration or status, or a
+    /// push the receiver accepted. A stream without one for <c>SharedSignals:StreamInactivityTimeout</c> is deleted.
+    /// </summary>
+    public DateTimeOffset LastActivityAt { get; set; }
+
+    /// <summary>The last delivery the receiver acknowledged (a push answered 202, or a poll that acknowledged SETs); null before the first.</summary>
+    public DateTimeOffset? LastDeliveryAt { get; set; }
+
+    /// <summary>Push only: the delivery loop (one per instance) that may send this stream's SETs until <see cref="LeaseUntil"/>.</summary>
+    public string? LeaseOwner { get; set; }
+
+    /// <summary>Push only: when <see cref="LeaseOwner"/>'s lease ends (another instance may take it then).</summary>
+    public DateTimeOffset? LeaseUntil { get; set; }
 
     /// <summary>Events waiting for acknowledgement.</summary>
     public int Pending

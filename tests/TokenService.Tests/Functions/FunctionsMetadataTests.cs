@@ -76,6 +76,9 @@ public sealed partial class FunctionsMetadataTests(FunctionsAppOutput output)
         Assert.Equal("timerTrigger", graphSubscription.GetProperty("type").GetString());
         Assert.Equal("0 41 4 * * *", graphSubscription.GetProperty("schedule").GetString()); // daily
         Assert.True(graphSubscription.GetProperty("runOnStartup").GetBoolean()); // and at start: idempotent
+        var ssfPush = Binding(all, "SharedSignalsPushDelivery");
+        Assert.Equal("timerTrigger", ssfPush.GetProperty("type").GetString());
+        Assert.Equal("0 * * * * *", ssfPush.GetProperty("schedule").GetString()); // drains the push outbox each minute
     }
 
     [Fact]

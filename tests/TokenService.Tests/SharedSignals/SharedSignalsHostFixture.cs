@@ -37,3 +37,24 @@ public sealed class SharedSignalsRealFunctionsHostFixture(RealFunctionsHostPool 
 
     protected override Task<TokenServiceTestHost> StartHostAsync() => pool.GetAsync(RealFunctionsHostPool.Default);
 }
+
+/// <summary>
+/// The same settings with <c>Storage__TableConnectionString</c> on an Azurite of its own (streams and outboxes in the
+/// <c>ssfstreams</c> table), so the HTTP tests run against the Table stream store too.
+/// </summary>
+public sealed class SharedSignalsAzuriteHostFixture : SharedSignalsHostFixture
+{
+    private readonly Tables.AzuriteFixture _azurite = new();
+
+    protected override async Task<TokenServiceTestHost> StartHostAsync()
+    {
+        await _azurite.InitializeAsync();
+        return await TokenServiceTestHost.StartAsync(Kind, new Dictionary<string, string?>(Settings) { ["Storage:TableConnectionString"] = _azurite.ConnectionString });
+    }
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await _azurite.DisposeAsync();
+    }
+}

@@ -384,11 +384,13 @@ public abstract class SharedSignalsReceiverTests<TFixture>(TFixture fixture) : I
     }
 
     [Fact]
-    public async Task A_second_stream_refused_with_409_is_logged_and_leaves_the_receiver_on_bounded_staleness()
+    public async Task A_stream_refused_with_409_beyond_the_receivers_limit_is_logged_and_leaves_the_receiver_on_bounded_staleness()
     {
         await DeleteStreamsAsync();
-        using (var other = await StreamApiAsync(HttpMethod.Post, "/ssf/streams", """{"description":"another instance"}"""))
+        // Other instances hold every stream the transmitter allows this receiver (SharedSignals:MaxStreamsPerReceiver).
+        for (var i = 0; i < new TokenService.Configuration.SharedSignalsOptions().MaxStreamsPerReceiver; i++)
         {
+            using var other = await StreamApiAsync(HttpMethod.Post, "/ssf/streams", "{\"description\":\"another instance " + i + "\"}");
             Assert.Equal(HttpStatusCode.Created, other.StatusCode);
         }
 

@@ -11,6 +11,9 @@ namespace TokenService.Tests.SharedSignals;
 
 public sealed class SharedSignalsTests(SharedSignalsHostFixture fixture) : SharedSignalsTests<SharedSignalsHostFixture>(fixture);
 
+/// <summary>The same through HTTP with the streams in Table Storage (Azurite).</summary>
+public sealed class SharedSignalsTestsOnTableStorage(SharedSignalsAzuriteHostFixture fixture) : SharedSignalsTests<SharedSignalsAzuriteHostFixture>(fixture);
+
 /// <summary>The same tests against the Functions app (its HTTP functions invoked in-process).</summary>
 public sealed class SharedSignalsTestsOnFunctions(SharedSignalsFunctionsHostFixture fixture) : SharedSignalsTests<SharedSignalsFunctionsHostFixture>(fixture);
 
@@ -65,7 +68,7 @@ public abstract class SharedSignalsTests<TFixture>(TFixture fixture) : IClassFix
     }
 
     [Fact]
-    public async Task A_receiver_creates_reads_updates_replaces_and_deletes_its_one_stream()
+    public async Task A_receiver_creates_reads_updates_replaces_and_deletes_its_streams_up_to_the_maximum()
     {
         await DeleteStreamsAsync(OrdersApi);
         using var created = await SendAsync(HttpMethod.Post, "/ssf/streams",
@@ -80,9 +83,25 @@ public abstract class SharedSignalsTests<TFixture>(TFixture fixture) : IClassFix
         Assert.Equal("urn:ietf:rfc:8936", config.GetProperty("delivery").GetProperty("method").GetString());
         Assert.Equal(Issuer + "/ssf/poll/" + streamId, config.GetProperty("delivery").GetProperty("endpoint_url").GetString());
 
-        // SSF 1.0 §8.1.1.1: one stream per receiver here, so a second create is 409.
-        using var second = await SendAsync(HttpMethod.Post, "/ssf/streams", "{}", Auth(OrdersApi));
-        await AssertProblemAsync(second, HttpStatusCode.Conflict);
+        // Each instance of a scaled-out API has its own stream: up to SharedSignals:MaxStreamsPerReceiver (16), then 409
+        // (SSF 1.0 §8.1.1.1). The extra ones are deleted again.
+        var extra = new List<string>();
+        for (var i = 1; i < 16; i++)
+        {
+            using var another = await SendAsync(HttpMethod.Post, "/ssf/streams", "{}", Auth(OrdersApi));
+            Assert.Equal(HttpStatusCode.Created, another.StatusCode);
+            extra.Add((await JsonAsync(another)).GetProperty("stream_id").GetString()!);
+        }
+
+        using var beyond = await SendAsync(HttpMethod.Post, "/ssf/streams", "{}", Auth(OrdersApi));
+        await AssertProblemAsync(beyond, HttpStatusCode.Conflict);
+        using var sixteen = await SendAsync(HttpMethod.Get, "/ssf/streams", null, Auth(OrdersApi));
+        Assert.Equal(16, (await JsonAsync(sixteen)).GetArrayLength());
+        foreach (var id in extra)
+        {
+            using var removed = await SendAsync(HttpMethod.Delete, "/ssf/streams?stream_id=" + id, null, Auth(OrdersApi));
+            Assert.Equal(HttpStatusCode.NoContent, removed.StatusCode);
+        }
 
         using var read = await SendAsync(HttpMethod.Get, "/ssf/streams?stream_id=" + streamId, null, Auth(OrdersApi));
         Assert.Equal(streamId, (await JsonAsync(read)).GetProperty("stream_id").GetString());

@@ -289,10 +289,15 @@ public abstract class SsfConformanceTests<TFixture>(TFixture fixture) : IClassFi
     }
 
     [Fact]
-    public void SSF_8_1_1_1_a_second_stream_of_the_same_receiver_is_refused()
+    public void SSF_8_1_1_1_a_stream_beyond_the_receivers_limit_is_refused()
     {
         var registry = Registry(out var receiver, out _);
-        Assert.NotNull(registry.TryCreate(receiver, null, null));
+        var limit = new SharedSignalsOptions().MaxStreamsPerReceiver;
+        for (var i = 0; i < limit; i++)
+        {
+            Assert.NotNull(registry.TryCreate(receiver, null, null));
+        }
+
         Assert.Null(registry.TryCreate(receiver, null, null));
     }
 
@@ -636,7 +641,7 @@ public abstract class SsfConformanceTests<TFixture>(TFixture fixture) : IClassFi
 
     /// <summary>The event source of <paramref name="registry"/>'s streams, on a clock at <see cref="EndedAt"/>.</summary>
     private static SsfRevocationSignals Signals(SsfStreamRegistry registry) =>
-        new(registry, new Clients(OrdersClient, BillingClient), new FakeTimeProvider(EndedAt), NullLogger<SsfRevocationSignals>.Instance);
+        new(registry, new Clients(OrdersClient, BillingClient), new FakeTimeProvider(EndedAt));
 
     private static List<SsfOutboxEntry> Held(SsfStream stream)
     {

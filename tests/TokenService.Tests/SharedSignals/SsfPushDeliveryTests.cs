@@ -51,7 +51,12 @@ public sealed class PushHarness : IAsyncDisposable
     public Task StartAsync() => _service.StartAsync(default);
 
     /// <summary>Queues a verification event (SSF 1.0 §8.1.4.1) named by <paramref name="state"/>, as a stand-in for any event.</summary>
-    public void Queue(string state) => Assert.True(Registry.EnqueueVerification(Stream, state, Time.GetUtcNow()));
+    public void Queue(string state)
+    {
+        // The memory store completes at once.
+        var queued = Registry.EnqueueVerificationAsync(Stream, state, Time.GetUtcNow());
+        Assert.True(queued.IsCompletedSuccessfully && queued.Result);
+    }
 
     public static string StateOf(PushedRequest request) =>
         System.Text.Json.JsonDocument.Parse(new Microsoft.IdentityModel.JsonWebTokens.JsonWebToken(request.Body).GetPayloadValue<object>("events").ToString()!)
@@ -270,7 +275,7 @@ public sealed class SsfPushDeliveryTests(SharedSignalsHostFixture fixture) : ICl
             push.Stream.Status = SsfStreamStatus.Disabled;
         }
 
-        Assert.False(push.Registry.EnqueueVerification(push.Stream, "dropped", push.Time.GetUtcNow()));
+        Assert.False(await push.Registry.EnqueueVerificationAsync(push.Stream, "dropped", push.Time.GetUtcNow()));
         Assert.Equal(0, push.Stream.Pending);
     }
 

@@ -11,6 +11,9 @@ public static class TableNames
 {
     public const string Sessions = "sessions";
     public const string TokenMarkers = "tokenmarkers";
+
+    /// <summary>The Shared Signals transmitter's streams and their held events (docs/table-storage.md).</summary>
+    public const string SsfStreams = "ssfstreams";
 }
 
 /// <summary>
@@ -27,11 +30,14 @@ public sealed partial class TableProvisioner(TableServiceClient client, ILogger<
     private readonly ILogger _logger = logger ?? NullLogger<TableProvisioner>.Instance;
     private readonly TableState _sessions = new(client.GetTableClient(TableNames.Sessions));
     private readonly TableState _tokenMarkers = new(client.GetTableClient(TableNames.TokenMarkers));
+    private readonly TableState _ssfStreams = new(client.GetTableClient(TableNames.SsfStreams));
     private volatile bool _ready;
 
     public TableClient Sessions => _sessions.Table;
 
     public TableClient TokenMarkers => _tokenMarkers.Table;
+
+    public TableClient SsfStreams => _ssfStreams.Table;
 
     public async ValueTask EnsureAsync(CancellationToken cancellationToken)
     {
@@ -47,6 +53,7 @@ public sealed partial class TableProvisioner(TableServiceClient client, ILogger<
             {
                 await Sessions.CreateIfNotExistsAsync(cancellationToken);
                 await TokenMarkers.CreateIfNotExistsAsync(cancellationToken);
+                await SsfStreams.CreateIfNotExistsAsync(cancellationToken);
                 _ready = true;
             }
         }
@@ -143,6 +150,7 @@ public sealed partial class TableProvisioner(TableServiceClient client, ILogger<
     private TableState StateOf(TableClient table) =>
         ReferenceEquals(table, _sessions.Table) ? _sessions
         : ReferenceEquals(table, _tokenMarkers.Table) ? _tokenMarkers
+        : ReferenceEquals(table, _ssfStreams.Table) ? _ssfStreams
         : throw new ArgumentException("Not a table of this provisioner.", nameof(table));
 
     /// <summary>

@@ -62,6 +62,27 @@ public abstract class SsfStreamStoreContractTests(SharedSignalsHostFixture fixtu
     }
 
     [Fact]
+    public async Task An_access_token_and_a_key_revocation_queued_by_one_instance_are_polled_through_the_other_with_what_they_revoke()
+    {
+        var one = Instance();
+        var created = (await one.CreateAsync(Receiver, null, null, null, default))!;
+        var signals = new SsfRevocationSignals(one, new OneClient(Receiver), Time);
+        var expires = Time.GetUtcNow().AddMinutes(10);
+
+        signals.AccessTokenRevoked("jti-" + _suffix, ["api://orders-" + _suffix], expires);
+        signals.SigningKeyRevoked("kid-" + _suffix);
+        await one.WhenQueuedAsync();
+
+        var two = Instance();
+        var polled = await two.PollAsync((await two.FindAsync(created.StreamId, Receiver, default))!, [], 10, default);
+        Assert.Equal([SsfProtocol.AccessTokenRevokedEventType, SsfProtocol.SigningKeyRevokedEventType], polled.Batch.Select(e => e.EventType));
+        Assert.Equal("jti-" + _suffix, polled.Batch[0].RevokedId);
+        Assert.Equal(expires, polled.Batch[0].RevokedUntil);
+        Assert.Equal("kid-" + _suffix, polled.Batch[1].RevokedId);
+        Assert.Null(polled.Batch[1].RevokedUntil);
+    }
+
+    [Fact]
     public async Task The_bound_keeps_the_newest_events_in_order_and_counts_the_dropped_ones()
     {
         Ssf.MaxEventsPerStream = 3;

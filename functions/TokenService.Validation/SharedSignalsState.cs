@@ -103,27 +103,8 @@ internal sealed class SharedSignalsState(SessionCheckOptions options)
     /// gap, so the stream stops being healthy until the next verification (the cache falls back to bounded staleness and
     /// introspection will say the session ended).
     /// </summary>
-    public void RevokeSession(string sessionId, DateTimeOffset now)
-    {
-        if (_revokedSessions.Count >= MaxRevokedSessions && !_revokedSessions.ContainsKey(sessionId))
-        {
-            foreach (var (sid, until) in _revokedSessions)
-            {
-                if (until <= now)
-                {
-                    _revokedSessions.TryRemove(sid, out _);
-                }
-            }
-
-            if (_revokedSessions.Count >= MaxRevokedSessions)
-            {
-                MarkGap();
-                return;
-            }
-        }
-
-        _revokedSessions[sessionId] = now + options.SharedSignals.RevokedSessionRetention;
-    }
+    public void RevokeSession(string sessionId, DateTimeOffset now) =>
+        Remember(_revokedSessions, sessionId, now + options.SharedSignals.RevokedSessionRetention, now);
 
     /// <summary>Whether the stream is healthy at <paramref name="now"/> (see the remarks).</summary>
     public bool IsHealthy(DateTimeOffset now) =>

@@ -13,9 +13,10 @@ namespace TokenService.Benchmarks;
 /// (tests/load/ssf.sh starts both). Loopback only; stops by itself.
 /// <list type="bullet">
 /// <item><c>ssf-latency --service URL --api URL --rounds N --parallel P --kind force-logout|idp-event|reuse</c>: per
-/// round a new user signs in, the API accepts its access token (so the API has its status cached), then the session is
-/// ended the named way; the time from the answer of the request that ended it (the commit is done when it answers)
-/// to the API's first refusal of the token, polled every 10 ms. Prints p50, p99 and max.</item>
+/// round a new user signs in, the API accepts its access token (so the API has its status cached), then, after a random
+/// wait of up to <c>--stagger-ms</c> (default 2000), the session is ended the named way; the time from the answer of the
+/// request that ended it (the commit is done when it answers) to the API's first refusal of the token, polled every
+/// 10 ms. Prints p50, p99 and max.</item>
 /// <item><c>ssf-load --service URL --api URL --sessions N --seconds S --interval-ms I</c>: N users sign in, then each
 /// calls the API every I ms (staggered) for S seconds. Prints the API requests made and how many were refused; the
 /// script counts the introspection requests the token service served and its CPU in the same window.</item>
@@ -33,6 +34,9 @@ internal static class RevocationReach
         var parallel = int.Parse(Option(args, "--parallel") ?? "10", CultureInfo.InvariantCulture);
         var kind = Option(args, "--kind") ?? "force-logout";
         var give = TimeSpan.FromSeconds(double.Parse(Option(args, "--give-up-seconds") ?? "60", CultureInfo.InvariantCulture));
+        // The rounds run in parallel: without a random wait before each end they would all meet a poll receiver at the
+        // same point of its poll cycle and measure one phase twenty times.
+        var stagger = int.Parse(Option(args, "--stagger-ms") ?? "2000", CultureInfo.InvariantCulture);
         if (!service.IsLoopback || !api.IsLoopback)
         {
             Console.Error.WriteLine("Loopback addresses only.");
@@ -52,6 +56,7 @@ internal static class RevocationReach
                 throw new InvalidOperationException("The API refused a fresh token.");
             }
 
+            await Task.Delay(Random.Shared.Next(stagger + 1), ct);
             await EndSessionAsync(http, service, kind, user, refresh, ct);
             var ended = Stopwatch.GetTimestamp();
             while (await CallApiAsync(http, api, access, ct) == HttpStatusCode.OK)

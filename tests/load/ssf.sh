@@ -6,11 +6,12 @@
 #   - revocation latency (RevocationReach ssf-latency): force logout, IdP account-disabled event, refresh-token reuse;
 #     from the answer of the request that ended the session to the API's first 401 for its access token;
 #   - introspection load (ssf-load): SESSIONS users call the API every INTERVAL_MS for SECONDS; the introspection
-#     requests the token service served in that window (its request log) and its CPU per API request.
-# STOP_DELIVERY=1 adds a run of the latency rounds with the receiver on but the transmitter's streams unreachable
-# (the API's push path refused by the API; poll pointed at a closed port): the fallback to StatusCacheDuration.
-# Loopback only, bounded. Usage: [MODES="off poll push"] [SESSIONS=1000] [SECONDS_=300] [INTERVAL_MS=2000]
-#   [ROUNDS=20] [KINDS="force-logout idp-event reuse"] [NO_BUILD=1] bash tests/load/ssf.sh
+#     requests the token service answered (its tokenservice.tokens.introspected counter, read with dotnet-counters,
+#     which the token service's CPU figure includes) and its CPU per API request in that window. LOAD=0 skips it.
+# Mode "stopped": the latency rounds with a poll receiver whose stream the transmitter paused once it was healthy (the
+# API is not told): the fallback to StatusCacheDuration. Loopback only, bounded.
+# Usage: [MODES="none poll push stopped"] [SESSIONS=1000] [SECONDS_=300] [INTERVAL_MS=2000]
+#   [ROUNDS=20] [KINDS="force-logout idp-event reuse"] [LOAD=0] [NO_BUILD=1] bash tests/load/ssf.sh
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -59,12 +60,29 @@ introspections() { awk -F, '/tokenservice.tokens.introspected/ { n += $NF } END 
 
 echo "| mode | ended by | rounds | p50 ms | p99 ms | max ms | not refused in 60 s |"
 echo "| --- | --- | --- | --- | --- | --- | --- |"
-for mode in ${MODES:-none poll push}; do
-  start_service "$mode"; start_api "$mode"
+# pause_streams: the receiver's streams paused at the transmitter (SSF 1.0 §8.1.2.2), as the operator or an outage would
+# stop delivery; the API is not told.
+pause_streams() {
+  for id in $(curl -s -u dev-api:dev-api-secret "http://127.0.0.1:$svc/ssf/streams" \
+      | python3 -c 'import json,sys; d=json.load(sys.stdin); print(" ".join(s["stream_id"] for s in (d if isinstance(d, list) else [d])))'); do
+    curl -s -o /dev/null -w '' -u dev-api:dev-api-secret -H 'Content-Type: application/json' \
+      -d "{\"stream_id\":\"$id\",\"status\":\"paused\",\"reason\":\"tests/load/ssf.sh\"}" "http://127.0.0.1:$svc/ssf/streams/status"
+  done
+}
+
+for mode in ${MODES:-none poll push stopped}; do
+  # stopped: a poll receiver whose stream is paused once it is healthy: the fallback to StatusCacheDuration.
+  delivery="$mode"; [ "$mode" = stopped ] && delivery=poll
+  start_service "$mode"; start_api "$delivery"
+  [ "$mode" = stopped ] && pause_streams
   for kind in ${KINDS-force-logout idp-event reuse}; do
     dotnet "$client" ssf-latency --service "http://127.0.0.1:$svc" --api "http://127.0.0.1:$api" --rounds "$rounds" --parallel "$rounds" \
       --kind "$kind" --label "$mode" || true
   done
+  if [ "$mode" = stopped ] || [ "${LOAD:-1}" = 0 ]; then
+    kill "$api_pid" "$service_pid" 2>/dev/null || true; wait "$api_pid" "$service_pid" 2>/dev/null || true
+    continue
+  fi
   # The introspections are counted from before the first sign-in until the token service stops (sign-in introspects
   # nothing); dotnet-counters ends with the process it watches (a background job of a script ignores Ctrl+C's signal).
   dotnet tool run dotnet-counters -- collect -p "$service_pid" --counters TokenService --format csv -o "$log/counters-$mode.csv" \
@@ -85,5 +103,5 @@ for mode in ${MODES:-none poll push}; do
     "$(awk -v d=$((c1 - c0)) -v n="$calls" -v hz="$hz" 'BEGIN{printf "%.4f", d*1000/hz/n}')" \
     "$(awk -v d=$((a1 - a0)) -v n="$calls" -v hz="$hz" 'BEGIN{printf "%.4f", d*1000/hz/n}')" >>"$log/summary"
 done
-cat "$log/summary"
+[ -f "$log/summary" ] && cat "$log/summary"
 echo "logs: $log"

@@ -73,7 +73,13 @@ internal sealed partial class SharedSignalsReceiver : IHostedService, IDisposabl
         _pushAuthorization = Encoding.ASCII.GetBytes(PushAuthorization);
     }
 
-    private sealed record StreamInfo(string StreamId, Uri? PollEndpoint, Uri VerificationEndpoint);
+    private sealed record StreamInfo(string StreamId, Uri? PollEndpoint, Uri VerificationEndpoint, Uri ConfigurationEndpoint);
+
+    /// <summary>
+    /// The stream's count of events the token service will never deliver (dropped by its outbox bound, or whose queuing
+    /// failed), from the stream configuration's <see cref="EventsDroppedMember"/>; -1 when the token service does not say.
+    /// </summary>
+    private long _eventsDropped = -1;
 
     /// <summary>The Authorization header the transmitter must send with each push.</summary>
     internal string PushAuthorization { get; }
@@ -360,7 +366,8 @@ internal sealed partial class SharedSignalsReceiver : IHostedService, IDisposabl
         // token's first status to introspection.
         _state.DeliversTokenRevocations = stream.TryGetProperty("events_delivered", out var delivered) && delivered.ValueKind == JsonValueKind.Array
             && delivered.EnumerateArray().Any(e => e.ValueKind == JsonValueKind.String && e.GetString() == AccessTokenRevokedEventType);
-        _stream = new StreamInfo(streamId, poll, verification);
+        _eventsDropped = EventsDropped(stream);
+        _stream = new StreamInfo(streamId, poll, verification, configuration);
         LogStreamReady(_logger, streamId, existing is null ? "created" : "adopted", Options.Delivery.ToString());
         return SetUpOutcome.Ready;
     }
@@ -371,6 +378,22 @@ internal sealed partial class SharedSignalsReceiver : IHostedService, IDisposabl
         if (_stream is not { } stream)
         {
             return;
+        }
+
+        // Events the transmitter lost since the last look are a gap: statuses learned before the verification asked for
+        // below comes back are held to StatusCacheDuration, and tokens issued before it are introspected. Asked first, so
+        // that the verification that makes the stream healthy again was asked for after the loss was seen.
+        var (configurationStatus, configuration) = await SendAsync(
+            HttpMethod.Get, new Uri(stream.ConfigurationEndpoint.AbsoluteUri + "?stream_id=" + Uri.EscapeDataString(stream.StreamId)), null, authenticate: true, stopping);
+        if (configurationStatus == HttpStatusCode.OK && EventsDropped(configuration) is var dropped && dropped > _eventsDropped)
+        {
+            if (_eventsDropped >= 0)
+            {
+                LogEventsLost(_logger, stream.StreamId, dropped - _eventsDropped);
+                _state.MarkGap();
+            }
+
+            _eventsDropped = dropped;
         }
 
         var state = Base64UrlEncoding.Encode(RandomNumberGenerator.GetBytes(16));
@@ -776,6 +799,12 @@ internal sealed partial class SharedSignalsReceiver : IHostedService, IDisposabl
         String(obj, name) is { } text && Uri.TryCreate(text, UriKind.Absolute, out var uri)
             && (uri.Scheme == Uri.UriSchemeHttps || (uri.Scheme == Uri.UriSchemeHttp && !Bearer.RequireHttpsMetadata)) ? uri : null;
 
+    /// <summary>The token service's stream configuration member counting the events it will never deliver on the stream.</summary>
+    internal const string EventsDroppedMember = "tokenservice_events_dropped";
+
+    private static long EventsDropped(JsonElement stream) =>
+        stream.ValueKind == JsonValueKind.Object && stream.TryGetProperty(EventsDroppedMember, out var value) && value.TryGetInt64(out var count) && count >= 0 ? count : -1;
+
     /// <summary>CAEP 1.0 §3.1 Session Revoked.</summary>
     internal const string SessionRevokedEventType = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
 
@@ -808,6 +837,9 @@ internal sealed partial class SharedSignalsReceiver : IHostedService, IDisposabl
 
     [LoggerMessage(EventId = 7015, Level = LogLevel.Warning, Message = "Shared Signals receiver: a SET was refused ({Error}): {Description}")]
     private static partial void LogSetRefused(ILogger logger, string error, string description);
+
+    [LoggerMessage(EventId = 7018, Level = LogLevel.Warning, Message = "Shared Signals receiver: the token service reports {Count} event(s) of stream {StreamId} it will never deliver (its outbox bound, or queuing that failed); treated as a gap: bounded staleness until a new verification comes back.")]
+    private static partial void LogEventsLost(ILogger logger, string streamId, long count);
 
     [LoggerMessage(EventId = 7017, Level = LogLevel.Error, Message = "Shared Signals receiver: a cycle failed; trying again.")]
     private static partial void LogCycleFailed(ILogger logger, Exception exception);

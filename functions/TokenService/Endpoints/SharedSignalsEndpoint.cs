@@ -654,6 +654,11 @@ public sealed partial class SharedSignalsEndpoint(
             {
                 writer.WriteString("description", stream.Description);
             }
+
+            // A member of our own (a receiver ignores members it does not know): how many events of this stream will never
+            // be delivered (the outbox bound, or queuing that failed). SSF has no signal for such a gap; the library
+            // receiver reads it with each verification and falls back to bounded staleness when it grows.
+            writer.WriteNumber("tokenservice_events_dropped", stream.Dropped);
         }
     }
 

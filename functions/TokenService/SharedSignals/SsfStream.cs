@@ -96,7 +96,11 @@ public sealed class SsfStream(string streamId, string ownerClientId, IReadOnlyLi
     /// <summary>Push only: no attempt before this time (a back-off after a failure); null when an attempt may go now.</summary>
     public DateTimeOffset? PushRetryAt { get; set; }
 
-    /// <summary>Events dropped because the outbox was full (the oldest goes), since the stream was created.</summary>
+    /// <summary>
+    /// Events this stream will never deliver, since it was created: dropped because the outbox was full (the oldest
+    /// goes), or not queued because the outbox write failed. Its receiver reads it (stream configuration
+    /// <c>tokenservice_events_dropped</c>) as a gap.
+    /// </summary>
     public long Dropped { get; set; }
 
     /// <summary>

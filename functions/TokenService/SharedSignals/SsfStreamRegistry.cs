@@ -63,11 +63,11 @@ public sealed partial class SsfStreamRegistry : ISessionEndedSink, IExpiredState
         {
             // Observable instruments hold a callback on this instance, so they live on this host's meter (IMeterFactory).
             _outboxWriteFailures = metrics.Meter.CreateCounter<long>("tokenservice.ssf.outbox.write_failures", "{event}",
-                "Session-revoked events that could not be written to a stream's outbox (the session end stayed committed).");
+                "Shared Signals events that could not be written to a stream's outbox (the change stayed in force; counted on the stream as dropped).");
             metrics.Meter.CreateObservableGauge("tokenservice.ssf.stream.pending", () => Observe(s => s.Pending), "{event}",
                 "Events a stream holds (not yet acknowledged), as last seen by this instance.");
             metrics.Meter.CreateObservableGauge("tokenservice.ssf.stream.dropped", () => Observe(s => s.Dropped), "{event}",
-                "Events a stream dropped because its outbox was full, since it was created.");
+                "Events a stream will never deliver, since it was created: dropped by its outbox bound, or not queued because the outbox write failed.");
             metrics.Meter.CreateObservableGauge("tokenservice.ssf.stream.push_failures", () => Observe(s => s.PushFailures), "{attempt}",
                 "Failed push deliveries in a row of a push stream (0 after a delivery).");
             metrics.Meter.CreateObservableGauge("tokenservice.ssf.stream.since_last_delivery", ObserveSinceLastDelivery, "s",
@@ -322,12 +322,34 @@ public sealed partial class SsfStreamRegistry : ISessionEndedSink, IExpiredState
             {
                 LogOutboxWriteFailed(_logger, ex, stream.StreamId, entries.Count, what);
                 _outboxWriteFailures?.Add(entries.Count);
+                await CountLostAsync(stream.StreamId, entries.Count);
             }
         }
 
         if (pushQueued)
         {
             NotifyDeliveryWork();
+        }
+    }
+
+    /// <summary>
+    /// Counts events that could not be queued in the stream's <see cref="SsfStream.Dropped"/>, which its receiver reads
+    /// (the stream configuration's <c>tokenservice_events_dropped</c>) to learn of the gap. Best effort: when the store
+    /// that failed the write fails this too, the receiver learns of the outage from its unanswered verifications instead.
+    /// </summary>
+    private async Task CountLostAsync(string streamId, int count)
+    {
+        try
+        {
+            await Store.UpdateAsync(streamId, s =>
+            {
+                s.Dropped += count;
+                return true;
+            }, CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            LogOutboxWriteFailed(_logger, ex, streamId, count, "the count of lost events");
         }
     }
 

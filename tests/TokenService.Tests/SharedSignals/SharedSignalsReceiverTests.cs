@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Microsoft.IdentityModel.JsonWebTokens;
 using TokenService.Tests.Hardening;
@@ -480,6 +481,46 @@ public abstract class SharedSignalsReceiverTests<TFixture>(TFixture fixture) : I
         }
 
         Assert.True(api.Receiver.State.IsKeyRevoked(kid, time.GetUtcNow()));
+        Assert.Equal(HttpStatusCode.Unauthorized, await api.GetOrdersAsync(login.AccessToken));
+    }
+
+    [Fact]
+    public async Task Events_the_transmitter_reports_lost_are_a_gap_and_a_cached_token_of_a_session_ended_in_it_is_refused_within_the_status_cache()
+    {
+        await DeleteStreamsAsync();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var api = await ReceiverApi.StartAsync(Host, SharedSignalsDelivery.Poll, time, statusCache: TimeSpan.FromSeconds(30));
+        await api.WaitForAsync(() => api.Receiver.IsHealthy);
+        var login = await Host.LoginAsync("rcv-lost", audience: "api://orders");
+        Assert.Equal(HttpStatusCode.OK, await api.GetOrdersAsync(login.AccessToken));
+        var learnedAt = time.GetUtcNow();
+
+        // The session ends, and its event is lost at the transmitter (as a failed outbox write or the bound would lose
+        // it), which counts it on the stream.
+        using (var revoke = await Host.PostFormAsync("/management/users/revoke", [new("user_id", "rcv-lost")], Basic("ops", OpsSecret)))
+        {
+            Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
+        }
+
+        var registry = Host.Services.GetRequiredService<TokenService.SharedSignals.SsfStreamRegistry>();
+        await registry.WhenQueuedAsync();
+        var stream = (await registry.Store.GetAsync(api.Receiver.StreamId!, default))!;
+        await registry.Store.ClearAsync(stream, default);
+        await registry.Store.UpdateAsync(stream.StreamId, s =>
+        {
+            s.Dropped++;
+            return true;
+        }, default);
+
+        // The receiver reads the count with its next verification: a gap. The status it cached before is held to
+        // StatusCacheDuration from then on, although the stream is healthy again after the next verification.
+        while (time.GetUtcNow() < learnedAt + TimeSpan.FromSeconds(31))
+        {
+            await StepAsync(api, time, PollInterval);
+        }
+
+        Assert.Contains(api.Logs.Entries, e => e.Id.Id == 7018);
+        Assert.False(api.Receiver.State.IsSessionRevoked(SessionOf(login.AccessToken), time.GetUtcNow()));
         Assert.Equal(HttpStatusCode.Unauthorized, await api.GetOrdersAsync(login.AccessToken));
     }
 

@@ -25,7 +25,7 @@ public sealed class SsfRevocationSignals(SsfStreamRegistry streams, IClientStore
         }
 
         string? txn = null;
-        Enqueue(SsfProtocol.AccessTokenRevokedEventType, receiver => SharesAudience(audiences, receiver.AllowedAudiences), () => new SsfOutboxEntry
+        Enqueue(SsfProtocol.AccessTokenRevokedEventType, receiver => SsfStreamRegistry.SharesAudience(audiences, receiver.AllowedAudiences), () => new SsfOutboxEntry
         {
             Jti = SsfStreamRegistry.NewJti(),
             EventType = SsfProtocol.AccessTokenRevokedEventType,
@@ -57,25 +57,9 @@ public sealed class SsfRevocationSignals(SsfStreamRegistry streams, IClientStore
     /// </summary>
     private void Enqueue(string eventType, Func<RegisteredClient, bool> concerns, Func<SsfOutboxEntry> newEntry) =>
         streams.Queue(
-            stream => Delivers(stream, eventType) && clients.Find(stream.OwnerClientId) is { Type: ClientType.ResourceServer } receiver && concerns(receiver)
+            stream => stream.Delivers(eventType) && clients.Find(stream.OwnerClientId) is { Type: ClientType.ResourceServer } receiver && concerns(receiver)
                 ? [newEntry()]
                 : null,
             1,
             eventType);
-
-    /// <summary>SSF 1.0 §8.1.1: every supported event when the receiver requested none, else only those it requested.</summary>
-    private static bool Delivers(SsfStream stream, string eventType) => stream.EventsRequested is not { } requested || requested.Contains(eventType);
-
-    private static bool SharesAudience(IReadOnlyList<string> tokenAudiences, IReadOnlyList<string> receiverAudiences)
-    {
-        foreach (var audience in tokenAudiences)
-        {
-            if (receiverAudiences.Contains(audience, StringComparer.Ordinal))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
 }

@@ -153,26 +153,29 @@ public sealed class SsfStream(string streamId, string ownerClientId, IReadOnlyLi
     }
 
     /// <summary>Whether session-revoked events go on this stream (read without allocating on the emission path).</summary>
-    public bool DeliversSessionRevoked
+    public bool DeliversSessionRevoked => Delivers(SsfProtocol.SessionRevokedEventType);
+
+    /// <summary>
+    /// Whether events of <paramref name="eventType"/> go on this stream (SSF 1.0 §8.1.1: every supported event when the
+    /// receiver requested none, else only those it requested), read without allocating on the emission path.
+    /// </summary>
+    public bool Delivers(string eventType)
     {
-        get
+        var requested = EventsRequested;
+        if (requested is null)
         {
-            var requested = EventsRequested;
-            if (requested is null)
+            return true;
+        }
+
+        for (var i = 0; i < requested.Count; i++)
+        {
+            if (requested[i] == eventType)
             {
                 return true;
             }
-
-            for (var i = 0; i < requested.Count; i++)
-            {
-                if (requested[i] == SsfProtocol.SessionRevokedEventType)
-                {
-                    return true;
-                }
-            }
-
-            return false;
         }
+
+        return false;
     }
 
     /// <summary>

@@ -413,7 +413,8 @@ public sealed partial class SsfStreamRegistry : ISessionEndedSink, IExpiredState
         new("tokenservice.ssf.delivery", s.Push ? "push" : "poll"),
     ];
 
-    private static bool SharesAudience(IReadOnlyList<string> sessionAudiences, IReadOnlyList<string> receiverAudiences)
+    /// <summary>Whether a session's or token's audiences include one of a receiver's (the rule introspection applies).</summary>
+    internal static bool SharesAudience(IReadOnlyList<string> sessionAudiences, IReadOnlyList<string> receiverAudiences)
     {
         for (var i = 0; i < sessionAudiences.Count; i++)
         {

@@ -69,7 +69,10 @@ public abstract class SsfStreamStoreContractTests(SharedSignalsHostFixture fixtu
         var signals = new SsfRevocationSignals(one, new OneClient(Receiver), Time);
         var expires = Time.GetUtcNow().AddMinutes(10);
 
+        // Two changes, each queued once the one before is (their writes are started, not awaited: two changes queued at
+        // once are in no set order, only the events of one change are).
         signals.AccessTokenRevoked("jti-" + _suffix, ["api://orders-" + _suffix], expires);
+        await one.WhenQueuedAsync();
         signals.SigningKeyRevoked("kid-" + _suffix);
         await one.WhenQueuedAsync();
 

@@ -16,6 +16,9 @@ public sealed class InstrumentedSessionStore(ISessionStore inner, TokenServiceMe
     public ValueTask<SessionRecord?> GetSessionAsync(string sessionId, CancellationToken cancellationToken) =>
         Enabled ? MeasureAsync("get_session", Stopwatch.GetTimestamp(), inner.GetSessionAsync(sessionId, cancellationToken)) : inner.GetSessionAsync(sessionId, cancellationToken);
 
+    public ValueTask<UserSessionIndex> GetUserIndexAsync(string userId, CancellationToken cancellationToken) =>
+        Enabled ? MeasureAsync("get_user_index", Stopwatch.GetTimestamp(), inner.GetUserIndexAsync(userId, cancellationToken)) : inner.GetUserIndexAsync(userId, cancellationToken);
+
     public ValueTask<UserSessions> GetUserSessionsAsync(string userId, CancellationToken cancellationToken) =>
         Enabled ? MeasureAsync("get_user_sessions", Stopwatch.GetTimestamp(), inner.GetUserSessionsAsync(userId, cancellationToken)) : inner.GetUserSessionsAsync(userId, cancellationToken);
 

@@ -29,50 +29,28 @@ public sealed partial class TokenEndpoint
         }
 
         var idToken = validation.Token!;
-        if (!await replayCache.TryAddAsync(idToken.ReplayKey, idToken.ExpiresAt, context.RequestAborted))
+        var payload = idToken.Payload;
+        var opened = await sessions.TryOpenAsync(
+            new OpenSessionRequest(
+                idToken.UserId, payload.Subject!, client.ClientId, request.Scope, request.Audiences,
+                payload.AuthTime is { } authTime ? DateTimeOffset.FromUnixTimeSeconds(authTime) : null,
+                payload.Acr, payload.Amr, DpopRequestReader.ProofKey(context),
+                // What the user will recognise the session by on the sessions page; the header itself is not kept.
+                UserAgentLabel.Describe(context.Request.Headers.UserAgent.ToString()),
+                // Redeemed in the commit that opens the session: once, and only if the session opens.
+                new IdTokenRedemption(idToken.ReplayKey, idToken.ExpiresAt)),
+            (opened, grantedScope, ct) => accessTokens.IssueAsync(
+                opened with { Audiences = AudiencePolicy.ForToken(opened.Audiences, _issuer) }, grantedScope, ct, opened.DpopJkt),
+            context.RequestAborted);
+        if (opened is not { } tokens)
         {
             LogIdTokenReplayed(logger, client.ClientId);
             metrics.IdTokenRejected(client.ClientId, "Replayed");
             return TokenGrantResult.Refused(OAuthErrors.InvalidRequest, "The subject_token has already been exchanged.");
         }
 
-        SessionRecord session;
-        string refreshToken;
-        Tokens.IssuedAccessToken accessToken;
-        try
-        {
-            var payload = idToken.Payload;
-            (session, refreshToken, accessToken) = await sessions.OpenAsync(
-                new OpenSessionRequest(
-                    idToken.UserId, payload.Subject!, client.ClientId, request.Scope, request.Audiences,
-                    payload.AuthTime is { } authTime ? DateTimeOffset.FromUnixTimeSeconds(authTime) : null,
-                    payload.Acr, payload.Amr, DpopRequestReader.ProofKey(context),
-                    // What the user will recognise the session by on the sessions page; the header itself is not kept.
-                    UserAgentLabel.Describe(context.Request.Headers.UserAgent.ToString())),
-                (opened, grantedScope, ct) => accessTokens.IssueAsync(
-                    opened with { Audiences = AudiencePolicy.ForToken(opened.Audiences, _issuer) }, grantedScope, ct, opened.DpopJkt),
-                context.RequestAborted);
-        }
-        catch (Exception ex) when (ex is DependencyUnavailableException or OperationCanceledException)
-        {
-            // Nothing was opened: let the same ID token be tried again (best effort; the store may be down).
-            await ForgetReplayMarkerAsync(idToken.ReplayKey);
-            throw;
-        }
-
+        var (session, refreshToken, accessToken) = tokens;
         metrics.Issued(client.ClientId);
         return TokenGrantResult.Issued(new IssuedTokens(client, accessToken, refreshToken, session, Exchange: true));
-    }
-
-    private async Task ForgetReplayMarkerAsync(string replayKey)
-    {
-        try
-        {
-            await replayCache.RemoveAsync(replayKey, CancellationToken.None);
-        }
-        catch (DependencyUnavailableException)
-        {
-            // The marker stays; the user signs in at the IdP again.
-        }
     }
 }

@@ -23,7 +23,6 @@ public sealed partial class TokenEndpoint(
     ClientRequestReader reader,
     TokenRequestValidator validator,
     IdTokenValidator idTokens,
-    IIdTokenReplayCache replayCache,
     SessionService sessions,
     AccessTokenIssuer accessTokens,
     DpopRequestReader dpop,

@@ -5,15 +5,25 @@ namespace TokenService.Sessions;
 /// Table Storage (one partition per user). Conflicts are reported as <see cref="StoreWriteStatus"/>;
 /// an unreachable, throttling or timing-out store throws <see cref="DependencyUnavailableException"/>.
 /// Round trips: <see cref="GetSessionAsync"/> and <see cref="ReplaceSessionAsync"/> are one operation each
-/// (refresh = one read + one conditional write); <see cref="GetUserSessionsAsync"/> is one partition query
-/// and <see cref="CommitAsync"/> one atomic batch.
+/// (refresh = one read + one conditional write); <see cref="GetUserIndexAsync"/> is one point read,
+/// <see cref="GetUserSessionsAsync"/> one partition query and <see cref="CommitAsync"/> one atomic batch.
 /// </summary>
 public interface ISessionStore
 {
     /// <summary>Point read by session id (the id locates its user's partition). Null when absent.</summary>
     ValueTask<SessionRecord?> GetSessionAsync(string sessionId, CancellationToken cancellationToken);
 
-    /// <summary>Every stored record of the user (live, revoked and expired), with the partition version.</summary>
+    /// <summary>
+    /// The user's index by point read: the partition version and the sessions that may be live (see
+    /// <see cref="UserSessionIndex"/>), so that a sign-in with room under the per-user limit needs no partition query.
+    /// Its sessions are null when the store keeps no index for the user (a row written without one, by an earlier
+    /// version or a change with no <see cref="UserSessionsChange.Index"/>): then <see cref="GetUserSessionsAsync"/>
+    /// decides. A store that keeps no index at all leaves this default.
+    /// </summary>
+    ValueTask<UserSessionIndex> GetUserIndexAsync(string userId, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(UserSessionIndex.None);
+
+    /// <summary>Every stored record of the user (live, revoked and expired) and the ID tokens redeemed, with the partition version.</summary>
     ValueTask<UserSessions> GetUserSessionsAsync(string userId, CancellationToken cancellationToken);
 
     /// <summary>

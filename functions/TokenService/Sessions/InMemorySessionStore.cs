@@ -20,6 +20,12 @@ public sealed class InMemorySessionStore : ISessionStore, IExpiredStateCleaner
         /// <summary>Set (under <see cref="Gate"/>) when a purge left the partition empty and dropped it: writers take a new one.</summary>
         public bool Removed;
         public readonly Dictionary<string, SessionRecord> Sessions = new(StringComparer.Ordinal);
+
+        /// <summary>The index the last commit wrote (null: it wrote none), kept as the Table store keeps it on the user row.</summary>
+        public IndexedSession[]? Index;
+
+        /// <summary>Replay keys of the ID tokens redeemed by commits, until their purge time.</summary>
+        public readonly Dictionary<string, DateTimeOffset> Redeemed = new(StringComparer.Ordinal);
     }
 
     /// <summary>How many session records are held, ended ones included until their purge (the bounded-storage checks read it).</summary>
@@ -56,6 +62,24 @@ public sealed class InMemorySessionStore : ISessionStore, IExpiredStateCleaner
         }
     }
 
+    public ValueTask<UserSessionIndex> GetUserIndexAsync(string userId, CancellationToken cancellationToken)
+    {
+        // This store starts empty with its process, so no session of a version without indexes can be in it: a user
+        // without a partition has no session (a purge drops a partition only once it is empty).
+        if (!_partitions.TryGetValue(SessionIds.PartitionKeyForUser(userId), out var partition))
+        {
+            return ValueTask.FromResult(NoRow);
+        }
+
+        lock (partition.Gate)
+        {
+            return ValueTask.FromResult(
+                partition.Removed || partition.Version is null ? NoRow : new UserSessionIndex(partition.Version, partition.Index, DateTimeOffset.MinValue));
+        }
+    }
+
+    private static readonly UserSessionIndex NoRow = new(null, [], DateTimeOffset.MinValue);
+
     public ValueTask<UserSessions> GetUserSessionsAsync(string userId, CancellationToken cancellationToken)
     {
         if (!_partitions.TryGetValue(SessionIds.PartitionKeyForUser(userId), out var partition))
@@ -66,7 +90,7 @@ public sealed class InMemorySessionStore : ISessionStore, IExpiredStateCleaner
         lock (partition.Gate)
         {
             var sessions = partition.Sessions.Values.Where(s => s.UserId == userId).ToList();
-            return ValueTask.FromResult(new UserSessions(userId, partition.Version, sessions));
+            return ValueTask.FromResult(new UserSessions(userId, partition.Version, sessions, partition.Redeemed.Keys.ToHashSet(StringComparer.Ordinal)));
         }
     }
 
@@ -137,12 +161,23 @@ public sealed class InMemorySessionStore : ISessionStore, IExpiredStateCleaner
             }
         }
 
+        if (change.Redeems is { } redeemed && partition.Redeemed.ContainsKey(redeemed.ReplayKey))
+        {
+            return StoreWriteStatus.Conflict;
+        }
+
+        if (change.Redeems is { } redemption)
+        {
+            partition.Redeemed[redemption.ReplayKey] = redemption.ExpiresAt;
+        }
+
         foreach (var record in change.Updates.Concat(change.Inserts))
         {
             partition.Sessions[record.SessionId] = record with { ETag = NextETag() };
         }
 
         partition.Version = NextETag();
+        partition.Index = change.Index?.ToArray();
         return StoreWriteStatus.Success;
     }
 
@@ -161,10 +196,18 @@ public sealed class InMemorySessionStore : ISessionStore, IExpiredStateCleaner
                     }
                 }
 
-                // A partition with no session left goes too, or the store would hold one per user ever seen (storage
+                foreach (var (replayKey, expiresAt) in partition.Redeemed.ToList())
+                {
+                    if (expiresAt <= now && partition.Redeemed.Remove(replayKey))
+                    {
+                        removed++;
+                    }
+                }
+
+                // A partition with no session (nor redemption) left goes too, or the store would hold one per user ever seen (storage
                 // bounded by the active population, not by time). Its version goes with it: a writer holding the old
                 // version gets a conflict and re-reads, as after any concurrent change.
-                if (partition.Sessions.Count == 0)
+                if (partition.Sessions.Count == 0 && partition.Redeemed.Count == 0)
                 {
                     partition.Removed = true;
                     _partitions.TryRemove(new KeyValuePair<string, Partition>(key, partition));

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TokenService.Configuration;
 using TokenService.Diagnostics;
+using TokenService.Idp;
 using TokenService.Tokens;
 
 namespace TokenService.Sessions;
@@ -10,7 +11,8 @@ namespace TokenService.Sessions;
 /// <summary>What the IdP said about the login that opens a session, and the browser it came from (<see cref="SessionRecord.Device"/>).</summary>
 public sealed record OpenSessionRequest(
     string UserId, string Subject, string ClientId, string Scope, IReadOnlyList<string> Audiences,
-    DateTimeOffset? AuthTime, string? Acr, IReadOnlyList<string> Amr, string? DpopJkt = null, string? Device = null);
+    DateTimeOffset? AuthTime, string? Acr, IReadOnlyList<string> Amr, string? DpopJkt = null, string? Device = null,
+    IdTokenRedemption? IdToken = null);
 
 /// <summary>
 /// Signs the access token for a session about to be stored. Called before the commit, so that a signing
@@ -73,10 +75,14 @@ public sealed partial class SessionService : IUserSessionRevoker
     private readonly IAuditSink? _audit;
     private readonly ISessionEndedSink? _ended;
 
+    /// <summary>Where versions before redemptions were stored with sessions recorded redeemed ID tokens (see <see cref="TryOpenAsync"/>).</summary>
+    private readonly IIdTokenReplayCache? _earlierReplayMarkers;
+
     public SessionService(
         ISessionStore store, IOptions<TokenServiceOptions> options, TimeProvider time, ILogger<SessionService> logger, TokenServiceMetrics metrics, IAuditSink? audit = null,
-        ISessionEndedSink? ended = null)
+        ISessionEndedSink? ended = null, IIdTokenReplayCache? earlierReplayMarkers = null)
     {
+        _earlierReplayMarkers = earlierReplayMarkers;
         _store = store;
         _options = options.Value;
         _time = time;
@@ -86,8 +92,60 @@ public sealed partial class SessionService : IUserSessionRevoker
         _ended = ended;
     }
 
+    /// <summary>Opens a session (see <see cref="TryOpenAsync"/>) for a request that redeems no ID token.</summary>
     public async Task<(SessionRecord Session, string RefreshToken, IssuedAccessToken AccessToken)> OpenAsync(
+        OpenSessionRequest request, AccessTokenFactory issueAccessToken, CancellationToken cancellationToken) =>
+        await TryOpenAsync(request, issueAccessToken, cancellationToken)
+        ?? throw new InvalidOperationException("The request's ID token was redeemed already: use TryOpenAsync.");
+
+    /// <summary>
+    /// Opens a session under the per-user limit (ASVS V7: the oldest live sessions end to make room) and signs its
+    /// access token. When the request redeems an ID token (<see cref="OpenSessionRequest.IdToken"/>), the redemption is
+    /// stored in the same commit; null when that token was redeemed already (a replay), and then nothing is stored.
+    /// </summary>
+    public async Task<(SessionRecord Session, string RefreshToken, IssuedAccessToken AccessToken)?> TryOpenAsync(
         OpenSessionRequest request, AccessTokenFactory issueAccessToken, CancellationToken cancellationToken)
+    {
+        var index = await _store.GetUserIndexAsync(request.UserId, cancellationToken);
+        var redemption = request.IdToken;
+        if (redemption is { } token && _earlierReplayMarkers is { } markers && _time.GetUtcNow() < Later(index.IndexedSince, _options.SessionAbsoluteLifetime))
+        {
+            // The store began keeping redemptions with the sessions less than a session lifetime ago (a table of an
+            // earlier version): a token may have been redeemed where that version recorded it, so it is recorded there
+            // too, and forgotten again when no session opens.
+            if (!await markers.TryAddAsync(token.ReplayKey, token.ExpiresAt, cancellationToken))
+            {
+                return null;
+            }
+
+            try
+            {
+                return await OpenCoreAsync(request, index, issueAccessToken, cancellationToken);
+            }
+            catch (Exception ex) when (ex is DependencyUnavailableException or OperationCanceledException)
+            {
+                await ForgetEarlierMarkerAsync(markers, token.ReplayKey);
+                throw;
+            }
+        }
+
+        return await OpenCoreAsync(request, index, issueAccessToken, cancellationToken);
+    }
+
+    private static async Task ForgetEarlierMarkerAsync(IIdTokenReplayCache markers, string replayKey)
+    {
+        try
+        {
+            await markers.RemoveAsync(replayKey, CancellationToken.None);
+        }
+        catch (DependencyUnavailableException)
+        {
+            // The marker stays; the user signs in at the IdP again.
+        }
+    }
+
+    private async Task<(SessionRecord Session, string RefreshToken, IssuedAccessToken AccessToken)?> OpenCoreAsync(
+        OpenSessionRequest request, UserSessionIndex? index, AccessTokenFactory issueAccessToken, CancellationToken cancellationToken)
     {
         var sessionId = SessionIds.NewSessionId(request.UserId);
         var (refreshToken, refreshHash) = RefreshTokens.Create(sessionId);
@@ -103,6 +161,32 @@ public sealed partial class SessionService : IUserSessionRevoker
         for (var attempt = 0; attempt < MaxCommitAttempts; attempt++)
         {
             var now = _time.GetUtcNow();
+            if (index is not null && RoomByIndex(index, now) is { } listed)
+            {
+                // The index proves room under the limit: no session to end, so no partition query (one point read and
+                // the commit, which also redeems the ID token). The commit's If-Match on the version keeps the limit
+                // under races; after a conflict (a race, a lost answer, or the ID token redeemed already) the next
+                // attempts read the partition, which tells these apart.
+                var opened = NewSession(request, sessionId, refreshHash, writeId, now);
+                accessToken ??= await issueAccessToken(opened, request.Scope, cancellationToken);
+                listed.Add(IndexedSession.Of(opened));
+                var change = new UserSessionsChange(request.UserId, index.Version, [opened], [], listed, request.IdToken);
+                index = null;
+                if (await _store.CommitAsync(change, cancellationToken) == StoreWriteStatus.Success)
+                {
+                    LogSessionOpened(_logger, sessionId, request.ClientId, 0);
+                    RecordOpened(opened, [], now);
+                    return (opened, refreshToken, accessToken.Value);
+                }
+
+                committedOnce = true;
+                lastEvicted = [];
+                lastAttemptAt = now;
+                await BackoffAsync(attempt, cancellationToken);
+                continue;
+            }
+
+            index = null;
             var user = await _store.GetUserSessionsAsync(request.UserId, cancellationToken);
             if (committedOnce && user.Sessions.FirstOrDefault(s => s.SessionId == sessionId) is { } mine && mine.WriteId == writeId)
             {
@@ -116,39 +200,26 @@ public sealed partial class SessionService : IUserSessionRevoker
                 return (mine, refreshToken, accessToken!.Value);
             }
 
-            var absoluteExpiresAt = now + _options.SessionAbsoluteLifetime;
-            var session = new SessionRecord
+            if (request.IdToken is { } redemption && user.Redeemed(redemption.ReplayKey))
             {
-                SessionId = sessionId,
-                UserId = request.UserId,
-                Subject = request.Subject,
-                ClientId = request.ClientId,
-                Scope = request.Scope,
-                Audiences = request.Audiences,
-                CreatedAt = now,
-                LastActivityAt = now,
-                IdleExpiresAt = now + _options.SessionIdleTimeout,
-                AbsoluteExpiresAt = absoluteExpiresAt,
-                AuthTime = request.AuthTime,
-                Acr = request.Acr,
-                Amr = request.Amr,
-                DpopJkt = request.DpopJkt,
-                Device = request.Device,
-                RefreshTokenHash = refreshHash,
-                RefreshTokenExpiresAt = Min(now + _options.RefreshTokenLifetime, absoluteExpiresAt),
-                WriteId = writeId,
-                PurgeAt = Min(now + _options.SessionIdleTimeout, absoluteExpiresAt) + _options.AccessTokenLifetime,
-            };
+                // RFC 8693 exchange of an ID token that opened a session already (ours would have been found above).
+                return null;
+            }
+
+            var session = NewSession(request, sessionId, refreshHash, writeId, now);
 
             // ASVS V7: at most MaxSessionsPerUser live sessions; the oldest live ones end to make room.
             var live = user.Sessions.Where(s => s.IsLive(now)).OrderBy(s => s.CreatedAt).ThenBy(s => s.SessionId, StringComparer.Ordinal).ToList();
             var evictCount = Math.Max(0, live.Count - (_options.MaxSessionsPerUser - 1));
             var evicted = live.Take(evictCount).Select(s => Revoked(s, now, SessionEndReason.SessionLimit)).ToList();
 
+            // The index written with the commit is exact here: the live sessions that stay, and the new one.
+            var indexAfter = live.Skip(evictCount).Select(IndexedSession.Of).Append(IndexedSession.Of(session)).ToList();
+
             // Sign before storing: a signing fault must leave no session behind. The token stays valid for later
             // attempts: its exp is capped by this attempt's absolute end, which is never after a later one's.
             accessToken ??= await issueAccessToken(session, request.Scope, cancellationToken);
-            var status = await _store.CommitAsync(new UserSessionsChange(request.UserId, user.Version, [session], evicted), cancellationToken);
+            var status = await _store.CommitAsync(new UserSessionsChange(request.UserId, user.Version, [session], evicted, indexAfter, request.IdToken), cancellationToken);
             if (status == StoreWriteStatus.Success)
             {
                 LogSessionOpened(_logger, sessionId, request.ClientId, evicted.Count);
@@ -163,6 +234,61 @@ public sealed partial class SessionService : IUserSessionRevoker
         }
 
         throw new DependencyUnavailableException("storage", "Too much contention opening a session.", TimeSpan.FromSeconds(1));
+    }
+
+    /// <summary>
+    /// The sessions of <paramref name="index"/> that may still be live, when the index proves room for one more under
+    /// the limit: the store keeps one for the user (or the user has no row, and no session of a version without indexes
+    /// can still be live), and fewer than MaxSessionsPerUser listed sessions are before their absolute end. Null
+    /// otherwise: the partition decides.
+    /// </summary>
+    private List<IndexedSession>? RoomByIndex(UserSessionIndex index, DateTimeOffset now)
+    {
+        if (index.Sessions is not { } sessions || (index.Version is null && now < Later(index.IndexedSince, _options.SessionAbsoluteLifetime)))
+        {
+            return null;
+        }
+
+        var mayBeLive = new List<IndexedSession>(sessions.Count + 1);
+        foreach (var listed in sessions)
+        {
+            if (listed.AbsoluteExpiresAt > now)
+            {
+                mayBeLive.Add(listed);
+            }
+        }
+
+        return mayBeLive.Count < _options.MaxSessionsPerUser ? mayBeLive : null;
+    }
+
+    private static DateTimeOffset Later(DateTimeOffset start, TimeSpan by) =>
+        start > DateTimeOffset.MaxValue - by ? DateTimeOffset.MaxValue : start + by;
+
+    private SessionRecord NewSession(OpenSessionRequest request, string sessionId, string refreshHash, string writeId, DateTimeOffset now)
+    {
+        var absoluteExpiresAt = now + _options.SessionAbsoluteLifetime;
+        return new SessionRecord
+        {
+            SessionId = sessionId,
+            UserId = request.UserId,
+            Subject = request.Subject,
+            ClientId = request.ClientId,
+            Scope = request.Scope,
+            Audiences = request.Audiences,
+            CreatedAt = now,
+            LastActivityAt = now,
+            IdleExpiresAt = now + _options.SessionIdleTimeout,
+            AbsoluteExpiresAt = absoluteExpiresAt,
+            AuthTime = request.AuthTime,
+            Acr = request.Acr,
+            Amr = request.Amr,
+            DpopJkt = request.DpopJkt,
+            Device = request.Device,
+            RefreshTokenHash = refreshHash,
+            RefreshTokenExpiresAt = Min(now + _options.RefreshTokenLifetime, absoluteExpiresAt),
+            WriteId = writeId,
+            PurgeAt = Min(now + _options.SessionIdleTimeout, absoluteExpiresAt) + _options.AccessTokenLifetime,
+        };
     }
 
     /// <param name="refreshToken">The refresh token presented (null or blank: refused as missing).</param>
@@ -465,7 +591,12 @@ public sealed partial class SessionService : IUserSessionRevoker
                 return 0;
             }
 
-            var status = await _store.CommitAsync(new UserSessionsChange(userId, user.Version, [], targets), cancellationToken);
+            // The index written with the commit: the live sessions this change leaves (exact, from the partition read).
+            var remaining = user.Sessions
+                .Where(s => s.IsLive(now) && !targets.Exists(t => t.SessionId == s.SessionId))
+                .Select(IndexedSession.Of)
+                .ToList();
+            var status = await _store.CommitAsync(new UserSessionsChange(userId, user.Version, [], targets, remaining), cancellationToken);
             if (status == StoreWriteStatus.Success)
             {
                 LogUserSessionsRevoked(_logger, targets.Count, reason.Code);

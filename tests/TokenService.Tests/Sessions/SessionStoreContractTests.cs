@@ -92,6 +92,75 @@ public abstract class SessionStoreContractTests
 
     /// <summary>Sessions stored before they had a device label (and requests without a User-Agent) read as having none.</summary>
     [Fact]
+    public async Task The_index_written_with_a_commit_reads_back_by_point_with_the_partition_version()
+    {
+        var user = "u-" + Guid.NewGuid().ToString("N");
+        var now = Now;
+        var first = NewSession(user, now);
+        var second = NewSession(user, now.AddSeconds(1)) with { AbsoluteExpiresAt = now.AddDays(3) };
+        Assert.Equal(StoreWriteStatus.Success, await Store.CommitAsync(new UserSessionsChange(user, null, [first, second], [], [IndexedSession.Of(first), IndexedSession.Of(second)]), default));
+
+        var index = await Store.GetUserIndexAsync(user, default);
+        Assert.Equal((await Store.GetUserSessionsAsync(user, default)).Version, index.Version);
+        Assert.Equal([IndexedSession.Of(first), IndexedSession.Of(second)], index.Sessions!);
+
+        // Its version is the partition's: a commit against it succeeds once, and moves it.
+        var third = NewSession(user, now);
+        Assert.Equal(StoreWriteStatus.Success, await Store.CommitAsync(new UserSessionsChange(user, index.Version, [third], [], [.. index.Sessions!, IndexedSession.Of(third)]), default));
+        Assert.Equal(StoreWriteStatus.Conflict, await Store.CommitAsync(new UserSessionsChange(user, index.Version, [NewSession(user, now)], [], []), default));
+        var moved = await Store.GetUserIndexAsync(user, default);
+        Assert.NotEqual(index.Version, moved.Version);
+        Assert.Equal(3, moved.Sessions!.Count);
+        Assert.Equal(3, (await Store.GetUserSessionsAsync(user, default)).Sessions.Count);
+    }
+
+    [Fact]
+    public async Task A_user_without_a_row_has_an_empty_index_and_one_whose_last_commit_wrote_none_has_no_index()
+    {
+        var user = "u-" + Guid.NewGuid().ToString("N");
+        var absent = await Store.GetUserIndexAsync(user, default);
+        Assert.Null(absent.Version);
+        Assert.Empty(absent.Sessions!);
+        Assert.True(absent.IndexedSince <= DateTimeOffset.UtcNow);
+
+        var session = NewSession(user, Now);
+        Assert.Equal(StoreWriteStatus.Success, await Store.CommitAsync(new UserSessionsChange(user, null, [session], [], [IndexedSession.Of(session)]), default));
+        var version = (await Store.GetUserIndexAsync(user, default)).Version;
+        Assert.Equal(StoreWriteStatus.Success, await Store.CommitAsync(new UserSessionsChange(user, version, [NewSession(user, Now)], []), default));
+        var none = await Store.GetUserIndexAsync(user, default);
+        Assert.Null(none.Sessions);
+        Assert.Equal((await Store.GetUserSessionsAsync(user, default)).Version, none.Version);
+    }
+
+    [Fact]
+    public async Task An_id_token_redeemed_with_a_commit_reads_back_with_the_partition_and_a_second_redemption_conflicts_and_writes_nothing()
+    {
+        var user = "u-" + Guid.NewGuid().ToString("N");
+        var now = Now;
+        var redemption = new IdTokenRedemption("rk-" + Guid.NewGuid().ToString("N"), now.AddMinutes(10));
+        var first = NewSession(user, now);
+        Assert.Equal(StoreWriteStatus.Success, await Store.CommitAsync(new UserSessionsChange(user, null, [first], [], [IndexedSession.Of(first)], redemption), default));
+        var read = await Store.GetUserSessionsAsync(user, default);
+        Assert.True(read.Redeemed(redemption.ReplayKey));
+        Assert.False(read.Redeemed("rk-other"));
+        Assert.Equal(first.SessionId, Assert.Single(read.Sessions).SessionId);
+
+        var second = NewSession(user, now);
+        Assert.Equal(StoreWriteStatus.Conflict, await Store.CommitAsync(new UserSessionsChange(user, read.Version, [second], [], [IndexedSession.Of(first), IndexedSession.Of(second)], redemption), default));
+        Assert.Null(await Store.GetSessionAsync(second.SessionId, default));
+        Assert.Equal(read.Version, (await Store.GetUserSessionsAsync(user, default)).Version);
+
+        // Another token of the same user redeems once more; redemptions go with their purge time.
+        var other = new IdTokenRedemption("rk-" + Guid.NewGuid().ToString("N"), now.AddMinutes(10));
+        Assert.Equal(StoreWriteStatus.Success, await Store.CommitAsync(new UserSessionsChange(user, read.Version, [second], [], [IndexedSession.Of(first), IndexedSession.Of(second)], other), default));
+        await ((IExpiredStateCleaner)Store).PurgeExpiredAsync(now.AddMinutes(11), default);
+        var purged = await Store.GetUserSessionsAsync(user, default);
+        Assert.False(purged.Redeemed(redemption.ReplayKey));
+        Assert.False(purged.Redeemed(other.ReplayKey));
+        Assert.Equal(2, purged.Sessions.Count);
+    }
+
+    [Fact]
     public async Task A_session_without_a_device_label_reads_back_without_one()
     {
         var user = "u-" + Guid.NewGuid().ToString("N");

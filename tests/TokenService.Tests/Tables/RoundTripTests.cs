@@ -9,18 +9,27 @@ using static TokenService.Tests.Infrastructure.TokenServiceTestHost;
 
 namespace TokenService.Tests.Tables;
 
-/// <summary>Table operations per request on the happy path: a refresh makes at most 2, a token exchange at most 3 (docs/table-storage.md, "Round trips per request").</summary>
+/// <summary>Table operations per request on the happy path: a refresh, a token exchange and an introspection make 2 each (docs/table-storage.md, "Round trips per request").</summary>
 [Collection(AzuriteCollection.Name)]
 public sealed class RoundTripTests(AzuriteFixture azurite)
 {
     private sealed class CountingPolicy : HttpPipelineSynchronousPolicy
     {
         public int Count;
-        public override void OnSendingRequest(HttpMessage message) => Interlocked.Increment(ref Count);
+        public readonly System.Collections.Concurrent.ConcurrentQueue<string> Queries = new();
+
+        public override void OnSendingRequest(HttpMessage message)
+        {
+            Interlocked.Increment(ref Count);
+            if (message.Request.Method == RequestMethod.Get && message.Request.Uri.Query.Contains("filter=", StringComparison.Ordinal))
+            {
+                Queries.Enqueue(message.Request.Uri.ToString());
+            }
+        }
     }
 
     [Fact]
-    public async Task Refresh_costs_two_table_operations_issue_three_and_introspection_two()
+    public async Task Refresh_exchange_and_introspection_cost_two_table_operations_each()
     {
         var counter = new CountingPolicy();
         await using var host = await TokenServiceTestHost.StartAsync(new Dictionary<string, string?>
@@ -37,9 +46,27 @@ public sealed class RoundTripTests(AzuriteFixture azurite)
         var warmUp = await host.LoginAsync("warm-" + Guid.NewGuid().ToString("N")); // creates the tables once
 
         var before = counter.Count;
+        var queriesBefore = counter.Queries.Count;
         using var issue = await host.ExchangeAsync(host.Idp.IdToken("count-" + Guid.NewGuid().ToString("N")));
         Assert.Equal(HttpStatusCode.OK, issue.StatusCode);
         var issueOps = counter.Count - before;
+        Assert.Equal(queriesBefore, counter.Queries.Count); // the user's row by point, not the partition by query
+
+        // A returning user with room under the limit: the same two, no query either.
+        var returning = "again-" + Guid.NewGuid().ToString("N");
+        using (var first = await host.ExchangeAsync(host.Idp.IdToken(returning)))
+        {
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        }
+
+        before = counter.Count;
+        using (var second = await host.ExchangeAsync(host.Idp.IdToken(returning)))
+        {
+            Assert.Equal(HttpStatusCode.OK, second.StatusCode);
+        }
+
+        Assert.Equal(2, counter.Count - before);
+        Assert.Equal(queriesBefore, counter.Queries.Count);
 
         before = counter.Count;
         using var refresh = await host.RefreshAsync(warmUp.RefreshToken);
@@ -50,7 +77,7 @@ public sealed class RoundTripTests(AzuriteFixture azurite)
         Assert.True(await host.IsActiveAsync((await JsonAsync(refresh)).GetProperty("access_token").GetString()!));
         var introspectOps = counter.Count - before;
 
-        Assert.Equal(3, issueOps);      // replay marker insert, user partition query, one batch commit
+        Assert.Equal(2, issueOps);      // user row point read, one batch commit (session, user row, ID token redemption)
         Assert.Equal(2, refreshOps);    // point read, conditional replace
         Assert.Equal(2, introspectOps); // deny-list point read, session point read
     }

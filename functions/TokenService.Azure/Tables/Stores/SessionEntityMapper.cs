@@ -14,6 +14,65 @@ internal static class SessionEntityMapper
 {
     public const string UserRowKey = "!user";
 
+    /// <summary>Row keys of redeemed ID tokens (<see cref="IdTokenRedemption"/>) in the user's partition: this prefix and the replay key (base64url).</summary>
+    private const string RedemptionRowPrefix = "!idt.";
+
+    public static TableEntity RedemptionEntity(string partition, IdTokenRedemption redemption) =>
+        new(partition, RedemptionRowPrefix + redemption.ReplayKey) { ["PurgeAt"] = redemption.ExpiresAt.UtcTicks };
+
+    /// <summary>The replay key of a redemption row's key; null for any other row.</summary>
+    public static string? RedeemedReplayKey(string rowKey) =>
+        rowKey.StartsWith(RedemptionRowPrefix, StringComparison.Ordinal) ? rowKey[RedemptionRowPrefix.Length..] : null;
+
+    /// <summary>The user row's column holding the user's index (<see cref="UserSessionIndex"/>); absent on rows written without one.</summary>
+    public const string IndexColumn = "Index";
+
+    /// <summary>Format version of <see cref="IndexColumn"/>: "1", then ";sid.absoluteEndTicks" per session (a sid is base64url).</summary>
+    private const string IndexFormat = "1";
+
+    public static string FormatIndex(IReadOnlyList<IndexedSession> index)
+    {
+        var text = new System.Text.StringBuilder(IndexFormat, IndexFormat.Length + (index.Count * 60));
+        foreach (var session in index)
+        {
+            text.Append(';').Append(session.SessionId).Append('.').Append(session.AbsoluteExpiresAt.UtcTicks.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>The index in <paramref name="text"/>, or null when it is absent or not in a format this version writes (then the partition decides).</summary>
+    public static IReadOnlyList<IndexedSession>? ParseIndex(string? text)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        var parts = text.Split(';');
+        if (parts[0] != IndexFormat)
+        {
+            return null;
+        }
+
+        var index = new IndexedSession[parts.Length - 1];
+        for (var i = 1; i < parts.Length; i++)
+        {
+            var dot = parts[i].IndexOf('.', StringComparison.Ordinal);
+            if (dot < 0
+                || !SessionIds.IsWellFormed(parts[i][..dot])
+                || !long.TryParse(parts[i].AsSpan(dot + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ticks)
+                || ticks > DateTimeOffset.MaxValue.UtcTicks)
+            {
+                return null;
+            }
+
+            index[i - 1] = new IndexedSession(parts[i][..dot], new DateTimeOffset(ticks, TimeSpan.Zero));
+        }
+
+        return index;
+    }
+
     public static TableEntity ToEntity(SessionRecord s)
     {
         var e = new TableEntity(SessionIds.PartitionKeyOf(s.SessionId)!, s.SessionId)

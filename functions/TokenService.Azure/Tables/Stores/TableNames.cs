@@ -51,7 +51,11 @@ public sealed partial class TableProvisioner(TableServiceClient client, ILogger<
         {
             if (!_ready)
             {
-                await Sessions.CreateIfNotExistsAsync(cancellationToken);
+                if (Created(await Sessions.CreateIfNotExistsAsync(cancellationToken)))
+                {
+                    await TableSessionStore.MarkIndexedFromStartAsync(Sessions, cancellationToken);
+                }
+
                 await TokenMarkers.CreateIfNotExistsAsync(cancellationToken);
                 await SsfStreams.CreateIfNotExistsAsync(cancellationToken);
                 _ready = true;
@@ -185,7 +189,11 @@ public sealed partial class TableProvisioner(TableServiceClient client, ILogger<
     {
         // A 409 (exists already, or Azure's TableBeingDeleted) is no error for CreateIfNotExists; in the latter case the
         // retried operation meets the missing table again and fails closed with 503 until the name is free.
-        await state.Table.CreateIfNotExistsAsync(CancellationToken.None);
+        if (Created(await state.Table.CreateIfNotExistsAsync(CancellationToken.None)) && ReferenceEquals(state, _sessions))
+        {
+            await TableSessionStore.MarkIndexedFromStartAsync(state.Table, CancellationToken.None);
+        }
+
         lock (state)
         {
             state.Generation++;
@@ -193,6 +201,9 @@ public sealed partial class TableProvisioner(TableServiceClient client, ILogger<
 
         LogTableCreated(_logger, state.Table.Name);
     }
+
+    /// <summary>True when the call created the table (201, or 204 without the body); 409 when it was there already.</summary>
+    private static bool Created(Response<global::Azure.Data.Tables.Models.TableItem> response) => response.GetRawResponse().Status is 201 or 204;
 
     private sealed class TableState(TableClient table)
     {

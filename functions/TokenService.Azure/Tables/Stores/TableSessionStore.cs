@@ -9,15 +9,105 @@ namespace TokenService.Azure.Tables.Stores;
 /// RowKey = sid). A row <c>!user</c> in each partition carries the partition version (its ETag): opening a
 /// session with eviction and revoking all are single entity group transactions that replace it with
 /// <c>If-Match</c>, so the per-user limit holds under races. Refresh = one point read + one conditional write.
+/// The user row also holds the user's index (<see cref="UserSessionIndex"/>), so that a sign-in with room under the
+/// limit reads that one row by point instead of querying the partition.
 /// </summary>
 /// <remarks>
 /// A write the pipeline retried after its first answer was lost comes back as 409/412 although it was stored.
 /// It is reported as a conflict like any other; the core tells the two apart by the write id stored on the row
 /// (<see cref="SessionRecord.WriteId"/>), so the mapping here must stay "conflict", never "failed".
 /// </remarks>
-public sealed class TableSessionStore(TableProvisioner tables) : ISessionStore, IExpiredStateCleaner
+public sealed class TableSessionStore(TableProvisioner tables, TimeProvider? time = null) : ISessionStore, IExpiredStateCleaner
 {
+    /// <summary>The row recording when this table's user rows began to carry indexes (<see cref="UserSessionIndex.IndexedSince"/>).</summary>
+    internal const string IndexedSincePartition = "!index";
+    internal const string IndexedSinceRow = "!since";
+    private const string IndexedSinceColumn = "Since";
+
+    private static readonly string[] UserRowColumns = ["UserId", SessionEntityMapper.IndexColumn];
+    private static readonly string[] IndexedSinceColumns = [IndexedSinceColumn];
+
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    /// <summary>UTC ticks of the table's indexed-since row once read (it never changes), else -1.</summary>
+    private long _indexedSince = -1;
+
     private TableClient Sessions => tables.Sessions;
+
+    public async ValueTask<UserSessionIndex> GetUserIndexAsync(string userId, CancellationToken cancellationToken)
+    {
+        var partition = SessionIds.PartitionKeyForUser(userId);
+        return await tables.RunAsync(Sessions, async ct =>
+        {
+            var row = await Sessions.GetEntityIfExistsAsync<TableEntity>(partition, SessionEntityMapper.UserRowKey, UserRowColumns, ct);
+            var since = await IndexedSinceAsync(ct);
+            if (!row.HasValue)
+            {
+                TableFaults.ThrowIfTableNotFound(row.GetRawResponse());
+                return new UserSessionIndex(null, [], since);
+            }
+
+            // Another user's row (the partition key is a 96-bit hash of the user id) or a row without an index in this
+            // format: no index, the partition decides.
+            var entity = row.Value!;
+            var index = entity.GetString("UserId") == userId ? SessionEntityMapper.ParseIndex(entity.GetString(SessionEntityMapper.IndexColumn)) : null;
+            return new UserSessionIndex(SessionEntityMapper.ETagOf(entity.ETag), index, since);
+        }, cancellationToken);
+    }
+
+    /// <summary>
+    /// When this table's user rows began to carry indexes: read once per process from its row, which the provisioner
+    /// writes as "always" (0) when it creates the table and this store as "now" when it finds the row missing in a table
+    /// an earlier version may have written (then a missing user row proves nothing until those sessions' absolute end).
+    /// </summary>
+    private async ValueTask<DateTimeOffset> IndexedSinceAsync(CancellationToken cancellationToken)
+    {
+        var known = Volatile.Read(ref _indexedSince);
+        if (known < 0)
+        {
+            var row = await Sessions.GetEntityIfExistsAsync<TableEntity>(IndexedSincePartition, IndexedSinceRow, IndexedSinceColumns, cancellationToken);
+            if (row.HasValue && row.Value!.GetInt64(IndexedSinceColumn) is { } since)
+            {
+                known = since;
+            }
+            else
+            {
+                TableFaults.ThrowIfTableNotFound(row.GetRawResponse());
+                known = _time.GetUtcNow().UtcTicks;
+                try
+                {
+                    await Sessions.AddEntityAsync(IndexedSinceEntity(known), cancellationToken);
+                }
+                catch (RequestFailedException ex) when (ex.Status == 409)
+                {
+                    // Another instance wrote it first: its time is the table's.
+                    var written = await Sessions.GetEntityAsync<TableEntity>(IndexedSincePartition, IndexedSinceRow, IndexedSinceColumns, cancellationToken);
+                    known = written.Value.GetInt64(IndexedSinceColumn) ?? known;
+                }
+            }
+
+            Volatile.Write(ref _indexedSince, known);
+        }
+
+        return new DateTimeOffset(known, TimeSpan.Zero);
+    }
+
+    private static TableEntity IndexedSinceEntity(long ticks) => new(IndexedSincePartition, IndexedSinceRow) { [IndexedSinceColumn] = ticks };
+
+    /// <summary>
+    /// Marks a table just created as indexed from the start: it holds no session of an earlier version. Called by the
+    /// provisioner after it created the sessions table; a row already there (another instance's) stays.
+    /// </summary>
+    internal static async Task MarkIndexedFromStartAsync(TableClient sessions, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await sessions.AddEntityAsync(IndexedSinceEntity(0), cancellationToken);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 409)
+        {
+        }
+    }
 
     public async ValueTask<SessionRecord?> GetSessionAsync(string sessionId, CancellationToken cancellationToken)
     {
@@ -46,11 +136,16 @@ public sealed class TableSessionStore(TableProvisioner tables) : ISessionStore, 
         {
             string? version = null;
             var sessions = new List<SessionRecord>();
+            HashSet<string>? redeemed = null;
             await foreach (var entity in Sessions.QueryAsync<TableEntity>(PartitionFilter(partition), cancellationToken: ct))
             {
                 if (entity.RowKey == SessionEntityMapper.UserRowKey)
                 {
                     version = SessionEntityMapper.ETagOf(entity.ETag);
+                }
+                else if (SessionEntityMapper.RedeemedReplayKey(entity.RowKey) is { } replayKey)
+                {
+                    (redeemed ??= new HashSet<string>(StringComparer.Ordinal)).Add(replayKey);
                 }
                 else if (entity.GetString("UserId") == userId)
                 {
@@ -58,7 +153,7 @@ public sealed class TableSessionStore(TableProvisioner tables) : ISessionStore, 
                 }
             }
 
-            return new UserSessions(userId, version, sessions);
+            return new UserSessions(userId, version, sessions, redeemed);
         }, cancellationToken);
     }
 
@@ -103,6 +198,13 @@ public sealed class TableSessionStore(TableProvisioner tables) : ISessionStore, 
         // cleanup read, so a change since keeps it; a writer holding the version of a deleted row gets 404, a conflict,
         // and re-reads no version (then adds the row again). A session of the partition that outlives the row is no
         // harm: the next change finds no row and adds one.
+        // With an index, the row also stays until the last listed session's absolute end, so that a missing row keeps
+        // meaning "no live session" (GetUserIndexAsync).
+        if (change.Index is { } index)
+        {
+            userRow[SessionEntityMapper.IndexColumn] = SessionEntityMapper.FormatIndex(index);
+        }
+
         if (LatestPurgeAt(change) is { } purgeAt)
         {
             userRow["PurgeAt"] = purgeAt.UtcTicks;
@@ -115,6 +217,12 @@ public sealed class TableSessionStore(TableProvisioner tables) : ISessionStore, 
                 : new(TableTransactionActionType.UpdateReplace, userRow, new ETag(change.ExpectedVersion)),
         };
         actions.AddRange(change.Inserts.Select(s => new TableTransactionAction(TableTransactionActionType.Add, SessionEntityMapper.ToEntity(s))));
+        if (change.Redeems is { } redemption)
+        {
+            // Add: a row of the same ID token (redeemed already) fails the whole transaction with 409.
+            actions.Add(new TableTransactionAction(TableTransactionActionType.Add, SessionEntityMapper.RedemptionEntity(partition, redemption)));
+        }
+
         actions.AddRange(change.Updates.Select(s => new TableTransactionAction(
             TableTransactionActionType.UpdateReplace, SessionEntityMapper.ToEntity(s), s.ETag is null ? ETag.All : new ETag(s.ETag))));
         return await tables.RunAsync(Sessions, async ct =>
@@ -150,6 +258,11 @@ public sealed class TableSessionStore(TableProvisioner tables) : ISessionStore, 
         foreach (var session in change.Updates)
         {
             latest = latest is { } l && l >= session.PurgeAt ? l : session.PurgeAt;
+        }
+
+        foreach (var listed in change.Index ?? [])
+        {
+            latest = latest is { } l && l >= listed.AbsoluteExpiresAt ? l : listed.AbsoluteExpiresAt;
         }
 
         return latest;

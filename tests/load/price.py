@@ -69,15 +69,15 @@ PRICES = {
 MEASURED = {
     # docs/performance.md, "Table Storage path", "Before and after, side by side": host CPU per request of the
     # standalone host on Azurite, median of the after build's rounds (range in brackets there).
-    "cpu_ms_exchange": 2.34,
-    "cpu_ms_refresh": 0.88,
-    "cpu_ms_introspection": 0.59,
+    "cpu_ms_exchange": 1.62,
+    "cpu_ms_refresh": 0.82,
+    "cpu_ms_introspection": 0.52,
     # docs/performance.md, "Under a real Functions host": worker + Functions host process = 2.25 x the standalone
     # host's CPU per request (the host process runs on the instance the app pays for).
     "functions_factor": 2.25,
     # docs/capacity.md, "What one request costs" (asserted in RoundTripTests and KeyVaultHostTests) and the
     # vault-latency table (1.00 signs, 0 key reads per token).
-    "table_ops": {"exchange": 3, "refresh": 2, "introspection": 2},
+    "table_ops": {"exchange": 2, "refresh": 2, "introspection": 2},
     "signs": {"exchange": 1, "refresh": 1, "introspection": 0},
 }
 

@@ -46,6 +46,24 @@ public sealed class InMemorySessionStore : ISessionStore, IExpiredStateCleaner
         }
     }
 
+    /// <summary>How many ID-token redemptions are held until their purge (the bounded-storage checks read it).</summary>
+    internal int RedemptionCount
+    {
+        get
+        {
+            var count = 0;
+            foreach (var partition in _partitions.Values)
+            {
+                lock (partition.Gate)
+                {
+                    count += partition.Redeemed.Count;
+                }
+            }
+
+            return count;
+        }
+    }
+
     /// <summary>How many user partitions are held (a purge drops the ones it empties).</summary>
     internal int PartitionCount => _partitions.Count;
 

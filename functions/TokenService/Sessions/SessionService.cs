@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using TokenService.Configuration;
 using TokenService.Diagnostics;
+using TokenService.Hosting;
 using TokenService.Idp;
 using TokenService.Tokens;
 
@@ -108,7 +109,7 @@ public sealed partial class SessionService : IUserSessionRevoker
     {
         var index = await _store.GetUserIndexAsync(request.UserId, cancellationToken);
         var redemption = request.IdToken;
-        if (redemption is { } token && _earlierReplayMarkers is { } markers && _time.GetUtcNow() < Later(index.IndexedSince, _options.SessionAbsoluteLifetime))
+        if (redemption is { } token && _earlierReplayMarkers is { } markers && _time.GetUtcNow() < TimeArithmetic.AddSaturating(index.IndexedSince, _options.SessionAbsoluteLifetime))
         {
             // The store began keeping redemptions with the sessions less than a session lifetime ago (a table of an
             // earlier version): a token may have been redeemed where that version recorded it, so it is recorded there
@@ -244,7 +245,7 @@ public sealed partial class SessionService : IUserSessionRevoker
     /// </summary>
     private List<IndexedSession>? RoomByIndex(UserSessionIndex index, DateTimeOffset now)
     {
-        if (index.Sessions is not { } sessions || (index.Version is null && now < Later(index.IndexedSince, _options.SessionAbsoluteLifetime)))
+        if (index.Sessions is not { } sessions || (index.Version is null && now < TimeArithmetic.AddSaturating(index.IndexedSince, _options.SessionAbsoluteLifetime)))
         {
             return null;
         }
@@ -260,9 +261,6 @@ public sealed partial class SessionService : IUserSessionRevoker
 
         return mayBeLive.Count < _options.MaxSessionsPerUser ? mayBeLive : null;
     }
-
-    private static DateTimeOffset Later(DateTimeOffset start, TimeSpan by) =>
-        start > DateTimeOffset.MaxValue - by ? DateTimeOffset.MaxValue : start + by;
 
     private SessionRecord NewSession(OpenSessionRequest request, string sessionId, string refreshHash, string writeId, DateTimeOffset now)
     {

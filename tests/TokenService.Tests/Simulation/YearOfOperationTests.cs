@@ -680,7 +680,9 @@ internal sealed class YearSimulation : IAsyncDisposable
         Bounded("session records", sessions.Count, holders * options.MaxSessionsPerUser, ref _maxSessions);
         Bounded("session partitions (one per user)", sessions.PartitionCount, holders, ref _maxPartitions);
         Bounded("deny-list entries", denied.Count, Within("deny", options.AccessTokenLifetime), ref _maxDenied);
-        Bounded("ID-token replay markers", idTokens.Count, Within("sign-in", TimeSpan.FromMinutes(5) + options.ClockSkew), ref _maxIdTokenMarkers);
+        // Redemptions live in the sessions' partitions (and, for a session lifetime in a store of an earlier version, in the
+        // replay cache too); either way no longer than the ID token's exp plus the skew.
+        Bounded("ID-token redemptions", sessions.RedemptionCount + idTokens.Count, Within("sign-in", TimeSpan.FromMinutes(5) + options.ClockSkew), ref _maxIdTokenMarkers);
         Bounded("processed IdP events", processed.Count, Within("event", events.DeduplicationWindow), ref _maxProcessedEvents);
         var none = 0;
         Bounded("DPoP replay entries", dpop.Count, 0, ref none); // no DPoP client in this population
@@ -713,6 +715,7 @@ internal sealed class YearSimulation : IAsyncDisposable
     {
         var sessions = (InMemorySessionStore)DiagnosticsServiceCollectionExtensions.Undecorated(_host.Services.GetRequiredService<ISessionStore>());
         return sessions.Count
+            + sessions.RedemptionCount
             + ((InMemoryAccessTokenDenyList)_host.Services.GetRequiredService<IAccessTokenDenyList>()).Count
             + ((InMemoryIdTokenReplayCache)_host.Services.GetRequiredService<IIdTokenReplayCache>()).Count
             + ((InMemoryProcessedEventStore)_host.Services.GetRequiredService<IProcessedEventStore>()).Count;

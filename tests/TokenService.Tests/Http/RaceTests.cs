@@ -63,6 +63,33 @@ public static class RaceScenarios
         Assert.Equal(3, sessions.Sessions.Count(s => s.IsLive(DateTimeOffset.UtcNow)));
     }
 
+    /// <summary>
+    /// RFC 8693 exchange of one ID token by twenty requests at once: its redemption commits with the session it opens,
+    /// so exactly one session opens and every other request is refused as a replay, none with a 5xx.
+    /// </summary>
+    public static async Task TwentyParallelExchangesOfOneIdTokenOpenOneSession(TokenServiceTestHost host)
+    {
+        var user = "twin-" + Guid.NewGuid().ToString("N");
+        var idToken = host.Idp.IdToken(user);
+        using var start = new ManualResetEventSlim();
+        var attempts = Enumerable.Range(0, 20).Select(_ => Task.Run(async () =>
+        {
+            start.Wait();
+            using var response = await host.ExchangeAsync(idToken);
+            return (response.StatusCode, Body: await JsonAsync(response));
+        })).ToList();
+        start.Set();
+        var results = await Task.WhenAll(attempts);
+
+        Assert.DoesNotContain(results, r => (int)r.StatusCode >= 500);
+        var opened = Assert.Single(results, r => r.StatusCode == HttpStatusCode.OK);
+        Assert.All(results.Where(r => r.StatusCode != HttpStatusCode.OK), r =>
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+            Assert.Equal("invalid_request", r.Body.GetProperty("error").GetString());
+        });
+        Assert.True(await host.IsActiveAsync(opened.Body.GetProperty("access_token").GetString()!));
+    }
 }
 
 public sealed class RaceTests(HostFixture fixture) : RaceTests<HostFixture>(fixture);
@@ -86,4 +113,7 @@ public abstract class RaceTests<TFixture>(TFixture fixture) : IClassFixture<TFix
 
     [Fact]
     public Task Fifty_parallel_logins_of_one_user_leave_three_live_sessions() => RaceScenarios.FiftyParallelLoginsLeaveAtMostThreeLiveSessions(Host);
+
+    [Fact]
+    public Task Twenty_parallel_exchanges_of_one_id_token_open_one_session_and_no_5xx() => RaceScenarios.TwentyParallelExchangesOfOneIdTokenOpenOneSession(Host);
 }

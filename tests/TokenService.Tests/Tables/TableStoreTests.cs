@@ -101,6 +101,13 @@ public sealed class AzuriteHostTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task Twenty_parallel_exchanges_of_one_id_token_open_one_session_on_table_storage()
+    {
+        await using var host = await StartAsync();
+        await RaceScenarios.TwentyParallelExchangesOfOneIdTokenOpenOneSession(host);
+    }
+
+    [Fact]
     public async Task A_refresh_token_issued_before_a_restart_still_refreshes_after_it()
     {
         var keyPath = Path.Combine(Path.GetTempPath(), "az-restart-" + Guid.NewGuid().ToString("N"), "k.json");

@@ -24,6 +24,9 @@ public sealed class InMemorySessionStore : ISessionStore, IExpiredStateCleaner
         /// <summary>The index the last commit wrote (null: it wrote none), kept as the Table store keeps it on the user row.</summary>
         public IndexedSession[]? Index;
 
+        /// <summary>The latest redemptions the last commit kept on the user's row (<see cref="UserSessionIndex.RecentRedemptions"/>).</summary>
+        public IdTokenRedemption[]? Recent;
+
         /// <summary>Replay keys of the ID tokens redeemed by commits, until their purge time.</summary>
         public readonly Dictionary<string, DateTimeOffset> Redeemed = new(StringComparer.Ordinal);
     }
@@ -92,7 +95,7 @@ public sealed class InMemorySessionStore : ISessionStore, IExpiredStateCleaner
         lock (partition.Gate)
         {
             return ValueTask.FromResult(
-                partition.Removed || partition.Version is null ? NoRow : new UserSessionIndex(partition.Version, partition.Index, DateTimeOffset.MinValue));
+                partition.Removed || partition.Version is null ? NoRow : new UserSessionIndex(partition.Version, partition.Index, DateTimeOffset.MinValue, partition.Recent));
         }
     }
 
@@ -196,6 +199,7 @@ public sealed class InMemorySessionStore : ISessionStore, IExpiredStateCleaner
 
         partition.Version = NextETag();
         partition.Index = change.Index?.ToArray();
+        partition.Recent = change.RecentRedemptions?.ToArray();
         return StoreWriteStatus.Success;
     }
 

@@ -148,6 +148,13 @@ public sealed partial class SessionService : IUserSessionRevoker
     private async Task<(SessionRecord Session, string RefreshToken, IssuedAccessToken AccessToken)?> OpenCoreAsync(
         OpenSessionRequest request, UserSessionIndex? index, AccessTokenFactory issueAccessToken, CancellationToken cancellationToken)
     {
+        if (request.IdToken is { } presented && index?.RecentRedemptions is { } recent && recent.Any(r => r.ReplayKey == presented.ReplayKey))
+        {
+            // A replay the user's row already names: refused before anything is signed.
+            return null;
+        }
+
+        var recentAfter = RecentAfter(index?.RecentRedemptions, request.IdToken, _time.GetUtcNow());
         var sessionId = SessionIds.NewSessionId(request.UserId);
         var (refreshToken, refreshHash) = RefreshTokens.Create(sessionId);
         var writeId = NewWriteId();
@@ -171,7 +178,7 @@ public sealed partial class SessionService : IUserSessionRevoker
                 var opened = NewSession(request, sessionId, refreshHash, writeId, now);
                 accessToken ??= await issueAccessToken(opened, request.Scope, cancellationToken);
                 listed.Add(IndexedSession.Of(opened));
-                var change = new UserSessionsChange(request.UserId, index.Version, [opened], [], listed, request.IdToken);
+                var change = new UserSessionsChange(request.UserId, index.Version, [opened], [], listed, request.IdToken, recentAfter);
                 index = null;
                 if (await _store.CommitAsync(change, cancellationToken) == StoreWriteStatus.Success)
                 {
@@ -220,7 +227,8 @@ public sealed partial class SessionService : IUserSessionRevoker
             // Sign before storing: a signing fault must leave no session behind. The token stays valid for later
             // attempts: its exp is capped by this attempt's absolute end, which is never after a later one's.
             accessToken ??= await issueAccessToken(session, request.Scope, cancellationToken);
-            var status = await _store.CommitAsync(new UserSessionsChange(request.UserId, user.Version, [session], evicted, indexAfter, request.IdToken), cancellationToken);
+            var status = await _store.CommitAsync(
+                new UserSessionsChange(request.UserId, user.Version, [session], evicted, indexAfter, request.IdToken, recentAfter), cancellationToken);
             if (status == StoreWriteStatus.Success)
             {
                 LogSessionOpened(_logger, sessionId, request.ClientId, evicted.Count);
@@ -260,6 +268,35 @@ public sealed partial class SessionService : IUserSessionRevoker
         }
 
         return mayBeLive.Count < _options.MaxSessionsPerUser ? mayBeLive : null;
+    }
+
+    /// <summary>How many of the user's latest redemptions the row keeps (a replay of an older one is refused by the commit).</summary>
+    private const int RecentRedemptionsKept = 8;
+
+    /// <summary>The redemptions to keep on the user's row: the unexpired ones read, and this sign-in's, the latest few.</summary>
+    private static List<IdTokenRedemption>? RecentAfter(IReadOnlyList<IdTokenRedemption>? read, IdTokenRedemption? redeems, DateTimeOffset now)
+    {
+        if (redeems is not { } current)
+        {
+            return null;
+        }
+
+        var kept = new List<IdTokenRedemption>(RecentRedemptionsKept);
+        foreach (var earlier in read ?? [])
+        {
+            if (earlier.ExpiresAt > now)
+            {
+                kept.Add(earlier);
+            }
+        }
+
+        if (kept.Count >= RecentRedemptionsKept)
+        {
+            kept.RemoveRange(0, kept.Count - RecentRedemptionsKept + 1);
+        }
+
+        kept.Add(current);
+        return kept;
     }
 
     private SessionRecord NewSession(OpenSessionRequest request, string sessionId, string refreshHash, string writeId, DateTimeOffset now)

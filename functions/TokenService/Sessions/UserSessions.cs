@@ -32,6 +32,9 @@ public readonly record struct IdTokenRedemption(string ReplayKey, DateTimeOffset
 /// <param name="Inserts">New sessions (each must not exist yet).</param>
 /// <param name="Updates">Replaced sessions (each must still have its ETag).</param>
 /// <param name="Redeems">The ID token this change redeems: the commit conflicts when it was redeemed already.</param>
+/// <param name="RecentRedemptions">
+/// The user's latest redemptions to keep on the row (<see cref="UserSessionIndex.RecentRedemptions"/>); null keeps none.
+/// </param>
 /// <param name="Index">
 /// Every session of the user that may be live once the change is applied (a superset: listing one that has ended
 /// costs a partition query later, leaving a live one out would let the user past the limit), stored with the version
@@ -43,7 +46,8 @@ public sealed record UserSessionsChange(
     IReadOnlyList<SessionRecord> Inserts,
     IReadOnlyList<SessionRecord> Updates,
     IReadOnlyList<IndexedSession>? Index = null,
-    IdTokenRedemption? Redeems = null);
+    IdTokenRedemption? Redeems = null,
+    IReadOnlyList<IdTokenRedemption>? RecentRedemptions = null);
 
 /// <summary>A session the user's index lists: it may be live until <see cref="AbsoluteExpiresAt"/>, and never after.</summary>
 public readonly record struct IndexedSession(string SessionId, DateTimeOffset AbsoluteExpiresAt)
@@ -65,7 +69,12 @@ public readonly record struct IndexedSession(string SessionId, DateTimeOffset Ab
 /// and ID tokens redeemed before then were recorded elsewhere (<c>IIdTokenReplayCache</c>). <see cref="DateTimeOffset.MaxValue"/>
 /// for a store that keeps no index.
 /// </param>
-public sealed record UserSessionIndex(string? Version, IReadOnlyList<IndexedSession>? Sessions, DateTimeOffset IndexedSince)
+/// <param name="RecentRedemptions">
+/// The user's latest ID-token redemptions, kept on the same row so that a replay is refused before its access token is
+/// signed. A cache only: the redemption rows decide (a token missing here is still refused by the commit).
+/// </param>
+public sealed record UserSessionIndex(
+    string? Version, IReadOnlyList<IndexedSession>? Sessions, DateTimeOffset IndexedSince, IReadOnlyList<IdTokenRedemption>? RecentRedemptions = null)
 {
     /// <summary>What a store that keeps no index answers.</summary>
     public static readonly UserSessionIndex None = new(null, null, DateTimeOffset.MaxValue);

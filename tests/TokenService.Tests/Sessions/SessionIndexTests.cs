@@ -152,6 +152,40 @@ public sealed class SessionIndexTests
     }
 
     [Fact]
+    public async Task A_replay_the_users_row_names_is_refused_before_an_access_token_is_signed()
+    {
+        var sessions = New(maxPerUser: 3);
+        var token = Redemption();
+        var signed = 0;
+        AccessTokenFactory counting = (session, scope, ct) =>
+        {
+            Interlocked.Increment(ref signed);
+            return IssueAsync(session, scope, ct);
+        };
+
+        Assert.NotNull(await sessions.TryOpenAsync(Request("nia", token), counting, default));
+        Assert.Null(await sessions.TryOpenAsync(Request("nia", token), counting, default));
+        Assert.Equal(1, signed);
+        Assert.Equal(0, _store.PartitionReads);
+    }
+
+    [Fact]
+    public async Task A_replay_of_a_token_older_than_the_rows_latest_redemptions_is_still_refused_by_the_commit()
+    {
+        var sessions = New(maxPerUser: 50);
+        var first = Redemption();
+        Assert.NotNull(await sessions.TryOpenAsync(Request("oli", first), IssueAsync, default));
+        for (var i = 0; i < 8; i++)
+        {
+            Assert.NotNull(await sessions.TryOpenAsync(Request("oli", Redemption()), IssueAsync, default));
+        }
+
+        Assert.DoesNotContain((await _store.GetUserIndexAsync("oli", default)).RecentRedemptions!, r => r.ReplayKey == first.ReplayKey);
+        Assert.Null(await sessions.TryOpenAsync(Request("oli", first), IssueAsync, default));
+        Assert.Equal(9, (await _store.GetUserSessionsAsync("oli", default)).Sessions.Count);
+    }
+
+    [Fact]
     public async Task Racing_redemptions_of_one_id_token_open_one_session()
     {
         var sessions = New(maxPerUser: 3);

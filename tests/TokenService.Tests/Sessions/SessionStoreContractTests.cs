@@ -139,7 +139,8 @@ public abstract class SessionStoreContractTests
         var now = Now;
         var redemption = new IdTokenRedemption("rk-" + Guid.NewGuid().ToString("N"), now.AddMinutes(10));
         var first = NewSession(user, now);
-        Assert.Equal(StoreWriteStatus.Success, await Store.CommitAsync(new UserSessionsChange(user, null, [first], [], [IndexedSession.Of(first)], redemption), default));
+        Assert.Equal(StoreWriteStatus.Success, await Store.CommitAsync(new UserSessionsChange(user, null, [first], [], [IndexedSession.Of(first)], redemption, [redemption]), default));
+        Assert.Equal([redemption], (await Store.GetUserIndexAsync(user, default)).RecentRedemptions!);
         var read = await Store.GetUserSessionsAsync(user, default);
         Assert.True(read.Redeemed(redemption.ReplayKey));
         Assert.False(read.Redeemed("rk-other"));

@@ -20,6 +20,46 @@ internal static class SessionEntityMapper
     public static TableEntity RedemptionEntity(string partition, IdTokenRedemption redemption) =>
         new(partition, RedemptionRowPrefix + redemption.ReplayKey) { ["PurgeAt"] = redemption.ExpiresAt.UtcTicks };
 
+    /// <summary>The user row's column of its latest redemptions (<see cref="UserSessionIndex.RecentRedemptions"/>): "1", then ";replayKey.expiresTicks" each.</summary>
+    public const string RecentRedemptionsColumn = "Redeemed";
+
+    public static string FormatRedemptions(IReadOnlyList<IdTokenRedemption> redemptions)
+    {
+        var text = new System.Text.StringBuilder(IndexFormat, IndexFormat.Length + (redemptions.Count * 64));
+        foreach (var redemption in redemptions)
+        {
+            text.Append(';').Append(redemption.ReplayKey).Append('.').Append(redemption.ExpiresAt.UtcTicks.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        return text.ToString();
+    }
+
+    /// <summary>The redemptions in <paramref name="text"/>; null when absent or not in this format (a cache: nothing is lost).</summary>
+    public static IReadOnlyList<IdTokenRedemption>? ParseRedemptions(string? text)
+    {
+        var parts = text?.Split(';');
+        if (parts is null || parts[0] != IndexFormat)
+        {
+            return null;
+        }
+
+        var redemptions = new IdTokenRedemption[parts.Length - 1];
+        for (var i = 1; i < parts.Length; i++)
+        {
+            var dot = parts[i].LastIndexOf('.');
+            if (dot <= 0
+                || !long.TryParse(parts[i].AsSpan(dot + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ticks)
+                || ticks > DateTimeOffset.MaxValue.UtcTicks)
+            {
+                return null;
+            }
+
+            redemptions[i - 1] = new IdTokenRedemption(parts[i][..dot], new DateTimeOffset(ticks, TimeSpan.Zero));
+        }
+
+        return redemptions;
+    }
+
     /// <summary>The replay key of a redemption row's key; null for any other row.</summary>
     public static string? RedeemedReplayKey(string rowKey) =>
         rowKey.StartsWith(RedemptionRowPrefix, StringComparison.Ordinal) ? rowKey[RedemptionRowPrefix.Length..] : null;

@@ -24,7 +24,7 @@ public sealed class TableSessionStore(TableProvisioner tables, TimeProvider? tim
     internal const string IndexedSinceRow = "!since";
     private const string IndexedSinceColumn = "Since";
 
-    private static readonly string[] UserRowColumns = ["UserId", SessionEntityMapper.IndexColumn];
+    private static readonly string[] UserRowColumns = ["UserId", SessionEntityMapper.IndexColumn, SessionEntityMapper.RecentRedemptionsColumn];
     private static readonly string[] IndexedSinceColumns = [IndexedSinceColumn];
 
     private readonly TimeProvider _time = time ?? TimeProvider.System;
@@ -50,8 +50,10 @@ public sealed class TableSessionStore(TableProvisioner tables, TimeProvider? tim
             // Another user's row (the partition key is a 96-bit hash of the user id) or a row without an index in this
             // format: no index, the partition decides.
             var entity = row.Value!;
-            var index = entity.GetString("UserId") == userId ? SessionEntityMapper.ParseIndex(entity.GetString(SessionEntityMapper.IndexColumn)) : null;
-            return new UserSessionIndex(SessionEntityMapper.ETagOf(entity.ETag), index, since);
+            var ours = entity.GetString("UserId") == userId;
+            var index = ours ? SessionEntityMapper.ParseIndex(entity.GetString(SessionEntityMapper.IndexColumn)) : null;
+            var recent = ours ? SessionEntityMapper.ParseRedemptions(entity.GetString(SessionEntityMapper.RecentRedemptionsColumn)) : null;
+            return new UserSessionIndex(SessionEntityMapper.ETagOf(entity.ETag), index, since, recent);
         }, cancellationToken);
     }
 
@@ -203,6 +205,11 @@ public sealed class TableSessionStore(TableProvisioner tables, TimeProvider? tim
         if (change.Index is { } index)
         {
             userRow[SessionEntityMapper.IndexColumn] = SessionEntityMapper.FormatIndex(index);
+        }
+
+        if (change.RecentRedemptions is { Count: > 0 } recent)
+        {
+            userRow[SessionEntityMapper.RecentRedemptionsColumn] = SessionEntityMapper.FormatRedemptions(recent);
         }
 
         if (LatestPurgeAt(change) is { } purgeAt)

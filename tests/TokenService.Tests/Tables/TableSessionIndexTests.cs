@@ -33,12 +33,25 @@ public sealed class TableSessionIndexTests(AzuriteFixture azurite)
     }
 
     [Fact]
+    public async Task An_empty_sessions_table_created_outside_the_service_is_indexed_from_the_start()
+    {
+        // infra/ creates the tables: the provisioner then finds them and marks nothing.
+        await MissingTableStoreTests.DeleteTablesAsync(azurite);
+        await azurite.CreateClient().CreateTableIfNotExistsAsync(TableNames.Sessions);
+
+        var absent = await new TableSessionStore(new TableProvisioner(azurite.CreateClient()), _time).GetUserIndexAsync("new-" + Guid.NewGuid().ToString("N"), default);
+        Assert.Equal(DateTimeOffset.MinValue, absent.IndexedSince);
+    }
+
+    [Fact]
     public async Task A_sessions_table_found_without_the_mark_is_indexed_from_the_first_look_for_every_instance()
     {
         var tables = new TableProvisioner(azurite.CreateClient());
         await tables.EnsureAsync(default);
-        // A table an earlier version created and wrote: no mark.
+        // A table an earlier version created and wrote: no mark, and rows.
         await tables.Sessions.DeleteEntityAsync(TableSessionStore.IndexedSincePartition, TableSessionStore.IndexedSinceRow);
+        var user = "earlier-" + Guid.NewGuid().ToString("N");
+        await tables.Sessions.AddEntityAsync(new TableEntity(SessionIds.PartitionKeyForUser(user), "!user") { ["UserId"] = user });
         try
         {
             var first = await new TableSessionStore(tables, _time).GetUserIndexAsync("u-" + Guid.NewGuid().ToString("N"), default);

@@ -59,8 +59,9 @@ public sealed class TableSessionStore(TableProvisioner tables, TimeProvider? tim
 
     /// <summary>
     /// When this table's user rows began to carry indexes: read once per process from its row, which the provisioner
-    /// writes as "always" (0) when it creates the table and this store as "now" when it finds the row missing in a table
-    /// an earlier version may have written (then a missing user row proves nothing until those sessions' absolute end).
+    /// writes as "always" (0) when it creates the table, and this store when it finds the row missing: "always" for a
+    /// table without any row, else "now" (an earlier version may have written it; then a missing user row proves nothing
+    /// until those sessions' absolute end).
     /// </summary>
     private async ValueTask<DateTimeOffset> IndexedSinceAsync(CancellationToken cancellationToken)
     {
@@ -75,7 +76,7 @@ public sealed class TableSessionStore(TableProvisioner tables, TimeProvider? tim
             else
             {
                 TableFaults.ThrowIfTableNotFound(row.GetRawResponse());
-                known = _time.GetUtcNow().UtcTicks;
+                known = await HoldsAnyRowAsync(cancellationToken) ? _time.GetUtcNow().UtcTicks : 0;
                 try
                 {
                     await Sessions.AddEntityAsync(IndexedSinceEntity(known), cancellationToken);
@@ -93,6 +94,23 @@ public sealed class TableSessionStore(TableProvisioner tables, TimeProvider? tim
 
         return new DateTimeOffset(known, TimeSpan.Zero);
     }
+
+    /// <summary>
+    /// Whether the table holds any row: the first page of one key-only entity, no filter. An empty table found without
+    /// the mark (one that <c>infra/</c> created, not the provisioner) holds nothing of an earlier version. A first page
+    /// that is empty but continues counts as rows (the service may end a page early).
+    /// </summary>
+    private async ValueTask<bool> HoldsAnyRowAsync(CancellationToken cancellationToken)
+    {
+        await foreach (var page in Sessions.QueryAsync<TableEntity>(filter: (string?)null, maxPerPage: 1, select: KeysOnly, cancellationToken: cancellationToken).AsPages(pageSizeHint: 1))
+        {
+            return page.Values.Count > 0 || page.ContinuationToken is not null;
+        }
+
+        return false;
+    }
+
+    private static readonly string[] KeysOnly = ["PartitionKey"];
 
     private static TableEntity IndexedSinceEntity(long ticks) => new(IndexedSincePartition, IndexedSinceRow) { [IndexedSinceColumn] = ticks };
 

@@ -32,39 +32,23 @@ public sealed class InMemorySessionStore : ISessionStore, IExpiredStateCleaner
     }
 
     /// <summary>How many session records are held, ended ones included until their purge (the bounded-storage checks read it).</summary>
-    internal int Count
-    {
-        get
-        {
-            var count = 0;
-            foreach (var partition in _partitions.Values)
-            {
-                lock (partition.Gate)
-                {
-                    count += partition.Sessions.Count;
-                }
-            }
-
-            return count;
-        }
-    }
+    internal int Count => Sum(partition => partition.Sessions.Count);
 
     /// <summary>How many ID-token redemptions are held until their purge (the bounded-storage checks read it).</summary>
-    internal int RedemptionCount
-    {
-        get
-        {
-            var count = 0;
-            foreach (var partition in _partitions.Values)
-            {
-                lock (partition.Gate)
-                {
-                    count += partition.Redeemed.Count;
-                }
-            }
+    internal int RedemptionCount => Sum(partition => partition.Redeemed.Count);
 
-            return count;
+    private int Sum(Func<Partition, int> countOf)
+    {
+        var count = 0;
+        foreach (var partition in _partitions.Values)
+        {
+            lock (partition.Gate)
+            {
+                count += countOf(partition);
+            }
         }
+
+        return count;
     }
 
     /// <summary>How many user partitions are held (a purge drops the ones it empties).</summary>

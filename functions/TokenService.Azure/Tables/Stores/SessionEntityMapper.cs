@@ -20,45 +20,8 @@ internal static class SessionEntityMapper
     public static TableEntity RedemptionEntity(string partition, IdTokenRedemption redemption) =>
         new(partition, RedemptionRowPrefix + redemption.ReplayKey) { ["PurgeAt"] = redemption.ExpiresAt.UtcTicks };
 
-    /// <summary>The user row's column of its latest redemptions (<see cref="UserSessionIndex.RecentRedemptions"/>): "1", then ";replayKey.expiresTicks" each.</summary>
+    /// <summary>The user row's column of its latest redemptions (<see cref="UserSessionIndex.RecentRedemptions"/>).</summary>
     public const string RecentRedemptionsColumn = "Redeemed";
-
-    public static string FormatRedemptions(IReadOnlyList<IdTokenRedemption> redemptions)
-    {
-        var text = new System.Text.StringBuilder(IndexFormat, IndexFormat.Length + (redemptions.Count * 64));
-        foreach (var redemption in redemptions)
-        {
-            text.Append(';').Append(redemption.ReplayKey).Append('.').Append(redemption.ExpiresAt.UtcTicks.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        }
-
-        return text.ToString();
-    }
-
-    /// <summary>The redemptions in <paramref name="text"/>; null when absent or not in this format (a cache: nothing is lost).</summary>
-    public static IReadOnlyList<IdTokenRedemption>? ParseRedemptions(string? text)
-    {
-        var parts = text?.Split(';');
-        if (parts is null || parts[0] != IndexFormat)
-        {
-            return null;
-        }
-
-        var redemptions = new IdTokenRedemption[parts.Length - 1];
-        for (var i = 1; i < parts.Length; i++)
-        {
-            var dot = parts[i].LastIndexOf('.');
-            if (dot <= 0
-                || !long.TryParse(parts[i].AsSpan(dot + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ticks)
-                || ticks > DateTimeOffset.MaxValue.UtcTicks)
-            {
-                return null;
-            }
-
-            redemptions[i - 1] = new IdTokenRedemption(parts[i][..dot], new DateTimeOffset(ticks, TimeSpan.Zero));
-        }
-
-        return redemptions;
-    }
 
     /// <summary>The replay key of a redemption row's key; null for any other row.</summary>
     public static string? RedeemedReplayKey(string rowKey) =>
@@ -67,50 +30,58 @@ internal static class SessionEntityMapper
     /// <summary>The user row's column holding the user's index (<see cref="UserSessionIndex"/>); absent on rows written without one.</summary>
     public const string IndexColumn = "Index";
 
-    /// <summary>Format version of <see cref="IndexColumn"/>: "1", then ";sid.absoluteEndTicks" per session (a sid is base64url).</summary>
-    private const string IndexFormat = "1";
+    /// <summary>Format version of <see cref="IndexColumn"/> and <see cref="RecentRedemptionsColumn"/>: "1", then ";key.ticks" per entry (keys are base64url).</summary>
+    private const string ListFormat = "1";
 
-    public static string FormatIndex(IReadOnlyList<IndexedSession> index)
+    public static string FormatIndex(IReadOnlyList<IndexedSession> index) =>
+        FormatList(index.Select(s => (s.SessionId, s.AbsoluteExpiresAt)), index.Count);
+
+    public static string FormatRedemptions(IReadOnlyList<IdTokenRedemption> redemptions) =>
+        FormatList(redemptions.Select(r => (r.ReplayKey, r.ExpiresAt)), redemptions.Count);
+
+    /// <summary>The index in <paramref name="text"/>, or null when it is absent or not in a format this version writes (then the partition decides).</summary>
+    public static IReadOnlyList<IndexedSession>? ParseIndex(string? text) =>
+        ParseList(text, SessionIds.IsWellFormed, (sid, at) => new IndexedSession(sid, at));
+
+    /// <summary>The redemptions in <paramref name="text"/>; null when absent or not in this format (a cache: nothing is lost).</summary>
+    public static IReadOnlyList<IdTokenRedemption>? ParseRedemptions(string? text) =>
+        ParseList(text, static key => key.Length > 0, (key, at) => new IdTokenRedemption(key, at));
+
+    private static string FormatList(IEnumerable<(string Key, DateTimeOffset At)> entries, int count)
     {
-        var text = new System.Text.StringBuilder(IndexFormat, IndexFormat.Length + (index.Count * 60));
-        foreach (var session in index)
+        var text = new System.Text.StringBuilder(ListFormat, ListFormat.Length + (count * 64));
+        foreach (var (key, at) in entries)
         {
-            text.Append(';').Append(session.SessionId).Append('.').Append(session.AbsoluteExpiresAt.UtcTicks.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            text.Append(';').Append(key).Append('.').Append(at.UtcTicks.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
 
         return text.ToString();
     }
 
-    /// <summary>The index in <paramref name="text"/>, or null when it is absent or not in a format this version writes (then the partition decides).</summary>
-    public static IReadOnlyList<IndexedSession>? ParseIndex(string? text)
+    private static T[]? ParseList<T>(string? text, Func<string, bool> isKey, Func<string, DateTimeOffset, T> entry)
     {
-        if (text is null)
+        var parts = text?.Split(';');
+        if (parts is null || parts[0] != ListFormat)
         {
             return null;
         }
 
-        var parts = text.Split(';');
-        if (parts[0] != IndexFormat)
-        {
-            return null;
-        }
-
-        var index = new IndexedSession[parts.Length - 1];
+        var list = new T[parts.Length - 1];
         for (var i = 1; i < parts.Length; i++)
         {
             var dot = parts[i].IndexOf('.', StringComparison.Ordinal);
             if (dot < 0
-                || !SessionIds.IsWellFormed(parts[i][..dot])
+                || !isKey(parts[i][..dot])
                 || !long.TryParse(parts[i].AsSpan(dot + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ticks)
                 || ticks > DateTimeOffset.MaxValue.UtcTicks)
             {
                 return null;
             }
 
-            index[i - 1] = new IndexedSession(parts[i][..dot], new DateTimeOffset(ticks, TimeSpan.Zero));
+            list[i - 1] = entry(parts[i][..dot], new DateTimeOffset(ticks, TimeSpan.Zero));
         }
 
-        return index;
+        return list;
     }
 
     public static TableEntity ToEntity(SessionRecord s)

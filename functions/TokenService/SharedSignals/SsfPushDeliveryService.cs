@@ -59,11 +59,6 @@ public sealed partial class SsfPushDeliveryService(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var nextSweep = time.GetUtcNow();
-
-        // One wait for new work at a time, kept across turns until it completes: a wait abandoned by cancelling it would
-        // stay registered with the semaphore for a moment (SemaphoreSlim removes a cancelled waiter afterwards), and a
-        // notification in that moment would go to it and be lost, leaving a queued SET for the next sweep.
-        Task? workArrived = null;
         while (!stoppingToken.IsCancellationRequested)
         {
             var now = time.GetUtcNow();
@@ -115,8 +110,7 @@ public sealed partial class SsfPushDeliveryService(
             // Wait for new work, a drain to finish (its stream may have more, or be due again later), or the earliest
             // back-off, lease end or sweep to pass, whichever comes first.
             using var wait = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-            workArrived ??= streams.WaitForDeliveryWorkAsync(stoppingToken);
-            var waits = new List<Task>(_running.Values) { workArrived };
+            var waits = new List<Task>(_running.Values) { streams.WaitForDeliveryWorkAsync(wait.Token) };
             var untilRetry = nextRetry.Value - time.GetUtcNow();
             if (untilRetry > TimeSpan.Zero)
             {
@@ -132,11 +126,6 @@ public sealed partial class SsfPushDeliveryService(
             }
 
             await Task.WhenAny(waits);
-            if (workArrived.IsCompleted)
-            {
-                workArrived = null;
-            }
-
             await wait.CancelAsync();
         }
 

@@ -42,8 +42,13 @@ public sealed partial class SsfStreamRegistry : ISessionEndedSink, IExpiredState
 
     private readonly Counter<long>? _outboxWriteFailures;
 
-    /// <summary>Released when push delivery may have work: an event queued, a stream enabled or its delivery changed.</summary>
-    private readonly SemaphoreSlim _deliveryWork = new(0, int.MaxValue);
+    /// <summary>
+    /// Completed when push delivery may have work (an event queued, a stream enabled or its delivery changed), and
+    /// replaced by a fresh one when a wait takes it. Not a semaphore: a cancelled <c>SemaphoreSlim.WaitAsync</c> stays
+    /// registered for a moment and can take a release meant for the next wait; a wait on this only takes the signal
+    /// once it has completed, so cancelling one loses nothing.
+    /// </summary>
+    private TaskCompletionSource _deliveryWork = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public SsfStreamRegistry(
         IClientStore clients,
@@ -82,16 +87,21 @@ public sealed partial class SsfStreamRegistry : ISessionEndedSink, IExpiredState
     public IReadOnlyList<SsfStreamStatusSnapshot> LastStatus => _status;
 
     /// <summary>Wakes <see cref="SsfPushDeliveryService"/>: a push stream may have something to send now.</summary>
-    public void NotifyDeliveryWork()
-    {
-        if (_deliveryWork.CurrentCount == 0)
-        {
-            _deliveryWork.Release();
-        }
-    }
+    public void NotifyDeliveryWork() => Volatile.Read(ref _deliveryWork).TrySetResult();
 
-    /// <summary>Completes at the next <see cref="NotifyDeliveryWork"/> (at once if one came since the last wait).</summary>
-    public Task WaitForDeliveryWorkAsync(CancellationToken cancellationToken) => _deliveryWork.WaitAsync(cancellationToken);
+    /// <summary>
+    /// Completes at the next <see cref="NotifyDeliveryWork"/> (at once if one came since the last wait took one); a
+    /// cancelled wait takes none.
+    /// </summary>
+    public async Task WaitForDeliveryWorkAsync(CancellationToken cancellationToken)
+    {
+        var signal = Volatile.Read(ref _deliveryWork);
+        await signal.Task.WaitAsync(cancellationToken);
+
+        // Taken: the next wait waits for the next notification. A notification between the completion and this reset
+        // is covered by the caller, which looks for work after the wait returns.
+        Interlocked.CompareExchange(ref _deliveryWork, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), signal);
+    }
 
     /// <summary>
     /// Completes when every queuing write this instance started so far has finished (stored or logged as failed). A poll

@@ -28,6 +28,11 @@ public sealed class InstrumentedSessionStore(ISessionStore inner, TokenServiceMe
     public ValueTask<StoreWriteStatus> CommitAsync(UserSessionsChange change, CancellationToken cancellationToken) =>
         Enabled ? MeasureAsync("commit", Stopwatch.GetTimestamp(), inner.CommitAsync(change, cancellationToken)) : inner.CommitAsync(change, cancellationToken);
 
+    public ValueTask<StoreCommitResult> CommitReturningVersionsAsync(UserSessionsChange change, CancellationToken cancellationToken) =>
+        Enabled
+            ? MeasureAsync("commit", Stopwatch.GetTimestamp(), inner.CommitReturningVersionsAsync(change, cancellationToken))
+            : inner.CommitReturningVersionsAsync(change, cancellationToken);
+
     private bool Enabled => metrics.StoreDuration.Enabled;
 
     // C# evaluates arguments left to right: the start is read before the operation is called, so its synchronous

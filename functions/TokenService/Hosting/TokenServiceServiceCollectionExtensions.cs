@@ -147,6 +147,7 @@ public static class TokenServiceServiceCollectionExtensions
             services.AddHostedService(sp => sp.GetRequiredService<SsfPushDeliveryService>());
         }
 
+        services.TryAddSingleton<SessionStateCache>();
         services.TryAddSingleton<SessionService>();
         services.TryAddSingleton<IUserSessionRevoker>(sp => sp.GetRequiredService<SessionService>());
         services.TryAddSingleton<SigningKeyResolver>();

@@ -34,4 +34,12 @@ public interface ISessionStore
 
     /// <summary>Applies <paramref name="change"/> atomically, or nothing of it (see <see cref="UserSessionsChange"/>).</summary>
     ValueTask<StoreWriteStatus> CommitAsync(UserSessionsChange change, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// <see cref="CommitAsync"/>, also giving back, when it succeeded, the ETags the store gave the change's inserted
+    /// sessions, so that the caller can write one again without reading it first (<see cref="SessionStateCache"/>). A
+    /// store that cannot tell them leaves this default, which gives none.
+    /// </summary>
+    async ValueTask<StoreCommitResult> CommitReturningVersionsAsync(UserSessionsChange change, CancellationToken cancellationToken) =>
+        new(await CommitAsync(change, cancellationToken));
 }

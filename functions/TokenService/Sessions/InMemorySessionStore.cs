@@ -124,7 +124,10 @@ public sealed class InMemorySessionStore : ISessionStore, IExpiredStateCleaner
         }
     }
 
-    public ValueTask<StoreWriteStatus> CommitAsync(UserSessionsChange change, CancellationToken cancellationToken)
+    public async ValueTask<StoreWriteStatus> CommitAsync(UserSessionsChange change, CancellationToken cancellationToken) =>
+        (await CommitReturningVersionsAsync(change, cancellationToken)).Status;
+
+    public ValueTask<StoreCommitResult> CommitReturningVersionsAsync(UserSessionsChange change, CancellationToken cancellationToken)
     {
         var key = SessionIds.PartitionKeyForUser(change.UserId);
         while (true)
@@ -143,18 +146,18 @@ public sealed class InMemorySessionStore : ISessionStore, IExpiredStateCleaner
     }
 
     /// <summary>Applies <paramref name="change"/> to <paramref name="partition"/>; the caller holds its gate.</summary>
-    private StoreWriteStatus Commit(Partition partition, UserSessionsChange change)
+    private StoreCommitResult Commit(Partition partition, UserSessionsChange change)
     {
         if (partition.Version != change.ExpectedVersion)
         {
-            return StoreWriteStatus.Conflict;
+            return new(StoreWriteStatus.Conflict);
         }
 
         foreach (var update in change.Updates)
         {
             if (!partition.Sessions.TryGetValue(update.SessionId, out var current) || current.ETag != update.ETag)
             {
-                return StoreWriteStatus.Conflict;
+                return new(StoreWriteStatus.Conflict);
             }
         }
 
@@ -162,13 +165,13 @@ public sealed class InMemorySessionStore : ISessionStore, IExpiredStateCleaner
         {
             if (partition.Sessions.ContainsKey(insert.SessionId))
             {
-                return StoreWriteStatus.Conflict;
+                return new(StoreWriteStatus.Conflict);
             }
         }
 
         if (change.Redeems is { } redeemed && partition.Redeemed.ContainsKey(redeemed.ReplayKey))
         {
-            return StoreWriteStatus.Conflict;
+            return new(StoreWriteStatus.Conflict);
         }
 
         if (change.Redeems is { } redemption)
@@ -176,15 +179,23 @@ public sealed class InMemorySessionStore : ISessionStore, IExpiredStateCleaner
             partition.Redeemed[redemption.ReplayKey] = redemption.ExpiresAt;
         }
 
-        foreach (var record in change.Updates.Concat(change.Inserts))
+        foreach (var record in change.Updates)
         {
             partition.Sessions[record.SessionId] = record with { ETag = NextETag() };
+        }
+
+        var inserted = new string[change.Inserts.Count];
+        for (var i = 0; i < inserted.Length; i++)
+        {
+            var record = change.Inserts[i] with { ETag = NextETag() };
+            partition.Sessions[record.SessionId] = record;
+            inserted[i] = record.ETag!;
         }
 
         partition.Version = NextETag();
         partition.Index = change.Index?.ToArray();
         partition.Recent = change.RecentRedemptions?.ToArray();
-        return StoreWriteStatus.Success;
+        return new(StoreWriteStatus.Success, inserted);
     }
 
     public Task<int> PurgeExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken)

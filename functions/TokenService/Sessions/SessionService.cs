@@ -79,11 +79,15 @@ public sealed partial class SessionService : IUserSessionRevoker
     /// <summary>Where versions before redemptions were stored with sessions recorded redeemed ID tokens (see <see cref="TryOpenAsync"/>).</summary>
     private readonly IIdTokenReplayCache? _earlierReplayMarkers;
 
+    /// <summary>The state of sessions this instance wrote last, so that a refresh can write without reading first.</summary>
+    private readonly SessionStateCache? _stateCache;
+
     public SessionService(
         ISessionStore store, IOptions<TokenServiceOptions> options, TimeProvider time, ILogger<SessionService> logger, TokenServiceMetrics metrics, IAuditSink? audit = null,
-        ISessionEndedSink? ended = null, IIdTokenReplayCache? earlierReplayMarkers = null)
+        ISessionEndedSink? ended = null, IIdTokenReplayCache? earlierReplayMarkers = null, SessionStateCache? stateCache = null)
     {
         _earlierReplayMarkers = earlierReplayMarkers;
+        _stateCache = stateCache;
         _store = store;
         _options = options.Value;
         _time = time;
@@ -180,8 +184,9 @@ public sealed partial class SessionService : IUserSessionRevoker
                 listed.Add(IndexedSession.Of(opened));
                 var change = new UserSessionsChange(request.UserId, index.Version, [opened], [], listed, request.IdToken, recentAfter);
                 index = null;
-                if (await _store.CommitAsync(change, cancellationToken) == StoreWriteStatus.Success)
+                if (await _store.CommitReturningVersionsAsync(change, cancellationToken) is { Status: StoreWriteStatus.Success } stored)
                 {
+                    Remember(opened, stored, []);
                     LogSessionOpened(_logger, sessionId, request.ClientId, 0);
                     RecordOpened(opened, [], now);
                     return (opened, refreshToken, accessToken.Value);
@@ -227,10 +232,11 @@ public sealed partial class SessionService : IUserSessionRevoker
             // Sign before storing: a signing fault must leave no session behind. The token stays valid for later
             // attempts: its exp is capped by this attempt's absolute end, which is never after a later one's.
             accessToken ??= await issueAccessToken(session, request.Scope, cancellationToken);
-            var status = await _store.CommitAsync(
+            var committed = await _store.CommitReturningVersionsAsync(
                 new UserSessionsChange(request.UserId, user.Version, [session], evicted, indexAfter, request.IdToken, recentAfter), cancellationToken);
-            if (status == StoreWriteStatus.Success)
+            if (committed.Status == StoreWriteStatus.Success)
             {
+                Remember(session, committed, evicted);
                 LogSessionOpened(_logger, sessionId, request.ClientId, evicted.Count);
                 RecordOpened(session, evicted, now);
                 return (session, refreshToken, accessToken.Value);
@@ -243,6 +249,25 @@ public sealed partial class SessionService : IUserSessionRevoker
         }
 
         throw new DependencyUnavailableException("storage", "Too much contention opening a session.", TimeSpan.FromSeconds(1));
+    }
+
+    /// <summary>The state a sign-in stored, for the session's first refresh here; the sessions it ended are forgotten.</summary>
+    private void Remember(SessionRecord opened, StoreCommitResult committed, List<SessionRecord> ended)
+    {
+        if (_stateCache is not { } cache)
+        {
+            return;
+        }
+
+        foreach (var session in ended)
+        {
+            cache.Remove(session.SessionId);
+        }
+
+        if (committed.InsertedETags is [var etag])
+        {
+            cache.Set(opened with { ETag = etag });
+        }
     }
 
     /// <summary>
@@ -361,10 +386,17 @@ public sealed partial class SessionService : IUserSessionRevoker
         string? pendingToken = null;
         IssuedAccessToken? accessToken = null;
 
+        // The state this instance stored last, tried first when the presented token is its current one (see
+        // RotatableFromCache): a rotation written against it needs no read; any other outcome reads the session.
+        SessionRecord? cached = null;
+        _stateCache?.TryGet(sessionId, out cached);
+
         for (var attempt = 0; attempt < MaxCommitAttempts; attempt++)
         {
             var now = _time.GetUtcNow();
-            var session = await _store.GetSessionAsync(sessionId, cancellationToken);
+            var fromCache = cached is not null && RotatableFromCache(cached, presentedHash, clientId, dpopJkt, now);
+            var session = fromCache ? cached : await _store.GetSessionAsync(sessionId, cancellationToken);
+            cached = null;
             if (session is null)
             {
                 return new(RefreshStatus.Invalid, "The refresh token is invalid.");
@@ -436,6 +468,12 @@ public sealed partial class SessionService : IUserSessionRevoker
                 var requested = requestedScope.Split(' ', StringSplitOptions.RemoveEmptyEntries).Distinct(StringComparer.Ordinal).ToArray();
                 if (requested.Length == 0 || !requested.All(granted.Contains))
                 {
+                    if (fromCache)
+                    {
+                        // A refusal is decided on what is stored (the session may have ended since): read it.
+                        continue;
+                    }
+
                     return new(RefreshStatus.InvalidScope, "The requested scope exceeds the scope originally granted.");
                 }
 
@@ -486,6 +524,11 @@ public sealed partial class SessionService : IUserSessionRevoker
             // The caller's target check, once, where the token would be signed: a refused target changes nothing.
             if (accessToken is null && checkTarget?.Invoke(rotated) is { } targetError)
             {
+                if (fromCache)
+                {
+                    continue;
+                }
+
                 return new(RefreshStatus.InvalidTarget, targetError);
             }
 
@@ -496,8 +539,14 @@ public sealed partial class SessionService : IUserSessionRevoker
             switch (result.Status)
             {
                 case StoreWriteStatus.Success:
+                    if (result.Record is { } stored)
+                    {
+                        _stateCache?.Set(stored);
+                    }
+
                     return new(RefreshStatus.Success, "rotated", result.Record ?? rotated, newToken, accessToken);
                 case StoreWriteStatus.NotFound:
+                    _stateCache?.Remove(sessionId);
                     return new(RefreshStatus.Invalid, "The refresh token is invalid.");
                 default:
                     // Someone else changed the session (a parallel refresh, a revocation), or our own write
@@ -510,6 +559,19 @@ public sealed partial class SessionService : IUserSessionRevoker
 
         throw new DependencyUnavailableException("storage", "Too much contention refreshing a session.", TimeSpan.FromSeconds(1));
     }
+
+    /// <summary>
+    /// Whether a cached state leads to a rotation, so that it may be written against without a read: the presented token
+    /// is its current one, for its client and key, and nothing has ended. Only the write's <c>If-Match</c> then proves the
+    /// state still stored; every other case (a superseded token, whose reuse ends the session; an unknown one, which may
+    /// be newer than the cache; an ended or expired session) reads the session and decides on what is stored.
+    /// </summary>
+    private static bool RotatableFromCache(SessionRecord cached, string presentedHash, string clientId, string? dpopJkt, DateTimeOffset now) =>
+        RefreshTokens.HashEquals(presentedHash, cached.RefreshTokenHash)
+        && string.Equals(cached.ClientId, clientId, StringComparison.Ordinal)
+        && cached.RevokedAt is null
+        && now < cached.AbsoluteExpiresAt && now < cached.IdleExpiresAt && now < cached.RefreshTokenExpiresAt
+        && (cached.DpopJkt is null || string.Equals(cached.DpopJkt, dpopJkt, StringComparison.Ordinal));
 
     /// <summary>Finds the live session a refresh token belongs to, for revocation. Null when the token matches nothing.</summary>
     public async Task<SessionRecord?> FindByRefreshTokenAsync(string? refreshToken, CancellationToken cancellationToken)
@@ -580,6 +642,7 @@ public sealed partial class SessionService : IUserSessionRevoker
             }
 
             var revoked = Revoked(session, now, reason);
+            _stateCache?.Remove(session.SessionId);
             var result = await _store.ReplaceSessionAsync(revoked, cancellationToken);
             if (result.Status == StoreWriteStatus.Success)
             {
@@ -631,6 +694,11 @@ public sealed partial class SessionService : IUserSessionRevoker
                 .Where(s => s.IsLive(now) && !targets.Exists(t => t.SessionId == s.SessionId))
                 .Select(IndexedSession.Of)
                 .ToList();
+            foreach (var target in targets)
+            {
+                _stateCache?.Remove(target.SessionId);
+            }
+
             var status = await _store.CommitAsync(new UserSessionsChange(userId, user.Version, [], targets, remaining), cancellationToken);
             if (status == StoreWriteStatus.Success)
             {

@@ -91,6 +91,12 @@ public enum StoreWriteStatus
     NotFound,
 }
 
+/// <summary>
+/// Result of <see cref="ISessionStore.CommitReturningVersionsAsync"/>: the status, and when it succeeded the ETags the
+/// store gave the change's inserted sessions, in their order (null when the store cannot tell them).
+/// </summary>
+public readonly record struct StoreCommitResult(StoreWriteStatus Status, IReadOnlyList<string>? InsertedETags = null);
+
 /// <summary>Result of a compare-and-swap write: conflicts are results, not exceptions.</summary>
 public readonly record struct StoreWriteResult(StoreWriteStatus Status, SessionRecord? Record = null)
 {

@@ -203,7 +203,10 @@ public sealed class TableSessionStore(TableProvisioner tables, TimeProvider? tim
         }, cancellationToken);
     }
 
-    public async ValueTask<StoreWriteStatus> CommitAsync(UserSessionsChange change, CancellationToken cancellationToken)
+    public async ValueTask<StoreWriteStatus> CommitAsync(UserSessionsChange change, CancellationToken cancellationToken) =>
+        (await CommitReturningVersionsAsync(change, cancellationToken)).Status;
+
+    public async ValueTask<StoreCommitResult> CommitReturningVersionsAsync(UserSessionsChange change, CancellationToken cancellationToken)
     {
         var partition = SessionIds.PartitionKeyForUser(change.UserId);
         // Every write gives the row a new ETag, which is what makes it the partition's version; it carries no time of its
@@ -254,16 +257,41 @@ public sealed class TableSessionStore(TableProvisioner tables, TimeProvider? tim
         {
             try
             {
-                await Sessions.SubmitTransactionAsync(actions, ct);
-                return StoreWriteStatus.Success;
+                var answers = (await Sessions.SubmitTransactionAsync(actions, ct)).Value;
+                return new StoreCommitResult(StoreWriteStatus.Success, InsertedETags(answers, change.Inserts.Count));
             }
             catch (TableTransactionFailedException ex) when (TableFaults.IsConflict(ex))
             {
                 // 409 (the user row or a session already exists), 412 (a version moved) or 404 (an updated row is
                 // gone, a re-created table included): the snapshot is stale; the caller re-reads and decides again.
-                return StoreWriteStatus.Conflict;
+                return new StoreCommitResult(StoreWriteStatus.Conflict);
             }
         }, cancellationToken);
+    }
+
+    /// <summary>
+    /// The ETags of the inserted sessions from the transaction's answers, which come in the order of its actions (the user
+    /// row first, then the inserts). Null when any is missing: then no caller writes one without reading it first.
+    /// </summary>
+    private static string[]? InsertedETags(IReadOnlyList<Response> answers, int inserts)
+    {
+        if (answers.Count < 1 + inserts)
+        {
+            return null;
+        }
+
+        var etags = new string[inserts];
+        for (var i = 0; i < inserts; i++)
+        {
+            if (answers[1 + i].Headers.ETag is not { } etag)
+            {
+                return null;
+            }
+
+            etags[i] = etag.ToString();
+        }
+
+        return etags;
     }
 
     /// <summary>

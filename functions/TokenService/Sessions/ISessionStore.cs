@@ -5,7 +5,7 @@ namespace TokenService.Sessions;
 /// Table Storage (one partition per user). Conflicts are reported as <see cref="StoreWriteStatus"/>;
 /// an unreachable, throttling or timing-out store throws <see cref="DependencyUnavailableException"/>.
 /// Round trips: <see cref="GetSessionAsync"/> and <see cref="ReplaceSessionAsync"/> are one operation each
-/// (refresh = one read + one conditional write); <see cref="GetUserIndexAsync"/> is one point read,
+/// (refresh = one read + one conditional write, or the write alone from <see cref="SessionStateCache"/>); <see cref="GetUserIndexAsync"/> is one point read,
 /// <see cref="GetUserSessionsAsync"/> one partition query and <see cref="CommitAsync"/> one atomic batch.
 /// </summary>
 public interface ISessionStore

@@ -57,6 +57,28 @@ public abstract class SessionStoreContractTests
         Assert.Equal(session.RetiredRefreshTokenHashes, read.RetiredRefreshTokenHashes);
     }
 
+    [Fact]
+    public async Task A_commit_gives_back_the_etags_of_its_inserted_sessions_as_stored_and_none_when_it_conflicts()
+    {
+        var user = "u-" + Guid.NewGuid().ToString("N");
+        var first = NewSession(user, Now);
+        var second = NewSession(user, Now);
+        var committed = await Store.CommitReturningVersionsAsync(new UserSessionsChange(user, null, [first, second], []), default);
+
+        Assert.Equal(StoreWriteStatus.Success, committed.Status);
+        string[] stored = [(await Store.GetSessionAsync(first.SessionId, default))!.ETag!, (await Store.GetSessionAsync(second.SessionId, default))!.ETag!];
+        Assert.Equal(stored, committed.InsertedETags!);
+
+        // Written against at once, without a read: the ETag is the stored one.
+        var replaced = await Store.ReplaceSessionAsync(first with { ETag = committed.InsertedETags![0], Generation = 1 }, default);
+        Assert.Equal(StoreWriteStatus.Success, replaced.Status);
+        Assert.Equal(replaced.Record!.ETag, (await Store.GetSessionAsync(first.SessionId, default))!.ETag);
+
+        var conflicted = await Store.CommitReturningVersionsAsync(new UserSessionsChange(user, null, [NewSession(user, Now)], []), default);
+        Assert.Equal(StoreWriteStatus.Conflict, conflicted.Status);
+        Assert.Null(conflicted.InsertedETags);
+    }
+
     /// <summary>
     /// Storage does not grow with every user ever seen: a purge of a user's last sessions leaves nothing of the user,
     /// the partition's version included, so a writer holding the version read before conflicts, re-reads none and

@@ -8,7 +8,8 @@ namespace TokenService.Azure.Tables.Stores;
 /// Sessions in Table Storage, one partition per user (PartitionKey = <see cref="SessionIds.PartitionKeyForUser"/>,
 /// RowKey = sid). A row <c>!user</c> in each partition carries the partition version (its ETag): opening a
 /// session with eviction and revoking all are single entity group transactions that replace it with
-/// <c>If-Match</c>, so the per-user limit holds under races. Refresh = one point read + one conditional write.
+/// <c>If-Match</c>, so the per-user limit holds under races. Refresh = one point read + one conditional write (the write
+/// alone where the instance wrote the session last: SessionStateCache).
 /// The user row also holds the user's index (<see cref="UserSessionIndex"/>), so that a sign-in with room under the
 /// limit reads that one row by point instead of querying the partition.
 /// </summary>

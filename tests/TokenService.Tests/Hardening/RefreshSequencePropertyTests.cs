@@ -43,7 +43,7 @@ public sealed class RefreshSequencePropertyTests
             var sessions = new SessionService(store, Options.Create(new TokenServiceOptions { Issuer = Crafted.ServiceIssuer }), time, NullLogger<SessionService>.Instance, TestMetrics.Create());
             var binding = sequence.Bound ? Owner : null;
             var (opened, first, _) = await sessions.OpenAsync(
-                new OpenSessionRequest("seq-user", "seq-user", "web", "a", ["api://x"], null, null, [], binding), IssueAsync, default);
+                new OpenSessionRequest("seq-user", "seq-user", "web", "a", ["api://x"], null, null, [], binding), TestSessions.IssueAsync, default);
 
             var tokens = new List<string> { first };
             var ended = false;
@@ -52,7 +52,7 @@ public sealed class RefreshSequencePropertyTests
                 time.Advance(TimeSpan.FromMinutes(1));
                 var reuse = superseded && tokens.Count > 1;
                 var presented = reuse ? tokens[pick % (tokens.Count - 1)] : tokens[^1];
-                var outcome = await sessions.RefreshAsync(presented, "web", null, key, IssueAsync, default);
+                var outcome = await sessions.RefreshAsync(presented, "web", null, key, TestSessions.IssueAsync, default);
                 var expected = ended ? RefreshStatus.Invalid
                     : reuse ? RefreshStatus.ReuseDetected
                     : binding is not null && binding != key ? RefreshStatus.ProofKeyMismatch
@@ -77,6 +77,4 @@ public sealed class RefreshSequencePropertyTests
             return true;
         });
 
-    private static ValueTask<IssuedAccessToken> IssueAsync(SessionRecord session, string scope, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(new IssuedAccessToken("at", Guid.NewGuid().ToString("N"), session.IdleExpiresAt, 900, scope));
 }

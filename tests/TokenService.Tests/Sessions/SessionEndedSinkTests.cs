@@ -47,11 +47,11 @@ public sealed class SessionEndedSinkTests
     [Fact]
     public async Task Reuse_detection_tells_the_sink_once_the_session_is_revoked()
     {
-        var (_, first, _) = await _sessions.OpenAsync(Request("rex"), IssueAsync, default);
-        var rotated = await _sessions.RefreshAsync(first, "web", null, null, IssueAsync, default);
+        var (_, first, _) = await _sessions.OpenAsync(Request("rex"), TestSessions.IssueAsync, default);
+        var rotated = await _sessions.RefreshAsync(first, "web", null, null, TestSessions.IssueAsync, default);
         Assert.Equal(RefreshStatus.Success, rotated.Status);
         _time.Advance(TimeSpan.FromMinutes(5)); // past the reuse leeway
-        Assert.Equal(RefreshStatus.ReuseDetected, (await _sessions.RefreshAsync(first, "web", null, null, IssueAsync, default)).Status);
+        Assert.Equal(RefreshStatus.ReuseDetected, (await _sessions.RefreshAsync(first, "web", null, null, TestSessions.IssueAsync, default)).Status);
 
         var told = Assert.Single(_sink.Calls);
         Assert.Same(SessionEndReason.RefreshTokenReuse, told.Reason);
@@ -63,12 +63,12 @@ public sealed class SessionEndedSinkTests
     {
         var options = new TokenServiceOptions { Issuer = Crafted.ServiceIssuer, MaxSessionsPerUser = 2 };
         var sessions = New(_store, _sink, options);
-        var oldest = (await sessions.OpenAsync(Request("lim"), IssueAsync, default)).Session;
+        var oldest = (await sessions.OpenAsync(Request("lim"), TestSessions.IssueAsync, default)).Session;
         _time.Advance(TimeSpan.FromSeconds(1));
-        await sessions.OpenAsync(Request("lim"), IssueAsync, default);
+        await sessions.OpenAsync(Request("lim"), TestSessions.IssueAsync, default);
         Assert.Empty(_sink.Calls); // opening within the limit ends nothing
         _time.Advance(TimeSpan.FromSeconds(1));
-        await sessions.OpenAsync(Request("lim"), IssueAsync, default);
+        await sessions.OpenAsync(Request("lim"), TestSessions.IssueAsync, default);
 
         var told = Assert.Single(_sink.Calls);
         Assert.Same(SessionEndReason.SessionLimit, told.Reason);
@@ -181,11 +181,11 @@ public sealed class SessionEndedSinkTests
         var options = new TokenServiceOptions { Issuer = Crafted.ServiceIssuer, MaxSessionsPerUser = 1 };
         var lossy = new LostAnswerStore(_store);
         var sessions = New(lossy, _sink, options);
-        var oldest = (await sessions.OpenAsync(Request("lea"), IssueAsync, default)).Session;
+        var oldest = (await sessions.OpenAsync(Request("lea"), TestSessions.IssueAsync, default)).Session;
         _time.Advance(TimeSpan.FromSeconds(1));
         lossy.LoseNextAnswer = true;
 
-        var newest = (await sessions.OpenAsync(Request("lea"), IssueAsync, default)).Session;
+        var newest = (await sessions.OpenAsync(Request("lea"), TestSessions.IssueAsync, default)).Session;
 
         Assert.Equal(1, lossy.AnswersLost);
         Assert.True(newest.IsLive(_time.GetUtcNow()));
@@ -218,13 +218,11 @@ public sealed class SessionEndedSinkTests
     private async Task<SessionRecord> OpenAsync(string user)
     {
         _time.Advance(TimeSpan.FromSeconds(1));
-        return (await _sessions.OpenAsync(Request(user), IssueAsync, default)).Session;
+        return (await _sessions.OpenAsync(Request(user), TestSessions.IssueAsync, default)).Session;
     }
 
     private static OpenSessionRequest Request(string user) => new(user, user, "web", "a", ["api://orders"], null, null, []);
 
-    private static ValueTask<IssuedAccessToken> IssueAsync(SessionRecord session, string scope, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(new IssuedAccessToken("at", Guid.NewGuid().ToString("N"), session.IdleExpiresAt, 900, scope));
 
     private sealed record Call(IReadOnlyList<SessionRecord> Sessions, SessionEndReason Reason, DateTimeOffset EndedAt, bool AllEndedInStore);
 

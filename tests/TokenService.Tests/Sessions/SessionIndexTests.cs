@@ -85,7 +85,7 @@ public sealed class SessionIndexTests
     {
         var sessions = New(maxPerUser: 2);
         await OpenAsync(sessions, "eve");
-        var opened = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => sessions.OpenAsync(Request("eve"), IssueAsync, default))));
+        var opened = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => sessions.OpenAsync(Request("eve"), TestSessions.IssueAsync, default))));
 
         Assert.Equal(8, opened.Select(o => o.Session.SessionId).Distinct().Count());
         var stored = (await _store.GetUserSessionsAsync("eve", default)).Sessions;
@@ -112,7 +112,7 @@ public sealed class SessionIndexTests
     public async Task A_user_whose_row_holds_no_index_has_the_partition_read_and_gets_one_written()
     {
         var sessions = New(maxPerUser: 1);
-        var legacy = NewStored("gus");
+        var legacy = TestSessions.Stored("gus", _time.GetUtcNow());
         Assert.Equal(StoreWriteStatus.Success, await _store.CommitAsync(new UserSessionsChange("gus", null, [legacy], []), default)); // an earlier version: no index
         Assert.Null((await _store.GetUserIndexAsync("gus", default)).Sessions);
 
@@ -142,13 +142,13 @@ public sealed class SessionIndexTests
         var sessions = New(maxPerUser: 3);
         var token = Redemption();
         _time.Advance(TimeSpan.FromSeconds(1));
-        Assert.NotNull(await sessions.TryOpenAsync(Request("jo", token), IssueAsync, default));
-        Assert.Null(await sessions.TryOpenAsync(Request("jo", token), IssueAsync, default));
-        Assert.Null(await sessions.TryOpenAsync(Request("jo", token), IssueAsync, default));
+        Assert.NotNull(await sessions.TryOpenAsync(Request("jo", token), TestSessions.IssueAsync, default));
+        Assert.Null(await sessions.TryOpenAsync(Request("jo", token), TestSessions.IssueAsync, default));
+        Assert.Null(await sessions.TryOpenAsync(Request("jo", token), TestSessions.IssueAsync, default));
 
         Assert.Single((await _store.GetUserSessionsAsync("jo", default)).Sessions);
         Assert.Equal(1, _store.Commits);
-        Assert.NotNull(await sessions.TryOpenAsync(Request("jo", Redemption()), IssueAsync, default)); // another token of the user
+        Assert.NotNull(await sessions.TryOpenAsync(Request("jo", Redemption()), TestSessions.IssueAsync, default)); // another token of the user
     }
 
     [Fact]
@@ -160,7 +160,7 @@ public sealed class SessionIndexTests
         AccessTokenFactory counting = (session, scope, ct) =>
         {
             Interlocked.Increment(ref signed);
-            return IssueAsync(session, scope, ct);
+            return TestSessions.IssueAsync(session, scope, ct);
         };
 
         Assert.NotNull(await sessions.TryOpenAsync(Request("nia", token), counting, default));
@@ -174,14 +174,14 @@ public sealed class SessionIndexTests
     {
         var sessions = New(maxPerUser: 50);
         var first = Redemption();
-        Assert.NotNull(await sessions.TryOpenAsync(Request("oli", first), IssueAsync, default));
+        Assert.NotNull(await sessions.TryOpenAsync(Request("oli", first), TestSessions.IssueAsync, default));
         for (var i = 0; i < 8; i++)
         {
-            Assert.NotNull(await sessions.TryOpenAsync(Request("oli", Redemption()), IssueAsync, default));
+            Assert.NotNull(await sessions.TryOpenAsync(Request("oli", Redemption()), TestSessions.IssueAsync, default));
         }
 
         Assert.DoesNotContain((await _store.GetUserIndexAsync("oli", default)).RecentRedemptions!, r => r.ReplayKey == first.ReplayKey);
-        Assert.Null(await sessions.TryOpenAsync(Request("oli", first), IssueAsync, default));
+        Assert.Null(await sessions.TryOpenAsync(Request("oli", first), TestSessions.IssueAsync, default));
         Assert.Equal(9, (await _store.GetUserSessionsAsync("oli", default)).Sessions.Count);
     }
 
@@ -190,7 +190,7 @@ public sealed class SessionIndexTests
     {
         var sessions = New(maxPerUser: 3);
         var token = Redemption();
-        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => sessions.TryOpenAsync(Request("kai", token), IssueAsync, default))));
+        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => sessions.TryOpenAsync(Request("kai", token), TestSessions.IssueAsync, default))));
 
         Assert.Single(results, r => r is not null);
         Assert.Single((await _store.GetUserSessionsAsync("kai", default)).Sessions);
@@ -202,10 +202,10 @@ public sealed class SessionIndexTests
         var sessions = New(maxPerUser: 3);
         var token = Redemption();
         _store.FailCommits = true;
-        await Assert.ThrowsAsync<DependencyUnavailableException>(() => sessions.TryOpenAsync(Request("lu", token), IssueAsync, default));
+        await Assert.ThrowsAsync<DependencyUnavailableException>(() => sessions.TryOpenAsync(Request("lu", token), TestSessions.IssueAsync, default));
         _store.FailCommits = false;
 
-        Assert.NotNull(await sessions.TryOpenAsync(Request("lu", token), IssueAsync, default));
+        Assert.NotNull(await sessions.TryOpenAsync(Request("lu", token), TestSessions.IssueAsync, default));
     }
 
     [Fact]
@@ -218,24 +218,24 @@ public sealed class SessionIndexTests
         // Redeemed by the earlier version: recorded in its markers only.
         var redeemedBefore = Redemption();
         Assert.True(await earlier.TryAddAsync(redeemedBefore.ReplayKey, redeemedBefore.ExpiresAt, default));
-        Assert.Null(await sessions.TryOpenAsync(Request("max", redeemedBefore), IssueAsync, default));
+        Assert.Null(await sessions.TryOpenAsync(Request("max", redeemedBefore), TestSessions.IssueAsync, default));
 
         // Redeemed now: recorded in both, so that a replay is refused by this version and an earlier one alike.
         var redeemedNow = Redemption();
-        Assert.NotNull(await sessions.TryOpenAsync(Request("max", redeemedNow), IssueAsync, default));
+        Assert.NotNull(await sessions.TryOpenAsync(Request("max", redeemedNow), TestSessions.IssueAsync, default));
         Assert.False(await earlier.TryAddAsync(redeemedNow.ReplayKey, redeemedNow.ExpiresAt, default));
 
         // A sign-in that fails forgets its earlier marker again.
         var failing = Redemption();
         store.FailCommits = true;
-        await Assert.ThrowsAsync<DependencyUnavailableException>(() => sessions.TryOpenAsync(Request("max", failing), IssueAsync, default));
+        await Assert.ThrowsAsync<DependencyUnavailableException>(() => sessions.TryOpenAsync(Request("max", failing), TestSessions.IssueAsync, default));
         store.FailCommits = false;
         Assert.True(await earlier.TryAddAsync(failing.ReplayKey, failing.ExpiresAt, default), "the failed sign-in's marker stayed");
 
         // A session lifetime later no earlier marker can matter: they are neither read nor written.
         _time.Advance(new TokenServiceOptions().SessionAbsoluteLifetime);
         var later = Redemption();
-        Assert.NotNull(await sessions.TryOpenAsync(Request("max", later), IssueAsync, default));
+        Assert.NotNull(await sessions.TryOpenAsync(Request("max", later), TestSessions.IssueAsync, default));
         Assert.True(await earlier.TryAddAsync(later.ReplayKey, later.ExpiresAt, default), "a marker was written after the horizon");
     }
 
@@ -248,25 +248,12 @@ public sealed class SessionIndexTests
     private async Task<SessionRecord> OpenAsync(SessionService sessions, string user)
     {
         _time.Advance(TimeSpan.FromSeconds(1));
-        return (await sessions.OpenAsync(Request(user), IssueAsync, default)).Session;
-    }
-
-    private SessionRecord NewStored(string user)
-    {
-        var now = _time.GetUtcNow();
-        return new SessionRecord
-        {
-            SessionId = SessionIds.NewSessionId(user), UserId = user, Subject = user, ClientId = "web", Scope = "a", Audiences = ["api://orders"],
-            CreatedAt = now, LastActivityAt = now, IdleExpiresAt = now.AddDays(1), AbsoluteExpiresAt = now.AddDays(7),
-            RefreshTokenHash = "h", RefreshTokenExpiresAt = now.AddDays(1), WriteId = "w", PurgeAt = now.AddDays(1).AddMinutes(15),
-        };
+        return (await sessions.OpenAsync(Request(user), TestSessions.IssueAsync, default)).Session;
     }
 
     private static OpenSessionRequest Request(string user, IdTokenRedemption? idToken = null) =>
         new(user, user, "web", "a", ["api://orders"], null, null, [], IdToken: idToken);
 
-    private static ValueTask<IssuedAccessToken> IssueAsync(SessionRecord session, string scope, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(new IssuedAccessToken("at", Guid.NewGuid().ToString("N"), session.IdleExpiresAt, 900, scope));
 
     /// <summary>
     /// The in-memory store counting index and partition reads; it can answer one commit that landed with a conflict (a

@@ -29,7 +29,7 @@ public sealed class SessionStateCacheTests
         for (var i = 0; i < 3; i++)
         {
             _time.Advance(TimeSpan.FromMinutes(5));
-            var refreshed = await here.RefreshAsync(token, "web", null, null, IssueAsync, default);
+            var refreshed = await here.RefreshAsync(token, "web", null, null, TestSessions.IssueAsync, default);
             Assert.Equal(RefreshStatus.Success, refreshed.Status);
             token = refreshed.RefreshToken!;
         }
@@ -45,17 +45,17 @@ public sealed class SessionStateCacheTests
         var there = New();
         var (_, first) = await OpenAsync(here, "bob");
 
-        var second = await there.RefreshAsync(first, "web", null, null, IssueAsync, default);
+        var second = await there.RefreshAsync(first, "web", null, null, TestSessions.IssueAsync, default);
         Assert.Equal(RefreshStatus.Success, second.Status);
         Assert.Equal(1, _store.SessionReads);
 
         // Back here with the token the other instance issued: the cached state names an older one, so it is read.
-        var third = await here.RefreshAsync(second.RefreshToken, "web", null, null, IssueAsync, default);
+        var third = await here.RefreshAsync(second.RefreshToken, "web", null, null, TestSessions.IssueAsync, default);
         Assert.Equal(RefreshStatus.Success, third.Status);
         Assert.Equal(2, _store.SessionReads);
         Assert.Equal(0, _store.Conflicts);
 
-        var fourth = await here.RefreshAsync(third.RefreshToken, "web", null, null, IssueAsync, default);
+        var fourth = await here.RefreshAsync(third.RefreshToken, "web", null, null, TestSessions.IssueAsync, default);
         Assert.Equal(RefreshStatus.Success, fourth.Status);
         Assert.Equal(2, _store.SessionReads);
     }
@@ -66,18 +66,18 @@ public sealed class SessionStateCacheTests
         var here = New();
         var there = New();
         var (session, stolen) = await OpenAsync(here, "cy");
-        var rotated = await there.RefreshAsync(stolen, "web", null, null, IssueAsync, default);
+        var rotated = await there.RefreshAsync(stolen, "web", null, null, TestSessions.IssueAsync, default);
         Assert.Equal(RefreshStatus.Success, rotated.Status);
 
         // This instance still holds the state in which the stolen token is current: its write conflicts, the stored
         // state shows the token superseded, and the session ends.
-        var replay = await here.RefreshAsync(stolen, "web", null, null, IssueAsync, default);
+        var replay = await here.RefreshAsync(stolen, "web", null, null, TestSessions.IssueAsync, default);
 
         Assert.Equal(RefreshStatus.ReuseDetected, replay.Status);
         Assert.Equal(1, _store.Conflicts);
         var stored = (await _store.GetSessionAsync(session.SessionId, default))!;
         Assert.Equal(SessionEndReason.RefreshTokenReuse.Code, stored.RevocationReason);
-        Assert.Equal(RefreshStatus.Invalid, (await there.RefreshAsync(rotated.RefreshToken, "web", null, null, IssueAsync, default)).Status);
+        Assert.Equal(RefreshStatus.Invalid, (await there.RefreshAsync(rotated.RefreshToken, "web", null, null, TestSessions.IssueAsync, default)).Status);
     }
 
     [Theory]
@@ -89,10 +89,10 @@ public sealed class SessionStateCacheTests
         var here = New();
         var there = New();
         var (session, stolen) = await OpenAsync(here, "dee", dpopJkt: "the session's key");
-        var rotated = await there.RefreshAsync(stolen, "web", null, "the session's key", IssueAsync, default);
+        var rotated = await there.RefreshAsync(stolen, "web", null, "the session's key", TestSessions.IssueAsync, default);
         Assert.Equal(RefreshStatus.Success, rotated.Status);
 
-        var replay = await here.RefreshAsync(stolen, "web", null, proofKey, IssueAsync, default);
+        var replay = await here.RefreshAsync(stolen, "web", null, proofKey, TestSessions.IssueAsync, default);
 
         Assert.Equal(RefreshStatus.ReuseDetected, replay.Status);
         Assert.NotNull((await _store.GetSessionAsync(session.SessionId, default))!.RevokedAt);
@@ -106,7 +106,7 @@ public sealed class SessionStateCacheTests
         var (session, token) = await OpenAsync(here, "eve");
         Assert.Equal(1, await there.RevokeAllAsync("eve", SessionEndReason.IdpAccountDisabled, null, null, default));
 
-        var refused = await here.RefreshAsync(token, "web", null, null, IssueAsync, default);
+        var refused = await here.RefreshAsync(token, "web", null, null, TestSessions.IssueAsync, default);
 
         Assert.Equal(RefreshStatus.Invalid, refused.Status);
         Assert.Equal("The session has ended.", refused.Description);
@@ -124,7 +124,7 @@ public sealed class SessionStateCacheTests
         Assert.Equal(1, await there.RevokeAllAsync("fay", SessionEndReason.IdpAccountDisabled, null, null, default));
 
         // A wider scope would be refused on the cached state as invalid_scope; the stored session has ended.
-        var refused = await here.RefreshAsync(token, "web", "a b", null, IssueAsync, default);
+        var refused = await here.RefreshAsync(token, "web", "a b", null, TestSessions.IssueAsync, default);
 
         Assert.Equal(RefreshStatus.Invalid, refused.Status);
         Assert.Equal("The session has ended.", refused.Description);
@@ -141,7 +141,7 @@ public sealed class SessionStateCacheTests
         Assert.True(await here.RevokeSessionAsync(session.SessionId, SessionEndReason.Logout, default));
 
         Assert.False(cache.TryGet(session.SessionId, out _));
-        Assert.Equal(RefreshStatus.Invalid, (await here.RefreshAsync(token, "web", null, null, IssueAsync, default)).Status);
+        Assert.Equal(RefreshStatus.Invalid, (await here.RefreshAsync(token, "web", null, null, TestSessions.IssueAsync, default)).Status);
     }
 
     [Fact]
@@ -151,7 +151,7 @@ public sealed class SessionStateCacheTests
         for (var i = 0; i < SessionStateCache.Capacity + 500; i++)
         {
             var user = "u" + i;
-            cache.Set(Stored(user) with { ETag = "e" + i });
+            cache.Set(TestSessions.Stored(user, _time.GetUtcNow()) with { ETag = "e" + i });
         }
 
         Assert.InRange(cache.Count, 1, SessionStateCache.Capacity);
@@ -161,7 +161,7 @@ public sealed class SessionStateCacheTests
     public void A_record_without_an_etag_is_never_kept()
     {
         using var cache = new SessionStateCache();
-        var record = Stored("hal") with { ETag = "e1" };
+        var record = TestSessions.Stored("hal", _time.GetUtcNow()) with { ETag = "e1" };
         cache.Set(record);
         cache.Set(record with { ETag = null });
 
@@ -174,25 +174,11 @@ public sealed class SessionStateCacheTests
 
     private async Task<(SessionRecord Session, string RefreshToken)> OpenAsync(SessionService sessions, string user, string? dpopJkt = null)
     {
-        var (session, token, _) = await sessions.OpenAsync(new(user, user, "web", "a", ["api://orders"], null, null, [], DpopJkt: dpopJkt), IssueAsync, default);
+        var (session, token, _) = await sessions.OpenAsync(new(user, user, "web", "a", ["api://orders"], null, null, [], DpopJkt: dpopJkt), TestSessions.IssueAsync, default);
         _store.Reset();
         _time.Advance(TimeSpan.FromMinutes(1));
         return (session, token);
     }
-
-    private SessionRecord Stored(string user)
-    {
-        var now = _time.GetUtcNow();
-        return new SessionRecord
-        {
-            SessionId = SessionIds.NewSessionId(user), UserId = user, Subject = user, ClientId = "web", Scope = "a", Audiences = ["api://orders"],
-            CreatedAt = now, LastActivityAt = now, IdleExpiresAt = now.AddDays(1), AbsoluteExpiresAt = now.AddDays(7),
-            RefreshTokenHash = "h", RefreshTokenExpiresAt = now.AddDays(1), WriteId = "w", PurgeAt = now.AddDays(1).AddMinutes(15),
-        };
-    }
-
-    private static ValueTask<IssuedAccessToken> IssueAsync(SessionRecord session, string scope, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(new IssuedAccessToken("at", Guid.NewGuid().ToString("N"), session.IdleExpiresAt, 900, scope));
 
     /// <summary>The in-memory store counting session reads, replaces and their conflicts; it passes on the commit's ETags.</summary>
     private sealed class CountingStore(InMemorySessionStore inner) : ISessionStore

@@ -89,7 +89,7 @@ public sealed class TableSessionIndexTests(AzuriteFixture azurite)
             var sessions = new SessionService(
                 store, Options.Create(new TokenServiceOptions { Issuer = Crafted.ServiceIssuer, MaxSessionsPerUser = 1 }), _time,
                 NullLogger<SessionService>.Instance, TestMetrics.Create());
-            var opened = await sessions.OpenAsync(new OpenSessionRequest(user, user, "web", "a", ["api://orders"], null, null, []), IssueAsync, default);
+            var opened = await sessions.OpenAsync(new OpenSessionRequest(user, user, "web", "a", ["api://orders"], null, null, []), TestSessions.IssueAsync, default);
 
             var stored = (await store.GetUserSessionsAsync(user, default)).Sessions;
             Assert.Equal([opened.Session.SessionId], stored.Where(s => s.IsLive(_time.GetUtcNow())).Select(s => s.SessionId));
@@ -102,8 +102,6 @@ public sealed class TableSessionIndexTests(AzuriteFixture azurite)
         }
     }
 
-    private static ValueTask<IssuedAccessToken> IssueAsync(SessionRecord session, string scope, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(new IssuedAccessToken("at", Guid.NewGuid().ToString("N"), session.IdleExpiresAt, 900, scope));
 
     [Theory]
     [InlineData(null)]                      // a row of a version that kept no index

@@ -33,7 +33,62 @@ public sealed class CountingBackchannel(TokenServiceTestHost host)
     /// <summary>Polls (RFC 8936) answer 503; everything else works.</summary>
     public bool FailPolls { get; set; }
 
-    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    /// <summary>
+    /// The next poll answer that carries a SET has the signature of its first SET altered on the way (its jti in
+    /// <see cref="Altered"/>), as a tampering path would.
+    /// </summary>
+    public bool AlterNextPolledSet { get; set; }
+
+    /// <summary>The jti of the SET <see cref="AlterNextPolledSet"/> altered.</summary>
+    public string? Altered { get; private set; }
+
+    /// <summary>The bodies of the polls sent, in order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> Polls { get; } = new();
+
+    /// <summary>The jti of every SET the poll answers carried, once per delivery.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> Polled { get; } = new();
+
+    protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        var path = request.RequestUri!.AbsolutePath;
+        if (!path.StartsWith("/ssf/poll/", StringComparison.Ordinal) || Down || FailPolls)
+        {
+            return await ForwardAsync(request, cancellationToken);
+        }
+
+        Polls.Enqueue(request.Content is null ? string.Empty : await request.Content.ReadAsStringAsync(cancellationToken));
+        var response = await ForwardAsync(request, cancellationToken);
+        if (response.StatusCode != HttpStatusCode.OK)
+        {
+            return response;
+        }
+
+        var answer = System.Text.Json.Nodes.JsonNode.Parse(await response.Content.ReadAsStringAsync(cancellationToken))!.AsObject();
+        if (answer["sets"] is System.Text.Json.Nodes.JsonObject sets && sets.Count > 0)
+        {
+            foreach (var (jti, _) in sets)
+            {
+                Polled.Enqueue(jti);
+            }
+
+            if (AlterNextPolledSet)
+            {
+                AlterNextPolledSet = false;
+                var (jti, set) = sets.First();
+                var compact = set!.GetValue<string>();
+                var at = compact.LastIndexOf('.') + 10; // inside the signature, away from its last character's spare bits
+                sets[jti] = compact[..at] + (compact[at] == 'A' ? 'B' : 'A') + compact[(at + 1)..];
+                Altered = jti;
+            }
+        }
+
+        var altered = new HttpResponseMessage(response.StatusCode) { RequestMessage = request, Content = new StringContent(answer.ToJsonString()) };
+        altered.Content.Headers.ContentType = response.Content.Headers.ContentType;
+        response.Dispose();
+        return altered;
+    }
+
+    private Task<HttpResponseMessage> ForwardAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
         var path = request.RequestUri!.AbsolutePath;
         if (path == "/oauth2/introspect")

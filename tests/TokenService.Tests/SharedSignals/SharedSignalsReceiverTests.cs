@@ -58,6 +58,38 @@ public abstract class SharedSignalsReceiverTests<TFixture>(TFixture fixture) : I
     }
 
     [Fact]
+    public async Task RFC8936_2_4_a_polled_set_the_receiver_refuses_is_reported_in_setErrs_and_the_transmitter_sends_it_no_more()
+    {
+        await DeleteStreamsAsync();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var api = await ReceiverApi.StartAsync(Host, SharedSignalsDelivery.Poll, time, statusCache: TimeSpan.FromSeconds(30));
+        await api.WaitForAsync(() => api.Receiver.IsHealthy);
+
+        await Host.LoginAsync("rcv-seterrs", audience: "api://orders");
+        api.Backchannel.AlterNextPolledSet = true;
+        using (var revoke = await Host.PostFormAsync("/management/users/revoke", [new("user_id", "rcv-seterrs")], Basic("ops", OpsSecret)))
+        {
+            Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
+        }
+
+        // The next poll brings the SET altered: the receiver refuses it, and reports it with the following poll.
+        await StepAsync(api, time, PollInterval);
+        var altered = api.Backchannel.Altered;
+        Assert.NotNull(altered);
+        await StepAsync(api, time, PollInterval);
+        await StepAsync(api, time, PollInterval);
+
+        var reported = api.Backchannel.Polls
+            .Select(body => System.Text.Json.Nodes.JsonNode.Parse(body)!["setErrs"]?[altered!])
+            .Where(error => error is not null)
+            .ToList();
+        var error = Assert.Single(reported);
+        Assert.Equal("invalid_key", error!["err"]!.GetValue<string>());
+        Assert.False(string.IsNullOrEmpty(error["description"]!.GetValue<string>()));
+        Assert.Single(api.Backchannel.Polled, jti => jti == altered);
+    }
+
+    [Fact]
     public async Task A_push_receiver_refuses_a_token_as_soon_as_the_revocation_of_its_refresh_token_is_pushed()
     {
         await DeleteStreamsAsync();

@@ -16,7 +16,7 @@ namespace TokenService.Sessions;
 /// exactly as without the cache; every refusal is decided on a read. With several instances, a session refreshed
 /// elsewhere since comes back with a token newer than the cached one, which is read as before (two operations): only a
 /// change that leaves the current token as it was (an end, a race) costs the failed write, a third operation.
-/// Bounded: at most <see cref="Capacity"/> sessions (about 2 KB each), held by Microsoft.Extensions.Caching.Memory's
+/// Bounded: at most <see cref="Capacity"/> sessions (about 1 KB each, 5 KB with 32 retired hashes), held by Microsoft.Extensions.Caching.Memory's
 /// size limit (a session past it is not kept, and a compaction drops the least recently used quarter).
 /// </remarks>
 public sealed class SessionStateCache : IDisposable

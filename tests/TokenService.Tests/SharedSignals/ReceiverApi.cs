@@ -174,10 +174,12 @@ public sealed class ReceiverApi : IAsyncDisposable
                 }
             });
         builder.Services.AddAuthorization();
+        builder.Services.AddHealthChecks().AddTokenServiceSharedSignals();
         var app = builder.Build();
         app.UseAuthentication();
         app.UseAuthorization();
         app.MapGet("/orders", (HttpContext ctx) => Results.Ok(new { sub = ctx.User.FindFirst("sub")?.Value })).RequireAuthorization();
+        app.MapHealthChecks("/health");
         return new ReceiverApi(app, new HttpClient { BaseAddress = await Loopback.StartAsync(app) }, backchannel, logs);
     }
 
@@ -187,6 +189,13 @@ public sealed class ReceiverApi : IAsyncDisposable
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         using var response = await Client.SendAsync(request);
         return response.StatusCode;
+    }
+
+    /// <summary>The API's health endpoint: its status code and the overall status it writes (Healthy, Degraded, Unhealthy).</summary>
+    public async Task<(HttpStatusCode Status, string Body)> HealthAsync()
+    {
+        using var response = await Client.GetAsync("/health");
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
     }
 
     /// <summary>Waits (a hang guard of 20 s, no clock) until <paramref name="condition"/> holds after a receiver cycle or SET.</summary>

@@ -444,6 +444,34 @@ public abstract class SharedSignalsReceiverTests<TFixture>(TFixture fixture) : I
     }
 
     [Fact]
+    public async Task The_apis_health_check_reports_its_stream_healthy_degraded_while_polls_fail_past_the_window_and_healthy_again_after()
+    {
+        await DeleteStreamsAsync();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var api = await ReceiverApi.StartAsync(Host, SharedSignalsDelivery.Poll, time, statusCache: TimeSpan.FromSeconds(5));
+        await api.WaitForAsync(() => api.Receiver.IsHealthy);
+        Assert.Equal((HttpStatusCode.OK, "Healthy"), await api.HealthAsync());
+
+        // Degraded, not Unhealthy: the session check stays safe on bounded staleness, so the API is not taken out.
+        api.Backchannel.FailPolls = true;
+        for (var i = 0; i < 8; i++)
+        {
+            await StepAsync(api, time, PollInterval);
+        }
+
+        Assert.False(api.Receiver.IsHealthy);
+        Assert.Equal((HttpStatusCode.OK, "Degraded"), await api.HealthAsync());
+
+        api.Backchannel.FailPolls = false;
+        for (var i = 0; i < 10 && !api.Receiver.IsHealthy; i++)
+        {
+            await StepAsync(api, time, PollInterval);
+        }
+
+        Assert.Equal((HttpStatusCode.OK, "Healthy"), await api.HealthAsync());
+    }
+
+    [Fact]
     public async Task Without_a_delivery_the_session_check_keeps_no_stream_and_bounded_staleness()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
@@ -456,6 +484,7 @@ public abstract class SharedSignalsReceiverTests<TFixture>(TFixture fixture) : I
         Assert.Equal(0, api.Backchannel.SharedSignalsRequests);
         using var push = await api.Client.PostAsync("/ssf/events", new StringContent("x"));
         Assert.Equal(HttpStatusCode.NotFound, push.StatusCode);
+        Assert.Equal((HttpStatusCode.OK, "Healthy"), await api.HealthAsync()); // no stream to watch
     }
 
     [Fact]

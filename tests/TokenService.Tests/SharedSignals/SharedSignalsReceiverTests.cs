@@ -43,10 +43,7 @@ public abstract class SharedSignalsReceiverTests<TFixture>(TFixture fixture) : I
 
         var login = await Host.LoginAsync("rcv-forced", audience: "api://orders");
         Assert.Equal(HttpStatusCode.OK, await api.GetOrdersAsync(login.AccessToken));
-        using (var revoke = await Host.PostFormAsync("/management/users/revoke", [new("user_id", "rcv-forced")], Basic("ops", OpsSecret)))
-        {
-            Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
-        }
+        await RevokeUserAsync("rcv-forced");
 
         // Cached for 30 s without the receiver; the next poll, 2 s on, brings the session-revoked SET.
         Assert.Equal(HttpStatusCode.OK, await api.GetOrdersAsync(login.AccessToken));
@@ -67,10 +64,7 @@ public abstract class SharedSignalsReceiverTests<TFixture>(TFixture fixture) : I
 
         await Host.LoginAsync("rcv-seterrs", audience: "api://orders");
         api.Backchannel.AlterNextPolledSet = true;
-        using (var revoke = await Host.PostFormAsync("/management/users/revoke", [new("user_id", "rcv-seterrs")], Basic("ops", OpsSecret)))
-        {
-            Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
-        }
+        await RevokeUserAsync("rcv-seterrs");
 
         // The next poll brings the SET altered: the receiver refuses it, and reports it with the following poll.
         await StepAsync(api, time, PollInterval);
@@ -262,10 +256,7 @@ public abstract class SharedSignalsReceiverTests<TFixture>(TFixture fixture) : I
             Assert.Equal(HttpStatusCode.OK, pause.StatusCode);
         }
 
-        using (var revoke = await Host.PostFormAsync("/management/users/revoke", [new("user_id", "rcv-paused")], Basic("ops", OpsSecret)))
-        {
-            Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
-        }
+        await RevokeUserAsync("rcv-paused");
 
         // Within the health window (the verification asked for at 0 s answered, 2 × 4 s): still trusted, 6 s on.
         for (var i = 0; i < 3; i++)
@@ -299,10 +290,7 @@ public abstract class SharedSignalsReceiverTests<TFixture>(TFixture fixture) : I
         var login = await Host.LoginAsync("rcv-poll-fails", audience: "api://orders");
         Assert.Equal(HttpStatusCode.OK, await api.GetOrdersAsync(login.AccessToken));
         api.Backchannel.FailPolls = true;
-        using (var revoke = await Host.PostFormAsync("/management/users/revoke", [new("user_id", "rcv-poll-fails")], Basic("ops", OpsSecret)))
-        {
-            Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
-        }
+        await RevokeUserAsync("rcv-poll-fails");
 
         // The window for poll is 2 × PollInterval + the poll timeout (10 s): 14 s after the last poll that succeeded.
         for (var i = 0; i < 8; i++)
@@ -326,10 +314,7 @@ public abstract class SharedSignalsReceiverTests<TFixture>(TFixture fixture) : I
 
         // The API's push endpoint becomes unreachable for the transmitter; the session then ends.
         fixture.Receiver.Answer = (_, _, _) => Task.FromResult(new HttpResponseMessage(HttpStatusCode.ServiceUnavailable));
-        using (var revoke = await Host.PostFormAsync("/management/users/revoke", [new("user_id", "rcv-push-stops")], Basic("ops", OpsSecret)))
-        {
-            Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
-        }
+        await RevokeUserAsync("rcv-push-stops");
 
         // Verifications asked at 4 s and 8 s never come back; at 9 s the one answered (asked at 0 s) is too old.
         await StepAsync(api, time, TimeSpan.FromSeconds(4));
@@ -558,10 +543,7 @@ public abstract class SharedSignalsReceiverTests<TFixture>(TFixture fixture) : I
 
         // The session ends, and its event is lost at the transmitter (as a failed outbox write or the bound would lose
         // it), which counts it on the stream.
-        using (var revoke = await Host.PostFormAsync("/management/users/revoke", [new("user_id", "rcv-lost")], Basic("ops", OpsSecret)))
-        {
-            Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
-        }
+        await RevokeUserAsync("rcv-lost");
 
         var registry = Host.Services.GetRequiredService<TokenService.SharedSignals.SsfStreamRegistry>();
         await registry.WhenQueuedAsync();
@@ -586,6 +568,13 @@ public abstract class SharedSignalsReceiverTests<TFixture>(TFixture fixture) : I
     }
 
     /// <summary>Moves the API's clock and waits until the receiver has run the cycle due by then.</summary>
+    /// <summary>An operator ends every session of <paramref name="user"/> at the token service.</summary>
+    private async Task RevokeUserAsync(string user)
+    {
+        using var revoke = await Host.PostFormAsync("/management/users/revoke", [new("user_id", user)], Basic("ops", OpsSecret));
+        Assert.Equal(HttpStatusCode.OK, revoke.StatusCode);
+    }
+
     private static async Task StepAsync(ReceiverApi api, FakeTimeProvider time, TimeSpan by)
     {
         time.Advance(by);

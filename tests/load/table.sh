@@ -8,8 +8,11 @@
 # A host of this build on in-memory stores ("memory") runs beside it as the reference, and OLD=<dir of another build's
 # TokenService.Server.dll> runs that build on the same Azurite too, for a before/after in one run: the load client
 # alternates between the hosts pass by pass (the order flips each round), so a busy machine weighs on all alike.
+# USERS=N signs in returning users of a pool of N instead of a new user per exchange (each host then allows
+# MAX_SESSIONS, default 10, sessions per user), so that Azurite's user rows stop growing from pass to pass: Azurite finds
+# a user row by scanning all of them, and its slower answers cost the host CPU too (docs/performance.md).
 # Loopback only, bounded.
-# Usage: [PRELOAD="1000 100000"] [WARMUP=requests] [OLD=dir] [NO_BUILD=1] bash tests/load/table.sh [rounds] [requests per pass] [concurrency]
+# Usage: [PRELOAD="1000 100000"] [WARMUP=requests] [OLD=dir] [USERS=N [MAX_SESSIONS=n]] [NO_BUILD=1] bash tests/load/table.sh [rounds] [requests per pass] [concurrency]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -32,7 +35,7 @@ declare -A port=([new]=7201 [old]=7202 [memory]=7203)
 declare -A pid
 
 start_host() { # build, connection string (empty: in-memory stores)
-  env ${2:+Storage__TableConnectionString="$2"} ASPNETCORE_ENVIRONMENT=Development TokenService__Issuer="http://127.0.0.1:${port[$1]}" Logging__LogLevel__Default=Warning \
+  env ${2:+Storage__TableConnectionString="$2"} ${USERS:+TokenService__MaxSessionsPerUser=${MAX_SESSIONS:-10}} ASPNETCORE_ENVIRONMENT=Development TokenService__Issuer="http://127.0.0.1:${port[$1]}" Logging__LogLevel__Default=Warning \
     RateLimits__Enabled=false DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0 \
     dotnet "${dir[$1]}/TokenService.Server.dll" --urls "http://127.0.0.1:${port[$1]}" \
     --contentRoot "$root/functions/TokenService.Server" >/dev/null 2>&1 &
@@ -41,7 +44,7 @@ start_host() { # build, connection string (empty: in-memory stores)
 }
 
 load() { # build, requests
-  dotnet "$client" load --url "http://127.0.0.1:${port[$1]}" --requests "$2" --concurrency "$concurrency" --introspect \
+  dotnet "$client" load --url "http://127.0.0.1:${port[$1]}" --requests "$2" --concurrency "$concurrency" --introspect ${USERS:+--users "$USERS"} \
     --label "$1 $sessions" --cpu "host=${pid[$1]},azurite=$azurite"
 }
 

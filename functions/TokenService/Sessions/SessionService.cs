@@ -173,67 +173,59 @@ public sealed partial class SessionService : IUserSessionRevoker
         for (var attempt = 0; attempt < MaxCommitAttempts; attempt++)
         {
             var now = _time.GetUtcNow();
+            var session = NewSession(request, sessionId, refreshHash, writeId, now);
+            string? version;
+            List<SessionRecord> evicted;
+            List<IndexedSession> indexAfter;
             if (index is not null && RoomByIndex(index, now) is { } listed)
             {
                 // The index proves room under the limit: no session to end, so no partition query (one point read and
                 // the commit, which also redeems the ID token). The commit's If-Match on the version keeps the limit
                 // under races; after a conflict (a race, a lost answer, or the ID token redeemed already) the next
                 // attempts read the partition, which tells these apart.
-                var opened = NewSession(request, sessionId, refreshHash, writeId, now);
-                accessToken ??= await issueAccessToken(opened, request.Scope, cancellationToken);
-                listed.Add(IndexedSession.Of(opened));
-                var change = new UserSessionsChange(request.UserId, index.Version, [opened], [], listed, request.IdToken, recentAfter);
-                index = null;
-                if (await _store.CommitReturningVersionsAsync(change, cancellationToken) is { Status: StoreWriteStatus.Success } stored)
+                version = index.Version;
+                evicted = [];
+                listed.Add(IndexedSession.Of(session));
+                indexAfter = listed;
+            }
+            else
+            {
+                var user = await _store.GetUserSessionsAsync(request.UserId, cancellationToken);
+                if (committedOnce && user.Sessions.FirstOrDefault(s => s.SessionId == sessionId) is { } mine && mine.WriteId == writeId)
                 {
-                    Remember(opened, stored, []);
-                    LogSessionOpened(_logger, sessionId, request.ClientId, 0);
-                    RecordOpened(opened, [], now);
-                    return (opened, refreshToken, accessToken.Value);
+                    // Our earlier commit had succeeded although the store answered with a conflict (a retried request).
+                    // Only the last attempt can have landed (an earlier one would have been found by this read one attempt
+                    // sooner), and the commit is atomic, so the sessions it evicted are ended: they are reported like
+                    // those of a commit that answered success, or no receiver would ever hear of them.
+                    var evictedThen = EndedByCommit(user, lastEvicted);
+                    LogSessionOpened(_logger, sessionId, request.ClientId, evictedThen.Count);
+                    RecordOpened(mine, evictedThen, lastAttemptAt);
+                    return (mine, refreshToken, accessToken!.Value);
                 }
 
-                committedOnce = true;
-                lastEvicted = [];
-                lastAttemptAt = now;
-                await BackoffAsync(attempt, cancellationToken);
-                continue;
+                if (request.IdToken is { } redemption && user.Redeemed(redemption.ReplayKey))
+                {
+                    // RFC 8693 exchange of an ID token that opened a session already (ours would have been found above).
+                    return null;
+                }
+
+                // ASVS V7: at most MaxSessionsPerUser live sessions; the oldest live ones end to make room.
+                var live = user.Sessions.Where(s => s.IsLive(now)).OrderBy(s => s.CreatedAt).ThenBy(s => s.SessionId, StringComparer.Ordinal).ToList();
+                var evictCount = Math.Max(0, live.Count - (_options.MaxSessionsPerUser - 1));
+                version = user.Version;
+                evicted = live.Take(evictCount).Select(s => Revoked(s, now, SessionEndReason.SessionLimit)).ToList();
+
+                // The index written with the commit is exact here: the live sessions that stay, and the new one.
+                indexAfter = live.Skip(evictCount).Select(IndexedSession.Of).Append(IndexedSession.Of(session)).ToList();
             }
 
             index = null;
-            var user = await _store.GetUserSessionsAsync(request.UserId, cancellationToken);
-            if (committedOnce && user.Sessions.FirstOrDefault(s => s.SessionId == sessionId) is { } mine && mine.WriteId == writeId)
-            {
-                // Our earlier commit had succeeded although the store answered with a conflict (a retried request). Only
-                // the last attempt can have landed (an earlier one would have been found by this read one attempt
-                // sooner), and the commit is atomic, so the sessions it evicted are ended: they are reported like those
-                // of a commit that answered success, or no receiver would ever hear of them.
-                var evictedThen = EndedByCommit(user, lastEvicted);
-                LogSessionOpened(_logger, sessionId, request.ClientId, evictedThen.Count);
-                RecordOpened(mine, evictedThen, lastAttemptAt);
-                return (mine, refreshToken, accessToken!.Value);
-            }
-
-            if (request.IdToken is { } redemption && user.Redeemed(redemption.ReplayKey))
-            {
-                // RFC 8693 exchange of an ID token that opened a session already (ours would have been found above).
-                return null;
-            }
-
-            var session = NewSession(request, sessionId, refreshHash, writeId, now);
-
-            // ASVS V7: at most MaxSessionsPerUser live sessions; the oldest live ones end to make room.
-            var live = user.Sessions.Where(s => s.IsLive(now)).OrderBy(s => s.CreatedAt).ThenBy(s => s.SessionId, StringComparer.Ordinal).ToList();
-            var evictCount = Math.Max(0, live.Count - (_options.MaxSessionsPerUser - 1));
-            var evicted = live.Take(evictCount).Select(s => Revoked(s, now, SessionEndReason.SessionLimit)).ToList();
-
-            // The index written with the commit is exact here: the live sessions that stay, and the new one.
-            var indexAfter = live.Skip(evictCount).Select(IndexedSession.Of).Append(IndexedSession.Of(session)).ToList();
 
             // Sign before storing: a signing fault must leave no session behind. The token stays valid for later
             // attempts: its exp is capped by this attempt's absolute end, which is never after a later one's.
             accessToken ??= await issueAccessToken(session, request.Scope, cancellationToken);
             var committed = await _store.CommitReturningVersionsAsync(
-                new UserSessionsChange(request.UserId, user.Version, [session], evicted, indexAfter, request.IdToken, recentAfter), cancellationToken);
+                new UserSessionsChange(request.UserId, version, [session], evicted, indexAfter, request.IdToken, recentAfter), cancellationToken);
             if (committed.Status == StoreWriteStatus.Success)
             {
                 Remember(session, committed, evicted);

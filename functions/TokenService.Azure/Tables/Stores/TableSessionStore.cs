@@ -284,12 +284,12 @@ public sealed class TableSessionStore(TableProvisioner tables, TimeProvider? tim
         var etags = new string[inserts];
         for (var i = 0; i < inserts; i++)
         {
-            if (answers[1 + i].Headers.ETag is not { } etag)
+            if (answers[1 + i].Headers.ETag is not { } etag || SessionEntityMapper.ETagOf(etag) is not { } stored)
             {
                 return null;
             }
 
-            etags[i] = etag.ToString();
+            etags[i] = stored;
         }
 
         return etags;

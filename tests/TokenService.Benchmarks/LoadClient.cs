@@ -17,9 +17,10 @@ namespace TokenService.Benchmarks;
 /// samples) to stderr, so that a profile of the host can be split by request kind. <c>--refresh-passes N</c> refreshes
 /// each session N times in a row (each pass presents the refresh token the pass before was given), measured as one
 /// refresh row: a steady-state refresh figure without a token exchange between the refreshes. <c>--users N</c> signs in
-/// returning users of a pool of N (subjects <c>load-pool-0</c> … shared by every run) instead of a new user per
-/// exchange, so that a table's user rows stop growing from pass to pass (the host needs <c>MaxSessionsPerUser</c> above
-/// the sign-ins each user gets, or the per-user limit's eviction path is measured instead).
+/// returning users of a pool of N (subjects <c>load-pool-0</c> … shared by every run, or <c>PREFIX-0</c> … with
+/// <c>--pool PREFIX</c>) instead of a new user per exchange, so that a table's user rows stop growing from pass to pass
+/// (the host needs <c>MaxSessionsPerUser</c> above the sign-ins each user gets, or the per-user limit's eviction path is
+/// measured instead).
 /// </summary>
 internal static class LoadClient
 {
@@ -32,6 +33,7 @@ internal static class LoadClient
         var introspect = args.Contains("--introspect");
         var refreshPasses = int.Parse(Option(args, "--refresh-passes") ?? "1", CultureInfo.InvariantCulture);
         var users = Option(args, "--users") is { } pool ? int.Parse(pool, CultureInfo.InvariantCulture) : (int?)null;
+        var poolPrefix = Option(args, "--pool") ?? "load-pool";
         var cpu = ProcessCpu.Parse(Option(args, "--cpu"));
         s_phaseTimes = args.Contains("--phase-times");
         if (!new Uri(url).IsLoopback)
@@ -48,7 +50,7 @@ internal static class LoadClient
         var idTokens = new string[requests];
         await Parallel.ForAsync(0, requests, new ParallelOptions { MaxDegreeOfParallelism = concurrency }, async (i, ct) =>
         {
-            using var response = await http.PostAsync("/dev-idp/id-token", new FormUrlEncodedContent([new("sub", users is { } n ? $"load-pool-{i % n}" : $"load-{run}-{i}")]), ct);
+            using var response = await http.PostAsync("/dev-idp/id-token", new FormUrlEncodedContent([new("sub", users is { } n ? $"{poolPrefix}-{i % n}" : $"load-{run}-{i}")]), ct);
             idTokens[i] = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct)).RootElement.GetProperty("id_token").GetString()!;
         });
 

@@ -10,9 +10,11 @@
 # alternates between the hosts pass by pass (the order flips each round), so a busy machine weighs on all alike.
 # USERS=N signs in returning users of a pool of N instead of a new user per exchange (each host then allows
 # MAX_SESSIONS, default 10, sessions per user), so that Azurite's user rows stop growing from pass to pass: Azurite finds
-# a user row by scanning all of them, and its slower answers cost the host CPU too (docs/performance.md).
+# a user row by scanning all of them, and its slower answers cost the host CPU too (docs/performance.md). Each host
+# signs in a pool of its own (one instance per user, as where one instance serves all); SHARED_USERS=1 gives them one
+# pool, so that the hosts on Azurite take turns with each user like instances of a scaled-out app without affinity.
 # Loopback only, bounded.
-# Usage: [PRELOAD="1000 100000"] [WARMUP=requests] [OLD=dir] [USERS=N [MAX_SESSIONS=n]] [NO_BUILD=1] bash tests/load/table.sh [rounds] [requests per pass] [concurrency]
+# Usage: [PRELOAD="1000 100000"] [WARMUP=requests] [OLD=dir] [USERS=N [MAX_SESSIONS=n] [SHARED_USERS=1]] [NO_BUILD=1] bash tests/load/table.sh [rounds] [requests per pass] [concurrency]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -44,7 +46,8 @@ start_host() { # build, connection string (empty: in-memory stores)
 }
 
 load() { # build, requests
-  dotnet "$client" load --url "http://127.0.0.1:${port[$1]}" --requests "$2" --concurrency "$concurrency" --introspect ${USERS:+--users "$USERS"} \
+  local pool="load-pool-$1"; [ -n "${SHARED_USERS:-}" ] && pool="load-pool-shared"
+  dotnet "$client" load --url "http://127.0.0.1:${port[$1]}" --requests "$2" --concurrency "$concurrency" --introspect ${USERS:+--users "$USERS" --pool "$pool"} \
     --label "$1 $sessions" --cpu "host=${pid[$1]},azurite=$azurite"
 }
 

@@ -5,7 +5,8 @@ namespace TokenService.Sessions;
 /// Table Storage (one partition per user). Conflicts are reported as <see cref="StoreWriteStatus"/>;
 /// an unreachable, throttling or timing-out store throws <see cref="DependencyUnavailableException"/>.
 /// Round trips: <see cref="GetSessionAsync"/> and <see cref="ReplaceSessionAsync"/> are one operation each
-/// (refresh = one read + one conditional write, or the write alone from <see cref="SessionStateCache"/>); <see cref="GetUserIndexAsync"/> is one point read,
+/// (refresh = one read + one conditional write, or the write alone from <see cref="SessionStateCache"/>); <see cref="GetUserIndexAsync"/> is one point read
+/// (skipped by a sign-in that <see cref="SessionStateCache"/> holds the user's index for),
 /// <see cref="GetUserSessionsAsync"/> one partition query and <see cref="CommitAsync"/> one atomic batch.
 /// </summary>
 public interface ISessionStore
@@ -37,8 +38,9 @@ public interface ISessionStore
 
     /// <summary>
     /// <see cref="CommitAsync"/>, also giving back, when it succeeded, the ETags the store gave the change's inserted
-    /// sessions, so that the caller can write one again without reading it first (<see cref="SessionStateCache"/>). A
-    /// store that cannot tell them leaves this default, which gives none.
+    /// sessions and the user's new version, so that the caller can write the session or commit to the user again
+    /// without reading first (<see cref="SessionStateCache"/>). A store that cannot tell them leaves this default, which
+    /// gives none.
     /// </summary>
     async ValueTask<StoreCommitResult> CommitReturningVersionsAsync(UserSessionsChange change, CancellationToken cancellationToken) =>
         new(await CommitAsync(change, cancellationToken));

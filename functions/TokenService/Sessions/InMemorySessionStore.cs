@@ -195,7 +195,7 @@ public sealed class InMemorySessionStore : ISessionStore, IExpiredStateCleaner
         partition.Version = NextETag();
         partition.Index = change.Index?.ToArray();
         partition.Recent = change.RecentRedemptions?.ToArray();
-        return new(StoreWriteStatus.Success, inserted);
+        return new(StoreWriteStatus.Success, inserted, partition.Version);
     }
 
     public Task<int> PurgeExpiredAsync(DateTimeOffset now, CancellationToken cancellationToken)

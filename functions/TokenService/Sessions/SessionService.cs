@@ -111,7 +111,11 @@ public sealed partial class SessionService : IUserSessionRevoker
     public async Task<(SessionRecord Session, string RefreshToken, IssuedAccessToken AccessToken)?> TryOpenAsync(
         OpenSessionRequest request, AccessTokenFactory issueAccessToken, CancellationToken cancellationToken)
     {
-        var index = await _store.GetUserIndexAsync(request.UserId, cancellationToken);
+        // A returning user this instance signed in last: the index it stored then, with the version the store gave it, so
+        // the commit goes at once (its If-Match fails if anything changed the user's row since, and then the partition
+        // decides). Else the index by point read.
+        var held = _stateCache is { } cache && cache.TryGetIndex(request.UserId, out var cached) ? cached : null;
+        var index = held ?? await _store.GetUserIndexAsync(request.UserId, cancellationToken);
         var redemption = request.IdToken;
         if (redemption is { } token && _earlierReplayMarkers is { } markers && _time.GetUtcNow() < TimeArithmetic.AddSaturating(index.IndexedSince, _options.SessionAbsoluteLifetime))
         {
@@ -125,7 +129,7 @@ public sealed partial class SessionService : IUserSessionRevoker
 
             try
             {
-                return await OpenCoreAsync(request, index, issueAccessToken, cancellationToken);
+                return await OpenCoreAsync(request, index, held is not null, issueAccessToken, cancellationToken);
             }
             catch (Exception ex) when (ex is DependencyUnavailableException or OperationCanceledException)
             {
@@ -134,7 +138,7 @@ public sealed partial class SessionService : IUserSessionRevoker
             }
         }
 
-        return await OpenCoreAsync(request, index, issueAccessToken, cancellationToken);
+        return await OpenCoreAsync(request, index, held is not null, issueAccessToken, cancellationToken);
     }
 
     private static async Task ForgetEarlierMarkerAsync(IIdTokenReplayCache markers, string replayKey)
@@ -150,7 +154,7 @@ public sealed partial class SessionService : IUserSessionRevoker
     }
 
     private async Task<(SessionRecord Session, string RefreshToken, IssuedAccessToken AccessToken)?> OpenCoreAsync(
-        OpenSessionRequest request, UserSessionIndex? index, AccessTokenFactory issueAccessToken, CancellationToken cancellationToken)
+        OpenSessionRequest request, UserSessionIndex? index, bool indexHeld, AccessTokenFactory issueAccessToken, CancellationToken cancellationToken)
     {
         if (request.IdToken is { } presented && index?.RecentRedemptions is { } recent && recent.Any(r => r.ReplayKey == presented.ReplayKey))
         {
@@ -159,6 +163,7 @@ public sealed partial class SessionService : IUserSessionRevoker
         }
 
         var recentAfter = RecentAfter(index?.RecentRedemptions, request.IdToken, _time.GetUtcNow());
+        var indexedSince = index?.IndexedSince;
         var sessionId = SessionIds.NewSessionId(request.UserId);
         var (refreshToken, refreshHash) = RefreshTokens.Create(sessionId);
         var writeId = NewWriteId();
@@ -177,12 +182,14 @@ public sealed partial class SessionService : IUserSessionRevoker
             string? version;
             List<SessionRecord> evicted;
             List<IndexedSession> indexAfter;
+            var onHeldIndex = false;
             if (index is not null && RoomByIndex(index, now) is { } listed)
             {
+                onHeldIndex = indexHeld && attempt == 0;
                 // The index proves room under the limit: no session to end, so no partition query (one point read and
-                // the commit, which also redeems the ID token). The commit's If-Match on the version keeps the limit
-                // under races; after a conflict (a race, a lost answer, or the ID token redeemed already) the next
-                // attempts read the partition, which tells these apart.
+                // the commit, which also redeems the ID token; the commit alone on a held index). The commit's If-Match
+                // on the version keeps the limit under races; after a conflict (a race, a lost answer, or the ID token
+                // redeemed already) the next attempts read the partition, which tells these apart.
                 version = index.Version;
                 evicted = [];
                 listed.Add(IndexedSession.Of(session));
@@ -198,6 +205,7 @@ public sealed partial class SessionService : IUserSessionRevoker
                     // sooner), and the commit is atomic, so the sessions it evicted are ended: they are reported like
                     // those of a commit that answered success, or no receiver would ever hear of them.
                     var evictedThen = EndedByCommit(user, lastEvicted);
+                    _stateCache?.RemoveIndex(request.UserId);
                     LogSessionOpened(_logger, sessionId, request.ClientId, evictedThen.Count);
                     RecordOpened(mine, evictedThen, lastAttemptAt);
                     return (mine, refreshToken, accessToken!.Value);
@@ -226,29 +234,53 @@ public sealed partial class SessionService : IUserSessionRevoker
             accessToken ??= await issueAccessToken(session, request.Scope, cancellationToken);
             var committed = await _store.CommitReturningVersionsAsync(
                 new UserSessionsChange(request.UserId, version, [session], evicted, indexAfter, request.IdToken, recentAfter), cancellationToken);
+            if (onHeldIndex)
+            {
+                _stateCache!.IndexOutcome(request.UserId, committed.Status == StoreWriteStatus.Success);
+            }
+
             if (committed.Status == StoreWriteStatus.Success)
             {
-                Remember(session, committed, evicted);
+                Remember(session, committed, evicted, indexedSince is { } since ? new UserSessionIndex(committed.Version, indexAfter, since, recentAfter) : null);
                 LogSessionOpened(_logger, sessionId, request.ClientId, evicted.Count);
                 RecordOpened(session, evicted, now);
                 return (session, refreshToken, accessToken.Value);
             }
 
+            _stateCache?.RemoveIndex(request.UserId);
             committedOnce = true;
             lastEvicted = evicted;
             lastAttemptAt = now;
+            if (onHeldIndex)
+            {
+                // Most likely the held index was stale (a sign-in or revoke-all on another instance, the cleanup): the
+                // next attempt starts where a sign-in without one starts, from the row read by point, not from the
+                // partition. A replay or a lost answer then conflicts again and the partition tells them apart.
+                index = await _store.GetUserIndexAsync(request.UserId, cancellationToken);
+                recentAfter = RecentAfter(index.RecentRedemptions, request.IdToken, _time.GetUtcNow());
+                continue;
+            }
+
             await BackoffAsync(attempt, cancellationToken);
         }
 
         throw new DependencyUnavailableException("storage", "Too much contention opening a session.", TimeSpan.FromSeconds(1));
     }
 
-    /// <summary>The state a sign-in stored, for the session's first refresh here; the sessions it ended are forgotten.</summary>
-    private void Remember(SessionRecord opened, StoreCommitResult committed, List<SessionRecord> ended)
+    /// <summary>
+    /// The state a sign-in stored, for the session's first refresh here and the user's next sign-in here; the sessions it
+    /// ended are forgotten.
+    /// </summary>
+    private void Remember(SessionRecord opened, StoreCommitResult committed, List<SessionRecord> ended, UserSessionIndex? stored)
     {
         if (_stateCache is not { } cache)
         {
             return;
+        }
+
+        if (stored is not null)
+        {
+            cache.SetIndex(opened.UserId, stored);
         }
 
         foreach (var session in ended)
@@ -690,6 +722,8 @@ public sealed partial class SessionService : IUserSessionRevoker
             {
                 _stateCache?.Remove(target.SessionId);
             }
+
+            _stateCache?.RemoveIndex(userId);
 
             var status = await _store.CommitAsync(new UserSessionsChange(userId, user.Version, [], targets, remaining), cancellationToken);
             if (status == StoreWriteStatus.Success)

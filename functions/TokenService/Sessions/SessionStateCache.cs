@@ -6,7 +6,8 @@ namespace TokenService.Sessions;
 /// <summary>
 /// The state of the sessions this instance wrote last, each with the ETag the store gave it, so that the next refresh of
 /// such a session writes its rotation at once (<c>If-Match</c> that ETag) instead of reading the session first: one
-/// Table operation instead of two.
+/// Table operation instead of two. Likewise the user indexes this instance's sign-ins stored last, with their versions,
+/// so that a returning user's next sign-in here commits at once (<see cref="TryGetIndex"/>).
 /// </summary>
 /// <remarks>
 /// Never trusted on its own: <see cref="SessionService"/> takes a cached state only where it leads to a write (a
@@ -16,7 +17,9 @@ namespace TokenService.Sessions;
 /// exactly as without the cache; every refusal is decided on a read. With several instances, a session refreshed
 /// elsewhere since comes back with a token newer than the cached one, which is read as before (two operations): only a
 /// change that leaves the current token as it was (an end, a race) costs the failed write, a third operation.
-/// Bounded: at most <see cref="Capacity"/> sessions (about 1 KB each, 5 KB with 32 retired hashes), held by Microsoft.Extensions.Caching.Memory's
+/// The same holds for a user's index: a sign-in decided on a held one commits <c>If-Match</c> its version, and a commit
+/// that finds it stale is decided again on the partition read (<see cref="TryGetIndex"/> says when held ones are offered).
+/// Bounded: at most <see cref="Capacity"/> sessions and as many user indexes (about 1 KB each, 5 KB with 32 retired hashes), held by Microsoft.Extensions.Caching.Memory's
 /// size limit (a session past it is not kept, and a compaction drops the least recently used quarter).
 /// </remarks>
 public sealed class SessionStateCache : IDisposable
@@ -48,5 +51,79 @@ public sealed class SessionStateCache : IDisposable
     /// <summary>Sessions held (for tests and diagnostics).</summary>
     internal int Count => _entries.Count;
 
-    public void Dispose() => _entries.Dispose();
+    private readonly MemoryCache _indexes = new(new MemoryCacheOptions { SizeLimit = Capacity, CompactionPercentage = 0.25 });
+
+    /// <summary>
+    /// How the sign-ins decided on a cached index fared lately: +1 for each whose commit landed, -1 for each that found the
+    /// index stale (clamped to ±<see cref="ScoreBound"/>, so that it follows a change within a few sign-ins).
+    /// </summary>
+    private int _indexScore;
+
+    private int _indexProbes;
+
+    /// <summary>How far the score goes either way.</summary>
+    internal const int ScoreBound = 8;
+
+    /// <summary>While the cached indexes do not pay, one sign-in in this many still tries one, so the score can recover.</summary>
+    internal const int ProbeEvery = 16;
+
+    /// <summary>
+    /// The user's index as this instance's last commit for the user stored it, with the version the store gave it, when
+    /// deciding on it pays: a sign-in that commits against it (<c>If-Match</c> that version) saves the point read, one
+    /// against a stale one costs a failed transaction before the read. With several instances that each sign the user
+    /// in, most held indexes are stale; so a held one is offered only while at least as many commits on held indexes
+    /// landed as failed lately (the break-even), and otherwise to one sign-in in <see cref="ProbeEvery"/>.
+    /// </summary>
+    public bool TryGetIndex(string userId, [NotNullWhen(true)] out UserSessionIndex? index)
+    {
+        if (_indexes.TryGetValue(userId, out UserSessionIndex? held) && held is not null
+            && (Volatile.Read(ref _indexScore) >= 0 || Interlocked.Increment(ref _indexProbes) % ProbeEvery == 0))
+        {
+            index = held;
+            return true;
+        }
+
+        index = null;
+        return false;
+    }
+
+    /// <summary>Remembers the user's index as the store holds it now; one without a version is not kept.</summary>
+    public void SetIndex(string userId, UserSessionIndex stored)
+    {
+        if (stored.Version is null || stored.Sessions is null)
+        {
+            _indexes.Remove(userId);
+            return;
+        }
+
+        _indexes.Set(userId, stored, OneEntry);
+    }
+
+    public void RemoveIndex(string userId) => _indexes.Remove(userId);
+
+    /// <summary>Reports how a commit decided on an index from <see cref="TryGetIndex"/> fared (a conflict also forgets it).</summary>
+    public void IndexOutcome(string userId, bool landed)
+    {
+        if (!landed)
+        {
+            _indexes.Remove(userId);
+        }
+
+        int seen, next;
+        do
+        {
+            seen = Volatile.Read(ref _indexScore);
+            next = Math.Clamp(seen + (landed ? 1 : -1), -ScoreBound, ScoreBound);
+        }
+        while (Interlocked.CompareExchange(ref _indexScore, next, seen) != seen);
+    }
+
+    /// <summary>User indexes held (for tests and diagnostics).</summary>
+    internal int IndexCount => _indexes.Count;
+
+    public void Dispose()
+    {
+        _entries.Dispose();
+        _indexes.Dispose();
+    }
 }

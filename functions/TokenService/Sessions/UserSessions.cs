@@ -93,9 +93,10 @@ public enum StoreWriteStatus
 
 /// <summary>
 /// Result of <see cref="ISessionStore.CommitReturningVersionsAsync"/>: the status, and when it succeeded the ETags the
-/// store gave the change's inserted sessions, in their order (null when the store cannot tell them).
+/// store gave the change's inserted sessions, in their order, and the user's partition version after it (each null
+/// when the store cannot tell it).
 /// </summary>
-public readonly record struct StoreCommitResult(StoreWriteStatus Status, IReadOnlyList<string>? InsertedETags = null);
+public readonly record struct StoreCommitResult(StoreWriteStatus Status, IReadOnlyList<string>? InsertedETags = null, string? Version = null);
 
 /// <summary>Result of a compare-and-swap write: conflicts are results, not exceptions.</summary>
 public readonly record struct StoreWriteResult(StoreWriteStatus Status, SessionRecord? Record = null)

@@ -13,7 +13,9 @@ namespace TokenService.Tests.Sessions;
 /// The session state cache (<see cref="SessionStateCache"/>): a refresh of a session this instance wrote last writes its
 /// rotation without reading first, and nothing it holds ever decides an answer. Two instances share one store here, each
 /// with its own cache, so that one holds a state the other has changed since: reuse, revocation and refusals still answer
-/// as the stored state says (RFC 9700 §4.14.2, RFC 9449 §5).
+/// as the stored state says (RFC 9700 §4.14.2, RFC 9449 §5). Likewise a returning user's sign-in here commits against
+/// the index this instance stored last without reading it, and the per-user limit (ASVS V7), the ID token's single
+/// redemption (RFC 8693) and ends decided elsewhere hold as the stored row says.
 /// </summary>
 public sealed class SessionStateCacheTests
 {
@@ -145,6 +147,147 @@ public sealed class SessionStateCacheTests
     }
 
     [Fact]
+    public async Task A_returning_users_sign_in_here_commits_against_the_index_this_instance_stored_without_reading_it()
+    {
+        var here = New();
+        await OpenAsync(here, "ivy");
+
+        for (var i = 0; i < 2; i++)
+        {
+            await OpenAsync(here, "ivy", reset: false);
+        }
+
+        Assert.Equal(0, _store.IndexReads);
+        Assert.Equal(0, _store.PartitionReads);
+        Assert.Equal(2, _store.Commits);
+        Assert.Equal(3, (await LiveAsync("ivy")).Count);
+    }
+
+    [Fact]
+    public async Task A_sign_in_on_an_index_another_instance_changed_since_fails_its_commit_and_keeps_the_limit_from_the_partition()
+    {
+        var here = New(maxSessionsPerUser: 2);
+        var there = New(maxSessionsPerUser: 2);
+        var (first, _) = await OpenAsync(here, "jon");
+        var (second, _) = await OpenAsync(there, "jon");
+
+        // Held here: an index that lists one session, room for another; stored: two, the limit.
+        var (third, _) = await OpenAsync(here, "jon", reset: false);
+
+        Assert.Equal(1, _store.CommitConflicts);
+        Assert.Equal(1, _store.IndexReads);     // after the failed commit, the row as stored: at the limit,
+        Assert.Equal(1, _store.PartitionReads); // so the partition decides which session ends
+        Assert.Equal(
+            new[] { second.SessionId, third.SessionId }.Order(StringComparer.Ordinal),
+            (await LiveAsync("jon")).Select(s => s.SessionId).Order(StringComparer.Ordinal));
+        Assert.Equal(SessionEndReason.SessionLimit.Code, (await _store.GetSessionAsync(first.SessionId, default))!.RevocationReason);
+    }
+
+    [Fact]
+    public async Task An_id_token_redeemed_on_another_instance_is_refused_here_although_the_held_index_does_not_name_it()
+    {
+        var here = New();
+        var there = New();
+        await OpenAsync(here, "kit", idToken: "id-token-1");
+        await OpenAsync(there, "kit", idToken: "id-token-2");
+
+        var replay = await here.TryOpenAsync(Request("kit", idToken: "id-token-2"), TestSessions.IssueAsync, default);
+
+        Assert.Null(replay);
+        Assert.Equal(2, (await LiveAsync("kit")).Count);
+    }
+
+    [Fact]
+    public async Task Sessions_ended_on_another_instance_stay_ended_and_unlisted_when_a_sign_in_here_held_the_index_before()
+    {
+        var here = New();
+        var there = New();
+        await OpenAsync(here, "lea");
+        await OpenAsync(here, "lea");
+        Assert.Equal(2, await there.RevokeAllAsync("lea", SessionEndReason.IdpAccountDisabled, null, null, default));
+        _store.Reset();
+
+        var (opened, _) = await OpenAsync(here, "lea", reset: false);
+
+        Assert.Equal(1, _store.CommitConflicts);
+        Assert.Equal([opened.SessionId], (await LiveAsync("lea")).Select(s => s.SessionId));
+        Assert.Equal([opened.SessionId], (await _store.GetUserIndexAsync("lea", default)).Sessions!.Select(s => s.SessionId));
+    }
+
+    [Fact]
+    public async Task A_sign_in_whose_commit_on_a_held_index_landed_although_the_store_answered_with_a_conflict_gives_that_session()
+    {
+        var here = New();
+        await OpenAsync(here, "ned", idToken: "id-token-1");
+        _store.LoseNextCommitAnswer = true;
+
+        // The retry finds the row changed (by this very commit) and its ID token redeemed: the partition shows the
+        // session as this sign-in wrote it, so it is this sign-in's, not a replay.
+        var (opened, token) = await OpenAsync(here, "ned", idToken: "id-token-2", reset: false);
+
+        Assert.Contains(opened.SessionId, (await LiveAsync("ned")).Select(s => s.SessionId));
+        Assert.Equal(2, (await LiveAsync("ned")).Count);
+        Assert.Equal(RefreshStatus.Success, (await here.RefreshAsync(token, "web", null, null, TestSessions.IssueAsync, default)).Status);
+    }
+
+    [Fact]
+    public async Task A_revocation_of_all_the_users_sessions_here_forgets_the_held_index()
+    {
+        var cache = new SessionStateCache();
+        var here = New(cache);
+        await OpenAsync(here, "max");
+        Assert.True(cache.TryGetIndex("max", out _));
+
+        Assert.Equal(1, await here.RevokeAllAsync("max", SessionEndReason.IdpAccountDeleted, null, null, default));
+
+        Assert.False(cache.TryGetIndex("max", out _));
+    }
+
+    [Fact]
+    public async Task While_most_held_indexes_are_stale_sign_ins_read_the_index_first_and_use_held_ones_again_once_they_pay()
+    {
+        // Room for every sign-in below, so that each decides on the index (a user at the limit reads the partition).
+        var here = New(maxSessionsPerUser: 20);
+        var there = New(maxSessionsPerUser: 20);
+
+        // Every user signs in here, there, then here again: each index held here is stale by then.
+        for (var i = 0; i < 48; i++)
+        {
+            await OpenAsync(here, "n" + i);
+            await OpenAsync(there, "n" + i);
+        }
+
+        _store.Reset();
+        for (var i = 0; i < 48; i++)
+        {
+            await OpenAsync(here, "n" + i, reset: false);
+        }
+
+        // Without the break-even rule each of the 48 would fail its commit first; with it, the first and the probes.
+        Assert.InRange(_store.CommitConflicts, 1, 1 + (48 / SessionStateCache.ProbeEvery));
+        Assert.Equal(48, _store.IndexReads); // first or after the failed commit: the row by point, never the partition
+        Assert.Equal(0, _store.PartitionReads);
+
+        // Then the users sign in here only: the probes land, and held indexes are used again.
+        for (var round = 0; round < 10; round++)
+        {
+            for (var i = 0; i < 48; i++)
+            {
+                await OpenAsync(here, "n" + i, reset: false);
+            }
+        }
+
+        _store.Reset();
+        for (var i = 0; i < 16; i++)
+        {
+            await OpenAsync(here, "n" + i, reset: false);
+        }
+
+        Assert.Equal(0, _store.IndexReads);
+        Assert.Equal(0, _store.CommitConflicts);
+    }
+
+    [Fact]
     public void The_cache_never_holds_more_than_its_capacity()
     {
         using var cache = new SessionStateCache();
@@ -152,9 +295,11 @@ public sealed class SessionStateCacheTests
         {
             var user = "u" + i;
             cache.Set(TestSessions.Stored(user, _time.GetUtcNow()) with { ETag = "e" + i });
+            cache.SetIndex(user, new UserSessionIndex("v" + i, [], DateTimeOffset.MinValue));
         }
 
         Assert.InRange(cache.Count, 1, SessionStateCache.Capacity);
+        Assert.InRange(cache.IndexCount, 1, SessionStateCache.Capacity);
     }
 
     [Fact]
@@ -168,24 +313,40 @@ public sealed class SessionStateCacheTests
         Assert.False(cache.TryGet(record.SessionId, out _));
     }
 
-    private SessionService New(SessionStateCache? cache = null) =>
-        new(_store, Options.Create(new TokenServiceOptions { Issuer = Crafted.ServiceIssuer }), _time,
+    private SessionService New(SessionStateCache? cache = null, int maxSessionsPerUser = 3) =>
+        new(_store, Options.Create(new TokenServiceOptions { Issuer = Crafted.ServiceIssuer, MaxSessionsPerUser = maxSessionsPerUser }), _time,
             NullLogger<SessionService>.Instance, TestMetrics.Create(), stateCache: cache ?? new SessionStateCache());
 
-    private async Task<(SessionRecord Session, string RefreshToken)> OpenAsync(SessionService sessions, string user, string? dpopJkt = null)
+    private OpenSessionRequest Request(string user, string? dpopJkt = null, string? idToken = null) =>
+        new(user, user, "web", "a", ["api://orders"], null, null, [], DpopJkt: dpopJkt,
+            IdToken: idToken is null ? null : new IdTokenRedemption(idToken, _time.GetUtcNow().AddHours(1)));
+
+    private async Task<(SessionRecord Session, string RefreshToken)> OpenAsync(
+        SessionService sessions, string user, string? dpopJkt = null, string? idToken = null, bool reset = true)
     {
-        var (session, token, _) = await sessions.OpenAsync(new(user, user, "web", "a", ["api://orders"], null, null, [], DpopJkt: dpopJkt), TestSessions.IssueAsync, default);
-        _store.Reset();
+        var (session, token, _) = (await sessions.TryOpenAsync(Request(user, dpopJkt, idToken), TestSessions.IssueAsync, default))!.Value;
+        if (reset)
+        {
+            _store.Reset();
+        }
+
         _time.Advance(TimeSpan.FromMinutes(1));
         return (session, token);
     }
 
-    /// <summary>The in-memory store counting session reads, replaces and their conflicts; it passes on the commit's ETags.</summary>
+    private async Task<List<SessionRecord>> LiveAsync(string user) =>
+        (await _store.GetUserSessionsAsync(user, default)).Sessions.Where(s => s.IsLive(_time.GetUtcNow())).ToList();
+
+    /// <summary>The in-memory store counting reads, writes and their conflicts; it passes on the commit's ETags and version.</summary>
     private sealed class CountingStore(InMemorySessionStore inner) : ISessionStore
     {
         private int _sessionReads;
         private int _replaces;
         private int _conflicts;
+        private int _indexReads;
+        private int _partitionReads;
+        private int _commits;
+        private int _commitConflicts;
 
         public int SessionReads => _sessionReads;
 
@@ -193,11 +354,26 @@ public sealed class SessionStateCacheTests
 
         public int Conflicts => _conflicts;
 
+        public int IndexReads => _indexReads;
+
+        public int PartitionReads => _partitionReads;
+
+        public int Commits => _commits;
+
+        public int CommitConflicts => _commitConflicts;
+
+        /// <summary>The next commit is stored, and answered as a conflict (a retried request whose first try landed).</summary>
+        public bool LoseNextCommitAnswer { get; set; }
+
         public void Reset()
         {
             _sessionReads = 0;
             _replaces = 0;
             _conflicts = 0;
+            _indexReads = 0;
+            _partitionReads = 0;
+            _commits = 0;
+            _commitConflicts = 0;
         }
 
         public ValueTask<SessionRecord?> GetSessionAsync(string sessionId, CancellationToken cancellationToken)
@@ -206,9 +382,17 @@ public sealed class SessionStateCacheTests
             return inner.GetSessionAsync(sessionId, cancellationToken);
         }
 
-        public ValueTask<UserSessionIndex> GetUserIndexAsync(string userId, CancellationToken cancellationToken) => inner.GetUserIndexAsync(userId, cancellationToken);
+        public ValueTask<UserSessionIndex> GetUserIndexAsync(string userId, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _indexReads);
+            return inner.GetUserIndexAsync(userId, cancellationToken);
+        }
 
-        public ValueTask<UserSessions> GetUserSessionsAsync(string userId, CancellationToken cancellationToken) => inner.GetUserSessionsAsync(userId, cancellationToken);
+        public ValueTask<UserSessions> GetUserSessionsAsync(string userId, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _partitionReads);
+            return inner.GetUserSessionsAsync(userId, cancellationToken);
+        }
 
         public async ValueTask<StoreWriteResult> ReplaceSessionAsync(SessionRecord updated, CancellationToken cancellationToken)
         {
@@ -224,7 +408,22 @@ public sealed class SessionStateCacheTests
 
         public ValueTask<StoreWriteStatus> CommitAsync(UserSessionsChange change, CancellationToken cancellationToken) => inner.CommitAsync(change, cancellationToken);
 
-        public ValueTask<StoreCommitResult> CommitReturningVersionsAsync(UserSessionsChange change, CancellationToken cancellationToken) =>
-            inner.CommitReturningVersionsAsync(change, cancellationToken);
+        public async ValueTask<StoreCommitResult> CommitReturningVersionsAsync(UserSessionsChange change, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _commits);
+            var result = await inner.CommitReturningVersionsAsync(change, cancellationToken);
+            if (LoseNextCommitAnswer && result.Status == StoreWriteStatus.Success)
+            {
+                LoseNextCommitAnswer = false;
+                result = new StoreCommitResult(StoreWriteStatus.Conflict);
+            }
+
+            if (result.Status == StoreWriteStatus.Conflict)
+            {
+                Interlocked.Increment(ref _commitConflicts);
+            }
+
+            return result;
+        }
     }
 }

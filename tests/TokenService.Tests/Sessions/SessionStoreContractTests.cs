@@ -58,16 +58,25 @@ public abstract class SessionStoreContractTests
     }
 
     [Fact]
-    public async Task A_commit_gives_back_the_etags_of_its_inserted_sessions_as_stored_and_none_when_it_conflicts()
+    public async Task A_commit_gives_back_the_etags_of_its_inserted_sessions_and_the_users_version_as_stored_and_none_when_it_conflicts()
     {
         var user = "u-" + Guid.NewGuid().ToString("N");
         var first = NewSession(user, Now);
         var second = NewSession(user, Now);
-        var committed = await Store.CommitReturningVersionsAsync(new UserSessionsChange(user, null, [first, second], []), default);
+        var committed = await Store.CommitReturningVersionsAsync(new UserSessionsChange(user, null, [first, second], [], [IndexedSession.Of(first), IndexedSession.Of(second)]), default);
 
         Assert.Equal(StoreWriteStatus.Success, committed.Status);
         string[] stored = [(await Store.GetSessionAsync(first.SessionId, default))!.ETag!, (await Store.GetSessionAsync(second.SessionId, default))!.ETag!];
         Assert.Equal(stored, committed.InsertedETags!);
+        Assert.NotNull(committed.Version);
+        Assert.Equal((await Store.GetUserIndexAsync(user, default)).Version, committed.Version);
+
+        // Committed against at once, without a read: the version is the stored one.
+        var third = NewSession(user, Now);
+        var again = await Store.CommitReturningVersionsAsync(new UserSessionsChange(user, committed.Version, [third], [], [IndexedSession.Of(first), IndexedSession.Of(second), IndexedSession.Of(third)]), default);
+        Assert.Equal(StoreWriteStatus.Success, again.Status);
+        Assert.NotEqual(committed.Version, again.Version);
+        Assert.Equal(StoreWriteStatus.Conflict, (await Store.CommitReturningVersionsAsync(new UserSessionsChange(user, committed.Version, [NewSession(user, Now)], []), default)).Status);
 
         // Written against at once, without a read: the ETag is the stored one.
         var replaced = await Store.ReplaceSessionAsync(first with { ETag = committed.InsertedETags![0], Generation = 1 }, default);
@@ -77,6 +86,7 @@ public abstract class SessionStoreContractTests
         var conflicted = await Store.CommitReturningVersionsAsync(new UserSessionsChange(user, null, [NewSession(user, Now)], []), default);
         Assert.Equal(StoreWriteStatus.Conflict, conflicted.Status);
         Assert.Null(conflicted.InsertedETags);
+        Assert.Null(conflicted.Version);
     }
 
     /// <summary>

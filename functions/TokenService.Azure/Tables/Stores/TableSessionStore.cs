@@ -259,7 +259,9 @@ public sealed class TableSessionStore(TableProvisioner tables, TimeProvider? tim
             try
             {
                 var answers = (await Sessions.SubmitTransactionAsync(actions, ct)).Value;
-                return new StoreCommitResult(StoreWriteStatus.Success, InsertedETags(answers, change.Inserts.Count));
+                // The user row is the transaction's first action, so its answer is the first: its ETag is the version.
+                var version = answers.Count > 0 && answers[0].Headers.ETag is { } rowETag ? SessionEntityMapper.ETagOf(rowETag) : null;
+                return new StoreCommitResult(StoreWriteStatus.Success, InsertedETags(answers, change.Inserts.Count), version);
             }
             catch (TableTransactionFailedException ex) when (TableFaults.IsConflict(ex))
             {

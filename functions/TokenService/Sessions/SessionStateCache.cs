@@ -17,19 +17,36 @@ namespace TokenService.Sessions;
 /// exactly as without the cache; every refusal is decided on a read. With several instances, a session refreshed
 /// elsewhere since comes back with a token newer than the cached one, which is read as before (two operations): only a
 /// change that leaves the current token as it was (an end, a race) costs the failed write, a third operation.
-/// The same holds for a user's index: a sign-in decided on a held one commits <c>If-Match</c> its version, and a commit
-/// that finds it stale is decided again on the partition read (<see cref="TryGetIndex"/> says when held ones are offered).
-/// Bounded: at most <see cref="Capacity"/> sessions and as many user indexes (about 1 KB each, 5 KB with 32 retired hashes), held by Microsoft.Extensions.Caching.Memory's
-/// size limit (a session past it is not kept, and a compaction drops the least recently used quarter).
+/// The same holds for a user's index: a sign-in decided on a held one commits <c>If-Match</c> its version, and one whose
+/// commit finds it stale reads the row and decides again (<see cref="TryGetIndex"/> says when held ones are offered).
+/// Bounded: at most <see cref="Capacity"/> sessions (about 1 KB each, 5 KB with 32 retired hashes) and as many user
+/// indexes (about 2 KB with three sessions and eight redemptions listed), each held by Microsoft.Extensions.Caching.Memory's
+/// size limit (an entry past it is not kept, and a compaction drops the least recently used quarter).
 /// </remarks>
 public sealed class SessionStateCache : IDisposable
 {
-    /// <summary>Sessions kept at most per instance.</summary>
+    /// <summary>Sessions kept at most per instance, and as many user indexes.</summary>
     internal const int Capacity = 10_000;
 
     private static readonly MemoryCacheEntryOptions OneEntry = new() { Size = 1 };
 
+    /// <summary>How far the score of held indexes goes either way (<see cref="IndexOutcome"/>).</summary>
+    internal const int ScoreBound = 8;
+
+    /// <summary>While held indexes do not pay, one sign-in in this many still takes one, so that the score can recover.</summary>
+    internal const int ProbeEvery = 16;
+
     private readonly MemoryCache _entries = new(new MemoryCacheOptions { SizeLimit = Capacity, CompactionPercentage = 0.25 });
+
+    private readonly MemoryCache _indexes = new(new MemoryCacheOptions { SizeLimit = Capacity, CompactionPercentage = 0.25 });
+
+    /// <summary>
+    /// How the sign-ins decided on a held index fared lately: +1 for each whose commit landed, -1 for each that found it
+    /// stale, clamped to ±<see cref="ScoreBound"/> so that it follows a change within a few sign-ins.
+    /// </summary>
+    private int _indexScore;
+
+    private int _indexProbes;
 
     /// <summary>The state of <paramref name="sessionId"/> this instance stored last, when it is still held.</summary>
     public bool TryGet(string sessionId, [NotNullWhen(true)] out SessionRecord? session) => _entries.TryGetValue(sessionId, out session);
@@ -50,22 +67,6 @@ public sealed class SessionStateCache : IDisposable
 
     /// <summary>Sessions held (for tests and diagnostics).</summary>
     internal int Count => _entries.Count;
-
-    private readonly MemoryCache _indexes = new(new MemoryCacheOptions { SizeLimit = Capacity, CompactionPercentage = 0.25 });
-
-    /// <summary>
-    /// How the sign-ins decided on a cached index fared lately: +1 for each whose commit landed, -1 for each that found the
-    /// index stale (clamped to ±<see cref="ScoreBound"/>, so that it follows a change within a few sign-ins).
-    /// </summary>
-    private int _indexScore;
-
-    private int _indexProbes;
-
-    /// <summary>How far the score goes either way.</summary>
-    internal const int ScoreBound = 8;
-
-    /// <summary>While the cached indexes do not pay, one sign-in in this many still tries one, so the score can recover.</summary>
-    internal const int ProbeEvery = 16;
 
     /// <summary>
     /// The user's index as this instance's last commit for the user stored it, with the version the store gave it, when

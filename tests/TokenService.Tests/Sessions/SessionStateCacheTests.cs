@@ -164,6 +164,24 @@ public sealed class SessionStateCacheTests
     }
 
     [Fact]
+    public async Task Sign_ins_here_on_held_indexes_keep_the_limit_and_end_the_oldest_sessions()
+    {
+        var here = New(maxSessionsPerUser: 2);
+        var opened = new List<SessionRecord>();
+        for (var i = 0; i < 5; i++)
+        {
+            opened.Add((await OpenAsync(here, "pia", reset: false)).Session);
+            Assert.InRange((await LiveAsync("pia")).Count, 1, 2);
+        }
+
+        Assert.Equal(
+            new[] { opened[3].SessionId, opened[4].SessionId }.Order(StringComparer.Ordinal),
+            (await LiveAsync("pia")).Select(s => s.SessionId).Order(StringComparer.Ordinal));
+        Assert.All(opened.Take(3), s => Assert.Equal(SessionEndReason.SessionLimit.Code, _store.Stored(s.SessionId).RevocationReason));
+        Assert.Equal(0, _store.CommitConflicts);
+    }
+
+    [Fact]
     public async Task A_sign_in_on_an_index_another_instance_changed_since_fails_its_commit_and_keeps_the_limit_from_the_partition()
     {
         var here = New(maxSessionsPerUser: 2);
@@ -181,6 +199,28 @@ public sealed class SessionStateCacheTests
             new[] { second.SessionId, third.SessionId }.Order(StringComparer.Ordinal),
             (await LiveAsync("jon")).Select(s => s.SessionId).Order(StringComparer.Ordinal));
         Assert.Equal(SessionEndReason.SessionLimit.Code, (await _store.GetSessionAsync(first.SessionId, default))!.RevocationReason);
+    }
+
+    [Fact]
+    public async Task Racing_sign_ins_on_a_held_index_here_and_on_another_instance_never_pass_the_limit()
+    {
+        var here = New(maxSessionsPerUser: 2);
+        var there = New(maxSessionsPerUser: 2);
+        await OpenAsync(here, "oz");
+
+        // Every sign-in's first commit waits until all twelve are in: they were all decided on the same version.
+        _store.HoldCommitsUntil(12);
+        var racing = Enumerable.Range(0, 12).Select(i => Task.Run(async () =>
+            (await (i % 3 == 0 ? there : here).TryOpenAsync(Request("oz", idToken: "racing-" + i), TestSessions.IssueAsync, default))!.Value.Session));
+        var opened = await Task.WhenAll(racing);
+
+        Assert.Equal(12, opened.Select(o => o.SessionId).Distinct().Count());
+        var stored = (await _store.GetUserSessionsAsync("oz", default)).Sessions;
+        Assert.Equal(13, stored.Count);
+        var live = stored.Where(s => s.IsLive(_time.GetUtcNow())).Select(s => s.SessionId).ToHashSet();
+        Assert.Equal(2, live.Count);
+        Assert.Superset(live, (await _store.GetUserIndexAsync("oz", default)).Sessions!.Select(s => s.SessionId).ToHashSet()); // the index lists every live one
+        Assert.InRange(_store.CommitConflicts, 11, int.MaxValue); // one of the twelve first commits landed
     }
 
     [Fact]
@@ -362,8 +402,20 @@ public sealed class SessionStateCacheTests
 
         public int CommitConflicts => _commitConflicts;
 
+        public SessionRecord Stored(string sessionId) => inner.GetSessionAsync(sessionId, default).Result!;
+
         /// <summary>The next commit is stored, and answered as a conflict (a retried request whose first try landed).</summary>
         public bool LoseNextCommitAnswer { get; set; }
+
+        private TaskCompletionSource? _held;
+        private int _toHold;
+
+        /// <summary>The next <paramref name="commits"/> commits wait until the last of them arrives, then all go on.</summary>
+        public void HoldCommitsUntil(int commits)
+        {
+            _toHold = commits;
+            _held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
 
         public void Reset()
         {
@@ -411,6 +463,17 @@ public sealed class SessionStateCacheTests
         public async ValueTask<StoreCommitResult> CommitReturningVersionsAsync(UserSessionsChange change, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref _commits);
+            if (_held is { } held && Interlocked.Decrement(ref _toHold) >= 0)
+            {
+                if (Volatile.Read(ref _toHold) <= 0)
+                {
+                    held.TrySetResult();
+                }
+
+                // Bounded, so that a sign-in that never commits fails the test instead of hanging it.
+                await held.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
+            }
+
             var result = await inner.CommitReturningVersionsAsync(change, cancellationToken);
             if (LoseNextCommitAnswer && result.Status == StoreWriteStatus.Success)
             {

@@ -205,7 +205,6 @@ public sealed partial class SessionService : IUserSessionRevoker
                     // sooner), and the commit is atomic, so the sessions it evicted are ended: they are reported like
                     // those of a commit that answered success, or no receiver would ever hear of them.
                     var evictedThen = EndedByCommit(user, lastEvicted);
-                    _stateCache?.RemoveIndex(request.UserId);
                     LogSessionOpened(_logger, sessionId, request.ClientId, evictedThen.Count);
                     RecordOpened(mine, evictedThen, lastAttemptAt);
                     return (mine, refreshToken, accessToken!.Value);
@@ -236,7 +235,7 @@ public sealed partial class SessionService : IUserSessionRevoker
                 new UserSessionsChange(request.UserId, version, [session], evicted, indexAfter, request.IdToken, recentAfter), cancellationToken);
             if (onHeldIndex)
             {
-                _stateCache!.IndexOutcome(request.UserId, committed.Status == StoreWriteStatus.Success);
+                _stateCache!.IndexOutcome(landed: committed.Status == StoreWriteStatus.Success);
             }
 
             if (committed.Status == StoreWriteStatus.Success)
@@ -247,6 +246,7 @@ public sealed partial class SessionService : IUserSessionRevoker
                 return (session, refreshToken, accessToken.Value);
             }
 
+            // Whatever held index this instance has for the user is stale now, or its commit may have landed unseen.
             _stateCache?.RemoveIndex(request.UserId);
             committedOnce = true;
             lastEvicted = evicted;
@@ -593,8 +593,7 @@ public sealed partial class SessionService : IUserSessionRevoker
     private static bool RotatableFromCache(SessionRecord cached, string presentedHash, string clientId, string? dpopJkt, DateTimeOffset now) =>
         RefreshTokens.HashEquals(presentedHash, cached.RefreshTokenHash)
         && string.Equals(cached.ClientId, clientId, StringComparison.Ordinal)
-        && cached.RevokedAt is null
-        && now < cached.AbsoluteExpiresAt && now < cached.IdleExpiresAt && now < cached.RefreshTokenExpiresAt
+        && cached.IsLive(now) && now < cached.RefreshTokenExpiresAt
         && (cached.DpopJkt is null || string.Equals(cached.DpopJkt, dpopJkt, StringComparison.Ordinal));
 
     /// <summary>Finds the live session a refresh token belongs to, for revocation. Null when the token matches nothing.</summary>

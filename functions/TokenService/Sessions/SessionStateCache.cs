@@ -102,14 +102,12 @@ public sealed class SessionStateCache : IDisposable
 
     public void RemoveIndex(string userId) => _indexes.Remove(userId);
 
-    /// <summary>Reports how a commit decided on an index from <see cref="TryGetIndex"/> fared (a conflict also forgets it).</summary>
-    public void IndexOutcome(string userId, bool landed)
+    /// <summary>
+    /// Reports how a commit decided on an index from <see cref="TryGetIndex"/> fared; the caller forgets an index whose
+    /// commit failed (<see cref="RemoveIndex"/>).
+    /// </summary>
+    public void IndexOutcome(bool landed)
     {
-        if (!landed)
-        {
-            _indexes.Remove(userId);
-        }
-
         int seen, next;
         do
         {

@@ -18,7 +18,7 @@ namespace TokenService.Tests.Sessions;
 public sealed class SessionIndexTests
 {
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 12, 7, 9, 0, 0, TimeSpan.Zero));
-    private readonly CountingStore _store = new(new InMemorySessionStore());
+    private readonly CountingSessionStore _store = new(new InMemorySessionStore());
 
     [Fact]
     public async Task Sign_ins_with_room_under_the_limit_read_the_index_and_never_the_partition()
@@ -126,7 +126,7 @@ public sealed class SessionIndexTests
     public async Task A_missing_row_in_a_store_that_began_keeping_indexes_a_session_lifetime_ago_needs_no_partition_read()
     {
         // (Before then, the Table store's TableSessionIndexTests show a missing row read as the partition.)
-        var store = new CountingStore(new InMemorySessionStore()) { IndexedSinceForMissingRows = _time.GetUtcNow() };
+        var store = new CountingSessionStore(new InMemorySessionStore()) { IndexedSinceForMissingRows = _time.GetUtcNow() };
         var sessions = New(maxPerUser: 1, store);
         await OpenAsync(sessions, "hal");
         Assert.Equal(1, store.PartitionReads);
@@ -211,7 +211,7 @@ public sealed class SessionIndexTests
     [Fact]
     public async Task Within_a_session_lifetime_of_the_store_beginning_to_keep_redemptions_the_earlier_markers_are_consulted_and_kept_too()
     {
-        var store = new CountingStore(new InMemorySessionStore()) { IndexedSinceForMissingRows = _time.GetUtcNow(), IndexedSinceForRows = _time.GetUtcNow() };
+        var store = new CountingSessionStore(new InMemorySessionStore()) { IndexedSinceForMissingRows = _time.GetUtcNow(), IndexedSinceForRows = _time.GetUtcNow() };
         var earlier = new InMemoryIdTokenReplayCache(_time);
         var sessions = New(maxPerUser: 3, store, earlier);
 
@@ -253,68 +253,4 @@ public sealed class SessionIndexTests
 
     private static OpenSessionRequest Request(string user, IdTokenRedemption? idToken = null) =>
         new(user, user, "web", "a", ["api://orders"], null, null, [], IdToken: idToken);
-
-
-    /// <summary>
-    /// The in-memory store counting index and partition reads; it can answer one commit that landed with a conflict (a
-    /// lost answer), fail commits, and answer with the times a store began keeping indexes that it is given.
-    /// </summary>
-    private sealed class CountingStore(InMemorySessionStore inner) : ISessionStore
-    {
-        private int _indexReads;
-        private int _partitionReads;
-        private int _commits;
-
-        public int IndexReads => _indexReads;
-
-        public int PartitionReads => _partitionReads;
-
-        public int Commits => _commits;
-
-        public bool LoseNextCommitAnswer { get; set; }
-
-        public DateTimeOffset IndexedSinceForMissingRows { get; init; } = DateTimeOffset.MinValue;
-
-        public DateTimeOffset IndexedSinceForRows { get; init; } = DateTimeOffset.MinValue;
-
-        public bool FailCommits { get; set; }
-
-        public ValueTask<SessionRecord?> GetSessionAsync(string sessionId, CancellationToken cancellationToken) => inner.GetSessionAsync(sessionId, cancellationToken);
-
-        public async ValueTask<UserSessionIndex> GetUserIndexAsync(string userId, CancellationToken cancellationToken)
-        {
-            Interlocked.Increment(ref _indexReads);
-            var index = await inner.GetUserIndexAsync(userId, cancellationToken);
-            return index with { IndexedSince = index.Version is null ? IndexedSinceForMissingRows : IndexedSinceForRows };
-        }
-
-        public ValueTask<UserSessions> GetUserSessionsAsync(string userId, CancellationToken cancellationToken)
-        {
-            Interlocked.Increment(ref _partitionReads);
-            return inner.GetUserSessionsAsync(userId, cancellationToken);
-        }
-
-        public ValueTask<StoreWriteResult> ReplaceSessionAsync(SessionRecord updated, CancellationToken cancellationToken) => inner.ReplaceSessionAsync(updated, cancellationToken);
-
-        public async ValueTask<StoreWriteStatus> CommitAsync(UserSessionsChange change, CancellationToken cancellationToken)
-        {
-            if (FailCommits)
-            {
-                throw new DependencyUnavailableException("storage", "down");
-            }
-
-            var status = await inner.CommitAsync(change, cancellationToken);
-            if (status == StoreWriteStatus.Success)
-            {
-                Interlocked.Increment(ref _commits);
-                if (LoseNextCommitAnswer)
-                {
-                    LoseNextCommitAnswer = false;
-                    return StoreWriteStatus.Conflict;
-                }
-            }
-
-            return status;
-        }
-    }
 }

@@ -20,7 +20,7 @@ namespace TokenService.Tests.Sessions;
 public sealed class SessionStateCacheTests
 {
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 12, 7, 9, 0, 0, TimeSpan.Zero));
-    private readonly CountingStore _store = new(new InMemorySessionStore());
+    private readonly CountingSessionStore _store = new(new InMemorySessionStore());
 
     [Fact]
     public async Task A_refresh_of_a_session_this_instance_wrote_last_writes_its_rotation_without_reading_it()
@@ -55,7 +55,7 @@ public sealed class SessionStateCacheTests
         var third = await here.RefreshAsync(second.RefreshToken, "web", null, null, TestSessions.IssueAsync, default);
         Assert.Equal(RefreshStatus.Success, third.Status);
         Assert.Equal(2, _store.SessionReads);
-        Assert.Equal(0, _store.Conflicts);
+        Assert.Equal(0, _store.ReplaceConflicts);
 
         var fourth = await here.RefreshAsync(third.RefreshToken, "web", null, null, TestSessions.IssueAsync, default);
         Assert.Equal(RefreshStatus.Success, fourth.Status);
@@ -76,7 +76,7 @@ public sealed class SessionStateCacheTests
         var replay = await here.RefreshAsync(stolen, "web", null, null, TestSessions.IssueAsync, default);
 
         Assert.Equal(RefreshStatus.ReuseDetected, replay.Status);
-        Assert.Equal(1, _store.Conflicts);
+        Assert.Equal(1, _store.ReplaceConflicts);
         var stored = (await _store.GetSessionAsync(session.SessionId, default))!;
         Assert.Equal(SessionEndReason.RefreshTokenReuse.Code, stored.RevocationReason);
         Assert.Equal(RefreshStatus.Invalid, (await there.RefreshAsync(rotated.RefreshToken, "web", null, null, TestSessions.IssueAsync, default)).Status);
@@ -376,117 +376,4 @@ public sealed class SessionStateCacheTests
 
     private async Task<List<SessionRecord>> LiveAsync(string user) =>
         (await _store.GetUserSessionsAsync(user, default)).Sessions.Where(s => s.IsLive(_time.GetUtcNow())).ToList();
-
-    /// <summary>The in-memory store counting reads, writes and their conflicts; it passes on the commit's ETags and version.</summary>
-    private sealed class CountingStore(InMemorySessionStore inner) : ISessionStore
-    {
-        private int _sessionReads;
-        private int _replaces;
-        private int _conflicts;
-        private int _indexReads;
-        private int _partitionReads;
-        private int _commits;
-        private int _commitConflicts;
-
-        public int SessionReads => _sessionReads;
-
-        public int Replaces => _replaces;
-
-        public int Conflicts => _conflicts;
-
-        public int IndexReads => _indexReads;
-
-        public int PartitionReads => _partitionReads;
-
-        public int Commits => _commits;
-
-        public int CommitConflicts => _commitConflicts;
-
-        public SessionRecord Stored(string sessionId) => inner.GetSessionAsync(sessionId, default).Result!;
-
-        /// <summary>The next commit is stored, and answered as a conflict (a retried request whose first try landed).</summary>
-        public bool LoseNextCommitAnswer { get; set; }
-
-        private TaskCompletionSource? _held;
-        private int _toHold;
-
-        /// <summary>The next <paramref name="commits"/> commits wait until the last of them arrives, then all go on.</summary>
-        public void HoldCommitsUntil(int commits)
-        {
-            _toHold = commits;
-            _held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        }
-
-        public void Reset()
-        {
-            _sessionReads = 0;
-            _replaces = 0;
-            _conflicts = 0;
-            _indexReads = 0;
-            _partitionReads = 0;
-            _commits = 0;
-            _commitConflicts = 0;
-        }
-
-        public ValueTask<SessionRecord?> GetSessionAsync(string sessionId, CancellationToken cancellationToken)
-        {
-            Interlocked.Increment(ref _sessionReads);
-            return inner.GetSessionAsync(sessionId, cancellationToken);
-        }
-
-        public ValueTask<UserSessionIndex> GetUserIndexAsync(string userId, CancellationToken cancellationToken)
-        {
-            Interlocked.Increment(ref _indexReads);
-            return inner.GetUserIndexAsync(userId, cancellationToken);
-        }
-
-        public ValueTask<UserSessions> GetUserSessionsAsync(string userId, CancellationToken cancellationToken)
-        {
-            Interlocked.Increment(ref _partitionReads);
-            return inner.GetUserSessionsAsync(userId, cancellationToken);
-        }
-
-        public async ValueTask<StoreWriteResult> ReplaceSessionAsync(SessionRecord updated, CancellationToken cancellationToken)
-        {
-            Interlocked.Increment(ref _replaces);
-            var result = await inner.ReplaceSessionAsync(updated, cancellationToken);
-            if (result.Status == StoreWriteStatus.Conflict)
-            {
-                Interlocked.Increment(ref _conflicts);
-            }
-
-            return result;
-        }
-
-        public ValueTask<StoreWriteStatus> CommitAsync(UserSessionsChange change, CancellationToken cancellationToken) => inner.CommitAsync(change, cancellationToken);
-
-        public async ValueTask<StoreCommitResult> CommitReturningVersionsAsync(UserSessionsChange change, CancellationToken cancellationToken)
-        {
-            Interlocked.Increment(ref _commits);
-            if (_held is { } held && Interlocked.Decrement(ref _toHold) >= 0)
-            {
-                if (Volatile.Read(ref _toHold) <= 0)
-                {
-                    held.TrySetResult();
-                }
-
-                // Bounded, so that a sign-in that never commits fails the test instead of hanging it.
-                await held.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellationToken);
-            }
-
-            var result = await inner.CommitReturningVersionsAsync(change, cancellationToken);
-            if (LoseNextCommitAnswer && result.Status == StoreWriteStatus.Success)
-            {
-                LoseNextCommitAnswer = false;
-                result = new StoreCommitResult(StoreWriteStatus.Conflict);
-            }
-
-            if (result.Status == StoreWriteStatus.Conflict)
-            {
-                Interlocked.Increment(ref _commitConflicts);
-            }
-
-            return result;
-        }
-    }
 }
